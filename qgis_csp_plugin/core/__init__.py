@@ -1,0 +1,1 @@
+"""Pure-Python core of the plugin: no Qt, no QGIS, no torch (numpy + onnxruntime only)."""

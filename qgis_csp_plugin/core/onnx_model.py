@@ -1,0 +1,149 @@
+"""Load an exported ONNX model with onnxruntime and read its metadata through the shared schema."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MissingDependencyError, ModelLoadError
+from .model_metadata import (
+    EMBEDDING_OUTPUT,
+    IMAGE_INPUT,
+    LATLON_INPUT,
+    PROBABILITIES_OUTPUT,
+    MetadataError,
+    ModelMetadata,
+)
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_DIRS = (PLUGIN_DIR / "models", PLUGIN_DIR.parent / "models")
+
+
+def onnxruntime_install_hint() -> str:
+    """One message telling how to install onnxruntime into QGIS's own Python, per OS."""
+    system = platform.system()
+    if system == "Windows":
+        how = 'open the "OSGeo4W Shell" as administrator and run: python -m pip install onnxruntime'
+    elif system == "Darwin":
+        how = ("run: /Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install onnxruntime "
+               "(or the QGIS Python console: import pip; pip.main(['install', 'onnxruntime']))")
+    else:
+        how = ("run: python3 -m pip install --user 'onnxruntime' 'numpy<2' with the same Python QGIS uses "
+               "(Debian/Ubuntu: /usr/bin/python3)")
+    return f"The CSP plugin needs onnxruntime, which is not installed in QGIS's Python. To install it, {how}; then restart QGIS."
+
+
+def import_onnxruntime():
+    """Import onnxruntime or raise :class:`MissingDependencyError` with install instructions."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise MissingDependencyError(onnxruntime_install_hint()) from exc
+    return onnxruntime
+
+
+@dataclass
+class OnnxModel:
+    """An onnxruntime session plus the model's validated metadata."""
+
+    path: Path
+    session: object
+    metadata: ModelMetadata
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, threads: int = 0) -> OnnxModel:
+        """Open ``path``; any failure becomes a :class:`ModelLoadError` that names the file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ModelLoadError(f"model file not found: {path}")
+        ort = import_onnxruntime()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several private exception types
+            raise ModelLoadError(
+                f"{path.name} is not a readable ONNX model (corrupt, truncated or not ONNX): "
+                f"{str(exc).splitlines()[0][:200]}"
+            ) from exc
+        props = session.get_modelmeta().custom_metadata_map
+        try:
+            metadata = ModelMetadata.from_props(props)
+        except MetadataError as exc:
+            raise ModelLoadError(f"{path.name}: {exc}") from exc
+        model = cls(path=path, session=session, metadata=metadata)
+        model._check_io()
+        return model
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.session.get_inputs()]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.session.get_outputs()]
+
+    def _check_io(self) -> None:
+        meta = self.metadata
+        expected_in = ([IMAGE_INPUT] if meta.has_image_input else []) + (
+            [LATLON_INPUT] if meta.has_location_input else [])
+        expected_out = EMBEDDING_OUTPUT if meta.kind == "location_encoder" else PROBABILITIES_OUTPUT
+        if sorted(self.input_names) != sorted(expected_in) or expected_out not in self.output_names:
+            raise ModelLoadError(
+                f"{self.path.name}: a {meta.kind} model must have inputs {expected_in} and output "
+                f"{expected_out!r}, found inputs {self.input_names} and outputs {self.output_names}"
+            )
+
+    def run(self, image: np.ndarray | None = None, latlon: np.ndarray | None = None) -> np.ndarray:
+        """Run one batch; returns probabilities or embeddings as float32 ``(N, K)``."""
+        feeds: dict[str, np.ndarray] = {}
+        if self.metadata.has_image_input:
+            if image is None:
+                raise ValueError(f"{self.metadata.name} needs an image batch")
+            feeds[IMAGE_INPUT] = np.ascontiguousarray(image, dtype=np.float32)
+        if self.metadata.has_location_input:
+            if latlon is None:
+                raise ValueError(f"{self.metadata.name} needs a (lat, lon) batch")
+            feeds[LATLON_INPUT] = np.ascontiguousarray(latlon, dtype=np.float32)
+        output = EMBEDDING_OUTPUT if self.metadata.kind == "location_encoder" else PROBABILITIES_OUTPUT
+        return self.session.run([output], feeds)[0]
+
+    def describe(self) -> str:
+        return f"{self.metadata.describe()}\nfile: {self.path}"
+
+
+def default_model_paths() -> list[Path]:
+    """ONNX files shipped with the plugin (``<plugin>/models``) or in the repository's ``models/``."""
+    for folder in DEFAULT_MODEL_DIRS:
+        if folder.is_dir():
+            found = sorted(folder.glob("*.onnx"))
+            if found:
+                return found
+    return []
+
+
+def find_default_model(kind: str, prefer: str | None = None) -> Path | None:
+    """The first default model of ``kind`` (reads only metadata, cheap); ``prefer`` matches a name part."""
+    candidates = []
+    for path in default_model_paths():
+        try:
+            meta = read_metadata(path)
+        except ModelLoadError:
+            continue
+        if meta.kind == kind:
+            candidates.append((path, meta))
+    if prefer:
+        for path, meta in candidates:
+            if prefer in meta.name or prefer in path.stem:
+                return path
+    return candidates[0][0] if candidates else None
+
+
+def read_metadata(path: str | os.PathLike) -> ModelMetadata:
+    """Metadata of a model without keeping its session."""
+    return OnnxModel.load(path, threads=1).metadata

@@ -1,0 +1,1 @@
+"""Processing provider ``csp`` and its algorithms (same core code as the toolbar actions)."""

@@ -1,0 +1,3 @@
+"""Placeholder: csp:classify is registered by the classify feature."""
+
+ClassifyAlgorithm = None

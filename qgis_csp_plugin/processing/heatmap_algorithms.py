@@ -1,0 +1,3 @@
+"""Placeholder: heatmap algorithms are registered by the heatmap feature."""
+
+HEATMAP_ALGORITHMS: list = []

@@ -1,0 +1,35 @@
+"""The ``csp`` Processing provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+ICON = Path(__file__).resolve().parent.parent / "icons" / "classify.svg"
+
+
+class CspProvider(QgsProcessingProvider):
+    """Registers csp:classify and the three heatmap algorithms."""
+
+    def loadAlgorithms(self) -> None:  # noqa: N802 (QGIS API name)
+        from .classify_algorithm import ClassifyAlgorithm
+        from .heatmap_algorithms import HEATMAP_ALGORITHMS
+
+        if ClassifyAlgorithm is not None:
+            self.addAlgorithm(ClassifyAlgorithm())
+        for algorithm_class in HEATMAP_ALGORITHMS:
+            self.addAlgorithm(algorithm_class())
+
+    def id(self) -> str:
+        return "csp"
+
+    def name(self) -> str:
+        return "CSP (geo-SSL)"
+
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON))
+
+    def longName(self) -> str:  # noqa: N802
+        return "CSP / geography-aware SSL models (ONNX)"

@@ -1,0 +1,1 @@
+"""Qt dialogs and QgsTasks: thin wrappers over :mod:`qgis_csp_plugin.core`."""

@@ -1,0 +1,23 @@
+"""User-facing messages: message bar + QGIS log panel, never a traceback dialog."""
+
+from __future__ import annotations
+
+from qgis.core import Qgis, QgsMessageLog
+
+LOG_TAG = "CSP"
+
+
+def log(message: str, level=Qgis.Info) -> None:
+    QgsMessageLog.logMessage(message, LOG_TAG, level)
+
+
+def show_error(iface, message: str) -> None:
+    log(message, Qgis.Critical)
+    if iface is not None:
+        iface.messageBar().pushMessage("CSP", message, level=Qgis.Critical, duration=0)
+
+
+def show_info(iface, message: str, level=Qgis.Success) -> None:
+    log(message, level)
+    if iface is not None:
+        iface.messageBar().pushMessage("CSP", message, level=level, duration=8)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Idempotent setup: Debian packages (QGIS 3.22 LTR + Xvfb), one venv that sees PyQGIS, the project
+# installed editable with the train/test/plugin extras, numpy<2 and the torch pair pinned.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+say() { printf '[setup] %s\n' "$*"; }
+
+APT_PKGS=(qgis python3-qgis qgis-providers xvfb python3-venv)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  say "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  say "Debian packages present: ${APT_PKGS[*]}"
+fi
+
+# Debian's Python by full path: the first python3 on PATH may be a pyenv build that cannot import qgis.
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv (Debian /usr/bin/python3, --system-site-packages)"
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+PY="$ROOT/.venv/bin/python"
+export PIP_CONSTRAINT="$ROOT/scripts/constraints.txt"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+STAMP=.venv/.geo-ssl-installed
+WANT=$(cat pyproject.toml scripts/constraints.txt | sha256sum | cut -c1-16)
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  say "installing the project: pip install -e .[train,test,plugin] (numpy<2, torch 2.14.1, torchvision 0.29.1)"
+  # pip's notes about unused local index folders are noise; real errors still show.
+  "$PY" -m pip install -q -e ".[train,test,plugin]" 2> >(grep -v "WARNING: Location 'file://" >&2)
+  echo "$WANT" > "$STAMP"
+else
+  say "project already installed (pyproject.toml and constraints unchanged)"
+fi
+
+say "checking that QGIS, GDAL, torch, onnxruntime and rasterio import in one interpreter"
+QT_QPA_PLATFORM=offscreen "$PY" - <<'PYCHECK'
+import numpy, qgis.core, osgeo.gdal, torch, torchvision, onnxruntime, rasterio, lightning
+assert numpy.__version__.startswith("1."), f"numpy {numpy.__version__}: numpy<2 is required"
+print(f"[setup] ok: QGIS {qgis.core.Qgis.QGIS_VERSION}, GDAL {osgeo.gdal.__version__}, numpy {numpy.__version__}, "
+      f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, rasterio {rasterio.__version__}")
+PYCHECK

@@ -1,0 +1,47 @@
+"""Command-line entry: ``python -m trainer <command> ...``.
+
+Each command lives in its own module ``trainer.cli.<name>`` exposing ``main(argv) -> int``;
+modules are imported lazily so ``python -m trainer inspect`` does not import torch/Lightning.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from qgis_csp_plugin.core.errors import CspError
+
+COMMANDS = {
+    "csp": ("trainer.cli.csp", "CSP contrastive spatial pre-training (fit/validate/test, Lightning CLI)"),
+    "finetune": ("trainer.cli.finetune", "few-label fine-tuning of location/image classifiers (5/10/20/100 %)"),
+    "evaluate": ("trainer.cli.evaluate", "image-only / location-only / fused top-1/top-3 table"),
+    "moco": ("trainer.cli.moco", "geography-aware MoCo-v2 (fit, linear-probe, finetune)"),
+    "export": ("trainer.cli.export", "export a checkpoint to a self-describing ONNX model"),
+    "inspect": ("trainer.cli.inspect", "print an ONNX model's metadata, inputs/outputs and a parity check"),
+}
+
+
+def usage() -> str:
+    rows = "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
+    return f"usage: python -m trainer <command> [options]\n\ncommands:\n{rows}\n\n" \
+           "Run `python -m trainer <command> --help` for a command's options."
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        return int(module.main(rest) or 0)
+    except CspError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

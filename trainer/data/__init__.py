@@ -1,0 +1,1 @@
+"""Datasets, band mapping and splits (TorchGeo-style: datasets / datamodules / splits)."""

@@ -1,0 +1,37 @@
+"""GeoTIFF reading with rasterio: pixels as float32 and the patch centre as (lat, lon)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from pyproj import Transformer
+
+from trainer.errors import TrainerError
+
+
+@lru_cache(maxsize=64)
+def _to_wgs84(crs_wkt: str) -> Transformer:
+    return Transformer.from_crs(crs_wkt, "EPSG:4326", always_xy=True)
+
+
+def centre_latlon(path: str | Path) -> tuple[float, float]:
+    """Centre of a GeoTIFF in WGS84 degrees, as (lat, lon)."""
+    with rasterio.open(path) as ds:
+        if ds.crs is None:
+            raise TrainerError(f"{path} has no CRS: cannot place it on the globe")
+        x, y = ds.xy(ds.height / 2, ds.width / 2, offset="ul")
+        lon, lat = _to_wgs84(ds.crs.to_wkt()).transform(x, y)
+    return float(lat), float(lon)
+
+
+def read_image(path: str | Path, indices: list[int] | None = None) -> np.ndarray:
+    """Pixels of ``path`` as float32 (C, H, W); ``indices`` are 0-based band positions."""
+    try:
+        with rasterio.open(path) as ds:
+            data = ds.read([i + 1 for i in indices] if indices is not None else None)
+    except rasterio.errors.RasterioIOError as exc:
+        raise TrainerError(f"cannot read image {path}: {exc}") from exc
+    return data.astype(np.float32)

@@ -1,0 +1,7 @@
+"""Errors the CLI reports as one clear line (exit code 2) instead of a traceback."""
+
+from qgis_csp_plugin.core.errors import CspError
+
+
+class TrainerError(CspError):
+    """Bad configuration, data or checkpoint; the message says what to fix."""

@@ -1,0 +1,1 @@
+"""ONNX export: self-describing models (shared metadata schema) with onnxruntime parity checks."""

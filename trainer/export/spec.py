@@ -1,0 +1,26 @@
+"""What a trained task hands to the exporter (each LightningModule implements ``export_spec``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from qgis_csp_plugin.core.model_metadata import ModelMetadata
+
+
+@dataclass
+class ExportSpec:
+    """An eval-mode module whose inputs/outputs follow the schema, plus its metadata.
+
+    ``example_inputs`` are in the order of ``input_names`` (``image`` and/or ``latlon``);
+    the single output is ``probabilities`` or ``embedding``. ``atol`` is the torch↔ORT parity
+    bound (1e-4 for location models, 1e-3 for image backbones).
+    """
+
+    module: torch.nn.Module
+    example_inputs: tuple[torch.Tensor, ...]
+    input_names: tuple[str, ...]
+    output_name: str
+    metadata: ModelMetadata
+    atol: float = 1e-4
