@@ -30,11 +30,11 @@ export PIP_CONSTRAINT="$ROOT/scripts/constraints.txt"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 STAMP=.venv/.geo-ssl-installed
-WANT=$(cat pyproject.toml scripts/constraints.txt | sha256sum | cut -c1-16)
+WANT=$(cat pyproject.toml scripts/constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   say "installing the project: pip install -e .[train,test,plugin] (numpy<2, torch 2.14.1, torchvision 0.29.1)"
   # pip's notes about unused local index folders are noise; real errors still show.
-  "$PY" -m pip install -q -e ".[train,test,plugin]" 2> >(grep -v "WARNING: Location 'file://" >&2)
+  "$PY" -m pip install -q --config-settings editable_mode=compat -e ".[train,test,plugin]" 2> >(grep -v "WARNING: Location 'file://" >&2)
   echo "$WANT" > "$STAMP"
 else
   say "project already installed (pyproject.toml and constraints unchanged)"

@@ -13,7 +13,10 @@ QGIS_PLUGINS = "/usr/share/qgis/python/plugins"
 if os.path.isdir(QGIS_PLUGINS) and QGIS_PLUGINS not in sys.path:
     sys.path.append(QGIS_PLUGINS)
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:  # shared helpers such as model_factory
+    sys.path.append(str(TESTS))
+REPO = TESTS.parent
 DATA = REPO / "data"
 
 

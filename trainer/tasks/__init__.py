@@ -1,0 +1,1 @@
+"""LightningModules (one per method/stage); each can describe itself for ONNX export."""
