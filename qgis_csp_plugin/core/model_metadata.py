@@ -10,6 +10,10 @@ Conventions fixed by the schema (version 1):
   ``bands``; normalisation ``(x - mean) / std`` happens inside the graph (``normalization.in_graph``).
 * location models take ``latlon``: float32 ``(N, 2)`` with columns **(lat, lon) in degrees**.
 * classifiers output ``probabilities`` ``(N, n_classes)``; location encoders output ``embedding``.
+
+Besides the schema fields, the exporter writes ``geossl_export`` (:data:`EXPORT_REPORT_KEY`): how the
+file was produced (precision, torch/onnxruntime parity, accuracy change of fp16/int8 variants). It is
+informational, not part of :class:`ModelMetadata`, and read by :class:`~.onnx_model.OnnxModel`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from .errors import CspError
 
 SCHEMA_VERSION = 1
 SCHEMA_MARKER = "geossl_schema_version"
+EXPORT_REPORT_KEY = "geossl_export"
 COORDINATE_ORDER = "lat,lon"
 KINDS = ("image_classifier", "location_encoder", "location_prior", "fused")
 RADIOMETRY = ("absolute", "layer_statistics")
@@ -186,7 +191,10 @@ class ModelMetadata:
                 "`python -m trainer export` (geo-SSL for QGIS)"
             )
         data: dict[str, Any] = {}
+        wanted = {f.name for f in fields(cls)} | {SCHEMA_MARKER}
         for key, raw in props.items():
+            if key not in wanted:  # other tools' keys (e.g. onnxruntime.quantization's) are not JSON
+                continue
             try:
                 data[key] = json.loads(raw)
             except (TypeError, ValueError) as exc:

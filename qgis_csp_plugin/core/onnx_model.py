@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import numpy as np
 from .errors import MissingDependencyError, ModelLoadError
 from .model_metadata import (
     EMBEDDING_OUTPUT,
+    EXPORT_REPORT_KEY,
     IMAGE_INPUT,
     LATLON_INPUT,
     PROBABILITIES_OUTPUT,
@@ -21,6 +23,7 @@ from .model_metadata import (
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIRS = (PLUGIN_DIR / "models", PLUGIN_DIR.parent / "models")
+ORT_DTYPES = {"float": "float32", "double": "float64", "float16": "float16"}
 
 
 def onnxruntime_install_hint() -> str:
@@ -113,8 +116,67 @@ class OnnxModel:
         output = EMBEDDING_OUTPUT if self.metadata.kind == "location_encoder" else PROBABILITIES_OUTPUT
         return self.session.run([output], feeds)[0]
 
+    @property
+    def export_report(self) -> dict:
+        """How the exporter produced this file (precision, parity, accuracy change); may be empty."""
+        raw = self.session.get_modelmeta().custom_metadata_map.get(EXPORT_REPORT_KEY, "{}")
+        try:
+            report = json.loads(raw)
+        except ValueError:
+            return {}
+        return report if isinstance(report, dict) else {}
+
+    def io_lines(self) -> list[str]:
+        """One line per input/output: name, dtype and shape (``batch`` is the dynamic axis)."""
+        def line(direction: str, arg) -> str:
+            shape = ", ".join(str(d) for d in arg.shape)
+            dtype = arg.type.replace("tensor(", "").rstrip(")")
+            return f"{direction} {arg.name}: {ORT_DTYPES.get(dtype, dtype)} ({shape})"
+
+        return ([line("input", i) for i in self.session.get_inputs()]
+                + [line("output", o) for o in self.session.get_outputs()])
+
     def describe(self) -> str:
-        return f"{self.metadata.describe()}\nfile: {self.path}"
+        """Metadata, inputs/outputs, export report and file: the CLI `inspect` text and the tooltip."""
+        lines = [self.metadata.describe(), *self.io_lines()]
+        if self.export_report:
+            lines.append("export: " + ", ".join(f"{k}={v}" for k, v in self.export_report.items()))
+        size_mb = self.path.stat().st_size / 1e6
+        lines.append(f"file: {self.path} ({size_mb:.2f} MB)")
+        return "\n".join(lines)
+
+    def random_batch(self, batch: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+        """Plausible random inputs: raw pixels around the training mean, points over the globe."""
+        rng = np.random.default_rng(seed)
+        feeds: dict[str, np.ndarray] = {}
+        meta = self.metadata
+        if meta.has_image_input:
+            assert meta.normalization is not None and meta.tile_size is not None
+            shape = (batch, len(meta.bands), meta.tile_size, meta.tile_size)
+            mean = np.asarray(meta.normalization.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+            std = np.asarray(meta.normalization.std, dtype=np.float32).reshape(1, -1, 1, 1)
+            feeds[IMAGE_INPUT] = (mean + std * rng.standard_normal(shape)).astype(np.float32)
+        if meta.has_location_input:
+            lat = np.degrees(np.arcsin(rng.uniform(-1, 1, batch)))
+            feeds[LATLON_INPUT] = np.stack([lat, rng.uniform(-180, 180, batch)], 1).astype(np.float32)
+        return feeds
+
+    def self_check(self, batch: int = 8) -> str:
+        """Run a random batch; raise :class:`ModelLoadError` unless outputs are finite (and sum to 1)."""
+        output = self.run(**self.random_batch(batch))
+        name = self.path.name
+        expected = (batch, self.metadata.n_classes or self.metadata.embedding_dim)
+        if output.shape != expected:
+            raise ModelLoadError(f"{name}: self check returned shape {output.shape}, expected {expected}")
+        if not np.isfinite(output).all():
+            raise ModelLoadError(f"{name}: self check produced NaN or infinite outputs")
+        summary = f"self check ok: {batch} random inputs -> finite {self.output_names[0]} {output.shape}"
+        if self.metadata.kind != "location_encoder" and self.metadata.output_activation == "softmax":
+            worst = float(np.abs(output.sum(axis=1) - 1).max())
+            if worst > 1e-3:
+                raise ModelLoadError(f"{name}: self check probabilities do not sum to 1 (off by {worst:.2e})")
+            summary += f", rows sum to 1 (max error {worst:.1e})"
+        return summary
 
 
 def default_model_paths() -> list[Path]:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
 
+from qgis_csp_plugin.core.model_metadata import EXPORT_REPORT_KEY
 from qgis_csp_plugin.core.onnx_model import OnnxModel
+from trainer import __version__
 from trainer.errors import TrainerError
+from trainer.export.atomic import atomic_output
 from trainer.export.spec import ExportSpec
 
 OPSET = 17
@@ -25,21 +27,29 @@ class ParityReport:
     atol: float
     batch: int
 
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= self.atol
+
     def __str__(self) -> str:
-        verdict = "ok" if self.max_abs_diff <= self.atol else "FAILED"
+        verdict = "ok" if self.ok else "FAILED"
         return f"parity {verdict}: max |torch - onnxruntime| = {self.max_abs_diff:.2e} (bound {self.atol:g}, batch {self.batch})"
+
+    def as_props(self) -> dict[str, str]:
+        """The ``geossl_export`` metadata entry recording this check."""
+        report = {"precision": "float32", "opset": OPSET, "parity_max_abs_diff": float(f"{self.max_abs_diff:.3g}"),
+                  "parity_bound": self.atol, "parity_batch": self.batch}
+        return {EXPORT_REPORT_KEY: json.dumps(report)}
 
 
 def export_onnx(spec: ExportSpec, out_path: str | os.PathLike) -> ParityReport:
-    """Export ``spec`` to ``out_path``; on any failure nothing is left at ``out_path``."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    """Export ``spec`` to ``out_path``; on any failure nothing is left at ``out_path``.
+
+    A file already at ``out_path`` is replaced only after the new one passed the parity check.
+    """
     spec.metadata.validate()
     module = spec.module.eval()
-    fd, tmp_name = tempfile.mkstemp(suffix=".onnx.part", dir=out_path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_output(out_path) as tmp:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
@@ -48,36 +58,39 @@ def export_onnx(spec: ExportSpec, out_path: str | os.PathLike) -> ParityReport:
                 dynamic_axes={name: {0: "batch"} for name in (*spec.input_names, spec.output_name)},
             )
         proto = onnx.load(str(tmp))
-        del proto.metadata_props[:]
-        for key, value in spec.metadata.to_props().items():
-            proto.metadata_props.add(key=key, value=value)
-        proto.doc_string = spec.metadata.describe()
+        props = spec.metadata.to_props()
+        if not spec.metadata.trainer_version:
+            props["trainer_version"] = json.dumps(__version__)
+        write_props(proto, props, doc=spec.metadata.describe())
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
         report = parity_check(spec, tmp)
-        if report.max_abs_diff > spec.atol:
+        if not report.ok:
             raise TrainerError(f"export of {spec.metadata.name} rejected, {report}")
-        os.replace(tmp, out_path)
-        return report
-    finally:
-        tmp.unlink(missing_ok=True)
+        write_props(proto, {**props, **report.as_props()})
+        onnx.save(proto, str(tmp))
+    return report
+
+
+def write_props(proto: onnx.ModelProto, props: dict[str, str], doc: str | None = None) -> None:
+    """Replace the model's ``metadata_props`` (and optionally its doc string) with ``props``."""
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        proto.metadata_props.add(key=key, value=value)
+    if doc is not None:
+        proto.doc_string = doc
 
 
 def parity_check(spec: ExportSpec, onnx_path: str | os.PathLike, batch: int = 5, seed: int = 0) -> ParityReport:
-    """Run the same random batch (shaped like the example inputs) through torch and onnxruntime."""
-    generator = torch.Generator().manual_seed(seed)
-    inputs = []
-    for name, example in zip(spec.input_names, spec.example_inputs):
-        shape = (batch, *example.shape[1:])
-        if name == "latlon":
-            u = torch.rand(shape, generator=generator)
-            x = torch.stack([u[:, 0] * 180 - 90, u[:, 1] * 360 - 180], dim=1)
-        else:
-            x = example[:1].repeat(batch, *[1] * (example.dim() - 1)) * (0.5 + torch.rand(shape, generator=generator))
-        inputs.append(x.float())
-    with torch.no_grad():
-        expected = spec.module.eval()(*inputs).numpy()
+    """Run the same random batch (raw pixels around the training mean, points over the globe)
+    through torch and onnxruntime and report the largest absolute difference."""
     model = OnnxModel.load(onnx_path)
-    feeds = dict(zip(spec.input_names, (x.numpy() for x in inputs)))
+    feeds = model.random_batch(batch, seed)
+    with torch.no_grad():
+        expected = spec.module.eval()(*(torch.from_numpy(feeds[name]) for name in spec.input_names)).numpy()
     got = model.session.run([spec.output_name], feeds)[0]
-    return ParityReport(float(np.max(np.abs(got - expected))), spec.atol, batch)
+    if got.shape != expected.shape:
+        raise TrainerError(f"export of {spec.metadata.name} rejected: onnxruntime output shape {got.shape} "
+                           f"differs from torch {expected.shape}")
+    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    return ParityReport(float(np.nan_to_num(diff, nan=np.inf).max()), spec.atol, batch)
