@@ -1,3 +1,175 @@
-"""Placeholder: csp:classify is registered by the classify feature."""
+"""Processing algorithm ``csp:classify``: the same runner as the "Classify layer" dialog."""
 
-ClassifyAlgorithm = None
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorDestination,
+)
+
+from ..core.band_mapping import parse_bands
+from ..core.classify import ClassifyCanceled
+from ..core.errors import CspError
+from ..core.onnx_model import find_default_model
+from ..core.tiling import MAX_TILES
+from ..ui.classify_job import ClassifyRequest, execute, prepare
+from ..ui.layers import TOP_K
+from ..ui.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
+
+SENTINEL2_MIN_BANDS = 13
+OUTPUT_SUFFIXES = {"OUTPUT_VECTOR": (".gpkg",), "OUTPUT_CLASSES": (".tif", ".tiff"),
+                   "OUTPUT_PROBABILITY": (".tif", ".tiff")}
+OUTPUT_PARAMETERS = {"vector": "OUTPUT_VECTOR", "classes": "OUTPUT_CLASSES", "probability": "OUTPUT_PROBABILITY"}
+
+
+class ClassifyAlgorithm(QgsProcessingAlgorithm):
+    """Tiled ONNX classification of a raster layer into tile polygons and class/probability rasters."""
+
+    def name(self) -> str:
+        return "classify"
+
+    def displayName(self) -> str:  # noqa: N802 (QGIS API names)
+        return "Classify raster layer"
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return (f"Cuts the raster into tiles at the model's resolution, classifies each tile with an ONNX "
+                f"image classifier (optionally fused with a location prior P(y|lat,lon)) and writes tile "
+                f"polygons (class, prob, top-{TOP_K}, entropy, p_<class>), a class-id raster and a "
+                f"probability raster. MODEL defaults to the shipped Sentinel-2 model for layers with 13+ "
+                f"bands and to the RGB model otherwise. BANDS maps model bands to layer bands, e.g. 4,3,2. "
+                f"Tiles without any valid pixel are skipped: class 'nodata', class_id -1.")
+
+    def createInstance(self) -> ClassifyAlgorithm:  # noqa: N802
+        return ClassifyAlgorithm()
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Input raster layer"))
+        self.addParameter(QgsProcessingParameterFile("MODEL", "Image classifier (ONNX; empty = default model)",
+                                                     extension="onnx", optional=True))
+        self.addParameter(QgsProcessingParameterExtent("EXTENT", "Processing extent (empty = layer)", optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            "RESOLUTION", "Resolution in metres/pixel (0 = model GSD)", QgsProcessingParameterNumber.Double,
+            0.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in px (0 = model default)",
+                                                       QgsProcessingParameterNumber.Integer, 0, minValue=0))
+        self.addParameter(QgsProcessingParameterNumber("OVERLAP", "Tile overlap fraction (-1 = model default)",
+                                                       QgsProcessingParameterNumber.Double, -1.0,
+                                                       minValue=-1.0, maxValue=0.95))
+        self.addParameter(QgsProcessingParameterNumber("BATCH_SIZE", "Batch size",
+                                                       QgsProcessingParameterNumber.Integer, 16, minValue=1))
+        self.addParameter(QgsProcessingParameterString("BANDS", "Band mapping, e.g. 1,2,3 (empty = by name)",
+                                                       optional=True))
+        self.addParameter(QgsProcessingParameterBoolean("USE_LOCATION_PRIOR", "Fuse with a location prior", False))
+        self.addParameter(QgsProcessingParameterFile("PRIOR_MODEL", "Location-prior model (empty = default)",
+                                                     extension="onnx", optional=True))
+        self.addParameter(QgsProcessingParameterNumber("MAX_TILES", "Maximum number of tiles",
+                                                       QgsProcessingParameterNumber.Integer, MAX_TILES, minValue=1))
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            "OUTPUT_VECTOR", "Classified tiles", QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT_CLASSES", "Class ids", optional=True))
+        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT_PROBABILITY", "Probability",
+                                                                  optional=True))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
+        if layer is None:
+            raise QgsProcessingException("INPUT is not a raster layer")
+        try:
+            outputs = {kind: self._output_path(parameters, name, context) for kind, name in OUTPUT_PARAMETERS.items()}
+            outputs = {kind: path for kind, path in outputs.items() if path is not None}
+            request = ClassifyRequest(
+                layer=layer,
+                model_path=self._model_path(parameters, context, layer.bandCount()),
+                outputs=outputs,
+                extent=(self.parameterAsExtent(parameters, "EXTENT", context, layer.crs())
+                        if parameters.get("EXTENT") else None),
+                resolution_m=self.parameterAsDouble(parameters, "RESOLUTION", context) or None,
+                tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context) or None,
+                overlap=self._overlap(parameters, context),
+                bands=parse_bands(self.parameterAsString(parameters, "BANDS", context)) or None,
+                batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
+                use_prior=self.parameterAsBool(parameters, "USE_LOCATION_PRIOR", context),
+                prior_path=Path(p) if (p := self.parameterAsFile(parameters, "PRIOR_MODEL", context)) else None,
+                max_tiles=self.parameterAsInt(parameters, "MAX_TILES", context),
+            )
+            job = prepare(request)
+            for warning in job.warnings:
+                feedback.pushWarning(warning)
+            feedback.pushInfo(f"{job.grid.n_tiles:,} tiles ({job.grid.n_cols} x {job.grid.n_rows}) of "
+                              f"{job.grid.tile_size} px with {job.model.metadata.name}")
+            results, written = execute(job, feedback.setProgress, feedback.isCanceled)
+        except ClassifyCanceled as exc:
+            raise QgsProcessingException("canceled; nothing was written") from exc
+        except CspError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        feedback.pushInfo(f"classified {len(results.indices):,} tiles, {int(results.skipped.sum()):,} all-nodata "
+                          "tiles skipped")
+        self._style_outputs(context, job.model.metadata, written)
+        return {OUTPUT_PARAMETERS[kind]: str(path) for kind, path in written.items()}
+
+    def _output_path(self, parameters, name: str, context) -> Path | None:
+        if name != "OUTPUT_VECTOR" and not parameters.get(name):
+            return None
+        value = self.parameterAsOutputLayer(parameters, name, context)
+        if not value:
+            return None
+        path = Path(value)
+        if path.suffix.lower() not in OUTPUT_SUFFIXES[name]:
+            raise CspError(f"{name} must be a {' or '.join(OUTPUT_SUFFIXES[name])} file, got {path.name}")
+        return path
+
+    def _model_path(self, parameters, context, band_count: int) -> Path:
+        given = self.parameterAsFile(parameters, "MODEL", context)
+        if given:
+            return Path(given)
+        prefer = "s2" if band_count >= SENTINEL2_MIN_BANDS else "rgb"
+        found = find_default_model("image_classifier", prefer=prefer)
+        if found is None:
+            raise CspError("no MODEL given and no default image classifier is installed in models/")
+        return found
+
+    def _overlap(self, parameters, context) -> float | None:
+        value = self.parameterAsDouble(parameters, "OVERLAP", context)
+        return None if value < 0 else value
+
+    def _style_outputs(self, context, meta, written: dict[str, Path]) -> None:
+        """Style the outputs that Processing loads into the project when the run ends."""
+        for kind, path in written.items():
+            if context.willLoadLayerOnCompletion(str(path)):
+                styler = OutputStyler(kind, meta.class_names, meta.class_colors)
+                context.layerToLoadOnCompletionDetails(str(path)).setPostProcessor(styler)
+
+
+class OutputStyler(QgsProcessingLayerPostProcessorInterface):
+    """Applies the same renderers as the dialog to a loaded output layer.
+
+    QGIS keeps only a C++ pointer to a post-processor, so every styler stays referenced in
+    ``alive`` (a few bytes per run) to outlive the algorithm instance that created it.
+    """
+
+    alive: list[OutputStyler] = []
+
+    def __init__(self, kind: str, class_names: list[str], colors: list[str]) -> None:
+        super().__init__()
+        self.kind, self.class_names, self.colors = kind, class_names, class_colors(class_names, colors)
+        OutputStyler.alive.append(self)
+
+    def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802
+        if self.kind == "vector":
+            apply_categorized(layer, "class", [(c, c, col) for c, col in zip(self.class_names, self.colors)])
+        elif self.kind == "classes":
+            apply_paletted(layer, [(i, c, col) for i, (c, col) in enumerate(zip(self.class_names, self.colors))])
+        else:
+            apply_pseudocolor(layer, 0.0, 1.0)

@@ -17,8 +17,7 @@ class CspProvider(QgsProcessingProvider):
         from .classify_algorithm import ClassifyAlgorithm
         from .heatmap_algorithms import HEATMAP_ALGORITHMS
 
-        if ClassifyAlgorithm is not None:
-            self.addAlgorithm(ClassifyAlgorithm())
+        self.addAlgorithm(ClassifyAlgorithm())
         for algorithm_class in HEATMAP_ALGORITHMS:
             self.addAlgorithm(algorithm_class())
 

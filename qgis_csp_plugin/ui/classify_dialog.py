@@ -1,8 +1,227 @@
-"""Placeholder until the "Classify layer" dialog lands: says so plainly."""
+"""The "Classify layer" dialog: collects a :class:`ClassifyRequest` and starts a ClassifyTask."""
 
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsCoordinateTransform,
+    QgsGeometry,
+    QgsMapLayerProxyModel,
+    QgsProject,
+    QgsRasterLayer,
+)
+from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLineEdit,
+    QMessageBox,
+    QSpinBox,
+)
+
+from ..core.band_mapping import default_bands, parse_bands
 from ..core.errors import CspError
+from ..core.onnx_model import default_model_paths, find_default_model, import_onnxruntime, read_metadata
+from ..core.tiling import TooManyTilesError
+from .classify_job import ClassifyRequest, PreparedJob, band_labels, prepare
+from .classify_task import ClassifyTask
+from .messages import show_error, show_info
+
+EXTENT_CHOICES = ("Layer extent", "Map canvas extent", "Polygons of a vector layer",
+                  "Selected polygons of a vector layer")
+OUTPUT_CHOICES = {"Tile polygons + class raster + probability raster": ("vector", "classes", "probability"),
+                  "Tile polygons (GeoPackage)": ("vector",),
+                  "Class and probability rasters (GeoTIFF)": ("classes", "probability")}
+SUFFIXES = {"vector": "_tiles.gpkg", "classes": "_classes.tif", "probability": "_probability.tif"}
 
 
-class ClassifyDialog:
+class ClassifyDialog(QDialog):
+    """Input layer, model, extent, resolution, tiling, bands, prior, outputs; OK starts the task."""
+
     def __init__(self, iface, parent=None) -> None:
-        raise CspError("Classify layer is not available in this build yet.")
+        import_onnxruntime()  # raises MissingDependencyError with the install hint
+        super().__init__(parent)
+        self.iface = iface
+        self.task: ClassifyTask | None = None
+        self.setWindowTitle("CSP: Classify layer")
+        form = QFormLayout(self)
+        self.layer_box = QgsMapLayerComboBox()
+        self.layer_box.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.model_box = QComboBox()
+        for path in default_model_paths():
+            try:
+                self._add_model(path)
+            except CspError:
+                continue  # an unreadable or non-classifier default model is simply not listed
+        self.model_file = QgsFileWidget()
+        self.model_file.setFilter("ONNX models (*.onnx)")
+        self.model_file.fileChanged.connect(self._model_file_chosen)
+        self.extent_box = QComboBox()
+        self.extent_box.addItems(EXTENT_CHOICES)
+        self.polygon_box = QgsMapLayerComboBox()
+        self.polygon_box.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.resolution = _double(0.01, 100000.0, 2, " m/px")
+        self.tile_size = _int(1, 4096)
+        self.overlap = _double(0.0, 0.9, 2)
+        self.bands = QLineEdit()
+        self.batch_size = _int(1, 1024, 16)
+        self.use_prior = QCheckBox("fuse P(y|tile) with P(y|location)")
+        self.prior_file = QgsFileWidget()
+        self.prior_file.setFilter("ONNX models (*.onnx)")
+        self.output_box = QComboBox()
+        self.output_box.addItems(OUTPUT_CHOICES)
+        self.output_dir = QgsFileWidget()
+        self.output_dir.setStorageMode(QgsFileWidget.GetDirectory)
+        self.output_dir.lineEdit().setPlaceholderText("[temporary folder]")
+        for label, widget in (("Input raster layer", self.layer_box), ("Model", self.model_box),
+                              ("… or model file", self.model_file), ("Extent", self.extent_box),
+                              ("Polygon layer", self.polygon_box), ("Resolution", self.resolution),
+                              ("Tile size (px)", self.tile_size), ("Overlap", self.overlap),
+                              ("Band mapping", self.bands), ("Batch size", self.batch_size),
+                              ("Location prior", self.use_prior), ("Prior model file", self.prior_file),
+                              ("Outputs", self.output_box), ("Output folder", self.output_dir)):
+            form.addRow(label, widget)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.start)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self.model_box.currentIndexChanged.connect(self._apply_model_defaults)
+        self.layer_box.layerChanged.connect(self._apply_model_defaults)
+        self.use_prior.setEnabled(find_default_model("location_prior") is not None)
+        self.prior_file.fileChanged.connect(lambda path: self.use_prior.setEnabled(bool(path) or
+                                            find_default_model("location_prior") is not None))
+        self._apply_model_defaults()
+
+    def _add_model(self, path: Path) -> None:
+        """List a model by name with its metadata as tooltip; raises CspError if it is not usable."""
+        meta = read_metadata(path)
+        if meta.kind != "image_classifier":
+            raise CspError(f"{path.name} is a {meta.kind} model; Classify needs an image_classifier")
+        self.model_box.addItem(meta.name, str(path))
+        self.model_box.setItemData(self.model_box.count() - 1, f"{meta.describe()}\nfile: {path}", Qt.ToolTipRole)
+
+    def _model_file_chosen(self, path: str) -> None:
+        if not path:
+            return
+        try:
+            self._add_model(Path(path))
+        except CspError as exc:
+            show_error(self.iface, str(exc))
+            return
+        self.model_box.setCurrentIndex(self.model_box.findData(path))
+
+    def model_path(self) -> Path | None:
+        data = self.model_box.currentData()
+        return Path(data) if data else None
+
+    def _apply_model_defaults(self, *_args) -> None:
+        """Fill resolution, tile size, overlap and bands from the model metadata and the layer."""
+        path = self.model_path()
+        if path is None:
+            return
+        try:
+            meta = read_metadata(path)
+        except CspError as exc:
+            show_error(self.iface, str(exc))
+            return
+        self.resolution.setValue(meta.gsd_m)
+        self.tile_size.setValue(meta.tile_size)
+        self.overlap.setValue(meta.overlap)
+        layer = self.layer_box.currentLayer()
+        if isinstance(layer, QgsRasterLayer):
+            try:
+                self.bands.setText(",".join(map(str, default_bands(meta.bands, band_labels(layer)))))
+            except CspError:
+                self.bands.setText("")
+            self.bands.setToolTip(f"model bands: {', '.join(meta.bands)}")
+
+    def request(self) -> ClassifyRequest:
+        """The request described by the widgets; raises :class:`CspError` on missing input."""
+        layer = self.layer_box.currentLayer()
+        if not isinstance(layer, QgsRasterLayer):
+            raise CspError("choose an input raster layer")
+        model = self.model_path()
+        if model is None:
+            raise CspError("choose a model: no default model is installed, pick an .onnx file")
+        folder = Path(self.output_dir.filePath() or tempfile.mkdtemp(prefix="csp_classify_"))
+        stem = "".join(c if c.isalnum() else "_" for c in layer.name())
+        outputs = {kind: folder / f"{stem}{SUFFIXES[kind]}" for kind in OUTPUT_CHOICES[self.output_box.currentText()]}
+        extent, polygons = self._extent(layer)
+        return ClassifyRequest(
+            layer=layer, model_path=model, outputs=outputs, extent=extent, polygons=polygons,
+            resolution_m=self.resolution.value(), tile_size=self.tile_size.value(), overlap=self.overlap.value(),
+            bands=parse_bands(self.bands.text()) or None, batch_size=self.batch_size.value(),
+            use_prior=self.use_prior.isEnabled() and self.use_prior.isChecked(),
+            prior_path=Path(self.prior_file.filePath()) if self.prior_file.filePath() else None)
+
+    def _extent(self, layer: QgsRasterLayer):
+        """(extent, polygons) in the layer CRS for the chosen extent option."""
+        choice = self.extent_box.currentIndex()
+        project = QgsProject.instance()
+        if choice == 0:
+            return None, None
+        if choice == 1:
+            canvas = self.iface.mapCanvas()
+            to_layer = QgsCoordinateTransform(canvas.mapSettings().destinationCrs(), layer.crs(), project)
+            return to_layer.transformBoundingBox(canvas.extent()), None
+        vector = self.polygon_box.currentLayer()
+        if vector is None:
+            raise CspError("choose a polygon layer for the extent")
+        features = vector.selectedFeatures() if choice == 3 else vector.getFeatures()
+        geometry = QgsGeometry.unaryUnion([f.geometry() for f in features if f.hasGeometry()])
+        if geometry.isNull() or geometry.isEmpty():
+            raise CspError(f"the layer {vector.name()!r} has no {'selected ' if choice == 3 else ''}polygons")
+        geometry.transform(QgsCoordinateTransform(vector.crs(), layer.crs(), project))
+        return None, geometry
+
+    def prepared_job(self) -> PreparedJob | None:
+        """Validate the request; asks before very large runs (None = the user declined)."""
+        request = self.request()
+        try:
+            return prepare(request)
+        except TooManyTilesError as exc:
+            question = f"{exc}\n\nClassify all {exc.n_tiles:,} tiles anyway?"
+            answer = QMessageBox.question(self, "CSP: many tiles", question)
+            if answer != QMessageBox.Yes:
+                return None
+            request.max_tiles = None
+            return prepare(request)
+
+    def start(self) -> None:
+        """Validate, then run the classification as a background task (the dialog closes)."""
+        try:
+            job = self.prepared_job()
+        except CspError as exc:
+            show_error(self.iface, str(exc))
+            return
+        if job is None:
+            return
+        for warning in job.warnings:
+            show_info(self.iface, warning, level=Qgis.Warning)
+        self.task = ClassifyTask(job, self.iface)
+        QgsApplication.taskManager().addTask(self.task)
+        self.accept()
+
+
+def _int(low: int, high: int, value: int = 0) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setValue(value)
+    return box
+
+
+def _double(low: float, high: float, decimals: int, suffix: str = "") -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setDecimals(decimals)
+    box.setSuffix(suffix)
+    return box

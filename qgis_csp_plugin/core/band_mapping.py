@@ -1,0 +1,53 @@
+"""Which layer band feeds which model band: defaults by name, parsing and validation."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import CspError
+
+
+class BandMappingError(CspError):
+    """The band mapping does not fit the layer or the model."""
+
+
+def parse_bands(text: str) -> list[int]:
+    """``"4,3,2"`` → ``[4, 3, 2]`` (1-based layer band numbers)."""
+    parts = [p for p in re.split(r"[,\s;]+", text.strip()) if p]
+    try:
+        return [int(p) for p in parts]
+    except ValueError as exc:
+        raise BandMappingError(f"band mapping {text!r} must be comma-separated band numbers, e.g. 1,2,3") from exc
+
+
+def validate_bands(bands: list[int], model_bands: list[str], layer_band_count: int) -> list[int]:
+    """Return ``bands`` or raise a message naming what does not fit."""
+    if len(bands) != len(model_bands):
+        raise BandMappingError(
+            f"the model needs {len(model_bands)} bands ({', '.join(model_bands)}) but the mapping "
+            f"lists {len(bands)}; give one layer band number per model band")
+    bad = [b for b in bands if not 1 <= b <= layer_band_count]
+    if bad:
+        raise BandMappingError(f"band(s) {', '.join(map(str, bad))} do not exist: the layer has "
+                               f"{layer_band_count} band(s)")
+    return list(bands)
+
+
+def default_bands(model_bands: list[str], layer_labels: list[str]) -> list[int]:
+    """Match model band names against layer band labels (descriptions, colour interpretation);
+    fall back to the layer's band order when the counts agree."""
+    tokens = [set(re.findall(r"[a-z0-9]+", label.lower())) for label in layer_labels]
+    by_name = []
+    for name in model_bands:
+        hits = [i + 1 for i, t in enumerate(tokens) if name.lower() in t]
+        if len(hits) != 1:
+            break
+        by_name.append(hits[0])
+    if len(by_name) == len(model_bands) and len(set(by_name)) == len(by_name):
+        return by_name
+    if len(layer_labels) == len(model_bands):
+        return list(range(1, len(model_bands) + 1))
+    raise BandMappingError(
+        f"the model needs {len(model_bands)} bands ({', '.join(model_bands)}) and the layer has "
+        f"{len(layer_labels)} whose names do not match: set the band mapping (e.g. "
+        f"{','.join(str(i + 1) for i in range(min(len(model_bands), len(layer_labels))))})")

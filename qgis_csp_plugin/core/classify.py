@@ -1,0 +1,159 @@
+"""Tiled classification of a raster read strip by strip: batching, nodata, ONNX, location prior.
+
+The QGIS layer supplies a :class:`PixelReader` (pixels through the raster data provider) and,
+for the location prior, a function from tile centres in the layer CRS to (lat, lon) degrees.
+Memory holds one strip of tiles, one batch and the per-tile probabilities, never the raster.
+
+Nodata: pixels outside the layer or equal to a band's nodata value are invalid. A tile with no
+valid pixel is *skipped* (not sent to the model): its probabilities are NaN and its
+``valid_fraction`` is 0. In partly valid tiles the invalid pixels get the mean of the tile's
+valid pixels of that band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .errors import CspError
+from .latlon import validate_latlon
+from .onnx_model import OnnxModel
+from .probabilities import fuse
+from .radiometry import BandTransform
+from .tiling import Extent, Strip, TileGrid, pixel_window, window_extent
+
+
+class ClassifyCanceled(CspError):
+    """The user canceled the run; nothing is written."""
+
+
+class PixelReader(Protocol):
+    """Reads the mapped bands of a layer resampled to a pixel grid."""
+
+    @property
+    def extent(self) -> Extent:
+        """The layer's extent in its CRS."""
+
+    def read(self, extent: Extent, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """float32 ``(C, height, width)`` pixels and bool ``(height, width)`` validity."""
+
+
+@dataclass
+class TileResults:
+    """Per-tile probabilities of the processed tiles (row-major grid ``indices``)."""
+
+    grid: TileGrid
+    class_names: list[str]
+    indices: np.ndarray
+    probabilities: np.ndarray
+    valid_fraction: np.ndarray
+
+    @property
+    def skipped(self) -> np.ndarray:
+        return self.valid_fraction == 0
+
+    @property
+    def class_ids(self) -> np.ndarray:
+        ids = np.argmax(np.nan_to_num(self.probabilities, nan=-1.0), axis=1).astype(np.int32)
+        ids[self.skipped] = -1
+        return ids
+
+
+def read_strip(reader: PixelReader, strip: Strip, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of a strip; the part outside the layer is invalid and never requested."""
+    pixels = np.zeros((n_bands, strip.height, strip.width), dtype=np.float32)
+    valid = np.zeros((strip.height, strip.width), dtype=bool)
+    window = pixel_window(strip, reader.extent)
+    if window is not None:
+        c0, c1, r0, r1 = window
+        data, ok = reader.read(window_extent(strip, window), c1 - c0, r1 - r0)
+        pixels[:, r0:r1, c0:c1] = data
+        valid[r0:r1, c0:c1] = ok
+    return pixels, valid
+
+
+def fill_invalid(tile: np.ndarray, valid: np.ndarray) -> None:
+    """Replace invalid pixels of a ``(C, H, W)`` tile by the band means of its valid pixels."""
+    means = tile[:, valid].mean(axis=1)
+    tile[:, ~valid] = means[:, None]
+
+
+class Classifier:
+    """Runs an image model (optionally fused with a location prior) over a tile grid."""
+
+    def __init__(self, model: OnnxModel, prior: OnnxModel | None = None,
+                 to_latlon: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                 transform: BandTransform | None = None, batch_size: int = 16) -> None:
+        meta = model.metadata
+        if not meta.has_image_input or meta.kind != "image_classifier":
+            raise CspError(f"{model.path.name} is a {meta.kind} model; Classify needs an image_classifier")
+        if prior is not None:
+            if prior.metadata.kind != "location_prior":
+                raise CspError(f"{prior.path.name} is a {prior.metadata.kind} model, not a location_prior")
+            if prior.metadata.class_names != meta.class_names:
+                raise CspError(f"the location prior {prior.metadata.name} predicts other classes than "
+                               f"{meta.name}: they cannot be fused")
+            if to_latlon is None:
+                raise CspError("a location prior needs the transformation of tile centres to (lat, lon)")
+        if batch_size < 1:
+            raise CspError(f"batch size must be at least 1, got {batch_size}")
+        self.model, self.prior, self.to_latlon = model, prior, to_latlon
+        self.transform, self.batch_size = transform, batch_size
+
+    def run(self, grid: TileGrid, reader: PixelReader, keep: np.ndarray | None = None,
+            progress: Callable[[float], None] | None = None,
+            canceled: Callable[[], bool] | None = None) -> TileResults:
+        """Classify every tile of ``grid`` (or those where ``keep`` is true), strip by strip."""
+        meta = self.model.metadata
+        keep = np.ones(grid.n_tiles, bool) if keep is None else np.asarray(keep, bool)
+        indices = np.flatnonzero(keep)
+        probabilities = np.full((len(indices), meta.n_classes), np.nan, dtype=np.float32)
+        valid_fraction = np.zeros(len(indices), dtype=np.float32)
+        position = np.full(grid.n_tiles, -1, dtype=np.int64)
+        position[indices] = np.arange(len(indices))
+        size, n_bands = grid.tile_size, len(meta.bands)
+        batch = np.empty((self.batch_size, n_bands, size, size), dtype=np.float32)
+        pending: list[int] = []
+        rows = np.unique(indices // grid.n_cols)
+        for done, row in enumerate(rows):
+            if canceled is not None and canceled():
+                raise ClassifyCanceled("classification canceled")
+            pixels, valid = read_strip(reader, grid.strip(int(row)), n_bands)
+            for col in np.flatnonzero(keep[row * grid.n_cols:(row + 1) * grid.n_cols]):
+                x0 = col * grid.stride
+                tile_valid = valid[:, x0:x0 + size]
+                slot = position[row * grid.n_cols + col]
+                fraction = float(tile_valid.mean())
+                valid_fraction[slot] = fraction
+                if fraction == 0:
+                    continue
+                tile = batch[len(pending)]
+                tile[:] = pixels[:, :, x0:x0 + size]
+                if fraction < 1:
+                    fill_invalid(tile, tile_valid)
+                pending.append(slot)
+                if len(pending) == self.batch_size:
+                    self._flush(batch, pending, indices, grid, probabilities)
+            if progress is not None:
+                progress(100.0 * (done + 1) / len(rows))
+        self._flush(batch, pending, indices, grid, probabilities)
+        return TileResults(grid, list(meta.class_names), indices, probabilities, valid_fraction)
+
+    def _flush(self, batch: np.ndarray, pending: list[int], indices: np.ndarray, grid: TileGrid,
+               probabilities: np.ndarray) -> None:
+        """Run the model on the filled part of ``batch`` and store the rows of ``pending``."""
+        if not pending:
+            return
+        images = batch[:len(pending)]
+        if self.transform is not None:
+            self.transform.apply(images)
+        result = self.model.run(image=images)
+        if self.prior is not None:
+            xs, ys = grid.centres(indices[pending])
+            latlon = validate_latlon(self.to_latlon(xs, ys), "tile centres")
+            result = fuse(result, self.prior.run(latlon=latlon))
+        probabilities[pending] = result
+        pending.clear()

@@ -1,0 +1,43 @@
+"""Radiometric matching of a layer to a model's training statistics (``layer_statistics`` mode).
+
+Each band is mapped affinely so that the layer's own mean/std equal the training mean/std:
+``(x - layer_mean) / layer_std * train_std + train_mean``. ``absolute`` models get raw values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import CspError
+
+
+@dataclass(frozen=True)
+class BandTransform:
+    """Per-band ``x * scale + offset`` applied to ``(..., C, H, W)`` pixel arrays."""
+
+    scale: np.ndarray
+    offset: np.ndarray
+
+    def apply(self, pixels: np.ndarray) -> np.ndarray:
+        shape = (-1, 1, 1)
+        pixels *= self.scale.reshape(shape)
+        pixels += self.offset.reshape(shape)
+        return pixels
+
+
+def match_statistics(layer_mean, layer_std, train_mean, train_std) -> BandTransform:
+    """Transform that gives the layer's bands the training data's mean and std."""
+    layer_mean, layer_std, train_mean, train_std = (
+        np.asarray(v, dtype=np.float64) for v in (layer_mean, layer_std, train_mean, train_std))
+    if not (layer_mean.shape == layer_std.shape == train_mean.shape == train_std.shape):
+        raise CspError("layer and training statistics must have one value per model band")
+    if not np.all(np.isfinite(layer_mean)) or not np.all(np.isfinite(layer_std)):
+        raise CspError("the layer's band statistics are not finite (is the extent all nodata?)")
+    flat = layer_std <= 0
+    if flat.any():
+        raise CspError(f"layer band(s) {', '.join(str(i + 1) for i in np.flatnonzero(flat))} are constant "
+                       "(std 0): cannot match them to the training statistics")
+    scale = train_std / layer_std
+    return BandTransform((scale).astype(np.float32), (train_mean - layer_mean * scale).astype(np.float32))

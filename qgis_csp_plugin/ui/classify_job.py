@@ -1,0 +1,306 @@
+"""The one classification runner behind the dialog's QgsTask and ``csp:classify``.
+
+:func:`prepare` (main thread) validates the request and builds everything the run needs;
+:func:`execute` (any thread) classifies and writes the outputs all-or-nothing;
+:func:`load_outputs` (main thread) opens and styles the written files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from qgis.core import (
+    Qgis,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsGeometry,
+    QgsMapLayer,
+    QgsPointXY,
+    QgsProject,
+    QgsRasterBandStats,
+    QgsRasterDataProvider,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsUnitTypes,
+)
+
+from ..core.band_mapping import default_bands, validate_bands
+from ..core.classify import Classifier, TileResults
+from ..core.errors import CspError
+from ..core.onnx_model import OnnxModel, find_default_model
+from ..core.radiometry import match_statistics
+from ..core.staging import StagedOutputs
+from ..core.tiling import (
+    MAX_TILES,
+    Extent,
+    ExtentError,
+    TileGrid,
+    layer_resolution_m,
+    resolution_in_layer_units,
+    resolution_warning,
+)
+from .layers import (
+    load_class_raster,
+    load_probability_raster,
+    load_tile_vector,
+    write_class_raster,
+    write_probability_raster,
+    write_tile_vector,
+)
+
+OUTPUTS = ("vector", "classes", "probability")
+DTYPES = {Qgis.Byte: np.uint8, Qgis.UInt16: np.uint16, Qgis.Int16: np.int16, Qgis.UInt32: np.uint32,
+          Qgis.Int32: np.int32, Qgis.Float32: np.float32, Qgis.Float64: np.float64}
+COLOR_TYPES = (Qgis.ARGB32, Qgis.ARGB32_Premultiplied)  # WMS, XYZ and other rendered-image providers
+COLOR_BANDS = ("red", "green", "blue")
+STATISTICS_SAMPLE = 250_000
+
+
+def band_labels(layer: QgsRasterLayer) -> list[str]:
+    """One label per usable band (name, description, colour); image providers give red, green, blue."""
+    provider = layer.dataProvider()
+    if provider.dataType(1) in COLOR_TYPES:
+        return list(COLOR_BANDS)
+    return [f"{provider.generateBandName(b)} {provider.displayBandName(b)} {provider.colorInterpretationName(b)}"
+            for b in range(1, layer.bandCount() + 1)]
+
+
+@dataclass
+class ClassifyRequest:
+    """What to classify and where to write it (extent and polygons in the layer CRS)."""
+
+    layer: QgsRasterLayer
+    model_path: Path
+    outputs: dict[str, Path]
+    extent: QgsRectangle | None = None
+    polygons: QgsGeometry | None = None
+    resolution_m: float | None = None
+    tile_size: int | None = None
+    overlap: float | None = None
+    bands: list[int] | None = None
+    batch_size: int = 16
+    use_prior: bool = False
+    prior_path: Path | None = None
+    max_tiles: int | None = MAX_TILES
+
+
+@dataclass
+class PreparedJob:
+    """A validated request: models, grid, pixel reader; safe to run in a worker thread."""
+
+    request: ClassifyRequest
+    model: OnnxModel
+    classifier: Classifier
+    grid: TileGrid
+    keep: np.ndarray | None
+    reader: ProviderReader
+    crs: QgsCoordinateReferenceSystem
+    warnings: list[str] = field(default_factory=list)
+
+
+class ProviderReader:
+    """Reads mapped bands through (a clone of) the layer's raster data provider, resampled by it.
+
+    Image providers (WMS, XYZ) deliver one ARGB32 band: it is split into red, green, blue
+    (bands 1-3) and fully transparent pixels are nodata.
+    """
+
+    def __init__(self, provider: QgsRasterDataProvider, bands: list[int]) -> None:
+        self.provider = provider
+        self.bands = bands
+        e = provider.extent()
+        self.extent = Extent(e.xMinimum(), e.yMinimum(), e.xMaximum(), e.yMaximum())
+        self.color = provider.dataType(1) in COLOR_TYPES
+        if self.color:
+            return
+        self.dtypes = []
+        for band in bands:
+            if provider.dataType(band) not in DTYPES:
+                raise CspError(f"band {band} has an unsupported data type ({provider.dataType(band)})")
+            self.dtypes.append(DTYPES[provider.dataType(band)])
+        self.nodata = [provider.sourceNoDataValue(b)
+                       if provider.sourceHasNoDataValue(b) and provider.useSourceNoDataValue(b) else None
+                       for b in bands]
+
+    def read(self, extent: Extent, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        rect = QgsRectangle(extent.xmin, extent.ymin, extent.xmax, extent.ymax)
+        if self.color:
+            return self._read_color(rect, width, height)
+        pixels = np.empty((len(self.bands), height, width), dtype=np.float32)
+        valid = np.ones((height, width), dtype=bool)
+        for i, (band, dtype, nodata) in enumerate(zip(self.bands, self.dtypes, self.nodata)):
+            values = self._block_values(band, rect, width, height, dtype)
+            pixels[i] = values
+            if nodata is not None:
+                valid &= values != nodata
+            if values.dtype.kind == "f":
+                valid &= np.isfinite(values)
+        return pixels, valid
+
+    def _read_color(self, rect: QgsRectangle, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        argb = self._block_values(1, rect, width, height, np.uint32)
+        shifts = {1: 16, 2: 8, 3: 0}  # 0xAARRGGBB
+        pixels = np.stack([(argb >> shifts[b]) & 0xFF for b in self.bands]).astype(np.float32)
+        return pixels, (argb >> 24) > 0
+
+    def _block_values(self, band: int, rect: QgsRectangle, width: int, height: int, dtype) -> np.ndarray:
+        block = self.provider.block(band, rect, width, height)
+        if not block.isValid() or block.width() != width or block.height() != height:
+            raise CspError(f"could not read band {band} of the layer ({self.provider.error().summary()})")
+        return np.frombuffer(bytes(block.data()), dtype=dtype).reshape(height, width)
+
+
+def prepare(request: ClassifyRequest) -> PreparedJob:
+    """Validate ``request`` and build the job; raises :class:`CspError` with a clear message."""
+    layer = request.layer
+    if layer is None or not layer.isValid():
+        raise CspError("the input layer is missing or cannot be read")
+    crs = layer.crs()
+    if not crs.isValid():
+        raise CspError(f"the layer {layer.name()!r} has no coordinate reference system: set one "
+                       "(Layer Properties > Source) before classifying")
+    model = OnnxModel.load(request.model_path)
+    meta = model.metadata
+    if meta.kind != "image_classifier":
+        raise CspError(f"{model.path.name} is a {meta.kind} model; Classify needs an image_classifier model")
+    labels = band_labels(layer)
+    bands = validate_bands(request.bands or default_bands(meta.bands, labels), meta.bands, len(labels))
+    extent = _processing_extent(request)
+    grid, warnings = _tile_grid(request, model, extent)
+    keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
+    reader = ProviderReader(layer.dataProvider().clone(), bands)
+    transform = None
+    if meta.normalization.radiometry == "layer_statistics":
+        mean, std = _layer_statistics(reader, extent)
+        transform = match_statistics(mean, std, meta.normalization.mean, meta.normalization.std)
+    prior, to_latlon = None, None
+    if request.use_prior:
+        prior_path = request.prior_path or find_default_model("location_prior")
+        if prior_path is None:
+            raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
+        prior = OnnxModel.load(prior_path)
+        to_latlon = _latlon_function(crs)
+    classifier = Classifier(model, prior, to_latlon, transform, request.batch_size)
+    return PreparedJob(request, model, classifier, grid, keep, reader, crs, warnings)
+
+
+def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle) -> tuple[TileGrid, list[str]]:
+    """The grid at the requested resolution (metres converted to layer units) and resolution warnings."""
+    layer, meta = request.layer, model.metadata
+    crs = layer.crs()
+    geographic = crs.isGeographic()
+    latitude = extent.center().y() if geographic else 0.0
+    units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.DistanceMeters, crs.mapUnits())
+    target_m = request.resolution_m or meta.gsd_m
+    res_x, res_y = resolution_in_layer_units(target_m, geographic, latitude, units_per_metre)
+    overlap = meta.overlap if request.overlap is None else request.overlap
+    grid = TileGrid.cover(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
+                          res_x, res_y, request.tile_size or meta.tile_size, overlap)
+    if request.tile_size and request.tile_size != meta.tile_size:
+        _check_fixed_tile_size(model, request.tile_size)
+    if request.max_tiles is not None:
+        grid.check_tile_count(request.max_tiles)
+    warnings = []
+    if layer.dataProvider().capabilities() & QgsRasterDataProvider.Size:
+        own_m = layer_resolution_m(layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY(), geographic,
+                                   latitude, units_per_metre)
+        warning = resolution_warning(own_m, target_m)
+        if warning:
+            warnings.append(warning)
+    return grid, warnings
+
+
+def _processing_extent(request: ClassifyRequest) -> QgsRectangle:
+    layer_extent = request.layer.extent()
+    if request.polygons is not None:
+        if request.polygons.isEmpty():
+            raise ExtentError("the polygon layer has no (selected) polygons to classify")
+        extent = request.polygons.boundingBox()
+    else:
+        extent = request.extent if request.extent is not None else layer_extent
+    if extent.isNull() or extent.isEmpty():
+        raise ExtentError("the processing extent is empty")
+    clipped = extent.intersect(layer_extent)
+    if clipped.isNull() or clipped.isEmpty():
+        raise ExtentError(f"the processing extent does not overlap the layer {request.layer.name()!r}")
+    return clipped
+
+
+def _layer_statistics(reader: ProviderReader, extent: QgsRectangle) -> tuple[list[float], list[float]]:
+    """Per-band mean/std over ``extent``: the provider's sampled band statistics, or for image
+    providers (no per-channel statistics) the valid pixels of one resampled block."""
+    provider = reader.provider
+    if not reader.color:
+        stats = [provider.bandStatistics(b, QgsRasterBandStats.Mean | QgsRasterBandStats.StdDev, extent,
+                                         STATISTICS_SAMPLE) for b in reader.bands]
+        return [s.mean for s in stats], [s.stdDev for s in stats]
+    side = int(STATISTICS_SAMPLE ** 0.5)
+    width = max(1, round(side * min(1.0, extent.width() / extent.height())))
+    height = max(1, round(side * min(1.0, extent.height() / extent.width())))
+    pixels, valid = reader.read(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
+                                width, height)
+    values = pixels[:, valid]
+    return values.mean(axis=1).tolist(), values.std(axis=1).tolist()
+
+
+def _check_fixed_tile_size(model: OnnxModel, tile_size: int) -> None:
+    """Models exported with a fixed spatial size accept no other tile size."""
+    shape = model.session.get_inputs()[0].shape
+    fixed = [d for d in shape[2:] if isinstance(d, int)]
+    if fixed and any(d != tile_size for d in fixed):
+        raise CspError(f"{model.path.name} only accepts {fixed[0]} px tiles, not {tile_size}")
+
+
+def _polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:
+    """True for tiles that intersect ``polygons``."""
+    engine = QgsGeometry.createGeometryEngine(polygons.constGet())
+    engine.prepareGeometry()
+    keep = np.zeros(grid.n_tiles, dtype=bool)
+    for index in range(grid.n_tiles):
+        e = grid.tile_extent(index)
+        tile = QgsGeometry.fromRect(QgsRectangle(e.xmin, e.ymin, e.xmax, e.ymax))  # kept alive for constGet
+        keep[index] = engine.intersects(tile.constGet())
+    if not keep.any():
+        raise ExtentError("no tile intersects the chosen polygons")
+    return keep
+
+
+def _latlon_function(crs: QgsCoordinateReferenceSystem) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Tile centres in the layer CRS → (lat, lon) degrees with QgsCoordinateTransform."""
+    transform = QgsCoordinateTransform(crs, QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance())
+
+    def to_latlon(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        points = [transform.transform(QgsPointXY(float(x), float(y))) for x, y in zip(xs, ys)]
+        return np.array([[p.y(), p.x()] for p in points], dtype=np.float64).reshape(-1, 2)
+
+    return to_latlon
+
+
+def execute(job: PreparedJob, progress: Callable[[float], None] | None = None,
+            canceled: Callable[[], bool] | None = None) -> tuple[TileResults, dict[str, Path]]:
+    """Classify and write the requested outputs; nothing is left behind on error or cancel."""
+    results = job.classifier.run(job.grid, job.reader, job.keep, progress, canceled)
+    writers = {"vector": write_tile_vector, "classes": write_class_raster, "probability": write_probability_raster}
+    written = {}
+    with StagedOutputs() as staging:
+        for kind, final in job.request.outputs.items():
+            if final is not None:
+                writers[kind](staging.path(final), results, job.crs)
+                written[kind] = Path(final)
+        staging.commit()
+    return results, written
+
+
+def load_outputs(job: PreparedJob, written: dict[str, Path]) -> list[QgsMapLayer]:
+    """Open and style the written files (not yet added to a project)."""
+    meta = job.model.metadata
+    base = job.request.layer.name()
+    loaders = {
+        "vector": lambda p: load_tile_vector(p, f"{base} classes ({meta.name})", meta.class_names, meta.class_colors),
+        "classes": lambda p: load_class_raster(p, f"{base} class ids", meta.class_names, meta.class_colors),
+        "probability": lambda p: load_probability_raster(p, f"{base} probability"),
+    }
+    return [loaders[kind](path) for kind, path in written.items()]

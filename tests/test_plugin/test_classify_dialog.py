@@ -1,0 +1,120 @@
+"""The Classify layer dialog: defaults from the model, a background task that adds layers, clear errors."""
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from osgeo import osr
+from model_factory import export_image_classifier
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+
+from qgis_csp_plugin.core.errors import CspError
+from qgis_csp_plugin.ui.classify_dialog import ClassifyDialog
+
+pytestmark = pytest.mark.qgis
+LANDSAT = Path(__file__).resolve().parents[2] / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return export_image_classifier(tmp_path_factory.mktemp("m") / "landsat_rgb.onnx", tile_size=32, gsd_m=60.0,
+                                   bands=("red", "green", "blue"))
+
+
+def open_dialog(qgis_iface, model):
+    layer = QgsRasterLayer(str(LANDSAT), "landsat")
+    QgsProject.instance().addMapLayer(layer)
+    dialog = ClassifyDialog(qgis_iface, None)
+    dialog.layer_box.setLayer(layer)
+    dialog.model_file.setFilePath(str(model))
+    return dialog
+
+
+def test_dialog_defaults_and_background_run(qgis_app, qgis_iface, model, tmp_path):
+    dialog = open_dialog(qgis_iface, model)
+    try:
+        assert dialog.model_box.currentText() == "landsat_rgb"
+        assert "tile 32 px at 60 m/px" in dialog.model_box.itemData(dialog.model_box.currentIndex(), 3)
+        assert (dialog.resolution.value(), dialog.tile_size.value(), dialog.bands.text()) == (60.0, 32, "1,2,3")
+        dialog.output_dir.setFilePath(str(tmp_path))
+        dialog.start()
+        task = dialog.task
+        assert task is not None and not dialog.isVisible()
+        deadline = time.monotonic() + 60
+        while (task.status() != task.Complete or not task.layers) and time.monotonic() < deadline:
+            qgis_app.processEvents()
+        assert task.error is None and len(task.layers) == 3
+        names = sorted(layer.name() for layer in QgsProject.instance().mapLayers().values())
+        assert names == ["landsat", "landsat class ids", "landsat classes (landsat_rgb)", "landsat probability"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["landsat_classes.tif", "landsat_probability.tif",
+                                                              "landsat_tiles.gpkg"]
+    finally:
+        QgsProject.instance().clear()
+
+
+def test_dialog_reports_bad_band_mapping_without_running(qgis_app, qgis_iface, model, tmp_path):
+    messages = []
+    QgsApplication.messageLog().messageReceived.connect(lambda text, tag, level: messages.append((tag, text)))
+    dialog = open_dialog(qgis_iface, model)
+    try:
+        dialog.bands.setText("1,2,9")
+        dialog.output_dir.setFilePath(str(tmp_path))
+        dialog.start()
+        assert dialog.task is None
+        assert ("CSP", "band(s) 9 do not exist: the layer has 3 band(s)") in messages
+        assert list(tmp_path.iterdir()) == [] and QgsProject.instance().count() == 1
+    finally:
+        QgsProject.instance().clear()
+
+
+def test_canvas_and_polygon_extents_are_taken_in_the_layer_crs(qgis_app, qgis_iface, qgis_canvas, model):
+    from qgis.core import QgsCoordinateReferenceSystem, QgsFeature, QgsGeometry, QgsRectangle, QgsVectorLayer
+
+    dialog = open_dialog(qgis_iface, model)
+    try:
+        layer = dialog.layer_box.currentLayer()
+        e = layer.extent()
+        qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:4326"))
+        qgis_canvas.setExtent(QgsRectangle(-54.6, -25.4, -54.5, -25.3))
+        dialog.extent_box.setCurrentIndex(1)
+        extent, polygons = dialog._extent(layer)
+        centre = qgis_canvas.extent().center()
+        utm = osr.CoordinateTransformation(_srs(4326), _srs(32621)).TransformPoint(centre.y(), centre.x())
+        assert polygons is None and extent.intersects(e)
+        assert (extent.center().x(), extent.center().y()) == pytest.approx(utm[:2], abs=50)
+        polygon_layer = QgsVectorLayer("Polygon?crs=EPSG:4326", "area", "memory")
+        feature = QgsFeature()
+        feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(-54.6, -25.4, -54.5, -25.3)))
+        polygon_layer.dataProvider().addFeatures([feature])
+        QgsProject.instance().addMapLayer(polygon_layer)
+        dialog.polygon_box.setLayer(polygon_layer)
+        dialog.extent_box.setCurrentIndex(3)
+        with pytest.raises(CspError, match="has no selected polygons"):
+            dialog._extent(layer)
+        dialog.extent_box.setCurrentIndex(2)
+        _, polygons = dialog._extent(layer)
+        assert polygons.boundingBox().intersects(e) and layer.crs().authid() == "EPSG:32621"
+    finally:
+        QgsProject.instance().clear()
+
+
+def test_missing_onnxruntime_explained_by_the_action(qgis_app, qgis_iface, monkeypatch):
+    import qgis_csp_plugin
+
+    messages = []
+    QgsApplication.messageLog().messageReceived.connect(lambda text, tag, level: messages.append(text))
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what QGIS's Python without the package sees
+    plugin = qgis_csp_plugin.classFactory(qgis_iface)
+    plugin.initGui()  # loads without onnxruntime
+    try:
+        next(a for a in plugin.actions if a.text() == "Classify layer").trigger()
+    finally:
+        plugin.unload()
+    assert [m for m in messages if "needs onnxruntime" in m and "pip install" in m]
+
+
+def _srs(epsg: int):
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    return srs

@@ -1,0 +1,103 @@
+"""csp:classify through processing.run and through the qgis_process command line."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from model_factory import CLASSES, export_image_classifier
+from qgis.core import QgsApplication, QgsProcessingException, QgsVectorLayer
+
+from qgis_csp_plugin.processing.provider import CspProvider
+
+pytestmark = pytest.mark.qgis
+REPO = Path(__file__).resolve().parents[2]
+LANDSAT = REPO / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
+QGIS_PROCESS = "/usr/bin/qgis_process.bin"
+
+
+@pytest.fixture(scope="module")
+def rgb_model(tmp_path_factory):
+    return export_image_classifier(tmp_path_factory.mktemp("m") / "rgb.onnx", tile_size=32, gsd_m=30.0)
+
+
+@pytest.fixture()
+def provider(qgis_processing):
+    registry = QgsApplication.processingRegistry()
+    if registry.providerById("csp") is None:
+        registry.addProvider(CspProvider())
+    yield
+    registry.removeProvider("csp")
+
+
+def test_processing_run(provider, rgb_model, tmp_path):
+    import processing
+
+    result = processing.run("csp:classify", {
+        "INPUT": str(LANDSAT), "MODEL": str(rgb_model), "BANDS": "1,2,3", "OVERLAP": 0.5,
+        "OUTPUT_VECTOR": str(tmp_path / "tiles.gpkg"), "OUTPUT_CLASSES": str(tmp_path / "classes.tif")})
+    vector = QgsVectorLayer(result["OUTPUT_VECTOR"], "tiles", "ogr")
+    assert vector.featureCount() == 63 * 63 and vector.crs().authid() == "EPSG:32621"
+    assert {f["class"] for f in vector.getFeatures()} <= set(CLASSES)
+    assert Path(result["OUTPUT_CLASSES"]).is_file() and "OUTPUT_PROBABILITY" not in result
+
+
+def test_run_and_load_results_styles_the_outputs(provider, rgb_model, tmp_path):
+    import processing
+    from qgis.core import QgsCategorizedSymbolRenderer, QgsPalettedRasterRenderer, QgsProject
+
+    processing.runAndLoadResults("csp:classify", {
+        "INPUT": str(LANDSAT), "MODEL": str(rgb_model), "OUTPUT_VECTOR": str(tmp_path / "tiles.gpkg"),
+        "OUTPUT_CLASSES": str(tmp_path / "classes.tif")})
+    try:
+        renderers = {type(layer.renderer()) for layer in QgsProject.instance().mapLayers().values()}
+        assert renderers == {QgsCategorizedSymbolRenderer, QgsPalettedRasterRenderer}
+    finally:
+        QgsProject.instance().clear()
+
+
+def test_processing_limits_tiles_and_writes_nothing(provider, rgb_model, tmp_path):
+    import processing
+
+    with pytest.raises(QgsProcessingException, match="102,400 tiles .* exceed the limit of 50,000"):
+        processing.run("csp:classify", {"INPUT": str(LANDSAT), "MODEL": str(rgb_model), "RESOLUTION": 3.0,
+                                        "MAX_TILES": 50_000, "OUTPUT_VECTOR": str(tmp_path / "t.gpkg")})
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(QgsProcessingException, match="OUTPUT_VECTOR must be a .gpkg file, got t.shp"):
+        processing.run("csp:classify", {"INPUT": str(LANDSAT), "MODEL": str(rgb_model),
+                                        "OUTPUT_VECTOR": str(tmp_path / "t.shp")})
+    assert list(tmp_path.iterdir()) == []
+
+
+def plugin_environment(tmp_path: Path) -> dict[str, str]:
+    """A plugin folder (package + metadata.txt) and a fresh profile that enables the plugin.
+
+    QGIS 3.22's qgis_process has no ``plugins enable``: it loads the enabled plugins of the profile
+    found under QGIS_CUSTOM_CONFIG_PATH, searching QGIS_PLUGINPATH.
+    """
+    plugin = tmp_path / "plugins" / "qgis_csp_plugin"
+    shutil.copytree(REPO / "qgis_csp_plugin", plugin, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "metadata.txt", plugin / "metadata.txt")
+    ini = tmp_path / "config" / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    ini.parent.mkdir(parents=True)
+    ini.write_text("[PythonPlugins]\nqgis_csp_plugin=true\n")
+    site = [p for p in sys.path if p.endswith("site-packages")]  # onnxruntime of this interpreter
+    return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGIS_PLUGINPATH": str(plugin.parent),
+            "QGIS_CUSTOM_CONFIG_PATH": str(ini.parents[3]), "PYTHONPATH": os.pathsep.join(site)}
+
+
+@pytest.mark.skipif(not Path(QGIS_PROCESS).exists(), reason="qgis_process is not installed")
+def test_qgis_process_command_line(rgb_model, tmp_path):
+    out = tmp_path / "out"
+    command = [QGIS_PROCESS, "run", "csp:classify", "--", f"INPUT={LANDSAT}", f"MODEL={rgb_model}",
+               f"OUTPUT_VECTOR={out / 'tiles.gpkg'}", f"OUTPUT_PROBABILITY={out / 'prob.tif'}"]
+    done = subprocess.run(command, env=plugin_environment(tmp_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1,024 tiles (32 x 32)" in done.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["prob.tif", "tiles.gpkg"]
+    bad = subprocess.run(command[:-2] + [f"OUTPUT_VECTOR={out / 'x.gpkg'}", "BANDS=1,2,7"],
+                         env=plugin_environment(tmp_path / "again"), capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "band(s) 7 do not exist: the layer has 3 band(s)" in bad.stdout + bad.stderr
+    assert not (out / "x.gpkg").exists()
