@@ -190,7 +190,7 @@ def default_model_paths() -> list[Path]:
 
 
 def find_default_model(kind: str, prefer: str | None = None) -> Path | None:
-    """The first default model of ``kind`` (reads only metadata, cheap); ``prefer`` matches a name part."""
+    """The first default model of ``kind``; ``prefer`` picks one whose name or file name contains it (any case)."""
     candidates = []
     for path in default_model_paths():
         try:
@@ -201,7 +201,7 @@ def find_default_model(kind: str, prefer: str | None = None) -> Path | None:
             candidates.append((path, meta))
     if prefer:
         for path, meta in candidates:
-            if prefer in meta.name or prefer in path.stem:
+            if prefer.lower() in meta.name.lower() or prefer.lower() in path.stem.lower():
                 return path
     return candidates[0][0] if candidates else None
 

@@ -1,8 +1,197 @@
-"""Placeholder until the heatmap dialogs land: says so plainly."""
+"""Dialog of the three heatmap actions: pick model, class, extent/CRS/cell size, output; run as a QgsTask."""
 
-from ..core.errors import CspError
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsApplication,
+    QgsMapLayerProxyModel,
+    QgsProcessingUtils,
+    QgsProject,
+    QgsRectangle,
+    QgsVectorLayer,
+)
+from qgis.gui import (
+    QgsExtentWidget,
+    QgsFileWidget,
+    QgsMapLayerComboBox,
+    QgsProjectionSelectionWidget,
+)
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QProgressBar,
+    QVBoxLayout,
+)
+
+from ..core.errors import CspError, ModelLoadError
+from ..core.grid import CellGrid
+from ..core.heatmap import CLASS_PRIOR, EMBEDDING, ENTROPY, MAX_PROBABILITY, MOST_LIKELY, PREDICTION
+from ..core.onnx_model import read_metadata
+from .heatmap_job import DEFAULT_WIDTH, HeatmapRequest, default_model, prepare
+from .heatmap_layers import read_tile_probabilities, to_extent, world_extent
+from .heatmap_task import HeatmapTask
+from .messages import show_error
+
+TITLES = {EMBEDDING: "Location-embedding heatmap", CLASS_PRIOR: "Class-prior heatmap P(y|location)",
+          PREDICTION: "Prediction-probability heatmap"}
+SUMMARIES = {CLASS_PRIOR: (MOST_LIKELY, ENTROPY), PREDICTION: (MAX_PROBABILITY, ENTROPY, MOST_LIKELY)}
 
 
-class HeatmapDialog:
+class HeatmapDialog(QDialog):
+    """One dialog per heatmap ``kind`` ("location_embedding", "class_prior", "prediction")."""
+
     def __init__(self, iface, kind: str, parent=None) -> None:
-        raise CspError(f"The {kind.replace('_', ' ')} heatmap is not available in this build yet.")
+        if kind not in TITLES:
+            raise CspError(f"unknown heatmap kind {kind!r}")
+        super().__init__(parent)
+        self.iface, self.kind = iface, kind
+        self.task: HeatmapTask | None = None
+        self.last_layer = None
+        self.setWindowTitle(f"CSP – {TITLES[kind]}")
+        form = QFormLayout()
+        self.model = QgsFileWidget()
+        self.model.setFilter("ONNX models (*.onnx)")
+        self.model.setFilePath(str(default_model(kind) or ""))
+        self.classes = QComboBox()
+        if kind == PREDICTION:
+            self._build_prediction(form)
+        else:
+            form.addRow("Location encoder" if kind == EMBEDDING else "Location prior", self.model)
+            if kind == CLASS_PRIOR:
+                form.addRow("Show", self.classes)
+            self._build_grid(form)
+        self.output = QgsFileWidget()
+        self.output.setStorageMode(QgsFileWidget.SaveFile)
+        self.output.setFilter("GeoTIFF (*.tif)")
+        self.output.lineEdit().setPlaceholderText("[temporary file]")
+        form.addRow("Output GeoTIFF", self.output)
+        self.progress = QProgressBar()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Close)
+        self.buttons.button(QDialogButtonBox.Ok).setText("Run")
+        self.buttons.button(QDialogButtonBox.Ok).clicked.connect(lambda _checked=False: self.start())
+        self.cancel_button = self.buttons.addButton("Cancel run", QDialogButtonBox.ActionRole)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        self.buttons.rejected.connect(self.reject)  # Close; a running task goes on in the background
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.buttons)
+        self.model.fileChanged.connect(self.refresh_classes)
+        self.refresh_classes()
+
+    def _build_grid(self, form: QFormLayout) -> None:
+        self.crs = QgsProjectionSelectionWidget()
+        if QgsProject.instance().crs().isValid():
+            self.crs.setCrs(QgsProject.instance().crs())
+        self.extent = QgsExtentWidget()
+        canvas = self.iface.mapCanvas() if self.iface is not None else None
+        if canvas is not None:
+            self.extent.setMapCanvas(canvas)
+            self.extent.setCurrentExtent(canvas.extent(), canvas.mapSettings().destinationCrs())
+        self.cell_size = QDoubleSpinBox()
+        self.cell_size.setDecimals(6)
+        self.cell_size.setRange(1e-6, 1e9)
+        self.size_label = QLabel()
+        form.addRow("CRS", self.crs)
+        form.addRow("Extent (original = world)", self.extent)
+        form.addRow("Cell size (CRS units)", self.cell_size)
+        form.addRow("", self.size_label)
+        self.crs.crsChanged.connect(self.reset_world)
+        self.extent.extentChanged.connect(self.update_size)
+        self.cell_size.valueChanged.connect(self.update_size)
+        self.reset_world()
+
+    def _build_prediction(self, form: QFormLayout) -> None:
+        self.layer = QgsMapLayerComboBox()
+        self.layer.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.fuse = QCheckBox("Fuse with the location prior")
+        form.addRow("Classified tiles", self.layer)
+        form.addRow("Show", self.classes)
+        form.addRow(self.fuse)
+        form.addRow("Location prior", self.model)
+        self.layer.layerChanged.connect(self.refresh_classes)
+
+    def reset_world(self) -> None:
+        """World extent of the chosen CRS as the original/default extent, 720 cells wide."""
+        crs = self.crs.crs()
+        try:
+            world = world_extent(crs)
+        except CspError as exc:
+            self.size_label.setText(str(exc))
+            return
+        self.extent.setOriginalExtent(QgsRectangle(world.xmin, world.ymin, world.xmax, world.ymax), crs)
+        self.extent.setOutputCrs(crs)
+        self.extent.setOutputExtentFromOriginal()
+        self.cell_size.setValue(world.width / DEFAULT_WIDTH)
+        self.update_size()
+
+    def update_size(self) -> None:
+        try:
+            grid = CellGrid.from_cell_size(to_extent(self.extent.outputExtent()), self.cell_size.value())
+        except CspError as exc:
+            self.size_label.setText(str(exc))
+            return
+        self.size_label.setText(f"{grid.n_cols:,} x {grid.n_rows:,} cells")
+
+    def refresh_classes(self) -> None:
+        """Class choices: summaries plus the classes of the prior (or of the classified layer)."""
+        if self.kind == EMBEDDING:
+            return
+        names: list[str] = []
+        try:
+            if self.kind == CLASS_PRIOR and self.model.filePath():
+                names = read_metadata(self.model.filePath()).class_names
+            elif self.kind == PREDICTION and isinstance(self.layer.currentLayer(), QgsVectorLayer):
+                names = read_tile_probabilities(self.layer.currentLayer()).class_names
+        except (ModelLoadError, CspError):
+            names = []
+        current = self.classes.currentText()
+        self.classes.clear()
+        self.classes.addItems([*SUMMARIES[self.kind], *names])
+        if current:
+            self.classes.setCurrentText(current)
+
+    def request(self) -> HeatmapRequest:
+        """The request the widgets describe (output: a temporary file when left empty)."""
+        output = self.output.filePath() or QgsProcessingUtils.generateTempFilename(f"{self.kind}_heatmap.tif")
+        model = Path(self.model.filePath()) if self.model.filePath() else None
+        if self.kind == PREDICTION:
+            return HeatmapRequest(self.kind, Path(output), model, choice=self.classes.currentText(),
+                                  tiles_layer=self.layer.currentLayer(), fuse_prior=self.fuse.isChecked())
+        return HeatmapRequest(self.kind, Path(output), model, crs=self.crs.crs(),
+                              extent=to_extent(self.extent.outputExtent()), cell_size=self.cell_size.value(),
+                              choice=self.classes.currentText())
+
+    def start(self) -> HeatmapTask | None:
+        """Prepare and queue the task; user errors go to the message bar. ``self.task`` is None when done."""
+        try:
+            job = prepare(self.request())
+        except CspError as exc:
+            show_error(self.iface, str(exc))
+            return None
+        self.task = HeatmapTask(job, self.iface, on_done=self._finished)
+        self.progress.setValue(0)
+        self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
+        self.buttons.button(QDialogButtonBox.Ok).setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        QgsApplication.taskManager().addTask(self.task)
+        return self.task
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def _finished(self, layer) -> None:
+        """Called by the task (main thread); the task object is deleted by QGIS right after."""
+        self.task, self.last_layer = None, layer
+        self.buttons.button(QDialogButtonBox.Ok).setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setValue(100 if layer is not None else 0)

@@ -1,0 +1,50 @@
+"""Three principal components of location embeddings and their scaling to RGB bytes.
+
+A location encoder's metadata may carry a :class:`PcaBasis` fitted at export time on a global
+grid; without one the heatmap fits it here on the embeddings of a regular sample of its own grid
+(:func:`fit_pca`), so colours then depend on the extent. ``low``/``high`` are the 1st/99th
+percentiles of each component, mapped to bytes 1 and 255 (0 stays free for nodata).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import CspError
+from .model_metadata import PcaBasis
+
+N_COMPONENTS = 3
+PERCENTILES = (1.0, 99.0)
+
+
+def fit_pca(embeddings: np.ndarray) -> PcaBasis:
+    """Mean, the 3 leading components (sign fixed: largest loading positive) and 1-99 % ranges."""
+    data = np.asarray(embeddings, dtype=np.float64)
+    if data.ndim != 2 or data.shape[0] < 2:
+        raise CspError(f"PCA needs at least 2 embeddings of shape (N, D), got {data.shape}")
+    mean = data.mean(axis=0)
+    _, _, vt = np.linalg.svd(data - mean, full_matrices=False)
+    components = np.zeros((N_COMPONENTS, data.shape[1]))
+    k = min(N_COMPONENTS, vt.shape[0])
+    components[:k] = vt[:k]
+    signs = np.sign(components[np.arange(N_COMPONENTS), np.abs(components).argmax(axis=1)])
+    components *= np.where(signs == 0, 1.0, signs)[:, None]
+    projected = (data - mean) @ components.T
+    low, high = np.percentile(projected, PERCENTILES, axis=0)
+    return PcaBasis(mean=mean.tolist(), components=components.tolist(), low=low.tolist(), high=high.tolist())
+
+
+def project(embeddings: np.ndarray, basis: PcaBasis) -> np.ndarray:
+    """``(N, 3)`` float32 component scores."""
+    weights = np.ascontiguousarray(np.asarray(basis.components, dtype=np.float32).T)
+    offset = np.asarray(basis.mean, dtype=np.float32) @ weights
+    return np.asarray(embeddings, dtype=np.float32) @ weights - offset  # no (N, D) centred copy
+
+
+def to_bytes(scores: np.ndarray, basis: PcaBasis) -> np.ndarray:
+    """Scores scaled linearly from [low, high] to bytes 1..255 (clipped); ``(N, 3)`` uint8."""
+    low = np.asarray(basis.low, dtype=np.float32)
+    span = np.asarray(basis.high, dtype=np.float32) - low
+    span = np.where(span > 0, span, 1.0)
+    scaled = 1.0 + 254.0 * np.clip((scores - low) / span, 0.0, 1.0)
+    return np.rint(scaled).astype(np.uint8)

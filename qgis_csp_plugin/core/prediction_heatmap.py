@@ -1,0 +1,130 @@
+"""Prediction-probability heatmap: per-tile probabilities of a "Classify layer" result as a raster.
+
+The classify output holds one polygon per tile with a ``p_<class>`` field per class. Tile centres
+lie on a regular lattice (the tile stride); the raster has one cell per tile, centred on it and one
+stride wide (the classify rasters' own alignment), so it overlays the tiles exactly. Optionally the
+tile probabilities are fused with a location prior evaluated at the tile centres.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal
+
+from .cell_latlon import ToLatLon
+from .errors import CspError
+from .geotiff import GeoTiffWriter
+from .grid import CellGrid
+from .heatmap import (
+    CLASS_NODATA,
+    ENTROPY,
+    FLOAT_NODATA,
+    MAX_PROBABILITY,
+    MOST_LIKELY,
+    PREDICTION,
+    HeatmapResult,
+    Quantity,
+    choose_quantity,
+)
+from .onnx_model import OnnxModel
+from .probabilities import fuse
+from .tile_table import probability_field
+from .tiling import Extent
+
+LATTICE_TOLERANCE = 0.01  # fraction of a cell
+
+
+@dataclass
+class TileProbabilities:
+    """Tile rectangles (CRS units) and their class probabilities; NaN rows are skipped tiles."""
+
+    class_names: list[str]
+    probabilities: np.ndarray
+    xmin: np.ndarray
+    ymin: np.ndarray
+    xmax: np.ndarray
+    ymax: np.ndarray
+
+    @property
+    def centres(self) -> tuple[np.ndarray, np.ndarray]:
+        return (self.xmin + self.xmax) / 2, (self.ymin + self.ymax) / 2
+
+
+def tile_cells(tiles: TileProbabilities) -> tuple[CellGrid, np.ndarray, np.ndarray]:
+    """The cell grid of the tile lattice and each tile's (row, col); :class:`CspError` if irregular."""
+    if len(tiles.xmin) == 0:
+        raise CspError("the classified layer has no tiles")
+    cx, cy = tiles.centres
+    step_x = _lattice_step(cx, float(np.median(tiles.xmax - tiles.xmin)))
+    step_y = _lattice_step(cy, float(np.median(tiles.ymax - tiles.ymin)))
+    col_f, row_f = (cx - cx.min()) / step_x, (cy.max() - cy) / step_y
+    cols, rows = np.rint(col_f).astype(np.int64), np.rint(row_f).astype(np.int64)
+    if max(np.abs(col_f - cols).max(), np.abs(row_f - rows).max()) > LATTICE_TOLERANCE:
+        raise CspError("the tiles of this layer do not lie on a regular grid: is it a Classify layer result?")
+    extent = Extent(cx.min() - step_x / 2, cy.min() - step_y / 2, cx.max() + step_x / 2, cy.max() + step_y / 2)
+    grid = CellGrid.from_shape(extent, int(cols.max()) + 1, int(rows.max()) + 1)
+    return grid, rows, cols
+
+
+def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: str, choice: str,
+                       prior: OnnxModel | None = None, to_latlon: ToLatLon | None = None) -> HeatmapResult:
+    """Write the chosen quantity per tile (class probability, max probability, entropy, or class)."""
+    quantity = choose_quantity(choice, tiles.class_names, (MAX_PROBABILITY, ENTROPY, MOST_LIKELY))
+    grid, rows, cols = tile_cells(tiles)
+    probabilities = tiles.probabilities.astype(np.float32)
+    done = np.isfinite(probabilities).all(axis=1)
+    notes = []
+    if prior is not None:
+        probabilities, fused = fuse_with_prior(probabilities, done, tiles, prior, to_latlon)
+        notes.append(f"fused with the location prior {prior.metadata.name} at {fused} tile centres")
+    class_map = quantity.is_class_map
+    nodata = CLASS_NODATA if class_map else FLOAT_NODATA
+    image = np.full((grid.n_rows, grid.n_cols), nodata, dtype=np.uint8 if class_map else np.float32)
+    values = quantity.values(probabilities[done]) if done.any() else np.zeros(0, image.dtype)
+    image[rows[done], cols[done]] = values
+    result = HeatmapResult(Path(path), PREDICTION, prediction_title(quantity, prior is not None),
+                           "paletted" if class_map else "pseudocolor", quantity.label, list(tiles.class_names),
+                           valid_cells=int(done.sum()), total_cells=grid.n_cells, notes=notes)
+    if values.size and not class_map:
+        result.value_range = (float(values.min()), float(values.max()))
+    with GeoTiffWriter(path, grid.n_cols, grid.n_rows, 1, gdal.GDT_Byte if class_map else gdal.GDT_Float32,
+                       grid.geotransform(), wkt, nodata, [quantity.label]) as out:
+        out.write(0, image)
+    return result
+
+
+def fuse_with_prior(probabilities: np.ndarray, done: np.ndarray, tiles: TileProbabilities, prior: OnnxModel,
+                    to_latlon: ToLatLon | None) -> tuple[np.ndarray, int]:
+    """Tile probabilities × P(y | tile centre), renormalised; returns them and the number fused."""
+    names = prior.metadata.class_names
+    same = [probability_field(n) for n in names] == [probability_field(n) for n in tiles.class_names]
+    if prior.metadata.kind != "location_prior" or not same:
+        raise CspError(f"{prior.path.name} is not a location prior over the layer's classes "
+                       f"({', '.join(tiles.class_names)}): cannot fuse")
+    if to_latlon is None:
+        raise CspError("fusing with a location prior needs the transformation of tile centres to (lat, lon)")
+    latlon, on_earth = to_latlon(*tiles.centres)
+    use = done & on_earth
+    fused = probabilities.copy()
+    if use.any():
+        fused[use] = fuse(probabilities[use], prior.run(latlon=latlon[use]))
+    return fused, int(use.sum())
+
+
+def prediction_title(quantity: Quantity, fused: bool) -> str:
+    """Layer name of a prediction heatmap."""
+    what = {MAX_PROBABILITY: "max probability", ENTROPY: "entropy", MOST_LIKELY: "predicted class"}.get(
+        quantity.label, f"P({quantity.label})")
+    return f"{what} of tiles" + (" fused with location prior" if fused else "")
+
+
+def _lattice_step(centres: np.ndarray, tile_size: float) -> float:
+    """Smallest spacing of distinct centre coordinates; the tile size for a single row/column."""
+    unique = np.unique(np.round(centres / tile_size, 6)) * tile_size
+    gaps = np.diff(unique)
+    gaps = gaps[gaps > tile_size * 1e-6]
+    return float(gaps.min()) if gaps.size else tile_size

@@ -1,0 +1,112 @@
+"""QGIS side of the heatmaps: extents and cell transforms from CRSs, classified tiles in, styled layers out."""
+
+from __future__ import annotations
+
+import numpy as np
+from qgis.core import (
+    QgsContrastEnhancement,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsCsException,
+    QgsMultiBandColorRenderer,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsVectorLayer,
+)
+
+from ..core.cell_latlon import ToLatLon, osr_to_latlon
+from ..core.errors import CspError
+from ..core.heatmap import ENTROPY, HeatmapResult
+from ..core.prediction_heatmap import TileProbabilities
+from ..core.tile_table import PROBABILITY_PREFIX, probability_field
+from ..core.tiling import Extent
+from .styling import apply_paletted, apply_pseudocolor, class_colors
+
+WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
+MERCATOR_LIMIT = 85.0
+ROUND_TRIP_TOLERANCE = 0.01  # fraction of a cell
+
+
+def wkt_of(crs: QgsCoordinateReferenceSystem) -> str:
+    return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
+
+
+def cell_to_latlon(crs: QgsCoordinateReferenceSystem, cell_size: float) -> ToLatLon:
+    """(lat, lon) of cell centres through PROJ (osgeo.osr), valid within 1 % of a cell on round trip."""
+    if not crs.isValid():
+        raise CspError("the heatmap CRS is not valid")
+    return osr_to_latlon(wkt_of(crs), ROUND_TRIP_TOLERANCE * cell_size)
+
+
+def to_extent(rect: QgsRectangle) -> Extent:
+    return Extent(rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
+
+
+def world_extent(crs: QgsCoordinateReferenceSystem) -> Extent:
+    """The CRS's area of use in its own units (the whole world for world projections)."""
+    if crs.isGeographic():
+        return Extent(-180.0, -90.0, 180.0, 90.0)
+    bounds = crs.bounds()
+    if bounds.isEmpty():
+        bounds = QgsRectangle(-180.0, -MERCATOR_LIMIT, 180.0, MERCATOR_LIMIT)
+    try:
+        rect = QgsCoordinateTransform(WGS84, crs, QgsProject.instance()).transformBoundingBox(bounds)
+    except QgsCsException as exc:
+        raise CspError(f"cannot compute the world extent in {crs.authid()}: choose an extent") from exc
+    extent = to_extent(rect)
+    if extent.is_empty:
+        raise CspError(f"cannot compute the world extent in {crs.authid()}: choose an extent")
+    return extent
+
+
+def read_tile_probabilities(layer: QgsVectorLayer) -> TileProbabilities:
+    """Tile rectangles and ``p_<class>`` fields of a "Classify layer" vector result (NULL → NaN)."""
+    fields = [f.name() for f in layer.fields() if f.name().startswith(PROBABILITY_PREFIX)]
+    if len(fields) < 2 or layer.fields().indexOf("class") < 0:
+        raise CspError(f"{layer.name()} is not a Classify layer result: it has no 'class' and p_<class> fields")
+    indices = [layer.fields().indexOf(name) for name in fields]
+    boxes, probabilities, names = [], [], {}
+    for feature in layer.getFeatures():
+        box = feature.geometry().boundingBox()
+        boxes.append((box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum()))
+        values = [feature.attribute(i) for i in indices]
+        probabilities.append([float(v) if isinstance(v, (int, float)) else np.nan for v in values])
+        predicted = feature.attribute("class")
+        if isinstance(predicted, str):
+            names[probability_field(predicted)] = predicted
+    box_array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    class_names = [names.get(name, name[len(PROBABILITY_PREFIX):]) for name in fields]
+    return TileProbabilities(class_names, np.asarray(probabilities, dtype=np.float32).reshape(-1, len(fields)),
+                             *box_array.T)
+
+
+def load_heatmap(result: HeatmapResult) -> QgsRasterLayer:
+    """The heatmap as a layer named after its content, styled by kind (RGB, pseudocolor, paletted)."""
+    layer = QgsRasterLayer(str(result.path), result.title, "gdal")
+    if not layer.isValid():
+        raise CspError(f"the heatmap {result.path} could not be opened as a layer")
+    style_heatmap(layer, result)
+    return layer
+
+
+def style_heatmap(layer: QgsRasterLayer, result: HeatmapResult) -> None:
+    """RGB for embeddings, class palette for "most likely class", viridis/magma stretched to the data."""
+    if result.style == "rgb":
+        renderer = QgsMultiBandColorRenderer(layer.dataProvider(), 1, 2, 3)
+        for band, setter in enumerate((renderer.setRedContrastEnhancement, renderer.setGreenContrastEnhancement,
+                                       renderer.setBlueContrastEnhancement), start=1):
+            enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(band))
+            enhancement.setMinimumValue(1)
+            enhancement.setMaximumValue(255)
+            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+            setter(enhancement)
+        layer.setRenderer(renderer)
+        layer.triggerRepaint()
+    elif result.style == "paletted":
+        colors = class_colors(result.class_names, result.class_colors)
+        apply_paletted(layer, [(i, name, color) for i, (name, color) in enumerate(zip(result.class_names, colors))])
+    else:
+        low, high = result.value_range or (0.0, 1.0)
+        ramp = "Magma" if result.quantity == ENTROPY else "Viridis"
+        apply_pseudocolor(layer, low, high if high > low else low + 1e-6, ramp)
