@@ -1,0 +1,53 @@
+"""The ``fused`` export: an image classifier and a location prior in one ONNX graph, on real EuroSAT."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.core.probabilities import fuse
+from trainer.data.image_datamodule import ImageDataModule
+from trainer.data.sources import EUROSAT_CLASSES
+from trainer.errors import TrainerError
+from trainer.export.onnx_writer import export_onnx
+from trainer.tasks.fused import fused_export_spec
+from trainer.tasks.image_classifier import ImageClassifierTask
+from trainer.tasks.location_classifier import LocationClassifierTask
+
+RGB = ["red", "green", "blue"]
+SMALL = {"hidden_dim": 32, "out_dim": 16, "frequency_num": 8}
+
+
+@pytest.fixture(scope="module")
+def image_task() -> ImageClassifierTask:
+    torch.set_num_threads(1)
+    task = ImageClassifierTask(bands=RGB, augment="none")
+    trainer = L.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(task, datamodule=ImageDataModule(sources=["eurosat"], bands=RGB, batch_size=16))
+    return task
+
+
+def test_fused_model_matches_the_product_of_its_parts(image_task, tmp_path):
+    prior = LocationClassifierTask(list(EUROSAT_CLASSES), encoder_params=SMALL)
+    image_spec, location_spec = image_task.export_spec("image_classifier"), prior.export_spec("location_prior")
+    export_onnx(fused_export_spec(image_spec, location_spec), tmp_path / "fused.onnx")
+    model = OnnxModel.load(tmp_path / "fused.onnx")
+    assert model.metadata.kind == "fused" and model.metadata.bands == RGB
+    assert model.metadata.location_encoder["name"] == "sphereC+"
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 3000, (3, 3, 64, 64)).astype(np.float32)
+    latlon = np.array([[48.1, 11.6], [52.5, 13.4], [41.9, 12.5]], np.float32)
+    with torch.no_grad():
+        expected = fuse(image_spec.module(torch.from_numpy(image)).numpy(),
+                        location_spec.module(torch.from_numpy(latlon)).numpy())
+    assert np.allclose(model.run(image=image, latlon=latlon), expected, atol=1e-4)
+
+
+def test_fusion_needs_the_same_classes(image_task):
+    prior = LocationClassifierTask(["a", "b"], encoder_params=SMALL)
+    with pytest.raises(TrainerError, match="class names differ"):
+        fused_export_spec(image_task.export_spec("image_classifier"), prior.export_spec("location_prior"))

@@ -1,0 +1,84 @@
+"""Generic geotagged image tables: CSV or Parquet with ``image_path, lat, lon`` and optional
+``label, timestamp, location_id`` columns; images are anything rasterio reads (GeoTIFF, PNG, JPEG).
+
+Relative image paths are relative to the table's folder. A GeoTIFF row with empty lat/lon gets
+the image centre reprojected to WGS84 from the file's CRS. String labels become integer ``label``
+(sorted class names) plus ``class_name``; a table without labels gets ``label = -1``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qgis_csp_plugin.core.latlon import validate_latlon
+from trainer.data.rasters import centre_latlon
+from trainer.errors import TrainerError
+
+REQUIRED = ("image_path",)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV (``.csv``, ``.csv.gz``) or Parquet table; missing files raise :class:`TrainerError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainerError(f"table not found: {path}")
+    if path.suffix == ".parquet":
+        try:
+            return pd.read_parquet(path)
+        except ImportError as exc:
+            raise TrainerError(f"reading {path} needs pyarrow (pip install pyarrow) or use a CSV") from exc
+    if path.name.endswith((".csv", ".csv.gz")):
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    raise TrainerError(f"{path} is neither a .csv, .csv.gz nor a .parquet table")
+
+
+def encode_labels(frame: pd.DataFrame, column: str = "label") -> pd.DataFrame:
+    """``label`` as int 0..K-1 over the sorted distinct values of ``column``, and ``class_name``."""
+    if column not in frame:
+        raise TrainerError(f"label column {column!r} not in the table's columns {list(frame.columns)}")
+    values = frame[column]
+    if values.isna().any():
+        raise TrainerError(f"label column {column!r} has {int(values.isna().sum())} empty value(s)")
+    names = sorted({str(v) for v in values})
+    lookup = {name: i for i, name in enumerate(names)}
+    frame = frame.copy()
+    frame["class_name"] = [str(v) for v in values]
+    frame["label"] = [lookup[str(v)] for v in values]
+    return frame
+
+
+def checked_latlon(frame: pd.DataFrame, what: str) -> None:
+    """Raise :class:`TrainerError` naming the first bad (lat, lon) of ``frame``."""
+    try:
+        validate_latlon(frame[["lat", "lon"]].to_numpy(np.float64), what)
+    except ValueError as exc:
+        raise TrainerError(str(exc)) from exc
+
+
+def geotagged_records(path: str | Path, label_column: str | None = "label") -> pd.DataFrame:
+    """Record table (``image_path, lat, lon, label, class_name`` + optional columns) of ``path``."""
+    path = Path(path)
+    frame = read_table(path)
+    missing = [c for c in REQUIRED if c not in frame]
+    if missing:
+        raise TrainerError(f"{path} lacks the column(s) {missing}; it needs image_path and lat, lon")
+    frame = frame.copy()
+    frame["image_path"] = [str(p if Path(p).is_absolute() else path.parent / p) for p in frame["image_path"]]
+    for column in ("lat", "lon"):
+        if column not in frame:
+            frame[column] = np.nan
+    unplaced = frame["lat"].isna() | frame["lon"].isna()
+    for index in frame.index[unplaced]:
+        image = frame.at[index, "image_path"]
+        if not image.lower().endswith((".tif", ".tiff")):
+            raise TrainerError(f"{path}: row {index} ({image}) has no lat/lon and is not a GeoTIFF")
+        frame.loc[index, ["lat", "lon"]] = centre_latlon(image)
+    frame[["lat", "lon"]] = frame[["lat", "lon"]].astype(np.float64)
+    checked_latlon(frame, f"coordinates in {path}")
+    if label_column and label_column in frame:
+        return encode_labels(frame, label_column)
+    frame["label"], frame["class_name"] = -1, ""
+    return frame

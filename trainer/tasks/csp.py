@@ -1,0 +1,101 @@
+"""CSP contrastive spatial pre-training (Mai et al. 2023) as a Lightning task.
+
+Dual encoder: frozen image features (computed once by :class:`trainer.data.csp_datamodule.CspDataModule`)
+pass through a linear projection; the location encoder (:func:`trainer.encoders.build_location_encoder`)
+maps (lat, lon) degrees into the same space. The loss (:class:`trainer.losses.csp.CspLoss`) combines
+in-batch negatives (B), random locations uniform on the sphere (L) and SimCSE dropout positives (D)
+in the NCE or MC form: CSP-NCE-BLD / CSP-MC-BLD. Exports kind ``location_encoder``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from qgis_csp_plugin.core.model_metadata import EMBEDDING_OUTPUT, LATLON_INPUT, ModelMetadata
+from trainer.encoders import build_location_encoder
+from trainer.export.spec import ExportSpec
+from trainer.losses.csp import CspLoss, uniform_sphere_latlon
+from trainer.tasks.base import ExportableTask
+from trainer.tasks.location_export import global_pca_basis
+
+#: CSP code defaults (iNat2018) except a smaller MLP, for minutes on a CPU.
+DEFAULT_ENCODER_PARAMS: dict[str, Any] = {"frequency_num": 32, "min_radius": 0.1, "max_radius": 360.0,
+                                          "hidden_dim": 256, "num_hidden_layers": 1, "out_dim": 128,
+                                          "dropout": 0.5}
+
+
+class CspTask(ExportableTask):
+    """Contrastive image-location pre-training; ``feature_dim`` is the frozen image features' width.
+
+    Args:
+        location_encoder: encoder name (sphereC+, theory, ...); ``encoder_params`` its params.
+        loss_form: ``mc`` (InfoNCE) or ``nce`` (binary); ``loss_weights``/``temperatures`` per
+            objective B, L, D (weight 0 switches one off).
+        num_random_locations: random negative locations per batch (objective L).
+        lr_decay: multiplicative learning-rate decay per epoch (CSP: 0.98).
+    """
+
+    EXPORT_KINDS = ("location_encoder",)
+
+    def __init__(self, feature_dim: int = 256, location_encoder: str = "sphereC+",
+                 encoder_params: dict[str, Any] | None = None, loss_form: str = "mc",
+                 loss_weights: dict[str, float] | None = None, temperatures: dict[str, float] | None = None,
+                 num_random_locations: int = 128, lr: float = 1e-3, weight_decay: float = 0.0,
+                 lr_decay: float = 0.98, name: str = "CSP location encoder") -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        params = {**DEFAULT_ENCODER_PARAMS, **(encoder_params or {})}
+        self.location_encoder = build_location_encoder(location_encoder, **params)
+        self.image_projection = nn.Linear(feature_dim, self.location_encoder.out_dim)
+        self.loss = CspLoss(loss_form, loss_weights or {"B": 1.0, "L": 1.0, "D": 1.0},
+                            temperatures or {"B": 0.1, "L": 0.1, "D": 0.1})
+
+    def forward(self, latlon: torch.Tensor) -> torch.Tensor:
+        """Location embeddings ``(N, D)`` of (lat, lon) degrees."""
+        return self.location_encoder(latlon)
+
+    def _terms(self, latlon: torch.Tensor, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        location = self.location_encoder(latlon)
+        again = self.location_encoder(latlon) if self.loss.uses("D") else None
+        random = None
+        if self.loss.uses("L"):
+            random = self.location_encoder(uniform_sphere_latlon(self.hparams.num_random_locations, latlon.device))
+        return self.loss(location, self.image_projection(features), again, random)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        terms = self._terms(*batch)
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=True, batch_size=len(batch[0]))
+        return terms["loss"]
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Loss (dropout off) and location→image retrieval top-1 within the batch."""
+        latlon, features = batch
+        terms = self._terms(latlon, features)
+        location = nn.functional.normalize(self.location_encoder(latlon), dim=1)
+        image = nn.functional.normalize(self.image_projection(features), dim=1)
+        hits = (location @ image.T).argmax(dim=1) == torch.arange(len(latlon), device=latlon.device)
+        self.log("val/loss", terms["loss"], prog_bar=True, batch_size=len(latlon), sync_dist=True)
+        self.log("val/retrieval_top1", hits.float().mean(), batch_size=len(latlon), sync_dist=True)
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.hparams.lr_decay)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def build_export_spec(self, kind: str, **options) -> ExportSpec:
+        encoder = copy.deepcopy(self.location_encoder).float().cpu().eval()
+        hp = self.hparams
+        metadata = ModelMetadata(
+            kind="location_encoder", name=options.get("name", hp.name),
+            description=f"CSP-{hp.loss_form.upper()} location encoder ({encoder.name}); input (lat, lon) degrees",
+            location_encoder=encoder.config(), embedding_dim=encoder.out_dim,
+            pca_basis=global_pca_basis(encoder),
+            training={"method": "csp", "loss_form": hp.loss_form, "loss_weights": dict(self.loss.weights),
+                      "temperatures": dict(self.loss.temperatures), "feature_dim": hp.feature_dim})
+        example = torch.tensor([[48.85, 2.35], [-33.9, 151.2], [0.0, -180.0]])
+        return ExportSpec(encoder, (example,), (LATLON_INPUT,), EMBEDDING_OUTPUT, metadata, atol=1e-4)

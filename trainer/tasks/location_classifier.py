@@ -1,0 +1,129 @@
+"""Location-only classifier P(y | lat, lon): a location encoder + linear head (a location prior).
+
+Starts from random init or from a CSP checkpoint (``csp_checkpoint``: its encoder architecture and
+weights are taken, and the path is then dropped from the saved hyper-parameters so the fine-tuned
+checkpoint rebuilds on its own). Softmax cross-entropy; exports kind ``location_prior``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from qgis_csp_plugin.core.model_metadata import LATLON_INPUT, PROBABILITIES_OUTPUT, ModelMetadata
+from trainer.encoders import build_location_encoder
+from trainer.errors import TrainerError
+from trainer.export.spec import ExportSpec
+from trainer.tasks.base import ExportableTask
+from trainer.tasks.csp import DEFAULT_ENCODER_PARAMS
+
+
+class SoftmaxPrior(nn.Module):
+    """``latlon (N, 2)`` degrees → class probabilities ``(N, K)``."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Linear) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, latlon: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.head(self.encoder(latlon)), dim=1)
+
+
+def csp_encoder_state(path: str | Path) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
+    """Name, params and weights of the location encoder in a CSP checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainerError(f"CSP checkpoint not found: {path}")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    hparams = checkpoint.get("hyper_parameters", {})
+    prefix = "location_encoder."
+    state = {k[len(prefix):]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
+    if "location_encoder" not in hparams or not state:
+        raise TrainerError(f"{path} is not a CSP checkpoint (no location encoder inside)")
+    params = {**DEFAULT_ENCODER_PARAMS, **(hparams.get("encoder_params") or {})}
+    return hparams["location_encoder"], params, state
+
+
+class LocationClassifierTask(ExportableTask):
+    """Fine-tune a location encoder + linear head on labelled points (batches ``(latlon, label)``)."""
+
+    EXPORT_KINDS = ("location_prior",)
+
+    def __init__(self, class_names: list[str], location_encoder: str = "sphereC+",
+                 encoder_params: dict[str, Any] | None = None, csp_checkpoint: str | None = None,
+                 freeze_encoder: bool = False, lr: float = 1e-3, weight_decay: float = 0.0,
+                 name: str = "Location prior") -> None:
+        super().__init__()
+        if len(class_names) < 2:
+            raise TrainerError(f"a location classifier needs at least 2 classes, got {class_names}")
+        self.save_hyperparameters()
+        state = None
+        if csp_checkpoint is not None:
+            location_encoder, encoder_params, state = csp_encoder_state(csp_checkpoint)
+            self.hparams.update(location_encoder=location_encoder, encoder_params=encoder_params,
+                                csp_checkpoint=None, initialised_from=str(csp_checkpoint))
+        params = {**DEFAULT_ENCODER_PARAMS, **(encoder_params or {})}
+        self.encoder = build_location_encoder(location_encoder, **params)
+        if state is not None:
+            self.encoder.load_state_dict(state)
+        self.encoder.requires_grad_(not freeze_encoder)
+        self.head = nn.Linear(self.encoder.out_dim, len(class_names))
+        self.register_buffer("heldout_top1", torch.tensor(float("nan")))  # set by test, saved, exported
+
+    def forward(self, latlon: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(N, K)``."""
+        return self.head(self.encoder(latlon))
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        latlon, label = batch
+        loss = F.cross_entropy(self(latlon), label)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(label))
+        return loss
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], split: str) -> None:
+        latlon, label = batch
+        logits = self(latlon)
+        top3 = logits.topk(min(3, logits.shape[1]), dim=1).indices
+        metrics = {"loss": F.cross_entropy(logits, label), "top1": (top3[:, 0] == label).float().mean(),
+                   "top3": (top3 == label[:, None]).any(dim=1).float().mean()}
+        self.log_dict({f"{split}/{k}": v for k, v in metrics.items()}, prog_bar=split == "val",
+                      batch_size=len(label), sync_dist=True)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        top1 = self.trainer.callback_metrics.get("test/top1")
+        if top1 is not None:
+            self.heldout_top1.fill_(float(top1))
+
+    @torch.no_grad()
+    def predict_proba(self, latlon: torch.Tensor) -> torch.Tensor:
+        """Eval-mode class probabilities of ``latlon`` (N, 2) degrees."""
+        self.eval()
+        return torch.softmax(self(latlon.to(self.device)), dim=1).cpu()
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+    def build_export_spec(self, kind: str, **options) -> ExportSpec:
+        hp = self.hparams
+        module = SoftmaxPrior(copy.deepcopy(self.encoder), copy.deepcopy(self.head)).float().cpu().eval()
+        metadata = ModelMetadata(
+            kind="location_prior", name=options.get("name", hp.name),
+            description=f"P(class | lat, lon) from a {self.encoder.name} location encoder",
+            class_names=list(hp.class_names), location_encoder=self.encoder.config(),
+            metrics={} if math.isnan(float(self.heldout_top1)) else {"heldout_top1": float(self.heldout_top1)},
+            training={"method": "location_classifier", "initialised_from": hp.get("initialised_from")})
+        example = torch.tensor([[48.85, 2.35], [-33.9, 151.2], [0.0, -180.0]])
+        return ExportSpec(module, (example,), (LATLON_INPUT,), PROBABILITIES_OUTPUT, metadata, atol=1e-4)
