@@ -10,4 +10,4 @@ export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
 if [ "${1:-}" = "--retrain" ]; then
   bash scripts/train_default_models.sh
 fi
-exec .venv/bin/python -m scripts.demo "$@"
+exec .venv/bin/python scripts/demo.py "$@"

@@ -21,6 +21,10 @@ EUROSAT_CLASSES = (
     "Pasture", "PermanentCrop", "Residential", "River", "SeaLake",
 )
 
+#: GeoNames continent codes ("NA" is North America, never a missing value).
+CONTINENT_NAMES = {"AF": "Africa", "AN": "Antarctica", "AS": "Asia", "EU": "Europe",
+                   "NA": "North America", "OC": "Oceania", "SA": "South America"}
+
 
 def _folder(root: str | Path | None, name: str) -> Path:
     folder = Path(root) if root is not None else DATA_ROOT / name
@@ -51,8 +55,11 @@ def ssl4eo_records(root: str | Path | None = None) -> pd.DataFrame:
 
 
 def cities_records(path: str | Path | None = None) -> pd.DataFrame:
-    """GeoNames cities (population >= 15,000): lat, lon, name, country_code, continent, ..."""
+    """GeoNames cities (population >= 15,000): lat, lon, name, country_code, continent (code),
+    continent_name (e.g. "North America"), population, timezone."""
     path = Path(path) if path is not None else DATA_ROOT / "points" / "cities15000.csv.gz"
     if not path.is_file():
         raise TrainerError(f"cities table not found: {path}")
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    frame["continent_name"] = frame["continent"].map(CONTINENT_NAMES)
+    return frame

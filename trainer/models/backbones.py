@@ -13,6 +13,11 @@ from torch import nn
 
 from trainer.errors import TrainerError
 
+#: Named reduced-width timm models (name -> (timm name, kwargs)) for small, fast default models.
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "resnet10t_w32": ("resnet10t", {"channels": (32, 64, 128, 256)}),  # 1.3 M params, 256 features
+}
+
 
 def build_backbone(name: str = "resnet50", in_channels: int = 3, checkpoint: str | Path | None = None,
                    **kwargs) -> nn.Module:
@@ -21,6 +26,8 @@ def build_backbone(name: str = "resnet50", in_channels: int = 3, checkpoint: str
     ``kwargs`` go to :func:`timm.create_model` (e.g. ``channels=(32, 64, 128, 256)`` for a small ResNet
     via ``block_args``/``base_width`` options the model accepts).
     """
+    name, defaults = VARIANTS.get(name, (name, {}))
+    kwargs = {**defaults, **kwargs}
     try:
         model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_channels, **kwargs)
     except RuntimeError as exc:  # timm: "Unknown model (...)"

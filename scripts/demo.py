@@ -1,0 +1,221 @@
+"""End-to-end demo, headless: the default models through the plugin's Processing algorithms.
+
+1. classifies a real Landsat 8 scene (``data/scenes``) with the default RGB classifier fused with the
+   EuroSAT location prior (``csp:classify``);
+2. draws the prediction-probability heatmap of that result (``csp:prediction_heatmap``);
+3. draws the world location-embedding map (``csp:location_embedding_heatmap``) and the world
+   class-prior maps of the continent prior (``csp:class_prior_heatmap``);
+4. writes everything to ``demo_output/``: GeoPackage, GeoTIFFs, ``demo.qgz`` with all layers styled,
+   PNG map renders, and prints a summary.
+
+Run it through ``bash scripts/demo.sh`` (sets everything up first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), "/usr/share/qgis/python/plugins"]
+
+from qgis.core import (  # noqa: E402
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsFillSymbol,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingOutputLayerDefinition,
+    QgsProcessingUtils,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsVectorLayer,
+)
+
+SCENE = REPO / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
+WORLD_MAP = Path("/usr/share/qgis/resources/data/world_map.gpkg")
+WORLD = QgsRectangle(-180, -90, 180, 90)
+
+
+class DemoError(Exception):
+    """A step of the demo could not run; the message says what to do."""
+
+
+def start_qgis() -> QgsApplication:
+    app = QgsApplication([], False)
+    app.initQgis()
+    from processing.core.Processing import Processing
+
+    from qgis_csp_plugin.processing.provider import CspProvider
+
+    Processing.initialize()
+    provider = CspProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    app._csp_provider = provider  # keep the Python object alive as long as the application
+    return app
+
+
+def default_models() -> dict[str, Path]:
+    """The default models the demo needs, found through the plugin's own lookup."""
+    from qgis_csp_plugin.core.onnx_model import find_default_model
+
+    wanted = {
+        "rgb classifier": ("image_classifier", "rgb"),
+        "EuroSAT location prior": ("location_prior", "eurosat"),
+        "world-region prior": ("location_prior", "world"),
+        "location encoder": ("location_encoder", None),
+    }
+    found, missing = {}, []
+    for label, (kind, prefer) in wanted.items():
+        path = find_default_model(kind, prefer=prefer)
+        if path is None or (prefer and prefer not in path.stem.lower()):
+            missing.append(label)
+        else:
+            found[label] = path
+    if missing:
+        raise DemoError(f"default models missing in models/: {', '.join(missing)}; "
+                        "run `bash scripts/demo.sh --retrain` to train them (CPU, ~20 min)")
+    return found
+
+
+def run_algorithm(name: str, parameters: dict, outputs: dict[str, Path], project: QgsProject) -> dict:
+    """Run ``csp:<name>``; each output in ``outputs`` is written there and loaded, styled, into ``project``."""
+    import processing
+
+    context = QgsProcessingContext()
+    context.setProject(project)
+    feedback = QgsProcessingFeedback()
+    for key, path in outputs.items():
+        parameters[key] = QgsProcessingOutputLayerDefinition(str(path), project)
+    started = time.perf_counter()
+    try:
+        result = processing.run(f"csp:{name}", parameters, context=context, feedback=feedback)
+    except Exception as exc:  # QgsProcessingException carries the algorithm's clear message
+        raise DemoError(f"csp:{name} failed: {exc}") from exc
+    for location, details in context.layersToLoadOnCompletion().items():
+        layer = QgsProcessingUtils.mapLayerFromString(location, context)
+        if layer is None:
+            raise DemoError(f"csp:{name} wrote {location}, which QGIS cannot open")
+        layer.setName(details.name)
+        if details.postProcessor() is not None:
+            details.postProcessor().postProcessLayer(layer, context, feedback)
+        project.addMapLayer(layer)
+    print(f"  csp:{name}: {time.perf_counter() - started:.1f} s")
+    return result
+
+
+def layer_named(project: QgsProject, path: Path):
+    """The project layer whose source is ``path``."""
+    for layer in project.mapLayers().values():
+        if Path(layer.source().split("|")[0]) == path:
+            return layer
+    raise DemoError(f"{path.name} was not loaded into the project")
+
+
+def background_layers(project: QgsProject) -> tuple[QgsRasterLayer, QgsVectorLayer | None]:
+    scene = QgsRasterLayer(str(SCENE), "Landsat 8 scene (RGB)", "gdal")
+    if not scene.isValid():
+        raise DemoError(f"cannot open {SCENE}")
+    project.addMapLayer(scene)
+    countries = None
+    if WORLD_MAP.is_file():
+        countries = QgsVectorLayer(f"{WORLD_MAP}|layername=countries", "Country borders", "ogr")
+        countries.renderer().setSymbol(QgsFillSymbol.createSimple(
+            {"color": "0,0,0,0", "outline_color": "40,40,40,200", "outline_width": "0.2"}))
+        project.addMapLayer(countries)
+    return scene, countries
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=REPO / "demo_output", help="output folder (replaced)")
+    parser.add_argument("--retrain", action="store_true", help="(handled by scripts/demo.sh)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    app = start_qgis()
+    try:
+        return run_demo(args.output.resolve(), started)
+    except DemoError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        QgsProject.instance().clear()
+        app.exitQgis()
+
+
+def run_demo(out: Path, started: float) -> int:
+    from qgis_csp_plugin.ui.render import render_layers_png
+
+    models = default_models()
+    print("default models:\n" + "\n".join(f"  {label}: {path.name}" for label, path in models.items()))
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    project = QgsProject.instance()
+    project.clear()
+    project.setCrs(QgsCoordinateReferenceSystem("EPSG:4326"))
+    scene, countries = background_layers(project)
+
+    print(f"classifying {SCENE.name} (fused with the EuroSAT location prior) ...")
+    tiles = out / "landsat_tiles.gpkg"
+    run_algorithm("classify", {
+        "INPUT": str(SCENE), "MODEL": str(models["rgb classifier"]), "USE_LOCATION_PRIOR": True,
+        "PRIOR_MODEL": str(models["EuroSAT location prior"]),
+    }, {"OUTPUT_VECTOR": tiles, "OUTPUT_CLASSES": out / "landsat_classes.tif",
+        "OUTPUT_PROBABILITY": out / "landsat_probability.tif"}, project)
+    tiles_layer = layer_named(project, tiles)
+    counts = Counter(str(f["class"]) for f in tiles_layer.getFeatures())
+
+    print("heatmaps ...")
+    run_algorithm("prediction_heatmap", {"INPUT": str(tiles), "CLASS": "max probability"},
+                  {"OUTPUT": out / "landsat_max_probability.tif"}, project)
+    world = {"EXTENT": "-180,180,-90,90 [EPSG:4326]", "CRS": "EPSG:4326", "WIDTH": 1440, "HEIGHT": 720}
+    run_algorithm("location_embedding_heatmap", {"MODEL": str(models["location encoder"]), **world},
+                  {"OUTPUT": out / "world_location_embedding.tif"}, project)
+    run_algorithm("class_prior_heatmap", {"MODEL": str(models["world-region prior"]),
+                                          "CLASS": "most likely class", **world},
+                  {"OUTPUT": out / "world_prior_most_likely.tif"}, project)
+    run_algorithm("class_prior_heatmap", {"MODEL": str(models["world-region prior"]), "CLASS": "Europe", **world},
+                  {"OUTPUT": out / "world_prior_europe.tif"}, project)
+
+    print("rendering maps ...")
+    overlay = [countries] if countries else []
+    scene_extent = scene.extent()
+    renders = {
+        "classified_landsat.png": ([tiles_layer, scene], scene_extent, scene.crs()),
+        "landsat_max_probability.png": ([layer_named(project, out / "landsat_max_probability.tif")],
+                                        scene_extent, scene.crs()),
+        "world_location_embedding.png": ([*overlay, layer_named(project, out / "world_location_embedding.tif")],
+                                         WORLD, None),
+        "world_prior_most_likely.png": ([*overlay, layer_named(project, out / "world_prior_most_likely.tif")],
+                                        WORLD, None),
+        "world_prior_europe.png": ([*overlay, layer_named(project, out / "world_prior_europe.tif")], WORLD, None),
+    }
+    for name, (layers, extent, crs) in renders.items():
+        world_map = extent is WORLD
+        render_layers_png(layers, extent, out / name, size=(1200, 600) if world_map else (800, 800),
+                          crs=crs or QgsCoordinateReferenceSystem("EPSG:4326"))
+    tiles_layer.setOpacity(0.55)
+    if not project.write(str(out / "demo.qgz")):
+        raise DemoError(f"could not write {out / 'demo.qgz'}")
+
+    n_tiles = sum(counts.values())
+    print(f"\ndone in {time.perf_counter() - started:.0f} s")
+    print(f"  {n_tiles:,} tiles of {SCENE.name} classified; classes found:")
+    for name, count in counts.most_common():
+        print(f"    {name:<22} {count:6,} tiles ({count / n_tiles:.0%})")
+    print(f"  outputs in {out}/: demo.qgz (open in QGIS), GeoPackage + GeoTIFFs, PNG renders:")
+    for name in renders:
+        print(f"    {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""Seeded, stratified train/val/test splits and few-label subsets of labelled record tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from trainer.errors import TrainerError
+
+
+def split_records(records: pd.DataFrame, val_fraction: float = 0.2, test_fraction: float = 0.2,
+                  seed: int = 0) -> dict[str, pd.DataFrame]:
+    """``{"train", "val", "test"}`` tables, stratified by ``label``; the same seed gives the same split."""
+    if not (0 <= val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise TrainerError(f"val_fraction {val_fraction} and test_fraction {test_fraction} must be in "
+                           "[0, 1) with a sum below 1")
+    try:
+        rest, test = train_test_split(records, test_size=test_fraction, random_state=seed,
+                                      stratify=records["label"])
+        if val_fraction == 0:
+            return {"train": rest, "val": rest.iloc[:0], "test": test}
+        train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), random_state=seed,
+                                      stratify=rest["label"])
+    except ValueError as exc:  # too few samples of a class for the requested fractions
+        raise TrainerError(f"cannot split {len(records)} records into train/val/test: {exc}") from exc
+    return {"train": train, "val": val, "test": test}
+
+
+def label_subset(records: pd.DataFrame, ratio: float, seed: int = 0) -> pd.DataFrame:
+    """``round(n_c · ratio)`` (at least one) records of every class ``c``, seeded."""
+    if not 0 < ratio <= 1:
+        raise TrainerError(f"label_ratio {ratio} must be in (0, 1]")
+    if ratio == 1:
+        return records
+    parts = [group.sample(n=max(1, round(len(group) * ratio)), random_state=seed)
+             for _, group in records.groupby("label", sort=True)]
+    return pd.concat(parts)

@@ -1,0 +1,58 @@
+"""Temporal positives: for each image, the other-date images of the same ``location_id``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from trainer.errors import TrainerError
+
+
+class TemporalPairs:
+    """Candidate key images per record: same ``location_id``, different ``timestamp``.
+
+    A record with no other date pairs with itself (the key is then a second augmentation of the
+    same image: the documented fallback of Ayush et al.). ``strict=True`` turns data with no
+    multi-date location at all into an error instead.
+    """
+
+    def __init__(self, records: pd.DataFrame, strict: bool = False) -> None:
+        self.partners = _partners(records)
+        self.n_multi_date = sum(len(p) > 0 for p in self.partners)
+        if strict and self.n_multi_date == 0:
+            raise TrainerError("temporal positives were requested (temporal_fallback=false) but no "
+                               "location_id has images from two dates")
+
+    def __len__(self) -> int:
+        return len(self.partners)
+
+    def sample(self, index: int, generator: torch.Generator | None = None) -> int:
+        """A random other-date record of the same location, or ``index`` itself (torch RNG)."""
+        partners = self.partners[index]
+        if not len(partners):
+            return index
+        return int(partners[int(torch.randint(len(partners), (1,), generator=generator))])
+
+
+def _partners(records: pd.DataFrame) -> list[np.ndarray]:
+    if "location_id" not in records:  # every image is its own location, single date
+        return [np.empty(0, dtype=np.int64) for _ in range(len(records))]
+    if "timestamp" not in records:
+        raise TrainerError("records have a location_id column but no 'timestamp' column: temporal "
+                           "positives need the acquisition date of every image")
+    times = pd.to_datetime(records["timestamp"], errors="coerce", utc=True)
+    missing = np.flatnonzero(times.isna().to_numpy() | records["location_id"].isna().to_numpy())
+    if len(missing):
+        row = int(missing[0])
+        raise TrainerError(f"record {row} ({records['image_path'].iloc[row]}) has a missing or unreadable "
+                           f"location_id/timestamp: {records['location_id'].iloc[row]!r}, "
+                           f"{records['timestamp'].iloc[row]!r}")
+    partners = [np.empty(0, dtype=np.int64)] * len(records)
+    location = records["location_id"].to_numpy()
+    stamp = times.to_numpy()
+    for rows in pd.Series(np.arange(len(records))).groupby(location).groups.values():
+        rows = np.asarray(rows, dtype=np.int64)
+        for i in rows:
+            partners[i] = rows[stamp[rows] != stamp[i]]
+    return partners

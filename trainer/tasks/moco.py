@@ -1,0 +1,146 @@
+"""Geography-aware MoCo-v2 (Ayush et al., ICCV 2021): MoCo-v2 + temporal positives + geo pretext.
+
+Variants: ``moco`` (MoCo-v2), ``moco_geo`` (+ K-means location-cluster classification on the query
+projection, loss = MoCo + λ·CE), ``moco_tp`` (key view from another date of the same location; the
+datamodule's ``key_view: temporal``) and ``moco_geo_tp``. BatchNorm: under DDP set the Trainer's
+``sync_batchnorm: true`` (SyncBN, as MoCo-v3) instead of MoCo-v1's shuffle-BN.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import nn
+
+from trainer.data.augment import moco_v2_augment, standardise
+from trainer.data.bands import S2_BANDS
+from trainer.errors import TrainerError
+from trainer.losses.moco import KeyQueue, moco_logits, momentum_update
+from trainer.models.backbones import build_backbone
+from trainer.models.kmeans import assign_clusters, spherical_kmeans
+from trainer.models.projection import projection_head
+from trainer.tasks.base import ExportableTask
+
+VARIANTS = ("moco", "moco_geo", "moco_tp", "moco_geo_tp")
+
+
+class Encoder(nn.Module):
+    """Backbone + MLP projection; ``forward`` returns the (unnormalised) projection."""
+
+    def __init__(self, backbone: nn.Module, out_features: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = projection_head(backbone.num_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+class MocoTask(ExportableTask):
+    """MoCo-v2 pre-training; the query backbone (``encoder_q.backbone.*``) feeds classifiers and CSP.
+
+    Args:
+        variant: one of ``moco, moco_geo, moco_tp, moco_geo_tp`` (``*_tp`` needs the datamodule's
+            ``key_view: temporal``; the MoCo CLI links it).
+        backbone: timm/torchvision name (random init) or a name in ``trainer.models.backbones.VARIANTS``;
+            ``backbone_checkpoint`` optionally initialises it from a local file.
+        bands: input band names (the first conv has ``len(bands)`` channels); per-band mean/std are
+            taken from the datamodule's training split and stored in the checkpoint.
+        geo_clusters: K of the spherical K-means on training (lat, lon); ``geo_weight`` is λ.
+    """
+
+    # A pre-trained encoder is no schema model: export the classifier trained on it instead.
+    EXPORT_KINDS: tuple[str, ...] = ()
+
+    def __init__(self, variant: str = "moco", backbone: str = "resnet50", backbone_checkpoint: str | None = None,
+                 bands: list[str] = S2_BANDS, tile_size: int = 64, proj_dim: int = 128,
+                 queue_size: int = 65536, momentum: float = 0.999, temperature: float = 0.2,
+                 geo_clusters: int = 100, geo_weight: float = 1.0, lr: float = 0.03, weight_decay: float = 1e-4,
+                 sgd_momentum: float = 0.9, seed: int = 0) -> None:
+        super().__init__()
+        if variant not in VARIANTS:
+            raise TrainerError(f"variant {variant!r} is not one of {', '.join(VARIANTS)}")
+        if not 0.0 <= momentum < 1.0 or temperature <= 0 or queue_size < 1:
+            raise TrainerError(f"need 0 <= momentum < 1, temperature > 0, queue_size >= 1; got "
+                               f"{momentum}, {temperature}, {queue_size}")
+        self.save_hyperparameters()
+        self.geo = variant in ("moco_geo", "moco_geo_tp")
+        self.encoder_q = Encoder(build_backbone(backbone, len(bands), backbone_checkpoint), proj_dim)
+        self.encoder_k = copy.deepcopy(self.encoder_q).requires_grad_(False)
+        self.queue = KeyQueue(queue_size, proj_dim)
+        self.geo_head = nn.Sequential(nn.ReLU(), nn.Linear(proj_dim, geo_clusters)) if self.geo else None
+        self.register_buffer("cluster_centres", torch.zeros(geo_clusters if self.geo else 0, 3))
+        self.register_buffer("band_mean", torch.zeros(len(bands)))
+        self.register_buffer("band_std", torch.ones(len(bands)))
+        self.augment = moco_v2_augment(tile_size)
+
+    def setup(self, stage: str) -> None:
+        """Take normalisation statistics and (geo) cluster centres from the training data."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if stage != "fit" or datamodule is None:
+            return
+        if list(datamodule.bands) != list(self.hparams.bands):
+            raise TrainerError(f"model bands {self.hparams.bands} differ from data bands {datamodule.bands}")
+        self.band_mean.copy_(torch.tensor(datamodule.band_mean))
+        self.band_std.copy_(torch.tensor(datamodule.band_std))
+        n_train = len(datamodule.train_latlon)
+        if self.hparams.queue_size > n_train - datamodule.hparams.batch_size:
+            rank_zero_warn(f"queue_size {self.hparams.queue_size} is not below the {n_train} training images "
+                           "minus a batch: the queue holds keys of the query images themselves as negatives")
+        if self.geo:
+            centres = spherical_kmeans(datamodule.train_latlon, self.hparams.geo_clusters, self.hparams.seed)
+            self.cluster_centres.copy_(torch.from_numpy(centres))
+
+    def normalise(self, image: torch.Tensor) -> torch.Tensor:
+        return standardise(image, self.band_mean, self.band_std)
+
+    def moco_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """One MoCo step without logging or enqueueing: ``(loss, keys, metrics)``."""
+        if "key" not in batch:
+            raise TrainerError("MoCo needs key views: set the datamodule's key_view to augment or temporal")
+        with torch.no_grad():
+            query_view = self.augment(self.normalise(batch["image"]))
+            key_view = self.augment(self.normalise(batch["key"]))
+            momentum_update(self.encoder_k, self.encoder_q, self.hparams.momentum)
+            k = F.normalize(self.encoder_k(key_view), dim=1)
+        z = self.encoder_q(query_view)
+        logits = moco_logits(F.normalize(z, dim=1), k, self.queue.keys.clone(), self.hparams.temperature)
+        target = torch.zeros(k.shape[0], dtype=torch.long, device=k.device)
+        loss = moco = F.cross_entropy(logits, target)
+        metrics = {"moco_loss": moco, "instance_acc": (logits.argmax(1) == 0).float().mean()}
+        if self.geo:
+            clusters = assign_clusters(batch["latlon"], self.cluster_centres)
+            metrics["geo_loss"] = F.cross_entropy(self.geo_head(z), clusters)
+            loss = moco + self.hparams.geo_weight * metrics["geo_loss"]
+        return loss, k, metrics
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, k, metrics = self.moco_step(batch)
+        self.log_dict({f"train/{name}": value for name, value in metrics.items()})
+        self.log("train/loss", loss, prog_bar=True)
+        self.queue.enqueue(self.all_gather(k).reshape(-1, k.shape[1]))
+        return loss
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(params, lr=self.hparams.lr, momentum=self.hparams.sgd_momentum,
+                                    weight_decay=self.hparams.weight_decay)
+        epochs = max(1, self.trainer.max_epochs or 1)
+        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)}
+
+
+def load_moco_backbone(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """``(hyper-parameters, query-backbone state dict)`` of a MoCo checkpoint, for downstream tasks."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainerError(f"MoCo checkpoint not found: {path}")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    prefix = "encoder_q.backbone."
+    state = {k[len(prefix):]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
+    if not state:
+        raise TrainerError(f"{path} is not a MoCo checkpoint (no {prefix}* weights)")
+    return dict(checkpoint.get("hyper_parameters", {})), state
