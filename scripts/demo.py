@@ -137,11 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=REPO / "demo_output", help="output folder (replaced)")
     parser.add_argument("--retrain", action="store_true", help="(handled by scripts/demo.sh)")
+    parser.add_argument("--update-docs", action="store_true", help="copy the PNG renders to docs/img/ (README)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     app = start_qgis()
     try:
-        return run_demo(args.output.resolve(), started)
+        code = run_demo(args.output.resolve(), started)
+        if args.update_docs:
+            (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
+            for png in sorted(args.output.glob("*.png")):
+                shutil.copy2(png, REPO / "docs" / "img" / png.name)
+            print("  PNG renders copied to docs/img/")
+        return code
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
@@ -163,18 +170,21 @@ def run_demo(out: Path, started: float) -> int:
     project.setCrs(QgsCoordinateReferenceSystem("EPSG:4326"))
     scene, countries = background_layers(project)
 
-    print(f"classifying {SCENE.name} (fused with the EuroSAT location prior) ...")
+    print(f"classifying {SCENE.name} with the RGB model, alone and fused with the EuroSAT location prior ...")
     tiles = out / "landsat_tiles.gpkg"
-    run_algorithm("classify", {
-        "INPUT": str(SCENE), "MODEL": str(models["rgb classifier"]), "USE_LOCATION_PRIOR": True,
-        "PRIOR_MODEL": str(models["EuroSAT location prior"]),
-    }, {"OUTPUT_VECTOR": tiles, "OUTPUT_CLASSES": out / "landsat_classes.tif",
-        "OUTPUT_PROBABILITY": out / "landsat_probability.tif"}, project)
-    tiles_layer = layer_named(project, tiles)
+    fused_tiles = out / "landsat_tiles_fused.gpkg"
+    classify = {"INPUT": str(SCENE), "MODEL": str(models["rgb classifier"])}
+    run_algorithm("classify", dict(classify), {"OUTPUT_VECTOR": tiles}, project)
+    run_algorithm("classify", {**classify, "USE_LOCATION_PRIOR": True,
+                               "PRIOR_MODEL": str(models["EuroSAT location prior"])},
+                  {"OUTPUT_VECTOR": fused_tiles, "OUTPUT_CLASSES": out / "landsat_classes_fused.tif",
+                   "OUTPUT_PROBABILITY": out / "landsat_probability_fused.tif"}, project)
+    tiles_layer, fused_layer = layer_named(project, tiles), layer_named(project, fused_tiles)
     counts = Counter(str(f["class"]) for f in tiles_layer.getFeatures())
+    fused_counts = Counter(str(f["class"]) for f in fused_layer.getFeatures())
 
     print("heatmaps ...")
-    run_algorithm("prediction_heatmap", {"INPUT": str(tiles), "CLASS": "max probability"},
+    run_algorithm("prediction_heatmap", {"INPUT": str(fused_tiles), "CLASS": "max probability"},
                   {"OUTPUT": out / "landsat_max_probability.tif"}, project)
     world = {"EXTENT": "-180,180,-90,90 [EPSG:4326]", "CRS": "EPSG:4326", "WIDTH": 1440, "HEIGHT": 720}
     run_algorithm("location_embedding_heatmap", {"MODEL": str(models["location encoder"]), **world},
@@ -190,6 +200,7 @@ def run_demo(out: Path, started: float) -> int:
     scene_extent = scene.extent()
     renders = {
         "classified_landsat.png": ([tiles_layer, scene], scene_extent, scene.crs()),
+        "classified_landsat_fused.png": ([fused_layer, scene], scene_extent, scene.crs()),
         "landsat_max_probability.png": ([layer_named(project, out / "landsat_max_probability.tif")],
                                         scene_extent, scene.crs()),
         "world_location_embedding.png": ([*overlay, layer_named(project, out / "world_location_embedding.tif")],
@@ -198,19 +209,22 @@ def run_demo(out: Path, started: float) -> int:
                                         WORLD, None),
         "world_prior_europe.png": ([*overlay, layer_named(project, out / "world_prior_europe.tif")], WORLD, None),
     }
+    for layer in (tiles_layer, fused_layer):
+        layer.setOpacity(0.6)
     for name, (layers, extent, crs) in renders.items():
         world_map = extent is WORLD
         render_layers_png(layers, extent, out / name, size=(1200, 600) if world_map else (800, 800),
                           crs=crs or QgsCoordinateReferenceSystem("EPSG:4326"))
-    tiles_layer.setOpacity(0.55)
     if not project.write(str(out / "demo.qgz")):
         raise DemoError(f"could not write {out / 'demo.qgz'}")
 
     n_tiles = sum(counts.values())
     print(f"\ndone in {time.perf_counter() - started:.0f} s")
-    print(f"  {n_tiles:,} tiles of {SCENE.name} classified; classes found:")
-    for name, count in counts.most_common():
-        print(f"    {name:<22} {count:6,} tiles ({count / n_tiles:.0%})")
+    print(f"  {n_tiles:,} tiles of {SCENE.name} classified; classes found (image only | fused with prior):")
+    for name in sorted(set(counts) | set(fused_counts), key=lambda c: -counts[c]):
+        print(f"    {name:<22} {counts[name]:6,} | {fused_counts[name]:6,}")
+    print("  (the EuroSAT prior was trained on European patches; this scene is in South America, so the\n"
+          "   prior is extrapolated here: compare both maps before trusting the fused one)")
     print(f"  outputs in {out}/: demo.qgz (open in QGIS), GeoPackage + GeoTIFFs, PNG renders:")
     for name in renders:
         print(f"    {name}")

@@ -58,7 +58,8 @@ class LocationClassifierTask(ExportableTask):
     def __init__(self, class_names: list[str], location_encoder: str = "sphereC+",
                  encoder_params: dict[str, Any] | None = None, csp_checkpoint: str | None = None,
                  freeze_encoder: bool = False, lr: float = 1e-3, weight_decay: float = 0.0,
-                 name: str = "Location prior") -> None:
+                 name: str = "Location prior", initialised_from: str | None = None) -> None:
+        """``initialised_from`` is set from ``csp_checkpoint`` (kept when reloading a checkpoint)."""
         super().__init__()
         if len(class_names) < 2:
             raise TrainerError(f"a location classifier needs at least 2 classes, got {class_names}")

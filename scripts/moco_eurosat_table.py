@@ -3,7 +3,7 @@
 Runs the real CLI (``python -m trainer moco fit / linear-probe / finetune``) with the small CPU
 configs and prints a markdown table (docs/results/moco_eurosat.md). Minutes on 2 CPU cores.
 
-    python benchmarks/moco_eurosat_table.py [--ratios 1.0 0.2] [--root runs/moco_eval]
+    python scripts/moco_eurosat_table.py [--ratios 1.0 0.2] [--root runs/moco_eval]
 """
 
 from __future__ import annotations
