@@ -85,7 +85,7 @@ def test_finetune_cli_trains_continent_prior(tmp_path, capsys):
     top1 = float(out.split("held-out top-1 ")[1].split(",")[0])
     assert top1 > 0.8  # continents are easy from coordinates, even after one epoch on 20 % of labels
     task = LocationClassifierTask.load_from_checkpoint(tmp_path / "final.ckpt")
-    assert "NA" in task.hparams.class_names
+    assert "North America" in task.hparams.class_names  # GeoNames code "NA", not a missing value
     assert task.export_spec("location_prior").metadata.metrics["heldout_top1"] == pytest.approx(top1, abs=1e-4)
 
 

@@ -1,0 +1,28 @@
+"""Re-training the default models reproduces the metrics recorded in the shipped ONNX files."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from qgis_csp_plugin.core.onnx_model import read_metadata
+
+REPO = Path(__file__).resolve().parents[2]
+# Held-out top-1 tolerance per model: 40 EuroSAT test patches (1 patch = 0.025), 3.4k cities.
+TOLERANCE = {"eurosat_s2": 0.1, "eurosat_rgb": 0.15, "eurosat_prior": 0.15, "world_continent_prior": 0.01}
+
+
+@pytest.mark.slow
+def test_retrain_reaches_recorded_metrics(tmp_path):
+    result = subprocess.run(["bash", "scripts/train_default_models.sh"], cwd=REPO, capture_output=True,
+                            text=True, env={"MODELS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=1800)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shipped = sorted(p.stem for p in (REPO / "models").glob("*.onnx"))
+    assert sorted(p.stem for p in tmp_path.glob("*.onnx")) == shipped
+    for stem, tolerance in TOLERANCE.items():
+        recorded = read_metadata(REPO / "models" / f"{stem}.onnx")
+        retrained = read_metadata(tmp_path / f"{stem}.onnx")
+        assert retrained.class_names == recorded.class_names
+        assert retrained.metrics["heldout_top1"] == pytest.approx(recorded.metrics["heldout_top1"], abs=tolerance), stem
+    encoder = read_metadata(tmp_path / "csp_location_encoder.onnx")
+    assert encoder.pca_basis is not None and encoder.embedding_dim == 128
