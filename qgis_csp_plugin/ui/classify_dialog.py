@@ -30,7 +30,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.band_mapping import default_bands, parse_bands
 from ..core.errors import CspError
-from ..core.onnx_model import default_model_paths, find_default_model, import_onnxruntime, read_metadata
+from ..core.onnx_model import OnnxModel, default_model_paths, find_default_model, import_onnxruntime, read_metadata
 from ..core.tiling import TooManyTilesError
 from .classify_job import ClassifyRequest, PreparedJob, band_labels, prepare
 from .classify_task import ClassifyTask
@@ -103,11 +103,12 @@ class ClassifyDialog(QDialog):
 
     def _add_model(self, path: Path) -> None:
         """List a model by name with its metadata as tooltip; raises CspError if it is not usable."""
-        meta = read_metadata(path)
+        model = OnnxModel.load(path, threads=1)
+        meta = model.metadata
         if meta.kind != "image_classifier":
             raise CspError(f"{path.name} is a {meta.kind} model; Classify needs an image_classifier")
         self.model_box.addItem(meta.name, str(path))
-        self.model_box.setItemData(self.model_box.count() - 1, f"{meta.describe()}\nfile: {path}", Qt.ToolTipRole)
+        self.model_box.setItemData(self.model_box.count() - 1, model.describe(), Qt.ToolTipRole)
 
     def _model_file_chosen(self, path: str) -> None:
         if not path:

@@ -33,7 +33,7 @@ from qgis.PyQt.QtWidgets import (
 from ..core.errors import CspError, ModelLoadError
 from ..core.grid import CellGrid
 from ..core.heatmap import CLASS_PRIOR, EMBEDDING, ENTROPY, MAX_PROBABILITY, MOST_LIKELY, PREDICTION
-from ..core.onnx_model import read_metadata
+from ..core.onnx_model import OnnxModel, read_metadata
 from .heatmap_job import DEFAULT_WIDTH, HeatmapRequest, default_model, prepare
 from .heatmap_layers import read_tile_probabilities, to_extent, world_extent
 from .heatmap_task import HeatmapTask
@@ -142,7 +142,12 @@ class HeatmapDialog(QDialog):
         self.size_label.setText(f"{grid.n_cols:,} x {grid.n_rows:,} cells")
 
     def refresh_classes(self) -> None:
-        """Class choices: summaries plus the classes of the prior (or of the classified layer)."""
+        """Model tooltip (metadata, IO, export check) and the class choices of the prior or classified layer."""
+        try:
+            self.model.setToolTip(OnnxModel.load(self.model.filePath(), threads=1).describe()
+                                  if self.model.filePath() else "")
+        except CspError as exc:
+            self.model.setToolTip(str(exc))
         if self.kind == EMBEDDING:
             return
         names: list[str] = []

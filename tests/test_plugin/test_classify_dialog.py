@@ -35,7 +35,8 @@ def test_dialog_defaults_and_background_run(qgis_app, qgis_iface, model, tmp_pat
     dialog = open_dialog(qgis_iface, model)
     try:
         assert dialog.model_box.currentText() == "landsat_rgb"
-        assert "tile 32 px at 60 m/px" in dialog.model_box.itemData(dialog.model_box.currentIndex(), 3)
+        tooltip = dialog.model_box.itemData(dialog.model_box.currentIndex(), 3)  # == `trainer inspect` text
+        assert "tile 32 px at 60 m/px" in tooltip and "input image: float32" in tooltip
         assert (dialog.resolution.value(), dialog.tile_size.value(), dialog.bands.text()) == (60.0, 32, "1,2,3")
         dialog.output_dir.setFilePath(str(tmp_path))
         dialog.start()
