@@ -1,0 +1,58 @@
+"""Base QgsTask of the plugin: work in a worker thread, results or a clear message on the main thread."""
+
+from __future__ import annotations
+
+from qgis.core import Qgis, QgsTask
+
+from ..core.errors import CspError
+from .messages import show_error, show_info
+
+
+class CspTask(QgsTask):
+    """Cancellable task: :meth:`compute` runs in the worker thread, :meth:`publish` on the main thread.
+
+    Cancel or error leave nothing behind (the jobs write under temporary names) and end as one
+    message in the message bar and the log, never a traceback dialog.
+    """
+
+    def __init__(self, description: str, label: str, canceled: type[Exception], iface=None) -> None:
+        super().__init__(description, QgsTask.CanCancel)
+        self.label, self.canceled, self.iface = label, canceled, iface
+        self.error: str | None = None
+
+    def compute(self) -> None:
+        """The long work (worker thread); raises ``canceled`` when the user cancels."""
+        raise NotImplementedError
+
+    def publish(self) -> str:
+        """Add the results to the project (main thread); returns the success message."""
+        raise NotImplementedError
+
+    def done(self) -> None:
+        """Called last on the main thread, whatever the outcome."""
+
+    def run(self) -> bool:
+        try:
+            self.compute()
+        except self.canceled:
+            return False
+        except CspError as exc:
+            self.error = str(exc)
+            return False
+        except Exception as exc:  # noqa: BLE001 - shown as a message, never as a traceback dialog
+            self.error = f"{self.label} failed: {type(exc).__name__}: {exc}"
+            return False
+        return True
+
+    def finished(self, result: bool) -> None:
+        if not result:
+            if self.error:
+                show_error(self.iface, self.error)
+            else:
+                show_info(self.iface, f"{self.label.capitalize()} canceled; nothing was written.", Qgis.Warning)
+        else:
+            try:
+                show_info(self.iface, self.publish())
+            except CspError as exc:
+                show_error(self.iface, str(exc))
+        self.done()
