@@ -36,6 +36,7 @@ from qgis.core import (  # noqa: E402
     QgsProject,
     QgsRasterLayer,
     QgsRectangle,
+    QgsReferencedRectangle,
     QgsVectorLayer,
 )
 
@@ -133,6 +134,21 @@ def background_layers(project: QgsProject) -> tuple[QgsRasterLayer, QgsVectorLay
     return scene, countries
 
 
+def arrange_project(project: QgsProject, visible: list, first: list, last: list) -> None:
+    """Layer order for a user opening demo.qgz: results on top, backgrounds last; only ``visible`` shown."""
+    root = project.layerTreeRoot()
+    layers = [node.layer() for node in root.findLayers()]
+    middle = [layer for layer in layers if layer not in first and layer not in last]
+    order = [layer for layer in (*first, *middle, *last) if layer is not None]
+    root.setHasCustomLayerOrder(False)
+    for index, layer in enumerate(order):
+        node = root.findLayer(layer.id())
+        clone = node.clone()
+        clone.setItemVisibilityChecked(layer in visible)
+        root.insertChildNode(index, clone)
+        root.removeChildNode(node)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=REPO / "demo_output", help="output folder (replaced)")
@@ -215,6 +231,9 @@ def run_demo(out: Path, started: float) -> int:
         world_map = extent is WORLD
         render_layers_png(layers, extent, out / name, size=(1200, 600) if world_map else (800, 800),
                           crs=crs or QgsCoordinateReferenceSystem("EPSG:4326"))
+    arrange_project(project, visible=[tiles_layer, scene, countries], first=[tiles_layer, fused_layer],
+                    last=[scene, countries])
+    project.viewSettings().setDefaultViewExtent(QgsReferencedRectangle(scene_extent, scene.crs()))
     if not project.write(str(out / "demo.qgz")):
         raise DemoError(f"could not write {out / 'demo.qgz'}")
 

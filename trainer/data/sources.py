@@ -21,6 +21,23 @@ EUROSAT_CLASSES = (
     "Pasture", "PermanentCrop", "Residential", "River", "SeaLake",
 )
 
+#: Map colours of the EuroSAT classes (stored as ``class_colors`` in exported models).
+EUROSAT_COLORS = ("#e6c84f", "#1b7837", "#a6d96a", "#7f7f7f", "#d62728",
+                  "#c7e9a0", "#b15928", "#f781bf", "#41b6c4", "#08519c")
+#: Map colours of the continents.
+CONTINENT_COLORS = {"Africa": "#e6ab02", "Antarctica": "#d9d9d9", "Asia": "#e7298a", "Europe": "#1f78b4",
+                    "North America": "#33a02c", "Oceania": "#a6761d", "South America": "#ff7f00"}
+
+
+def known_class_colors(class_names: list[str]) -> list[str]:
+    """Colours for the EuroSAT classes or the continents; empty (plugin palette) for other classes."""
+    if tuple(class_names) == EUROSAT_CLASSES:
+        return list(EUROSAT_COLORS)
+    if set(class_names) <= set(CONTINENT_COLORS):
+        return [CONTINENT_COLORS[name] for name in class_names]
+    return []
+
+
 #: GeoNames continent codes ("NA" is North America, never a missing value).
 CONTINENT_NAMES = {"AF": "Africa", "AN": "Antarctica", "AS": "Asia", "EU": "Europe",
                    "NA": "North America", "OC": "Oceania", "SA": "South America"}

@@ -12,7 +12,7 @@ from torch import nn
 from qgis_csp_plugin.core.model_metadata import IMAGE_INPUT, PROBABILITIES_OUTPUT, ModelMetadata
 from trainer.data.augment import classifier_augment, standardise
 from trainer.data.bands import EUROSAT_BANDS, band_indices
-from trainer.data.sources import EUROSAT_CLASSES
+from trainer.data.sources import EUROSAT_CLASSES, known_class_colors
 from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
 from trainer.models.backbones import build_backbone
@@ -150,7 +150,8 @@ class ImageClassifierTask(ExportableTask):
         metadata = ModelMetadata(
             kind="image_classifier", name=options.get("name", hp.name),
             description=hp.description or f"EuroSAT land-cover classifier ({len(hp.bands)} bands, {hp.backbone})",
-            class_names=list(hp.class_names), bands=list(hp.bands), tile_size=hp.tile_size, gsd_m=hp.gsd_m,
+            class_names=list(hp.class_names), class_colors=known_class_colors(list(hp.class_names)),
+            bands=list(hp.bands), tile_size=hp.tile_size, gsd_m=hp.gsd_m,
             overlap=0.0, normalization={"mean": self.band_mean.tolist(), "std": self.band_std.tolist(),
                                         "radiometry": hp.radiometry},
             training={"backbone": hp.backbone, "moco_checkpoint": hp.moco_checkpoint,

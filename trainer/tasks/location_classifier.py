@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from qgis_csp_plugin.core.model_metadata import LATLON_INPUT, PROBABILITIES_OUTPUT, ModelMetadata
+from trainer.data.sources import known_class_colors
 from trainer.encoders import build_location_encoder
 from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
@@ -123,7 +124,8 @@ class LocationClassifierTask(ExportableTask):
         metadata = ModelMetadata(
             kind="location_prior", name=options.get("name", hp.name),
             description=f"P(class | lat, lon) from a {self.encoder.name} location encoder",
-            class_names=list(hp.class_names), location_encoder=self.encoder.config(),
+            class_names=list(hp.class_names), class_colors=known_class_colors(list(hp.class_names)),
+            location_encoder=self.encoder.config(),
             metrics={} if math.isnan(float(self.heldout_top1)) else {"heldout_top1": float(self.heldout_top1)},
             training={"method": "location_classifier", "initialised_from": hp.get("initialised_from")})
         example = torch.tensor([[48.85, 2.35], [-33.9, 151.2], [0.0, -180.0]])
