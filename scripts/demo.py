@@ -45,6 +45,14 @@ WORLD_MAP = Path("/usr/share/qgis/resources/data/world_map.gpkg")
 WORLD = QgsRectangle(-180, -90, 180, 90)
 
 
+class PrintedFeedback(QgsProcessingFeedback):
+    """Processing feedback that shows the algorithms' warnings on the console."""
+
+    def pushWarning(self, warning: str) -> None:  # noqa: N802 (QGIS API name)
+        print(f"    warning: {warning}")
+        super().pushWarning(warning)
+
+
 class DemoError(Exception):
     """A step of the demo could not run; the message says what to do."""
 
@@ -92,7 +100,7 @@ def run_algorithm(name: str, parameters: dict, outputs: dict[str, Path], project
 
     context = QgsProcessingContext()
     context.setProject(project)
-    feedback = QgsProcessingFeedback()
+    feedback = PrintedFeedback()
     for key, path in outputs.items():
         parameters[key] = QgsProcessingOutputLayerDefinition(str(path), project)
     started = time.perf_counter()
@@ -196,6 +204,8 @@ def run_demo(out: Path, started: float) -> int:
                   {"OUTPUT_VECTOR": fused_tiles, "OUTPUT_CLASSES": out / "landsat_classes_fused.tif",
                    "OUTPUT_PROBABILITY": out / "landsat_probability_fused.tif"}, project)
     tiles_layer, fused_layer = layer_named(project, tiles), layer_named(project, fused_tiles)
+    tiles_layer.setName("Landsat tiles: RGB model (image only)")
+    fused_layer.setName("Landsat tiles: RGB model x EuroSAT location prior")
     counts = Counter(str(f["class"]) for f in tiles_layer.getFeatures())
     fused_counts = Counter(str(f["class"]) for f in fused_layer.getFeatures())
 
@@ -242,8 +252,6 @@ def run_demo(out: Path, started: float) -> int:
     print(f"  {n_tiles:,} tiles of {SCENE.name} classified; classes found (image only | fused with prior):")
     for name in sorted(set(counts) | set(fused_counts), key=lambda c: -counts[c]):
         print(f"    {name:<22} {counts[name]:6,} | {fused_counts[name]:6,}")
-    print("  (the EuroSAT prior was trained on European patches; this scene is in South America, so the\n"
-          "   prior is extrapolated here: compare both maps before trusting the fused one)")
     print(f"  outputs in {out}/: demo.qgz (open in QGIS), GeoPackage + GeoTIFFs, PNG renders:")
     for name in renders:
         print(f"    {name}")

@@ -28,3 +28,14 @@ def validate_latlon(latlon, name: str = "latlon") -> np.ndarray:
         row = int(np.argmax(np.abs(lon)))
         raise ValueError(f"{name} row {row}: longitude {lon[row]:g} is outside [-180, 180]")
     return array.astype(np.float32)
+
+
+def fraction_outside(latlon: np.ndarray, bounds: dict, margin_deg: float = 5.0) -> float:
+    """Share of (lat, lon) rows outside ``bounds`` = {"lat": [min, max], "lon": [min, max]} ± margin."""
+    points = np.asarray(latlon, dtype=np.float64).reshape(-1, 2)
+    if len(points) == 0:
+        return 0.0
+    (lat_lo, lat_hi), (lon_lo, lon_hi) = bounds["lat"], bounds["lon"]
+    inside = ((points[:, 0] >= lat_lo - margin_deg) & (points[:, 0] <= lat_hi + margin_deg)
+              & (points[:, 1] >= lon_lo - margin_deg) & (points[:, 1] <= lon_hi + margin_deg))
+    return float(1.0 - inside.mean())

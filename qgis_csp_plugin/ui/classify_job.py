@@ -30,6 +30,7 @@ from qgis.core import (
 from ..core.band_mapping import default_bands, validate_bands
 from ..core.classify import Classifier, TileResults
 from ..core.errors import CspError
+from ..core.latlon import fraction_outside
 from ..core.onnx_model import OnnxModel, find_default_model
 from ..core.radiometry import match_statistics
 from ..core.staging import StagedOutputs
@@ -183,6 +184,7 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
             raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
         prior = OnnxModel.load(prior_path)
         to_latlon = _latlon_function(crs)
+        warnings += _prior_coverage_warnings(prior, to_latlon, extent)
     classifier = Classifier(model, prior, to_latlon, transform, request.batch_size)
     return PreparedJob(request, model, classifier, grid, keep, reader, crs, warnings)
 
@@ -266,6 +268,21 @@ def _polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:
     if not keep.any():
         raise ExtentError("no tile intersects the chosen polygons")
     return keep
+
+
+def _prior_coverage_warnings(prior: OnnxModel, to_latlon, extent: QgsRectangle) -> list[str]:
+    """A warning when the extent lies outside the area the prior was trained on (bounds in its metadata)."""
+    bounds = prior.metadata.training.get("latlon_bounds")
+    if not bounds:
+        return []
+    xs = np.array([extent.xMinimum(), extent.xMaximum(), extent.xMinimum(), extent.xMaximum(), extent.center().x()])
+    ys = np.array([extent.yMinimum(), extent.yMinimum(), extent.yMaximum(), extent.yMaximum(), extent.center().y()])
+    if fraction_outside(to_latlon(xs, ys), bounds) == 0.0:
+        return []
+    (lat_lo, lat_hi), (lon_lo, lon_hi) = bounds["lat"], bounds["lon"]
+    return [f"the location prior {prior.metadata.name!r} was trained on places within lat {lat_lo:.0f}..{lat_hi:.0f}, "
+            f"lon {lon_lo:.0f}..{lon_hi:.0f}; this extent lies outside, so P(y|location) is extrapolated and "
+            "may dominate the fused result: compare with a run without the prior"]
 
 
 def _latlon_function(crs: QgsCoordinateReferenceSystem) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

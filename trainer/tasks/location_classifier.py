@@ -77,6 +77,10 @@ class LocationClassifierTask(ExportableTask):
         self.encoder.requires_grad_(not freeze_encoder)
         self.head = nn.Linear(self.encoder.out_dim, len(class_names))
         self.register_buffer("heldout_top1", torch.tensor(float("nan")))  # set by test, saved, exported
+        # Bounding box of the training locations (lat min/max, lon min/max), exported so the plugin can
+        # warn when a prior is used far from where it was trained.
+        inf = float("inf")
+        self.register_buffer("train_bounds", torch.tensor([inf, -inf, inf, -inf]))
 
     def forward(self, latlon: torch.Tensor) -> torch.Tensor:
         """Class logits ``(N, K)``."""
@@ -84,6 +88,12 @@ class LocationClassifierTask(ExportableTask):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         latlon, label = batch
+        with torch.no_grad():
+            low, high = latlon.min(dim=0).values, latlon.max(dim=0).values
+            bounds = torch.stack([low[0], high[0], low[1], high[1]]).to(self.train_bounds)
+            pick_max = torch.tensor([False, True, False, True], device=bounds.device)
+            self.train_bounds.copy_(torch.where(pick_max, torch.maximum(self.train_bounds, bounds),
+                                                torch.minimum(self.train_bounds, bounds)))
         loss = F.cross_entropy(self(latlon), label)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(label))
         return loss
@@ -118,6 +128,13 @@ class LocationClassifierTask(ExportableTask):
         params = [p for p in self.parameters() if p.requires_grad]
         return torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
+    def _bounds_summary(self) -> dict[str, dict[str, list[float]]]:
+        """``{"latlon_bounds": {"lat": [min, max], "lon": [min, max]}}`` once trained, else ``{}``."""
+        bounds = self.train_bounds.tolist()
+        if not all(math.isfinite(v) for v in bounds):
+            return {}
+        return {"latlon_bounds": {"lat": bounds[:2], "lon": bounds[2:]}}
+
     def build_export_spec(self, kind: str, **options) -> ExportSpec:
         hp = self.hparams
         module = SoftmaxPrior(copy.deepcopy(self.encoder), copy.deepcopy(self.head)).float().cpu().eval()
@@ -127,6 +144,7 @@ class LocationClassifierTask(ExportableTask):
             class_names=list(hp.class_names), class_colors=known_class_colors(list(hp.class_names)),
             location_encoder=self.encoder.config(),
             metrics={} if math.isnan(float(self.heldout_top1)) else {"heldout_top1": float(self.heldout_top1)},
-            training={"method": "location_classifier", "initialised_from": hp.get("initialised_from")})
+            training={"method": "location_classifier", "initialised_from": hp.get("initialised_from"),
+                      **self._bounds_summary()})
         example = torch.tensor([[48.85, 2.35], [-33.9, 151.2], [0.0, -180.0]])
         return ExportSpec(module, (example,), (LATLON_INPUT,), PROBABILITIES_OUTPUT, metadata, atol=1e-4)

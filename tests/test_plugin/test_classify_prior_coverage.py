@@ -1,0 +1,25 @@
+"""A location prior used outside the area it was trained on is flagged (default models, real scene)."""
+
+from pathlib import Path
+
+import pytest
+from qgis.core import QgsRasterLayer
+
+from qgis_csp_plugin.ui.classify_job import ClassifyRequest, prepare
+
+REPO = Path(__file__).resolve().parents[2]
+SOUTH_AMERICA = REPO / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
+EUROPE = REPO / "data" / "eurosat_ms" / "Forest" / "Forest_1.tif"  # 13 bands: B04, B03, B02 are bands 4, 3, 2
+MODELS = REPO / "models"
+
+pytestmark = pytest.mark.qgis
+
+
+@pytest.mark.parametrize("raster, bands, flagged", [(SOUTH_AMERICA, None, True), (EUROPE, [4, 3, 2], False)])
+def test_eurosat_prior_is_flagged_outside_europe(qgis_app, tmp_path, raster, bands, flagged):
+    layer = QgsRasterLayer(str(raster), "scene", "gdal")
+    request = ClassifyRequest(layer=layer, model_path=MODELS / "eurosat_rgb.onnx", bands=bands,
+                              outputs={"vector": tmp_path / "tiles.gpkg"}, use_prior=True,
+                              prior_path=MODELS / "eurosat_prior.onnx")
+    warnings = prepare(request).warnings
+    assert any("trained on places within" in w and "extrapolated" in w for w in warnings) == flagged
