@@ -6,8 +6,9 @@ Plugin path = ``prepare`` + ``execute`` of the QGIS runner (model load, pixels r
 QGIS raster provider, batching, ONNX, three output files). Raw path = the same ONNX file in a
 bare onnxruntime session on the same tiles pre-cut in memory. Both run in this process, in
 back-to-back pairs (so both see the same machine load); the ratio is the median of the pair
-ratios. Both must give the same probabilities. Uses the default RGB model in models/ if
-present, else exports a ResNet-18 (random weights, 64 px tiles) with the trainer's exporter.
+ratios. Both must give the same probabilities, so the model is a ResNet-18 (random weights, 64 px
+tiles at the scene's own 30 m, raw radiometry) exported with the trainer's exporter: the default
+RGB model resamples to 10 m and matches layer statistics, which the raw path would not reproduce.
 """
 
 from __future__ import annotations
@@ -32,11 +33,6 @@ RUNS = 5
 
 
 def benchmark_model(folder: Path) -> Path:
-    from qgis_csp_plugin.core.onnx_model import find_default_model
-
-    found = find_default_model("image_classifier", prefer="rgb")
-    if found is not None:
-        return found
     import torch
     import torchvision
 

@@ -144,7 +144,7 @@ def location_case(model: OnnxModel, kind: str, crs: str, width: int, out: Path) 
     to_latlon = osr_to_latlon(wkt(crs), 0.01 * grid.cell_w)
     heatmap = LocationHeatmap(model, to_latlon)
     run = (lambda: heatmap.embedding(grid, out, wkt(crs))) if kind == "embedding" else (
-        lambda: heatmap.prior(grid, out, wkt(crs), "class_3"))
+        lambda: heatmap.prior(grid, out, wkt(crs), model.metadata.class_names[0]))
     latlon, valid = to_latlon(*grid.centres(0, grid.n_rows))
     points = np.ascontiguousarray(latlon[valid])
     return (*paired(run, raw_ort(model, points)), grid.n_cells, len(points))
@@ -155,8 +155,9 @@ def prediction_case(prior: OnnxModel, n_side: int, out: Path) -> tuple[float, fl
     rows, cols = np.divmod(np.arange(n_side * n_side), n_side)
     size = 640.0
     xmin, ymax = 200_000 + cols * size, 5_500_000 - rows * size
-    probabilities = np.random.default_rng(0).dirichlet(np.ones(len(CLASSES)), n_side * n_side).astype(np.float32)
-    tiles = TileProbabilities(CLASSES, probabilities, xmin, ymax - size, xmin + size, ymax)
+    classes = prior.metadata.class_names
+    probabilities = np.random.default_rng(0).dirichlet(np.ones(len(classes)), n_side * n_side).astype(np.float32)
+    tiles = TileProbabilities(classes, probabilities, xmin, ymax - size, xmin + size, ymax)
     to_latlon = osr_to_latlon(wkt("EPSG:32633"), 0.01 * size)
     latlon, valid = to_latlon(*tiles.centres)
     timings = paired(lambda: prediction_heatmap(tiles, out, wkt("EPSG:32633"), "max probability", prior, to_latlon),
