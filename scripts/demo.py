@@ -157,6 +157,23 @@ def arrange_project(project: QgsProject, visible: list, first: list, last: list)
         root.removeChildNode(node)
 
 
+def update_docs_images(out: Path) -> None:
+    """Copy the PNG renders to docs/img/, as 8-bit palette PNGs where that is smaller (keeps the repo lean)."""
+    from qgis.PyQt.QtCore import Qt
+    from qgis.PyQt.QtGui import QImage
+
+    docs = REPO / "docs" / "img"
+    docs.mkdir(parents=True, exist_ok=True)
+    for png in sorted(out.glob("*.png")):
+        target = docs / png.name
+        image = QImage(str(png)).convertToFormat(QImage.Format_Indexed8, Qt.AutoColor | Qt.DiffuseDither)
+        if not image.save(str(target)):
+            raise DemoError(f"could not write {target}")
+        if target.stat().st_size > png.stat().st_size:  # few-colour maps compress better as they are
+            shutil.copy2(png, target)
+    print("  PNG renders copied to docs/img/")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=REPO / "demo_output", help="output folder (replaced)")
@@ -168,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = run_demo(args.output.resolve(), started)
         if args.update_docs:
-            (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
-            for png in sorted(args.output.glob("*.png")):
-                shutil.copy2(png, REPO / "docs" / "img" / png.name)
-            print("  PNG renders copied to docs/img/")
+            update_docs_images(args.output)
         return code
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
