@@ -6,6 +6,7 @@ import json
 import os
 import platform
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -189,15 +190,16 @@ def default_model_paths() -> list[Path]:
     return []
 
 
-def find_default_model(kind: str, prefer: str | None = None) -> Path | None:
-    """The first default model of ``kind``; ``prefer`` picks one whose name or file name contains it (any case)."""
+def find_default_model(kind: str, prefer: str | None = None, class_names: list[str] | None = None) -> Path | None:
+    """The first default model of ``kind``; ``prefer`` picks one whose name or file name contains it
+    (any case); ``class_names`` keeps only models over exactly those classes (e.g. a prior to fuse)."""
     candidates = []
     for path in default_model_paths():
         try:
             meta = read_metadata(path)
         except ModelLoadError:
             continue
-        if meta.kind == kind:
+        if meta.kind == kind and (class_names is None or meta.class_names == list(class_names)):
             candidates.append((path, meta))
     if prefer:
         for path, meta in candidates:
@@ -207,5 +209,12 @@ def find_default_model(kind: str, prefer: str | None = None) -> Path | None:
 
 
 def read_metadata(path: str | os.PathLike) -> ModelMetadata:
-    """Metadata of a model without keeping its session."""
+    """Metadata of a model without keeping its session (cached per file path, size and mtime)."""
+    stat = Path(path).stat() if Path(path).is_file() else None
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns) if stat else (str(path), 0, 0)
+    return _cached_metadata(*key)
+
+
+@lru_cache(maxsize=64)
+def _cached_metadata(path: str, size: int, mtime_ns: int) -> ModelMetadata:
     return OnnxModel.load(path, threads=1).metadata

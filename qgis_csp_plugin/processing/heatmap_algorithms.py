@@ -156,7 +156,7 @@ class PredictionHeatmap(_HeatmapAlgorithm):
         self.addParameter(QgsProcessingParameterString("CLASS", f"Class name, '{MAX_PROBABILITY}', '{ENTROPY}' "
                                                                 f"or '{MOST_LIKELY}'", MAX_PROBABILITY))
         self.addParameter(QgsProcessingParameterBoolean("FUSE_PRIOR", "Fuse with a location prior", False))
-        self.add_model_parameter("Location prior (ONNX; empty = default world prior)")
+        self.add_model_parameter("Location prior to fuse (ONNX; empty = the installed prior over the tiles' classes)")
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Prediction heatmap"))
 
     def request(self, parameters, context) -> HeatmapRequest:

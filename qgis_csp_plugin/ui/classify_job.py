@@ -179,7 +179,7 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
         transform = match_statistics(mean, std, meta.normalization.mean, meta.normalization.std)
     prior, to_latlon = None, None
     if request.use_prior:
-        prior_path = request.prior_path or find_default_model("location_prior")
+        prior_path = request.prior_path or find_default_model("location_prior", class_names=meta.class_names)
         if prior_path is None:
             raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
         prior = OnnxModel.load(prior_path)

@@ -58,7 +58,8 @@ class HeatmapDialog(QDialog):
         form = QFormLayout()
         self.model = QgsFileWidget()
         self.model.setFilter("ONNX models (*.onnx)")
-        self.model.setFilePath(str(default_model(kind) or ""))
+        # A prediction heatmap fuses with the prior over the tiles' classes: chosen when left empty.
+        self.model.setFilePath("" if kind == PREDICTION else str(default_model(kind) or ""))
         self.classes = QComboBox()
         if kind == PREDICTION:
             self._build_prediction(form)

@@ -61,10 +61,13 @@ def default_model(kind: str) -> Path | None:
     return find_default_model(MODEL_KINDS[kind], prefer="world" if MODEL_KINDS[kind] == "location_prior" else None)
 
 
-def load_model(request: HeatmapRequest) -> OnnxModel:
-    path = request.model_path or default_model(request.kind)
+def load_model(request: HeatmapRequest, class_names: list[str] | None = None) -> OnnxModel:
+    """The requested model, else the installed default (over ``class_names`` when given, to fuse)."""
+    path = request.model_path or (find_default_model("location_prior", class_names=class_names) if class_names
+                                  else default_model(request.kind))
     if path is None:
-        raise CspError(f"no model given and no default {MODEL_KINDS[request.kind]} model is installed in models/")
+        over = f" over the classes {', '.join(class_names)}" if class_names else ""
+        raise CspError(f"no model given and no default {MODEL_KINDS[request.kind]} model{over} is installed in models/")
     return OnnxModel.load(path)
 
 
@@ -107,7 +110,7 @@ def _prepare_prediction(request: HeatmapRequest, output: Path) -> HeatmapJob:
     tiles = read_tile_probabilities(layer)
     prior = to_latlon = None
     if request.fuse_prior:
-        prior = load_model(request)
+        prior = load_model(request, class_names=tiles.class_names)
         tile_width = float(np.median(tiles.xmax - tiles.xmin)) if len(tiles.xmin) else 1.0
         to_latlon = cell_to_latlon(layer.crs(), tile_width)
     wkt = wkt_of(layer.crs())

@@ -23,3 +23,26 @@ def test_eurosat_prior_is_flagged_outside_europe(qgis_app, tmp_path, raster, ban
                               prior_path=MODELS / "eurosat_prior.onnx")
     warnings = prepare(request).warnings
     assert any("trained on places within" in w and "extrapolated" in w for w in warnings) == flagged
+
+
+def test_prediction_heatmap_fuses_with_the_prior_over_the_tile_classes(qgis_processing, tmp_path):
+    """With FUSE_PRIOR and no MODEL, the installed prior over the tiles' classes is used (not the world prior)."""
+    import processing
+    from osgeo import gdal
+    from qgis.core import QgsApplication
+
+    from qgis_csp_plugin.processing.provider import CspProvider
+
+    provider = CspProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    try:
+        tiles = processing.run("csp:classify", {"INPUT": str(EUROPE),  # default: the 13-band model
+                                                "OUTPUT_VECTOR": str(tmp_path / "t.gpkg")})["OUTPUT_VECTOR"]
+        out = processing.run("csp:prediction_heatmap", {"INPUT": tiles, "CLASS": "Forest", "FUSE_PRIOR": True,
+                                                       "OUTPUT": str(tmp_path / "forest.tif")})["OUTPUT"]
+    finally:
+        QgsApplication.processingRegistry().removeProvider(provider)
+    band = gdal.Open(out).GetRasterBand(1)
+    values = band.ReadAsArray()
+    valid = values[values != band.GetNoDataValue()]
+    assert valid.size == 1 and 0.0 <= valid[0] <= 1.0  # one 64 px tile, fused P(Forest)

@@ -128,3 +128,34 @@ def test_few_label_subset_is_stratified_and_fits_one_batch():
         loader = data.train_dataloader()
     assert len(loader) == 1
     assert len(data.datasets["test"]) == 40  # the held-out split does not depend on the label ratio
+
+
+def test_csv_with_string_labels_and_empty_latlon_uses_the_geotagged_loader(tmp_path):
+    from pathlib import Path
+
+    import pandas as pd
+
+    from trainer.data.rasters import centre_latlon
+    root = Path(__file__).resolve().parents[2] / "data" / "eurosat_ms"
+    files = sorted((root / "River").glob("*.tif"))[:2] + sorted((root / "Forest").glob("*.tif"))[:2]
+    assert len(files) == 4
+    frame = pd.DataFrame({"image_path": [str(f) for f in files],
+                          "lat": [centre_latlon(f)[0] for f in files], "lon": [centre_latlon(f)[1] for f in files],
+                          "label": ["River", "River", "Forest", "Forest"]})
+    frame.loc[1, ["lat", "lon"]] = None
+    path = tmp_path / "records.csv"
+    frame.to_csv(path, index=False)
+    assert pd.read_csv(path).loc[1, ["lat", "lon"]].isna().all()  # really empty in the file
+
+    data = ImageDataModule(sources=[str(path)], bands=RGB, val_fraction=0.0, test_fraction=0.5, batch_size=2)
+    data.setup("fit")
+    assert data.class_names == ["Forest", "River"]
+    labels = torch.cat([data.datasets[s].labels for s in ("train", "test")])
+    assert sorted(labels.tolist()) == [0, 0, 1, 1]
+    latlon = torch.cat([data.datasets[s].latlon for s in ("train", "test")]).numpy()
+    assert np.isfinite(latlon).all()
+    assert np.isclose(latlon, np.array(centre_latlon(files[1]), np.float32), atol=1e-4).all(axis=1).any()
+    records = data._records(str(path))
+    assert records["label"].tolist() == [1, 1, 0, 0]
+    assert records["class_name"].tolist() == ["River", "River", "Forest", "Forest"]
+    assert np.allclose(records.loc[1, ["lat", "lon"]].to_numpy(float), centre_latlon(files[1]))

@@ -1,8 +1,9 @@
 """Geotagged image patches for MoCo pre-training and image classifiers (Lightning DataModule).
 
 Sources are ``eurosat`` (13 bands, labelled), ``ssl4eo`` (12 bands, no B10, unlabelled; each
-256 px patch is cut into ``tile_size`` tiles) or a CSV path with ``image_path, lat, lon`` and
-optionally ``label, class_name, location_id, timestamp`` (bands in ``csv_bands`` order). Bands are
+256 px patch is cut into ``tile_size`` tiles) or a CSV/Parquet table read by
+:func:`trainer.data.geotagged.geotagged_records` (``image_path, lat, lon`` and optionally
+``label, location_id, timestamp``; bands in ``csv_bands`` order). Bands are
 picked by name. Everything is small, so pixels are read once into memory as raw float32; the
 task normalises and augments them on its device. Per-band mean/std come from the training split.
 """
@@ -20,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from qgis_csp_plugin.core.latlon import validate_latlon
 from trainer.data.bands import EUROSAT_BANDS, S2_BANDS, SSL4EO_L2A_BANDS, band_indices
+from trainer.data.geotagged import geotagged_records
 from trainer.data.rasters import read_image
 from trainer.data.sources import eurosat_records, ssl4eo_records
 from trainer.data.splits import label_subset, split_records
@@ -105,17 +107,11 @@ class ImageDataModule(L.LightningDataModule):
             frame, available = eurosat_records(), EUROSAT_BANDS
         elif source == "ssl4eo":
             frame, available = ssl4eo_records(), SSL4EO_L2A_BANDS
-        elif Path(source).suffix == ".csv":
-            if not Path(source).is_file():
-                raise TrainerError(f"records CSV not found: {source}")
-            frame, available = pd.read_csv(source), tuple(self.hparams.csv_bands)
-            missing = {"image_path", "lat", "lon"} - set(frame.columns)
-            if missing:
-                raise TrainerError(f"{source} lacks the column(s) {sorted(missing)}")
-            base = Path(source).parent
-            frame["image_path"] = [str(p if Path(p).is_absolute() else base / p) for p in frame["image_path"]]
+        elif Path(source).name.endswith((".csv", ".csv.gz", ".parquet")):
+            frame, available = geotagged_records(source), tuple(self.hparams.csv_bands)
         else:
-            raise TrainerError(f"unknown image source {source!r}: use eurosat, ssl4eo or a .csv path")
+            raise TrainerError(f"unknown image source {source!r}: use eurosat, ssl4eo or a "
+                               ".csv/.csv.gz/.parquet table")
         frame = frame.copy()
         frame["band_indices"] = [band_indices(available, self.bands)] * len(frame)
         if "label" not in frame:
