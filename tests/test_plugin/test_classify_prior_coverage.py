@@ -42,7 +42,8 @@ def test_prediction_heatmap_fuses_with_the_prior_over_the_tile_classes(qgis_proc
                                                        "OUTPUT": str(tmp_path / "forest.tif")})["OUTPUT"]
     finally:
         QgsApplication.processingRegistry().removeProvider(provider)
-    band = gdal.Open(out).GetRasterBand(1)
+    dataset = gdal.Open(out)  # keep the dataset alive while its band is read
+    band = dataset.GetRasterBand(1)
     values = band.ReadAsArray()
     valid = values[values != band.GetNoDataValue()]
     assert valid.size == 1 and 0.0 <= valid[0] <= 1.0  # one 64 px tile, fused P(Forest)
