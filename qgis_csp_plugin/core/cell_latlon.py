@@ -16,6 +16,8 @@ from itertools import chain
 import numpy as np
 from osgeo import gdal, osr
 
+from .errors import CspError
+
 ToLatLon = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -57,7 +59,7 @@ def osr_to_latlon(wkt: str, tolerance: float) -> ToLatLon:
 def _srs(definition: str) -> osr.SpatialReference:
     srs = osr.SpatialReference()
     if srs.SetFromUserInput(definition) != 0:
-        raise ValueError(f"not a coordinate reference system: {definition[:80]!r}")
+        raise CspError(f"not a coordinate reference system: {definition[:80]!r}")
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return srs
 

@@ -122,7 +122,8 @@ class ModelMetadata:
                f"coordinate_order must be {COORDINATE_ORDER!r} (degrees), got {self.coordinate_order!r}")
         _check(self.output_activation in ("softmax", "sigmoid"),
                f"output_activation {self.output_activation!r} is not softmax or sigmoid")
-        _check(0.0 <= float(self.overlap) < 1.0, f"overlap {self.overlap!r} must be a fraction in [0, 1)")
+        _check(isinstance(self.overlap, (int, float)) and 0.0 <= self.overlap < 1.0,
+               f"overlap {self.overlap!r} must be a fraction in [0, 1)")
         _check(_str_list(self.class_names), "class_names must be a list of strings")
         if self.class_colors:
             _check(_str_list(self.class_colors) and len(self.class_colors) == len(self.class_names),

@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .errors import CspError
+
 
 class StagedOutputs:
     """Hands out temporary paths beside each final path; :meth:`commit` renames them all,
@@ -25,9 +27,20 @@ class StagedOutputs:
         return staged
 
     def commit(self) -> None:
-        for staged, final, _ in self._staged:
-            os.replace(staged, final)
-        self.discard()
+        """Rename every staged file to its final name; if one rename fails, remove those already
+        renamed and raise :class:`CspError` (e.g. an output open in another program on Windows)."""
+        done: list[Path] = []
+        try:
+            for staged, final, _ in self._staged:
+                os.replace(staged, final)
+                done.append(final)
+        except OSError as exc:
+            for final in done:
+                final.unlink(missing_ok=True)
+            raise CspError(f"could not write {exc.filename or 'an output'}: {exc.strerror or exc}; "
+                           "nothing was written (is the file open in another program?)") from exc
+        finally:
+            self.discard()
 
     def discard(self) -> None:
         for _, _, folder in self._staged:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import tempfile
+import uuid
 from pathlib import Path
 
 from qgis.core import (
+    QgsCsException,
     Qgis,
     QgsApplication,
     QgsCoordinateTransform,
@@ -153,8 +155,12 @@ class ClassifyDialog(QDialog):
         model = self.model_path()
         if model is None:
             raise CspError("choose a model: no default model is installed, pick an .onnx file")
-        folder = Path(self.output_dir.filePath() or tempfile.mkdtemp(prefix="csp_classify_"))
         stem = "".join(c if c.isalnum() else "_" for c in layer.name())
+        if self.output_dir.filePath():
+            folder = Path(self.output_dir.filePath())
+        else:  # one shared temporary folder (nothing is created before the run), unique file names
+            folder = Path(tempfile.gettempdir()) / "qgis_csp_outputs"
+            stem = f"{stem}_{uuid.uuid4().hex[:8]}"
         outputs = {kind: folder / f"{stem}{SUFFIXES[kind]}" for kind in OUTPUT_CHOICES[self.output_box.currentText()]}
         extent, polygons = self._extent(layer)
         return ClassifyRequest(
@@ -203,6 +209,9 @@ class ClassifyDialog(QDialog):
             job = self.prepared_job()
         except CspError as exc:
             show_error(self.iface, str(exc))
+            return
+        except QgsCsException as exc:  # e.g. a world-wide canvas extent over a UTM layer
+            show_error(self.iface, f"the chosen extent cannot be transformed to the layer CRS: {exc}")
             return
         if job is None:
             return

@@ -15,10 +15,8 @@ import numpy as np
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
-    QgsCoordinateTransform,
     QgsGeometry,
     QgsMapLayer,
-    QgsPointXY,
     QgsProject,
     QgsRasterBandStats,
     QgsRasterDataProvider,
@@ -43,6 +41,7 @@ from ..core.tiling import (
     resolution_in_layer_units,
     resolution_warning,
 )
+from .heatmap_layers import cell_to_latlon
 from .layers import (
     load_class_raster,
     load_probability_raster,
@@ -183,7 +182,7 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
         if prior_path is None:
             raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
         prior = OnnxModel.load(prior_path)
-        to_latlon = _latlon_function(crs)
+        to_latlon = _latlon_function(crs, tile_width=grid.res_x * grid.tile_size)
         warnings += _prior_coverage_warnings(prior, to_latlon, extent)
     classifier = Classifier(model, prior, to_latlon, transform, request.batch_size)
     return PreparedJob(request, model, classifier, grid, keep, reader, crs, warnings)
@@ -285,13 +284,17 @@ def _prior_coverage_warnings(prior: OnnxModel, to_latlon, extent: QgsRectangle) 
             "may dominate the fused result: compare with a run without the prior"]
 
 
-def _latlon_function(crs: QgsCoordinateReferenceSystem) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """Tile centres in the layer CRS → (lat, lon) degrees with QgsCoordinateTransform."""
-    transform = QgsCoordinateTransform(crs, QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance())
+def _latlon_function(crs: QgsCoordinateReferenceSystem, tile_width: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Tile centres in the layer CRS → (lat, lon) degrees (vectorised PROJ, as for the heatmaps)."""
+    cells_to_latlon = cell_to_latlon(crs, tile_width)
 
     def to_latlon(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-        points = [transform.transform(QgsPointXY(float(x), float(y))) for x, y in zip(xs, ys)]
-        return np.array([[p.y(), p.x()] for p in points], dtype=np.float64).reshape(-1, 2)
+        latlon, valid = cells_to_latlon(np.asarray(xs, np.float64), np.asarray(ys, np.float64))
+        if not valid.all():
+            row = int(np.argmin(valid))
+            raise CspError(f"the tile centre ({xs[row]:.6g}, {ys[row]:.6g}) in {crs.authid() or 'the layer CRS'} "
+                           "has no place on Earth: the location prior cannot be used for this extent")
+        return latlon
 
     return to_latlon
 
