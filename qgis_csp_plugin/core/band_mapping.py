@@ -33,17 +33,28 @@ def validate_bands(bands: list[int], model_bands: list[str], layer_band_count: i
     return list(bands)
 
 
-def default_bands(model_bands: list[str], layer_labels: list[str]) -> list[int]:
-    """Match model band names against layer band labels (descriptions, colour interpretation);
-    fall back to the layer's band order when the counts agree."""
-    tokens = [set(re.findall(r"[a-z0-9]+", label.lower())) for label in layer_labels]
+def _normalise(token: str) -> str:
+    """``b1`` → ``b01`` so Sentinel-2 names match whatever the zero padding."""
+    return re.sub(r"^b(\d)$", r"b0\1", token)
+
+
+def _match_by_name(model_bands: list[str], layer_labels: list[str]) -> list[int] | None:
+    """1-based layer bands whose labels name each model band exactly once, else ``None``."""
+    tokens = [{_normalise(t) for t in re.findall(r"[a-z0-9]+", label.lower())} for label in layer_labels]
     by_name = []
     for name in model_bands:
-        hits = [i + 1 for i, t in enumerate(tokens) if name.lower() in t]
+        hits = [i + 1 for i, t in enumerate(tokens) if _normalise(name.lower()) in t]
         if len(hits) != 1:
-            break
+            return None
         by_name.append(hits[0])
-    if len(by_name) == len(model_bands) and len(set(by_name)) == len(by_name):
+    return by_name if len(set(by_name)) == len(by_name) else None
+
+
+def default_bands(model_bands: list[str], layer_labels: list[str]) -> list[int]:
+    """Match model band names against layer band labels (descriptions, colour interpretation);
+    fall back to the layer's band order when the counts agree (see :func:`positional_warning`)."""
+    by_name = _match_by_name(model_bands, layer_labels)
+    if by_name is not None:
         return by_name
     if len(layer_labels) == len(model_bands):
         return list(range(1, len(model_bands) + 1))
@@ -51,3 +62,11 @@ def default_bands(model_bands: list[str], layer_labels: list[str]) -> list[int]:
         f"the model needs {len(model_bands)} bands ({', '.join(model_bands)}) and the layer has "
         f"{len(layer_labels)} whose names do not match: set the band mapping (e.g. "
         f"{','.join(str(i + 1) for i in range(min(len(model_bands), len(layer_labels))))})")
+
+
+def positional_warning(model_bands: list[str], layer_labels: list[str]) -> str | None:
+    """A warning when the default mapping is by position only (names did not match)."""
+    if _match_by_name(model_bands, layer_labels) is not None or len(layer_labels) != len(model_bands):
+        return None
+    return (f"the layer's band names do not name the model bands, so they are used in layer order as "
+            f"{', '.join(model_bands)}: check that order or set the band mapping")

@@ -52,10 +52,6 @@ class Extent:
         return not (self.width > 0 and self.height > 0) or not all(
             math.isfinite(v) for v in (self.xmin, self.ymin, self.xmax, self.ymax))
 
-    def intersection(self, other: Extent) -> Extent:
-        return Extent(max(self.xmin, other.xmin), max(self.ymin, other.ymin),
-                      min(self.xmax, other.xmax), min(self.ymax, other.ymax))
-
 
 @dataclass(frozen=True)
 class Strip:

@@ -25,7 +25,7 @@ from qgis.core import (
     QgsUnitTypes,
 )
 
-from ..core.band_mapping import default_bands, validate_bands
+from ..core.band_mapping import default_bands, positional_warning, validate_bands
 from ..core.classify import Classifier, TileResults
 from ..core.errors import CspError
 from ..core.latlon import fraction_outside
@@ -168,8 +168,10 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
         raise CspError(f"{model.path.name} is a {meta.kind} model; Classify needs an image_classifier model")
     labels = band_labels(layer)
     bands = validate_bands(request.bands or default_bands(meta.bands, labels), meta.bands, len(labels))
+    mapping_note = None if request.bands else positional_warning(meta.bands, labels)
     extent = _processing_extent(request)
     grid, warnings = _tile_grid(request, model, extent)
+    warnings += [mapping_note] if mapping_note else []
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
     reader = ProviderReader(layer.dataProvider().clone(), bands)
     transform = None

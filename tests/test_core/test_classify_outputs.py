@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from qgis_csp_plugin.core.band_mapping import BandMappingError, default_bands, parse_bands, validate_bands
+from qgis_csp_plugin.core.band_mapping import (
+    BandMappingError,
+    default_bands,
+    parse_bands,
+    positional_warning,
+    validate_bands,
+)
 from qgis_csp_plugin.core.classify import TileResults
 from qgis_csp_plugin.core.staging import StagedOutputs
 from qgis_csp_plugin.core.tile_table import NODATA_CLASS, field_specs, probability_field, rows
@@ -18,6 +24,15 @@ def test_default_bands_by_name_then_by_position():
     assert default_bands(S2, [f"Band {i:02d} (Gray)" for i in range(1, 14)]) == list(range(1, 14))
     with pytest.raises(BandMappingError, match="needs 13 bands .* the layer has 3"):
         default_bands(S2, labels)
+
+
+def test_unpadded_sentinel2_names_in_esa_order_map_by_name():
+    esa = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
+    mapping = default_bands(S2, esa)
+    assert [esa[i - 1] for i in mapping] == [b.replace("B0", "B") for b in S2]  # B8A found at position 9
+    assert positional_warning(S2, esa) is None
+    gray = [f"Band {i} (Gray)" for i in range(1, 14)]
+    assert "layer order" in positional_warning(S2, gray)
 
 
 def test_parse_and_validate_bands():

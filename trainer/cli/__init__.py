@@ -12,7 +12,7 @@ import sys
 from qgis_csp_plugin.core.errors import CspError
 
 COMMANDS = {
-    "csp": ("trainer.cli.csp", "CSP contrastive spatial pre-training (fit/validate/test, Lightning CLI)"),
+    "csp": ("trainer.cli.csp", "CSP contrastive spatial pre-training (fit/validate, Lightning CLI)"),
     "finetune": ("trainer.cli.finetune", "few-label fine-tuning of location/image classifiers (5/10/20/100 %)"),
     "evaluate": ("trainer.cli.evaluate", "image-only / location-only / fused top-1/top-3 table"),
     "moco": ("trainer.cli.moco", "geography-aware MoCo-v2 (fit, linear-probe, finetune)"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from trainer.errors import TrainerError
 
 #: EuroSAT MS GeoTIFF order (B8A last).
@@ -28,7 +26,3 @@ def band_indices(available: tuple[str, ...] | list[str], wanted: tuple[str, ...]
         indices.append(lookup[key])
     return indices
 
-
-def select_bands(array: np.ndarray, available, wanted) -> np.ndarray:
-    """``array`` (C, H, W) in ``available`` order → (len(wanted), H, W) in ``wanted`` order."""
-    return array[band_indices(available, wanted)]
