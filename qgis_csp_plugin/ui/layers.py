@@ -23,6 +23,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from ..core.classify import TileResults
 from ..core.errors import CspError
+from ..core.geotiff import GeoTiffWriter
 from ..core.tile_table import field_specs, rows
 from .styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 
@@ -62,17 +63,9 @@ def write_cell_raster(path: Path, results: TileResults, values: np.ndarray, noda
     grid = results.grid
     image = np.full(grid.n_tiles, nodata, dtype=values.dtype)
     image[results.indices] = values
-    driver = gdal.GetDriverByName("GTiff")
-    dataset = driver.Create(str(path), grid.n_cols, grid.n_rows, 1, data_type, ["COMPRESS=DEFLATE"])
-    if dataset is None:
-        raise CspError(f"cannot create {path}")
-    dataset.SetGeoTransform(grid.cell_geotransform())
-    dataset.SetProjection(crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL))
-    band = dataset.GetRasterBand(1)
-    band.SetNoDataValue(nodata)
-    band.WriteArray(image.reshape(grid.n_rows, grid.n_cols))
-    dataset.FlushCache()
-    dataset = None
+    with GeoTiffWriter(path, grid.n_cols, grid.n_rows, 1, data_type, grid.cell_geotransform(),
+                       crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL), nodata) as out:
+        out.write(0, image.reshape(grid.n_rows, grid.n_cols))
 
 
 def write_class_raster(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
