@@ -9,7 +9,7 @@ tile probabilities are fused with a location prior evaluated at the tile centres
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ class TileProbabilities:
     ymin: np.ndarray
     xmax: np.ndarray
     ymax: np.ndarray
+    class_colors: list[str] = field(default_factory=list)  # the Classify layer's legend colours, if known
 
     @property
     def centres(self) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +89,7 @@ def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: s
     image[rows[done], cols[done]] = values
     result = HeatmapResult(Path(path), PREDICTION, prediction_title(quantity, prior is not None),
                            "paletted" if class_map else "pseudocolor", quantity.label, list(tiles.class_names),
+                           class_colors=list(tiles.class_colors),
                            valid_cells=int(done.sum()), total_cells=grid.n_cells, notes=notes)
     if values.size and not class_map:
         result.value_range = (float(values.min()), float(values.max()))

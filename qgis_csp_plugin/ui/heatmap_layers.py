@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import (
+    QgsCategorizedSymbolRenderer,
     QgsContrastEnhancement,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
@@ -78,7 +79,16 @@ def read_tile_probabilities(layer: QgsVectorLayer) -> TileProbabilities:
     box_array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     class_names = [names.get(name, name[len(PROBABILITY_PREFIX):]) for name in fields]
     return TileProbabilities(class_names, np.asarray(probabilities, dtype=np.float32).reshape(-1, len(fields)),
-                             *box_array.T)
+                             *box_array.T, class_colors=_legend_colors(layer, class_names))
+
+
+def _legend_colors(layer: QgsVectorLayer, class_names: list[str]) -> list[str]:
+    """``#rrggbb`` per class from the layer's categorized renderer on ``class``; empty if not styled so."""
+    renderer = layer.renderer()
+    if not isinstance(renderer, QgsCategorizedSymbolRenderer) or renderer.classAttribute() != "class":
+        return []
+    colors = {str(c.value()): c.symbol().color().name() for c in renderer.categories()}
+    return [colors[name] for name in class_names] if all(name in colors for name in class_names) else []
 
 
 def load_heatmap(result: HeatmapResult) -> QgsRasterLayer:

@@ -47,3 +47,19 @@ def test_prediction_heatmap_fuses_with_the_prior_over_the_tile_classes(qgis_proc
     values = band.ReadAsArray()
     valid = values[values != band.GetNoDataValue()]
     assert valid.size == 1 and 0.0 <= valid[0] <= 1.0  # one 64 px tile, fused P(Forest)
+
+
+def test_prediction_class_map_keeps_the_classify_legend_colours(qgis_app, tmp_path):
+    """The "most likely class" prediction heatmap uses the colours of the Classify layer it reads."""
+    from qgis_csp_plugin.core.onnx_model import OnnxModel
+    from qgis_csp_plugin.ui.classify_job import execute, load_outputs
+    from qgis_csp_plugin.ui.heatmap_job import HeatmapRequest, prepare as prepare_heatmap
+
+    layer = QgsRasterLayer(str(EUROPE), "patch", "gdal")
+    job = prepare(ClassifyRequest(layer=layer, model_path=MODELS / "eurosat_s2.onnx",
+                                  outputs={"vector": tmp_path / "tiles.gpkg"}))
+    _, written = execute(job)
+    tiles = load_outputs(job, written)[0]
+    result = prepare_heatmap(HeatmapRequest(kind="prediction", output=tmp_path / "m.tif", tiles_layer=tiles,
+                                            choice="most likely class")).run(None, None)
+    assert result.class_colors == OnnxModel.load(MODELS / "eurosat_s2.onnx").metadata.class_colors
