@@ -93,3 +93,15 @@ def test_cities_continents_keep_north_america():
     assert sizes["train"] == pytest.approx(0.05 * 0.6 * len(records), rel=0.05)
     latlon, label = next(iter(module.train_dataloader()))
     assert latlon.shape[1] == 2 and latlon[:, 0].abs().max() <= 90 and label.max() < len(module.class_names)
+
+
+def test_integer_labels_keep_numeric_order_and_given_class_names():
+    import pandas as pd
+
+    from trainer.data.geotagged import encode_labels
+
+    frame = pd.DataFrame({"label": [10, 2, 2, 10, 3], "class_name": ["ten", "two", "two", "ten", "three"]})
+    encoded = encode_labels(frame)
+    assert encoded["label"].tolist() == [2, 0, 0, 2, 1]  # 2 < 3 < 10, not "10" < "2" < "3"
+    assert encoded["class_name"].tolist() == ["ten", "two", "two", "ten", "three"]
+    assert encode_labels(frame.drop(columns="class_name"))["class_name"].tolist() == ["10", "2", "2", "10", "3"]

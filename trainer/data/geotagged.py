@@ -36,15 +36,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def encode_labels(frame: pd.DataFrame, column: str = "label") -> pd.DataFrame:
-    """``label`` as int 0..K-1 over the sorted distinct values of ``column``, and ``class_name``."""
+    """``label`` as int 0..K-1 and ``class_name``. Integer labels keep their numeric order (and an
+    existing ``class_name`` column); other labels are ordered by their sorted text."""
     if column not in frame:
         raise TrainerError(f"label column {column!r} not in the table's columns {list(frame.columns)}")
     values = frame[column]
     if values.isna().any():
         raise TrainerError(f"label column {column!r} has {int(values.isna().sum())} empty value(s)")
-    names = sorted({str(v) for v in values})
-    lookup = {name: i for i, name in enumerate(names)}
     frame = frame.copy()
+    if pd.api.types.is_integer_dtype(values):
+        order = sorted(set(values.tolist()))
+        names = frame["class_name"].astype(str) if "class_name" in frame else values.astype(str)
+        frame["class_name"] = list(names)
+        frame["label"] = values.map({v: i for i, v in enumerate(order)}).astype(int)
+        return frame
+    lookup = {name: i for i, name in enumerate(sorted({str(v) for v in values}))}
     frame["class_name"] = [str(v) for v in values]
     frame["label"] = [lookup[str(v)] for v in values]
     return frame

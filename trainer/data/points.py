@@ -60,7 +60,7 @@ class PointsDataModule(L.LightningDataModule):
     @property
     def class_names(self) -> list[str]:
         """Class names in label order (linked to the model at instantiation)."""
-        return sorted(set(self.records["class_name"]))
+        return [str(n) for n in self.records.drop_duplicates("label").sort_values("label")["class_name"]]
 
     @cached_property
     def splits(self) -> dict[str, pd.DataFrame]:
