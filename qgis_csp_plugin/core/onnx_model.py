@@ -60,29 +60,18 @@ class OnnxModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike, threads: int = 0) -> OnnxModel:
-        """Open ``path``; any failure becomes a :class:`ModelLoadError` that names the file."""
+        """Open ``path``; any failure becomes a :class:`ModelLoadError` that names the file.
+
+        Sessions are cached per file (path, size, modification time) and thread setting, so a
+        model used again (another layer, a Processing batch, the model picker) is not re-initialised;
+        onnxruntime sessions are safe to run from several threads.
+        """
         path = Path(path)
         if not path.is_file():
             raise ModelLoadError(f"model file not found: {path}")
-        ort = import_onnxruntime()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        try:
-            session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises several private exception types
-            raise ModelLoadError(
-                f"{path.name} is not a readable ONNX model (corrupt, truncated or not ONNX): "
-                f"{str(exc).splitlines()[0][:200]}"
-            ) from exc
-        props = session.get_modelmeta().custom_metadata_map
-        try:
-            metadata = ModelMetadata.from_props(props)
-        except MetadataError as exc:
-            raise ModelLoadError(f"{path.name}: {exc}") from exc
-        model = cls(path=path, session=session, metadata=metadata)
-        model._check_io()
-        return model
+        import_onnxruntime()  # a clear message when it is missing, even for a cached model
+        stat = path.stat()
+        return _load_session(str(path), stat.st_size, stat.st_mtime_ns, threads)
 
     @property
     def input_names(self) -> list[str]:
@@ -209,12 +198,29 @@ def find_default_model(kind: str, prefer: str | None = None, class_names: list[s
 
 
 def read_metadata(path: str | os.PathLike) -> ModelMetadata:
-    """Metadata of a model without keeping its session (cached per file path, size and mtime)."""
-    stat = Path(path).stat() if Path(path).is_file() else None
-    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns) if stat else (str(path), 0, 0)
-    return _cached_metadata(*key)
-
-
-@lru_cache(maxsize=64)
-def _cached_metadata(path: str, size: int, mtime_ns: int) -> ModelMetadata:
+    """Metadata of a model (through the session cache of :meth:`OnnxModel.load`)."""
     return OnnxModel.load(path, threads=1).metadata
+
+
+@lru_cache(maxsize=16)
+def _load_session(path: str, size: int, mtime_ns: int, threads: int) -> OnnxModel:
+    """Create the session and validate metadata and IO (``size``/``mtime_ns`` key the cache)."""
+    ort = import_onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    name = Path(path).name
+    try:
+        session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several private exception types
+        raise ModelLoadError(
+            f"{name} is not a readable ONNX model (corrupt, truncated or not ONNX): "
+            f"{str(exc).splitlines()[0][:200]}"
+        ) from exc
+    try:
+        metadata = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
+    except MetadataError as exc:
+        raise ModelLoadError(f"{name}: {exc}") from exc
+    model = OnnxModel(path=Path(path), session=session, metadata=metadata)
+    model._check_io()
+    return model
