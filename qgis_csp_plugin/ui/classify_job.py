@@ -17,7 +17,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsGeometry,
     QgsMapLayer,
-    QgsProject,
     QgsRasterBandStats,
     QgsRasterDataProvider,
     QgsRasterLayer,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import lightning as L
 import numpy as np
-import pytest
 import torch
 from moco_fixtures import eurosat_csv
 
