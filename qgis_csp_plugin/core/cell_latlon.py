@@ -1,24 +1,25 @@
-"""Cell centres in any CRS → (lat, lon) degrees, with a validity mask instead of errors.
+"""Cell centres in any CRS → (lat, lon) degrees, with an on-Earth mask instead of errors.
 
-A :data:`ToLatLon` maps x, y arrays to float32 ``(N, 2)`` (lat, lon) and a bool mask of the
-cells that have a place on Earth. :func:`osr_to_latlon` builds one with ``osgeo.osr`` (part of
-every QGIS install; pyproj is not): a cell is valid when PROJ inverts it to finite coordinates with
-|lat| ≤ 90 *and* projecting that (lat, lon) back lands on the cell centre (within ``tolerance``
-CRS units). The round trip rejects the corners of world and polar projections, where PROJ may
-return plausible-looking but wrong coordinates. Longitudes are wrapped to [-180, 180).
+A :class:`LatLonTransform` maps x, y arrays to float32 ``(N, 2)`` (lat, lon) and a bool mask of
+the cells that have a place on Earth: exactly for any points (``transform(xs, ys)``) and fast for
+the cells of a grid's rows (:meth:`~LatLonTransform.grid_rows`). :func:`latlon_transform` builds
+one with GDAL (part of every QGIS install; pyproj is not). In a projected CRS a cell is on Earth
+when PROJ inverts it to finite coordinates with |lat| ≤ 90 *and* projecting that (lat, lon) back
+lands on the cell centre (within ``tolerance`` CRS units): the round trip rejects the corners of
+world and polar projections, where PROJ may return plausible-looking but wrong coordinates. Grid
+rows are transformed exactly at a few cells and interpolated in between within 1/8 of a cell
+(:mod:`.row_interpolation`); in WGS84 itself no projection is needed at all. Longitudes are wrapped
+to [-180, 180).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from itertools import chain
-
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal, gdal_array, osr
 
 from .errors import CspError
-
-ToLatLon = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+from .grid import CellGrid
+from .row_interpolation import interpolated_rows
 
 
 def latlon_from_lonlat(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -27,33 +28,70 @@ def latlon_from_lonlat(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np
         valid = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90.0)
         lon = np.where(valid, np.mod(lon + 180.0, 360.0) - 180.0, 0.0)
     lat = np.where(valid, lat, 0.0)
-    return np.stack([lat, lon], axis=1).astype(np.float32), valid
+    return np.stack([lat, lon], axis=-1).astype(np.float32).reshape(-1, 2), valid.ravel()
 
 
-def geographic_to_latlon(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The :data:`ToLatLon` of EPSG:4326 with (x, y) = (lon, lat): no projection at all."""
-    return latlon_from_lonlat(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64))
+class LatLonTransform:
+    """(lat, lon) of cell centres in one CRS; this base class is WGS84 with (x, y) = (lon, lat)."""
+
+    def __call__(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Float32 ``(N, 2)`` (lat, lon) of the points and their on-Earth mask."""
+        return latlon_from_lonlat(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64))
+
+    def grid_rows(self, grid: CellGrid, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`__call__` for the cells of rows ``r0:r1`` of ``grid``, row-major."""
+        xs, ys = grid.axes(r0, r1)
+        latlon = np.empty((r1 - r0, grid.n_cols, 2), dtype=np.float32)
+        on_earth = np.abs(ys) <= 90.0
+        latlon[:, :, 0] = np.where(on_earth, ys, 0.0)[:, None]
+        latlon[:, :, 1] = (np.mod(xs + 180.0, 360.0) - 180.0)[None, :]
+        latlon[~on_earth, :, 1] = 0.0
+        return latlon.reshape(-1, 2), np.repeat(on_earth, grid.n_cols)
 
 
-def osr_to_latlon(wkt: str, tolerance: float) -> ToLatLon:
-    """A :data:`ToLatLon` from the CRS ``wkt`` through PROJ (see the module doc for validity)."""
-    source = _srs(wkt)
-    wgs84 = _srs("EPSG:4326")
-    if source.IsSame(wgs84):
-        return geographic_to_latlon
-    inverse = osr.CoordinateTransformation(source, wgs84)
-    forward = osr.CoordinateTransformation(wgs84, source)
+class ProjTransform(LatLonTransform):
+    """Any other CRS, through GDAL's PROJ transformers (see the module doc for validity)."""
 
-    def to_latlon(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        points = np.stack([xs, ys], axis=1).astype(np.float64)
-        lonlat = _transform(inverse, points)
-        latlon, valid = latlon_from_lonlat(lonlat[:, 0], lonlat[:, 1])
-        back = _transform(forward, lonlat[valid])
-        error = np.hypot(back[:, 0] - points[valid, 0], back[:, 1] - points[valid, 1])
-        valid[valid] = np.isfinite(error) & (error <= tolerance)
+    def __init__(self, wkt: str, tolerance: float) -> None:
+        self.tolerance = tolerance
+        self._inverse = _transformer(wkt, "EPSG:4326")
+        self._forward = _transformer("EPSG:4326", wkt)
+
+    def exact(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact float64 ``(lat, lon, on_earth)`` of flat arrays of points."""
+        lon, lat = _geolocate(self._inverse, xs, ys)
+        with np.errstate(invalid="ignore"):
+            valid = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90.0)
+            back_x, back_y = _geolocate(self._forward, lon[valid], lat[valid])
+            error = np.sqrt((back_x - xs[valid]) ** 2 + (back_y - ys[valid]) ** 2)
+            valid[valid] = np.isfinite(error) & (error <= self.tolerance)
+        return lat, lon, valid
+
+    def __call__(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = np.asarray(xs, dtype=np.float64).ravel(), np.asarray(ys, dtype=np.float64).ravel()
+        lat, lon, valid = self.exact(xs, ys)
+        latlon, finite = latlon_from_lonlat(lon, lat)
+        return latlon, valid & finite
+
+    def grid_rows(self, grid: CellGrid, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = grid.axes(r0, r1)
+        lat, lon, valid = interpolated_rows(self.exact, xs[0], grid.cell_w, grid.n_cols, ys)
+        latlon = np.empty((lat.size, 2), dtype=np.float32)
+        latlon[:, 0], latlon[:, 1] = lat.ravel(), lon.ravel()
+        lon32 = latlon[:, 1]  # interpolated longitudes lie within one turn of [-180, 180)
+        lon32[lon32 >= 180.0] -= 360.0
+        lon32[lon32 < -180.0] += 360.0
+        valid = valid.ravel()
+        latlon[~valid] = 0.0
         return latlon, valid
 
-    return to_latlon
+
+def latlon_transform(wkt: str, tolerance: float) -> LatLonTransform:
+    """The :class:`LatLonTransform` of the CRS ``wkt`` (round-trip ``tolerance`` in CRS units)."""
+    source = _srs(wkt)
+    if source.IsSame(_srs("EPSG:4326")):
+        return LatLonTransform()
+    return ProjTransform(wkt, tolerance)
 
 
 def _srs(definition: str) -> osr.SpatialReference:
@@ -64,22 +102,31 @@ def _srs(definition: str) -> osr.SpatialReference:
     return srs
 
 
-def _transform(transform: osr.CoordinateTransformation, points: np.ndarray) -> np.ndarray:
-    """``(N, 2)`` → ``(N, 2)``; points PROJ cannot transform become inf (never an exception)."""
-    if len(points) == 0:
-        return np.zeros((0, 2))
-    # GDAL 3.6 raises on the first failed point when exceptions are on; off, failures become inf.
-    # The flag is process-wide: it is restored right after this call.
-    use_exceptions = osr.GetUseExceptions()
-    if use_exceptions:
-        osr.DontUseExceptions()
+def _transformer(source: str, target: str) -> gdal.Transformer:
+    """A GDAL reprojection transformer (x = easting/longitude whatever the CRS's axis order)."""
+    try:
+        transformer = gdal.Transformer(None, None, [f"SRC_SRS={source}", f"DST_SRS={target}"])
+    except RuntimeError:  # GDAL with exceptions on
+        transformer = None
+    if transformer is None:
+        raise CspError(f"cannot transform coordinates from {source[:60]!r} to {target[:60]!r}: "
+                       f"{gdal.GetLastErrorMsg()}")
+    return transformer
+
+
+def _geolocate(transformer: gdal.Transformer, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Transformed copies of flat float64 ``xs``, ``ys``; points PROJ cannot transform become inf.
+
+    The arrays are wrapped as in-memory GDAL bands (no copy) and transformed in C, row by row.
+    """
+    x = np.array(xs, dtype=np.float64).reshape(1, -1)
+    y = np.array(ys, dtype=np.float64).reshape(1, -1)
+    if x.size == 0:
+        return x[0], y[0]
+    datasets = [gdal_array.OpenArray(a) for a in (x, y, np.zeros_like(x))]
     gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
-        triples = transform.TransformPoints(points)  # a list of (x, y, z) tuples
-        # fromiter over the flattened tuples is ~2x faster than np.asarray on the list.
-        out = np.fromiter(chain.from_iterable(triples), np.float64, count=3 * len(triples)).reshape(-1, 3)[:, :2]
+        transformer.TransformGeolocations(*(d.GetRasterBand(1) for d in datasets))
     finally:
         gdal.PopErrorHandler()
-        if use_exceptions:
-            osr.UseExceptions()
-    return out
+    return x[0], y[0]

@@ -79,10 +79,14 @@ class CellGrid:
         for r0 in range(0, self.n_rows, rows):
             yield r0, min(self.n_rows, r0 + rows)
 
+    def axes(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        """x of every column's centres and y of the centres of rows ``r0:r1`` (float64)."""
+        return (self.xmin + (np.arange(self.n_cols) + 0.5) * self.cell_w,
+                self.ymax - (np.arange(r0, r1) + 0.5) * self.cell_h)
+
     def centres(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
         """x, y (float64, row-major, flattened) of the cell centres of rows ``r0:r1``."""
-        xs = self.xmin + (np.arange(self.n_cols) + 0.5) * self.cell_w
-        ys = self.ymax - (np.arange(r0, r1) + 0.5) * self.cell_h
+        xs, ys = self.axes(r0, r1)
         return np.tile(xs, r1 - r0), np.repeat(ys, self.n_cols)
 
     def sample_centres(self, max_cells: int) -> tuple[np.ndarray, np.ndarray]:

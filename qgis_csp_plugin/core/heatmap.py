@@ -1,10 +1,13 @@
 """Location heatmaps streamed to GeoTIFF: the embedding map (PCA → RGB) and the class-prior map.
 
-Every cell centre of a :class:`~.grid.CellGrid` goes through a :data:`~.cell_latlon.ToLatLon`
-(cells without a place on Earth become nodata), then through the ONNX model in batches; rows are
-processed in blocks of about ``batch_size`` cells and written at once, so memory stays bounded
-whatever the raster size. The selectable per-cell quantities of probability maps live in
-:class:`Quantity` (shared with the prediction heatmap).
+Every cell centre of a :class:`~.grid.CellGrid` goes through a :class:`~.cell_latlon.LatLonTransform`
+(cells without a place on Earth become nodata), then through the ONNX model in parallel batches of
+``batch_size`` points (:class:`~.batch_runner.BatchRunner`), each reduced to the written values
+(PCA colours, a class probability...) while it is still in the CPU cache. Rows go in blocks of
+about ``block_cells`` cells: while the model runs on one block, the calling thread transforms the
+next and writes the previous, so memory stays bounded whatever the raster size and no core idles.
+The selectable per-cell quantities of probability maps live in :class:`Quantity` (shared with the
+prediction heatmap).
 """
 
 from __future__ import annotations
@@ -17,21 +20,22 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from . import pca
-from .cell_latlon import ToLatLon
+from .batch_runner import BATCH_SIZE, BatchRunner, Reduce, finish
+from .cell_latlon import LatLonTransform
 from .errors import CspError
 from .geotiff import GeoTiffWriter
 from .grid import CellGrid
 from .model_metadata import PcaBasis
 from .onnx_model import OnnxModel
-from .probabilities import entropy
+from .pca import PcaColours, fit_pca
+from .probabilities import entropy, row_max
 
 EMBEDDING, CLASS_PRIOR, PREDICTION = "location_embedding", "class_prior", "prediction"
 MOST_LIKELY, MAX_PROBABILITY, ENTROPY = "most likely class", "max probability", "entropy"
 FLOAT_NODATA = -1.0
 CLASS_NODATA = 255
 RGB_NODATA = 0
-BATCH_SIZE = 65_536
+BLOCK_CELLS = 65_536  # cells per row block: transformed to (lat, lon) and written at once
 PCA_SAMPLE = 16_384
 NUMPY_TYPES = {gdal.GDT_Byte: np.uint8, gdal.GDT_Float32: np.float32}
 
@@ -61,7 +65,7 @@ class Quantity:
         if self.label == MOST_LIKELY:
             return np.argmax(probabilities, axis=1).astype(np.uint8)
         if self.label == MAX_PROBABILITY:
-            return probabilities.max(axis=1).astype(np.float32)
+            return row_max(probabilities).astype(np.float32, copy=False)
         return entropy(probabilities)
 
 
@@ -98,12 +102,18 @@ class HeatmapResult:
 class LocationHeatmap:
     """Runs a location model over every cell of a grid and writes the result as a GeoTIFF."""
 
-    def __init__(self, model: OnnxModel, to_latlon: ToLatLon, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(self, model: OnnxModel, to_latlon: LatLonTransform, batch_size: int = BATCH_SIZE,
+                 block_cells: int = BLOCK_CELLS, workers: int | None = None) -> None:
+        """``workers``: threads running the model (default: one per core)."""
         if not model.metadata.has_location_input or model.metadata.has_image_input:
             raise CspError(f"{model.path.name} is a {model.metadata.kind} model, not a location model")
-        if batch_size < 1:
-            raise CspError(f"batch size must be at least 1, got {batch_size}")
-        self.model, self.to_latlon, self.batch_size = model, to_latlon, batch_size
+        if batch_size < 1 or block_cells < 1:
+            raise CspError(f"batch size and block size must be at least 1, got {batch_size} and {block_cells}")
+        self.model, self.to_latlon = model, to_latlon
+        self.batch_size, self.block_cells, self.workers = batch_size, block_cells, workers
+
+    def runner(self) -> BatchRunner:
+        return BatchRunner(self.model, self.batch_size, self.workers)
 
     def embedding(self, grid: CellGrid, path: str | os.PathLike, wkt: str, progress: Progress | None = None,
                   canceled: Canceled | None = None) -> HeatmapResult:
@@ -117,13 +127,11 @@ class LocationHeatmap:
             basis, notes = self.fit_basis(grid), ["no PCA basis in the model: fitted on this grid's cells, "
                                                   "so colours depend on the extent"]
 
-        def evaluate(latlon: np.ndarray) -> np.ndarray:
-            return pca.to_bytes(pca.project(self.run(latlon), basis), basis)
-
         result = HeatmapResult(Path(path), EMBEDDING, f"{meta.name} embedding (PCA RGB)", "rgb", "PC1-PC3",
                                notes=notes)
-        self._stream(grid, wkt, evaluate, gdal.GDT_Byte, RGB_NODATA, ["PC1", "PC2", "PC3"], result,
-                     progress, canceled)
+        colours = PcaColours(basis)
+        self.stream(grid, wkt, lambda outputs, _: colours(outputs), gdal.GDT_Byte, RGB_NODATA,
+                    ["PC1", "PC2", "PC3"], result, progress, canceled)
         return result
 
     def prior(self, grid: CellGrid, path: str | os.PathLike, wkt: str, choice: str,
@@ -139,51 +147,67 @@ class LocationHeatmap:
                                list(meta.class_names), list(meta.class_colors))
         data_type, nodata = (gdal.GDT_Byte, CLASS_NODATA) if quantity.is_class_map else (gdal.GDT_Float32,
                                                                                         FLOAT_NODATA)
-        self._stream(grid, wkt, lambda latlon: quantity.values(self.run(latlon)), data_type, nodata,
-                     [quantity.label], result, progress, canceled)
+        self.stream(grid, wkt, lambda outputs, _: quantity.values(outputs), data_type, nodata, [quantity.label],
+                    result, progress, canceled)
         return result
-
-    def run(self, latlon: np.ndarray) -> np.ndarray:
-        """Model outputs for (lat, lon) rows, in batches of ``batch_size``."""
-        if len(latlon) <= self.batch_size:
-            return self.model.run(latlon=latlon)
-        return np.concatenate([self.model.run(latlon=latlon[i:i + self.batch_size])
-                               for i in range(0, len(latlon), self.batch_size)])
 
     def fit_basis(self, grid: CellGrid) -> PcaBasis:
         """PCA of the embeddings of a regular sample of the grid's valid cells."""
         latlon, valid = self.to_latlon(*grid.sample_centres(PCA_SAMPLE))
         if valid.sum() < 2:
             raise CspError("the heatmap extent has (almost) no cell on Earth in this CRS")
-        return pca.fit_pca(self.run(latlon[valid]))
+        with self.runner() as runner:
+            return fit_pca(runner.run(latlon[valid]))
 
-    def _stream(self, grid: CellGrid, wkt: str, evaluate: Callable[[np.ndarray], np.ndarray], data_type: int,
-                nodata: float, band_names: list[str], result: HeatmapResult, progress: Progress | None,
-                canceled: Canceled | None) -> None:
-        bands = len(band_names)
-        low, high = np.inf, -np.inf
+    def stream(self, grid: CellGrid, wkt: str, reduce: Reduce, data_type: int, nodata: float,
+               band_names: list[str], result: HeatmapResult, progress: Progress | None = None,
+               canceled: Canceled | None = None, wanted: np.ndarray | None = None) -> None:
+        """Write ``reduce(model(cell), cell id)`` for every cell on Earth (and ``wanted``: a flat
+        mask over the grid), nodata elsewhere: one row block in the model while the next is
+        transformed and the previous written. Cell ids are row-major indices into the grid."""
+        bands, dtype = len(band_names), NUMPY_TYPES[data_type]
+
+        def start(r0: int, r1: int) -> tuple:
+            latlon, valid = self.to_latlon.grid_rows(grid, r0, r1)
+            if wanted is not None:
+                valid &= wanted[r0 * grid.n_cols:r1 * grid.n_cols]
+            block = np.empty((len(valid), bands), dtype=dtype)
+            first = r0 * grid.n_cols
+            if valid.all():
+                cells = np.arange(first, first + len(valid))
+                return r0, r1, valid, block, block, runner.submit(latlon, reduce, block, cells)
+            block[:] = nodata
+            cells = first + np.flatnonzero(valid)
+            values = np.empty((len(cells), bands), dtype=dtype)
+            return r0, r1, valid, block, values, runner.submit(latlon[valid], reduce, values, cells)
+
+        def complete(r0: int, r1: int, valid: np.ndarray, block: np.ndarray, values: np.ndarray,
+                     futures: list) -> None:
+            finish(futures)
+            if values is not block:
+                block[valid] = values
+            if len(values) and data_type == gdal.GDT_Float32:
+                low, high = result.value_range or (np.inf, -np.inf)
+                result.value_range = (min(low, float(values.min())), max(high, float(values.max())))
+            out.write(r0, block.T.reshape(bands, r1 - r0, grid.n_cols))
+            result.valid_cells += len(values)
+            if progress is not None:
+                progress(100.0 * r1 / grid.n_rows)
+
         with GeoTiffWriter(result.path, grid.n_cols, grid.n_rows, bands, data_type, grid.geotransform(), wkt,
-                           nodata, band_names) as out:
-            for r0, r1 in grid.row_blocks(self.batch_size):
+                           nodata, band_names) as out, self.runner() as runner:
+            in_model = None
+            for r0, r1 in grid.row_blocks(self.block_cells):
                 if canceled is not None and canceled():
                     raise HeatmapCanceled("heatmap canceled")
-                latlon, valid = self.to_latlon(*grid.centres(r0, r1))
-                n_valid = int(valid.sum())
-                block = np.full((len(valid), bands), nodata, dtype=NUMPY_TYPES[data_type])
-                if n_valid:
-                    values = evaluate(latlon[valid]).reshape(n_valid, bands)
-                    block[valid] = values
-                    if data_type == gdal.GDT_Float32:
-                        low, high = min(low, float(values.min())), max(high, float(values.max()))
-                out.write(r0, block.T.reshape(bands, r1 - r0, grid.n_cols))
-                result.valid_cells += n_valid
-                if progress is not None:
-                    progress(100.0 * r1 / grid.n_rows)
+                started = start(r0, r1)
+                if in_model is not None:
+                    complete(*in_model)
+                in_model = started
+            complete(*in_model)
             if result.valid_cells == 0:
                 raise CspError("no cell of the heatmap extent lies on Earth in this CRS: nothing to draw")
         result.total_cells = grid.n_cells
-        if np.isfinite(low):
-            result.value_range = (low, high)
 
 
 def prior_title(quantity: Quantity, model_name: str) -> str:

@@ -81,6 +81,11 @@ class OnnxModel:
     def output_names(self) -> list[str]:
         return [o.name for o in self.session.get_outputs()]
 
+    @property
+    def output_width(self) -> int:
+        """Columns of :meth:`run`'s output: classes, or the embedding size."""
+        return self.metadata.n_classes or self.metadata.embedding_dim
+
     def _check_io(self) -> None:
         meta = self.metadata
         expected_in = ([IMAGE_INPUT] if meta.has_image_input else []) + (
@@ -155,7 +160,7 @@ class OnnxModel:
         """Run a random batch; raise :class:`ModelLoadError` unless outputs are finite (and sum to 1)."""
         output = self.run(**self.random_batch(batch))
         name = self.path.name
-        expected = (batch, self.metadata.n_classes or self.metadata.embedding_dim)
+        expected = (batch, self.output_width)
         if output.shape != expected:
             raise ModelLoadError(f"{name}: self check returned shape {output.shape}, expected {expected}")
         if not np.isfinite(output).all():

@@ -15,6 +15,9 @@ from .model_metadata import PcaBasis
 
 N_COMPONENTS = 3
 PERCENTILES = (1.0, 99.0)
+# Rows per matrix product: small enough that OpenBLAS runs it on the calling thread (m·n·k below its
+# threading threshold of 262,144), so parallel heatmap workers do not oversubscribe the cores.
+PROJECT_ROWS = 512
 
 
 def fit_pca(embeddings: np.ndarray) -> PcaBasis:
@@ -34,17 +37,28 @@ def fit_pca(embeddings: np.ndarray) -> PcaBasis:
     return PcaBasis(mean=mean.tolist(), components=components.tolist(), low=low.tolist(), high=high.tolist())
 
 
-def project(embeddings: np.ndarray, basis: PcaBasis) -> np.ndarray:
-    """``(N, 3)`` float32 component scores."""
-    weights = np.ascontiguousarray(np.asarray(basis.components, dtype=np.float32).T)
-    offset = np.asarray(basis.mean, dtype=np.float32) @ weights
-    return np.asarray(embeddings, dtype=np.float32) @ weights - offset  # no (N, D) centred copy
+class PcaColours:
+    """Embeddings → RGB bytes through a :class:`PcaBasis`; the arrays are prepared once."""
 
+    def __init__(self, basis: PcaBasis) -> None:
+        self.weights = np.ascontiguousarray(np.asarray(basis.components, dtype=np.float32).T)
+        self.offset = np.asarray(basis.mean, dtype=np.float32) @ self.weights
+        self.low = np.asarray(basis.low, dtype=np.float32)
+        span = np.asarray(basis.high, dtype=np.float32) - self.low
+        self.scale = 254.0 / np.where(span > 0, span, 1.0)
 
-def to_bytes(scores: np.ndarray, basis: PcaBasis) -> np.ndarray:
-    """Scores scaled linearly from [low, high] to bytes 1..255 (clipped); ``(N, 3)`` uint8."""
-    low = np.asarray(basis.low, dtype=np.float32)
-    span = np.asarray(basis.high, dtype=np.float32) - low
-    span = np.where(span > 0, span, 1.0)
-    scaled = 1.0 + 254.0 * np.clip((scores - low) / span, 0.0, 1.0)
-    return np.rint(scaled).astype(np.uint8)
+    def project(self, embeddings: np.ndarray) -> np.ndarray:
+        """``(N, 3)`` float32 component scores (no ``(N, D)`` centred copy)."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        scores = np.empty((len(embeddings), N_COMPONENTS), dtype=np.float32)
+        for start in range(0, len(embeddings), PROJECT_ROWS):
+            np.matmul(embeddings[start:start + PROJECT_ROWS], self.weights, out=scores[start:start + PROJECT_ROWS])
+        return scores - self.offset
+
+    def to_bytes(self, scores: np.ndarray) -> np.ndarray:
+        """Scores scaled linearly from [low, high] to bytes 1..255 (clipped); ``(N, 3)`` uint8."""
+        scaled = np.clip((scores - self.low) * self.scale, 0.0, 254.0) + 1.5  # + 0.5: round, not floor
+        return scaled.astype(np.uint8)
+
+    def __call__(self, embeddings: np.ndarray) -> np.ndarray:
+        return self.to_bytes(self.project(embeddings))

@@ -3,7 +3,9 @@
 The classify output holds one polygon per tile with a ``p_<class>`` field per class. Tile centres
 lie on a regular lattice (the tile stride); the raster has one cell per tile, centred on it and one
 stride wide (the classify rasters' own alignment), so it overlays the tiles exactly. Optionally the
-tile probabilities are fused with a location prior evaluated at the tile centres.
+tile probabilities are fused with a location prior evaluated at the tile centres, streamed through
+the location heatmaps' engine (:meth:`~.heatmap.LocationHeatmap.stream`) over the lattice; tiles
+whose centre has no place on Earth are then nodata.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from .cell_latlon import ToLatLon
+from .cell_latlon import LatLonTransform
 from .errors import CspError
 from .geotiff import GeoTiffWriter
 from .grid import CellGrid
@@ -27,11 +29,12 @@ from .heatmap import (
     MOST_LIKELY,
     PREDICTION,
     HeatmapResult,
+    LocationHeatmap,
     Quantity,
     choose_quantity,
 )
 from .onnx_model import OnnxModel
-from .probabilities import fuse
+from .probabilities import fuse, row_sums
 from .tile_table import probability_field
 from .tiling import Extent
 
@@ -72,49 +75,46 @@ def tile_cells(tiles: TileProbabilities) -> tuple[CellGrid, np.ndarray, np.ndarr
 
 
 def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: str, choice: str,
-                       prior: OnnxModel | None = None, to_latlon: ToLatLon | None = None) -> HeatmapResult:
+                       prior: OnnxModel | None = None, to_latlon: LatLonTransform | None = None) -> HeatmapResult:
     """Write the chosen quantity per tile (class probability, max probability, entropy, or class)."""
     quantity = choose_quantity(choice, tiles.class_names, (MAX_PROBABILITY, ENTROPY, MOST_LIKELY))
     grid, rows, cols = tile_cells(tiles)
-    probabilities = tiles.probabilities.astype(np.float32)
-    done = np.isfinite(probabilities).all(axis=1)
-    notes = []
-    if prior is not None:
-        probabilities, fused = fuse_with_prior(probabilities, done, tiles, prior, to_latlon)
-        notes.append(f"fused with the location prior {prior.metadata.name} at {fused} tile centres")
+    lattice = np.full((grid.n_cells, len(tiles.class_names)), np.nan, dtype=np.float32)
+    lattice[rows * grid.n_cols + cols] = tiles.probabilities
+    done = np.isfinite(row_sums(lattice))  # skipped tiles have NaN probabilities
     class_map = quantity.is_class_map
-    nodata = CLASS_NODATA if class_map else FLOAT_NODATA
-    image = np.full((grid.n_rows, grid.n_cols), nodata, dtype=np.uint8 if class_map else np.float32)
-    values = quantity.values(probabilities[done]) if done.any() else np.zeros(0, image.dtype)
-    image[rows[done], cols[done]] = values
+    data_type, nodata = (gdal.GDT_Byte, CLASS_NODATA) if class_map else (gdal.GDT_Float32, FLOAT_NODATA)
     result = HeatmapResult(Path(path), PREDICTION, prediction_title(quantity, prior is not None),
                            "paletted" if class_map else "pseudocolor", quantity.label, list(tiles.class_names),
-                           class_colors=list(tiles.class_colors),
-                           valid_cells=int(done.sum()), total_cells=grid.n_cells, notes=notes)
+                           class_colors=list(tiles.class_colors), total_cells=grid.n_cells)
+    if prior is not None:
+        heatmap = _prior_heatmap(prior, to_latlon, tiles.class_names)
+        heatmap.stream(grid, wkt, lambda p_location, cells: quantity.values(fuse(lattice[cells], p_location)),
+                       data_type, nodata, [quantity.label], result, wanted=done)
+        result.notes.append(f"fused with the location prior {prior.metadata.name} at {result.valid_cells} "
+                            "tile centres")
+        return result
+    image = np.full(grid.n_cells, nodata, dtype=np.uint8 if class_map else np.float32)
+    values = quantity.values(lattice[done])
+    image[done] = values
+    result.valid_cells = len(values)
     if values.size and not class_map:
         result.value_range = (float(values.min()), float(values.max()))
-    with GeoTiffWriter(path, grid.n_cols, grid.n_rows, 1, gdal.GDT_Byte if class_map else gdal.GDT_Float32,
-                       grid.geotransform(), wkt, nodata, [quantity.label]) as out:
-        out.write(0, image)
+    with GeoTiffWriter(path, grid.n_cols, grid.n_rows, 1, data_type, grid.geotransform(), wkt, nodata,
+                       [quantity.label]) as out:
+        out.write(0, image.reshape(grid.n_rows, grid.n_cols))
     return result
 
 
-def fuse_with_prior(probabilities: np.ndarray, done: np.ndarray, tiles: TileProbabilities, prior: OnnxModel,
-                    to_latlon: ToLatLon | None) -> tuple[np.ndarray, int]:
-    """Tile probabilities × P(y | tile centre), renormalised; returns them and the number fused."""
-    names = prior.metadata.class_names
-    same = [probability_field(n) for n in names] == [probability_field(n) for n in tiles.class_names]
+def _prior_heatmap(prior: OnnxModel, to_latlon: LatLonTransform | None, class_names: list[str]) -> LocationHeatmap:
+    """The location heatmap engine for a prior over exactly the layer's classes."""
+    same = [probability_field(n) for n in prior.metadata.class_names] == [probability_field(n) for n in class_names]
     if prior.metadata.kind != "location_prior" or not same:
         raise CspError(f"{prior.path.name} is not a location prior over the layer's classes "
-                       f"({', '.join(tiles.class_names)}): cannot fuse")
+                       f"({', '.join(class_names)}): cannot fuse")
     if to_latlon is None:
         raise CspError("fusing with a location prior needs the transformation of tile centres to (lat, lon)")
-    latlon, on_earth = to_latlon(*tiles.centres)
-    use = done & on_earth
-    fused = probabilities.copy()
-    if use.any():
-        fused[use] = fuse(probabilities[use], prior.run(latlon=latlon[use]))
-    return fused, int(use.sum())
+    return LocationHeatmap(prior, to_latlon)
 
 
 def prediction_title(quantity: Quantity, fused: bool) -> str:

@@ -16,7 +16,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..core.cell_latlon import ToLatLon, osr_to_latlon
+from ..core.cell_latlon import LatLonTransform, latlon_transform
 from ..core.errors import CspError
 from ..core.heatmap import ENTROPY, HeatmapResult
 from ..core.prediction_heatmap import TileProbabilities
@@ -33,11 +33,11 @@ def wkt_of(crs: QgsCoordinateReferenceSystem) -> str:
     return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
 
 
-def cell_to_latlon(crs: QgsCoordinateReferenceSystem, cell_size: float) -> ToLatLon:
-    """(lat, lon) of cell centres through PROJ (osgeo.osr), valid within 1 % of a cell on round trip."""
+def cell_to_latlon(crs: QgsCoordinateReferenceSystem, cell_size: float) -> LatLonTransform:
+    """(lat, lon) of cell centres through PROJ (GDAL), valid within 1 % of a cell on round trip."""
     if not crs.isValid():
         raise CspError("the heatmap CRS is not valid")
-    return osr_to_latlon(wkt_of(crs), ROUND_TRIP_TOLERANCE * cell_size)
+    return latlon_transform(wkt_of(crs), ROUND_TRIP_TOLERANCE * cell_size)
 
 
 def to_extent(rect: QgsRectangle) -> Extent:

@@ -11,8 +11,7 @@ from heatmap_models import export_encoder_with_pca
 from model_factory import CLASSES, export_location_model
 from osgeo import gdal, osr
 
-from qgis_csp_plugin.core import pca
-from qgis_csp_plugin.core.cell_latlon import geographic_to_latlon, osr_to_latlon
+from qgis_csp_plugin.core.cell_latlon import LatLonTransform, ProjTransform, latlon_transform
 from qgis_csp_plugin.core.errors import CspError
 from qgis_csp_plugin.core.geotiff import GeoTiffWriter
 from qgis_csp_plugin.core.grid import CellGrid
@@ -23,6 +22,7 @@ from qgis_csp_plugin.core.heatmap import (
     LocationHeatmap,
 )
 from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.core.pca import PcaColours
 from qgis_csp_plugin.core.prediction_heatmap import TileProbabilities, prediction_heatmap, tile_cells
 from qgis_csp_plugin.core.probabilities import entropy, fuse
 from qgis_csp_plugin.core.tiling import Extent
@@ -55,21 +55,31 @@ def read(path):
     return dataset, array
 
 
+WGS84 = LatLonTransform()
+
+
 def test_geographic_cells_wrap_longitude_and_reject_beyond_the_poles():
-    latlon, valid = geographic_to_latlon(np.array([179.5, 180.5, 0.0, 10.0]), np.array([10.0, 10.0, 91.0, -90.0]))
+    latlon, valid = WGS84(np.array([179.5, 180.5, 0.0, 10.0]), np.array([10.0, 10.0, 91.0, -90.0]))
     assert valid.tolist() == [True, True, False, True]
     np.testing.assert_allclose(latlon[[0, 1, 3]], [[10, 179.5], [10, -179.5], [-90, 10]])
+    grid = CellGrid.from_shape(Extent(90, -100, 450, 100), 36, 20)  # 0..360 longitudes, rows beyond the poles
+    rows_latlon, rows_valid = WGS84.grid_rows(grid, 0, grid.n_rows)
+    points_latlon, points_valid = WGS84(*grid.centres(0, grid.n_rows))
+    np.testing.assert_array_equal(rows_valid, points_valid)
+    np.testing.assert_allclose(rows_latlon, points_latlon)
 
 
 def test_projected_cells_round_trip_and_corners_of_equal_earth_are_invalid():
-    to_latlon = osr_to_latlon(wkt(8857), tolerance=1.0)
+    to_latlon = latlon_transform(wkt(8857), tolerance=1.0)
     latlon, valid = to_latlon(np.array([0.0, 17.2e6, 17.0e6, 1e6]), np.array([0.0, 8.3e6, 0.0, 5e6]))
     assert valid.tolist() == [True, False, True, True]  # the corner of the world's bounding box is not on Earth
     np.testing.assert_allclose(latlon[0], [0, 0], atol=1e-6)
-    utm = osr_to_latlon(wkt(32633), tolerance=1.0)
+    utm = latlon_transform(wkt(32633), tolerance=1.0)
     latlon, valid = utm(np.array([500_000.0]), np.array([5_000_000.0]))
     assert valid.all() and abs(latlon[0, 1] - 15) < 1e-6 and 45 < latlon[0, 0] < 45.2
-    assert osr_to_latlon(wkt(4326), 1.0) is geographic_to_latlon
+    assert type(latlon_transform(wkt(4326), 1.0)) is LatLonTransform and isinstance(utm, ProjTransform)
+    with pytest.raises(CspError, match="not a coordinate reference system"):
+        latlon_transform("+proj=nonsense", 1.0)
 
 
 def test_geotiff_writer_streams_blocks_and_leaves_nothing_on_error(tmp_path):
@@ -91,22 +101,21 @@ def test_geotiff_writer_streams_blocks_and_leaves_nothing_on_error(tmp_path):
 
 def test_embedding_with_stored_basis_is_the_model_output_projected(encoder_pca, tmp_path):
     grid = CellGrid.from_cell_size(Extent(-180, -90, 180, 90), 10.0)
-    heatmap = LocationHeatmap(encoder_pca, geographic_to_latlon, batch_size=100)  # several row blocks
+    heatmap = LocationHeatmap(encoder_pca, WGS84, batch_size=100, block_cells=300)  # several row blocks
     result = heatmap.embedding(grid, tmp_path / "emb.tif", wkt(4326))
     dataset, array = read(result.path)
     assert array.shape == (3, 18, 36) and array.dtype == np.uint8
     assert dataset.GetGeoTransform() == grid.geotransform()
     assert "stored" in result.notes[0] and result.valid_cells == grid.n_cells
-    latlon, _ = geographic_to_latlon(*grid.centres(0, grid.n_rows))
-    basis = encoder_pca.metadata.pca_basis
-    expected = pca.to_bytes(pca.project(encoder_pca.run(latlon=latlon), basis), basis)
+    latlon, _ = WGS84(*grid.centres(0, grid.n_rows))
+    expected = PcaColours(encoder_pca.metadata.pca_basis)(encoder_pca.run(latlon=latlon))
     assert np.abs(array.reshape(3, -1).T.astype(int) - expected).max() <= 1
     assert array.min() >= 1  # 0 is nodata only
 
 
 def test_embedding_without_basis_fits_pca_on_the_grid_and_marks_off_earth_cells(encoder, tmp_path):
     grid = CellGrid.from_shape(Extent(-17_243_959, -8_392_928, 17_243_959, 8_392_928), 40, 20)
-    result = LocationHeatmap(encoder, osr_to_latlon(wkt(8857), grid.cell_w / 100)).embedding(
+    result = LocationHeatmap(encoder, latlon_transform(wkt(8857), grid.cell_w / 100)).embedding(
         grid, tmp_path / "ee.tif", wkt(8857))
     _, array = read(result.path)
     assert "fitted on this grid" in result.notes[0]
@@ -118,8 +127,8 @@ def test_embedding_without_basis_fits_pca_on_the_grid_and_marks_off_earth_cells(
 
 def test_prior_class_probability_entropy_and_most_likely(prior, tmp_path):
     grid = CellGrid.from_cell_size(Extent(-180, -90, 180, 90), 15.0)
-    heatmap = LocationHeatmap(prior, geographic_to_latlon)
-    latlon, _ = geographic_to_latlon(*grid.centres(0, grid.n_rows))
+    heatmap = LocationHeatmap(prior, WGS84)
+    latlon, _ = WGS84(*grid.centres(0, grid.n_rows))
     probabilities = prior.run(latlon=latlon)
     forest = heatmap.prior(grid, tmp_path / "forest.tif", wkt(4326), "forest")
     _, array = read(forest.path)
@@ -141,12 +150,12 @@ def test_cancel_and_wrong_model_leave_no_file(prior, encoder, tmp_path):
     grid = CellGrid.from_shape(Extent(-180, -90, 180, 90), 50, 50)
     calls = []
     with pytest.raises(HeatmapCanceled):
-        LocationHeatmap(prior, geographic_to_latlon, batch_size=500).prior(
+        LocationHeatmap(prior, WGS84, block_cells=500).prior(
             grid, tmp_path / "c.tif", wkt(4326), "entropy", progress=calls.append, canceled=lambda: len(calls) >= 2)
     with pytest.raises(CspError, match="location_encoder"):
-        LocationHeatmap(prior, geographic_to_latlon).embedding(grid, tmp_path / "e.tif", wkt(4326))
+        LocationHeatmap(prior, WGS84).embedding(grid, tmp_path / "e.tif", wkt(4326))
     with pytest.raises(CspError, match="no cell"):
-        LocationHeatmap(encoder, geographic_to_latlon).embedding(
+        LocationHeatmap(encoder, WGS84).embedding(
             CellGrid.from_shape(Extent(0, 91, 10, 100), 5, 5), tmp_path / "off.tif", wkt(4326))
     assert calls == [20.0, 40.0] and list(tmp_path.iterdir()) == []
 
@@ -178,7 +187,7 @@ def test_prediction_heatmap_values_nodata_and_fusion(prior, tmp_path):
     assert dataset.GetGeoTransform() == (500_000.0, 10.0, 0.0, 5_000_000.0, 0.0, -10.0)
     assert array[1, 1] == FLOAT_NODATA and result.valid_cells == 11
     np.testing.assert_allclose(np.delete(array.ravel(), 5), np.delete(tiles.probabilities[:, 1], 5))
-    to_latlon = osr_to_latlon(wkt(32633), 1.0)
+    to_latlon = latlon_transform(wkt(32633), 1.0)
     fused = prediction_heatmap(tiles, tmp_path / "f.tif", wkt(32633), "max probability", prior, to_latlon)
     _, fused_array = read(fused.path)
     latlon, _ = to_latlon(*tiles.centres)

@@ -10,14 +10,14 @@ from osgeo import gdal
 
 SCRIPT = textwrap.dedent("""
     import sys
-    from qgis_csp_plugin.core.cell_latlon import geographic_to_latlon
+    from qgis_csp_plugin.core.cell_latlon import LatLonTransform
     from qgis_csp_plugin.core.grid import CellGrid
     from qgis_csp_plugin.core.heatmap import LocationHeatmap
     from qgis_csp_plugin.core.onnx_model import OnnxModel
     from qgis_csp_plugin.core.tiling import Extent
     side = int(sys.argv[3])
     grid = CellGrid.from_shape(Extent(-180, -90, 180, 90), side, side)
-    LocationHeatmap(OnnxModel.load(sys.argv[1]), geographic_to_latlon).embedding(grid, sys.argv[2], "EPSG:4326")
+    LocationHeatmap(OnnxModel.load(sys.argv[1]), LatLonTransform()).embedding(grid, sys.argv[2], "EPSG:4326")
     # VmHWM: peak RSS of this process image (ru_maxrss would include the forking parent's).
     status = open("/proc/self/status").read()
     print(int(status.split("VmHWM:")[1].split()[0]) // 1024)

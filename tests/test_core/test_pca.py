@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from qgis_csp_plugin.core.errors import CspError
-from qgis_csp_plugin.core.pca import fit_pca, project, to_bytes
+from qgis_csp_plugin.core.pca import PcaColours, fit_pca
 
 
 def test_recovers_the_leading_directions_in_order():
@@ -16,7 +16,7 @@ def test_recovers_the_leading_directions_in_order():
     components = np.asarray(basis.components)
     np.testing.assert_allclose(np.abs(components @ axes.T), np.eye(3), atol=0.01)
     np.testing.assert_allclose(basis.mean, data.mean(axis=0))
-    projected = project(data, basis)
+    projected = PcaColours(basis).project(data)
     assert projected.dtype == np.float32 and projected.shape == (5000, 3)
     np.testing.assert_allclose(projected.std(axis=0), [10, 5, 2], rtol=0.05)
     assert np.all(np.asarray(basis.low) < 0) and np.all(np.asarray(basis.high) > 0)
@@ -33,15 +33,20 @@ def test_sign_is_fixed_so_the_basis_does_not_flip():
 def test_bytes_span_1_to_255_and_clip():
     data = np.random.default_rng(2).standard_normal((1000, 5))
     basis = fit_pca(data)
-    pixels = to_bytes(project(data, basis), basis)
+    colours = PcaColours(basis)
+    pixels = colours(data)
     assert pixels.dtype == np.uint8 and pixels.min() == 1 and pixels.max() == 255
-    far = to_bytes(np.array([[1e6, -1e6, 0.0]], np.float32), basis)
+    scores = colours.project(data)
+    expected = 1 + 254 * np.clip((scores - basis.low) / (np.asarray(basis.high) - basis.low), 0, 1)
+    assert np.abs(pixels.astype(int) - np.floor(expected + 0.5)).max() <= 1  # float32 vs float64 rounding
+    assert (pixels == np.floor(expected + 0.5)).mean() > 0.99
+    far = colours.to_bytes(np.array([[1e6, -1e6, 0.0]], np.float32))
     assert far[0, 0] == 255 and far[0, 1] == 1
 
 
 def test_low_rank_and_constant_data_do_not_break():
     basis = fit_pca(np.ones((10, 2)) * [1.0, 2.0])
     assert np.asarray(basis.components).shape == (3, 2)
-    assert set(to_bytes(project(np.ones((3, 2)), basis), basis).ravel()) <= set(range(1, 256))
+    assert set(PcaColours(basis)(np.ones((3, 2))).ravel()) <= set(range(1, 256))
     with pytest.raises(CspError):
         fit_pca(np.ones((1, 4)))
