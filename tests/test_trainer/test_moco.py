@@ -75,14 +75,17 @@ def test_temporal_pairs_never_cross_locations(tmp_path):
     assert pairs.n_multi_date == len(records) - 1
 
 
-def test_temporal_key_views_come_from_the_other_date(tmp_path):
-    data = ImageDataModule(sources=[str(two_date_csv(tmp_path))], bands=BANDS, key_view="temporal", batch_size=4)
+@pytest.mark.parametrize("tile_size", [64, 32])
+def test_temporal_key_views_come_from_the_same_tile_of_the_other_date(tmp_path, tile_size):
+    data = ImageDataModule(sources=[str(two_date_csv(tmp_path))], bands=BANDS, key_view="temporal", batch_size=4,
+                           tile_size=tile_size)
     data.setup("fit")
     train = data.datasets["train"]
+    tiles = (64 // tile_size) ** 2  # per 64 px EuroSAT patch, in the same order for every patch
     for i in range(len(train)):
-        item = train[i]
-        partner = i + 1 if i % 2 == 0 else i - 1
-        assert torch.equal(item["key"], train.images[partner])
+        image, tile = divmod(i, tiles)
+        partner = image + 1 if image % 2 == 0 else image - 1
+        assert torch.equal(train[i]["key"], train.images[partner * tiles + tile])
 
 
 def test_single_date_data_falls_back_or_fails_when_strict(tmp_path):
@@ -177,6 +180,7 @@ def test_checkpoint_rebuilds_the_task_with_centres_and_statistics(tmp_path):
     ({"variant": "simclr"}, "variant 'simclr'"),
     ({"momentum": 1.0}, "0 <= momentum < 1"),
     ({"backbone": "no_such_net"}, "unknown backbone 'no_such_net'"),
+    ({"key_bn": "group"}, "key_bn 'group' is not one of shuffle, sync, local"),
 ])
 def test_bad_options_give_clear_errors(options, message):
     with pytest.raises(TrainerError, match=message):
@@ -227,3 +231,20 @@ def test_resnet50_default_has_the_paper_head_and_queue():
     assert (model.hparams.momentum, model.hparams.temperature) == (0.999, 0.2)
     assert model.geo_head[1].out_features == 100
     assert not any(p.requires_grad for p in model.encoder_k.parameters())
+
+
+class StopAtStart(L.Callback):
+    def on_train_start(self, trainer, pl_module) -> None:
+        trainer.should_stop = True
+
+
+@pytest.mark.parametrize("bounds, steps", [({"max_epochs": 5}, 40), ({"max_steps": 5}, 5),
+                                           ({"max_epochs": 5, "max_steps": 12}, 12)])
+def test_cosine_schedule_spans_the_whole_run(tmp_path, bounds, steps):
+    data = ImageDataModule(sources=[str(eurosat_csv(tmp_path))], bands=BANDS, key_view="augment", batch_size=8,
+                           tile_size=32)  # 64 tiles: 8 steps per epoch
+    model = MocoTask(backbone="resnet10t_w32", bands=BANDS, tile_size=32, queue_size=8)
+    trainer = _trainer(tmp_path, callbacks=[StopAtStart()], **bounds)
+    trainer.fit(model, datamodule=data)
+    config = trainer.lr_scheduler_configs[0]
+    assert (config.interval, config.scheduler.T_max) == ("step", steps)

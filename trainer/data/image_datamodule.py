@@ -59,8 +59,9 @@ class ImageDataModule(L.LightningDataModule):
             training split (for self-supervised pre-training).
         bands: band names to read (``red``/``green``/``blue`` resolve to B04/B03/B02).
         key_view: ``none`` (classifiers), ``augment`` (MoCo: key = second augmentation) or
-            ``temporal`` (key = another date of the same ``location_id``; records without one
-            fall back to ``augment``, or raise when ``temporal_fallback`` is false).
+            ``temporal`` (key = the tile at the same pixel offset of another date of the same
+            ``location_id``, so images of one location must share a pixel grid; records without
+            one fall back to ``augment``, or raise when ``temporal_fallback`` is false).
         label_ratio: fraction of each class kept in the training split (few-label evaluation).
     """
 
@@ -121,16 +122,18 @@ class ImageDataModule(L.LightningDataModule):
 
     def _dataset(self, frame: pd.DataFrame, train: bool) -> PatchDataset:
         size = self.hparams.tile_size
-        images, rows = [], []
+        images, rows, offsets = [], [], []
         for i, row in enumerate(frame.itertuples()):
             tiles = _tiles(read_image(row.image_path, row.band_indices), size, row.image_path)
-            images += tiles
+            images += tiles.values()
+            offsets += tiles.keys()
             rows += [i] * len(tiles)
         frame = frame.iloc[rows].reset_index(drop=True)
+        frame[["tile_y", "tile_x"]] = np.array(offsets, dtype=np.int64).reshape(-1, 2)
         key_view = self.hparams.key_view if train else "none"
         pairs = None
-        if key_view == "temporal":
-            pairs = TemporalPairs(frame, strict=not self.hparams.temporal_fallback)
+        if key_view == "temporal":  # a tile pairs with the tile at the same pixel offset of another date
+            pairs = TemporalPairs(frame, strict=not self.hparams.temporal_fallback, same=("tile_y", "tile_x"))
             if pairs.n_multi_date == 0:
                 rank_zero_warn("temporal positives: no location has images from two dates; every key "
                                "is a second augmentation of the query image (MoCo fallback)")
@@ -161,12 +164,12 @@ class ImageDataModule(L.LightningDataModule):
         return self._loader("test", False)
 
 
-def _tiles(image: np.ndarray, size: int, path: str) -> list[np.ndarray]:
-    """Non-overlapping ``size`` tiles of a (C, H, W) patch (one tile when it is exactly ``size``)."""
+def _tiles(image: np.ndarray, size: int, path: str) -> dict[tuple[int, int], np.ndarray]:
+    """Non-overlapping ``size`` tiles of a (C, H, W) patch by pixel offset ``(y, x)`` (one when it is ``size``)."""
     _, height, width = image.shape
     if height < size or width < size:
         raise TrainerError(f"{path} is {height}x{width} px, smaller than tile_size {size}")
     if not np.isfinite(image).all():
         raise TrainerError(f"{path} holds NaN/inf pixel values")
-    return [image[:, y:y + size, x:x + size] for y in range(0, height - size + 1, size)
-            for x in range(0, width - size + 1, size)]
+    return {(y, x): image[:, y:y + size, x:x + size] for y in range(0, height - size + 1, size)
+            for x in range(0, width - size + 1, size)}

@@ -1,4 +1,4 @@
-"""Temporal positives: for each image, the other-date images of the same ``location_id``."""
+"""Temporal positives: for each image, the other-date images of the same place (``location_id``)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,18 @@ from trainer.errors import TrainerError
 
 
 class TemporalPairs:
-    """Candidate key images per record: same ``location_id``, different ``timestamp``.
+    """Candidate key images per record: same ``location_id`` (and same values in ``same``), different
+    ``timestamp``.
 
-    A record with no other date pairs with itself (the key is then a second augmentation of the
-    same image: the documented fallback of Ayush et al.). ``strict=True`` turns data with no
-    multi-date location at all into an error instead.
+    ``same`` names further columns a pair must share, e.g. the pixel offset of a tile cut from a
+    larger image, so that a tile pairs with the same ground area at the other date. A record with no
+    other date pairs with itself (the key is then a second augmentation of the same image: the
+    documented fallback of Ayush et al.). ``strict=True`` turns data with no multi-date location at
+    all into an error instead.
     """
 
-    def __init__(self, records: pd.DataFrame, strict: bool = False) -> None:
-        self.partners = _partners(records)
+    def __init__(self, records: pd.DataFrame, strict: bool = False, same: tuple[str, ...] = ()) -> None:
+        self.partners = _partners(records, ["location_id", *same])
         self.n_multi_date = sum(len(p) > 0 for p in self.partners)
         if strict and self.n_multi_date == 0:
             raise TrainerError("temporal positives were requested (temporal_fallback=false) but no "
@@ -35,7 +38,7 @@ class TemporalPairs:
         return int(partners[int(torch.randint(len(partners), (1,), generator=generator))])
 
 
-def _partners(records: pd.DataFrame) -> list[np.ndarray]:
+def _partners(records: pd.DataFrame, place: list[str]) -> list[np.ndarray]:
     if "location_id" not in records:  # every image is its own location, single date
         return [np.empty(0, dtype=np.int64) for _ in range(len(records))]
     if "timestamp" not in records:
@@ -49,9 +52,9 @@ def _partners(records: pd.DataFrame) -> list[np.ndarray]:
                            f"location_id/timestamp: {records['location_id'].iloc[row]!r}, "
                            f"{records['timestamp'].iloc[row]!r}")
     partners = [np.empty(0, dtype=np.int64)] * len(records)
-    location = records["location_id"].to_numpy()
     stamp = times.to_numpy()
-    for rows in pd.Series(np.arange(len(records))).groupby(location).groups.values():
+    keys = [records[column].to_numpy() for column in place]
+    for rows in pd.Series(np.arange(len(records))).groupby(keys).groups.values():
         rows = np.asarray(rows, dtype=np.int64)
         for i in rows:
             partners[i] = rows[stamp[rows] != stamp[i]]

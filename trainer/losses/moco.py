@@ -38,7 +38,7 @@ def moco_logits(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperatu
 @torch.no_grad()
 def momentum_update(key: nn.Module, query: nn.Module, momentum: float) -> None:
     """``key <- m·key + (1 - m)·query`` for parameters; buffers (BN statistics) are copied."""
-    for pk, pq in zip(key.parameters(), query.parameters()):
+    for pk, pq in zip(key.parameters(), query.parameters(), strict=True):
         pk.mul_(momentum).add_(pq.detach(), alpha=1.0 - momentum)
-    for bk, bq in zip(key.buffers(), query.buffers()):
+    for bk, bq in zip(key.buffers(), query.buffers(), strict=True):
         bk.copy_(bq)

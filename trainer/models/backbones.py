@@ -1,6 +1,9 @@
-"""Image backbones by name from timm (torchvision names accepted), any number of input bands.
+"""Image backbones by name from timm, else torchvision, with any number of input bands.
 
-Weights are never downloaded (no internet at run time): random init, or a local checkpoint.
+timm also knows most torchvision names (``resnet50`` is the same ResNet-50, same parameter names);
+torchvision-only names (``mobilenet_v3_large``, ``regnet_y_400mf``, ``swin_t``…) are built by
+torchvision with their first convolution re-made for the band count and their last linear layer
+removed. Weights are never downloaded (no internet at run time): random init, or a local checkpoint.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from pathlib import Path
 
 import timm
 import torch
+import torchvision
 from torch import nn
 
 from trainer.errors import TrainerError
@@ -28,12 +32,30 @@ def build_backbone(name: str = "resnet50", in_channels: int = 3, checkpoint: str
     """
     name, defaults = VARIANTS.get(name, (name, {}))
     kwargs = {**defaults, **kwargs}
-    try:
+    if timm.is_model(name):
         model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_channels, **kwargs)
-    except RuntimeError as exc:  # timm: "Unknown model (...)"
-        raise TrainerError(f"unknown backbone {name!r}: {exc}") from exc
+    elif name in torchvision.models.list_models(module=torchvision.models):
+        model = torchvision_backbone(name, in_channels, **kwargs)
+    else:
+        raise TrainerError(f"unknown backbone {name!r}: neither a timm nor a torchvision classification model")
     if checkpoint is not None:
         load_backbone_weights(model, checkpoint)
+    return model
+
+
+def torchvision_backbone(name: str, in_channels: int, **kwargs) -> nn.Module:
+    """A torchvision classifier (random init) with ``in_channels`` inputs and its last linear layer removed."""
+    model = torchvision.models.get_model(name, weights=None, **kwargs)
+    modules = dict(model.named_modules())
+    convs = [n for n, m in modules.items() if isinstance(m, nn.Conv2d)]
+    linears = [n for n, m in modules.items() if isinstance(m, nn.Linear)]
+    if not convs or not linears:
+        raise TrainerError(f"torchvision model {name!r} has no first convolution or no linear classifier to remove")
+    conv = modules[convs[0]]
+    model.set_submodule(convs[0], nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                                            conv.padding, conv.dilation, bias=conv.bias is not None))
+    model.num_features = modules[linears[-1]].in_features
+    model.set_submodule(linears[-1], nn.Identity())
     return model
 
 
@@ -49,6 +71,11 @@ def load_backbone_weights(model: nn.Module, checkpoint: str | Path) -> None:
         if picked:
             state = picked
             break
+    own = model.state_dict()
+    for key, value in state.items():
+        if key in own and own[key].shape != value.shape:
+            raise TrainerError(f"{path} does not fit this backbone: {key} is {tuple(value.shape)} there, "
+                               f"{tuple(own[key].shape)} here (same backbone and bands, in the same order?)")
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if len(missing) == len(model.state_dict()):
+    if len(missing) == len(own):
         raise TrainerError(f"{path} holds no weights for this backbone (missing all keys)")

@@ -2,13 +2,14 @@
 
 Variants: ``moco`` (MoCo-v2), ``moco_geo`` (+ K-means location-cluster classification on the query
 projection, loss = MoCo + λ·CE), ``moco_tp`` (key view from another date of the same location; the
-datamodule's ``key_view: temporal``) and ``moco_geo_tp``. BatchNorm: under DDP set the Trainer's
-``sync_batchnorm: true`` (SyncBN, as MoCo-v3) instead of MoCo-v1's shuffle-BN.
+datamodule's ``key_view: temporal``) and ``moco_geo_tp``. Key-encoder BatchNorm under DDP (``key_bn``):
+``shuffle`` (MoCo-v1/v2 shuffle-BN, any backend), ``sync`` (SyncBatchNorm, GPUs only) or ``local``.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import torch
@@ -23,9 +24,11 @@ from trainer.losses.moco import KeyQueue, moco_logits, momentum_update
 from trainer.models.backbones import build_backbone
 from trainer.models.kmeans import assign_clusters, spherical_kmeans
 from trainer.models.projection import projection_head
+from trainer.models.shuffle_bn import shuffle_bn_forward
 from trainer.tasks.base import ExportableTask
 
 VARIANTS = ("moco", "moco_geo", "moco_tp", "moco_geo_tp")
+KEY_BN = ("shuffle", "sync", "local")
 
 
 class Encoder(nn.Module):
@@ -51,6 +54,11 @@ class MocoTask(ExportableTask):
         bands: input band names (the first conv has ``len(bands)`` channels); per-band mean/std are
             taken from the datamodule's training split and stored in the checkpoint.
         geo_clusters: K of the spherical K-means on training (lat, lon); ``geo_weight`` is λ.
+        key_bn: how the key encoder's BatchNorm sees the batch under DDP: ``shuffle`` (default;
+            shuffle-BN: keys are encoded in a random cross-process shard, so a key and its query
+            never share BatchNorm statistics), ``sync`` (the key encoder's BatchNorm layers become
+            ``torch.nn.SyncBatchNorm``: statistics of the global batch; torch supports it on GPUs
+            only) or ``local`` (per-process statistics). All three are the same in one process.
     """
 
     # A pre-trained encoder is no schema model: export the classifier trained on it instead.
@@ -60,10 +68,12 @@ class MocoTask(ExportableTask):
                  bands: list[str] = S2_BANDS, tile_size: int = 64, proj_dim: int = 128,
                  queue_size: int = 65536, momentum: float = 0.999, temperature: float = 0.2,
                  geo_clusters: int = 100, geo_weight: float = 1.0, lr: float = 0.03, weight_decay: float = 1e-4,
-                 sgd_momentum: float = 0.9, seed: int = 0) -> None:
+                 sgd_momentum: float = 0.9, key_bn: str = "shuffle", seed: int = 0) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise TrainerError(f"variant {variant!r} is not one of {', '.join(VARIANTS)}")
+        if key_bn not in KEY_BN:
+            raise TrainerError(f"key_bn {key_bn!r} is not one of {', '.join(KEY_BN)}")
         if not 0.0 <= momentum < 1.0 or temperature <= 0 or queue_size < 1:
             raise TrainerError(f"need 0 <= momentum < 1, temperature > 0, queue_size >= 1; got "
                                f"{momentum}, {temperature}, {queue_size}")
@@ -79,7 +89,12 @@ class MocoTask(ExportableTask):
         self.augment = moco_v2_augment(tile_size)
 
     def setup(self, stage: str) -> None:
-        """Take normalisation statistics and (geo) cluster centres from the training data."""
+        """Key-encoder SyncBN under DDP; normalisation statistics and (geo) cluster centres from the data."""
+        if self.hparams.key_bn == "sync" and self.trainer.world_size > 1:
+            if self.trainer.strategy.root_device.type == "cpu":
+                raise TrainerError("key_bn: sync needs GPUs (torch's SyncBatchNorm refuses CPU tensors); "
+                                   "use key_bn: shuffle on CPU")
+            self.encoder_k = nn.SyncBatchNorm.convert_sync_batchnorm(self.encoder_k)
         datamodule = getattr(self.trainer, "datamodule", None)
         if stage != "fit" or datamodule is None:
             return
@@ -106,7 +121,7 @@ class MocoTask(ExportableTask):
             query_view = self.augment(self.normalise(batch["image"]))
             key_view = self.augment(self.normalise(batch["key"]))
             momentum_update(self.encoder_k, self.encoder_q, self.hparams.momentum)
-            k = F.normalize(self.encoder_k(key_view), dim=1)
+            k = F.normalize(self.encode_keys(key_view), dim=1)
         z = self.encoder_q(query_view)
         logits = moco_logits(F.normalize(z, dim=1), k, self.queue.keys.clone(), self.hparams.temperature)
         target = torch.zeros(k.shape[0], dtype=torch.long, device=k.device)
@@ -117,6 +132,12 @@ class MocoTask(ExportableTask):
             metrics["geo_loss"] = F.cross_entropy(self.geo_head(z), clusters)
             loss = moco + self.hparams.geo_weight * metrics["geo_loss"]
         return loss, k, metrics
+
+    def encode_keys(self, key_view: torch.Tensor) -> torch.Tensor:
+        """Key projections of ``key_view``, row for row (through shuffle-BN when ``key_bn`` is shuffle)."""
+        if self.hparams.key_bn == "shuffle":
+            return shuffle_bn_forward(self.encoder_k, key_view)
+        return self.encoder_k(key_view)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, k, metrics = self.moco_step(batch)
@@ -129,8 +150,11 @@ class MocoTask(ExportableTask):
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(params, lr=self.hparams.lr, momentum=self.hparams.sgd_momentum,
                                     weight_decay=self.hparams.weight_decay)
-        epochs = max(1, self.trainer.max_epochs or 1)
-        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)}
+        steps = self.trainer.estimated_stepping_batches
+        if not math.isfinite(steps):
+            raise TrainerError("the cosine learning-rate schedule needs trainer.max_epochs or trainer.max_steps")
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, int(steps)))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
 
 
 def load_moco_backbone(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
