@@ -33,13 +33,17 @@ from osgeo import osr
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from qgis_csp_plugin.core.batch_runner import BATCH_SIZE, default_workers  # noqa: E402
 from qgis_csp_plugin.core.cell_latlon import latlon_transform  # noqa: E402
 from qgis_csp_plugin.core.grid import CellGrid  # noqa: E402
-from qgis_csp_plugin.core.batch_runner import BATCH_SIZE, default_workers  # noqa: E402
 from qgis_csp_plugin.core.heatmap import LocationHeatmap  # noqa: E402
 from qgis_csp_plugin.core.onnx_model import OnnxModel, find_default_model  # noqa: E402
 from qgis_csp_plugin.core.pca import fit_pca  # noqa: E402
-from qgis_csp_plugin.core.prediction_heatmap import TileProbabilities, prediction_heatmap, tile_cells  # noqa: E402
+from qgis_csp_plugin.core.prediction_heatmap import (  # noqa: E402
+    TileProbabilities,
+    prediction_heatmap,
+    tile_cells,
+)
 from qgis_csp_plugin.core.tiling import Extent  # noqa: E402
 
 CLASSES = [f"class_{i}" for i in range(10)]

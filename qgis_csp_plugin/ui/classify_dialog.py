@@ -7,10 +7,10 @@ import uuid
 from pathlib import Path
 
 from qgis.core import (
-    QgsCsException,
     Qgis,
     QgsApplication,
     QgsCoordinateTransform,
+    QgsCsException,
     QgsGeometry,
     QgsMapLayerProxyModel,
     QgsProject,
@@ -32,7 +32,13 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.band_mapping import default_bands, parse_bands
 from ..core.errors import CspError
-from ..core.onnx_model import OnnxModel, default_model_paths, find_default_model, import_onnxruntime, read_metadata
+from ..core.onnx_model import (
+    OnnxModel,
+    default_model_paths,
+    find_default_model,
+    import_onnxruntime,
+    read_metadata,
+)
 from ..core.tiling import TooManyTilesError
 from .classify_job import ClassifyRequest, PreparedJob, band_labels, prepare
 from .classify_task import ClassifyTask

@@ -17,7 +17,15 @@ from qgis.core import QgsCoordinateReferenceSystem, QgsVectorLayer
 
 from ..core.errors import CspError
 from ..core.grid import CellGrid
-from ..core.heatmap import CLASS_PRIOR, EMBEDDING, PREDICTION, Canceled, HeatmapResult, LocationHeatmap, Progress
+from ..core.heatmap import (
+    CLASS_PRIOR,
+    EMBEDDING,
+    PREDICTION,
+    Canceled,
+    HeatmapResult,
+    LocationHeatmap,
+    Progress,
+)
 from ..core.onnx_model import OnnxModel, find_default_model
 from ..core.prediction_heatmap import prediction_heatmap
 from ..core.tiling import Extent

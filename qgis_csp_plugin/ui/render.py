@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import QgsCoordinateReferenceSystem, QgsMapLayer, QgsMapRendererParallelJob, QgsMapSettings, QgsRectangle
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsMapLayer,
+    QgsMapRendererParallelJob,
+    QgsMapSettings,
+    QgsRectangle,
+)
 from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor
 

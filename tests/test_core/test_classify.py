@@ -5,7 +5,7 @@ import pytest
 from model_factory import CLASSES, export_image_classifier, export_location_model
 from osgeo import gdal
 
-from qgis_csp_plugin.core.classify import ClassifyCanceled, Classifier
+from qgis_csp_plugin.core.classify import Classifier, ClassifyCanceled
 from qgis_csp_plugin.core.errors import CspError
 from qgis_csp_plugin.core.onnx_model import OnnxModel
 from qgis_csp_plugin.core.probabilities import fuse

@@ -23,7 +23,11 @@ from qgis_csp_plugin.core.heatmap import (
 )
 from qgis_csp_plugin.core.onnx_model import OnnxModel
 from qgis_csp_plugin.core.pca import PcaColours
-from qgis_csp_plugin.core.prediction_heatmap import TileProbabilities, prediction_heatmap, tile_cells
+from qgis_csp_plugin.core.prediction_heatmap import (
+    TileProbabilities,
+    prediction_heatmap,
+    tile_cells,
+)
 from qgis_csp_plugin.core.probabilities import entropy, fuse
 from qgis_csp_plugin.core.tiling import Extent
 
@@ -135,7 +139,7 @@ def test_prior_class_probability_entropy_and_most_likely(prior, tmp_path):
     np.testing.assert_allclose(array.ravel(), probabilities[:, 1], atol=1e-6)
     assert forest.title.startswith("P(Forest|location)") and forest.style == "pseudocolor"
     assert forest.value_range == (pytest.approx(array.min()), pytest.approx(array.max()))
-    assert 0 <= array.min() and array.max() <= 1
+    assert array.min() >= 0 and array.max() <= 1
     _, ent = read(heatmap.prior(grid, tmp_path / "ent.tif", wkt(4326), "Entropy").path)
     np.testing.assert_allclose(ent.ravel(), entropy(probabilities), atol=1e-5)
     likely = heatmap.prior(grid, tmp_path / "cls.tif", wkt(4326), "most likely class")

@@ -5,8 +5,8 @@ import time
 from pathlib import Path
 
 import pytest
-from osgeo import osr
 from model_factory import export_image_classifier
+from osgeo import osr
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
 
 from qgis_csp_plugin.core.errors import CspError
@@ -70,7 +70,13 @@ def test_dialog_reports_bad_band_mapping_without_running(qgis_app, qgis_iface, m
 
 
 def test_canvas_and_polygon_extents_are_taken_in_the_layer_crs(qgis_app, qgis_iface, qgis_canvas, model):
-    from qgis.core import QgsCoordinateReferenceSystem, QgsFeature, QgsGeometry, QgsRectangle, QgsVectorLayer
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsFeature,
+        QgsGeometry,
+        QgsRectangle,
+        QgsVectorLayer,
+    )
 
     dialog = open_dialog(qgis_iface, model)
     try:

@@ -53,7 +53,8 @@ def test_prediction_class_map_keeps_the_classify_legend_colours(qgis_app, tmp_pa
     """The "most likely class" prediction heatmap uses the colours of the Classify layer it reads."""
     from qgis_csp_plugin.core.onnx_model import OnnxModel
     from qgis_csp_plugin.ui.classify_job import execute, load_outputs
-    from qgis_csp_plugin.ui.heatmap_job import HeatmapRequest, prepare as prepare_heatmap
+    from qgis_csp_plugin.ui.heatmap_job import HeatmapRequest
+    from qgis_csp_plugin.ui.heatmap_job import prepare as prepare_heatmap
 
     layer = QgsRasterLayer(str(EUROPE), "patch", "gdal")
     job = prepare(ClassifyRequest(layer=layer, model_path=MODELS / "eurosat_s2.onnx",

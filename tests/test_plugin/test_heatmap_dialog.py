@@ -69,7 +69,7 @@ def test_class_prior_dialog_lists_classes_and_runs_to_a_styled_layer(qgis_app, q
         array = gdal.Open(str(tmp_path / "pasture.tif")).ReadAsArray()
         valid = array != -1  # the 41st column/row runs past the edge of the Mercator world: nodata
         assert valid[:-1, :-1].all() and not valid[:, -1].any()
-        assert 0 <= array[valid].min() and array[valid].max() <= 1
+        assert array[valid].min() >= 0 and array[valid].max() <= 1
         assert dialog.buttons.button(dialog.buttons.Ok).isEnabled()
     finally:
         QgsProject.instance().removeMapLayer(layer.id())

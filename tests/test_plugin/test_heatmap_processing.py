@@ -118,7 +118,7 @@ def test_class_prior_probability_in_web_mercator_loads_styled(run, models, tmp_p
         assert isinstance(layer.renderer(), QgsSingleBandPseudoColorRenderer)
         dataset, array = opened(path)
         assert same_crs(dataset, "EPSG:3857") and array.shape == (64, 64)
-        assert 0 <= array.min() and array.max() <= 1 and array.max() > array.min()
+        assert array.min() >= 0 and array.max() <= 1 and array.max() > array.min()
         assert layer.renderer().classificationMin() == pytest.approx(array.min())
         assert layer.renderer().classificationMax() == pytest.approx(array.max())
     finally:
@@ -139,7 +139,7 @@ def test_entropy_and_unknown_class(run, models, tmp_path):
                                       "OUTPUT": str(tmp_path / "ent.tif")})["OUTPUT"]
     dataset, array = opened(out)
     assert dataset.GetGeoTransform() == (170.0, 1.0, 0.0, 10.0, 0.0, -1.0)
-    assert 0 < array.min() and array.max() <= math.log(len(CLASSES)) + 1e-5
+    assert array.min() > 0 and array.max() <= math.log(len(CLASSES)) + 1e-5
     with pytest.raises(QgsProcessingException, match="Glacier"):
         run("class_prior_heatmap", {"MODEL": str(models["prior"]), "CLASS": "Glacier", "WIDTH": 8,
                                     "OUTPUT": str(tmp_path / "bad.tif")})
