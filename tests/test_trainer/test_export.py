@@ -64,7 +64,7 @@ class Softmax(nn.Module):
         self.branches = nn.ModuleList(branches)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        logits = sum(torch.log_softmax(b(x), 1) for b, x in zip(self.branches, inputs))
+        logits = sum(torch.log_softmax(b(x), 1) for b, x in zip(self.branches, inputs, strict=True))
         return torch.softmax(logits, 1)
 
 

@@ -78,7 +78,7 @@ def test_csp_task_checkpoint_exports_an_encoder_with_pca_basis(tmp_path, capsys)
 
     torch.manual_seed(0)
     task = CspTask(feature_dim=12, encoder_params=SMALL_ENCODER, num_random_locations=8, name="tiny CSP")
-    pairs = list(zip(random_latlon(16), torch.randn(16, 12)))
+    pairs = list(zip(random_latlon(16), torch.randn(16, 12), strict=True))
     checkpoint = fit_and_save(task, tmp_path / "csp.ckpt", torch.utils.data.DataLoader(pairs, batch_size=8))
     out = tmp_path / "csp.onnx"
     assert main(["export", "--checkpoint", str(checkpoint), "--kind", "location_encoder", "--out", str(out)]) == 0
@@ -99,7 +99,7 @@ def test_location_classifier_checkpoint_exports_a_prior(tmp_path, capsys):
     torch.manual_seed(0)
     task = LocationClassifierTask(["north", "south"], encoder_params=SMALL_ENCODER, name="tiny prior")
     latlon = random_latlon(16)
-    points = list(zip(latlon, (latlon[:, 0] < 0).long()))
+    points = list(zip(latlon, (latlon[:, 0] < 0).long(), strict=True))
     checkpoint = fit_and_save(task, tmp_path / "prior.ckpt", torch.utils.data.DataLoader(points, batch_size=8))
     out = tmp_path / "prior.onnx"
     assert main(["export", "--checkpoint", str(checkpoint), "--kind", "location_prior", "--out", str(out),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from trainer.data.csp_datamodule import training_records
+from trainer.data.features import image_records
 from trainer.data.points import point_records
-from trainer.data.splits import label_subset, split_records
+from trainer.data.splits import evaluation_split, fold_split, label_subset, split_records
 from trainer.errors import TrainerError
 
 
@@ -54,3 +56,32 @@ def test_bad_fractions_name_the_value(cities, kwargs, message):
 def test_bad_label_ratio(cities):
     with pytest.raises(TrainerError, match="label_ratio 0"):
         label_subset(cities, 0.0)
+
+
+def test_folds_test_every_record_once_stratified_and_seeded():
+    records = image_records("eurosat")  # 200 real patches, 20 per class
+    folds = [fold_split(records, 5, k, 0.2, seed=0) for k in range(5)]
+    tested = [i for parts in folds for i in parts["test"].index]
+    assert sorted(tested) == list(records.index)  # every patch in exactly one test fold
+    for parts in folds:
+        assert [len(parts[s]) for s in ("train", "val", "test")] == [120, 40, 40]
+        train, val, test = (set(parts[s].index) for s in ("train", "val", "test"))
+        assert not (train & val or train & test or val & test)
+        assert parts["test"]["label"].value_counts().eq(4).all()  # stratified: 4 of each class
+    assert fold_split(records, 5, 2, seed=0)["val"].index.equals(folds[2]["val"].index)
+    assert not fold_split(records, 5, 2, seed=1)["test"].index.equals(folds[2]["test"].index)
+    assert evaluation_split(records, 0.2, 0.2, 0, folds=5, fold=3)["test"].index.equals(folds[3]["test"].index)
+    assert evaluation_split(records, 0.2, 0.2, 0)["test"].index.equals(split_records(records, 0.2, 0.2, 0)["test"].index)
+
+
+def test_csp_pretraining_records_leave_the_test_fold_out():
+    test = fold_split(image_records("eurosat"), 5, 1, seed=0)["test"]
+    kept = training_records(["eurosat"], [], 0, 0.2, 0.2, eval_folds=5, eval_fold=1)
+    assert len(kept) == 160 and not set(kept["image_path"]) & set(test["image_path"])
+
+
+@pytest.mark.parametrize("folds, fold, val, message", [(1, 0, 0.2, "need folds >= 2"), (5, 5, 0.2, "0 <= fold"),
+                                                       (5, 0, 0.8, "val_fraction 0.8")])
+def test_bad_folds_name_the_value(folds, fold, val, message):
+    with pytest.raises(TrainerError, match=message):
+        fold_split(image_records("eurosat"), folds, fold, val)

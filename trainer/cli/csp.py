@@ -10,6 +10,7 @@ bf16-mixed``; several GPUs: ``--trainer.devices N --trainer.strategy ddp`` (on C
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 from trainer.errors import TrainerError
 
@@ -17,12 +18,8 @@ USAGE = __doc__
 SUBCOMMANDS = ("fit", "validate")
 
 
-def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if argv else 2
-    if argv[0] not in SUBCOMMANDS:
-        raise TrainerError(f"unknown csp command {argv[0]!r}: use {' or '.join(SUBCOMMANDS)}")
+def csp_cli(argv: list[str], run: bool = True):
+    """The LightningCLI over CSP task and data (``run=False``: instantiated only, no subcommand in ``argv``)."""
     from lightning.pytorch.cli import LightningCLI
 
     from trainer.data.csp_datamodule import CspDataModule
@@ -34,5 +31,29 @@ def main(argv: list[str]) -> int:
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.feature_dim", "model.feature_dim", apply_on="instantiate")
 
-    CspCLI(CspTask, CspDataModule, args=argv, save_config_kwargs={"overwrite": True})
+    return CspCLI(CspTask, CspDataModule, args=argv, run=run, save_config_kwargs={"overwrite": True})
+
+
+def pretrain_for_evaluation(config: str, overrides: list[str], out_dir: Path, split_seed: int, folds: int = 0,
+                            fold: int = 0) -> Path:
+    """``csp fit`` with ``config`` (+ ``overrides``) without the evaluation's test split (or test fold
+    ``fold`` of ``folds``), quietly, no logger; returns the checkpoint written to ``out_dir/last.ckpt``."""
+    quiet = ["--trainer.logger", "false", "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
+             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    split = ["--data.split_seed", str(split_seed), "--data.eval_folds", str(folds), "--data.eval_fold", str(fold)]
+    cli = csp_cli(["--config", config, *overrides, *quiet, *split, "--trainer.default_root_dir", str(out_dir)],
+                  run=False)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    checkpoint = out_dir / "last.ckpt"
+    cli.trainer.save_checkpoint(checkpoint)
+    return checkpoint
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    if argv[0] not in SUBCOMMANDS:
+        raise TrainerError(f"unknown csp command {argv[0]!r}: use {' or '.join(SUBCOMMANDS)}")
+    csp_cli(argv)
     return 0

@@ -4,9 +4,10 @@ Default data: EuroSAT MS patches and SSL4EO-S12 patches (one seeded random 64 px
 with the 12 Sentinel-2 bands both products have (B10 is missing in SSL4EO L2A). The image encoder
 is frozen, so its features are computed once here (random init, or ``image_encoder_checkpoint``:
 e.g. a ``python -m trainer moco fit`` checkpoint whose band count matches ``bands``).
-Labelled records of the evaluation's test split (:func:`trainer.data.splits.split_records` with
-``eval_val_fraction``/``eval_test_fraction`` and ``split_seed``) are left out so that the few-label
-evaluation never sees test images, not even unlabelled.
+Labelled records of the evaluation's test split (:func:`trainer.data.splits.evaluation_split` with
+``eval_val_fraction``/``eval_test_fraction`` and ``split_seed``, or fold ``eval_fold`` of
+``eval_folds`` folds) are left out so that the few-label evaluation never sees test images, not
+even unlabelled.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from trainer.data.bands import EUROSAT_BANDS, SSL4EO_L2A_BANDS
 from trainer.data.features import band_statistics, crop_pixels, frozen_features, image_records
 from trainer.data.geotagged import checked_latlon
-from trainer.data.splits import split_records
+from trainer.data.splits import evaluation_split
 from trainer.errors import TrainerError
 
 #: Sentinel-2 bands in both EuroSAT (L1C) and SSL4EO-S12 (L2A), in SSL4EO order.
@@ -30,14 +31,15 @@ COMMON_S2_BANDS = [b for b in SSL4EO_L2A_BANDS if b in EUROSAT_BANDS]
 
 
 def training_records(sources: list[str], table_bands: list[str], split_seed: int, eval_val_fraction: float,
-                     eval_test_fraction: float) -> pd.DataFrame:
-    """All sources' records minus the labelled records of the evaluation's test split."""
+                     eval_test_fraction: float, eval_folds: int = 0, eval_fold: int = 0) -> pd.DataFrame:
+    """All sources' records minus the labelled records of the evaluation's test split (or test fold)."""
     frames = []
     for source in sources:
         frame = image_records(source, table_bands)
         labelled = frame[frame["label"] >= 0]
         if len(labelled):
-            test = split_records(labelled, eval_val_fraction, eval_test_fraction, split_seed)["test"]
+            test = evaluation_split(labelled, eval_val_fraction, eval_test_fraction, split_seed, eval_folds,
+                                    eval_fold)["test"]
             frame = frame.drop(index=test.index)
         frames.append(frame)
     records = pd.concat(frames, ignore_index=True)
@@ -46,13 +48,15 @@ def training_records(sources: list[str], table_bands: list[str], split_seed: int
 
 
 class CspDataModule(L.LightningDataModule):
-    """Seeded random train/val split (``val_fraction``) of image-location pairs."""
+    """Seeded random train/val split (``val_fraction``) of image-location pairs; ``eval_folds`` > 0 leaves
+    out test fold ``eval_fold`` of the k-fold evaluation (``python -m trainer evaluate --folds``)."""
 
     def __init__(self, sources: list[str] = ("eurosat", "ssl4eo"), bands: list[str] = COMMON_S2_BANDS,
                  table_bands: list[str] = EUROSAT_BANDS, tile_size: int = 64,
                  image_backbone: str = "resnet10t_w32", image_encoder_checkpoint: str | None = None,
                  val_fraction: float = 0.1, split_seed: int = 0, eval_val_fraction: float = 0.2,
-                 eval_test_fraction: float = 0.2, batch_size: int = 128) -> None:
+                 eval_test_fraction: float = 0.2, eval_folds: int = 0, eval_fold: int = 0,
+                 batch_size: int = 128) -> None:
         super().__init__()
         if not 0 < val_fraction < 1:
             raise TrainerError(f"val_fraction {val_fraction} must be in (0, 1)")
@@ -62,8 +66,8 @@ class CspDataModule(L.LightningDataModule):
     def pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(latlon (N, 2), features (N, F))`` of every training record (computed once)."""
         hp = self.hparams
-        records = training_records(list(hp.sources), list(hp.table_bands), hp.split_seed,
-                                   hp.eval_val_fraction, hp.eval_test_fraction)
+        records = training_records(list(hp.sources), list(hp.table_bands), hp.split_seed, hp.eval_val_fraction,
+                                   hp.eval_test_fraction, hp.eval_folds, hp.eval_fold)
         pixels = crop_pixels(records, list(hp.bands), hp.tile_size, hp.split_seed)
         mean, std = band_statistics(pixels)
         features = frozen_features(pixels, mean, std, hp.image_backbone, hp.image_encoder_checkpoint)

@@ -21,6 +21,7 @@ from trainer.data.sources import cities_records, eurosat_records
 from trainer.data.splits import label_subset, split_records
 from trainer.errors import TrainerError
 
+
 def point_records(source: str, label_column: str = "label") -> pd.DataFrame:
     """``lat, lon, label, class_name`` of a named source or a table path."""
     if source == "eurosat":

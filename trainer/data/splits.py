@@ -1,9 +1,10 @@
-"""Seeded, stratified train/val/test splits and few-label subsets of labelled record tables."""
+"""Seeded, stratified train/val/test splits (one split, or the folds of a k-fold partition) and
+few-label subsets of labelled record tables."""
 
 from __future__ import annotations
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from trainer.errors import TrainerError
 
@@ -24,6 +25,36 @@ def split_records(records: pd.DataFrame, val_fraction: float = 0.2, test_fractio
     except ValueError as exc:  # too few samples of a class for the requested fractions
         raise TrainerError(f"cannot split {len(records)} records into train/val/test: {exc}") from exc
     return {"train": train, "val": val, "test": test}
+
+
+def fold_split(records: pd.DataFrame, folds: int, fold: int, val_fraction: float = 0.2,
+               seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Fold ``fold`` of a seeded stratified ``folds``-fold partition as ``test``; ``val``
+    (``val_fraction`` of all records) and ``train`` stratified from the other folds. Over
+    ``fold = 0 … folds-1`` every record is in exactly one test split."""
+    if folds < 2 or not 0 <= fold < folds:
+        raise TrainerError(f"fold {fold} of {folds} folds: need folds >= 2 and 0 <= fold < folds")
+    if not 0 <= val_fraction < 1 - 1 / folds:
+        raise TrainerError(f"val_fraction {val_fraction} must be in [0, {1 - 1 / folds:g}) with {folds} folds")
+    try:
+        splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(records, records["label"])
+        rest_rows, test_rows = list(splits)[fold]
+        rest, test = records.iloc[rest_rows], records.iloc[test_rows]
+        if val_fraction == 0:
+            return {"train": rest, "val": rest.iloc[:0], "test": test}
+        train, val = train_test_split(rest, test_size=val_fraction * folds / (folds - 1), random_state=seed,
+                                      stratify=rest["label"])
+    except ValueError as exc:  # a class with fewer records than folds
+        raise TrainerError(f"cannot split {len(records)} records into {folds} folds: {exc}") from exc
+    return {"train": train, "val": val, "test": test}
+
+
+def evaluation_split(records: pd.DataFrame, val_fraction: float, test_fraction: float, seed: int,
+                     folds: int = 0, fold: int = 0) -> dict[str, pd.DataFrame]:
+    """:func:`split_records` when ``folds`` is 0, else :func:`fold_split` (``test_fraction`` unused)."""
+    if folds:
+        return fold_split(records, folds, fold, val_fraction, seed)
+    return split_records(records, val_fraction, test_fraction, seed)
 
 
 def label_subset(records: pd.DataFrame, ratio: float, seed: int = 0) -> pd.DataFrame:

@@ -2,7 +2,10 @@
 
 Starts from random init or from a CSP checkpoint (``csp_checkpoint``: its encoder architecture and
 weights are taken, and the path is then dropped from the saved hyper-parameters so the fine-tuned
-checkpoint rebuilds on its own). Softmax cross-entropy; exports kind ``location_prior``.
+checkpoint rebuilds on its own). Two losses: ``softmax`` (cross-entropy, P(y | x) sums to 1) and
+``presence_only`` (CSP's fine-tuning loss, :func:`trainer.losses.presence.presence_only_loss`:
+one sigmoid per class, a bias-free head as in the authors' code, random background locations).
+Exports kind ``location_prior`` with ``output_activation`` ``softmax`` or ``sigmoid``.
 """
 
 from __future__ import annotations
@@ -21,19 +24,29 @@ from trainer.data.sources import known_class_colors
 from trainer.encoders import build_location_encoder
 from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
+from trainer.losses.csp import uniform_sphere_latlon
+from trainer.losses.presence import presence_only_loss
 from trainer.tasks.base import ExportableTask
 from trainer.tasks.csp import DEFAULT_ENCODER_PARAMS
 
+#: Output activation of the prior trained with each loss.
+ACTIVATIONS = {"softmax": "softmax", "presence_only": "sigmoid"}
 
-class SoftmaxPrior(nn.Module):
-    """``latlon (N, 2)`` degrees → class probabilities ``(N, K)``."""
 
-    def __init__(self, encoder: nn.Module, head: nn.Linear) -> None:
+def probabilities(logits: torch.Tensor, activation: str) -> torch.Tensor:
+    """Softmax over classes, or one independent sigmoid (presence probability) per class."""
+    return torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=1)
+
+
+class ClassPrior(nn.Module):
+    """``latlon (N, 2)`` degrees → class probabilities ``(N, K)`` (``activation``: softmax or sigmoid)."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Linear, activation: str) -> None:
         super().__init__()
-        self.encoder, self.head = encoder, head
+        self.encoder, self.head, self.activation = encoder, head, activation
 
     def forward(self, latlon: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.head(self.encoder(latlon)), dim=1)
+        return probabilities(self.head(self.encoder(latlon)), self.activation)
 
 
 def csp_encoder_state(path: str | Path) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
@@ -58,12 +71,17 @@ class LocationClassifierTask(ExportableTask):
 
     def __init__(self, class_names: list[str], location_encoder: str = "sphereC+",
                  encoder_params: dict[str, Any] | None = None, csp_checkpoint: str | None = None,
-                 freeze_encoder: bool = False, lr: float = 1e-3, weight_decay: float = 0.0,
-                 name: str = "Location prior", initialised_from: str | None = None) -> None:
-        """``initialised_from`` is set from ``csp_checkpoint`` (kept when reloading a checkpoint)."""
+                 freeze_encoder: bool = False, loss: str = "softmax", num_random_locations: int | None = None,
+                 lr: float = 1e-3, weight_decay: float = 0.0, name: str = "Location prior",
+                 initialised_from: str | None = None) -> None:
+        """``loss``: ``softmax`` or ``presence_only``; ``num_random_locations``: background locations per
+        step of the presence-only loss (default: as many as labelled locations in the batch, as in the
+        authors' code). ``initialised_from`` is set from ``csp_checkpoint`` (kept when reloading)."""
         super().__init__()
         if len(class_names) < 2:
             raise TrainerError(f"a location classifier needs at least 2 classes, got {class_names}")
+        if loss not in ACTIVATIONS:
+            raise TrainerError(f"location classifier loss {loss!r} is not one of {', '.join(ACTIVATIONS)}")
         self.save_hyperparameters()
         state = None
         if csp_checkpoint is not None:
@@ -75,7 +93,8 @@ class LocationClassifierTask(ExportableTask):
         if state is not None:
             self.encoder.load_state_dict(state)
         self.encoder.requires_grad_(not freeze_encoder)
-        self.head = nn.Linear(self.encoder.out_dim, len(class_names))
+        self.activation = ACTIVATIONS[loss]
+        self.head = nn.Linear(self.encoder.out_dim, len(class_names), bias=loss == "softmax")
         self.register_buffer("heldout_top1", torch.tensor(float("nan")))  # set by test, saved, exported
         # Bounding box of the training locations (lat min/max, lon min/max), exported so the plugin can
         # warn when a prior is used far from where it was trained.
@@ -86,6 +105,13 @@ class LocationClassifierTask(ExportableTask):
         """Class logits ``(N, K)``."""
         return self.head(self.encoder(latlon))
 
+    def _loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        if self.hparams.loss == "softmax":
+            return F.cross_entropy(logits, label)
+        n_random = self.hparams.num_random_locations or len(label)
+        background = self(uniform_sphere_latlon(n_random, logits.device))
+        return presence_only_loss(logits, label, background)
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         latlon, label = batch
         with torch.no_grad():
@@ -94,7 +120,7 @@ class LocationClassifierTask(ExportableTask):
             pick_max = torch.tensor([False, True, False, True], device=bounds.device)
             self.train_bounds.copy_(torch.where(pick_max, torch.maximum(self.train_bounds, bounds),
                                                 torch.minimum(self.train_bounds, bounds)))
-        loss = F.cross_entropy(self(latlon), label)
+        loss = self._loss(self(latlon), label)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(label))
         return loss
 
@@ -102,7 +128,7 @@ class LocationClassifierTask(ExportableTask):
         latlon, label = batch
         logits = self(latlon)
         top3 = logits.topk(min(3, logits.shape[1]), dim=1).indices
-        metrics = {"loss": F.cross_entropy(logits, label), "top1": (top3[:, 0] == label).float().mean(),
+        metrics = {"loss": self._loss(logits, label), "top1": (top3[:, 0] == label).float().mean(),
                    "top3": (top3 == label[:, None]).any(dim=1).float().mean()}
         self.log_dict({f"{split}/{k}": v for k, v in metrics.items()}, prog_bar=split == "val",
                       batch_size=len(label), sync_dist=True)
@@ -120,9 +146,9 @@ class LocationClassifierTask(ExportableTask):
 
     @torch.no_grad()
     def predict_proba(self, latlon: torch.Tensor) -> torch.Tensor:
-        """Eval-mode class probabilities of ``latlon`` (N, 2) degrees."""
+        """Eval-mode class probabilities (softmax) or presence probabilities (sigmoid) of ``latlon`` (N, 2)."""
         self.eval()
-        return torch.softmax(self(latlon.to(self.device)), dim=1).cpu()
+        return probabilities(self(latlon.to(self.device)), self.activation).cpu()
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
@@ -137,14 +163,16 @@ class LocationClassifierTask(ExportableTask):
 
     def build_export_spec(self, kind: str, **options) -> ExportSpec:
         hp = self.hparams
-        module = SoftmaxPrior(copy.deepcopy(self.encoder), copy.deepcopy(self.head)).float().cpu().eval()
+        module = ClassPrior(copy.deepcopy(self.encoder), copy.deepcopy(self.head), self.activation).float().cpu().eval()
+        what = ("P(class | lat, lon)" if self.activation == "softmax"
+                else "presence probability of each class at (lat, lon) (independent sigmoids)")
         metadata = ModelMetadata(
             kind="location_prior", name=options.get("name", hp.name),
-            description=f"P(class | lat, lon) from a {self.encoder.name} location encoder",
+            description=f"{what} from a {self.encoder.name} location encoder",
             class_names=list(hp.class_names), class_colors=known_class_colors(list(hp.class_names)),
-            location_encoder=self.encoder.config(),
+            output_activation=self.activation, location_encoder=self.encoder.config(),
             metrics={} if math.isnan(float(self.heldout_top1)) else {"heldout_top1": float(self.heldout_top1)},
-            training={"method": "location_classifier", "initialised_from": hp.get("initialised_from"),
-                      **self._bounds_summary()})
+            training={"method": "location_classifier", "loss": hp.loss,
+                      "initialised_from": hp.get("initialised_from"), **self._bounds_summary()})
         example = torch.tensor([[48.85, 2.35], [-33.9, 151.2], [0.0, -180.0]])
         return ExportSpec(module, (example,), (LATLON_INPUT,), PROBABILITIES_OUTPUT, metadata, atol=1e-4)
