@@ -33,16 +33,18 @@ class TinyImageNet(nn.Module):
 
 
 class TinyLocationNet(nn.Module):
-    def __init__(self, out: int, softmax: bool) -> None:
+    def __init__(self, out: int, softmax: bool, sigmoid: bool = False) -> None:
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, out))
-        self.softmax = softmax
+        self.softmax, self.sigmoid = softmax, sigmoid
 
     def forward(self, latlon: torch.Tensor) -> torch.Tensor:
         rad = latlon * (math.pi / 180)
         lat, lon = rad[:, :1], rad[:, 1:]
         xyz = torch.cat([torch.cos(lat) * torch.cos(lon), torch.cos(lat) * torch.sin(lon), torch.sin(lat)], 1)
         out = self.mlp(torch.cat([xyz, 2 * xyz], 1))
+        if self.sigmoid:
+            return torch.sigmoid(out)
         return torch.softmax(out, 1) if self.softmax else out
 
 
@@ -60,11 +62,15 @@ def export_image_classifier(path: Path, bands=("red", "green", "blue"), tile_siz
     return path
 
 
-def export_location_model(path: Path, kind: str = "location_prior", classes=CLASSES, dim: int = 16) -> Path:
+def export_location_model(path: Path, kind: str = "location_prior", classes=CLASSES, dim: int = 16,
+                          presence: bool = False) -> Path:
+    """A location encoder, or a prior: softmax, or per-class sigmoid presences with ``presence``."""
     torch.manual_seed(1)
     prior = kind == "location_prior"
-    module = TinyLocationNet(len(classes) if prior else dim, softmax=prior)
+    module = TinyLocationNet(len(classes) if prior else dim, softmax=prior, sigmoid=presence)
     extra = {"class_names": list(classes)} if prior else {"embedding_dim": dim}
+    if presence:
+        extra["output_activation"] = "sigmoid"
     meta = ModelMetadata(kind=kind, name=path.stem, location_encoder={"name": "xyz", "params": {}}, **extra)
     export_onnx(ExportSpec(module, (torch.zeros(2, 2),), ("latlon",),
                            "probabilities" if prior else "embedding", meta), path)

@@ -142,7 +142,8 @@ class LocationHeatmap:
             raise CspError(f"{self.model.path.name} is a {meta.kind} model; the class-prior heatmap needs "
                            "a location_prior")
         quantity = choose_quantity(choice, meta.class_names, (MOST_LIKELY, ENTROPY))
-        result = HeatmapResult(Path(path), CLASS_PRIOR, prior_title(quantity, meta.name),
+        title = prior_title(quantity, meta.name, presence=meta.output_activation == "sigmoid")
+        result = HeatmapResult(Path(path), CLASS_PRIOR, title,
                                "paletted" if quantity.is_class_map else "pseudocolor", quantity.label,
                                list(meta.class_names), list(meta.class_colors))
         data_type, nodata = (gdal.GDT_Byte, CLASS_NODATA) if quantity.is_class_map else (gdal.GDT_Float32,
@@ -161,30 +162,38 @@ class LocationHeatmap:
 
     def stream(self, grid: CellGrid, wkt: str, reduce: Reduce, data_type: int, nodata: float,
                band_names: list[str], result: HeatmapResult, progress: Progress | None = None,
-               canceled: Canceled | None = None, wanted: np.ndarray | None = None) -> None:
+               canceled: Canceled | None = None, wanted: np.ndarray | None = None,
+               reduce_per_batch: bool = True) -> None:
         """Write ``reduce(model(cell), cell id)`` for every cell on Earth (and ``wanted``: a flat
         mask over the grid), nodata elsewhere: one row block in the model while the next is
-        transformed and the previous written. Cell ids are row-major indices into the grid."""
+        transformed and the previous written. Cell ids are row-major indices into the grid.
+
+        ``reduce`` runs per model batch in the worker threads (right for a few large numpy
+        operations, e.g. PCA), or with ``reduce_per_batch=False`` once per row block in the calling
+        thread (right for many small ones, which would contend for the GIL in small batches)."""
         bands, dtype = len(band_names), NUMPY_TYPES[data_type]
+        in_workers = reduce if reduce_per_batch else None
 
         def start(r0: int, r1: int) -> tuple:
             latlon, valid = self.to_latlon.grid_rows(grid, r0, r1)
             if wanted is not None:
                 valid &= wanted[r0 * grid.n_cols:r1 * grid.n_cols]
-            block = np.empty((len(valid), bands), dtype=dtype)
-            first = r0 * grid.n_cols
-            if valid.all():
-                cells = np.arange(first, first + len(valid))
-                return r0, r1, valid, block, block, runner.submit(latlon, reduce, block, cells)
-            block[:] = nodata
-            cells = first + np.flatnonzero(valid)
-            values = np.empty((len(cells), bands), dtype=dtype)
-            return r0, r1, valid, block, values, runner.submit(latlon[valid], reduce, values, cells)
+            first, every = r0 * grid.n_cols, bool(valid.all())
+            cells = np.arange(first, first + len(valid)) if every else first + np.flatnonzero(valid)
+            points = latlon if every else latlon[valid]
+            values = (np.empty((len(cells), bands), dtype=dtype) if reduce_per_batch
+                      else np.empty((len(cells), self.model.output_width), dtype=np.float32))
+            return r0, r1, valid, cells, values, runner.submit(points, in_workers, values, cells)
 
-        def complete(r0: int, r1: int, valid: np.ndarray, block: np.ndarray, values: np.ndarray,
+        def complete(r0: int, r1: int, valid: np.ndarray, cells: np.ndarray, values: np.ndarray,
                      futures: list) -> None:
             finish(futures)
-            if values is not block:
+            if not reduce_per_batch:
+                values = reduce(values, cells).reshape(len(cells), bands)
+            if len(values) == len(valid):
+                block = values
+            else:
+                block = np.full((len(valid), bands), nodata, dtype=dtype)
                 block[valid] = values
             if len(values) and data_type == gdal.GDT_Float32:
                 low, high = result.value_range or (np.inf, -np.inf)
@@ -210,10 +219,13 @@ class LocationHeatmap:
         result.total_cells = grid.n_cells
 
 
-def prior_title(quantity: Quantity, model_name: str) -> str:
-    """Layer name of a class-prior heatmap, naming the class."""
+def prior_title(quantity: Quantity, model_name: str, presence: bool = False) -> str:
+    """Layer name of a class-prior heatmap, naming the class; ``presence`` for a sigmoid
+    (presence-only) prior, whose outputs are per-class presence probabilities."""
     if quantity.is_class_map:
         return f"most likely class by location ({model_name})"
     if quantity.class_index is None:
-        return f"entropy of P(y|location) ({model_name})"
+        return f"entropy of {'normalised presences' if presence else 'P(y|location)'} ({model_name})"
+    if presence:
+        return f"presence of {quantity.label} at location ({model_name})"
     return f"P({quantity.label}|location) ({model_name})"

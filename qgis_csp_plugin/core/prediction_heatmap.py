@@ -90,7 +90,7 @@ def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: s
     if prior is not None:
         heatmap = _prior_heatmap(prior, to_latlon, tiles.class_names)
         heatmap.stream(grid, wkt, lambda p_location, cells: quantity.values(fuse(lattice[cells], p_location)),
-                       data_type, nodata, [quantity.label], result, wanted=done)
+                       data_type, nodata, [quantity.label], result, wanted=done, reduce_per_batch=False)
         result.notes.append(f"fused with the location prior {prior.metadata.name} at {result.valid_cells} "
                             "tile centres")
         return result

@@ -1,8 +1,8 @@
 """Probability math shared by classification and heatmaps: fusion, top-k, entropy, row summaries.
 
 Rows hold a few classes: numpy's reductions along such a short last axis are slow (30 ns a row
-for ``max(axis=1)``), so row sums go through a matrix-vector product and row maxima column by
-column, 10x faster on heatmap-sized arrays.
+for ``max(axis=1)``), so row sums and maxima go column by column, 3-10x faster on heatmap-sized
+arrays (and without BLAS, whose own threads would contend with parallel heatmap workers).
 """
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ def entropy(probabilities: np.ndarray) -> np.ndarray:
 
 def row_sums(values: np.ndarray) -> np.ndarray:
     """Sum of each row (NaN/inf propagate, so it also flags incomplete rows)."""
-    return values @ np.ones(values.shape[1], dtype=values.dtype)
+    result = values[:, 0].copy()
+    for column in range(1, values.shape[1]):
+        result += values[:, column]
+    return result
 
 
 def row_max(values: np.ndarray) -> np.ndarray:
