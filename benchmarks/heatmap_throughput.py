@@ -49,7 +49,7 @@ from qgis_csp_plugin.core.prediction_heatmap import (  # noqa: E402
 from qgis_csp_plugin.core.tiling import Extent  # noqa: E402
 
 CLASSES = [f"class_{i}" for i in range(10)]
-REPEATS = 3
+REPEATS = 5
 EXTENTS = {"EPSG:4326": Extent(-180, -90, 180, 90),  # the world, no projection
            "EPSG:8857": Extent(-17_243_959, -8_392_928, 17_243_959, 8_392_928),  # the world, Equal Earth
            "EPSG:3413": Extent(-5_000_000, -5_000_000, 5_000_000, 5_000_000)}  # the Arctic, polar stereographic

@@ -76,12 +76,13 @@ class ProjTransform(LatLonTransform):
     def grid_rows(self, grid: CellGrid, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = grid.axes(r0, r1)
         lat, lon, valid = interpolated_rows(self.exact, xs[0], grid.cell_w, grid.n_cols, ys)
-        latlon = np.empty((lat.size, 2), dtype=np.float32)
-        latlon[:, 0], latlon[:, 1] = lat.ravel(), lon.ravel()
-        lon32 = latlon[:, 1]  # interpolated longitudes lie within one turn of [-180, 180)
-        lon32[lon32 >= 180.0] -= 360.0
-        lon32[lon32 < -180.0] += 360.0
-        valid = valid.ravel()
+        latlon = np.empty((*lat.shape, 2), dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # off-Earth cells may hold inf/NaN: zeroed below
+            latlon[..., 0], latlon[..., 1] = lat, lon
+            latlon, valid = latlon.reshape(-1, 2), valid.ravel()
+            lon32 = latlon[:, 1]  # interpolated longitudes lie within one turn of [-180, 180)
+            lon32[lon32 >= 180.0] -= 360.0
+            lon32[lon32 < -180.0] += 360.0
         latlon[~valid] = 0.0
         return latlon, valid
 

@@ -38,27 +38,36 @@ def fit_pca(embeddings: np.ndarray) -> PcaBasis:
 
 
 class PcaColours:
-    """Embeddings → RGB bytes through a :class:`PcaBasis`; the arrays are prepared once."""
+    """Embeddings → RGB bytes through a :class:`PcaBasis`; the arrays are prepared once.
+
+    ``__call__`` folds centring and byte scaling into the projection weights (a few large numpy
+    operations per batch: it runs in the heatmap's worker threads)."""
 
     def __init__(self, basis: PcaBasis) -> None:
         self.weights = np.ascontiguousarray(np.asarray(basis.components, dtype=np.float32).T)
         self.offset = np.asarray(basis.mean, dtype=np.float32) @ self.weights
-        self.low = np.asarray(basis.low, dtype=np.float32)
-        span = np.asarray(basis.high, dtype=np.float32) - self.low
-        self.scale = 254.0 / np.where(span > 0, span, 1.0)
+        low = np.asarray(basis.low, dtype=np.float32)
+        span = np.asarray(basis.high, dtype=np.float32) - low
+        scale = 254.0 / np.where(span > 0, span, 1.0)
+        # byte = floor(clip((score - low) · scale, 0, 254) + 1.5): 1..255, rounded; 0 stays nodata
+        self.byte_weights = np.ascontiguousarray(self.weights * scale)
+        self.byte_shift = (self.offset + low) * scale - 1.5
 
     def project(self, embeddings: np.ndarray) -> np.ndarray:
-        """``(N, 3)`` float32 component scores (no ``(N, D)`` centred copy)."""
-        embeddings = np.asarray(embeddings, dtype=np.float32)
-        scores = np.empty((len(embeddings), N_COMPONENTS), dtype=np.float32)
-        for start in range(0, len(embeddings), PROJECT_ROWS):
-            np.matmul(embeddings[start:start + PROJECT_ROWS], self.weights, out=scores[start:start + PROJECT_ROWS])
-        return scores - self.offset
-
-    def to_bytes(self, scores: np.ndarray) -> np.ndarray:
-        """Scores scaled linearly from [low, high] to bytes 1..255 (clipped); ``(N, 3)`` uint8."""
-        scaled = np.clip((scores - self.low) * self.scale, 0.0, 254.0) + 1.5  # + 0.5: round, not floor
-        return scaled.astype(np.uint8)
+        """``(N, 3)`` float32 component scores."""
+        return _matmul(embeddings, self.weights) - self.offset
 
     def __call__(self, embeddings: np.ndarray) -> np.ndarray:
-        return self.to_bytes(self.project(embeddings))
+        """``(N, 3)`` uint8 colours: scores scaled linearly from [low, high] to 1..255 (clipped)."""
+        scaled = _matmul(embeddings, self.byte_weights)
+        scaled -= self.byte_shift
+        return np.clip(scaled, 1.5, 255.5, out=scaled).astype(np.uint8)
+
+
+def _matmul(embeddings: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``embeddings @ weights`` in row chunks of :data:`PROJECT_ROWS` (no ``(N, D)`` copy)."""
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    out = np.empty((len(embeddings), weights.shape[1]), dtype=np.float32)
+    for start in range(0, len(embeddings), PROJECT_ROWS):
+        np.matmul(embeddings[start:start + PROJECT_ROWS], weights, out=out[start:start + PROJECT_ROWS])
+    return out

@@ -1,17 +1,17 @@
 """(lat, lon) of every cell of a grid's rows from exact transforms of a few cells.
 
-GDAL's approximate-transformer idea, vectorised over whole row blocks: along each row, every
-:data:`SEGMENT`-th cell (a node) and the middle cell of each segment between two nodes are
-transformed exactly, and the cells in between are interpolated where the middle cell lies within
-:data:`MAX_ERROR` cells of its interpolated position and the nodes and the middle are all on
-Earth; otherwise the segment is halved and each half checked the same way, down to single cells.
-Two interpolants are tried, the first that passes is used: linear in (lat, lon), exact for rows
-along parallels (geographic, Mercator, Equal Earth grids), with longitudes unwrapped across the
-dateline; and along the great circle between the nodes (unit vectors, normalised), which suits
-rows through polar regions, where (lat, lon) are far from linear. A segment at most
-``SEGMENT / 2`` long whose nodes and middle are all off Earth is off Earth, and a gap of an
-interrupted projection narrower than a cell that falls between checked cells is bridged. Pure
-numpy around the ``exact`` function it is given.
+GDAL's approximate-transformer idea, vectorised over whole row blocks. Each row is cut into
+segments of :func:`top_segment` cells (up to :data:`MAX_SEGMENT`); the cells at their ends (nodes)
+and middles are transformed exactly. Where the middle cell lies within :data:`MAX_ERROR` cells of
+its interpolated position and the nodes and the middle are all on Earth, the cells in between are
+interpolated; otherwise the segment is halved and each half checked the same way, down to single
+cells. Two interpolants are tried, the first that passes is used: linear in (lat, lon), exact for
+rows along parallels (geographic, Mercator, Equal Earth grids), with longitudes unwrapped across
+the dateline; and along the great circle between the nodes (unit vectors), which suits rows
+through polar regions, where (lat, lon) are far from linear. A segment at most :data:`DEAD_SPAN`
+cells long whose nodes and middle are all off Earth is off Earth, and a gap of an interrupted
+projection narrower than a cell that falls between checked cells is bridged. Pure numpy around the
+``exact`` function it is given.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-SEGMENT = 32
+MIN_TOP_SEGMENT, MAX_SEGMENT = 32, 256  # cells; powers of two
 MAX_ERROR = 0.125  # cells (gdalwarp's default error threshold)
-DEAD_SPAN = 16
+DEAD_SPAN = 16  # cells: shorter all-off-Earth segments are not checked further
 
 #: ``exact(xs, ys) -> (lat, lon, on_earth)`` in degrees for flat float64 arrays of cell centres.
 Exact = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -36,66 +36,49 @@ def wrap_degrees(delta: np.ndarray) -> np.ndarray:
 
 
 def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """``(3, N)`` unit vectors of (lat, lon) degrees."""
-    phi, lam = np.radians(lat), np.radians(lon)
-    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
+    """``(3, ...)`` float32 unit vectors of (lat, lon) degrees (float32: fast vectorised sin/cos,
+    ~1e-7 rad = 1 m, far below the checks' 1/8 cell)."""
+    phi, lam = np.radians(lat, dtype=np.float32), np.radians(lon, dtype=np.float32)
+    cos_phi = np.cos(phi)
+    return np.stack([cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)])
 
 
 def great_circle(start: np.ndarray, end: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(lat, lon) degrees at fraction ``t`` of the great circle from unit vector ``start`` to ``end``."""
-    x, y, z = start + (end - start) * t
+    x, y, z = start + (end - start) * t.astype(np.float32)
     return np.degrees(np.arctan2(z, np.sqrt(x * x + y * y))), np.degrees(np.arctan2(y, x))
+
+
+def top_segment(n_cols: int) -> int:
+    """Length of the first segments: long (rows that need no more are done in two exact cells),
+    but short enough that padding the row to whole segments wastes at most an eighth of it."""
+    length = MAX_SEGMENT
+    while length > MIN_TOP_SEGMENT and length * 8 > n_cols:
+        length //= 2
+    return length
 
 
 def interpolated_rows(exact: Exact, x0: float, dx: float, n_cols: int,
                       ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(lat, lon, on_earth)`` arrays of shape ``(len(ys), n_cols)`` for cell centres
     ``x0 + c·dx`` (column ``c``) in rows at ``ys``; longitudes may lie outside [-180, 180)."""
-    n_rows, n_seg = len(ys), max(1, -(-(n_cols - 1) // SEGMENT))
-    width = n_seg * SEGMENT + 1  # padded so that every segment is SEGMENT long; cropped at the end
-    lat, lon = np.empty((n_rows, width)), np.empty((n_rows, width))
+    length = top_segment(n_cols)
+    n_rows, n_seg = len(ys), max(1, -(-(n_cols - 1) // length))
+    width = n_seg * length + 1  # padded so that every segment is equally long; cropped at the end
+    lat, lon = np.empty((n_rows, width), np.float32), np.empty((n_rows, width), np.float32)
     valid = np.empty((n_rows, width), dtype=bool)
 
     def transform(rows: np.ndarray, cols: np.ndarray) -> None:
         lat[rows, cols], lon[rows, cols], valid[rows, cols] = exact(x0 + cols * dx, ys[rows])
 
-    rows, nodes = np.meshgrid(np.arange(n_rows), np.arange(0, width, SEGMENT), indexing="ij")
+    rows, nodes = np.meshgrid(np.arange(n_rows), np.arange(0, width, length), indexing="ij")
     transform(rows.ravel(), nodes.ravel())
-    transform(rows[:, :-1].ravel(), nodes[:, :-1].ravel() + SEGMENT // 2)
+    segments = rows[:, :-1].ravel(), nodes[:, :-1].ravel(), nodes[:, 1:].ravel()
+    transform(segments[0], (segments[1] + segments[2]) // 2)
     with np.errstate(invalid="ignore"):
-        segments = rows[:, :-1].ravel(), nodes[:, :-1].ravel(), nodes[:, 1:].ravel()
-        kind = _assess(lat, lon, valid, *segments)  # no full-length segment is off Earth
-        _fill_regular(lat, lon, valid, kind.reshape(n_rows, n_seg))
-        split = kind == ""
-        segments, kind = _halves(*(part[split] for part in segments), transform), None
         while len(segments[0]):
-            kind = _assess(lat, lon, valid, *segments)
-            segments = _refine(lat, lon, valid, segments, kind, transform)
+            segments = _refine(lat, lon, valid, segments, _assess(lat, lon, valid, *segments), transform)
     return lat[:, :n_cols], lon[:, :n_cols], valid[:, :n_cols]
-
-
-def _fill_regular(lat: np.ndarray, lon: np.ndarray, valid: np.ndarray, kind: np.ndarray) -> None:
-    """Interpolate all full segments of all rows at once, each with its interpolant (linear where
-    none passes: those are halved and corrected by :func:`_refine`); exact nodes and middles stay."""
-    n_rows, n_seg = kind.shape
-    half, t = SEGMENT // 2, np.arange(SEGMENT) / SEGMENT
-    nodes = [values[:, ::SEGMENT].copy() for values in (lat, lon, valid)]
-    middles = [values[:, half::SEGMENT].copy() for values in (lat, lon, valid)]
-    lat_a, lat_b, lon_a = nodes[0][:, :-1], nodes[0][:, 1:], nodes[1][:, :-1]
-    dlon = wrap_degrees(nodes[1][:, 1:] - lon_a)
-    fill_lat = lat_a[:, :, None] + (lat_b - lat_a)[:, :, None] * t
-    fill_lon = lon_a[:, :, None] + dlon[:, :, None] * t
-    arcs = kind == GREAT_CIRCLE
-    if arcs.any():
-        start, end = unit_vectors(lat_a, lon_a), unit_vectors(lat_b, lon_a + dlon)
-        arc_lat, arc_lon = great_circle(start[..., None], end[..., None], t)
-        fill_lat = np.where(arcs[:, :, None], arc_lat, fill_lat)
-        fill_lon = np.where(arcs[:, :, None], arc_lon, fill_lon)
-    lat[:, :-1] = fill_lat.reshape(n_rows, n_seg * SEGMENT)
-    lon[:, :-1] = fill_lon.reshape(n_rows, n_seg * SEGMENT)
-    valid[:, :-1] = np.repeat(kind != "", SEGMENT, axis=1)
-    for values, node, middle in zip((lat, lon, valid), nodes, middles):
-        values[:, ::SEGMENT], values[:, half::SEGMENT] = node, middle
 
 
 def _assess(lat: np.ndarray, lon: np.ndarray, valid: np.ndarray, rows: np.ndarray, a: np.ndarray,
@@ -150,18 +133,23 @@ def _refine(lat: np.ndarray, lon: np.ndarray, valid: np.ndarray, segments: tuple
 
 def _fill_segments(lat: np.ndarray, lon: np.ndarray, valid: np.ndarray, rows: np.ndarray, a: np.ndarray,
                    b: np.ndarray, interpolant: str) -> None:
-    """Values for the cells strictly between ``a`` and ``b`` but their (exact) middle; all segments
-    of one refinement level have the same length (a power of two)."""
+    """Values for the cells strictly between ``a`` and ``b`` but their (exact) middle. All segments
+    of one level have the same power-of-two length and start at a multiple of it, so their cells
+    are whole slices of a ``(rows, segments, length)`` view of the arrays."""
     if len(a) == 0 or b[0] - a[0] < 3:
         return
     length = int(b[0] - a[0])
-    offsets = np.delete(np.arange(1, length), length // 2 - 1)
-    r, c, t = rows[:, None], a[:, None] + offsets, offsets / length
+    half, t = length // 2, np.arange(1, length) / length
     lat_a, lon_a, lat_b = lat[rows, a][:, None], lon[rows, a][:, None], lat[rows, b][:, None]
     dlon = wrap_degrees(lon[rows, b][:, None] - lon_a)
+    fills: list[tuple[np.ndarray, np.ndarray | bool]] = [(valid, interpolant != OFF_EARTH)]
     if interpolant == LINEAR:
-        lat[r, c], lon[r, c] = lat_a + (lat_b - lat_a) * t, lon_a + dlon * t
+        fills += [(lat, lat_a + (lat_b - lat_a) * t), (lon, lon_a + dlon * t)]
     elif interpolant == GREAT_CIRCLE:
         start, end = unit_vectors(lat_a, lon_a), unit_vectors(lat_b, lon_a + dlon)
-        lat[r, c], lon[r, c] = great_circle(start, end, t)
-    valid[r, c] = interpolant != OFF_EARTH
+        fills += list(zip((lat, lon), great_circle(start, end, t)))
+    segment = a // length
+    for array, filled in fills:
+        cells = array[:, :-1].reshape(len(array), -1, length)  # a view: the last axis is split
+        cells[rows, segment, 1:half] = filled[:, :half - 1] if np.ndim(filled) else filled
+        cells[rows, segment, half + 1:] = filled[:, half:] if np.ndim(filled) else filled

@@ -156,13 +156,13 @@ def test_presence_prior_maps_are_titled_as_presences_and_stay_in_range(tmp_path)
     heatmap = LocationHeatmap(presence, WGS84)
     forest = heatmap.prior(grid, tmp_path / "forest.tif", wkt(4326), "Forest")
     _, values = read(forest.path)
-    assert forest.title.startswith("presence of Forest at location") and 0 < values.min() and values.max() < 1
+    assert forest.title.startswith("presence of Forest at location") and values.min() > 0 and values.max() < 1
     latlon, _ = WGS84(*grid.centres(0, grid.n_rows))
     assert presence.run(latlon=latlon).sum(axis=1).std() > 0.01  # really not normalised
     ent = heatmap.prior(grid, tmp_path / "ent.tif", wkt(4326), "entropy")
     _, values = read(ent.path)
     assert ent.title.startswith("entropy of normalised presences")
-    assert 0 <= values.min() and values.max() <= np.log(len(CLASSES)) + 1e-5
+    assert values.min() >= 0 and values.max() <= np.log(len(CLASSES)) + 1e-5
 
 
 def test_cancel_and_wrong_model_leave_no_file(prior, encoder, tmp_path):
