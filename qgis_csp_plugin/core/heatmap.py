@@ -58,6 +58,11 @@ class Quantity:
     def is_class_map(self) -> bool:
         return self.label == MOST_LIKELY
 
+    @property
+    def raster(self) -> tuple[int, float]:
+        """GDAL data type and nodata value of its raster: Byte class ids or Float32 values."""
+        return (gdal.GDT_Byte, CLASS_NODATA) if self.is_class_map else (gdal.GDT_Float32, FLOAT_NODATA)
+
     def values(self, probabilities: np.ndarray) -> np.ndarray:
         """uint8 class ids for "most likely class", float32 values otherwise."""
         if self.class_index is not None:
@@ -146,9 +151,7 @@ class LocationHeatmap:
         result = HeatmapResult(Path(path), CLASS_PRIOR, title,
                                "paletted" if quantity.is_class_map else "pseudocolor", quantity.label,
                                list(meta.class_names), list(meta.class_colors))
-        data_type, nodata = (gdal.GDT_Byte, CLASS_NODATA) if quantity.is_class_map else (gdal.GDT_Float32,
-                                                                                        FLOAT_NODATA)
-        self.stream(grid, wkt, lambda outputs, _: quantity.values(outputs), data_type, nodata, [quantity.label],
+        self.stream(grid, wkt, lambda outputs, _: quantity.values(outputs), *quantity.raster, [quantity.label],
                     result, progress, canceled)
         return result
 

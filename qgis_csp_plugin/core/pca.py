@@ -44,18 +44,14 @@ class PcaColours:
     operations per batch: it runs in the heatmap's worker threads)."""
 
     def __init__(self, basis: PcaBasis) -> None:
-        self.weights = np.ascontiguousarray(np.asarray(basis.components, dtype=np.float32).T)
-        self.offset = np.asarray(basis.mean, dtype=np.float32) @ self.weights
+        weights = np.asarray(basis.components, dtype=np.float32).T
+        offset = np.asarray(basis.mean, dtype=np.float32) @ weights  # score = embedding @ weights - offset
         low = np.asarray(basis.low, dtype=np.float32)
         span = np.asarray(basis.high, dtype=np.float32) - low
         scale = 254.0 / np.where(span > 0, span, 1.0)
         # byte = floor(clip((score - low) · scale, 0, 254) + 1.5): 1..255, rounded; 0 stays nodata
-        self.byte_weights = np.ascontiguousarray(self.weights * scale)
-        self.byte_shift = (self.offset + low) * scale - 1.5
-
-    def project(self, embeddings: np.ndarray) -> np.ndarray:
-        """``(N, 3)`` float32 component scores."""
-        return _matmul(embeddings, self.weights) - self.offset
+        self.byte_weights = np.ascontiguousarray(weights * scale)
+        self.byte_shift = (offset + low) * scale - 1.5
 
     def __call__(self, embeddings: np.ndarray) -> np.ndarray:
         """``(N, 3)`` uint8 colours: scores scaled linearly from [low, high] to 1..255 (clipped)."""
@@ -65,7 +61,7 @@ class PcaColours:
 
 
 def _matmul(embeddings: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``embeddings @ weights`` in row chunks of :data:`PROJECT_ROWS` (no ``(N, D)`` copy)."""
+    """``embeddings @ weights`` in row chunks of :data:`PROJECT_ROWS`."""
     embeddings = np.asarray(embeddings, dtype=np.float32)
     out = np.empty((len(embeddings), weights.shape[1]), dtype=np.float32)
     for start in range(0, len(embeddings), PROJECT_ROWS):

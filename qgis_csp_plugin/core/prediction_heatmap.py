@@ -15,18 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal
 
 from .cell_latlon import LatLonTransform
 from .errors import CspError
 from .geotiff import GeoTiffWriter
 from .grid import CellGrid
 from .heatmap import (
-    CLASS_NODATA,
     ENTROPY,
-    FLOAT_NODATA,
     MAX_PROBABILITY,
     MOST_LIKELY,
+    NUMPY_TYPES,
     PREDICTION,
     HeatmapResult,
     LocationHeatmap,
@@ -83,7 +81,7 @@ def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: s
     lattice[rows * grid.n_cols + cols] = tiles.probabilities
     done = np.isfinite(row_sums(lattice))  # skipped tiles have NaN probabilities
     class_map = quantity.is_class_map
-    data_type, nodata = (gdal.GDT_Byte, CLASS_NODATA) if class_map else (gdal.GDT_Float32, FLOAT_NODATA)
+    data_type, nodata = quantity.raster
     result = HeatmapResult(Path(path), PREDICTION, prediction_title(quantity, prior is not None),
                            "paletted" if class_map else "pseudocolor", quantity.label, list(tiles.class_names),
                            class_colors=list(tiles.class_colors), total_cells=grid.n_cells)
@@ -94,7 +92,7 @@ def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: s
         result.notes.append(f"fused with the location prior {prior.metadata.name} at {result.valid_cells} "
                             "tile centres")
         return result
-    image = np.full(grid.n_cells, nodata, dtype=np.uint8 if class_map else np.float32)
+    image = np.full(grid.n_cells, nodata, dtype=NUMPY_TYPES[data_type])
     values = quantity.values(lattice[done])
     image[done] = values
     result.valid_cells = len(values)
