@@ -1,23 +1,53 @@
 #!/usr/bin/env bash
-# Idempotent setup: Debian packages (QGIS 3.22 LTR + Xvfb), one venv that sees PyQGIS, the project
+# Idempotent setup: Debian packages (QGIS 3.40 LTR from bookworm-backports + Xvfb), one venv that sees PyQGIS, the project
 # installed editable with the train/test/plugin extras, numpy<2 and the torch pair pinned.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 say() { printf '[setup] %s\n' "$*"; }
 
-APT_PKGS=(qgis python3-qgis qgis-providers xvfb python3-venv)
+# QGIS 3.40 LTR comes from bookworm-backports (bookworm itself carries 3.22, out of support).
+QGIS_MIN=3.40
+QGIS_PKGS=(qgis python3-qgis qgis-providers)
+APT_PKGS=(xvfb python3-venv)
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+BACKPORTS=/etc/apt/sources.list.d/bookworm-backports.sources
+add_backports() {
+  # Same mirror as the machine's own bookworm entry; written once.
+  [ -f "$BACKPORTS" ] && return 0
+  local uri
+  uri=$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+        | grep -oE 'https?://[^ ]*debian/?' | head -1 || true)
+  uri=${uri:-http://deb.debian.org/debian}
+  say "adding bookworm-backports ($uri) to apt's sources"
+  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$uri" | $SUDO tee "$BACKPORTS" >/dev/null
+}
+qgis_ok() {
+  local v
+  v=$(dpkg-query -W -f='${Version}' qgis 2>/dev/null) || return 1
+  dpkg --compare-versions "$v" ge "$QGIS_MIN" && for p in "${QGIS_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || return 1
+  done
+}
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if ((${#missing[@]})); then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  say "installing Debian packages: ${missing[*]}"
+if ! qgis_ok || ((${#missing[@]})); then
+  add_backports
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if ((${#missing[@]})); then
+    say "installing Debian packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if ! qgis_ok; then
+    say "installing QGIS >= $QGIS_MIN LTR from bookworm-backports (upgrades an older QGIS)"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      -t bookworm-backports "${QGIS_PKGS[@]}" >/dev/null
+  fi
 else
-  say "Debian packages present: ${APT_PKGS[*]}"
+  say "Debian packages present: QGIS $(dpkg-query -W -f='${Version}' qgis), ${APT_PKGS[*]}"
 fi
 
 # Debian's Python by full path: the first python3 on PATH may be a pyenv build that cannot import qgis.
