@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.data.features import band_statistics, crop_pixels, frozen_features, image_records
+from trainer.data.features import band_statistics, crop_pixels, frozen_features
+from trainer.data.sources import image_records
 from trainer.encoders import build_location_encoder
 from trainer.errors import TrainerError
 from trainer.losses.csp import CspLoss, uniform_sphere_latlon

@@ -85,7 +85,7 @@ def test_temporal_key_views_come_from_the_same_tile_of_the_other_date(tmp_path, 
     for i in range(len(train)):
         image, tile = divmod(i, tiles)
         partner = image + 1 if image % 2 == 0 else image - 1
-        assert torch.equal(train[i]["key"], train.images[partner * tiles + tile])
+        assert torch.equal(train[i]["key"], train[partner * tiles + tile]["image"])
 
 
 def test_single_date_data_falls_back_or_fails_when_strict(tmp_path):
@@ -154,7 +154,7 @@ def test_loss_decreases_on_a_tiny_real_batch(tmp_path):
     untrained = task()
     untrained.band_mean.copy_(model.band_mean)
     untrained.band_std.copy_(model.band_std)
-    images = data.datasets["train"].images
+    images = torch.stack([item["image"] for item in data.datasets["train"]])
     assert _view_loss(model, images) < _view_loss(untrained, images) - 0.3
     assert torch.allclose(model.band_mean, torch.tensor(data.band_mean))
 

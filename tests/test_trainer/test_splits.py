@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from trainer.data.csp_datamodule import training_records
-from trainer.data.features import image_records
 from trainer.data.points import point_records
+from trainer.data.sources import image_records
 from trainer.data.splits import evaluation_split, fold_split, label_subset, split_records
 from trainer.errors import TrainerError
 

@@ -74,7 +74,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def run_folds(args: argparse.Namespace) -> list[dict]:
     """Rows of :func:`trainer.tasks.few_label.evaluate_ratio` (plus ``fold``) for every split/fold, ratio, seed."""
     from trainer.cli.csp import pretrain_for_evaluation
-    from trainer.data.features import band_statistics, crop_pixels, frozen_features, image_records
+    from trainer.data.features import band_statistics, crop_pixels, frozen_features
+    from trainer.data.sources import image_records
     from trainer.data.splits import evaluation_split
     from trainer.tasks.few_label import FewLabelSetup, evaluate_ratio
     from trainer.tasks.location_classifier import csp_encoder_state

@@ -6,59 +6,32 @@ training, instead of at every step.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
 
-from trainer.data.bands import EUROSAT_BANDS, RGB_BANDS, SSL4EO_L2A_BANDS, band_indices
-from trainer.data.fmow import fmow_records
-from trainer.data.geotagged import geotagged_records
-from trainer.data.inat import inat_records
-from trainer.data.rasters import read_image
-from trainer.data.sources import eurosat_records, ssl4eo_records
+from trainer.data.preflight import preflight
+from trainer.data.tiles import STATISTICS_SAMPLE, TileDataset, loader, random_crops
 from trainer.errors import TrainerError
 from trainer.models.backbones import build_backbone
 
 
-def image_records(source: str, table_bands: list[str] | tuple[str, ...] = EUROSAT_BANDS) -> pd.DataFrame:
-    """Records with their band names in ``available``; ``source`` is ``eurosat``, ``ssl4eo``, a geotagged
-    table, ``inat:<root>`` (iNat2018 train split) or ``fmow:<root>`` (fMoW-rgb train split; both RGB)."""
-    kind, _, root = source.partition(":")
-    if kind in ("inat", "fmow") and root:
-        frame = (inat_records if kind == "inat" else fmow_records)(root, "train")
-        return frame.assign(available=[RGB_BANDS] * len(frame))
-    if source == "eurosat":
-        frame, available = eurosat_records(), EUROSAT_BANDS
-    elif source == "ssl4eo":
-        frame, available = ssl4eo_records(), SSL4EO_L2A_BANDS
-        frame = frame.assign(label=-1, class_name="")
-    elif Path(source).suffix in (".csv", ".parquet", ".gz"):
-        frame, available = geotagged_records(source), tuple(table_bands)
-    else:
-        raise TrainerError(f"unknown image source {source!r}: use eurosat, ssl4eo, a .csv/.parquet table, "
-                           "inat:<root> or fmow:<root>")
-    return frame.assign(available=[tuple(available)] * len(frame))
+def crop_dataset(frame: pd.DataFrame, bands: list[str], tile_size: int, seed: int = 0,
+                 skip_bad: bool = False, what: str = "records") -> TileDataset:
+    """Disk-backed dataset of one seeded random ``tile_size`` crop per record (bands by name), after a
+    pre-flight pass over the image headers."""
+    checked = preflight(frame, list(bands), tile_size, skip_bad, what)
+    if not len(checked):
+        raise TrainerError("no images to read")
+    return TileDataset(random_crops(checked, tile_size, seed), tile_size)
 
 
 def crop_pixels(frame: pd.DataFrame, bands: list[str], tile_size: int, seed: int = 0) -> torch.Tensor:
-    """``(N, C, tile, tile)`` raw float32 pixels: one seeded random crop per record (bands by name)."""
-    rng = np.random.default_rng(seed)
-    crops = []
-    for row in frame.itertuples():
-        image = read_image(row.image_path, band_indices(row.available, bands))
-        _, height, width = image.shape
-        if height < tile_size or width < tile_size:
-            raise TrainerError(f"{row.image_path} is {height}x{width} px, smaller than tile_size {tile_size}")
-        y, x = rng.integers(0, height - tile_size + 1), rng.integers(0, width - tile_size + 1)
-        crops.append(image[:, y:y + tile_size, x:x + tile_size])
-    if not crops:
-        raise TrainerError("no images to read")
-    pixels = torch.from_numpy(np.stack(crops))
-    if not torch.isfinite(pixels).all():
-        raise TrainerError("image pixels hold NaN/inf values")
-    return pixels
+    """``(N, C, tile, tile)`` raw float32 pixels of :func:`crop_dataset` in memory (small data only)."""
+    dataset = crop_dataset(frame, bands, tile_size, seed)
+    return torch.stack([dataset.read(i) for i in range(len(dataset))])
 
 
 def band_statistics(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,13 +40,41 @@ def band_statistics(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return flat.mean(dim=1), flat.std(dim=1).clamp_min(1e-6)
 
 
+def tile_statistics(dataset: TileDataset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`band_statistics` of a seeded sample of ``STATISTICS_SAMPLE`` tiles (all when fewer)."""
+    if len(dataset) == 0:
+        raise TrainerError("no images to compute band statistics from")
+    order = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:STATISTICS_SAMPLE])
+    return band_statistics(torch.stack([dataset.read(int(i)) for i in order]))
+
+
+def frozen_backbone(backbone: str, in_channels: int, checkpoint: str | None = None,
+                    init_seed: int = 0) -> torch.nn.Module:
+    """An eval-mode backbone (checkpoint, or a random init drawn with ``init_seed`` so that
+    pre-training and evaluation share the same frozen encoder)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(init_seed)
+        return build_backbone(backbone, in_channels=in_channels, checkpoint=checkpoint).eval()
+
+
 @torch.no_grad()
 def frozen_features(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, backbone: str,
                     checkpoint: str | None = None, batch_size: int = 64, init_seed: int = 0) -> torch.Tensor:
-    """``(N, F)`` features of normalised ``pixels`` from an eval-mode backbone (checkpoint, or a random
-    init drawn with ``init_seed`` so that pre-training and evaluation share the same frozen encoder)."""
-    with torch.random.fork_rng():
-        torch.manual_seed(init_seed)
-        model = build_backbone(backbone, in_channels=pixels.shape[1], checkpoint=checkpoint).eval()
+    """``(N, F)`` features of normalised in-memory ``pixels`` from :func:`frozen_backbone`."""
+    model = frozen_backbone(backbone, pixels.shape[1], checkpoint, init_seed)
     normalised = (pixels - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
     return torch.cat([model(chunk) for chunk in normalised.split(batch_size)])
+
+
+@torch.no_grad()
+def stream_features(dataset: Dataset, model: torch.nn.Module, mean: torch.Tensor, std: torch.Tensor,
+                    out: np.ndarray, batch_size: int = 64, num_workers: int = 0) -> None:
+    """Write the features of every item ``image`` of ``dataset`` into ``out`` (N, F) in one streaming
+    pass: batched, read by ``num_workers`` DataLoader workers, with a progress bar."""
+    start = 0
+    batches = loader(dataset, batch_size, num_workers=num_workers)
+    for batch in tqdm(batches, desc="frozen image features", unit="batch", disable=len(batches) < 20):
+        image = (batch["image"] - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+        features = model(image).float().numpy()
+        out[start:start + len(features)] = features
+        start += len(features)

@@ -1,63 +1,43 @@
 """Geotagged image patches for MoCo pre-training and image classifiers (Lightning DataModule).
 
-Sources are ``eurosat`` (13 bands, labelled), ``ssl4eo`` (12 bands, no B10, unlabelled; each
-256 px patch is cut into ``tile_size`` tiles) or a CSV/Parquet table read by
-:func:`trainer.data.geotagged.geotagged_records` (``image_path, lat, lon`` and optionally
-``label, location_id, timestamp``; bands in ``csv_bands`` order). Bands are
-picked by name. Everything is small, so pixels are read once into memory as raw float32; the
-task normalises and augments them on its device. Per-band mean/std come from the training split.
+Sources are any image source of :func:`trainer.data.sources.image_records` (``eurosat``,
+``ssl4eo``, ``multitemporal``, a CSV/Parquet table with bands in ``table_bands`` order,
+``inat:<root>``, ``fmow:<root>``); each image is cut into ``tile_size`` tiles. Bands are picked by
+name. Only image headers are read up front (a pre-flight pass); each item is read from disk by the
+DataLoader's workers as raw float32 and the task normalises and augments it on its device.
+Per-band mean/std come from a sample of the training split.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import lightning as L
-import numpy as np
 import pandas as pd
-import torch
 from lightning.pytorch.utilities import rank_zero_warn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from qgis_csp_plugin.core.latlon import validate_latlon
-from trainer.data.bands import EUROSAT_BANDS, S2_BANDS, SSL4EO_L2A_BANDS, band_indices
-from trainer.data.geotagged import geotagged_records
-from trainer.data.rasters import read_image
-from trainer.data.sources import eurosat_records, ssl4eo_records
+from trainer.data.bands import EUROSAT_BANDS, S2_BANDS
+from trainer.data.features import tile_statistics
+from trainer.data.preflight import preflight
+from trainer.data.sources import image_records
 from trainer.data.splits import label_subset, split_records
 from trainer.data.temporal import TemporalPairs
+from trainer.data.tiles import TileDataset, grid_tiles, loader
 from trainer.errors import TrainerError
 
 KEY_VIEWS = ("none", "augment", "temporal")
-
-
-class PatchDataset(Dataset):
-    """Raw pixels in memory; items are dicts ``image, latlon, label`` (+ ``key`` for MoCo)."""
-
-    def __init__(self, images: torch.Tensor, latlon: torch.Tensor, labels: torch.Tensor,
-                 pairs: TemporalPairs | None = None, key_view: str = "none") -> None:
-        self.images, self.latlon, self.labels = images, latlon, labels
-        self.pairs, self.key_view = pairs, key_view
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = {"image": self.images[index], "latlon": self.latlon[index], "label": self.labels[index]}
-        if self.key_view == "augment":
-            item["key"] = self.images[index]
-        elif self.key_view == "temporal":
-            item["key"] = self.images[self.pairs.sample(index)]
-        return item
 
 
 class ImageDataModule(L.LightningDataModule):
     """Train/val/test splits (seeded, stratified when labelled) of geotagged patches.
 
     Args:
-        sources: ``eurosat``, ``ssl4eo`` and/or CSV paths; unlabelled sources only join the
-            training split (for self-supervised pre-training).
+        sources: image sources (:func:`trainer.data.sources.image_records`); unlabelled sources only
+            join the training split (for self-supervised pre-training).
         bands: band names to read (``red``/``green``/``blue`` resolve to B04/B03/B02).
+        table_bands: band order of the files of table sources.
+        skip_bad: skip (and count) rows whose image is missing, unreadable or too small instead of
+            stopping at the first one.
         key_view: ``none`` (classifiers), ``augment`` (MoCo: key = second augmentation) or
             ``temporal`` (key = the tile at the same pixel offset of another date of the same
             ``location_id``, so images of one location must share a pixel grid; records without
@@ -66,16 +46,16 @@ class ImageDataModule(L.LightningDataModule):
     """
 
     def __init__(self, sources: list[str] = ("eurosat",), bands: list[str] = S2_BANDS,
-                 csv_bands: list[str] = EUROSAT_BANDS, tile_size: int = 64, key_view: str = "none",
+                 table_bands: list[str] = EUROSAT_BANDS, tile_size: int = 64, key_view: str = "none",
                  temporal_fallback: bool = True, val_fraction: float = 0.2, test_fraction: float = 0.2,
                  label_ratio: float = 1.0, split_seed: int = 0, batch_size: int = 32, num_workers: int = 0,
-                 pin_memory: bool = False, persistent_workers: bool = False) -> None:
+                 pin_memory: bool = False, persistent_workers: bool = False, skip_bad: bool = False) -> None:
         super().__init__()
         if key_view not in KEY_VIEWS:
             raise TrainerError(f"key_view {key_view!r} is not one of {', '.join(KEY_VIEWS)}")
         self.save_hyperparameters()
         self.bands = list(bands)
-        self.datasets: dict[str, PatchDataset] = {}
+        self.datasets: dict[str, TileDataset] = {}
         self.class_names: list[str] = []
         self.band_mean = self.band_std = self.train_latlon = None
 
@@ -98,55 +78,29 @@ class ImageDataModule(L.LightningDataModule):
             self.class_names = [str(n) for n in names]
         for split, frame in parts.items():
             self.datasets[split] = self._dataset(frame.reset_index(drop=True), split == "train")
-        pixels = self.datasets["train"].images.transpose(0, 1).reshape(len(self.bands), -1)
-        self.band_mean = pixels.mean(dim=1).tolist()
-        self.band_std = pixels.std(dim=1).clamp_min(1e-6).tolist()
+        mean, std = tile_statistics(self.datasets["train"], hp.split_seed)
+        self.band_mean, self.band_std = mean.tolist(), std.tolist()
         self.train_latlon = self.datasets["train"].latlon.numpy()
 
     def _records(self, source: str) -> pd.DataFrame:
-        if source == "eurosat":
-            frame, available = eurosat_records(), EUROSAT_BANDS
-        elif source == "ssl4eo":
-            frame, available = ssl4eo_records(), SSL4EO_L2A_BANDS
-        elif Path(source).name.endswith((".csv", ".csv.gz", ".parquet")):
-            frame, available = geotagged_records(source), tuple(self.hparams.csv_bands)
-        else:
-            raise TrainerError(f"unknown image source {source!r}: use eurosat, ssl4eo or a "
-                               ".csv/.csv.gz/.parquet table")
-        frame = frame.copy()
-        frame["band_indices"] = [band_indices(available, self.bands)] * len(frame)
-        if "label" not in frame:
-            frame["label"] = -1
-            frame["class_name"] = ""
-        return frame
+        frame = image_records(source, self.hparams.table_bands)
+        return preflight(frame, self.bands, self.hparams.tile_size, self.hparams.skip_bad, source)
 
-    def _dataset(self, frame: pd.DataFrame, train: bool) -> PatchDataset:
-        size = self.hparams.tile_size
-        images, rows, offsets = [], [], []
-        for i, row in enumerate(frame.itertuples()):
-            tiles = _tiles(read_image(row.image_path, row.band_indices), size, row.image_path)
-            images += tiles.values()
-            offsets += tiles.keys()
-            rows += [i] * len(tiles)
-        frame = frame.iloc[rows].reset_index(drop=True)
-        frame[["tile_y", "tile_x"]] = np.array(offsets, dtype=np.int64).reshape(-1, 2)
+    def _dataset(self, frame: pd.DataFrame, train: bool) -> TileDataset:
+        tiles = grid_tiles(frame, self.hparams.tile_size)
         key_view = self.hparams.key_view if train else "none"
         pairs = None
         if key_view == "temporal":  # a tile pairs with the tile at the same pixel offset of another date
-            pairs = TemporalPairs(frame, strict=not self.hparams.temporal_fallback, same=("tile_y", "tile_x"))
+            pairs = TemporalPairs(tiles, strict=not self.hparams.temporal_fallback, same=("tile_y", "tile_x"))
             if pairs.n_multi_date == 0:
                 rank_zero_warn("temporal positives: no location has images from two dates; every key "
                                "is a second augmentation of the query image (MoCo fallback)")
-        stack = torch.from_numpy(np.stack(images)) if images else torch.empty(0, len(self.bands), size, size)
-        return PatchDataset(stack, torch.tensor(frame[["lat", "lon"]].to_numpy(np.float32)).reshape(-1, 2),
-                            torch.tensor(frame["label"].to_numpy(np.int64)), pairs, key_view)
+        return TileDataset(tiles, self.hparams.tile_size, pairs, key_view)
 
     def _loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         hp = self.hparams
-        workers = hp.num_workers
-        return DataLoader(self.datasets[split], batch_size=batch_size or hp.batch_size, shuffle=shuffle,
-                          drop_last=shuffle, num_workers=workers, pin_memory=hp.pin_memory,
-                          persistent_workers=hp.persistent_workers and workers > 0)
+        return loader(self.datasets[split], batch_size or hp.batch_size, shuffle, shuffle, hp.num_workers,
+                      hp.pin_memory, hp.persistent_workers)
 
     def train_dataloader(self) -> DataLoader:
         size = len(self.datasets["train"])
@@ -163,13 +117,3 @@ class ImageDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", False)
 
-
-def _tiles(image: np.ndarray, size: int, path: str) -> dict[tuple[int, int], np.ndarray]:
-    """Non-overlapping ``size`` tiles of a (C, H, W) patch by pixel offset ``(y, x)`` (one when it is ``size``)."""
-    _, height, width = image.shape
-    if height < size or width < size:
-        raise TrainerError(f"{path} is {height}x{width} px, smaller than tile_size {size}")
-    if not np.isfinite(image).all():
-        raise TrainerError(f"{path} holds NaN/inf pixel values")
-    return {(y, x): image[:, y:y + size, x:x + size] for y in range(0, height - size + 1, size)
-            for x in range(0, width - size + 1, size)}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.windows
 from pyproj import Transformer
 
 from trainer.errors import TrainerError
@@ -35,3 +36,15 @@ def read_image(path: str | Path, indices: list[int] | None = None) -> np.ndarray
     except rasterio.errors.RasterioIOError as exc:
         raise TrainerError(f"cannot read image {path}: {exc}") from exc
     return data.astype(np.float32)
+
+
+def read_window(path: str | Path, indices: list[int], y: int, x: int, size: int) -> np.ndarray:
+    """The ``size`` x ``size`` crop at pixel offset ``(y, x)`` of ``path`` as float32 (C, size, size),
+    read with a rasterio window (only the blocks that hold it are decoded)."""
+    window = rasterio.windows.Window(x, y, size, size)
+    try:
+        with rasterio.open(path) as ds:
+            data = ds.read([i + 1 for i in indices], window=window)
+    except rasterio.errors.RasterioIOError as exc:
+        raise TrainerError(f"cannot read image {path}: {exc}") from exc
+    return data.astype(np.float32, copy=False)

@@ -1,0 +1,98 @@
+"""Disk-backed datasets: each item is one ``tile_size`` crop read from its file with a rasterio window.
+
+Nothing but paths, pixel offsets, coordinates and labels is held in memory, so a table of a million
+images costs tens of MB, and DataLoader workers share the (numpy) arrays without copying them.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from trainer.data.rasters import read_window
+from trainer.data.temporal import TemporalPairs
+from trainer.errors import TrainerError
+
+#: Tiles read to estimate per-band mean/std (all of them when there are fewer).
+STATISTICS_SAMPLE = 512
+
+
+def grid_tiles(records: pd.DataFrame, size: int) -> pd.DataFrame:
+    """One row per non-overlapping ``size`` tile of each record (needs ``height, width``), with its
+    pixel offset ``tile_y, tile_x``, in record order then row-major tile order."""
+    rows, offsets = [], []
+    for i, (height, width) in enumerate(zip(records["height"], records["width"], strict=True)):
+        for y in range(0, height - size + 1, size):
+            for x in range(0, width - size + 1, size):
+                rows.append(i)
+                offsets.append((y, x))
+    tiles = records.iloc[rows].reset_index(drop=True)
+    tiles[["tile_y", "tile_x"]] = np.array(offsets, dtype=np.int64).reshape(-1, 2)
+    return tiles
+
+
+def random_crops(records: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """``records`` with one seeded random ``size`` crop offset ``tile_y, tile_x`` each."""
+    rng = np.random.default_rng(seed)
+    offsets = [(rng.integers(0, h - size + 1), rng.integers(0, w - size + 1))
+               for h, w in zip(records["height"], records["width"], strict=True)]
+    return records.assign(tile_y=[o[0] for o in offsets], tile_x=[o[1] for o in offsets])
+
+
+class TileDataset(Dataset):
+    """Items ``image`` (raw float32 (C, size, size)), ``latlon``, ``label``, ``index`` and, with
+    ``key_view`` ``augment``/``temporal``, ``key`` (the same tile, or the tile of another date)."""
+
+    def __init__(self, tiles: pd.DataFrame, size: int, pairs: TemporalPairs | None = None,
+                 key_view: str = "none") -> None:
+        self.size, self.pairs, self.key_view = size, pairs, key_view
+        self.paths = tiles["image_path"].to_numpy(dtype=str)
+        band_sets = sorted(set(tiles["band_indices"]))
+        self.band_sets = [list(b) for b in band_sets]
+        lookup = {b: i for i, b in enumerate(band_sets)}
+        self.band_set = np.array([lookup[b] for b in tiles["band_indices"]], dtype=np.int32)
+        self.offsets = tiles[["tile_y", "tile_x"]].to_numpy(np.int64).reshape(-1, 2)
+        self.latlon = torch.tensor(tiles[["lat", "lon"]].to_numpy(np.float32)).reshape(-1, 2)
+        self.labels = torch.tensor(tiles["label"].to_numpy(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, index: int) -> torch.Tensor:
+        """Raw pixels of tile ``index``; NaN/inf values raise :class:`TrainerError` naming the file."""
+        y, x = self.offsets[index]
+        pixels = read_window(self.paths[index], self.band_sets[self.band_set[index]], int(y), int(x), self.size)
+        if not np.isfinite(pixels).all():
+            raise TrainerError(f"{self.paths[index]} holds NaN/inf pixel values in the tile at ({y}, {x})")
+        return torch.from_numpy(pixels)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        image = self.read(index)
+        item = {"image": image, "latlon": self.latlon[index], "label": self.labels[index], "index": index}
+        if self.key_view == "augment":
+            item["key"] = image
+        elif self.key_view == "temporal":
+            item["key"] = self.read(self.pairs.sample(index))
+        return item
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed numpy and ``random`` in a DataLoader worker from its torch seed (which differs per worker,
+    per epoch and per rank), so augmentations drawn in workers never repeat across them."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, drop_last: bool = False,
+           num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False) -> DataLoader:
+    """A DataLoader over a disk-backed dataset with seeded workers (Lightning adds the
+    DistributedSampler under DDP, so every sample is seen once per epoch across ranks)."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                      num_workers=num_workers, pin_memory=pin_memory,
+                      persistent_workers=persistent_workers and num_workers > 0,
+                      worker_init_fn=seed_worker if num_workers > 0 else None)
