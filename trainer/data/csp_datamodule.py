@@ -15,6 +15,7 @@ even unlabelled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property, partial
 
 import lightning as L
@@ -27,7 +28,7 @@ from trainer.data.bands import EUROSAT_BANDS, SSL4EO_L2A_BANDS
 from trainer.data.feature_cache import cached_features, data_fingerprint, file_hash
 from trainer.data.features import crop_dataset, frozen_backbone, stream_features, tile_statistics
 from trainer.data.geotagged import checked_latlon
-from trainer.data.sources import image_records
+from trainer.data.sources import image_records, is_shards
 from trainer.data.splits import evaluation_split
 from trainer.data.tiles import loader
 from trainer.errors import TrainerError
@@ -89,12 +90,18 @@ class CspDataModule(L.LightningDataModule):
         """``(latlon (N, 2), features (N, F))`` of every training record (features computed once, or
         memory-mapped from the feature cache)."""
         hp = self.hparams
-        records = training_records(list(hp.sources), list(hp.table_bands), hp.split_seed, hp.eval_val_fraction,
-                                   hp.eval_test_fraction, hp.eval_folds, hp.eval_fold)
-        dataset = crop_dataset(records, list(hp.bands), hp.tile_size, hp.split_seed, hp.skip_bad, "CSP records")
-        mean, std = tile_statistics(dataset, hp.split_seed)
+        if any(is_shards(source) for source in hp.sources):
+            dataset, latlon, mean, std, fingerprint = self._shard_items()
+        else:
+            records = training_records(list(hp.sources), list(hp.table_bands), hp.split_seed, hp.eval_val_fraction,
+                                       hp.eval_test_fraction, hp.eval_folds, hp.eval_fold)
+            dataset = crop_dataset(records, list(hp.bands), hp.tile_size, hp.split_seed, hp.skip_bad,
+                                   "CSP records")
+            latlon = dataset.latlon.numpy()
+            mean, std = tile_statistics(dataset, hp.split_seed)
+            fingerprint = partial(data_fingerprint, dataset)
         model = frozen_backbone(hp.image_backbone, len(hp.bands), hp.image_encoder_checkpoint)
-        shape = (len(dataset), int(model.num_features))
+        shape = (len(latlon), int(model.num_features))
         compute = partial(stream_features, dataset, model, mean, std, num_workers=hp.num_workers)
         if hp.feature_cache_dir is None:
             features = np.empty(shape, np.float32)
@@ -102,9 +109,28 @@ class CspDataModule(L.LightningDataModule):
         else:
             key = {"backbone": hp.image_backbone, "checkpoint_sha256": file_hash(hp.image_encoder_checkpoint),
                    "bands": list(hp.bands), "tile_size": hp.tile_size, "band_mean": mean.tolist(),
-                   "band_std": std.tolist(), "data": data_fingerprint(dataset)}
+                   "band_std": std.tolist(), "data": fingerprint()}
             features, self.cache_hit = cached_features(hp.feature_cache_dir, key, shape, compute)
-        return dataset.latlon.numpy(), features
+        return latlon, features
+
+    def _shard_items(self) -> tuple[Dataset, np.ndarray, torch.Tensor, torch.Tensor, Callable[[], str]]:
+        """A shard set's items in stream order, coordinates, band statistics and fingerprint (all
+        items are training pairs: build the shard set without the evaluation's test images)."""
+        from trainer.data.shards import (
+            ShardDataset,
+            checked_meta,
+            shard_fingerprint,
+            shard_location,
+        )
+
+        hp = self.hparams
+        if len(hp.sources) != 1:
+            raise TrainerError("a shards: source streams on its own: build one shard set from all sources")
+        location = shard_location(hp.sources[0])
+        meta, items = checked_meta(location, list(hp.bands), hp.tile_size)
+        dataset = ShardDataset(location, list(hp.bands), hp.tile_size, shuffle=False)
+        return (dataset, items[["lat", "lon"]].to_numpy(np.float32), torch.tensor(meta["band_mean"]),
+                torch.tensor(meta["band_std"]), partial(shard_fingerprint, location))
 
     @property
     def feature_dim(self) -> int:

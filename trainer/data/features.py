@@ -69,12 +69,9 @@ def frozen_features(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
 @torch.no_grad()
 def stream_features(dataset: Dataset, model: torch.nn.Module, mean: torch.Tensor, std: torch.Tensor,
                     out: np.ndarray, batch_size: int = 64, num_workers: int = 0) -> None:
-    """Write the features of every item ``image`` of ``dataset`` into ``out`` (N, F) in one streaming
-    pass: batched, read by ``num_workers`` DataLoader workers, with a progress bar."""
-    start = 0
+    """Write the features of every item ``image`` of ``dataset`` into row ``index`` of ``out`` (N, F)
+    in one streaming pass: batched, read by ``num_workers`` DataLoader workers, with a progress bar."""
     batches = loader(dataset, batch_size, num_workers=num_workers)
     for batch in tqdm(batches, desc="frozen image features", unit="batch", disable=len(batches) < 20):
         image = (batch["image"] - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
-        features = model(image).float().numpy()
-        out[start:start + len(features)] = features
-        start += len(features)
+        out[batch["index"].numpy()] = model(image).float().numpy()

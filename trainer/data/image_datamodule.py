@@ -11,6 +11,7 @@ Per-band mean/std come from a sample of the training split.
 from __future__ import annotations
 
 import lightning as L
+import numpy as np
 import pandas as pd
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
@@ -19,7 +20,7 @@ from qgis_csp_plugin.core.latlon import validate_latlon
 from trainer.data.bands import EUROSAT_BANDS, S2_BANDS
 from trainer.data.features import tile_statistics
 from trainer.data.preflight import preflight
-from trainer.data.sources import image_records
+from trainer.data.sources import image_records, is_shards
 from trainer.data.splits import label_subset, split_records
 from trainer.data.temporal import TemporalPairs
 from trainer.data.tiles import TileDataset, grid_tiles, loader
@@ -63,6 +64,9 @@ class ImageDataModule(L.LightningDataModule):
         if self.datasets:
             return
         hp = self.hparams
+        if any(is_shards(s) for s in hp.sources):
+            self._setup_shards()
+            return
         records = pd.concat([self._records(s) for s in hp.sources], ignore_index=True)
         try:
             validate_latlon(records[["lat", "lon"]].to_numpy(), "image coordinates")
@@ -81,6 +85,23 @@ class ImageDataModule(L.LightningDataModule):
         mean, std = tile_statistics(self.datasets["train"], hp.split_seed)
         self.band_mean, self.band_std = mean.tolist(), std.tolist()
         self.train_latlon = self.datasets["train"].latlon.numpy()
+
+    def _setup_shards(self) -> None:
+        """One shard set, streamed as the training split (for pre-training; no val/test split)."""
+        from trainer.data.shards import ShardDataset, checked_meta, shard_location
+
+        hp = self.hparams
+        if len(hp.sources) != 1:
+            raise TrainerError("a shards: source streams on its own: build one shard set from all sources")
+        location = shard_location(hp.sources[0])
+        meta, items = checked_meta(location, self.bands, hp.tile_size)
+        pairs = None
+        if hp.key_view == "temporal":
+            pairs = TemporalPairs(items, strict=not hp.temporal_fallback, same=("tile_y", "tile_x"))
+        self.datasets["train"] = ShardDataset(location, self.bands, hp.tile_size, hp.key_view, pairs,
+                                              seed=hp.split_seed)
+        self.band_mean, self.band_std = meta["band_mean"], meta["band_std"]
+        self.train_latlon = items[["lat", "lon"]].to_numpy(np.float32)
 
     def _records(self, source: str) -> pd.DataFrame:
         frame = image_records(source, self.hparams.table_bands)
@@ -103,6 +124,12 @@ class ImageDataModule(L.LightningDataModule):
                       hp.pin_memory, hp.persistent_workers)
 
     def train_dataloader(self) -> DataLoader:
+        hp = self.hparams
+        if any(is_shards(s) for s in hp.sources):
+            from trainer.data.shards import shard_loader
+
+            return shard_loader(self.datasets["train"], hp.batch_size, hp.num_workers, hp.pin_memory,
+                                hp.persistent_workers)
         size = len(self.datasets["train"])
         if size == 0:
             raise TrainerError("the training split is empty")
@@ -111,9 +138,9 @@ class ImageDataModule(L.LightningDataModule):
                            f"({size} images): using batches of {size}")
         return self._loader("train", True, min(size, self.hparams.batch_size))
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val", False) if "val" in self.datasets else []
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)
+    def test_dataloader(self) -> DataLoader | list:
+        return self._loader("test", False) if "test" in self.datasets else []
 

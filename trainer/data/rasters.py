@@ -38,13 +38,15 @@ def read_image(path: str | Path, indices: list[int] | None = None) -> np.ndarray
     return data.astype(np.float32)
 
 
-def read_window(path: str | Path, indices: list[int], y: int, x: int, size: int) -> np.ndarray:
-    """The ``size`` x ``size`` crop at pixel offset ``(y, x)`` of ``path`` as float32 (C, size, size),
-    read with a rasterio window (only the blocks that hold it are decoded)."""
+def read_window(path: str | Path, indices: list[int], y: int, x: int, size: int,
+                dtype: type | None = np.float32) -> np.ndarray:
+    """The ``size`` x ``size`` crop at pixel offset ``(y, x)`` of ``path`` as ``dtype`` (the file's own
+    type when ``None``), (C, size, size), read with a rasterio window (only the blocks that hold it
+    are decoded)."""
     window = rasterio.windows.Window(x, y, size, size)
     try:
         with rasterio.open(path) as ds:
             data = ds.read([i + 1 for i in indices], window=window)
     except rasterio.errors.RasterioIOError as exc:
         raise TrainerError(f"cannot read image {path}: {exc}") from exc
-    return data.astype(np.float32, copy=False)
+    return data if dtype is None else data.astype(dtype, copy=False)

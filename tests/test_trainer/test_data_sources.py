@@ -1,0 +1,102 @@
+"""The image-source registry, the header pre-flight (bad rows, skip_bad) and disk-backed tiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import torch
+from moco_fixtures import eurosat_csv
+
+from trainer.data.bands import EUROSAT_BANDS
+from trainer.data.image_datamodule import ImageDataModule
+from trainer.data.preflight import preflight
+from trainer.data.rasters import read_image
+from trainer.data.sources import SHARED_DATA_ROOT, image_records, source_names
+from trainer.errors import TrainerError
+
+BANDS = ["B02", "B03", "B04", "B08"]
+SHARED = pytest.mark.skipif(not SHARED_DATA_ROOT.is_dir(), reason="needs ../shared/data (not in a user's clone)")
+
+
+def test_registry_names_every_source_and_refuses_unknown_ones():
+    assert {"eurosat", "eurosat_extra", "ssl4eo", "multitemporal", "inat", "fmow"} <= set(source_names())
+    with pytest.raises(TrainerError, match="unknown image source 'nope'.*shards:<dir-or-URL>"):
+        image_records("nope")
+    with pytest.raises(TrainerError, match="inat:<root>"):
+        image_records("inat")
+
+
+def test_table_band_order_is_one_option_for_every_command(tmp_path):
+    records = image_records(str(eurosat_csv(tmp_path, n=2)), table_bands=list(EUROSAT_BANDS[::-1]))
+    assert records["available"].iloc[0] == EUROSAT_BANDS[::-1]
+    data = ImageDataModule(sources=[str(eurosat_csv(tmp_path, n=4))], bands=["B02"],
+                           table_bands=list(EUROSAT_BANDS[::-1]), tile_size=64, batch_size=2)
+    data.setup("fit")
+    item = data.datasets["train"][0]
+    path = data.datasets["train"].paths[0]
+    assert torch.equal(item["image"], torch.from_numpy(read_image(path, [EUROSAT_BANDS[::-1].index("B02")])))
+
+
+@SHARED
+def test_shared_sources_have_their_band_names_and_dates():
+    extra = image_records("eurosat_extra")
+    assert len(extra) == 270 and extra["label"].between(0, 9).all() and extra["available"].iloc[0] == EUROSAT_BANDS
+    naip = image_records("multitemporal:naip_nd_2009_2020")
+    assert len(naip) == 10 and naip["location_id"].nunique() == 1 and naip["timestamp"].nunique() == 10
+    assert naip["timestamp"].iloc[0].startswith("2009-08-18")
+    assert len(image_records("multitemporal")) == 18
+
+
+def test_tiles_are_read_from_disk_one_window_each(tmp_path):
+    data = ImageDataModule(sources=["ssl4eo"], bands=BANDS, tile_size=64, batch_size=8)
+    data.setup("fit")
+    train = data.datasets["train"]
+    assert len(train) == 20 * 16  # 20 patches of 256 px = 16 tiles each
+    y, x = train.offsets[5]
+    whole = read_image(train.paths[5], train.band_sets[train.band_set[5]])
+    assert torch.equal(train[5]["image"], torch.from_numpy(whole[:, y:y + 64, x:x + 64]))
+
+
+def test_workers_see_every_tile_once_per_epoch(tmp_path):
+    data = ImageDataModule(sources=[str(eurosat_csv(tmp_path))], bands=BANDS, tile_size=32, batch_size=8,
+                           num_workers=2, persistent_workers=True)
+    data.setup("fit")
+    batches = data.train_dataloader()
+    assert batches.num_workers == 2 and batches.worker_init_fn is not None
+    seen = torch.cat([b["index"] for b in batches])
+    assert sorted(seen.tolist()) == list(range(len(data.datasets["train"])))
+
+
+def _table_with_bad_rows(tmp_path, data_dir):
+    good = sorted((data_dir / "eurosat_ms" / "Forest").glob("*.tif"))[:3]
+    small = tmp_path / "small.tif"
+    profile = {"driver": "GTiff", "width": 16, "height": 16, "count": 13, "dtype": "uint16", "crs": "EPSG:32633",
+               "transform": rasterio.transform.from_origin(500000, 5000000, 10, 10)}
+    with rasterio.open(small, "w", **profile) as ds:
+        ds.write(np.ones((13, 16, 16), dtype=np.uint16))
+    (tmp_path / "broken.tif").write_bytes(b"not a tiff")
+    paths = [good[0], tmp_path / "missing.tif", good[1], small, tmp_path / "broken.tif", good[2]]
+    frame = pd.DataFrame({"image_path": [str(p) for p in paths], "lat": 45.0, "lon": 10.0})
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    return tmp_path / "bad.csv"
+
+
+def test_preflight_names_the_first_bad_row_or_skips_and_counts(tmp_path, data_dir):
+    table = str(_table_with_bad_rows(tmp_path, data_dir))
+    records = image_records(table)
+    with pytest.raises(TrainerError, match=r"row 1 \(.*missing.tif\) missing or unreadable.*3 bad row"):
+        preflight(records, BANDS, 64, what=table)
+    with pytest.warns(UserWarning, match="skipped 3 of 6 rows"):
+        kept = preflight(records, BANDS, 64, skip_bad=True, what=table)
+    assert len(kept) == 3 and (kept["height"] == 64).all()
+    with pytest.raises(TrainerError, match=r"row 1 .*small.tif\) is 16x16 px, smaller than tile_size 64"):
+        preflight(records.iloc[[0, 3]].reset_index(drop=True), BANDS, 64)
+    with pytest.raises(TrainerError, match="has 13 band\(s\), the band selection needs 14"):
+        preflight(records.iloc[[0]].assign(available=[EUROSAT_BANDS + ("X",)]), ["X"], 64)
+    data = ImageDataModule(sources=[table], bands=BANDS, batch_size=2, skip_bad=True)
+    with pytest.warns(UserWarning, match="skipped 3"):
+        data.setup("fit")
+    assert sum(len(d) for d in data.datasets.values()) == 3
+

@@ -1,0 +1,43 @@
+"""``python -m trainer shards build --source <any source> --out <dir>``: a litdata shard set for streaming.
+
+Train from it with ``--data.sources '[shards:<dir-or-URL>]'`` (``moco fit``; ``csp fit`` streams its
+frozen features from it). See :mod:`trainer.data.shards`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from trainer.data.bands import EUROSAT_BANDS, S2_BANDS
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m trainer shards",
+                                description="Build litdata shards of (tile pixels, lat, lon, label, timestamp, "
+                                            "location_id) from any image source.")
+    sub = p.add_subparsers(dest="action", required=True)
+    build = sub.add_parser("build", help="write the shard set of every tile of a source (atomically)")
+    build.add_argument("--source", required=True,
+                       help="eurosat, eurosat_extra, ssl4eo, multitemporal[:<folder>], a .csv/.csv.gz/.parquet "
+                            "table, inat:<root> or fmow:<root>")
+    build.add_argument("--out", required=True, type=Path, help="new folder for the shard set")
+    build.add_argument("--tile-size", type=int, default=64)
+    build.add_argument("--bands", nargs="+", default=list(S2_BANDS), help="band names to store, in this order")
+    build.add_argument("--table-bands", nargs="+", default=list(EUROSAT_BANDS),
+                       help="band order of a table source's files")
+    build.add_argument("--workers", type=int, default=1, help="processes reading and writing")
+    build.add_argument("--chunk-bytes", default="64MB", help="size of one shard chunk")
+    build.add_argument("--skip-bad", action="store_true",
+                       help="skip (and count) missing, unreadable or too small images instead of stopping")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    from trainer.data.shards import build_shards
+
+    out = build_shards(args.source, args.out, args.bands, args.tile_size, args.table_bands, args.workers,
+                       args.chunk_bytes, args.skip_bad)
+    print(f"shards written to {out}; train with --data.sources '[shards:{out}]'")
+    return 0
