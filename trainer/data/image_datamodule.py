@@ -59,6 +59,15 @@ class ImageDataModule(L.LightningDataModule):
         self.datasets: dict[str, TileDataset] = {}
         self.class_names: list[str] = []
         self.band_mean = self.band_std = self.train_latlon = None
+        self._shard_loader = self._shard_loader_state = None
+
+    def state_dict(self) -> dict:
+        """The shard loader's position, saved in Lightning checkpoints for a mid-epoch resume (Lightning's
+        own loader-state restore is skipped when the task asks for ``estimated_stepping_batches``)."""
+        return {"shard_loader": self._shard_loader.state_dict()} if self._shard_loader is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._shard_loader_state = state_dict.get("shard_loader")
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -128,8 +137,12 @@ class ImageDataModule(L.LightningDataModule):
         if any(is_shards(s) for s in hp.sources):
             from trainer.data.shards import shard_loader
 
-            return shard_loader(self.datasets["train"], hp.batch_size, hp.num_workers, hp.pin_memory,
-                                hp.persistent_workers)
+            self._shard_loader = shard_loader(self.datasets["train"], hp.batch_size, hp.num_workers,
+                                              hp.pin_memory, hp.persistent_workers)
+            if self._shard_loader_state:
+                self._shard_loader.load_state_dict(self._shard_loader_state)
+                self._shard_loader_state = None
+            return self._shard_loader
         size = len(self.datasets["train"])
         if size == 0:
             raise TrainerError("the training split is empty")

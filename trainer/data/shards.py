@@ -152,9 +152,27 @@ def checked_meta(location: str, bands: list[str], tile_size: int) -> tuple[dict,
     return meta, items
 
 
+class ResumableLoader(StreamingDataLoader):
+    """litdata's resumable loader (its state goes into Lightning checkpoints; DDP ranks stream disjoint
+    parts of the shard set). A loaded state applies to the next epoch only: litdata clears it when an
+    epoch's iterator is exhausted, but Lightning stops at the epoch's batch count without exhausting
+    it, which would replay the loaded position in the following epoch."""
+
+    _state_loaded = False
+
+    def load_state_dict(self, obj: dict[str, Any]) -> None:
+        super().load_state_dict(obj)
+        self._state_loaded = True
+
+    def __iter__(self) -> Any:
+        if self.restore and not self._state_loaded:
+            self.restore = False
+        self._state_loaded = False
+        yield from super().__iter__()
+
+
 def shard_loader(dataset: ShardDataset, batch_size: int, num_workers: int = 0, pin_memory: bool = False,
-                 persistent_workers: bool = False) -> StreamingDataLoader:
-    """litdata's resumable loader (its state goes into Lightning checkpoints; DDP ranks stream
-    disjoint parts of the shard set)."""
-    return StreamingDataLoader(dataset, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                               persistent_workers=persistent_workers and num_workers > 0)
+                 persistent_workers: bool = False) -> ResumableLoader:
+    """A :class:`ResumableLoader` over ``dataset``."""
+    return ResumableLoader(dataset, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
+                           persistent_workers=persistent_workers and num_workers > 0)

@@ -1,0 +1,135 @@
+"""litdata shard sets: build (atomic, ordered), stream into MoCo/CSP, temporal keys, kill and resume."""
+
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from moco_fixtures import two_date_csv
+
+from trainer.cli import main as trainer_main
+from trainer.data.csp_datamodule import CspDataModule
+from trainer.data.image_datamodule import ImageDataModule
+from trainer.data.shards import ShardDataset, build_shards, shard_meta
+from trainer.errors import TrainerError
+from trainer.tasks.moco import MocoTask
+
+BANDS = ["B02", "B03", "B04", "B08"]
+
+
+@pytest.fixture(scope="module")
+def shard_set(tmp_path_factory):
+    """Shards of 16 real EuroSAT patches (8 locations x 2 dates) cut into 32 px tiles: 64 items."""
+    folder = tmp_path_factory.mktemp("shards")
+    table = two_date_csv(folder)
+    assert trainer_main(["shards", "build", "--source", str(table), "--out", str(folder / "set"), "--tile-size",
+                         "32", "--bands", *BANDS, "--workers", "2"]) == 0
+    return folder / "set", table
+
+
+def test_shards_hold_the_disk_tiles_in_order_with_their_fields(shard_set):
+    location, table = shard_set
+    meta, items = shard_meta(str(location))
+    assert meta["items"] == len(items) == 64 and meta["bands"] == BANDS and meta["tile_size"] == 32
+    assert not location.with_name("set.partial").exists()
+    disk = ImageDataModule(sources=[str(table)], bands=BANDS, tile_size=32, val_fraction=0, test_fraction=0)
+    disk.setup("fit")
+    tiles = disk.datasets["train"]
+    streamed = ShardDataset(str(location), BANDS, 32, shuffle=False)
+    for i in (0, 5, 63):
+        item = streamed[i]
+        assert item["index"] == i
+        assert torch.equal(item["image"], tiles[i]["image"])
+        np.testing.assert_allclose(item["latlon"].numpy(), tiles.latlon[i].numpy())
+    assert set(items["location_id"]) == {f"loc{i}" for i in range(8)} and items["timestamp"].nunique() == 2
+    torch.testing.assert_close(torch.tensor(meta["band_mean"]), torch.tensor(disk.band_mean))
+
+
+def test_build_refuses_an_existing_folder_and_training_refuses_other_bands(shard_set, tmp_path):
+    location, table = shard_set
+    with pytest.raises(TrainerError, match="already exists"):
+        build_shards(str(table), location, BANDS, 32, BANDS)
+    with pytest.raises(TrainerError, match="holds bands"):
+        ImageDataModule(sources=[f"shards:{location}"], bands=BANDS[:3], tile_size=32).setup("fit")
+    (tmp_path / "half").mkdir()
+    with pytest.raises(TrainerError, match="not a complete shard set"):
+        ImageDataModule(sources=[f"shards:{tmp_path / 'half'}"], bands=BANDS, tile_size=32).setup("fit")
+
+
+def test_temporal_keys_stream_from_the_other_date(shard_set):
+    location, _ = shard_set
+    data = ImageDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, key_view="temporal",
+                           batch_size=8)
+    data.setup("fit")
+    dataset = data.datasets["train"]
+    for i in (0, 7, 20):  # 4 tiles per patch; patches 2k and 2k+1 are one location at two dates
+        image, tile = divmod(i, 4)
+        partner = image + 1 if image % 2 == 0 else image - 1
+        assert torch.equal(dataset[i]["key"], dataset[partner * 4 + tile]["image"])
+    assert len(data.train_latlon) == 64 and len(data.band_mean) == 4
+
+
+class Record(L.Callback):
+    """Item indices of every training batch, with the epoch and the step count before it."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, int, list[int]]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.batches.append((trainer.current_epoch, trainer.global_step, batch["index"].tolist()))
+
+
+class StopAt(L.Callback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise RuntimeError("simulated kill")
+
+
+def test_moco_resumes_mid_epoch_on_shards_without_repeating_items(shard_set, tmp_path):
+    torch.set_num_threads(1)
+    location, _ = shard_set
+    checkpoints = tmp_path / "checkpoints"
+
+    def run(record: Record, stop: int | None, ckpt_path=None) -> L.Trainer:
+        L.seed_everything(0)
+        data = ImageDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, key_view="temporal",
+                               batch_size=8, num_workers=1)  # 64 items: 8 steps per epoch
+        model = MocoTask(backbone="resnet10t_w32", bands=BANDS, tile_size=32, queue_size=16)
+        saver = L.pytorch.callbacks.ModelCheckpoint(dirpath=checkpoints, every_n_train_steps=3, save_last=True)
+        trainer = L.Trainer(accelerator="cpu", max_epochs=2, logger=False, enable_progress_bar=False,
+                            enable_model_summary=False, default_root_dir=tmp_path,
+                            callbacks=[saver, record] + ([StopAt(stop)] if stop else []))
+        trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)
+        return trainer
+
+    killed, resumed = Record(), Record()
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        run(killed, stop=5)
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 3
+    trainer = run(resumed, stop=None, ckpt_path=checkpoints / "last.ckpt")
+    assert trainer.global_step == 16
+    saved = [i for _, step, items in killed.batches if step < 3 for i in items]
+    after = [i for epoch, _, items in resumed.batches if epoch == 0 for i in items]
+    assert len(after) == 5 * 8 and sorted(saved + after) == list(range(64))  # each item once in epoch 0
+    epoch1 = [i for epoch, _, items in resumed.batches if epoch == 1 for i in items]
+    assert sorted(epoch1) == list(range(64)) and epoch1 != sorted(epoch1)  # reshuffled, complete
+
+
+def test_csp_features_stream_from_shards_and_are_cached(shard_set, tmp_path):
+    location, _ = shard_set
+    options = dict(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, batch_size=8,
+                   feature_cache_dir=str(tmp_path / "cache"), num_workers=2)
+    first = CspDataModule(**options)
+    latlon, features = first.pairs
+    assert features.shape[0] == 64 and first.cache_hit is False and np.isfinite(features).all()
+    again = CspDataModule(**options)
+    np.testing.assert_array_equal(again.pairs[1], features)
+    assert again.cache_hit is True
+    key = json.loads(next((tmp_path / "cache").glob("*/key.json")).read_text())
+    assert key["bands"] == BANDS and len(key["data"]) == 64
