@@ -93,10 +93,22 @@ def test_preflight_names_the_first_bad_row_or_skips_and_counts(tmp_path, data_di
     assert len(kept) == 3 and (kept["height"] == 64).all()
     with pytest.raises(TrainerError, match=r"row 1 .*small.tif\) is 16x16 px, smaller than tile_size 64"):
         preflight(records.iloc[[0, 3]].reset_index(drop=True), BANDS, 64)
-    with pytest.raises(TrainerError, match="has 13 band\(s\), the band selection needs 14"):
+    with pytest.raises(TrainerError, match=r"has 13 band\(s\), the band selection needs 14"):
         preflight(records.iloc[[0]].assign(available=[EUROSAT_BANDS + ("X",)]), ["X"], 64)
     data = ImageDataModule(sources=[table], bands=BANDS, batch_size=2, skip_bad=True)
     with pytest.warns(UserWarning, match="skipped 3"):
         data.setup("fit")
     assert sum(len(d) for d in data.datasets.values()) == 3
 
+
+
+@pytest.mark.slow
+def test_ddp_ranks_partition_the_disk_dataset_every_epoch(tmp_path):
+    from scale_fixtures import ddp_indices
+
+    seen = ddp_indices(str(eurosat_csv(tmp_path)), tmp_path)  # 16 patches x 4 tiles
+    for epoch in (0, 1):
+        ranks = [seen[(0, epoch)], seen[(1, epoch)]]
+        assert not set(ranks[0]) & set(ranks[1])
+        assert sorted(ranks[0] + ranks[1]) == list(range(64))
+    assert seen[(0, 0)] != seen[(0, 1)]  # reshuffled per epoch

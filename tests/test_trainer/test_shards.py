@@ -11,6 +11,7 @@ import torch
 from moco_fixtures import two_date_csv
 
 from trainer.cli import main as trainer_main
+from trainer.data.bands import EUROSAT_BANDS
 from trainer.data.csp_datamodule import CspDataModule
 from trainer.data.image_datamodule import ImageDataModule
 from trainer.data.shards import ShardDataset, build_shards, shard_meta
@@ -133,3 +134,41 @@ def test_csp_features_stream_from_shards_and_are_cached(shard_set, tmp_path):
     assert again.cache_hit is True
     key = json.loads(next((tmp_path / "cache").glob("*/key.json")).read_text())
     assert key["bands"] == BANDS and len(key["data"]) == 64
+
+
+@pytest.mark.slow
+def test_ddp_ranks_stream_disjoint_halves_of_the_shards(shard_set, tmp_path):
+    from scale_fixtures import ddp_indices
+
+    location, _ = shard_set
+    seen = ddp_indices(f"shards:{location}", tmp_path)
+    for epoch in (0, 1):
+        ranks = [seen[(0, epoch)], seen[(1, epoch)]]
+        assert not set(ranks[0]) & set(ranks[1])
+        assert sorted(ranks[0] + ranks[1]) == list(range(64))
+
+
+@pytest.mark.slow
+def test_a_killed_build_leaves_no_shard_set(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    table = two_date_csv(tmp_path)
+    out = tmp_path / "set"
+    build = subprocess.Popen([sys.executable, "-m", "trainer", "shards", "build", "--source", str(table), "--out",
+                              str(out), "--tile-size", "16", "--bands", *BANDS, "--chunk-bytes", "64KB"],
+                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = tmp_path / "set.partial"
+    deadline = time.monotonic() + 300
+    while not any(partial.glob("*.bin")) and time.monotonic() < deadline and build.poll() is None:
+        time.sleep(0.05)
+    os.killpg(build.pid, signal.SIGKILL)
+    build.wait()
+    assert any(partial.glob("*.bin")) and not out.exists()  # killed mid-build: chunks, no shard set
+    with pytest.raises(TrainerError, match="not a complete shard set"):
+        ImageDataModule(sources=[f"shards:{partial}"], bands=BANDS, tile_size=16).setup("fit")
+    build_shards(str(table), out, BANDS, 16, list(EUROSAT_BANDS))  # a rebuild replaces the leftovers
+    assert shard_meta(str(out))[0]["items"] == 16 * 16 and not partial.exists()
