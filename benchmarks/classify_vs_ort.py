@@ -36,7 +36,7 @@ def benchmark_model(folder: Path) -> Path:
     import torch
     import torchvision
 
-    from qgis_csp_plugin.core.model_metadata import ModelMetadata
+    from qgis_csp_plugin.contract.schema import ModelMetadata
     from trainer.export.onnx_writer import export_onnx
     from trainer.export.spec import ExportSpec
 
@@ -112,7 +112,7 @@ class PeakRss:
 def throughput(model_path: Path, batch: int, folder: Path) -> None:
     from qgis.core import QgsRasterLayer
 
-    from qgis_csp_plugin.core.onnx_model import OnnxModel
+    from qgis_csp_plugin.contract.onnx_model import OnnxModel
 
     tile = OnnxModel.load(model_path).metadata.tile_size
     tiles = precut_tiles(tile, round(tile * (1 - OVERLAP)))
@@ -143,7 +143,7 @@ def mosaic_memory(model_path: Path, batch: int, strips: int, folder: Path) -> No
     from qgis.core import QgsRasterLayer, QgsRectangle
     from raster_factory import mosaic_vrt
 
-    from qgis_csp_plugin.core.onnx_model import read_metadata
+    from qgis_csp_plugin.contract.onnx_model import read_metadata
     from qgis_csp_plugin.ui.classify_job import ClassifyRequest, execute, prepare
 
     mosaic = QgsRasterLayer(str(mosaic_vrt(LANDSAT, folder / "mosaic.vrt", 20)), "mosaic")

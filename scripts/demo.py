@@ -73,7 +73,7 @@ def start_qgis() -> QgsApplication:
 
 def default_models() -> dict[str, Path]:
     """The default models the demo needs, found through the plugin's own lookup."""
-    from qgis_csp_plugin.core.onnx_model import find_default_model
+    from qgis_csp_plugin.core.default_models import find_default_model
 
     wanted = {
         "rgb classifier": ("image_classifier", "rgb"),

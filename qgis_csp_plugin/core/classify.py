@@ -18,10 +18,11 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import CspError
-from .latlon import validate_latlon
-from .onnx_model import OnnxModel
-from .probabilities import fuse
+from ..contract.errors import CspError
+from ..contract.latlon import validate_latlon
+from ..contract.onnx_model import OnnxModel
+from ..contract.probabilities import fuse
+from ..contract.schema import Kind
 from .radiometry import BandTransform
 from .tiling import Extent, Strip, TileGrid, pixel_window, window_extent
 
@@ -88,10 +89,10 @@ class Classifier:
                  to_latlon: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                  transform: BandTransform | None = None, batch_size: int = 16) -> None:
         meta = model.metadata
-        if not meta.has_image_input or meta.kind != "image_classifier":
+        if not meta.has_image_input or meta.kind != Kind.IMAGE_CLASSIFIER:
             raise CspError(f"{model.path.name} is a {meta.kind} model; Classify needs an image_classifier")
         if prior is not None:
-            if prior.metadata.kind != "location_prior":
+            if prior.metadata.kind != Kind.LOCATION_PRIOR:
                 raise CspError(f"{prior.path.name} is a {prior.metadata.kind} model, not a location_prior")
             if prior.metadata.class_names != meta.class_names:
                 raise CspError(f"the location prior {prior.metadata.name} predicts other classes than "

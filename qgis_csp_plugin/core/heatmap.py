@@ -20,15 +20,15 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
+from ..contract.errors import CspError
+from ..contract.onnx_model import OnnxModel
+from ..contract.pca import PcaColours, fit_pca
+from ..contract.probabilities import entropy, row_max
+from ..contract.schema import Kind, PcaBasis
 from .batch_runner import BATCH_SIZE, BatchRunner, Reduce, finish
 from .cell_latlon import LatLonTransform
-from .errors import CspError
 from .geotiff import GeoTiffWriter
 from .grid import CellGrid
-from .model_metadata import PcaBasis
-from .onnx_model import OnnxModel
-from .pca import PcaColours, fit_pca
-from .probabilities import entropy, row_max
 
 EMBEDDING, CLASS_PRIOR, PREDICTION = "location_embedding", "class_prior", "prediction"
 MOST_LIKELY, MAX_PROBABILITY, ENTROPY = "most likely class", "max probability", "entropy"
@@ -124,7 +124,7 @@ class LocationHeatmap:
                   canceled: Canceled | None = None) -> HeatmapResult:
         """3-band Byte GeoTIFF of the embedding's principal components (1..255, 0 = nodata)."""
         meta = self.model.metadata
-        if meta.kind != "location_encoder":
+        if meta.kind != Kind.LOCATION_ENCODER:
             raise CspError(f"{self.model.path.name} is a {meta.kind} model; the embedding heatmap needs a "
                            "location_encoder")
         basis, notes = meta.pca_basis, ["PCA basis stored in the model"]
@@ -143,7 +143,7 @@ class LocationHeatmap:
               progress: Progress | None = None, canceled: Canceled | None = None) -> HeatmapResult:
         """P(y | location) of one class, the most likely class (Byte ids) or the entropy (nats)."""
         meta = self.model.metadata
-        if meta.kind != "location_prior":
+        if meta.kind != Kind.LOCATION_PRIOR:
             raise CspError(f"{self.model.path.name} is a {meta.kind} model; the class-prior heatmap needs "
                            "a location_prior")
         quantity = choose_quantity(choice, meta.class_names, (MOST_LIKELY, ENTROPY))

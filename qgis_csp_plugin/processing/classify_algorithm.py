@@ -19,10 +19,11 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from ..contract.errors import CspError
+from ..contract.schema import Kind
 from ..core.band_mapping import parse_bands
 from ..core.classify import ClassifyCanceled
-from ..core.errors import CspError
-from ..core.onnx_model import find_default_model
+from ..core.default_models import find_default_model
 from ..core.tiling import MAX_TILES
 from ..ui.classify_job import ClassifyRequest, execute, prepare
 from ..ui.layers import TOP_K
@@ -135,7 +136,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         if given:
             return Path(given)
         prefer = "s2" if band_count >= SENTINEL2_MIN_BANDS else "rgb"
-        found = find_default_model("image_classifier", prefer=prefer)
+        found = find_default_model(Kind.IMAGE_CLASSIFIER, prefer=prefer)
         if found is None:
             raise CspError("no MODEL given and no default image classifier is installed in models/")
         return found

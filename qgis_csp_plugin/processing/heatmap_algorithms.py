@@ -20,7 +20,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from ..core.errors import CspError
+from ..contract.errors import CspError
 from ..core.heatmap import (
     CLASS_PRIOR,
     EMBEDDING,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qgis.core import Qgis, QgsTask
 
-from ..core.errors import CspError
+from ..contract.errors import CspError
 from .messages import show_error, show_info
 
 

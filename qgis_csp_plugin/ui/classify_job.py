@@ -24,11 +24,13 @@ from qgis.core import (
     QgsUnitTypes,
 )
 
+from ..contract.errors import CspError
+from ..contract.latlon import fraction_outside
+from ..contract.onnx_model import OnnxModel
+from ..contract.schema import Kind
 from ..core.band_mapping import default_bands, positional_warning, validate_bands
 from ..core.classify import Classifier, TileResults
-from ..core.errors import CspError
-from ..core.latlon import fraction_outside
-from ..core.onnx_model import OnnxModel, find_default_model
+from ..core.default_models import find_default_model
 from ..core.radiometry import match_statistics
 from ..core.staging import StagedOutputs
 from ..core.tiling import (
@@ -163,7 +165,7 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
                        "(Layer Properties > Source) before classifying")
     model = OnnxModel.load(request.model_path)
     meta = model.metadata
-    if meta.kind != "image_classifier":
+    if meta.kind != Kind.IMAGE_CLASSIFIER:
         raise CspError(f"{model.path.name} is a {meta.kind} model; Classify needs an image_classifier model")
     labels = band_labels(layer)
     bands = validate_bands(request.bands or default_bands(meta.bands, labels), meta.bands, len(labels))
@@ -179,7 +181,7 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
         transform = match_statistics(mean, std, meta.normalization.mean, meta.normalization.std)
     prior, to_latlon = None, None
     if request.use_prior:
-        prior_path = request.prior_path or find_default_model("location_prior", class_names=meta.class_names)
+        prior_path = request.prior_path or find_default_model(Kind.LOCATION_PRIOR, class_names=meta.class_names)
         if prior_path is None:
             raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
         prior = OnnxModel.load(prior_path)

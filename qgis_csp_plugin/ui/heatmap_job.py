@@ -15,7 +15,10 @@ from pathlib import Path
 import numpy as np
 from qgis.core import QgsCoordinateReferenceSystem, QgsVectorLayer
 
-from ..core.errors import CspError
+from ..contract.errors import CspError
+from ..contract.onnx_model import OnnxModel
+from ..contract.schema import Kind
+from ..core.default_models import find_default_model
 from ..core.grid import CellGrid
 from ..core.heatmap import (
     CLASS_PRIOR,
@@ -26,13 +29,12 @@ from ..core.heatmap import (
     LocationHeatmap,
     Progress,
 )
-from ..core.onnx_model import OnnxModel, find_default_model
 from ..core.prediction_heatmap import prediction_heatmap
 from ..core.tiling import Extent
 from .heatmap_layers import WGS84, cell_to_latlon, read_tile_probabilities, wkt_of, world_extent
 
 DEFAULT_WIDTH = 720
-MODEL_KINDS = {EMBEDDING: "location_encoder", CLASS_PRIOR: "location_prior", PREDICTION: "location_prior"}
+MODEL_KINDS = {EMBEDDING: Kind.LOCATION_ENCODER, CLASS_PRIOR: Kind.LOCATION_PRIOR, PREDICTION: Kind.LOCATION_PRIOR}
 
 
 @dataclass
@@ -66,12 +68,12 @@ class HeatmapJob:
 
 def default_model(kind: str) -> Path | None:
     """The installed default model for a heatmap kind (world-region prior preferred)."""
-    return find_default_model(MODEL_KINDS[kind], prefer="world" if MODEL_KINDS[kind] == "location_prior" else None)
+    return find_default_model(MODEL_KINDS[kind], prefer="world" if MODEL_KINDS[kind] == Kind.LOCATION_PRIOR else None)
 
 
 def load_model(request: HeatmapRequest, class_names: list[str] | None = None) -> OnnxModel:
     """The requested model, else the installed default (over ``class_names`` when given, to fuse)."""
-    path = request.model_path or (find_default_model("location_prior", class_names=class_names) if class_names
+    path = request.model_path or (find_default_model(Kind.LOCATION_PRIOR, class_names=class_names) if class_names
                                   else default_model(request.kind))
     if path is None:
         over = f" over the classes {', '.join(class_names)}" if class_names else ""

@@ -16,8 +16,8 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from ..contract.errors import CspError
 from ..core.cell_latlon import LatLonTransform, latlon_transform
-from ..core.errors import CspError
 from ..core.heatmap import ENTROPY, HeatmapResult
 from ..core.prediction_heatmap import TileProbabilities
 from ..core.tile_table import PROBABILITY_PREFIX, probability_field

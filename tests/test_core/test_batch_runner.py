@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from model_factory import export_location_model
 
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.core.batch_runner import BatchRunner, finish
-from qgis_csp_plugin.core.onnx_model import OnnxModel
 
 
 @pytest.fixture(scope="module")

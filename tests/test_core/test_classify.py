@@ -5,10 +5,10 @@ import pytest
 from model_factory import CLASSES, export_image_classifier, export_location_model
 from osgeo import gdal
 
+from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.probabilities import fuse
 from qgis_csp_plugin.core.classify import Classifier, ClassifyCanceled
-from qgis_csp_plugin.core.errors import CspError
-from qgis_csp_plugin.core.onnx_model import OnnxModel
-from qgis_csp_plugin.core.probabilities import fuse
 from qgis_csp_plugin.core.tiling import Extent, TileGrid
 
 

@@ -11,8 +11,11 @@ from heatmap_models import export_encoder_with_pca
 from model_factory import CLASSES, export_location_model
 from osgeo import gdal, osr
 
+from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.pca import PcaColours
+from qgis_csp_plugin.contract.probabilities import entropy, fuse
 from qgis_csp_plugin.core.cell_latlon import LatLonTransform, ProjTransform, latlon_transform
-from qgis_csp_plugin.core.errors import CspError
 from qgis_csp_plugin.core.geotiff import GeoTiffWriter
 from qgis_csp_plugin.core.grid import CellGrid
 from qgis_csp_plugin.core.heatmap import (
@@ -21,14 +24,11 @@ from qgis_csp_plugin.core.heatmap import (
     HeatmapCanceled,
     LocationHeatmap,
 )
-from qgis_csp_plugin.core.onnx_model import OnnxModel
-from qgis_csp_plugin.core.pca import PcaColours
 from qgis_csp_plugin.core.prediction_heatmap import (
     TileProbabilities,
     prediction_heatmap,
     tile_cells,
 )
-from qgis_csp_plugin.core.probabilities import entropy, fuse
 from qgis_csp_plugin.core.tiling import Extent
 
 

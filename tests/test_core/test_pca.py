@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from qgis_csp_plugin.core.errors import CspError
-from qgis_csp_plugin.core.pca import PcaColours, fit_pca
+from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.pca import PcaColours, fit_pca
 
 
 def component_scores(data, basis):

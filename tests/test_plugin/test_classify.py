@@ -19,7 +19,7 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
-from qgis_csp_plugin.core.errors import CspError
+from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.core.tile_table import probability_field
 from qgis_csp_plugin.ui.classify_job import ClassifyRequest, execute, load_outputs, prepare
 from qgis_csp_plugin.ui.classify_task import ClassifyTask

@@ -9,7 +9,7 @@ from model_factory import export_image_classifier
 from osgeo import gdal
 from qgis.core import QgsGeometry, QgsRasterLayer, QgsRectangle
 
-from qgis_csp_plugin.core.errors import CspError, MissingDependencyError
+from qgis_csp_plugin.contract.errors import CspError, MissingDependencyError
 from qgis_csp_plugin.core.tiling import TooManyTilesError
 from qgis_csp_plugin.ui.classify_job import ClassifyRequest, prepare
 

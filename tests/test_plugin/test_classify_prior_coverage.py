@@ -51,7 +51,7 @@ def test_prediction_heatmap_fuses_with_the_prior_over_the_tile_classes(qgis_proc
 
 def test_prediction_class_map_keeps_the_classify_legend_colours(qgis_app, tmp_path):
     """The "most likely class" prediction heatmap uses the colours of the Classify layer it reads."""
-    from qgis_csp_plugin.core.onnx_model import OnnxModel
+    from qgis_csp_plugin.contract.onnx_model import OnnxModel
     from qgis_csp_plugin.ui.classify_job import execute, load_outputs
     from qgis_csp_plugin.ui.heatmap_job import HeatmapRequest
     from qgis_csp_plugin.ui.heatmap_job import prepare as prepare_heatmap

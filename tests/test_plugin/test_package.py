@@ -121,9 +121,11 @@ def test_installed_zip_loads_in_headless_qgis(installed_plugin, profile_plugins,
 
     assert [a.text() for a in plugin.toolbar.actions()][0] == "Classify layer"
     assert QgsApplication.processingRegistry().providerById("csp") is not None
-    onnx_model = sys.modules[f"{PACKAGE}.core.onnx_model"]
-    assert onnx_model.default_model_paths() == [plugin_dir / "models" / "tiny_rgb.onnx"]
-    model = onnx_model.OnnxModel.load(onnx_model.find_default_model("image_classifier"))
+    default_models = sys.modules[f"{PACKAGE}.core.default_models"]
+    assert default_models.default_model_dirs() == [plugin_dir / "models"]  # not <profile>/python/plugins/models
+    assert default_models.default_model_paths() == [plugin_dir / "models" / "tiny_rgb.onnx"]
+    onnx_model = sys.modules[f"{PACKAGE}.contract.onnx_model"]
+    model = onnx_model.OnnxModel.load(default_models.find_default_model("image_classifier"))
     assert model.metadata.name == "tiny_rgb" and "self check ok" in model.self_check()
     assert qgis.utils.unloadPlugin(PACKAGE)  # plugin.unload(): toolbar and provider gone
     assert QgsApplication.processingRegistry().providerById("csp") is None

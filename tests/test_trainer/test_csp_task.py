@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from trainer.cli import main as cli_main
 from trainer.errors import TrainerError
 from trainer.export.onnx_writer import export_onnx

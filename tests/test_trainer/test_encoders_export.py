@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from qgis_csp_plugin.core.model_metadata import ModelMetadata
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.schema import ModelMetadata
 from trainer.encoders import available_encoders, build_location_encoder
 from trainer.export.onnx_writer import export_onnx
 from trainer.export.spec import ExportSpec

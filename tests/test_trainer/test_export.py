@@ -20,8 +20,8 @@ import pytest
 import torch
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import EXPORT_REPORT_KEY, ModelMetadata
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.schema import EXPORT_REPORT_KEY, ModelMetadata
 from trainer import __version__ as TRAINER_VERSION
 from trainer.cli import main
 from trainer.export.spec import ExportSpec

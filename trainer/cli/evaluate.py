@@ -72,11 +72,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def run_folds(args: argparse.Namespace) -> list[dict]:
-    """Rows of :func:`trainer.tasks.few_label.evaluate_ratio` (plus ``fold``) for every split/fold, ratio, seed."""
+    """Rows of :func:`trainer.evaluation.few_label.evaluate_ratio` (plus ``fold``) for every split/fold, ratio, seed."""
     from trainer.cli.csp import pretrain_for_evaluation
     from trainer.data.features import band_statistics, crop_pixels, frozen_features, image_records
     from trainer.data.splits import evaluation_split
-    from trainer.tasks.few_label import FewLabelSetup, evaluate_ratio
+    from trainer.evaluation.few_label import FewLabelSetup, evaluate_ratio
     from trainer.tasks.location_classifier import csp_encoder_state
 
     records = image_records("eurosat")
@@ -113,8 +113,8 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     import pandas as pd
 
-    from trainer.tasks.few_label import torch_quiet
-    from trainer.tasks.few_label_report import (
+    from trainer.evaluation.few_label import torch_quiet
+    from trainer.evaluation.report import (
         markdown_differences,
         markdown_table,
         paired_differences,

@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 import torch
 
-from qgis_csp_plugin.core.model_metadata import EXPORT_REPORT_KEY
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.schema import EXPORT_REPORT_KEY
 from trainer import __version__
 from trainer.errors import TrainerError
 from trainer.export.atomic import atomic_output

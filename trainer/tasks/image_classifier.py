@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import IMAGE_INPUT, PROBABILITIES_OUTPUT, ModelMetadata
+from qgis_csp_plugin.contract.schema import IMAGE_INPUT, PROBABILITIES_OUTPUT, Kind, ModelMetadata
 from trainer.data.augment import classifier_augment, standardise
 from trainer.data.bands import EUROSAT_BANDS, band_indices
 from trainer.data.sources import EUROSAT_CLASSES, known_class_colors
@@ -49,7 +49,7 @@ class ImageClassifierTask(ExportableTask):
             ``layer_statistics`` (the plugin matches a layer's band statistics, e.g. Landsat RGB).
     """
 
-    EXPORT_KINDS = ("image_classifier",)
+    EXPORT_KINDS = (Kind.IMAGE_CLASSIFIER,)
 
     def __init__(self, backbone: str = "resnet10t_w32", bands: list[str] = EUROSAT_BANDS,
                  class_names: list[str] = EUROSAT_CLASSES, moco_checkpoint: str | None = None,
@@ -148,7 +148,7 @@ class ImageClassifierTask(ExportableTask):
         module = module.float().cpu().eval()
         metrics = {} if math.isnan(float(self.heldout_top1)) else {"heldout_top1": float(self.heldout_top1)}
         metadata = ModelMetadata(
-            kind="image_classifier", name=options.get("name", hp.name),
+            kind=Kind.IMAGE_CLASSIFIER, name=options.get("name", hp.name),
             description=hp.description or f"EuroSAT land-cover classifier ({len(hp.bands)} bands, {hp.backbone})",
             class_names=list(hp.class_names), class_colors=known_class_colors(list(hp.class_names)),
             bands=list(hp.bands), tile_size=hp.tile_size, gsd_m=hp.gsd_m,

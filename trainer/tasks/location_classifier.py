@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import LATLON_INPUT, PROBABILITIES_OUTPUT, ModelMetadata
+from qgis_csp_plugin.contract.schema import LATLON_INPUT, PROBABILITIES_OUTPUT, Kind, ModelMetadata
 from trainer.data.sources import known_class_colors
 from trainer.encoders import build_location_encoder
 from trainer.errors import TrainerError
@@ -67,7 +67,7 @@ def csp_encoder_state(path: str | Path) -> tuple[str, dict[str, Any], dict[str, 
 class LocationClassifierTask(ExportableTask):
     """Fine-tune a location encoder + linear head on labelled points (batches ``(latlon, label)``)."""
 
-    EXPORT_KINDS = ("location_prior",)
+    EXPORT_KINDS = (Kind.LOCATION_PRIOR,)
 
     def __init__(self, class_names: list[str], location_encoder: str = "sphereC+",
                  encoder_params: dict[str, Any] | None = None, csp_checkpoint: str | None = None,
@@ -167,7 +167,7 @@ class LocationClassifierTask(ExportableTask):
         what = ("P(class | lat, lon)" if self.activation == "softmax"
                 else "presence probability of each class at (lat, lon) (independent sigmoids)")
         metadata = ModelMetadata(
-            kind="location_prior", name=options.get("name", hp.name),
+            kind=Kind.LOCATION_PRIOR, name=options.get("name", hp.name),
             description=f"{what} from a {self.encoder.name} location encoder",
             class_names=list(hp.class_names), class_colors=known_class_colors(list(hp.class_names)),
             output_activation=self.activation, location_encoder=self.encoder.config(),

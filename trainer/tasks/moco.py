@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
+from qgis_csp_plugin.contract.bands import S2_BANDS
 from trainer.data.augment import moco_v2_augment, standardise
-from trainer.data.bands import S2_BANDS
 from trainer.errors import TrainerError
 from trainer.losses.moco import KeyQueue, moco_logits, momentum_update
 from trainer.models.backbones import build_backbone

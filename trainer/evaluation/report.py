@@ -1,4 +1,4 @@
-"""Tables of the few-label evaluation (rows of :func:`trainer.tasks.few_label.evaluate_ratio`).
+"""Tables of the few-label evaluation (rows of :func:`trainer.evaluation.few_label.evaluate_ratio`).
 
 With k-fold cross-validation every record is tested once: per seed, the folds' accuracies are
 pooled (weighted by their number of records) into one accuracy over all records; tables show the
