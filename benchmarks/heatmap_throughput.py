@@ -86,7 +86,8 @@ def stand_in_models(folder: Path) -> tuple[Path, Path, str]:
                          class_names=CLASSES)
     export_onnx(ExportSpec(prior, (torch.zeros(4, 2),), ("latlon",), "probabilities", meta, atol=1e-3),
                 folder / "prior.onnx")
-    return folder / "encoder.onnx", folder / "prior.onnx", "stand-in sphereC+(32 scales, 192 features) → MLP 192→512→256 (+10-class head)"
+    what = "stand-in sphereC+(32 scales, 192 features) → MLP 192→512→256 (+10-class head)"
+    return folder / "encoder.onnx", folder / "prior.onnx", what
 
 
 def mlp_flops_per_point(model: OnnxModel) -> int:

@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_demo(out: Path, started: float) -> int:
-    from qgis_csp_plugin.ui.render import render_layers_png
+    from scripts.render import render_layers_png
 
     models = default_models()
     print("default models:\n" + "\n".join(f"  {label}: {path.name}" for label, path in models.items()))

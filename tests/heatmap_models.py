@@ -43,7 +43,7 @@ def write_classified_tiles(path: Path) -> TileResults:
     """A "Classify layer" GeoPackage of 6 x 4 tiles of 320 m in UTM 33N; tiles 4 and 13 are skipped."""
     from qgis.core import QgsCoordinateReferenceSystem
 
-    from qgis_csp_plugin.ui.layers import write_tile_vector
+    from qgis_csp_plugin.qgis_io.layers import write_tile_vector
 
     grid = TileGrid(500_000.0, 5_000_000.0, 10.0, 10.0, 32, 32, 6, 4)
     probabilities = np.random.default_rng(3).dirichlet(np.ones(len(CLASSES)), grid.n_tiles).astype(np.float32)

@@ -28,7 +28,8 @@ def onnxruntime_install_hint() -> str:
     else:
         how = ("run: python3 -m pip install --user 'onnxruntime' 'numpy<2' with the same Python QGIS uses "
                "(Debian/Ubuntu: /usr/bin/python3)")
-    return f"The CSP plugin needs onnxruntime, which is not installed in QGIS's Python. To install it, {how}; then restart QGIS."
+    return (f"The CSP plugin needs onnxruntime, which is not installed in QGIS's Python. To install it, {how}; "
+            "then restart QGIS.")
 
 
 def import_onnxruntime():

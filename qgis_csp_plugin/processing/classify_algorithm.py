@@ -22,12 +22,12 @@ from qgis.core import (
 from ..contract.errors import CspError
 from ..contract.schema import Kind
 from ..core.band_mapping import parse_bands
-from ..core.classify import ClassifyCanceled
 from ..core.default_models import find_default_model
+from ..core.progress import Canceled
 from ..core.tiling import MAX_TILES
-from ..ui.classify_job import ClassifyRequest, execute, prepare
-from ..ui.layers import TOP_K
-from ..ui.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
+from ..jobs.classify import ClassifyRequest, prepare
+from ..qgis_io.layers import TOP_K
+from ..qgis_io.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 
 SENTINEL2_MIN_BANDS = 13
 OUTPUT_SUFFIXES = {"OUTPUT_VECTOR": (".gpkg",), "OUTPUT_CLASSES": (".tif", ".tiff"),
@@ -110,8 +110,8 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 feedback.pushWarning(warning)
             feedback.pushInfo(f"{job.grid.n_tiles:,} tiles ({job.grid.n_cols} x {job.grid.n_rows}) of "
                               f"{job.grid.tile_size} px with {job.model.metadata.name}")
-            results, written = execute(job, feedback.setProgress, feedback.isCanceled)
-        except ClassifyCanceled as exc:
+            results, written = job.execute(feedback.setProgress, feedback.isCanceled)
+        except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
         except CspError as exc:
             raise QgsProcessingException(str(exc)) from exc

@@ -36,7 +36,8 @@ from ..contract.schema import Kind
 from ..core.band_mapping import default_bands, parse_bands
 from ..core.default_models import default_model_paths, find_default_model
 from ..core.tiling import TooManyTilesError
-from .classify_job import ClassifyRequest, PreparedJob, band_labels, prepare
+from ..jobs.classify import ClassifyJob, ClassifyRequest, prepare
+from ..qgis_io.provider_reader import band_labels
 from .classify_task import ClassifyTask
 from .messages import show_error, show_info
 
@@ -110,7 +111,7 @@ class ClassifyDialog(QDialog):
         model = OnnxModel.load(path, threads=1)
         meta = model.metadata
         if meta.kind != Kind.IMAGE_CLASSIFIER:
-            raise CspError(f"{path.name} is a {meta.kind} model; Classify needs an image_classifier")
+            raise CspError(f"{path.name} is a model of kind {meta.kind}; Classify needs an image_classifier")
         self.model_box.addItem(meta.name, str(path))
         self.model_box.setItemData(self.model_box.count() - 1, model.describe(), Qt.ToolTipRole)
 
@@ -192,7 +193,7 @@ class ClassifyDialog(QDialog):
         geometry.transform(QgsCoordinateTransform(vector.crs(), layer.crs(), project))
         return None, geometry
 
-    def prepared_job(self) -> PreparedJob | None:
+    def prepared_job(self) -> ClassifyJob | None:
         """Validate the request; asks before very large runs (None = the user declined)."""
         request = self.request()
         try:

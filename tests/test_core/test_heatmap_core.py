@@ -21,7 +21,6 @@ from qgis_csp_plugin.core.grid import CellGrid
 from qgis_csp_plugin.core.heatmap import (
     CLASS_NODATA,
     FLOAT_NODATA,
-    HeatmapCanceled,
     LocationHeatmap,
 )
 from qgis_csp_plugin.core.prediction_heatmap import (
@@ -29,6 +28,7 @@ from qgis_csp_plugin.core.prediction_heatmap import (
     prediction_heatmap,
     tile_cells,
 )
+from qgis_csp_plugin.core.progress import Canceled
 from qgis_csp_plugin.core.tiling import Extent
 
 
@@ -168,7 +168,7 @@ def test_presence_prior_maps_are_titled_as_presences_and_stay_in_range(tmp_path)
 def test_cancel_and_wrong_model_leave_no_file(prior, encoder, tmp_path):
     grid = CellGrid.from_shape(Extent(-180, -90, 180, 90), 50, 50)
     calls = []
-    with pytest.raises(HeatmapCanceled):
+    with pytest.raises(Canceled):
         LocationHeatmap(prior, WGS84, block_cells=500).prior(
             grid, tmp_path / "c.tif", wkt(4326), "entropy", progress=calls.append, canceled=lambda: len(calls) >= 2)
     with pytest.raises(CspError, match="location_encoder"):

@@ -47,9 +47,9 @@ def test_zip_layout(built_zip):
     assert f"wrote {out}" in result.stdout and "1 model(s)" in result.stdout
     names = zipfile.ZipFile(out).namelist()
     assert all(name.startswith(f"{PACKAGE}/") for name in names)  # one top folder, as QGIS expects
-    for required in ("__init__.py", "plugin.py", "metadata.txt", "icon.svg", "LICENSE", "core/onnx_model.py",
-                     "core/model_metadata.py", "processing/provider.py", "icons/classify.svg",
-                     "models/tiny_rgb.onnx"):
+    for required in ("__init__.py", "plugin.py", "metadata.txt", "icon.svg", "LICENSE", "contract/onnx_model.py",
+                     "contract/schema.py", "qgis_io/provider_reader.py", "jobs/classify.py", "processing/provider.py",
+                     "icons/classify.svg", "models/tiny_rgb.onnx"):
         assert f"{PACKAGE}/{required}" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".part"))]
     assert not [n for n in names if n.startswith((f"{PACKAGE}/trainer", f"{PACKAGE}/tests"))]

@@ -42,7 +42,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     csp = parser.add_mutually_exclusive_group()
     csp.add_argument("--csp_checkpoint", help="CSP checkpoint (python -m trainer csp fit), single split only")
     csp.add_argument("--csp_config", help="CSP config: pre-train one CSP model per split/fold without its test part")
-    parser.add_argument("--csp_args", default="", help="extra overrides for --csp_config, e.g. '--trainer.max_epochs 50'")
+    parser.add_argument("--csp_args", default="",
+                        help="extra overrides for --csp_config, e.g. '--trainer.max_epochs 50'")
     parser.add_argument("--folds", type=int, default=0, help="K-fold cross-validation (0: one split)")
     parser.add_argument("--prior_losses", nargs="+", choices=LOSSES, default=list(LOSSES))
     parser.add_argument("--prior_exponents", type=float, nargs="*", default=[0.0, 0.25, 0.5, 1.0],

@@ -33,7 +33,8 @@ class ParityReport:
 
     def __str__(self) -> str:
         verdict = "ok" if self.ok else "FAILED"
-        return f"parity {verdict}: max |torch - onnxruntime| = {self.max_abs_diff:.2e} (bound {self.atol:g}, batch {self.batch})"
+        return (f"parity {verdict}: max |torch - onnxruntime| = {self.max_abs_diff:.2e} "
+                f"(bound {self.atol:g}, batch {self.batch})")
 
     def as_props(self) -> dict[str, str]:
         """The ``geossl_export`` metadata entry recording this check."""
