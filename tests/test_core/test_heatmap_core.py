@@ -48,11 +48,6 @@ def encoder_pca(tmp_path_factory):
     return OnnxModel.load(export_encoder_with_pca(tmp_path_factory.mktemp("m") / "enc_pca.onnx"))
 
 
-@pytest.fixture(scope="session")
-def prior(tmp_path_factory):
-    return OnnxModel.load(export_location_model(tmp_path_factory.mktemp("m") / "prior.onnx", "location_prior"))
-
-
 def read(path):
     dataset = gdal.Open(str(path))
     array = dataset.ReadAsArray()

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from model_factory import export_image_classifier
 from osgeo import gdal
 from qgis.core import QgsGeometry, QgsRasterLayer, QgsRectangle
 
@@ -15,11 +14,6 @@ from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 
 pytestmark = pytest.mark.qgis
 DATA = Path(__file__).resolve().parents[2] / "data"
-
-
-@pytest.fixture(scope="module")
-def rgb_model(tmp_path_factory):
-    return export_image_classifier(tmp_path_factory.mktemp("m") / "rgb.onnx", tile_size=32, gsd_m=30.0)
 
 
 def landsat_layer() -> QgsRasterLayer:
