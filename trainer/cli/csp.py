@@ -19,13 +19,11 @@ SUBCOMMANDS = ("fit", "validate")
 
 def csp_cli(argv: list[str], run: bool = True):
     """The LightningCLI over CSP task and data (``run=False``: instantiated only, no subcommand in ``argv``)."""
-    from lightning.pytorch.cli import LightningCLI
-
-    from trainer.cli.lightning_cli import build_cli
+    from trainer.cli.lightning_cli import TrainerCLI, build_cli
     from trainer.data.csp_datamodule import CspDataModule
     from trainer.tasks.csp import CspTask
 
-    class CspCLI(LightningCLI):
+    class CspCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.feature_dim", "model.feature_dim", apply_on="instantiate")
 

@@ -19,13 +19,11 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
-    from lightning.pytorch.cli import LightningCLI
-
-    from trainer.cli.lightning_cli import build_cli
+    from trainer.cli.lightning_cli import TrainerCLI, build_cli
     from trainer.data.points import PointsDataModule
     from trainer.tasks.location_classifier import LocationClassifierTask
 
-    class FinetuneCLI(LightningCLI):
+    class FinetuneCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
             parser.add_argument("--ckpt_path", type=str | None, default=None, help="resume from this checkpoint")

@@ -34,13 +34,11 @@ def main(argv: list[str]) -> int:
 
 
 def _fit(args: list[str]) -> int:
-    from lightning.pytorch.cli import LightningCLI
-
-    from trainer.cli.lightning_cli import build_cli
+    from trainer.cli.lightning_cli import TrainerCLI, build_cli
     from trainer.data.image_datamodule import ImageDataModule
     from trainer.tasks.moco import MocoTask
 
-    class MocoCLI(LightningCLI):
+    class MocoCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.bands", "model.bands")
             parser.link_arguments("data.tile_size", "model.tile_size")
@@ -51,13 +49,11 @@ def _fit(args: list[str]) -> int:
 
 
 def _classifier(args: list[str], freeze: bool) -> int:
-    from lightning.pytorch.cli import LightningCLI
-
-    from trainer.cli.lightning_cli import build_cli
+    from trainer.cli.lightning_cli import TrainerCLI, build_cli
     from trainer.data.image_datamodule import ImageDataModule
     from trainer.tasks.image_classifier import ImageClassifierTask
 
-    class ClassifierCLI(LightningCLI):
+    class ClassifierCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.bands", "model.bands")
             parser.link_arguments("data.tile_size", "model.tile_size")
