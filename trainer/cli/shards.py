@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trainer.data.bands import EUROSAT_BANDS, S2_BANDS
+from qgis_csp_plugin.contract.bands import S2_BANDS
+from trainer.data.bands import EUROSAT_BANDS
 
 
 def parser() -> argparse.ArgumentParser:

@@ -16,8 +16,9 @@ import pandas as pd
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
-from qgis_csp_plugin.core.latlon import validate_latlon
-from trainer.data.bands import EUROSAT_BANDS, S2_BANDS
+from qgis_csp_plugin.contract.bands import S2_BANDS
+from qgis_csp_plugin.contract.latlon import validate_latlon
+from trainer.data.bands import EUROSAT_BANDS
 from trainer.data.features import tile_statistics
 from trainer.data.preflight import preflight
 from trainer.data.sources import image_records, is_shards

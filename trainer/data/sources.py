@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainer.data.bands import EUROSAT_BANDS, RGB_BANDS, SSL4EO_L2A_BANDS
+from qgis_csp_plugin.contract.bands import RGB_BANDS
+from trainer.data.bands import EUROSAT_BANDS, SSL4EO_L2A_BANDS
 from trainer.data.fmow import fmow_records
 from trainer.data.geotagged import geotagged_records
 from trainer.data.inat import inat_records
