@@ -142,7 +142,7 @@ def fit_commands(source: Path, runs: Path, workers: int) -> dict[str, list[str]]
               "[red,green,blue]", "--data.num_workers", str(workers), "--trainer.max_epochs", "1",
               "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
     moco = [sys.executable, "-m", "trainer", "moco", "fit", "--config", "trainer/configs/moco_eurosat_small.yaml",
-            *common, "--data.tile_size", "32", "--data.batch_size", "64", "--data.val_fraction", "0",
+            *common, "--data.tile_size", "64", "--data.batch_size", "64", "--data.val_fraction", "0",
             "--data.test_fraction", "0", "--trainer.default_root_dir", str(runs / "moco"),
             "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false"]
     csp = [sys.executable, "-m", "trainer", "csp", "fit", "--config", "trainer/configs/csp_eurosat.yaml", *common,
