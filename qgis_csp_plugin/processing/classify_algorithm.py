@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessing,
+    Qgis,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
@@ -60,24 +60,24 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                                                      extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Processing extent (empty = layer)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            "RESOLUTION", "Resolution in metres/pixel (0 = model GSD)", QgsProcessingParameterNumber.Double,
+            "RESOLUTION", "Resolution in metres/pixel (0 = model GSD)", Qgis.ProcessingNumberParameterType.Double,
             0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in px (0 = model default)",
-                                                       QgsProcessingParameterNumber.Integer, 0, minValue=0))
+                                                       Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber("OVERLAP", "Tile overlap fraction (-1 = model default)",
-                                                       QgsProcessingParameterNumber.Double, -1.0,
+                                                       Qgis.ProcessingNumberParameterType.Double, -1.0,
                                                        minValue=-1.0, maxValue=0.95))
         self.addParameter(QgsProcessingParameterNumber("BATCH_SIZE", "Batch size",
-                                                       QgsProcessingParameterNumber.Integer, 16, minValue=1))
+                                                       Qgis.ProcessingNumberParameterType.Integer, 16, minValue=1))
         self.addParameter(QgsProcessingParameterString("BANDS", "Band mapping, e.g. 1,2,3 (empty = by name)",
                                                        optional=True))
         self.addParameter(QgsProcessingParameterBoolean("USE_LOCATION_PRIOR", "Fuse with a location prior", False))
         self.addParameter(QgsProcessingParameterFile("PRIOR_MODEL", "Location-prior model (empty = default)",
                                                      extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterNumber("MAX_TILES", "Maximum number of tiles",
-                                                       QgsProcessingParameterNumber.Integer, MAX_TILES, minValue=1))
+                                                       Qgis.ProcessingNumberParameterType.Integer, MAX_TILES, minValue=1))
         self.addParameter(QgsProcessingParameterVectorDestination(
-            "OUTPUT_VECTOR", "Classified tiles", QgsProcessing.TypeVectorPolygon))
+            "OUTPUT_VECTOR", "Classified tiles", Qgis.ProcessingSourceType.VectorPolygon))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT_CLASSES", "Class ids", optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT_PROBABILITY", "Probability",
                                                                   optional=True))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (
+    Qgis,
     QgsCoordinateReferenceSystem,
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
@@ -73,10 +73,10 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterCrs("CRS", "Heatmap CRS (empty = EPSG:4326)", "EPSG:4326",
                                                     optional=True))
         self.addParameter(QgsProcessingParameterNumber("CELL_SIZE", "Cell size in CRS units (0 = use WIDTH)",
-                                                       QgsProcessingParameterNumber.Double, 0.0, minValue=0.0))
+                                                       Qgis.ProcessingNumberParameterType.Double, 0.0, minValue=0.0))
         for name in ("WIDTH", "HEIGHT"):
             self.addParameter(QgsProcessingParameterNumber(name, f"{name.title()} in cells (0 = automatic)",
-                                                           QgsProcessingParameterNumber.Integer, 0, minValue=0))
+                                                           Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
 
     def request(self, parameters, context) -> HeatmapRequest:
         crs = self.parameterAsCrs(parameters, "CRS", context)
@@ -152,7 +152,7 @@ class PredictionHeatmap(_HeatmapAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterVectorLayer("INPUT", "Classified tiles (Classify layer result)",
-                                                            [QgsProcessing.TypeVectorPolygon]))
+                                                            [Qgis.ProcessingSourceType.VectorPolygon]))
         self.addParameter(QgsProcessingParameterString("CLASS", f"Class name, '{MAX_PROBABILITY}', '{ENTROPY}' "
                                                                 f"or '{MOST_LIKELY}'", MAX_PROBABILITY))
         self.addParameter(QgsProcessingParameterBoolean("FUSE_PRIOR", "Fuse with a location prior", False))

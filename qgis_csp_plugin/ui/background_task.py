@@ -16,7 +16,7 @@ class CspTask(QgsTask):
     """
 
     def __init__(self, description: str, label: str, canceled: type[Exception], iface=None) -> None:
-        super().__init__(description, QgsTask.CanCancel)
+        super().__init__(description, QgsTask.Flag.CanCancel)
         self.label, self.canceled, self.iface = label, canceled, iface
         self.error: str | None = None
 
@@ -49,7 +49,7 @@ class CspTask(QgsTask):
             if self.error:
                 show_error(self.iface, self.error)
             else:
-                show_info(self.iface, f"{self.label.capitalize()} canceled; nothing was written.", Qgis.Warning)
+                show_info(self.iface, f"{self.label.capitalize()} canceled; nothing was written.", Qgis.MessageLevel.Warning)
         else:
             try:
                 show_info(self.iface, self.publish())

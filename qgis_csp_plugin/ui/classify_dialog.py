@@ -12,7 +12,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsCsException,
     QgsGeometry,
-    QgsMapLayerProxyModel,
     QgsProject,
     QgsRasterLayer,
 )
@@ -63,7 +62,7 @@ class ClassifyDialog(QDialog):
         self.setWindowTitle("CSP: Classify layer")
         form = QFormLayout(self)
         self.layer_box = QgsMapLayerComboBox()
-        self.layer_box.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.layer_box.setFilters(Qgis.LayerFilter.RasterLayer)
         self.model_box = QComboBox()
         for path in default_model_paths():
             try:
@@ -76,7 +75,7 @@ class ClassifyDialog(QDialog):
         self.extent_box = QComboBox()
         self.extent_box.addItems(EXTENT_CHOICES)
         self.polygon_box = QgsMapLayerComboBox()
-        self.polygon_box.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.polygon_box.setFilters(Qgis.LayerFilter.PolygonLayer)
         self.resolution = _double(0.01, 100000.0, 2, " m/px")
         self.tile_size = _int(1, 4096)
         self.overlap = _double(0.0, 0.9, 2)
@@ -88,7 +87,7 @@ class ClassifyDialog(QDialog):
         self.output_box = QComboBox()
         self.output_box.addItems(OUTPUT_CHOICES)
         self.output_dir = QgsFileWidget()
-        self.output_dir.setStorageMode(QgsFileWidget.GetDirectory)
+        self.output_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.output_dir.lineEdit().setPlaceholderText("[temporary folder]")
         for label, widget in (("Input raster layer", self.layer_box), ("Model", self.model_box),
                               ("… or model file", self.model_file), ("Extent", self.extent_box),
@@ -98,7 +97,7 @@ class ClassifyDialog(QDialog):
                               ("Location prior", self.use_prior), ("Prior model file", self.prior_file),
                               ("Outputs", self.output_box), ("Output folder", self.output_dir)):
             form.addRow(label, widget)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.start)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
@@ -116,7 +115,7 @@ class ClassifyDialog(QDialog):
         if meta.kind != "image_classifier":
             raise CspError(f"{path.name} is a {meta.kind} model; Classify needs an image_classifier")
         self.model_box.addItem(meta.name, str(path))
-        self.model_box.setItemData(self.model_box.count() - 1, model.describe(), Qt.ToolTipRole)
+        self.model_box.setItemData(self.model_box.count() - 1, model.describe(), Qt.ItemDataRole.ToolTipRole)
 
     def _model_file_chosen(self, path: str) -> None:
         if not path:
@@ -204,7 +203,7 @@ class ClassifyDialog(QDialog):
         except TooManyTilesError as exc:
             question = f"{exc}\n\nClassify all {exc.n_tiles:,} tiles anyway?"
             answer = QMessageBox.question(self, "CSP: many tiles", question)
-            if answer != QMessageBox.Yes:
+            if answer != QMessageBox.StandardButton.Yes:
                 return None
             request.max_tiles = None
             return prepare(request)
@@ -222,7 +221,7 @@ class ClassifyDialog(QDialog):
         if job is None:
             return
         for warning in job.warnings:
-            show_info(self.iface, warning, level=Qgis.Warning)
+            show_info(self.iface, warning, level=Qgis.MessageLevel.Warning)
         self.task = ClassifyTask(job, self.iface)
         QgsApplication.taskManager().addTask(self.task)
         self.accept()

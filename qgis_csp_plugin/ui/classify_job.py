@@ -17,7 +17,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsGeometry,
     QgsMapLayer,
-    QgsRasterBandStats,
     QgsRasterDataProvider,
     QgsRasterLayer,
     QgsRectangle,
@@ -51,9 +50,9 @@ from .layers import (
 )
 
 OUTPUTS = ("vector", "classes", "probability")
-DTYPES = {Qgis.Byte: np.uint8, Qgis.UInt16: np.uint16, Qgis.Int16: np.int16, Qgis.UInt32: np.uint32,
-          Qgis.Int32: np.int32, Qgis.Float32: np.float32, Qgis.Float64: np.float64}
-COLOR_TYPES = (Qgis.ARGB32, Qgis.ARGB32_Premultiplied)  # WMS, XYZ and other rendered-image providers
+DTYPES = {Qgis.DataType.Byte: np.uint8, Qgis.DataType.UInt16: np.uint16, Qgis.DataType.Int16: np.int16, Qgis.DataType.UInt32: np.uint32,
+          Qgis.DataType.Int32: np.int32, Qgis.DataType.Float32: np.float32, Qgis.DataType.Float64: np.float64}
+COLOR_TYPES = (Qgis.DataType.ARGB32, Qgis.DataType.ARGB32_Premultiplied)  # WMS, XYZ and other rendered-image providers
 COLOR_BANDS = ("red", "green", "blue")
 STATISTICS_SAMPLE = 250_000
 
@@ -195,7 +194,7 @@ def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle)
     crs = layer.crs()
     geographic = crs.isGeographic()
     latitude = extent.center().y() if geographic else 0.0
-    units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.DistanceMeters, crs.mapUnits())
+    units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(Qgis.DistanceUnit.Meters, crs.mapUnits())
     target_m = request.resolution_m or meta.gsd_m
     res_x, res_y = resolution_in_layer_units(target_m, geographic, latitude, units_per_metre)
     overlap = meta.overlap if request.overlap is None else request.overlap
@@ -206,7 +205,7 @@ def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle)
     if request.max_tiles is not None:
         grid.check_tile_count(request.max_tiles)
     warnings = []
-    if layer.dataProvider().capabilities() & QgsRasterDataProvider.Size:
+    if layer.dataProvider().capabilities() & Qgis.RasterInterfaceCapability.Size:
         own_m = layer_resolution_m(layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY(), geographic,
                                    latitude, units_per_metre)
         warning = resolution_warning(own_m, target_m)
@@ -236,7 +235,7 @@ def _layer_statistics(reader: ProviderReader, extent: QgsRectangle) -> tuple[lis
     providers (no per-channel statistics) the valid pixels of one resampled block."""
     provider = reader.provider
     if not reader.color:
-        stats = [provider.bandStatistics(b, QgsRasterBandStats.Mean | QgsRasterBandStats.StdDev, extent,
+        stats = [provider.bandStatistics(b, Qgis.RasterBandStatistic.Mean | Qgis.RasterBandStatistic.StdDev, extent,
                                          STATISTICS_SAMPLE) for b in reader.bands]
         return [s.mean for s in stats], [s.stdDev for s in stats]
     side = int(STATISTICS_SAMPLE ** 0.5)

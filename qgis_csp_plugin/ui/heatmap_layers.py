@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import (
+    Qgis,
     QgsCategorizedSymbolRenderer,
     QgsContrastEnhancement,
     QgsCoordinateReferenceSystem,
@@ -30,7 +31,7 @@ ROUND_TRIP_TOLERANCE = 0.01  # fraction of a cell
 
 
 def wkt_of(crs: QgsCoordinateReferenceSystem) -> str:
-    return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
+    return crs.toWkt(Qgis.CrsWktVariant.PreferredGdal)
 
 
 def cell_to_latlon(crs: QgsCoordinateReferenceSystem, cell_size: float) -> LatLonTransform:
@@ -109,7 +110,7 @@ def style_heatmap(layer: QgsRasterLayer, result: HeatmapResult) -> None:
             enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(band))
             enhancement.setMinimumValue(1)
             enhancement.setMaximumValue(255)
-            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
             setter(enhancement)
         layer.setRenderer(renderer)
         layer.triggerRepaint()
