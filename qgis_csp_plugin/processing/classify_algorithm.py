@@ -26,6 +26,7 @@ from ..core.onnx_model import find_default_model
 from ..core.tiling import MAX_TILES
 from ..ui.classify_job import ClassifyRequest, execute, prepare
 from ..ui.layers import TOP_K
+from ..ui.runtime_settings import apply_runtime
 from ..ui.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 
 SENTINEL2_MIN_BANDS = 13
@@ -83,6 +84,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                                                                   optional=True))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        apply_runtime()  # the device and threads of Settings > Options > CSP
         layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
         if layer is None:
             raise QgsProcessingException("INPUT is not a raster layer")
@@ -105,6 +107,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 max_tiles=self.parameterAsInt(parameters, "MAX_TILES", context),
             )
             job = prepare(request)
+            feedback.pushInfo(job.model.runtime_note)
             for warning in job.warnings:
                 feedback.pushWarning(warning)
             feedback.pushInfo(f"{job.grid.n_tiles:,} tiles ({job.grid.n_cols} x {job.grid.n_rows}) of "

@@ -33,6 +33,7 @@ from ..core.heatmap import (
 )
 from ..ui.heatmap_job import DEFAULT_WIDTH, HeatmapRequest, prepare
 from ..ui.heatmap_layers import style_heatmap, to_extent
+from ..ui.runtime_settings import apply_runtime
 
 GRID_HELP = (f"EXTENT (default: the world, or the CRS's area of use) in CRS (default EPSG:4326); cells of "
              f"CELL_SIZE CRS units, or WIDTH x HEIGHT cells (0 = keep the extent's aspect; default "
@@ -94,9 +95,12 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
                     if self.parameterDefinition("CLASS") is not None else ""))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        apply_runtime()  # the device and threads of Settings > Options > CSP
         try:
             job = prepare(self.request(parameters, context))
             feedback.pushInfo(job.description)
+            for note in job.notes:
+                feedback.pushInfo(note)
             result = job.run(feedback.setProgress, feedback.isCanceled)
         except HeatmapCanceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc

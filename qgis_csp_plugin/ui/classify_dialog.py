@@ -110,7 +110,7 @@ class ClassifyDialog(QDialog):
 
     def _add_model(self, path: Path) -> None:
         """List a model by name with its metadata as tooltip; raises CspError if it is not usable."""
-        model = OnnxModel.load(path, threads=1)
+        model = OnnxModel.load(path, threads=1, device="cpu")
         meta = model.metadata
         if meta.kind != "image_classifier":
             raise CspError(f"{path.name} is a {meta.kind} model; Classify needs an image_classifier")

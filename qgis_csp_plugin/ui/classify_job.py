@@ -48,6 +48,7 @@ from .layers import (
     write_probability_raster,
     write_tile_vector,
 )
+from .messages import log_runtime
 
 OUTPUTS = ("vector", "classes", "probability")
 DTYPES = {Qgis.DataType.Byte: np.uint8, Qgis.DataType.UInt16: np.uint16, Qgis.DataType.Int16: np.int16, Qgis.DataType.UInt32: np.uint32,
@@ -161,6 +162,7 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
         raise CspError(f"the layer {layer.name()!r} has no coordinate reference system: set one "
                        "(Layer Properties > Source) before classifying")
     model = OnnxModel.load(request.model_path)
+    runtime_warnings = log_runtime(model)
     meta = model.metadata
     if meta.kind != "image_classifier":
         raise CspError(f"{model.path.name} is a {meta.kind} model; Classify needs an image_classifier model")
@@ -169,7 +171,7 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
     mapping_note = None if request.bands else positional_warning(meta.bands, labels)
     extent = _processing_extent(request)
     grid, warnings = _tile_grid(request, model, extent)
-    warnings += [mapping_note] if mapping_note else []
+    warnings += runtime_warnings + ([mapping_note] if mapping_note else [])
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
     reader = ProviderReader(layer.dataProvider().clone(), bands)
     transform = None
@@ -182,6 +184,7 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
         if prior_path is None:
             raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
         prior = OnnxModel.load(prior_path)
+        warnings += log_runtime(prior)
         to_latlon = _latlon_function(crs, tile_width=grid.res_x * grid.tile_size)
         warnings += _prior_coverage_warnings(prior, to_latlon, extent)
     classifier = Classifier(model, prior, to_latlon, transform, request.batch_size)

@@ -145,7 +145,7 @@ class HeatmapDialog(QDialog):
     def refresh_classes(self) -> None:
         """Model tooltip (metadata, IO, export check) and the class choices of the prior or classified layer."""
         try:
-            self.model.setToolTip(OnnxModel.load(self.model.filePath(), threads=1).describe()
+            self.model.setToolTip(OnnxModel.load(self.model.filePath(), threads=1, device="cpu").describe()
                                   if self.model.filePath() else "")
         except CspError as exc:
             self.model.setToolTip(str(exc))

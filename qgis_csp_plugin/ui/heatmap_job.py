@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from ..core.onnx_model import OnnxModel, find_default_model
 from ..core.prediction_heatmap import prediction_heatmap
 from ..core.tiling import Extent
 from .heatmap_layers import WGS84, cell_to_latlon, read_tile_probabilities, wkt_of, world_extent
+from .messages import log_runtime
 
 DEFAULT_WIDTH = 720
 MODEL_KINDS = {EMBEDDING: "location_encoder", CLASS_PRIOR: "location_prior", PREDICTION: "location_prior"}
@@ -62,6 +63,7 @@ class HeatmapRequest:
 class HeatmapJob:
     description: str
     run: Callable[[Progress | None, Canceled | None], HeatmapResult]
+    notes: list[str] = field(default_factory=list)  # which provider runs the model(s), for the Processing log
 
 
 def default_model(kind: str) -> Path | None:
@@ -76,7 +78,9 @@ def load_model(request: HeatmapRequest, class_names: list[str] | None = None) ->
     if path is None:
         over = f" over the classes {', '.join(class_names)}" if class_names else ""
         raise CspError(f"no model given and no default {MODEL_KINDS[request.kind]} model{over} is installed in models/")
-    return OnnxModel.load(path)
+    model = OnnxModel.load(path)
+    log_runtime(model)
+    return model
 
 
 def make_grid(request: HeatmapRequest, crs: QgsCoordinateReferenceSystem) -> CellGrid:
@@ -105,10 +109,10 @@ def prepare(request: HeatmapRequest) -> HeatmapJob:
     description = f"CSP: {request.kind.replace('_', ' ')} heatmap {grid.n_cols} x {grid.n_rows} ({crs.authid()})"
     if request.kind == EMBEDDING:
         return HeatmapJob(description, lambda progress=None, canceled=None: heatmap.embedding(
-            grid, output, wkt, progress, canceled))
+            grid, output, wkt, progress, canceled), [model.runtime_note])
     choice = request.choice or "most likely class"
     return HeatmapJob(description, lambda progress=None, canceled=None: heatmap.prior(
-        grid, output, wkt, choice, progress, canceled))
+        grid, output, wkt, choice, progress, canceled), [model.runtime_note])
 
 
 def _prepare_prediction(request: HeatmapRequest, output: Path) -> HeatmapJob:
@@ -130,5 +134,5 @@ def _prepare_prediction(request: HeatmapRequest, output: Path) -> HeatmapJob:
             progress(100.0)
         return result
 
-    return HeatmapJob(f"CSP: prediction heatmap of {layer.name()}", run)
+    return HeatmapJob(f"CSP: prediction heatmap of {layer.name()}", run, [prior.runtime_note] if prior else [])
 
