@@ -14,6 +14,7 @@ from qgis.core import (
     QgsGeometry,
     QgsProject,
     QgsRasterLayer,
+    QgsSettings,
 )
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt
@@ -24,12 +25,11 @@ from qgis.PyQt.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
-    QLineEdit,
     QMessageBox,
     QSpinBox,
 )
 
-from ..core.band_mapping import default_bands, parse_bands
+from ..core.band_mapping import default_bands
 from ..core.errors import CspError
 from ..core.onnx_model import (
     OnnxModel,
@@ -39,6 +39,7 @@ from ..core.onnx_model import (
     read_metadata,
 )
 from ..core.tiling import TooManyTilesError
+from .band_picker import BandPicker, preferred_layer
 from .classify_job import ClassifyRequest, PreparedJob, band_labels, prepare
 from .classify_task import ClassifyTask
 from .messages import show_error, show_info
@@ -49,6 +50,7 @@ OUTPUT_CHOICES = {"Tile polygons + class raster + probability raster": ("vector"
                   "Tile polygons (GeoPackage)": ("vector",),
                   "Class and probability rasters (GeoTIFF)": ("classes", "probability")}
 SUFFIXES = {"vector": "_tiles.gpkg", "classes": "_classes.tif", "probability": "_probability.tif"}
+SETTINGS = "csp/classify/"  # QgsSettings group of the choices remembered between runs
 
 
 class ClassifyDialog(QDialog):
@@ -79,7 +81,7 @@ class ClassifyDialog(QDialog):
         self.resolution = _double(0.01, 100000.0, 2, " m/px")
         self.tile_size = _int(1, 4096)
         self.overlap = _double(0.0, 0.9, 2)
-        self.bands = QLineEdit()
+        self.bands = BandPicker()
         self.batch_size = _int(1, 1024, 16)
         self.use_prior = QCheckBox("fuse P(y|tile) with P(y|location)")
         self.prior_file = QgsFileWidget()
@@ -106,7 +108,42 @@ class ClassifyDialog(QDialog):
         self.use_prior.setEnabled(find_default_model("location_prior") is not None)
         self.prior_file.fileChanged.connect(lambda path: self.use_prior.setEnabled(bool(path) or
                                             find_default_model("location_prior") is not None))
+        self._restore()
+        self._preselect_layer()
         self._apply_model_defaults()
+
+    def _preselect_layer(self) -> None:
+        """The active raster layer when the chosen model can read it, else the first one it can read."""
+        path = self.model_path()
+        if path is None or self.iface is None:
+            return
+        layer = preferred_layer(self.iface.activeLayer(), read_metadata(path).bands)
+        if layer is not None:
+            self.layer_box.setLayer(layer)
+
+    def _restore(self) -> None:
+        """The choices of the last run (model, extent, outputs, folder, batch size, prior)."""
+        settings = QgsSettings()
+        model = settings.value(SETTINGS + "model", "")
+        if model and self.model_box.findData(model) < 0 and Path(model).is_file():
+            self._model_file_chosen(model)
+        if self.model_box.findData(model) >= 0:
+            self.model_box.setCurrentIndex(self.model_box.findData(model))
+        self.extent_box.setCurrentIndex(int(settings.value(SETTINGS + "extent", 0)))
+        self.output_box.setCurrentText(settings.value(SETTINGS + "outputs", self.output_box.currentText()))
+        self.output_dir.setFilePath(settings.value(SETTINGS + "folder", ""))
+        self.batch_size.setValue(int(settings.value(SETTINGS + "batch_size", self.batch_size.value())))
+        self.use_prior.setChecked(settings.value(SETTINGS + "use_prior", False, type=bool))
+        prior = settings.value(SETTINGS + "prior_file", "")
+        self.prior_file.setFilePath(prior if prior and Path(prior).is_file() else "")
+
+    def _remember(self) -> None:
+        settings = QgsSettings()
+        for key, value in (("model", self.model_box.currentData() or ""), ("extent", self.extent_box.currentIndex()),
+                           ("outputs", self.output_box.currentText()), ("folder", self.output_dir.filePath()),
+                           ("batch_size", self.batch_size.value()), ("use_prior", self.use_prior.isChecked()),
+                           ("prior_file", self.prior_file.filePath())):
+            settings.setValue(SETTINGS + key, value)
 
     def _add_model(self, path: Path) -> None:
         """List a model by name with its metadata as tooltip; raises CspError if it is not usable."""
@@ -145,12 +182,22 @@ class ClassifyDialog(QDialog):
         self.tile_size.setValue(meta.tile_size)
         self.overlap.setValue(meta.overlap)
         layer = self.layer_box.currentLayer()
-        if isinstance(layer, QgsRasterLayer):
-            try:
-                self.bands.setText(",".join(map(str, default_bands(meta.bands, band_labels(layer)))))
-            except CspError:
-                self.bands.setText("")
-            self.bands.setToolTip(f"model bands: {', '.join(meta.bands)}")
+        self.bands.set_bands(layer if isinstance(layer, QgsRasterLayer) else None, meta.bands)
+        self.bands.setToolTip(f"model bands: {', '.join(meta.bands)}")
+
+    def _chosen_bands(self, layer: QgsRasterLayer) -> list[int] | None:
+        """The pickers' bands; ``None`` when they show the default mapping (prepare() then warns if
+        it is by position only); raises :class:`CspError` when only some are set."""
+        chosen, unset = self.bands.bands(), self.bands.unset()
+        if chosen is None:
+            if len(unset) < len(self.bands.names):
+                raise CspError(f"choose a layer band for every model band: {', '.join(unset)} not set")
+            return None
+        meta = read_metadata(self.model_path())
+        try:
+            return None if chosen == default_bands(meta.bands, band_labels(layer)) else chosen
+        except CspError:
+            return chosen
 
     def request(self) -> ClassifyRequest:
         """The request described by the widgets; raises :class:`CspError` on missing input."""
@@ -171,7 +218,7 @@ class ClassifyDialog(QDialog):
         return ClassifyRequest(
             layer=layer, model_path=model, outputs=outputs, extent=extent, polygons=polygons,
             resolution_m=self.resolution.value(), tile_size=self.tile_size.value(), overlap=self.overlap.value(),
-            bands=parse_bands(self.bands.text()) or None, batch_size=self.batch_size.value(),
+            bands=self._chosen_bands(layer), batch_size=self.batch_size.value(),
             use_prior=self.use_prior.isEnabled() and self.use_prior.isChecked(),
             prior_path=Path(self.prior_file.filePath()) if self.prior_file.filePath() else None)
 
@@ -220,6 +267,7 @@ class ClassifyDialog(QDialog):
             return
         if job is None:
             return
+        self._remember()
         for warning in job.warnings:
             show_info(self.iface, warning, level=Qgis.MessageLevel.Warning)
         self.task = ClassifyTask(job, self.iface)

@@ -18,7 +18,7 @@ from ..core.ort_install import (
     needs_install,
     onnxruntime_version,
 )
-from .messages import show_error, show_info
+from .messages import log, show_error, show_info
 from .runtime_settings import dependencies_folder
 
 LOG_TAG = "CSP onnxruntime"
@@ -86,6 +86,7 @@ def start_install(iface=None, target: Path | None = None, python: Path | None = 
 
 def offer_install(iface, message: str) -> None:
     """A message-bar warning with an 'Install onnxruntime' button (``message`` says what is wrong)."""
+    log(message, Qgis.MessageLevel.Warning)
     bar = iface.messageBar()
     item = bar.createMessage("CSP", message)
     button = QPushButton("Install onnxruntime", item)

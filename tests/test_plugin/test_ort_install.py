@@ -85,7 +85,8 @@ def test_proxy_failure_shows_pips_message_and_the_manual_command(tmp_path, monke
 def test_install_in_a_clean_qgis_then_classify_layer_works(tmp_path):
     """Debian's QGIS Python has no onnxruntime: the options page installs it (pip from the local pip
     configuration, PyPI), the log streams in, Classify layer then runs, and a new session finds it."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONNOUSERSITE": "1", "QT_QPA_PLATFORM": "offscreen"}
+    env = {key: value for key, value in os.environ.items() if key != "QGIS_CUSTOM_CONFIG_PATH"}  # pytest-qgis's
+    env.update(PYTHONPATH=str(REPO), PYTHONNOUSERSITE="1", QT_QPA_PLATFORM="offscreen")
     profile, out = tmp_path / "profile", tmp_path / "out"
     out.mkdir()
     hidden = subprocess.run([str(DEBIAN_PYTHON), "-c", "import onnxruntime"], env=env, capture_output=True)
@@ -95,6 +96,7 @@ def test_install_in_a_clean_qgis_then_classify_layer_works(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     target = Path(found["settings_dir"]) / "python" / "csp_dependencies" / "py311"
+    assert found["settings_dir"].startswith(str(profile))  # the clean profile, nothing outside it
     assert found["missing"].startswith("The CSP plugin needs onnxruntime, which is not installed in QGIS's Python.")
     assert found["status_before"] == "onnxruntime is not installed in QGIS's Python: the plugin cannot run models."
     assert found["button_disabled"]
