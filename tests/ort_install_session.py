@@ -1,7 +1,10 @@
 """One QGIS session for tests/test_plugin/test_ort_install.py, run by Debian's QGIS Python (no onnxruntime).
 
-    python3 ort_install_session.py install <profile root> <out dir>   # hidden -> Install button -> Classify layer
-    python3 ort_install_session.py restart <profile root>             # a new QGIS session finds the install
+    QGIS_CUSTOM_CONFIG_PATH=<profile root> python3 ort_install_session.py install <out dir>
+    QGIS_CUSTOM_CONFIG_PATH=<profile root> python3 ort_install_session.py restart
+
+``install``: onnxruntime missing -> the options page's Install button -> Classify layer;
+``restart``: a new QGIS session finds the install.
 
 Prints one JSON line of findings; the test asserts on them.
 """
@@ -80,10 +83,9 @@ def restart() -> dict:
 
 
 def main() -> None:
-    command, profile = sys.argv[1], sys.argv[2]
-    app = QgsApplication([], True, profile)
+    app = QgsApplication([], True)
     app.initQgis()
-    found = install(Path(sys.argv[3])) if command == "install" else restart()
+    found = install(Path(sys.argv[2])) if sys.argv[1] == "install" else restart()
     found["settings_dir"] = QgsApplication.qgisSettingsDirPath()
     print(json.dumps(found))
     app.exitQgis()

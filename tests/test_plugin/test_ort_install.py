@@ -85,13 +85,13 @@ def test_proxy_failure_shows_pips_message_and_the_manual_command(tmp_path, monke
 def test_install_in_a_clean_qgis_then_classify_layer_works(tmp_path):
     """Debian's QGIS Python has no onnxruntime: the options page installs it (pip from the local pip
     configuration, PyPI), the log streams in, Classify layer then runs, and a new session finds it."""
-    env = {key: value for key, value in os.environ.items() if key != "QGIS_CUSTOM_CONFIG_PATH"}  # pytest-qgis's
-    env.update(PYTHONPATH=str(REPO), PYTHONNOUSERSITE="1", QT_QPA_PLATFORM="offscreen")
     profile, out = tmp_path / "profile", tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONNOUSERSITE": "1", "QT_QPA_PLATFORM": "offscreen",
+           "QGIS_CUSTOM_CONFIG_PATH": str(profile)}  # a clean profile (not pytest-qgis's, not the user's)
     out.mkdir()
     hidden = subprocess.run([str(DEBIAN_PYTHON), "-c", "import onnxruntime"], env=env, capture_output=True)
     assert hidden.returncode != 0  # onnxruntime really is absent from this QGIS
-    result = subprocess.run([str(DEBIAN_PYTHON), str(SESSION), "install", str(profile), str(out)], env=env,
+    result = subprocess.run([str(DEBIAN_PYTHON), str(SESSION), "install", str(out)], env=env,
                             capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
@@ -108,7 +108,7 @@ def test_install_in_a_clean_qgis_then_classify_layer_works(tmp_path):
     assert found["classes"] and set(found["classes"]) <= set(EUROSAT) | {"nodata"}
     assert found["runtime_note"].startswith("eurosat_rgb.onnx runs on onnxruntime CPUExecutionProvider")
     assert not list(target.parent.glob(".*"))  # no staging folder left
-    again = subprocess.run([str(DEBIAN_PYTHON), str(SESSION), "restart", str(profile)], env=env,
+    again = subprocess.run([str(DEBIAN_PYTHON), str(SESSION), "restart"], env=env,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout.strip().splitlines()[-1])["ort_file"].startswith(str(target))

@@ -57,3 +57,19 @@ def test_pyqt5_habits_are_reported_with_their_qt6_spelling(tmp_path):
     failing = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True,
                              timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert failing.returncode == 1 and "[qt6] 8 finding(s)" in failing.stdout
+
+
+@pytest.mark.slow
+def test_qt_names_exist_in_pyqt6_from_pypi(tmp_path_factory):
+    """PyQt6 from PyPI (the local pip configuration) in a private folder; the plugin's qgis.PyQt imports
+    and scoped Qt enums resolve in it. QGIS's own classes are not checked (no QGIS 4 build here)."""
+    target = tmp_path_factory.mktemp("pyqt6")
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--only-binary", ":all:", "--target",
+                              str(target), "PyQt6"], capture_output=True, text=True, timeout=900)
+    if install.returncode != 0:
+        pytest.skip(f"PyQt6 could not be installed from the package index: {install.stderr[-300:]}")
+    env = {**os.environ, "PYTHONPATH": str(target), "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "check_pyqt6_names.py"),
+                             str(REPO / "qgis_csp_plugin")], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("[pyqt6] ok: every qgis.PyQt name and scoped enum of the plugin exists in PyQt6 6.")
