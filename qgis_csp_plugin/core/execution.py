@@ -54,12 +54,6 @@ def requested_provider(device: str, available: list[str]) -> str | None:
     return None if provider == CPU else provider
 
 
-def provider_list(device: str, available: list[str]) -> list[str]:
-    """Providers to pass to an InferenceSession, in order, always ending with the CPU."""
-    gpu = requested_provider(device, available)
-    return [gpu, CPU] if gpu else [CPU]
-
-
 def fallback_warning(device: str, requested: str | None, used: str, available: list[str],
                      error: str | None = None) -> str | None:
     """A warning when a GPU was asked for and the CPU runs the model instead, else ``None``."""

@@ -11,7 +11,6 @@ from qgis_csp_plugin.core.execution import (
     Runtime,
     current_runtime,
     fallback_warning,
-    provider_list,
     requested_provider,
     set_runtime,
 )
@@ -35,9 +34,9 @@ def runtime():
 
 def test_provider_choice():
     gpu_build = ["CUDAExecutionProvider", "DmlExecutionProvider", CPU]
-    assert provider_list("auto", gpu_build) == ["CUDAExecutionProvider", CPU]
-    assert provider_list("directml", gpu_build) == ["DmlExecutionProvider", CPU]
-    assert provider_list("auto", [CPU]) == [CPU] and provider_list("cpu", gpu_build) == [CPU]
+    assert requested_provider("auto", gpu_build) == "CUDAExecutionProvider"
+    assert requested_provider("directml", gpu_build) == "DmlExecutionProvider"
+    assert requested_provider("auto", [CPU]) is None and requested_provider("cpu", gpu_build) is None
     assert requested_provider("coreml", [CPU]) == "CoreMLExecutionProvider"
     assert fallback_warning("cuda", "CUDAExecutionProvider", "CUDAExecutionProvider", gpu_build) is None
     failed = fallback_warning("auto", "CUDAExecutionProvider", CPU, gpu_build, "libcudnn.so.9: cannot open")
