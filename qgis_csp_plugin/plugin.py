@@ -59,7 +59,8 @@ class CspPlugin:
 
         self.options_factory = CspOptionsFactory()
         self.iface.registerOptionsWidgetFactory(self.options_factory)
-        QTimer.singleShot(3000, self.check_onnxruntime)  # after start-up: importing onnxruntime takes time
+        # after start-up (importing onnxruntime takes time), unless the plugin was unloaded meanwhile
+        QTimer.singleShot(3000, lambda: self.toolbar is not None and self.check_onnxruntime())
 
     def check_onnxruntime(self) -> bool:
         """Offer 'Install onnxruntime' in the message bar when it is missing or too old; True when usable."""
