@@ -6,8 +6,10 @@ from pathlib import Path
 
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QTimer
-from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QAction
+from qgis.PyQt.QtGui import (  # QAction: its Qt 6 home, which QGIS 3.40 also maps on Qt 5
+    QAction,
+    QIcon,
+)
 
 from .core.errors import CspError, MissingDependencyError
 from .core.onnx_model import onnxruntime_install_hint

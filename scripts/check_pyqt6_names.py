@@ -3,8 +3,9 @@
     pip install --target /tmp/pyqt6 PyQt6
     PYTHONPATH=/tmp/pyqt6 python3 scripts/check_pyqt6_names.py [folder]   # default: qgis_csp_plugin
 
-Every ``from qgis.PyQt.<module> import <name>`` must exist in ``PyQt6.<module>`` (QGIS 4's
-``qgis.PyQt.QtWidgets`` also re-exports ``QAction`` and a few others that Qt 6 moved to QtGui), and
+Every ``from qgis.PyQt.<module> import <name>`` must exist in ``PyQt6.<module>`` (``QAction``,
+``QActionGroup`` and ``QShortcut`` are imported from ``qgis.PyQt.QtGui``, their Qt 6 home, which
+QGIS >= 3.40 also provides under Qt 5), and
 every attribute chain starting at such a name (``Qt.ItemDataRole.ToolTipRole``,
 ``QDialogButtonBox.StandardButton.Ok``, ``QMetaType.Type.QString``) must resolve in PyQt6.
 Prints one line per missing name and exits 1, or ``ok`` and exits 0. What this does not check:
@@ -18,17 +19,9 @@ import importlib
 import sys
 from pathlib import Path
 
-# QGIS 4's qgis/PyQt/QtWidgets.py re-exports these from PyQt6.QtGui, where Qt 6 moved them.
-MOVED_TO_QTGUI = {"QAction", "QActionGroup", "QShortcut", "QFileSystemModel", "QUndoCommand"}
-
 
 def _resolve(module: str, name: str):
-    pyqt6 = importlib.import_module(f"PyQt6.{module}")
-    if hasattr(pyqt6, name):
-        return getattr(pyqt6, name)
-    if module == "QtWidgets" and name in MOVED_TO_QTGUI:
-        return getattr(importlib.import_module("PyQt6.QtGui"), name, None)
-    return None
+    return getattr(importlib.import_module(f"PyQt6.{module}"), name, None)
 
 
 def check_file(path: Path) -> list[str]:
