@@ -12,10 +12,12 @@ replaces the folder, so a failed or cancelled install leaves nothing behind.
 from __future__ import annotations
 
 import os
+import queue
 import shlex
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
@@ -199,14 +201,21 @@ def install(python: Path, target: Path, log: Callable[[str], None],
                                    bufsize=1, creationflags=_NO_WINDOW, env=_child_env())
     except OSError as exc:
         raise InstallError(f"could not start pip with {python}: {exc}") from exc
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
+    reader.start()
     try:
-        for line in process.stdout:
-            line = line.rstrip()
+        while True:
+            try:
+                line = lines.get(timeout=0.2)  # short waits: cancel works even while pip is silent
+            except queue.Empty:
+                line = ""
+            if line is None:
+                break
             if line:
                 log(line)
                 tail = (tail + [line])[-6:]
             if canceled():
-                process.kill()
                 raise InstallError("installation of onnxruntime cancelled; nothing was changed")
         if process.wait() != 0:
             raise InstallError("pip could not install onnxruntime (offline, proxy or no wheel for this "
@@ -223,5 +232,14 @@ def install(python: Path, target: Path, log: Callable[[str], None],
     finally:
         if process.poll() is None:
             process.kill()
-        process.stdout.close()
+        process.wait()
+        reader.join(timeout=10)
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _read_lines(stream, lines: queue.Queue) -> None:
+    """Forward ``stream``'s lines without their ends, then ``None`` at its end."""
+    with stream:
+        for line in stream:
+            lines.put(line.rstrip())
+    lines.put(None)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy
@@ -112,3 +113,13 @@ def test_install_in_a_clean_qgis_then_classify_layer_works(tmp_path):
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout.strip().splitlines()[-1])["ort_file"].startswith(str(target))
+
+
+def test_cancel_stops_pip_at_once_and_leaves_nothing(tmp_path):
+    """Cancelled before pip prints anything: pip is killed, no folder is left, the message says so."""
+    target = tmp_path / "deps" / "py311"
+    started = time.monotonic()
+    with pytest.raises(InstallError, match="installation of onnxruntime cancelled; nothing was changed"):
+        install(Path(sys.executable), target, lambda line: None, canceled=lambda: True)
+    assert time.monotonic() - started < 10
+    assert not target.exists() and list((tmp_path / "deps").iterdir()) == []
