@@ -63,6 +63,15 @@ def test_processing_uses_the_setting_and_logs_the_provider(qgis_processing, clea
     assert any("rgb.onnx runs on onnxruntime CPUExecutionProvider (device setting: CUDA (NVIDIA GPU))" in line
                for line in feedback.infos)
     assert any(w.startswith("device CUDA (NVIDIA GPU) requested but the CPU is used") for w in feedback.warnings)
+    clean_settings.setValue(DEVICE_KEY, "cpu")  # the heatmaps read the setting too
+    registry.addProvider(CspProvider())
+    try:
+        processing.run("csp:location_embedding_heatmap", {"WIDTH": 32, "HEIGHT": 16, "OUTPUT": str(tmp_path / "e.tif")},
+                       feedback=feedback)
+    finally:
+        registry.removeProvider("csp")
+    assert any(line.startswith("csp_location_encoder.onnx runs on onnxruntime CPUExecutionProvider (device setting: CPU)")
+               for line in feedback.infos)
 
 
 class _Recorder(QgsProcessingFeedback):
