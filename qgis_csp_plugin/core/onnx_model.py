@@ -260,6 +260,9 @@ def _session(ort, path: str, threads: int, providers: list[str]):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    if "DmlExecutionProvider" in providers:  # DirectML supports neither memory patterns nor parallel runs
+        options.enable_mem_pattern = False
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     try:
         return ort.InferenceSession(path, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises several private exception types
