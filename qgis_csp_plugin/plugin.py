@@ -11,11 +11,10 @@ from qgis.PyQt.QtGui import (  # QAction: its Qt 6 home, which QGIS 3.40 also ma
     QIcon,
 )
 
-from .core.errors import CspError, MissingDependencyError
-from .core.onnx_model import onnxruntime_install_hint
-from .core.ort_install import needs_install, onnxruntime_version
+from .contract.errors import CspError, MissingDependencyError
+from .contract.onnx_model import needs_install, onnxruntime_install_hint, onnxruntime_version
+from .qgis_io.settings import activate_dependencies, apply_runtime
 from .ui.messages import show_error
-from .ui.runtime_settings import activate_dependencies, apply_runtime
 
 ICONS = Path(__file__).resolve().parent / "icons"
 

@@ -79,7 +79,8 @@ def check_zip(path: Path) -> list[str]:
             return problems + [f"the zip must hold exactly one top folder, found {tops}"]
         package = tops[0]
         if not PACKAGE_NAME.match(package):
-            problems.append(f"top folder {package!r}: must start with an ASCII letter, then letters, digits, '-' or '_'")
+            problems.append(f"top folder {package!r}: must start with an ASCII letter, "
+                            "then letters, digits, '-' or '_'")
         for required in ("__init__.py", "metadata.txt", "LICENSE"):
             if f"{package}/{required}" not in names:
                 problems.append(f"{package}/{required} is missing")

@@ -62,7 +62,8 @@ def _imported_objects(tree: ast.Module, findings: list[tuple[int, str]]) -> dict
                 module = importlib.import_module(node.module)
                 for alias in node.names:
                     if alias.name in PYQT5_ONLY_NAMES:
-                        findings.append((node.lineno, f"{alias.name} is PyQt5-only: use {PYQT5_ONLY_NAMES[alias.name]}"))
+                        use = PYQT5_ONLY_NAMES[alias.name]
+                        findings.append((node.lineno, f"{alias.name} is PyQt5-only: use {use}"))
                     if hasattr(module, alias.name):
                         bound[alias.asname or alias.name] = getattr(module, alias.name)
     return bound

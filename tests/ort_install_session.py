@@ -34,10 +34,11 @@ def wait_for(task, seconds: float) -> None:
 
 
 def install(out: Path) -> dict:
-    from qgis_csp_plugin.core.errors import MissingDependencyError
-    from qgis_csp_plugin.core.onnx_model import find_default_model, import_onnxruntime
+    from qgis_csp_plugin.contract.errors import MissingDependencyError
+    from qgis_csp_plugin.contract.onnx_model import import_onnxruntime
+    from qgis_csp_plugin.core.default_models import find_default_model
+    from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
     from qgis_csp_plugin.plugin import CspPlugin
-    from qgis_csp_plugin.ui.classify_job import ClassifyRequest, prepare
     from qgis_csp_plugin.ui.classify_task import ClassifyTask
     from qgis_csp_plugin.ui.options_page import CspOptionsPage
 

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
-from .errors import CspError
+from ..contract.errors import CspError
+from ..contract.onnx_model import MIN_VERSION, needs_install
 
-MIN_VERSION = (1, 17)
 # Newest onnxruntime with wheels for each Python (Windows x64, macOS x86_64/arm64, Linux x86_64/aarch64).
 PINNED = (((3, 14), "1.24.4"), ((3, 10), "1.22.1"), ((3, 9), "1.19.2"))
 FOLDER = Path("python") / "csp_dependencies"
@@ -33,17 +33,6 @@ _NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # no console flashing u
 
 class InstallError(CspError):
     """pip or the verification failed; the message carries pip's last lines and the manual command."""
-
-
-def version_tuple(text: str) -> tuple[int, ...]:
-    """``"1.22.1"`` -> ``(1, 22, 1)``; stops at the first non-numeric part (``1.25.0.dev…``)."""
-    parts = []
-    for piece in text.split("."):
-        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
 
 
 def pinned_version(python: Sequence[int] = sys.version_info[:2]) -> str:
@@ -65,20 +54,6 @@ def numpy_requirement() -> str:
 
 def requirements(python: Sequence[int] = sys.version_info[:2]) -> list[str]:
     return [f"onnxruntime=={pinned_version(python)}", numpy_requirement()]
-
-
-def onnxruntime_version() -> str | None:
-    """Version of the onnxruntime this Python imports, ``None`` when it cannot import it."""
-    try:
-        import onnxruntime
-    except ImportError:
-        return None
-    return getattr(onnxruntime, "__version__", "0")
-
-
-def needs_install(version: str | None) -> bool:
-    """True when onnxruntime is missing or older than :data:`MIN_VERSION`."""
-    return version is None or version_tuple(version) < MIN_VERSION
 
 
 def dependencies_dir(settings_dir: os.PathLike, python: Sequence[int] = sys.version_info[:2]) -> Path:

@@ -19,15 +19,16 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from ..contract.errors import CspError
+from ..contract.schema import Kind
 from ..core.band_mapping import parse_bands
-from ..core.classify import ClassifyCanceled
-from ..core.errors import CspError
-from ..core.onnx_model import find_default_model
+from ..core.default_models import find_default_model
+from ..core.progress import Canceled
 from ..core.tiling import MAX_TILES
-from ..ui.classify_job import ClassifyRequest, execute, prepare
-from ..ui.layers import TOP_K
-from ..ui.runtime_settings import apply_runtime
-from ..ui.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
+from ..jobs.classify import ClassifyRequest, prepare
+from ..qgis_io.layers import TOP_K
+from ..qgis_io.settings import apply_runtime
+from ..qgis_io.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 
 SENTINEL2_MIN_BANDS = 13
 OUTPUT_SUFFIXES = {"OUTPUT_VECTOR": (".gpkg",), "OUTPUT_CLASSES": (".tif", ".tiff"),
@@ -76,7 +77,8 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFile("PRIOR_MODEL", "Location-prior model (empty = default)",
                                                      extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterNumber("MAX_TILES", "Maximum number of tiles",
-                                                       Qgis.ProcessingNumberParameterType.Integer, MAX_TILES, minValue=1))
+                                                       Qgis.ProcessingNumberParameterType.Integer, MAX_TILES,
+                                                       minValue=1))
         self.addParameter(QgsProcessingParameterVectorDestination(
             "OUTPUT_VECTOR", "Classified tiles", Qgis.ProcessingSourceType.VectorPolygon))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT_CLASSES", "Class ids", optional=True))
@@ -107,13 +109,14 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 max_tiles=self.parameterAsInt(parameters, "MAX_TILES", context),
             )
             job = prepare(request)
-            feedback.pushInfo(job.model.runtime_note)
+            for note in job.notes:
+                feedback.pushInfo(note)
             for warning in job.warnings:
                 feedback.pushWarning(warning)
             feedback.pushInfo(f"{job.grid.n_tiles:,} tiles ({job.grid.n_cols} x {job.grid.n_rows}) of "
                               f"{job.grid.tile_size} px with {job.model.metadata.name}")
-            results, written = execute(job, feedback.setProgress, feedback.isCanceled)
-        except ClassifyCanceled as exc:
+            results, written = job.execute(feedback.setProgress, feedback.isCanceled)
+        except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
         except CspError as exc:
             raise QgsProcessingException(str(exc)) from exc
@@ -138,7 +141,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         if given:
             return Path(given)
         prefer = "s2" if band_count >= SENTINEL2_MIN_BANDS else "rgb"
-        found = find_default_model("image_classifier", prefer=prefer)
+        found = find_default_model(Kind.IMAGE_CLASSIFIER, prefer=prefer)
         if found is None:
             raise CspError("no MODEL given and no default image classifier is installed in models/")
         return found

@@ -6,9 +6,9 @@ from qgis.core import QgsMapLayer, QgsProject, QgsRasterLayer
 from qgis.gui import QgsRasterBandComboBox
 from qgis.PyQt.QtWidgets import QFormLayout, QWidget
 
+from ..contract.errors import CspError
 from ..core.band_mapping import default_bands
-from ..core.errors import CspError
-from .classify_job import band_labels
+from ..qgis_io.provider_reader import band_labels
 
 
 class BandPicker(QWidget):

@@ -23,7 +23,7 @@ def show_info(iface, message: str, level=Qgis.MessageLevel.Success) -> None:
         iface.messageBar().pushMessage("CSP", message, level=level, duration=8)
 
 
-def log_runtime(model) -> list[str]:
-    """Log which execution provider runs ``model`` (an ``OnnxModel``); returns its GPU-fallback warning, if any."""
-    log(model.runtime_note, Qgis.MessageLevel.Warning if model.provider_warning else Qgis.MessageLevel.Info)
-    return [model.provider_warning] if model.provider_warning else []
+def log_notes(notes: list[str]) -> None:
+    """One log line per note (which execution provider runs each model of a run)."""
+    for note in notes:
+        log(note)

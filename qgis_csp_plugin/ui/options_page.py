@@ -17,10 +17,10 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..core.execution import DEVICES, Runtime
-from ..core.ort_install import onnxruntime_version
+from ..contract.execution import DEVICES, Runtime
+from ..contract.onnx_model import onnxruntime_version
+from ..qgis_io.settings import dependencies_folder, load_runtime, save_runtime
 from .ort_installer import start_install, status_text
-from .runtime_settings import dependencies_folder, load_runtime, save_runtime
 
 ICON = Path(__file__).resolve().parent.parent / "icon.svg"
 

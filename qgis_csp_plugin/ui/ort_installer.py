@@ -9,17 +9,11 @@ from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import QPushButton
 
-from ..core.errors import CspError
-from ..core.ort_install import (
-    MIN_VERSION,
-    activate,
-    find_qgis_python,
-    install,
-    needs_install,
-    onnxruntime_version,
-)
+from ..contract.errors import CspError
+from ..contract.onnx_model import MIN_VERSION, needs_install, onnxruntime_version
+from ..core.ort_install import activate, find_qgis_python, install
+from ..qgis_io.settings import dependencies_folder
 from .messages import log, show_error, show_info
-from .runtime_settings import dependencies_folder
 
 LOG_TAG = "CSP onnxruntime"
 # pip output -> progress: pip gives no percentage, its stages are the honest measure
@@ -68,7 +62,8 @@ class OnnxruntimeInstallTask(QgsTask):
             show_info(self.iface, self.message)
         else:
             show_error(self.iface, self.message or "installation of onnxruntime cancelled; nothing was changed")
-        QgsMessageLog.logMessage(self.message, LOG_TAG, Qgis.MessageLevel.Info if result else Qgis.MessageLevel.Critical)
+        level = Qgis.MessageLevel.Info if result else Qgis.MessageLevel.Critical
+        QgsMessageLog.logMessage(self.message, LOG_TAG, level)
         if self in _running:
             _running.remove(self)
         self.done.emit(result, self.message)

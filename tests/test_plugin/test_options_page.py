@@ -9,10 +9,10 @@ from qgis.PyQt.QtWidgets import QPushButton
 
 import qgis_csp_plugin
 import qgis_csp_plugin.plugin as plugin_module
-from qgis_csp_plugin.core.execution import Runtime, current_runtime, set_runtime
+from qgis_csp_plugin.contract.execution import Runtime, current_runtime, set_runtime
 from qgis_csp_plugin.processing.provider import CspProvider
+from qgis_csp_plugin.qgis_io.settings import DEVICE_KEY, THREADS_KEY, load_runtime
 from qgis_csp_plugin.ui.options_page import CspOptionsFactory, CspOptionsPage
-from qgis_csp_plugin.ui.runtime_settings import DEVICE_KEY, THREADS_KEY, load_runtime
 
 pytestmark = pytest.mark.qgis
 LANDSAT = "data/scenes/LC08_L1TP_224078_20200518_RGB.tif"
@@ -34,7 +34,8 @@ def test_page_shows_status_and_saves_device_and_threads(qgis_app, clean_settings
     page = CspOptionsPage()
     assert page.status.text().startswith("onnxruntime ") and page.status.text().endswith(" is installed.")
     assert page.device.currentData() == "auto" and page.threads.value() == 0
-    assert [page.device.itemData(i) for i in range(page.device.count())] == ["auto", "cpu", "cuda", "directml", "coreml"]
+    devices = [page.device.itemData(i) for i in range(page.device.count())]
+    assert devices == ["auto", "cpu", "cuda", "directml", "coreml"]
     page.device.setCurrentIndex(page.device.findData("cuda"))
     page.threads.setValue(2)
     page.apply()
@@ -70,8 +71,8 @@ def test_processing_uses_the_setting_and_logs_the_provider(qgis_processing, clea
                        feedback=feedback)
     finally:
         registry.removeProvider("csp")
-    assert any(line.startswith("csp_location_encoder.onnx runs on onnxruntime CPUExecutionProvider (device setting: CPU)")
-               for line in feedback.infos)
+    note = "csp_location_encoder.onnx runs on onnxruntime CPUExecutionProvider (device setting: CPU)"
+    assert any(line.startswith(note) for line in feedback.infos)
 
 
 class _Recorder(QgsProcessingFeedback):

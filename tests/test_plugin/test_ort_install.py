@@ -12,16 +12,15 @@ from pathlib import Path
 import numpy
 import pytest
 
+from qgis_csp_plugin.contract.onnx_model import needs_install, version_tuple
 from qgis_csp_plugin.core.ort_install import (
     InstallError,
     dependencies_dir,
     find_qgis_python,
     install,
-    needs_install,
     pinned_version,
     python_candidates,
     requirements,
-    version_tuple,
 )
 
 REPO = Path(__file__).resolve().parents[2]
