@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingDependencyError, ModelLoadError
+from .errors import CspError, MissingDependencyError, ModelLoadError
 from .model_metadata import (
     EMBEDDING_OUTPUT,
     EXPORT_REPORT_KEY,
@@ -109,7 +109,15 @@ class OnnxModel:
                 raise ValueError(f"{self.metadata.name} needs a (lat, lon) batch")
             feeds[LATLON_INPUT] = np.ascontiguousarray(latlon, dtype=np.float32)
         output = EMBEDDING_OUTPUT if self.metadata.kind == "location_encoder" else PROBABILITIES_OUTPUT
-        return self.session.run([output], feeds)[0]
+        try:
+            result = self.session.run([output], feeds)[0]
+        except Exception as exc:  # onnxruntime's private error types (INVALID_ARGUMENT, allocation, ...)
+            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in feeds.items())
+            raise CspError(f"{self.path.name} could not run on {shapes}: {str(exc).splitlines()[0][:300]}") from exc
+        if not np.isfinite(result).all():
+            raise CspError(f"{self.path.name} produced NaN or infinite outputs for {self.output_width}-column "
+                           "results: the model is broken (check it with `python -m trainer inspect`)")
+        return result
 
     @property
     def export_report(self) -> dict:
@@ -157,14 +165,17 @@ class OnnxModel:
         return feeds
 
     def self_check(self, batch: int = 8) -> str:
-        """Run a random batch; raise :class:`ModelLoadError` unless outputs are finite (and sum to 1)."""
-        output = self.run(**self.random_batch(batch))
+        """Run a random batch; raise :class:`ModelLoadError` unless it runs, as its metadata
+        describes, to finite outputs (that sum to 1)."""
         name = self.path.name
+        try:
+            output = self.run(**self.random_batch(batch))
+        except CspError as exc:
+            raise ModelLoadError(f"{name}: self check failed, the model does not run as its metadata describes "
+                                 f"({exc})") from exc
         expected = (batch, self.output_width)
         if output.shape != expected:
             raise ModelLoadError(f"{name}: self check returned shape {output.shape}, expected {expected}")
-        if not np.isfinite(output).all():
-            raise ModelLoadError(f"{name}: self check produced NaN or infinite outputs")
         summary = f"self check ok: {batch} random inputs -> finite {self.output_names[0]} {output.shape}"
         if self.metadata.kind != "location_encoder" and self.metadata.output_activation == "softmax":
             worst = float(np.abs(output.sum(axis=1) - 1).max())
@@ -228,4 +239,5 @@ def _load_session(path: str, size: int, mtime_ns: int, threads: int) -> OnnxMode
         raise ModelLoadError(f"{name}: {exc}") from exc
     model = OnnxModel(path=Path(path), session=session, metadata=metadata)
     model._check_io()
+    model.self_check()
     return model

@@ -17,7 +17,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsGeometry,
     QgsMapLayer,
-    QgsRasterBandStats,
     QgsRasterDataProvider,
     QgsRasterLayer,
     QgsRectangle,
@@ -100,6 +99,10 @@ class PreparedJob:
     warnings: list[str] = field(default_factory=list)
 
 
+class ReadError(CspError):
+    """Pixels of the input layer could not be read (corrupt or truncated file, lost connection)."""
+
+
 class ProviderReader:
     """Reads mapped bands through (a clone of) the layer's raster data provider, resampled by it.
 
@@ -107,9 +110,10 @@ class ProviderReader:
     (bands 1-3) and fully transparent pixels are nodata.
     """
 
-    def __init__(self, provider: QgsRasterDataProvider, bands: list[int]) -> None:
+    def __init__(self, provider: QgsRasterDataProvider, bands: list[int], name: str = "the layer") -> None:
         self.provider = provider
         self.bands = bands
+        self.name = name
         e = provider.extent()
         self.extent = Extent(e.xMinimum(), e.yMinimum(), e.xMaximum(), e.yMaximum())
         self.color = provider.dataType(1) in COLOR_TYPES
@@ -147,9 +151,13 @@ class ProviderReader:
 
     def _block_values(self, band: int, rect: QgsRectangle, width: int, height: int, dtype) -> np.ndarray:
         block = self.provider.block(band, rect, width, height)
-        if not block.isValid() or block.width() != width or block.height() != height:
-            raise CspError(f"could not read band {band} of the layer ({self.provider.error().summary()})")
-        return np.frombuffer(bytes(block.data()), dtype=dtype).reshape(height, width)
+        data = bytes(block.data()) if block.isValid() else b""
+        if block.width() != width or block.height() != height or len(data) != width * height * np.dtype(dtype).itemsize:
+            # never query provider.error() here: on a cloned provider after a failed read it crashes QGIS
+            raise ReadError(f"could not read band {band} of {self.name!r} in the block x {rect.xMinimum():.6g}.."
+                            f"{rect.xMaximum():.6g}, y {rect.yMinimum():.6g}..{rect.yMaximum():.6g} "
+                            f"({width} x {height} px): the file is corrupt, truncated or unreadable")
+        return np.frombuffer(data, dtype=dtype).reshape(height, width)
 
 
 def prepare(request: ClassifyRequest) -> PreparedJob:
@@ -172,7 +180,7 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
     grid, warnings = _tile_grid(request, model, extent)
     warnings += [mapping_note] if mapping_note else []
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
-    reader = ProviderReader(layer.dataProvider().clone(), bands)
+    reader = ProviderReader(layer.dataProvider().clone(), bands, layer.name())
     transform = None
     if meta.normalization.radiometry == "layer_statistics":
         mean, std = _layer_statistics(reader, extent)
@@ -232,13 +240,8 @@ def _processing_extent(request: ClassifyRequest) -> QgsRectangle:
 
 
 def _layer_statistics(reader: ProviderReader, extent: QgsRectangle) -> tuple[list[float], list[float]]:
-    """Per-band mean/std over ``extent``: the provider's sampled band statistics, or for image
-    providers (no per-channel statistics) the valid pixels of one resampled block."""
-    provider = reader.provider
-    if not reader.color:
-        stats = [provider.bandStatistics(b, QgsRasterBandStats.Mean | QgsRasterBandStats.StdDev, extent,
-                                         STATISTICS_SAMPLE) for b in reader.bands]
-        return [s.mean for s in stats], [s.stdDev for s in stats]
+    """Per-band mean/std of the valid pixels of one resampled block over ``extent`` (read through the
+    reader, so a corrupt file is reported as a read error, never as constant bands)."""
     side = int(STATISTICS_SAMPLE ** 0.5)
     width = max(1, round(side * min(1.0, extent.width() / extent.height())))
     height = max(1, round(side * min(1.0, extent.height() / extent.width())))
