@@ -68,10 +68,10 @@ def truncate(source: Path, target: Path, keep: float = 0.4) -> Path:
 
 def fill(folder: Path) -> None:
     """Fill a filesystem so that the next write fails."""
-    with open(folder / "ballast", "wb") as handle:
-        try:
+    try:
+        with open(folder / "ballast", "wb") as handle:
             while True:
                 handle.write(b"\0" * 4096)
                 handle.flush()
-        except OSError:
-            pass
+    except OSError:  # ENOSPC, on a write or on closing
+        pass
