@@ -7,6 +7,8 @@ from pathlib import Path
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from ..core.temp_files import install_sigterm_cleanup
+
 ICON = Path(__file__).resolve().parent.parent / "icons" / "classify.svg"
 
 
@@ -14,6 +16,7 @@ class CspProvider(QgsProcessingProvider):
     """Registers csp:classify and the three heatmap algorithms."""
 
     def loadAlgorithms(self) -> None:  # noqa: N802 (QGIS API name)
+        install_sigterm_cleanup()  # qgis_process, scripts: a SIGTERM leaves no hidden temporary
         from .classify_algorithm import ClassifyAlgorithm
         from .heatmap_algorithms import HEATMAP_ALGORITHMS
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fault_helpers import DATA, fill
 from model_factory import export_image_classifier, export_location_model
+from osgeo import gdal
 from qgis.core import QgsRasterLayer
 
 from qgis_csp_plugin.core.errors import CspError
@@ -79,3 +80,15 @@ def test_read_only_targets_are_refused_with_a_message(qgis_app, models, read_onl
     with pytest.raises(CspError, match="cannot write in the folder .*Read-only file system"):
         classify(models["rgb"], {"vector": read_only_folder / "sub" / "tiles.gpkg"})
     assert list(read_only_folder.iterdir()) == []
+
+
+def test_overwritten_class_raster_drops_the_old_statistics(qgis_app, models, tmp_path):
+    """GDAL's .aux.xml (statistics of the old raster) must not survive an overwrite."""
+    classes = tmp_path / "classes.tif"
+    classify(models["rgb"], {"classes": classes})
+    gdal.Info(str(classes), stats=True)  # what QGIS does when it shows the layer: writes classes.tif.aux.xml
+    sidecar = tmp_path / "classes.tif.aux.xml"
+    assert sidecar.exists()
+    classify(models["rgb"], {"classes": classes})
+    assert not sidecar.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["classes.tif"]

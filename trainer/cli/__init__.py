@@ -10,6 +10,7 @@ import importlib
 import sys
 
 from qgis_csp_plugin.core.errors import CspError
+from qgis_csp_plugin.core.temp_files import install_sigterm_cleanup
 
 COMMANDS = {
     "csp": ("trainer.cli.csp", "CSP contrastive spatial pre-training (fit/validate, Lightning CLI)"),
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
+    install_sigterm_cleanup()  # a SIGTERM leaves no hidden *.part behind
     try:
         return int(module.main(rest) or 0)
     except CspError as exc:
