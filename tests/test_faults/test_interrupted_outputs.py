@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fault_helpers import start_algorithm, outcome, run_algorithm
+from fault_helpers import outcome, run_algorithm, start_algorithm
 from model_factory import export_location_model
 from osgeo import gdal
 

@@ -6,9 +6,8 @@ import importlib
 import os
 from pathlib import Path
 
-import torch
-
 from trainer.errors import TrainerError
+from trainer.safe_checkpoint import allowed_globals, load_checkpoint
 from trainer.tasks.base import TASK_KEY, ExportableTask
 
 
@@ -17,11 +16,7 @@ def task_class(path: str | os.PathLike) -> type[ExportableTask]:
     path = Path(path)
     if not path.is_file():
         raise TrainerError(f"checkpoint not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # pickle, zip and torch errors all mean "not a checkpoint"
-        raise TrainerError(f"{path} is not a Lightning checkpoint (torch.load failed: "
-                           f"{str(exc).splitlines()[0][:160]})") from exc
+    checkpoint = load_checkpoint(path, "Lightning checkpoint")
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise TrainerError(f"{path} is not a Lightning checkpoint (no 'state_dict' entry)")
     reference = checkpoint.get(TASK_KEY)
@@ -45,7 +40,8 @@ def load_task(path: str | os.PathLike) -> ExportableTask:
     """Rebuild the task with its saved hyper-parameters and weights, on CPU, in eval mode."""
     cls = task_class(path)
     try:
-        task = cls.load_from_checkpoint(path, map_location="cpu")
+        with allowed_globals():
+            task = cls.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     except (RuntimeError, KeyError, TypeError) as exc:
         raise TrainerError(f"{path}: cannot rebuild {cls.__name__} from this checkpoint: "
                            f"{str(exc).splitlines()[0][:200]}") from exc

@@ -26,6 +26,7 @@ from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
 from trainer.losses.csp import uniform_sphere_latlon
 from trainer.losses.presence import presence_only_loss
+from trainer.safe_checkpoint import load_checkpoint
 from trainer.tasks.base import ExportableTask
 from trainer.tasks.csp import DEFAULT_ENCODER_PARAMS
 
@@ -52,9 +53,7 @@ class ClassPrior(nn.Module):
 def csp_encoder_state(path: str | Path) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
     """Name, params and weights of the location encoder in a CSP checkpoint."""
     path = Path(path)
-    if not path.is_file():
-        raise TrainerError(f"CSP checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint(path, "CSP checkpoint")
     hparams = checkpoint.get("hyper_parameters", {})
     prefix = "location_encoder."
     state = {k[len(prefix):]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}

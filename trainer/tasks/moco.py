@@ -25,6 +25,7 @@ from trainer.models.backbones import build_backbone
 from trainer.models.kmeans import assign_clusters, spherical_kmeans
 from trainer.models.projection import projection_head
 from trainer.models.shuffle_bn import shuffle_bn_forward
+from trainer.safe_checkpoint import load_checkpoint
 from trainer.tasks.base import ExportableTask
 
 VARIANTS = ("moco", "moco_geo", "moco_tp", "moco_geo_tp")
@@ -160,9 +161,7 @@ class MocoTask(ExportableTask):
 def load_moco_backbone(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """``(hyper-parameters, query-backbone state dict)`` of a MoCo checkpoint, for downstream tasks."""
     path = Path(path)
-    if not path.is_file():
-        raise TrainerError(f"MoCo checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint(path, "MoCo checkpoint")
     prefix = "encoder_q.backbone."
     state = {k[len(prefix):]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
     if not state:
