@@ -41,17 +41,16 @@ def load_checkpoint(path: str | os.PathLike, what: str = "checkpoint") -> Any:
     try:
         with allowed_globals():
             return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise TrainerError(refusal(path, exc)) from exc
     except Exception as exc:  # zip, pickle and torch errors all mean "not a checkpoint"
+        needs = re.search(r"GLOBAL ([\w.]+)", str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
+        if needs:  # a class or function outside the allow-list: the pickle wants to run code
+            raise TrainerError(refusal(path, needs.group(1))) from exc
         raise TrainerError(f"{path} is not a {what} (torch.load failed: "
                            f"{str(exc).splitlines()[0][:160]})") from exc
 
 
-def refusal(path: Path, exc: Exception) -> str:
-    """Why a weights-only load refused ``path``: the global it needs, when torch names one."""
-    needs = re.search(r"GLOBAL ([\w.]+)", str(exc))
-    detail = f"it needs {needs.group(1)}" if needs else f"it needs more than weights ({str(exc).splitlines()[0][:160]})"
-    return (f"refused to load {path}: {detail}, and loading it could run code. Only tensors and plain data "
+def refusal(path: Path, needs: str) -> str:
+    """Why a weights-only load refused ``path``: the global (class or function) it needs."""
+    return (f"refused to load {path}: it needs {needs}, and loading it could run code. Only tensors and plain data "
             "are loaded (torch.load weights_only=True); if you trust this file, re-save its state_dict "
             "with torch.save and load that")

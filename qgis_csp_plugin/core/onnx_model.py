@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -57,10 +57,14 @@ class OnnxModel:
     path: Path
     session: object
     metadata: ModelMetadata
+    checked: bool = field(default=False, compare=False)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, threads: int = 0) -> OnnxModel:
+    def load(cls, path: str | os.PathLike, threads: int = 0, check: bool = True) -> OnnxModel:
         """Open ``path``; any failure becomes a :class:`ModelLoadError` that names the file.
+
+        ``check`` runs :meth:`self_check` (a model whose graph contradicts its metadata, or that
+        gives NaN, is refused); only the exporter and ``inspect``, which report it themselves, skip it.
 
         Sessions are cached per file (path, size, modification time) and thread setting, so a
         model used again (another layer, a Processing batch, the model picker) is not re-initialised;
@@ -71,7 +75,11 @@ class OnnxModel:
             raise ModelLoadError(f"model file not found: {path}")
         import_onnxruntime()  # a clear message when it is missing, even for a cached model
         stat = path.stat()
-        return _load_session(str(path), stat.st_size, stat.st_mtime_ns, threads)
+        model = _load_session(str(path), stat.st_size, stat.st_mtime_ns, threads)
+        if check and not model.checked:
+            model.self_check()
+            model.checked = True  # once per cached session
+        return model
 
     @property
     def input_names(self) -> list[str]:
@@ -239,5 +247,4 @@ def _load_session(path: str, size: int, mtime_ns: int, threads: int) -> OnnxMode
         raise ModelLoadError(f"{name}: {exc}") from exc
     model = OnnxModel(path=Path(path), session=session, metadata=metadata)
     model._check_io()
-    model.self_check()
     return model

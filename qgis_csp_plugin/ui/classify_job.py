@@ -24,7 +24,7 @@ from qgis.core import (
 )
 
 from ..core.band_mapping import default_bands, positional_warning, validate_bands
-from ..core.classify import Classifier, TileResults
+from ..core.classify import Classifier, TileResults, check_pixel_memory
 from ..core.errors import CspError
 from ..core.latlon import fraction_outside
 from ..core.onnx_model import OnnxModel, find_default_model
@@ -179,6 +179,7 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
     extent = _processing_extent(request)
     grid, warnings = _tile_grid(request, model, extent)
     warnings += [mapping_note] if mapping_note else []
+    check_pixel_memory(grid, len(meta.bands), request.batch_size)
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
     reader = ProviderReader(layer.dataProvider().clone(), bands, layer.name())
     transform = None

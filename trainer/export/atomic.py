@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qgis_csp_plugin.core import temp_files
+from trainer.errors import TrainerError
 
 FILE_MODE = 0o644
 
@@ -24,8 +25,11 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     a SIGKILL the next write to ``path`` removes it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_files.temp_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_files.temp_file(path)
+    except OSError as exc:
+        raise TrainerError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         yield tmp
         tmp.chmod(FILE_MODE)  # mkstemp creates 0600; models are shared and packaged
