@@ -28,7 +28,7 @@ from ..core.classify import Classifier, TileResults, check_pixel_memory
 from ..core.errors import CspError
 from ..core.latlon import fraction_outside
 from ..core.onnx_model import OnnxModel, find_default_model
-from ..core.radiometry import match_statistics
+from ..core.radiometry import match_statistics, statistics_warning
 from ..core.staging import StagedOutputs
 from ..core.tiling import (
     MAX_TILES,
@@ -39,6 +39,7 @@ from ..core.tiling import (
     resolution_in_layer_units,
     resolution_warning,
 )
+from .ground_scale import ground_units_per_metre
 from .heatmap_layers import cell_to_latlon
 from .layers import (
     load_class_raster,
@@ -55,6 +56,7 @@ DTYPES = {Qgis.Byte: np.uint8, Qgis.UInt16: np.uint16, Qgis.Int16: np.int16, Qgi
 COLOR_TYPES = (Qgis.ARGB32, Qgis.ARGB32_Premultiplied)  # WMS, XYZ and other rendered-image providers
 COLOR_BANDS = ("red", "green", "blue")
 STATISTICS_SAMPLE = 250_000
+SCALE_TOLERANCE = 0.01  # UTM and national grids (scale within 1 %) keep their nominal metres
 
 
 def band_labels(layer: QgsRasterLayer) -> list[str]:
@@ -183,9 +185,12 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
     reader = ProviderReader(layer.dataProvider().clone(), bands, layer.name())
     transform = None
+    mean, std = _layer_statistics(reader, extent)  # also the first read: a damaged file fails here
     if meta.normalization.radiometry == "layer_statistics":
-        mean, std = _layer_statistics(reader, extent)
         transform = match_statistics(mean, std, meta.normalization.mean, meta.normalization.std)
+    else:
+        warning = statistics_warning(mean, std, meta.normalization.mean, meta.normalization.std)
+        warnings += [warning] if warning else []
     prior, to_latlon = None, None
     if request.use_prior:
         prior_path = request.prior_path or find_default_model("location_prior", class_names=meta.class_names)
@@ -198,13 +203,21 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
     return PreparedJob(request, model, classifier, grid, keep, reader, crs, warnings)
 
 
+def _units_per_ground_metre(crs: QgsCoordinateReferenceSystem, extent: QgsRectangle) -> float:
+    """Projected CRS units per metre on the ground: the nominal unit factor, or the local scale
+    factor where the projection stretches distances by more than 1 % (Web Mercator, polar)."""
+    nominal = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.DistanceMeters, crs.mapUnits())
+    ground = ground_units_per_metre(crs, extent)
+    return ground if ground is not None and abs(ground / nominal - 1) > SCALE_TOLERANCE else nominal
+
+
 def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle) -> tuple[TileGrid, list[str]]:
-    """The grid at the requested resolution (metres converted to layer units) and resolution warnings."""
+    """The grid at the requested resolution (ground metres converted to layer units) and resolution warnings."""
     layer, meta = request.layer, model.metadata
     crs = layer.crs()
     geographic = crs.isGeographic()
     latitude = extent.center().y() if geographic else 0.0
-    units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.DistanceMeters, crs.mapUnits())
+    units_per_metre = 1.0 if geographic else _units_per_ground_metre(crs, extent)
     target_m = request.resolution_m or meta.gsd_m
     res_x, res_y = resolution_in_layer_units(target_m, geographic, latitude, units_per_metre)
     overlap = meta.overlap if request.overlap is None else request.overlap
