@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fault_helpers import DATA, fill
+from fault_helpers import DATA, MODELS, fill
 from model_factory import export_image_classifier, export_location_model
 from osgeo import gdal
 from qgis.core import QgsRasterLayer
@@ -92,3 +92,13 @@ def test_overwritten_class_raster_drops_the_old_statistics(qgis_app, models, tmp
     classify(models["rgb"], {"classes": classes})
     assert not sidecar.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["classes.tif"]
+
+
+def test_classify_writes_nothing_next_to_the_input(qgis_app, tmp_path):
+    """The statistics of a layer_statistics model come from a block read: no <input>.aux.xml."""
+    scene = tmp_path / "input" / "scene.tif"
+    scene.parent.mkdir()
+    scene.write_bytes(LANDSAT.read_bytes())
+    layer = QgsRasterLayer(str(scene), "scene")
+    execute(prepare(ClassifyRequest(layer, MODELS / "eurosat_rgb.onnx", {"classes": tmp_path / "classes.tif"})))
+    assert [p.name for p in scene.parent.iterdir()] == ["scene.tif"]
