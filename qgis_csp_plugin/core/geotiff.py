@@ -92,7 +92,6 @@ class GeoTiffWriter:
         else:
             sidecar.unlink(missing_ok=True)  # stale statistics of an older file
 
-
     def _close(self) -> str | None:
         """Flush and close the dataset; GDAL's error message if that failed (e.g. disk full)."""
         dataset, self._dataset = self._dataset, None
