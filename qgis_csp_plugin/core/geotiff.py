@@ -1,7 +1,7 @@
 """Stream a GeoTIFF to disk in row blocks; the file appears under its name only when complete.
 
 Rows are written to a hidden temporary file beside the target (unique per run, see
-:mod:`.temp_files`), which is renamed over the target only when GDAL reports no error on writing,
+:mod:`..contract.temp_files`), which is renamed over the target only when GDAL reports no error on writing,
 flushing and closing (a full disk fails the run and keeps the old file); it is deleted on any error
 or cancel, so no partial heatmap is ever left behind. The ``.aux.xml`` sidecar GDAL writes for CRSs
 without GeoTIFF keys (e.g. Equal Earth) moves with it; a stale sidecar of an older file is removed.
@@ -16,8 +16,8 @@ from types import TracebackType
 import numpy as np
 from osgeo import gdal
 
-from . import temp_files
-from .errors import CspError
+from ..contract import temp_files
+from ..contract.errors import CspError
 
 # DEFLATE level 1 (fast; higher levels gain little here), bands stored apart (an RGB heatmap
 # compresses 2x better than pixel-interleaved), and the floating-point predictor for Float32

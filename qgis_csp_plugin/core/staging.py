@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import temp_files
-from .errors import CspError
+from ..contract import temp_files
+from ..contract.errors import CspError
 
 
 class StagedOutputs:

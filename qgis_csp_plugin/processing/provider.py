@@ -7,7 +7,7 @@ from pathlib import Path
 from qgis.core import QgsApplication, QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.temp_files import install_sigterm_cleanup
+from ..contract.temp_files import install_sigterm_cleanup
 
 ICON = Path(__file__).resolve().parent.parent / "icons" / "classify.svg"
 

@@ -14,13 +14,13 @@ from model_factory import export_image_classifier, export_location_model
 from osgeo import gdal
 from qgis.core import QgsRasterLayer
 
+from qgis_csp_plugin.contract.errors import CspError, ModelLoadError
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.core.classify import check_pixel_memory
-from qgis_csp_plugin.core.errors import CspError, ModelLoadError
-from qgis_csp_plugin.core.onnx_model import OnnxModel
 from qgis_csp_plugin.core.tiling import Extent, TileGrid
-from qgis_csp_plugin.ui.classify_job import ClassifyRequest, prepare
-from qgis_csp_plugin.ui.heatmap_job import HeatmapRequest
-from qgis_csp_plugin.ui.heatmap_job import prepare as prepare_heatmap
+from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
+from qgis_csp_plugin.jobs.heatmap import HeatmapRequest
+from qgis_csp_plugin.jobs.heatmap import prepare as prepare_heatmap
 
 pytestmark = pytest.mark.qgis
 LANDSAT = DATA / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"

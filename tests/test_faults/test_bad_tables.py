@@ -79,11 +79,13 @@ def test_swapped_point_table_is_warned_about(tmp_path):
     """European towns with lat and lon exchanged fit in ±90 but land in the Indian Ocean and Arabia."""
     europe = cities_records().query("continent == 'EU' and lon > -10 and lon < 40").head(300)
     table = tmp_path / "points.csv"
-    pd.DataFrame({"lat": europe["lon"], "lon": europe["lat"], "label": europe["country_code"]}).to_csv(table, index=False)
+    swapped = {"lat": europe["lon"], "lon": europe["lat"], "label": europe["country_code"]}
+    pd.DataFrame(swapped).to_csv(table, index=False)
     with pytest.warns(UserWarning, match="are the lat and lon columns swapped"):
         point_records(str(table))
     right = tmp_path / "right.csv"
-    pd.DataFrame({"lat": europe["lat"], "lon": europe["lon"], "label": europe["country_code"]}).to_csv(right, index=False)
+    pd.DataFrame({"lat": europe["lat"], "lon": europe["lon"], "label": europe["country_code"]}).to_csv(right,
+                                                                                                       index=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         point_records(str(right))

@@ -16,10 +16,11 @@ from fault_helpers import outcome, run_algorithm, start_algorithm
 from model_factory import export_location_model
 from osgeo import gdal
 
+from qgis_csp_plugin.contract.temp_files import sweep_stale
 from qgis_csp_plugin.core.geotiff import GeoTiffWriter
-from qgis_csp_plugin.core.temp_files import sweep_stale
 
-WKT_4326 = 'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],UNIT["degree",0.0174532925199433]]'
+WKT_4326 = ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
+            'UNIT["degree",0.0174532925199433]]')
 SLOW_WIDTH = 6000  # ~18 M cells: several seconds of writing on one core
 
 

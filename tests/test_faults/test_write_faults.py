@@ -11,10 +11,10 @@ from model_factory import export_image_classifier, export_location_model
 from osgeo import gdal
 from qgis.core import QgsRasterLayer
 
-from qgis_csp_plugin.core.errors import CspError
-from qgis_csp_plugin.ui.classify_job import ClassifyRequest, execute, prepare
-from qgis_csp_plugin.ui.heatmap_job import HeatmapRequest
-from qgis_csp_plugin.ui.heatmap_job import prepare as prepare_heatmap
+from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
+from qgis_csp_plugin.jobs.heatmap import HeatmapRequest
+from qgis_csp_plugin.jobs.heatmap import prepare as prepare_heatmap
 
 pytestmark = pytest.mark.qgis
 LANDSAT = DATA / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
@@ -30,11 +30,11 @@ def models(tmp_path_factory):
 
 def classify(model: Path, outputs: dict[str, Path]):
     layer = QgsRasterLayer(str(LANDSAT), "landsat")
-    return execute(prepare(ClassifyRequest(layer, model, outputs)))
+    return prepare(ClassifyRequest(layer, model, outputs)).execute()
 
 
 def embedding_heatmap(model: Path, output: Path, width: int = 720):
-    return prepare_heatmap(HeatmapRequest("location_embedding", output, model_path=model, width=width)).run(None, None)
+    return prepare_heatmap(HeatmapRequest("location_embedding", output, model_path=model, width=width)).execute()
 
 
 def assert_old_files_only(folder: Path, names: list[str]) -> None:
@@ -100,5 +100,5 @@ def test_classify_writes_nothing_next_to_the_input(qgis_app, tmp_path):
     scene.parent.mkdir()
     scene.write_bytes(LANDSAT.read_bytes())
     layer = QgsRasterLayer(str(scene), "scene")
-    execute(prepare(ClassifyRequest(layer, MODELS / "eurosat_rgb.onnx", {"classes": tmp_path / "classes.tif"})))
+    prepare(ClassifyRequest(layer, MODELS / "eurosat_rgb.onnx", {"classes": tmp_path / "classes.tif"})).execute()
     assert [p.name for p in scene.parent.iterdir()] == ["scene.tif"]

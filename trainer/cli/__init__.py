@@ -10,8 +10,8 @@ import importlib
 import os
 import sys
 
-from qgis_csp_plugin.core.errors import CspError
-from qgis_csp_plugin.core.temp_files import install_sigterm_cleanup
+from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.temp_files import install_sigterm_cleanup
 
 COMMANDS = {
     "csp": ("trainer.cli.csp", "CSP contrastive spatial pre-training (fit/validate, Lightning CLI)"),

@@ -1,6 +1,6 @@
 """Plausibility of a table's (lat, lon): swapped columns and places far from any inhabited land.
 
-Hard errors (NaN, |lat| > 90, |lon| > 180) are :func:`~qgis_csp_plugin.core.latlon.validate_latlon`'s;
+Hard errors (NaN, |lat| > 90, |lon| > 180) are :func:`~qgis_csp_plugin.contract.latlon.validate_latlon`'s;
 this module catches what those ranges cannot: a table whose columns were swapped although both
 fit in ±90, and GeoTIFF rows whose coordinates contradict the file's own georeference.
 

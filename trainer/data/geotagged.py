@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from lightning.pytorch.utilities import rank_zero_warn
 
-from qgis_csp_plugin.core.latlon import validate_latlon
+from qgis_csp_plugin.contract.latlon import validate_latlon
 from trainer.data.coordinate_checks import check_georeference, latlon_warning
 from trainer.data.rasters import centre_latlon
 from trainer.errors import TrainerError

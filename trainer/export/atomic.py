@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from qgis_csp_plugin.core import temp_files
+from qgis_csp_plugin.contract import temp_files
 from trainer.errors import TrainerError
 
 FILE_MODE = 0o644

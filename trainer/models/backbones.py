@@ -14,8 +14,8 @@ import timm
 import torchvision
 from torch import nn
 
+from trainer.checkpoints import read_checkpoint, strip_prefix
 from trainer.errors import TrainerError
-from trainer.safe_checkpoint import load_checkpoint
 
 #: Named reduced-width timm models (name -> (timm name, kwargs)) for small, fast default models.
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -62,10 +62,10 @@ def torchvision_backbone(name: str, in_channels: int, **kwargs) -> nn.Module:
 def load_backbone_weights(model: nn.Module, checkpoint: str | Path) -> None:
     """Load a local state dict (plain, or a Lightning checkpoint's ``backbone.*`` keys)."""
     path = Path(checkpoint)
-    state = load_checkpoint(path, "backbone checkpoint")
+    state = read_checkpoint(path, "backbone checkpoint")
     state = state.get("state_dict", state)
     for prefix in ("backbone.", "encoder_q.backbone.", "image_encoder.backbone."):
-        picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        picked = strip_prefix(state, prefix)
         if picked:
             state = picked
             break
