@@ -6,13 +6,16 @@ this run's, and no hidden temporary left once the next run is done.
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fault_helpers import outcome, run_algorithm, start_algorithm
+from fault_helpers import REPO, outcome, run_algorithm, start_algorithm
 from model_factory import export_location_model
 from osgeo import gdal
 
@@ -97,3 +100,22 @@ def test_temporaries_of_running_processes_are_kept(tmp_path):
     gone.touch()
     assert sweep_stale(tmp_path / "map.tif") == [gone]
     assert alive.exists()
+
+
+def test_sigterm_during_a_trainer_export_leaves_nothing(tmp_path):
+    """The handler ``python -m trainer`` installs removes the half-written model's temporary."""
+    code = ("import sys, time\n"
+            "from qgis_csp_plugin.contract.temp_files import install_sigterm_cleanup\n"
+            "from trainer.export.atomic import atomic_output\n"
+            "assert install_sigterm_cleanup()\n"
+            "with atomic_output(sys.argv[1]) as tmp:\n"
+            "    tmp.write_bytes(b'half a model')\n"
+            "    print('writing', flush=True)\n"
+            "    time.sleep(120)\n")
+    run = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "model.onnx")], cwd=REPO,
+                           stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.stdout.readline().strip() == "writing" and hidden(tmp_path)
+    run.send_signal(signal.SIGTERM)
+    run.wait(timeout=60)
+    assert run.returncode == -signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
