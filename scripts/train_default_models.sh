@@ -42,5 +42,7 @@ trainer export --checkpoint runs/prior_eurosat/final.ckpt --kind location_prior 
   --name "EuroSAT land-use location prior" --out "$MODELS_DIR/eurosat_prior.onnx"
 trainer export --checkpoint runs/prior_continents/final.ckpt --kind location_prior \
   --name "World continent prior (GeoNames cities)" --out "$MODELS_DIR/world_continent_prior.onnx"
+step "choosing the EuroSAT prior's fusion exponent α on the validation split (RGB classifier)"
+trainer prior-exponent --prior "$MODELS_DIR/eurosat_prior.onnx" --image_model "$MODELS_DIR/eurosat_rgb.onnx"
 trainer inspect "$MODELS_DIR"/*.onnx
 echo "[train] default models trained and exported in $(( $(date +%s) - start )) s"

@@ -21,6 +21,7 @@ import numpy as np
 from .errors import CspError
 from .latlon import validate_latlon
 from .onnx_model import OnnxModel
+from .prior_exponent import check_override
 from .probabilities import fuse
 from .radiometry import BandTransform
 from .tiling import Extent, Strip, TileGrid, pixel_window, window_extent
@@ -86,7 +87,9 @@ class Classifier:
 
     def __init__(self, model: OnnxModel, prior: OnnxModel | None = None,
                  to_latlon: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                 transform: BandTransform | None = None, batch_size: int = 16) -> None:
+                 transform: BandTransform | None = None, batch_size: int = 16,
+                 prior_exponent: float = 1.0) -> None:
+        """``prior_exponent``: α in P(y | image) · P(y | location)^α (see :mod:`.prior_exponent`)."""
         meta = model.metadata
         if not meta.has_image_input or meta.kind != "image_classifier":
             raise CspError(f"{model.path.name} is a {meta.kind} model; Classify needs an image_classifier")
@@ -102,6 +105,7 @@ class Classifier:
             raise CspError(f"batch size must be at least 1, got {batch_size}")
         self.model, self.prior, self.to_latlon = model, prior, to_latlon
         self.transform, self.batch_size = transform, batch_size
+        self.prior_exponent = check_override(prior_exponent)
 
     def run(self, grid: TileGrid, reader: PixelReader, keep: np.ndarray | None = None,
             progress: Callable[[float], None] | None = None,
@@ -154,6 +158,6 @@ class Classifier:
         if self.prior is not None:
             xs, ys = grid.centres(indices[pending])
             latlon = validate_latlon(self.to_latlon(xs, ys), "tile centres")
-            result = fuse(result, self.prior.run(latlon=latlon))
+            result = fuse(result, self.prior.run(latlon=latlon), self.prior_exponent)
         probabilities[pending] = result
         pending.clear()

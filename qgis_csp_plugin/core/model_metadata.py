@@ -4,7 +4,7 @@ An exported ONNX model carries its description in ``metadata_props``: every valu
 document, keys are the field names below plus the marker ``geossl_schema_version``. This module
 is pure Python (no Qt, no torch, no onnx) so that both sides import it.
 
-Conventions fixed by the schema (version 1):
+Conventions fixed by the schema (version 2; version 1 files, without ``prior_exponent``, still load):
 
 * image models take ``image``: float32 ``(N, C, H, W)`` *raw* pixel values in the order of
   ``bands``; normalisation ``(x - mean) / std`` happens inside the graph (``normalization.in_graph``).
@@ -24,7 +24,9 @@ from typing import Any
 
 from .errors import CspError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this plugin reads: version 1 lacks ``prior_exponent`` (read as α = 1, see ``core.prior_exponent``).
+READABLE_SCHEMA_VERSIONS = (1, 2)
 SCHEMA_MARKER = "geossl_schema_version"
 EXPORT_REPORT_KEY = "geossl_export"
 COORDINATE_ORDER = "lat,lon"
@@ -84,6 +86,7 @@ class ModelMetadata:
     location_encoder: dict[str, Any] | None = None
     embedding_dim: int | None = None
     pca_basis: PcaBasis | None = None
+    prior_exponent: float | None = None
     coordinate_order: str = COORDINATE_ORDER
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -111,10 +114,11 @@ class ModelMetadata:
 
     def validate(self) -> None:
         """Raise :class:`MetadataError` naming the first field that is wrong."""
-        if self.schema_version != SCHEMA_VERSION:
+        if self.schema_version not in READABLE_SCHEMA_VERSIONS:
             raise MetadataError(
                 f"model metadata schema version {self.schema_version!r} is not supported "
-                f"(this plugin reads version {SCHEMA_VERSION}); re-export the model or update the plugin"
+                f"(this plugin reads versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}); "
+                "re-export the model or update the plugin"
             )
         _check(self.kind in KINDS, f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
         _check(isinstance(self.name, str) and self.name.strip() != "", "name must be a non-empty string")
@@ -141,6 +145,11 @@ class ModelMetadata:
                    "a location_encoder model needs a positive integer embedding_dim")
             if self.pca_basis is not None:
                 self._validate_pca()
+        if self.prior_exponent is not None:
+            _check(self.kind == "location_prior", "prior_exponent is only meaningful for a location_prior")
+            _check(isinstance(self.prior_exponent, (int, float)) and not isinstance(self.prior_exponent, bool)
+                   and 0.0 <= self.prior_exponent < float("inf"),
+                   f"prior_exponent {self.prior_exponent!r} must be a finite number >= 0")
 
     def _validate_image_fields(self) -> None:
         _check(_str_list(self.bands) and len(self.bands) > 0, "bands must list the input band names")
@@ -223,6 +232,8 @@ class ModelMetadata:
         if self.embedding_dim:
             lines.append(f"embedding size: {self.embedding_dim}"
                          + (", PCA basis stored" if self.pca_basis else ""))
+        if self.prior_exponent is not None:
+            lines.append(f"fusion exponent α = {self.prior_exponent:g} in P(y|image)·P(y|location)^α")
         for key, value in self.metrics.items():
             lines.append(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
         if self.trainer_version:

@@ -29,6 +29,7 @@ from ..core.classify import Classifier, TileResults
 from ..core.errors import CspError
 from ..core.latlon import fraction_outside
 from ..core.onnx_model import OnnxModel, find_default_model
+from ..core.prior_exponent import fusion_exponent
 from ..core.radiometry import match_statistics
 from ..core.staging import StagedOutputs
 from ..core.tiling import (
@@ -83,6 +84,8 @@ class ClassifyRequest:
     batch_size: int = 16
     use_prior: bool = False
     prior_path: Path | None = None
+    prior_exponent: float | None = None  # α override; None = the prior's stored α
+    force_prior: bool = False  # fuse even outside the prior's training area (else α = 0 there)
     max_tiles: int | None = MAX_TILES
 
 
@@ -98,6 +101,7 @@ class PreparedJob:
     reader: ProviderReader
     crs: QgsCoordinateReferenceSystem
     warnings: list[str] = field(default_factory=list)
+    prior_exponent: float | None = None  # the α fused with; None without a prior
 
 
 class ProviderReader:
@@ -177,16 +181,23 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
     if meta.normalization.radiometry == "layer_statistics":
         mean, std = _layer_statistics(reader, extent)
         transform = match_statistics(mean, std, meta.normalization.mean, meta.normalization.std)
-    prior, to_latlon = None, None
+    prior, to_latlon, exponent = None, None, None
     if request.use_prior:
         prior_path = request.prior_path or find_default_model("location_prior", class_names=meta.class_names)
         if prior_path is None:
             raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
         prior = OnnxModel.load(prior_path)
         to_latlon = _latlon_function(crs, tile_width=grid.res_x * grid.tile_size)
-        warnings += _prior_coverage_warnings(prior, to_latlon, extent)
-    classifier = Classifier(model, prior, to_latlon, transform, request.batch_size)
-    return PreparedJob(request, model, classifier, grid, keep, reader, crs, warnings)
+        area = _outside_training_area(prior, to_latlon, extent)
+        if area and request.force_prior:
+            warnings.append(f"{area}, so P(y|location) is extrapolated and may dominate the fused result: "
+                            "compare with a run without the prior")
+        chosen = fusion_exponent(prior.metadata, request.prior_exponent, area is not None, request.force_prior)
+        warnings += chosen.notes
+        exponent = chosen.value
+    classifier = Classifier(model, prior, to_latlon, transform, request.batch_size,
+                            1.0 if exponent is None else exponent)
+    return PreparedJob(request, model, classifier, grid, keep, reader, crs, warnings, exponent)
 
 
 def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle) -> tuple[TileGrid, list[str]]:
@@ -270,19 +281,19 @@ def _polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:
     return keep
 
 
-def _prior_coverage_warnings(prior: OnnxModel, to_latlon, extent: QgsRectangle) -> list[str]:
-    """A warning when the extent lies outside the area the prior was trained on (bounds in its metadata)."""
+def _outside_training_area(prior: OnnxModel, to_latlon, extent: QgsRectangle) -> str | None:
+    """When the extent reaches outside the area the prior was trained on (bounds in its metadata), a
+    sentence saying so; else None (also for priors that record no bounds)."""
     bounds = prior.metadata.training.get("latlon_bounds")
     if not bounds:
-        return []
+        return None
     xs = np.array([extent.xMinimum(), extent.xMaximum(), extent.xMinimum(), extent.xMaximum(), extent.center().x()])
     ys = np.array([extent.yMinimum(), extent.yMinimum(), extent.yMaximum(), extent.yMaximum(), extent.center().y()])
     if fraction_outside(to_latlon(xs, ys), bounds) == 0.0:
-        return []
+        return None
     (lat_lo, lat_hi), (lon_lo, lon_hi) = bounds["lat"], bounds["lon"]
-    return [f"the location prior {prior.metadata.name!r} was trained on places within lat {lat_lo:.0f}..{lat_hi:.0f}, "
-            f"lon {lon_lo:.0f}..{lon_hi:.0f}; this extent lies outside, so P(y|location) is extrapolated and "
-            "may dominate the fused result: compare with a run without the prior"]
+    return (f"the location prior {prior.metadata.name!r} was trained on places within lat {lat_lo:.0f}..{lat_hi:.0f}, "
+            f"lon {lon_lo:.0f}..{lon_hi:.0f}; this extent lies outside")
 
 
 def _latlon_function(crs: QgsCoordinateReferenceSystem, tile_width: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

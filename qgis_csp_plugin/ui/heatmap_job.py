@@ -28,6 +28,7 @@ from ..core.heatmap import (
 )
 from ..core.onnx_model import OnnxModel, find_default_model
 from ..core.prediction_heatmap import prediction_heatmap
+from ..core.prior_exponent import PriorExponent, fusion_exponent
 from ..core.tiling import Extent
 from .heatmap_layers import WGS84, cell_to_latlon, read_tile_probabilities, wkt_of, world_extent
 
@@ -56,6 +57,7 @@ class HeatmapRequest:
     choice: str = ""
     tiles_layer: QgsVectorLayer | None = None
     fuse_prior: bool = False
+    prior_exponent: float | None = None  # α override when fusing; None = the prior's stored α
 
 
 @dataclass
@@ -117,15 +119,18 @@ def _prepare_prediction(request: HeatmapRequest, output: Path) -> HeatmapJob:
         raise CspError("choose the tile layer of a Classify layer result")
     tiles = read_tile_probabilities(layer)
     prior = to_latlon = None
+    exponent = PriorExponent(1.0)
     if request.fuse_prior:
         prior = load_model(request, class_names=tiles.class_names)
+        exponent = fusion_exponent(prior.metadata, request.prior_exponent)
         tile_width = float(np.median(tiles.xmax - tiles.xmin)) if len(tiles.xmin) else 1.0
         to_latlon = cell_to_latlon(layer.crs(), tile_width)
     wkt = wkt_of(layer.crs())
     choice = request.choice or "max probability"
 
     def run(progress: Progress | None = None, canceled: Canceled | None = None) -> HeatmapResult:
-        result = prediction_heatmap(tiles, output, wkt, choice, prior, to_latlon)
+        result = prediction_heatmap(tiles, output, wkt, choice, prior, to_latlon, exponent.value)
+        result.notes += exponent.notes
         if progress is not None:
             progress(100.0)
         return result

@@ -4,7 +4,12 @@ import json
 
 import pytest
 
-from qgis_csp_plugin.core.model_metadata import SCHEMA_MARKER, MetadataError, ModelMetadata
+from qgis_csp_plugin.core.model_metadata import (
+    SCHEMA_MARKER,
+    SCHEMA_VERSION,
+    MetadataError,
+    ModelMetadata,
+)
 
 
 def image_meta(**overrides):
@@ -18,7 +23,7 @@ def test_round_trip_through_props_is_lossless():
     meta = image_meta(metrics={"top1": 0.5}, training={"data": "EuroSAT"})
     props = meta.to_props()
     assert all(isinstance(v, str) for v in props.values())
-    assert json.loads(props[SCHEMA_MARKER]) == 1
+    assert json.loads(props[SCHEMA_MARKER]) == SCHEMA_VERSION == 2
     assert ModelMetadata.from_props(props) == meta
 
 
