@@ -31,7 +31,7 @@ SCHEMA_MARKER = "geossl_schema_version"
 EXPORT_REPORT_KEY = "geossl_export"
 COORDINATE_ORDER = "lat,lon"
 KINDS = ("image_classifier", "location_encoder", "location_prior", "fused")
-RADIOMETRY = ("absolute", "layer_statistics")
+RADIOMETRY = ("absolute", "layer_statistics", "layer_percentiles")
 IMAGE_INPUT = "image"
 LATLON_INPUT = "latlon"
 PROBABILITIES_OUTPUT = "probabilities"
@@ -49,13 +49,16 @@ class Normalization:
     ``radiometry="absolute"``: pixel values are in the training data's units (e.g. Sentinel-2
     L1C digital numbers) and are fed as is. ``"layer_statistics"``: the layer's own per-band
     mean/std are matched to the training mean/std first (for sensors with other units, e.g.
-    8-bit RGB), see :func:`qgis_csp_plugin.core.radiometry`.
+    8-bit RGB), see :func:`qgis_csp_plugin.core.radiometry`. ``"layer_percentiles"``: the layer's
+    per-band percentiles ``percentiles.q`` (e.g. 2 and 98) are matched to the training ones
+    (``percentiles.low``/``high``), robust to nodata fill values and outliers.
     """
 
     mean: list[float]
     std: list[float]
     in_graph: bool = True
     radiometry: str = "absolute"
+    percentiles: dict[str, list[float]] | None = None
 
 
 @dataclass
@@ -163,6 +166,19 @@ class ModelMetadata:
                f"normalization mean/std must have one value per band ({len(self.bands)})")
         _check(all(float(s) > 0 for s in norm.std), "normalization std values must be > 0")
         _check(norm.radiometry in RADIOMETRY, f"normalization.radiometry must be one of {RADIOMETRY}")
+        if norm.radiometry == "layer_percentiles" or norm.percentiles is not None:
+            self._validate_percentiles(norm.percentiles)
+
+    def _validate_percentiles(self, percentiles: Any) -> None:
+        _check(isinstance(percentiles, dict) and {"q", "low", "high"} <= set(percentiles),
+               "normalization.percentiles must be {q: [low q, high q], low: [per band], high: [per band]}")
+        q, low, high = percentiles["q"], percentiles["low"], percentiles["high"]
+        _check(isinstance(q, list) and len(q) == 2 and 0 <= q[0] < q[1] <= 100,
+               f"normalization.percentiles.q {q!r} must be two increasing percentiles in [0, 100]")
+        _check(isinstance(low, list) and isinstance(high, list) and len(low) == len(high) == len(self.bands),
+               f"normalization.percentiles low/high must have one value per band ({len(self.bands)})")
+        _check(all(float(h) > float(lo) for lo, h in zip(low, high)),
+               "normalization.percentiles high values must exceed the low values")
 
     def _validate_pca(self) -> None:
         pca = self.pca_basis

@@ -28,9 +28,10 @@ from ..core.band_mapping import default_bands, positional_warning, validate_band
 from ..core.classify import Classifier, TileResults
 from ..core.errors import CspError
 from ..core.latlon import fraction_outside
+from ..core.model_metadata import Normalization
 from ..core.onnx_model import OnnxModel, find_default_model
 from ..core.prior_exponent import fusion_exponent
-from ..core.radiometry import match_statistics
+from ..core.radiometry import BandTransform, band_percentiles, match_percentiles, match_statistics
 from ..core.staging import StagedOutputs
 from ..core.tiling import (
     MAX_TILES,
@@ -177,10 +178,7 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
     warnings += [mapping_note] if mapping_note else []
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
     reader = ProviderReader(layer.dataProvider().clone(), bands)
-    transform = None
-    if meta.normalization.radiometry == "layer_statistics":
-        mean, std = _layer_statistics(reader, extent)
-        transform = match_statistics(mean, std, meta.normalization.mean, meta.normalization.std)
+    transform = _radiometric_transform(reader, extent, meta.normalization)
     prior, to_latlon, exponent = None, None, None
     if request.use_prior:
         prior_path = request.prior_path or find_default_model("location_prior", class_names=meta.class_names)
@@ -250,13 +248,31 @@ def _layer_statistics(reader: ProviderReader, extent: QgsRectangle) -> tuple[lis
         stats = [provider.bandStatistics(b, QgsRasterBandStats.Mean | QgsRasterBandStats.StdDev, extent,
                                          STATISTICS_SAMPLE) for b in reader.bands]
         return [s.mean for s in stats], [s.stdDev for s in stats]
+    values = _sample_values(reader, extent)
+    return values.mean(axis=1).tolist(), values.std(axis=1).tolist()
+
+
+def _sample_values(reader: ProviderReader, extent: QgsRectangle) -> np.ndarray:
+    """``(C, N)`` valid pixel values of one block of about STATISTICS_SAMPLE pixels resampled over ``extent``."""
     side = int(STATISTICS_SAMPLE ** 0.5)
     width = max(1, round(side * min(1.0, extent.width() / extent.height())))
     height = max(1, round(side * min(1.0, extent.height() / extent.width())))
     pixels, valid = reader.read(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
                                 width, height)
-    values = pixels[:, valid]
-    return values.mean(axis=1).tolist(), values.std(axis=1).tolist()
+    return pixels[:, valid]
+
+
+def _radiometric_transform(reader: ProviderReader, extent: QgsRectangle,
+                           norm: Normalization) -> BandTransform | None:
+    """The per-band mapping of the layer onto the training radiometry (None for ``absolute`` models)."""
+    if norm.radiometry == "layer_statistics":
+        mean, std = _layer_statistics(reader, extent)
+        return match_statistics(mean, std, norm.mean, norm.std)
+    if norm.radiometry == "layer_percentiles":
+        percentiles = norm.percentiles
+        low, high = band_percentiles(_sample_values(reader, extent), tuple(percentiles["q"]))
+        return match_percentiles(low, high, percentiles["low"], percentiles["high"])
+    return None
 
 
 def _check_fixed_tile_size(model: OnnxModel, tile_size: int) -> None:

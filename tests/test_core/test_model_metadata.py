@@ -47,6 +47,14 @@ def test_location_encoder_with_pca_round_trips():
         ({"coordinate_order": "lon,lat"}, "coordinate_order"),
         ({"overlap": 1.5}, "overlap"),
         ({"schema_version": 99}, "schema version 99"),
+        ({"normalization": {"mean": [1, 2, 3], "std": [1, 1, 1], "radiometry": "layer_percentiles"}},
+         "normalization.percentiles must be"),
+        ({"normalization": {"mean": [1, 2, 3], "std": [1, 1, 1], "radiometry": "layer_percentiles",
+                            "percentiles": {"q": [2, 98], "low": [1, 2], "high": [3, 4]}}}, "one value per band"),
+        ({"normalization": {"mean": [1, 2, 3], "std": [1, 1, 1], "radiometry": "layer_percentiles",
+                            "percentiles": {"q": [98, 2], "low": [1, 2, 3], "high": [3, 4, 5]}}}, "increasing"),
+        ({"normalization": {"mean": [1, 2, 3], "std": [1, 1, 1], "radiometry": "layer_percentiles",
+                            "percentiles": {"q": [2, 98], "low": [1, 2, 3], "high": [3, 1, 5]}}}, "exceed"),
     ],
 )
 def test_invalid_metadata_names_the_field(overrides, message):

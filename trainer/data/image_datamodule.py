@@ -5,7 +5,8 @@ Sources are ``eurosat`` (13 bands, labelled), ``ssl4eo`` (12 bands, no B10, unla
 :func:`trainer.data.geotagged.geotagged_records` (``image_path, lat, lon`` and optionally
 ``label, location_id, timestamp``; bands in ``csv_bands`` order). Bands are
 picked by name. Everything is small, so pixels are read once into memory as raw float32; the
-task normalises and augments them on its device. Per-band mean/std come from the training split.
+task normalises and augments them on its device. Per-band mean/std and low/high percentiles
+(:data:`PERCENTILES`, for the ``layer_percentiles`` radiometry) come from the training split.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from trainer.data.temporal import TemporalPairs
 from trainer.errors import TrainerError
 
 KEY_VIEWS = ("none", "augment", "temporal")
+#: Band percentiles stored for ``layer_percentiles`` radiometry (robust low/high of the training pixels).
+PERCENTILES = (2.0, 98.0)
 
 
 class PatchDataset(Dataset):
@@ -77,7 +80,7 @@ class ImageDataModule(L.LightningDataModule):
         self.bands = list(bands)
         self.datasets: dict[str, PatchDataset] = {}
         self.class_names: list[str] = []
-        self.band_mean = self.band_std = self.train_latlon = None
+        self.band_mean = self.band_std = self.band_low = self.band_high = self.train_latlon = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -101,6 +104,8 @@ class ImageDataModule(L.LightningDataModule):
         pixels = self.datasets["train"].images.transpose(0, 1).reshape(len(self.bands), -1)
         self.band_mean = pixels.mean(dim=1).tolist()
         self.band_std = pixels.std(dim=1).clamp_min(1e-6).tolist()
+        low, high = np.percentile(pixels.numpy(), PERCENTILES, axis=1)
+        self.band_low, self.band_high = low.tolist(), high.tolist()
         self.train_latlon = self.datasets["train"].latlon.numpy()
 
     def _records(self, source: str) -> pd.DataFrame:
