@@ -15,6 +15,7 @@ COMMANDS = {
     "csp": ("trainer.cli.csp", "CSP contrastive spatial pre-training (fit/validate, Lightning CLI)"),
     "finetune": ("trainer.cli.finetune", "few-label fine-tuning of location/image classifiers (5/10/20/100 %)"),
     "evaluate": ("trainer.cli.evaluate", "image-only / location-only / fused top-1/top-3 table"),
+    "crossval": ("trainer.cli.crossval", "k-fold cross-validated accuracy (95 % CIs) of an image-classifier recipe"),
     "moco": ("trainer.cli.moco", "geography-aware MoCo-v2 (fit, linear-probe, finetune)"),
     "prior-exponent": ("trainer.cli.prior_exponent", "choose a location prior's fusion exponent α on validation data"),
     "export": ("trainer.cli.export", "export a checkpoint to a self-describing ONNX model"),
