@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -90,6 +91,7 @@ def main(argv: list[str]) -> int:
 
     from qgis_csp_plugin.core.onnx_model import OnnxModel
     from trainer.data.features import image_records
+    from trainer.data.sources import REPO_ROOT
     from trainer.data.splits import fold_split, split_records
     from trainer.tasks.crossval import accuracy_table, fold_predictions, markdown_accuracy
 
@@ -118,6 +120,7 @@ def main(argv: list[str]) -> int:
     table = markdown_accuracy(accuracy_table(frame, conditions, class_names), conditions)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    frame["image_path"] = [os.path.relpath(path, REPO_ROOT) for path in frame["image_path"]]
     frame.to_csv(out.with_suffix(".csv"), index=False)
     command = "python -m trainer crossval " + shlex.join(argv)
     degraded = ", ".join(f"`{n}`: {f:g}x larger pixels" for n, f in args.degrade.items())

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from qgis_csp_plugin.core.latlon import validate_latlon
 from trainer.data.bands import EUROSAT_BANDS, S2_BANDS, SSL4EO_L2A_BANDS, band_indices
 from trainer.data.geotagged import geotagged_records
+from trainer.data.multitemporal import multitemporal_records
 from trainer.data.rasters import read_image
 from trainer.data.sources import EUROSAT_SOURCES, eurosat_source_records, ssl4eo_records
 from trainer.data.splits import evaluation_split, label_subset
@@ -59,7 +60,8 @@ class ImageDataModule(L.LightningDataModule):
 
     Args:
         sources: ``eurosat`` (200 shipped patches), ``eurosat_all`` (+ the shared extra patches),
-            ``ssl4eo`` and/or CSV paths; unlabelled sources only join the training split (for
+            ``ssl4eo``, ``multitemporal`` (the shared multi-date scenes, co-registered per scene:
+            :mod:`trainer.data.multitemporal`) and/or CSV paths; unlabelled sources only join the training split (for
             self-supervised pre-training).
         bands: band names to read (``red``/``green``/``blue`` resolve to B04/B03/B02).
         key_view: ``none`` (classifiers), ``augment`` (MoCo: key = second augmentation) or
@@ -117,13 +119,16 @@ class ImageDataModule(L.LightningDataModule):
             frame, available = eurosat_source_records(source), EUROSAT_BANDS
         elif source == "ssl4eo":
             frame, available = ssl4eo_records(), SSL4EO_L2A_BANDS
+        elif source == "multitemporal":
+            frame, available = multitemporal_records(), None  # band names per scene
         elif Path(source).name.endswith((".csv", ".csv.gz", ".parquet")):
             frame, available = geotagged_records(source), tuple(self.hparams.csv_bands)
         else:
-            raise TrainerError(f"unknown image source {source!r}: use eurosat, eurosat_all, ssl4eo or a "
+            raise TrainerError(f"unknown image source {source!r}: use eurosat, eurosat_all, ssl4eo, multitemporal or a "
                                ".csv/.csv.gz/.parquet table")
         frame = frame.copy()
-        frame["band_indices"] = [band_indices(available, self.bands)] * len(frame)
+        frame["band_indices"] = ([band_indices(bands, self.bands) for bands in frame["available"]] if available is None
+                                 else [band_indices(available, self.bands)] * len(frame))
         if "label" not in frame:
             frame["label"] = -1
             frame["class_name"] = ""
