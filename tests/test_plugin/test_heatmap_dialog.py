@@ -121,6 +121,9 @@ def test_prediction_dialog_reads_classes_from_the_classified_layer(qgis_app, qgi
         dialog.fuse.setChecked(True)
         dialog.model.setFilePath(str(models["prior"]))
         dialog.output.setFilePath(str(tmp_path / "classes.tif"))
+        assert dialog.prior_exponent.text() == "stored in the prior" and dialog.request().prior_exponent is None
+        dialog.prior_exponent.setValue(0.5)
+        assert dialog.request().prior_exponent == 0.5
         dialog.start()
         layer = wait(dialog, qgis_app)
         assert isinstance(layer.renderer(), QgsPalettedRasterRenderer) and "fused" in layer.name()
