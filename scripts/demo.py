@@ -75,7 +75,7 @@ def start_qgis() -> QgsApplication:
 
 def default_models() -> dict[str, Path]:
     """The default models the demo needs, found through the plugin's own lookup."""
-    from qgis_csp_plugin.core.onnx_model import find_default_model
+    from qgis_csp_plugin.core.default_models import find_default_model
 
     wanted = {
         "rgb classifier": ("image_classifier", "rgb"),
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_demo(out: Path, started: float) -> int:
-    from qgis_csp_plugin.ui.render import render_layers_png
+    from scripts.render import render_layers_png
 
     models = default_models()
     print("default models:\n" + "\n".join(f"  {label}: {path.name}" for label, path in models.items()))
@@ -226,10 +226,10 @@ def run_demo(out: Path, started: float) -> int:
     fused_counts = Counter(str(f["class"]) for f in fused_layer.getFeatures())
     forced_tiles = out / "landsat_tiles_forced_prior.gpkg"
     print("  the same, forcing the prior outside its training area (its stored α) ...")
-    forced_counts = Counter(str(f["class"]) for f in QgsVectorLayer(str(run_algorithm(
-        "classify", {**classify, "USE_LOCATION_PRIOR": True, "FORCE_PRIOR": True,
-                     "PRIOR_MODEL": str(models["EuroSAT location prior"]),
-                     "OUTPUT_VECTOR": str(forced_tiles)}, {}, project)["OUTPUT_VECTOR"]), "forced", "ogr").getFeatures())
+    forced = run_algorithm("classify", {**classify, "USE_LOCATION_PRIOR": True, "FORCE_PRIOR": True,
+                                        "PRIOR_MODEL": str(models["EuroSAT location prior"]),
+                                        "OUTPUT_VECTOR": str(forced_tiles)}, {}, project)["OUTPUT_VECTOR"]
+    forced_counts = Counter(str(f["class"]) for f in QgsVectorLayer(str(forced), "forced", "ogr").getFeatures())
 
     print("heatmaps ...")
     run_algorithm("prediction_heatmap", {"INPUT": str(fused_tiles), "CLASS": "max probability"},

@@ -20,7 +20,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from ..core.errors import CspError
+from ..contract.errors import CspError
 from ..core.heatmap import (
     CLASS_PRIOR,
     EMBEDDING,
@@ -28,11 +28,12 @@ from ..core.heatmap import (
     MAX_PROBABILITY,
     MOST_LIKELY,
     PREDICTION,
-    HeatmapCanceled,
     HeatmapResult,
 )
-from ..ui.heatmap_job import DEFAULT_WIDTH, HeatmapRequest, prepare
-from ..ui.heatmap_layers import style_heatmap, to_extent
+from ..core.progress import Canceled
+from ..jobs.heatmap import DEFAULT_WIDTH, HeatmapRequest, prepare
+from ..qgis_io.crs import to_extent
+from ..qgis_io.heatmap_layers import style_heatmap
 from .prior_exponent_parameter import add_prior_exponent_parameter, prior_exponent_value
 
 GRID_HELP = (f"EXTENT (default: the world, or the CRS's area of use) in CRS (default EPSG:4326); cells of "
@@ -98,8 +99,8 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
         try:
             job = prepare(self.request(parameters, context))
             feedback.pushInfo(job.description)
-            result = job.run(feedback.setProgress, feedback.isCanceled)
-        except HeatmapCanceled as exc:
+            result = job.execute(feedback.setProgress, feedback.isCanceled)
+        except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
         except CspError as exc:
             raise QgsProcessingException(str(exc)) from exc
@@ -149,7 +150,8 @@ class PredictionHeatmap(_HeatmapAlgorithm):
     help_text = ("Rasterises a Classify layer result (tile polygons with p_<class> fields) onto one cell per "
                  f"tile: CLASS is a class name, '{MAX_PROBABILITY}', '{ENTROPY}' or '{MOST_LIKELY}'. With "
                  "FUSE_PRIOR the tile probabilities are multiplied by the location prior MODEL at the tile "
-                 "centres raised to α (PRIOR_EXPONENT; -1 = the α stored in the prior) and renormalised. Skipped (all-nodata) tiles are nodata.")
+                 "centres raised to α (PRIOR_EXPONENT; -1 = the α stored in the prior) and renormalised. "
+                 "Skipped (all-nodata) tiles are nodata.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterVectorLayer("INPUT", "Classified tiles (Classify layer result)",

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from trainer.cli import main
-from trainer.tasks.crossval import degrade, wilson
+from trainer.evaluation.crossval import degrade, wilson
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def test_wilson_interval_matches_the_textbook_value():
 
 
 def test_heldout_table_of_the_shipped_rgb_model_matches_its_recorded_accuracy(tmp_path):
-    from qgis_csp_plugin.core.onnx_model import read_metadata
+    from qgis_csp_plugin.contract.onnx_model import read_metadata
 
     model = REPO / "models" / "eurosat_rgb.onnx"
     out = tmp_path / "rgb"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from model_factory import as_schema_v1
 
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from trainer.cli import main
 
 MODELS = Path(__file__).resolve().parents[2] / "models"

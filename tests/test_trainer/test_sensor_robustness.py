@@ -12,8 +12,8 @@ import torch
 from osgeo import gdal
 from qgis.core import QgsRasterLayer, QgsRectangle
 
-from qgis_csp_plugin.core.onnx_model import OnnxModel
-from qgis_csp_plugin.ui.classify_job import ClassifyRequest, execute, prepare
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 from trainer.data.augment import GsdRescale, classifier_augment
 from trainer.data.image_datamodule import PERCENTILES, ImageDataModule
 from trainer.errors import TrainerError
@@ -82,6 +82,6 @@ def test_classify_with_percentile_radiometry_ignores_the_sensor_gain_and_offset(
     for name, raster in (("landsat", SCENE), ("other", tmp_path / "other.tif")):
         job = prepare(ClassifyRequest(layer=QgsRasterLayer(str(raster), name, "gdal"), model_path=path, extent=extent,
                                       outputs={"vector": tmp_path / f"{name}.gpkg"}))
-        results.append(execute(job)[0].probabilities)
+        results.append(job.execute()[0].probabilities)
     assert len(results[0]) > 1
     np.testing.assert_allclose(results[0], results[1], atol=2e-3)

@@ -65,8 +65,8 @@ def _quiet(folder: Path, checkpoint: bool) -> list[str]:
 
 def run_fold(args: argparse.Namespace, fold: int):
     """Train (MoCo, then the classifier) on fold ``fold``'s training split and export; the ONNX path."""
+    from trainer.checkpoints import load_task
     from trainer.cli import moco
-    from trainer.export.checkpoint import load_task
     from trainer.export.onnx_writer import export_onnx
 
     folder = Path(args.runs_dir) / f"fold{fold}"
@@ -89,11 +89,11 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     import pandas as pd
 
-    from qgis_csp_plugin.core.onnx_model import OnnxModel
+    from qgis_csp_plugin.contract.onnx_model import OnnxModel
     from trainer.data.features import image_records
     from trainer.data.sources import REPO_ROOT
     from trainer.data.splits import fold_split, split_records
-    from trainer.tasks.crossval import accuracy_table, fold_predictions, markdown_accuracy
+    from trainer.evaluation.crossval import accuracy_table, fold_predictions, markdown_accuracy
 
     records = image_records(args.source)
     records = records[records["label"] >= 0].reset_index(drop=True)
@@ -126,9 +126,10 @@ def main(argv: list[str]) -> int:
     degraded = ", ".join(f"`{n}`: {f:g}x larger pixels" for n, f in args.degrade.items())
     out.with_suffix(".md").write_text(
         f"# Accuracy with 95 % intervals: {model.metadata.name}\n\n"
-        f"Produced by `{command}`.\n\nTested on {protocol}, run as ONNX by onnxruntime; conditions: `native` (the patches as they are), {degraded} (area-averaged, then read "
-        "back at the model's resolution by nearest neighbour, as Classify reads a coarser layer). Per class: recall; "
-        "`all`: accuracy. Brackets: 95 % Wilson score intervals over the pooled patches.\n\n"
+        f"Produced by `{command}`.\n\nTested on {protocol}, run as ONNX by onnxruntime; conditions: `native` "
+        f"(the patches as they are), {degraded} (area-averaged, then read back at the model's resolution by "
+        "nearest neighbour, as Classify reads a coarser layer). Per class: recall; `all`: accuracy. Brackets: "
+        "95 % Wilson score intervals over the pooled patches.\n\n"
         f"{table}\n")
     print(table)
     print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.md')}")

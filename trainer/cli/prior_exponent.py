@@ -17,7 +17,7 @@ from trainer.errors import TrainerError
 
 
 def parser() -> argparse.ArgumentParser:
-    from trainer.tasks.prior_exponent import DEFAULT_CANDIDATES
+    from trainer.evaluation.prior_exponent import DEFAULT_CANDIDATES
 
     p = argparse.ArgumentParser(prog="python -m trainer prior-exponent", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,10 +32,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from qgis_csp_plugin.core.onnx_model import OnnxModel
+    from qgis_csp_plugin.contract.onnx_model import OnnxModel
     from trainer.data.features import image_records
     from trainer.data.splits import split_records
-    from trainer.tasks.prior_exponent import select_exponent, store_exponent
+    from trainer.evaluation.prior_exponent import select_exponent, store_exponent
 
     for path in (args.prior, args.image_model):
         if not path.is_file():
