@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal
+from osgeo import gdal, ogr
 from qgis.core import (
+    Qgis,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransformContext,
     QgsFeature,
@@ -17,9 +18,8 @@ from qgis.core import (
     QgsRectangle,
     QgsVectorFileWriter,
     QgsVectorLayer,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QMetaType
 
 from ..contract.errors import CspError
 from ..core.classify import TileResults
@@ -30,20 +30,21 @@ from .styling import apply_categorized, apply_paletted, apply_pseudocolor, class
 CLASS_NODATA = 255
 PROBABILITY_NODATA = -1.0
 TOP_K = 3
-QT_TYPES = {str: QVariant.String, int: QVariant.Int, float: QVariant.Double}
+QT_TYPES = {str: QMetaType.Type.QString, int: QMetaType.Type.Int, float: QMetaType.Type.Double}
 
 
 def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
-    """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes."""
+    """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes, read back to check it
+    is complete (the writer reports no failed COMMIT, e.g. on a full disk)."""
     fields = QgsFields()
     for name, kind in field_specs(results.class_names, TOP_K):
         fields.append(QgsField(name, QT_TYPES[kind]))
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "tiles"
-    writer = QgsVectorFileWriter.create(str(path), fields, QgsWkbTypes.Polygon, crs,
+    writer = QgsVectorFileWriter.create(str(path), fields, Qgis.WkbType.Polygon, crs,
                                         QgsCoordinateTransformContext(), options)
-    if writer.hasError() != QgsVectorFileWriter.NoError:
+    if writer.hasError() != QgsVectorFileWriter.WriterError.NoError:
         raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
     try:
         for index, attributes in zip(results.indices, rows(results, TOP_K)):
@@ -55,6 +56,19 @@ def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateRefere
                 raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
     finally:
         del writer
+    _check_written(path, len(results.indices))
+
+
+def _check_written(path: Path, n_features: int) -> None:
+    """Raise :class:`CspError` unless ``path`` opens with a ``tiles`` table of ``n_features`` rows."""
+    gdal.ErrorReset()
+    dataset = ogr.Open(str(path))
+    table = dataset.GetLayerByName("tiles") if dataset is not None else None
+    count = table.GetFeatureCount() if table is not None else -1
+    table = dataset = None
+    if count != n_features:
+        reason = gdal.GetLastErrorMsg() or "the tiles table is missing or incomplete"
+        raise CspError(f"could not write {path.name} ({reason}): is the disk full?")
 
 
 def write_cell_raster(path: Path, results: TileResults, values: np.ndarray, nodata: float,
@@ -64,7 +78,7 @@ def write_cell_raster(path: Path, results: TileResults, values: np.ndarray, noda
     image = np.full(grid.n_tiles, nodata, dtype=values.dtype)
     image[results.indices] = values
     with GeoTiffWriter(path, grid.n_cols, grid.n_rows, 1, data_type, grid.cell_geotransform(),
-                       crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL), nodata) as out:
+                       crs.toWkt(Qgis.CrsWktVariant.PreferredGdal), nodata) as out:
         out.write(0, image.reshape(grid.n_rows, grid.n_cols))
 
 

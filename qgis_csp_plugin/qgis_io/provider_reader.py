@@ -8,9 +8,10 @@ from qgis.core import Qgis, QgsRasterDataProvider, QgsRasterLayer, QgsRectangle
 from ..contract.errors import CspError
 from ..core.tiling import Extent
 
-DTYPES = {Qgis.Byte: np.uint8, Qgis.UInt16: np.uint16, Qgis.Int16: np.int16, Qgis.UInt32: np.uint32,
-          Qgis.Int32: np.int32, Qgis.Float32: np.float32, Qgis.Float64: np.float64}
-COLOR_TYPES = (Qgis.ARGB32, Qgis.ARGB32_Premultiplied)  # WMS, XYZ and other rendered-image providers
+DTYPES = {Qgis.DataType.Byte: np.uint8, Qgis.DataType.UInt16: np.uint16, Qgis.DataType.Int16: np.int16,
+          Qgis.DataType.UInt32: np.uint32, Qgis.DataType.Int32: np.int32, Qgis.DataType.Float32: np.float32,
+          Qgis.DataType.Float64: np.float64}
+COLOR_TYPES = (Qgis.DataType.ARGB32, Qgis.DataType.ARGB32_Premultiplied)  # WMS, XYZ and other rendered-image providers
 COLOR_BANDS = ("red", "green", "blue")
 
 def band_labels(layer: QgsRasterLayer) -> list[str]:
@@ -22,6 +23,10 @@ def band_labels(layer: QgsRasterLayer) -> list[str]:
             for b in range(1, layer.bandCount() + 1)]
 
 
+class ReadError(CspError):
+    """Pixels of the input layer could not be read (corrupt or truncated file, lost connection)."""
+
+
 class ProviderReader:
     """Reads mapped bands through (a clone of) the layer's raster data provider, resampled by it.
 
@@ -29,9 +34,10 @@ class ProviderReader:
     (bands 1-3) and fully transparent pixels are nodata.
     """
 
-    def __init__(self, provider: QgsRasterDataProvider, bands: list[int]) -> None:
+    def __init__(self, provider: QgsRasterDataProvider, bands: list[int], name: str = "the layer") -> None:
         self.provider = provider
         self.bands = bands
+        self.name = name
         e = provider.extent()
         self.extent = Extent(e.xMinimum(), e.yMinimum(), e.xMaximum(), e.yMaximum())
         self.color = provider.dataType(1) in COLOR_TYPES
@@ -69,6 +75,10 @@ class ProviderReader:
 
     def _block_values(self, band: int, rect: QgsRectangle, width: int, height: int, dtype) -> np.ndarray:
         block = self.provider.block(band, rect, width, height)
-        if not block.isValid() or block.width() != width or block.height() != height:
-            raise CspError(f"could not read band {band} of the layer ({self.provider.error().summary()})")
-        return np.frombuffer(bytes(block.data()), dtype=dtype).reshape(height, width)
+        data = bytes(block.data()) if block.isValid() else b""
+        if block.width() != width or block.height() != height or len(data) != width * height * np.dtype(dtype).itemsize:
+            # never query provider.error() here: on a cloned provider after a failed read it crashes QGIS
+            raise ReadError(f"could not read band {band} of {self.name!r} in the block x {rect.xMinimum():.6g}.."
+                            f"{rect.xMaximum():.6g}, y {rect.yMinimum():.6g}..{rect.yMaximum():.6g} "
+                            f"({width} x {height} px): the file is corrupt, truncated or unreadable")
+        return np.frombuffer(data, dtype=dtype).reshape(height, width)

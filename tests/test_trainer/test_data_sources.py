@@ -12,7 +12,7 @@ from moco_fixtures import eurosat_csv
 from trainer.data.bands import EUROSAT_BANDS
 from trainer.data.image_datamodule import ImageDataModule
 from trainer.data.preflight import preflight
-from trainer.data.rasters import read_image
+from trainer.data.rasters import centre_latlon, read_image
 from trainer.data.sources import SHARED_DATA_ROOT, image_records, source_names
 from trainer.errors import TrainerError
 
@@ -40,13 +40,13 @@ def test_table_band_order_is_one_option_for_every_command(tmp_path):
 
 
 @SHARED
-def test_shared_sources_have_their_band_names_and_dates():
+def test_shared_sources_come_through_the_registry():
     extra = image_records("eurosat_extra")
-    assert len(extra) == 270 and extra["label"].between(0, 9).all() and extra["available"].iloc[0] == EUROSAT_BANDS
-    naip = image_records("multitemporal:naip_nd_2009_2020")
-    assert len(naip) == 10 and naip["location_id"].nunique() == 1 and naip["timestamp"].nunique() == 10
-    assert naip["timestamp"].iloc[0].startswith("2009-08-18")
-    assert len(image_records("multitemporal")) == 18
+    assert len(extra) == 269 and extra["label"].between(0, 9).all() and extra["available"].iloc[0] == EUROSAT_BANDS
+    assert len(image_records("eurosat_all")) == 200 + 269
+    scenes = image_records("multitemporal")
+    assert len(scenes) == 18 and scenes["location_id"].nunique() == 2 and (scenes["label"] == -1).all()
+    assert set(scenes["available"]) == {("red", "green", "blue", "nir"), ("swir1", "nir", "red", "green")}
 
 
 def test_tiles_are_read_from_disk_one_window_each(tmp_path):
@@ -78,7 +78,9 @@ def _table_with_bad_rows(tmp_path, data_dir):
         ds.write(np.ones((13, 16, 16), dtype=np.uint16))
     (tmp_path / "broken.tif").write_bytes(b"not a tiff")
     paths = [good[0], tmp_path / "missing.tif", good[1], small, tmp_path / "broken.tif", good[2]]
-    frame = pd.DataFrame({"image_path": [str(p) for p in paths], "lat": 45.0, "lon": 10.0})
+    places = [centre_latlon(p) if p.is_file() and p.name != "broken.tif" else (45.0, 10.0) for p in paths]
+    frame = pd.DataFrame({"image_path": [str(p) for p in paths], "lat": [p[0] for p in places],
+                          "lon": [p[1] for p in places]})
     frame.to_csv(tmp_path / "bad.csv", index=False)
     return tmp_path / "bad.csv"
 

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import rasterio
 import torch
 from moco_fixtures import eurosat_csv
 
@@ -64,7 +65,8 @@ def test_a_rewritten_image_file_misses_the_cache(tmp_path):
     records.assign(image_path=[f"{i}.tif" for i in range(12)])[["image_path", "lat", "lon"]].to_csv(
         copies / "t.csv", index=False)
     _data(tmp_path, sources=[str(copies / "t.csv")]).pairs  # noqa: B018 (fills the cache)
-    shutil.copy(records["image_path"].iloc[0], copies / "5.tif")  # new pixels in one file
+    with rasterio.open(copies / "5.tif", "r+") as ds:  # new pixels in one file, same place
+        ds.write(ds.read() + 1)
     again = _data(tmp_path, sources=[str(copies / "t.csv")])
     again.pairs  # noqa: B018
     assert again.cache_hit is False

@@ -40,12 +40,23 @@ def band_statistics(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return flat.mean(dim=1), flat.std(dim=1).clamp_min(1e-6)
 
 
-def tile_statistics(dataset: TileDataset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`band_statistics` of a seeded sample of ``STATISTICS_SAMPLE`` tiles (all when fewer)."""
+def tile_sample(dataset: TileDataset, seed: int = 0) -> torch.Tensor:
+    """Raw pixels of a seeded sample of ``STATISTICS_SAMPLE`` tiles (all when fewer), in dataset order."""
     if len(dataset) == 0:
         raise TrainerError("no images to compute band statistics from")
     order = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:STATISTICS_SAMPLE])
-    return band_statistics(torch.stack([dataset.read(int(i)) for i in order]))
+    return torch.stack([dataset.read(int(i)) for i in order])
+
+
+def band_percentiles(pixels: torch.Tensor, q: tuple[float, float]) -> tuple[list[float], list[float]]:
+    """Per-band low and high percentiles ``q`` of ``(N, C, H, W)`` pixels."""
+    low, high = np.percentile(pixels.transpose(0, 1).reshape(pixels.shape[1], -1).numpy(), q, axis=1)
+    return low.tolist(), high.tolist()
+
+
+def tile_statistics(dataset: TileDataset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`band_statistics` of :func:`tile_sample`."""
+    return band_statistics(tile_sample(dataset, seed))
 
 
 def frozen_backbone(backbone: str, in_channels: int, checkpoint: str | None = None,

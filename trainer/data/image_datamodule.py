@@ -1,11 +1,13 @@
 """Geotagged image patches for MoCo pre-training and image classifiers (Lightning DataModule).
 
 Sources are any image source of :func:`trainer.data.sources.image_records` (``eurosat``,
-``ssl4eo``, ``multitemporal``, a CSV/Parquet table with bands in ``table_bands`` order,
-``inat:<root>``, ``fmow:<root>``); each image is cut into ``tile_size`` tiles. Bands are picked by
-name. Only image headers are read up front (a pre-flight pass); each item is read from disk by the
-DataLoader's workers as raw float32 and the task normalises and augments it on its device.
-Per-band mean/std come from a sample of the training split.
+``eurosat_all``, ``ssl4eo``, ``multitemporal``, a CSV/Parquet table with bands in ``table_bands``
+order, ``inat:<root>``, ``fmow:<root>``, ``shards:<dir-or-URL>``); each image is cut into
+``tile_size`` tiles. Bands are picked by name. Only image headers are read up front (a pre-flight
+pass); each item is read from disk by the DataLoader's workers as raw float32 and the task
+normalises and augments it on its device. Per-band mean/std and low/high percentiles
+(:data:`PERCENTILES`, for the ``layer_percentiles`` radiometry) come from a sample of the training
+split.
 """
 
 from __future__ import annotations
@@ -19,23 +21,26 @@ from torch.utils.data import DataLoader
 from qgis_csp_plugin.contract.bands import S2_BANDS
 from qgis_csp_plugin.contract.latlon import validate_latlon
 from trainer.data.bands import EUROSAT_BANDS
-from trainer.data.features import tile_statistics
+from trainer.data.features import band_percentiles, band_statistics, tile_sample
 from trainer.data.preflight import preflight
 from trainer.data.sources import image_records, is_shards
-from trainer.data.splits import label_subset, split_records
+from trainer.data.splits import evaluation_split, label_subset
 from trainer.data.temporal import TemporalPairs
 from trainer.data.tiles import TileDataset, grid_tiles, loader
 from trainer.errors import TrainerError
 
 KEY_VIEWS = ("none", "augment", "temporal")
+#: Band percentiles stored for ``layer_percentiles`` radiometry (robust low/high of the training pixels).
+PERCENTILES = (2.0, 98.0)
 
 
 class ImageDataModule(L.LightningDataModule):
     """Train/val/test splits (seeded, stratified when labelled) of geotagged patches.
 
     Args:
-        sources: image sources (:func:`trainer.data.sources.image_records`); unlabelled sources only
-            join the training split (for self-supervised pre-training).
+        sources: image sources (:func:`trainer.data.sources.image_records`; ``multitemporal`` = the
+            shared multi-date scenes, co-registered per scene: :mod:`trainer.data.multitemporal`);
+            unlabelled sources only join the training split (for self-supervised pre-training).
         bands: band names to read (``red``/``green``/``blue`` resolve to B04/B03/B02).
         table_bands: band order of the files of table sources.
         skip_bad: skip (and count) rows whose image is missing, unreadable or too small instead of
@@ -45,13 +50,16 @@ class ImageDataModule(L.LightningDataModule):
             ``location_id``, so images of one location must share a pixel grid; records without
             one fall back to ``augment``, or raise when ``temporal_fallback`` is false).
         label_ratio: fraction of each class kept in the training split (few-label evaluation).
+        folds, fold: with ``folds`` >= 2, fold ``fold`` of a stratified k-fold partition is the test
+            split (:func:`trainer.data.splits.fold_split`; cross-validation), else one seeded split.
     """
 
     def __init__(self, sources: list[str] = ("eurosat",), bands: list[str] = S2_BANDS,
                  table_bands: list[str] = EUROSAT_BANDS, tile_size: int = 64, key_view: str = "none",
                  temporal_fallback: bool = True, val_fraction: float = 0.2, test_fraction: float = 0.2,
                  label_ratio: float = 1.0, split_seed: int = 0, batch_size: int = 32, num_workers: int = 0,
-                 pin_memory: bool = False, persistent_workers: bool = False, skip_bad: bool = False) -> None:
+                 pin_memory: bool = False, persistent_workers: bool = False, folds: int = 0, fold: int = 0,
+                 skip_bad: bool = False) -> None:
         super().__init__()
         if key_view not in KEY_VIEWS:
             raise TrainerError(f"key_view {key_view!r} is not one of {', '.join(KEY_VIEWS)}")
@@ -59,7 +67,7 @@ class ImageDataModule(L.LightningDataModule):
         self.bands = list(bands)
         self.datasets: dict[str, TileDataset] = {}
         self.class_names: list[str] = []
-        self.band_mean = self.band_std = self.train_latlon = None
+        self.band_mean = self.band_std = self.band_low = self.band_high = self.train_latlon = None
         self._shard_loader = self._shard_loader_state = None
 
     def state_dict(self) -> dict:
@@ -83,7 +91,8 @@ class ImageDataModule(L.LightningDataModule):
         except ValueError as exc:
             raise TrainerError(f"{exc} (records: {records['image_path'].iloc[0]}, ...)") from exc
         labelled = records[records["label"] >= 0]
-        parts = split_records(labelled, hp.val_fraction, hp.test_fraction, hp.split_seed) if len(labelled) \
+        parts = evaluation_split(labelled, hp.val_fraction, hp.test_fraction, hp.split_seed, hp.folds, hp.fold) \
+            if len(labelled) \
             else {"train": labelled, "val": labelled, "test": labelled}
         train = label_subset(parts["train"], hp.label_ratio, hp.split_seed) if len(labelled) else parts["train"]
         parts["train"] = pd.concat([train, records[records["label"] < 0]], ignore_index=True)
@@ -92,8 +101,10 @@ class ImageDataModule(L.LightningDataModule):
             self.class_names = [str(n) for n in names]
         for split, frame in parts.items():
             self.datasets[split] = self._dataset(frame.reset_index(drop=True), split == "train")
-        mean, std = tile_statistics(self.datasets["train"], hp.split_seed)
+        sample = tile_sample(self.datasets["train"], hp.split_seed)
+        mean, std = band_statistics(sample)
         self.band_mean, self.band_std = mean.tolist(), std.tolist()
+        self.band_low, self.band_high = band_percentiles(sample, PERCENTILES)
         self.train_latlon = self.datasets["train"].latlon.numpy()
 
     def _setup_shards(self) -> None:
@@ -111,6 +122,7 @@ class ImageDataModule(L.LightningDataModule):
         self.datasets["train"] = ShardDataset(location, self.bands, hp.tile_size, hp.key_view, pairs,
                                               seed=hp.split_seed)
         self.band_mean, self.band_std = meta["band_mean"], meta["band_std"]
+        self.band_low, self.band_high = meta["band_low"], meta["band_high"]
         self.train_latlon = items[["lat", "lon"]].to_numpy(np.float32)
 
     def _records(self, source: str) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Sharded streaming datasets with litdata: ``python -m trainer shards build`` and ``shards:<dir-or-URL>``.
 
 A shard set is litdata's ``optimize`` output (chunks + ``index.json``) with two sidecar files:
-``shards.json`` (bands, tile size, item count, per-band mean/std of a sample, source) and
+``shards.json`` (bands, tile size, item count, per-band mean/std and percentiles of a sample, source) and
 ``items.parquet`` (one row per item in stream order: ``lat, lon, label, timestamp, location_id,
 tile_y, tile_x, image_path`` — the location_id → items index for temporal positives and the training
 coordinates, read without loading any pixel). Each item holds one tile's pixels in the file's own
@@ -26,7 +26,8 @@ import pandas as pd
 import torch
 from litdata import StreamingDataLoader, StreamingDataset, optimize
 
-from trainer.data.features import tile_statistics
+from trainer.data.features import band_percentiles, band_statistics, tile_sample
+from trainer.data.image_datamodule import PERCENTILES
 from trainer.data.preflight import preflight
 from trainer.data.rasters import read_window
 from trainer.data.sources import SHARDS_PREFIX, image_records
@@ -56,7 +57,8 @@ def build_shards(source: str, out: str | Path, bands: list[str], tile_size: int,
     tiles = grid_tiles(records, tile_size)
     for column, default in (("timestamp", ""), ("location_id", "")):
         tiles[column] = tiles[column].fillna(default).astype(str) if column in tiles else default
-    mean, std = tile_statistics(TileDataset(tiles, tile_size))
+    sample = tile_sample(TileDataset(tiles, tile_size))
+    (mean, std), (low, high) = band_statistics(sample), band_percentiles(sample, PERCENTILES)
     partial_dir = out.with_name(out.name + ".partial")
     shutil.rmtree(partial_dir, ignore_errors=True)
     try:
@@ -68,7 +70,7 @@ def build_shards(source: str, out: str | Path, bands: list[str], tile_size: int,
                  reorder_files=False, keep_data_ordered=True)  # stream index = items.parquet row
         tiles[ITEM_COLUMNS].to_parquet(partial_dir / ITEMS, index=False)
         meta = {"source": source, "bands": list(bands), "tile_size": tile_size, "items": len(tiles),
-                "band_mean": mean.tolist(), "band_std": std.tolist()}
+                "band_mean": mean.tolist(), "band_std": std.tolist(), "band_low": low, "band_high": high}
         (partial_dir / META).write_text(json.dumps(meta, indent=1))
         partial_dir.rename(out)
     except BaseException:

@@ -3,14 +3,15 @@
 A record table is a pandas DataFrame with at least ``image_path, lat, lon`` (degrees) and, when
 labelled, ``label`` (int) and ``class_name``; the same columns as the generic geotagged CSV.
 Image sources are registered with :func:`image_source` and resolved by :func:`image_records`, which
-every command uses: ``eurosat``, ``eurosat_extra``, ``ssl4eo``, ``multitemporal[:<folder>]``, a
+every command uses: ``eurosat``, ``eurosat_all``, ``eurosat_extra``, ``ssl4eo``, ``multitemporal[:<root>]``, a
 ``.csv``/``.csv.gz``/``.parquet`` table (band order ``table_bands``), ``inat:<root>``, ``fmow:<root>``
 and ``shards:<dir-or-URL>`` (streamed, see :mod:`trainer.data.shards`).
 """
 
 from __future__ import annotations
 
-import re
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,8 +27,11 @@ from trainer.errors import TrainerError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_ROOT = REPO_ROOT / "data"
-#: Read-only real data next to the repository (absent in a user's clone).
-SHARED_DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
+#: The team's shared data folder beside the clone (absent in a user's clone); GEOSSL_SHARED_DATA overrides.
+SHARED_DATA_ROOT = Path(os.environ.get("GEOSSL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+#: Labelled EuroSAT sources: ``eurosat`` = the 200 patches shipped in data/; ``eurosat_all`` = those plus
+#: the 269 distinct patches of ``<shared>/eurosat_ms_extra`` when that folder exists.
+EUROSAT_SOURCES = ("eurosat", "eurosat_all")
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 SHARDS_PREFIX = "shards:"
 
@@ -60,8 +64,6 @@ CONTINENT_NAMES = {"AF": "Africa", "AN": "Antarctica", "AS": "Asia", "EU": "Euro
 
 def _folder(root: str | Path | None, name: str) -> Path:
     folder = Path(root) if root is not None else DATA_ROOT / name
-    if root is None and not folder.is_dir():
-        folder = SHARED_DATA_ROOT / name
     if not folder.is_dir():
         raise TrainerError(f"data folder not found: {folder}")
     return folder
@@ -69,10 +71,7 @@ def _folder(root: str | Path | None, name: str) -> Path:
 
 def eurosat_records(root: str | Path | None = None) -> pd.DataFrame:
     """One row per EuroSAT patch: image_path, lat, lon, label, class_name (sorted, deterministic)."""
-    return _eurosat_folder(_folder(root, "eurosat_ms"))
-
-
-def _eurosat_folder(folder: Path) -> pd.DataFrame:
+    folder = _folder(root, "eurosat_ms")
     rows = []
     for label, name in enumerate(EUROSAT_CLASSES):
         for path in sorted((folder / name).glob("*.tif")):
@@ -81,6 +80,39 @@ def _eurosat_folder(folder: Path) -> pd.DataFrame:
     if not rows:
         raise TrainerError(f"no EuroSAT GeoTIFFs under {folder}/<Class>/*.tif")
     return pd.DataFrame(rows)
+
+
+def eurosat_extra_records(root: str | Path | None = None) -> pd.DataFrame:
+    """The extra EuroSAT patches of ``eurosat_ms_extra/index.csv`` (same columns as :func:`eurosat_records`),
+    without the one patch that is also among the 200 shipped ones."""
+    folder = Path(root) if root is not None else SHARED_DATA_ROOT / "eurosat_ms_extra"
+    index_path = folder / "index.csv"
+    if not index_path.is_file():
+        raise TrainerError(f"EuroSAT extra patches not found: {index_path}")
+    index = pd.read_csv(index_path)
+    index = index[~index["also_in_geotorchai_200"].astype(str).str.lower().eq("true")]
+    unknown = sorted(set(index["label"]) - set(EUROSAT_CLASSES))
+    if unknown:
+        raise TrainerError(f"{index_path} holds classes that are not EuroSAT classes: {unknown}")
+    return pd.DataFrame({"image_path": [str(folder / p) for p in index["path"]], "lat": index["lat"].to_numpy(float),
+                         "lon": index["lon"].to_numpy(float),
+                         "label": [EUROSAT_CLASSES.index(c) for c in index["label"]],
+                         "class_name": index["label"].to_list()})
+
+
+def eurosat_source_records(source: str) -> pd.DataFrame:
+    """Records of a labelled EuroSAT source (:data:`EUROSAT_SOURCES`); ``eurosat_all`` without the shared
+    folder is the shipped 200 patches, with a printed note."""
+    if source not in EUROSAT_SOURCES:
+        raise TrainerError(f"unknown EuroSAT source {source!r}: use one of {', '.join(EUROSAT_SOURCES)}")
+    shipped = eurosat_records()
+    if source == "eurosat":
+        return shipped
+    if not (SHARED_DATA_ROOT / "eurosat_ms_extra" / "index.csv").is_file():
+        print(f"note: {SHARED_DATA_ROOT / 'eurosat_ms_extra'} is absent: eurosat_all = the {len(shipped)} EuroSAT "
+              "patches shipped in data/", file=sys.stderr)
+        return shipped
+    return pd.concat([shipped, eurosat_extra_records()], ignore_index=True)
 
 
 def ssl4eo_records(root: str | Path | None = None) -> pd.DataFrame:
@@ -154,10 +186,15 @@ def _eurosat(root: str, _: tuple[str, ...]) -> pd.DataFrame:
     return _with_bands(eurosat_records(root or None), EUROSAT_BANDS)
 
 
+@image_source("eurosat_all")
+def _eurosat_all(_: str, __: tuple[str, ...]) -> pd.DataFrame:
+    return _with_bands(eurosat_source_records("eurosat_all"), EUROSAT_BANDS)
+
+
 @image_source("eurosat_extra")
 def _eurosat_extra(root: str, _: tuple[str, ...]) -> pd.DataFrame:
-    """The 270 extra EuroSAT MS patches (same classes and band order as ``eurosat``)."""
-    return _with_bands(_eurosat_folder(_folder(root or None, "eurosat_ms_extra")), EUROSAT_BANDS)
+    """The extra EuroSAT MS patches of the shared data (same classes and band order as ``eurosat``)."""
+    return _with_bands(eurosat_extra_records(root or None), EUROSAT_BANDS)
 
 
 @image_source("ssl4eo")
@@ -181,26 +218,11 @@ def _argument(value: str, name: str) -> str:
     return value
 
 
-#: Band names of the multi-date scenes in ``../shared/data/multitemporal`` (by folder).
-MULTITEMPORAL_BANDS = {"naip_nd_2009_2020": ("red", "green", "blue", "nir"),
-                       "landsat_pucallpa_1985_2020": ("swir1", "nir", "red", "green")}
-
-
 @image_source("multitemporal")
-def _multitemporal(folder: str, _: tuple[str, ...]) -> pd.DataFrame:
-    """Multi-date scenes: ``location_id`` = scene folder, ``timestamp`` = the date in the file name
-    (``YYYYMMDD`` or ``YYYY``); ``multitemporal`` alone takes every known folder."""
-    root = _folder(None, "multitemporal")
-    names = [folder] if folder else sorted(MULTITEMPORAL_BANDS)
-    frames = []
-    for name in names:
-        if name not in MULTITEMPORAL_BANDS:
-            raise TrainerError(f"unknown multitemporal folder {name!r}: use one of {sorted(MULTITEMPORAL_BANDS)}")
-        rows = []
-        for path in sorted((root / name).glob("*.tif")):
-            date = re.findall(r"(\d{8}|\d{4})", path.stem)[-1]
-            lat, lon = centre_latlon(path)
-            rows.append({"image_path": str(path), "lat": lat, "lon": lon, "location_id": name,
-                         "timestamp": pd.Timestamp(f"{date}0101"[:8]).isoformat()})
-        frames.append(_with_bands(pd.DataFrame(rows), MULTITEMPORAL_BANDS[name]))
-    return pd.concat(frames, ignore_index=True)
+def _multitemporal(root: str, _: tuple[str, ...]) -> pd.DataFrame:
+    """The multi-date scenes (``multitemporal:<root>`` for another folder of scene folders), every date
+    co-registered per scene (:mod:`trainer.data.multitemporal`); band names per scene."""
+    from trainer.data.multitemporal import multitemporal_records
+
+    frame = multitemporal_records(root or None)
+    return frame.assign(label=-1, class_name="")
