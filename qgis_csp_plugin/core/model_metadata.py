@@ -9,7 +9,8 @@ Conventions fixed by the schema (version 1):
 * image models take ``image``: float32 ``(N, C, H, W)`` *raw* pixel values in the order of
   ``bands``; normalisation ``(x - mean) / std`` happens inside the graph (``normalization.in_graph``).
 * location models take ``latlon``: float32 ``(N, 2)`` with columns **(lat, lon) in degrees**.
-* classifiers output ``probabilities`` ``(N, n_classes)``; location encoders output ``embedding``.
+* classifiers output ``probabilities`` ``(N, n_classes)``; image and location encoders output
+  ``embedding`` ``(N, embedding_dim)``.
 
 Besides the schema fields, the exporter writes ``geossl_export`` (:data:`EXPORT_REPORT_KEY`): how the
 file was produced (precision, torch/onnxruntime parity, accuracy change of fp16/int8 variants). It is
@@ -28,7 +29,9 @@ SCHEMA_VERSION = 1
 SCHEMA_MARKER = "geossl_schema_version"
 EXPORT_REPORT_KEY = "geossl_export"
 COORDINATE_ORDER = "lat,lon"
-KINDS = ("image_classifier", "location_encoder", "location_prior", "fused")
+KINDS = ("image_classifier", "image_encoder", "location_encoder", "location_prior", "fused")
+#: kinds whose output is an ``embedding`` (no classes)
+ENCODER_KINDS = ("image_encoder", "location_encoder")
 RADIOMETRY = ("absolute", "layer_statistics")
 IMAGE_INPUT = "image"
 LATLON_INPUT = "latlon"
@@ -99,11 +102,20 @@ class ModelMetadata:
 
     @property
     def has_image_input(self) -> bool:
-        return self.kind in ("image_classifier", "fused")
+        return self.kind in ("image_classifier", "image_encoder", "fused")
 
     @property
     def has_location_input(self) -> bool:
         return self.kind in ("location_encoder", "location_prior", "fused")
+
+    @property
+    def is_encoder(self) -> bool:
+        """The model outputs an ``embedding`` rather than class ``probabilities``."""
+        return self.kind in ENCODER_KINDS
+
+    @property
+    def output_name(self) -> str:
+        return EMBEDDING_OUTPUT if self.is_encoder else PROBABILITIES_OUTPUT
 
     @property
     def n_classes(self) -> int:
@@ -128,7 +140,7 @@ class ModelMetadata:
         if self.class_colors:
             _check(_str_list(self.class_colors) and len(self.class_colors) == len(self.class_names),
                    "class_colors must hold one '#rrggbb' string per class")
-        if self.kind != "location_encoder":
+        if not self.is_encoder:
             _check(len(self.class_names) >= 2, f"a {self.kind} model needs at least two class_names")
             _check(len(set(self.class_names)) == len(self.class_names), "class_names must be unique")
         if self.has_image_input:
@@ -136,11 +148,11 @@ class ModelMetadata:
         if self.has_location_input:
             _check(isinstance(self.location_encoder, dict) and "name" in self.location_encoder,
                    "location_encoder must be a dict with at least 'name' and 'params'")
-        if self.kind == "location_encoder":
+        if self.is_encoder:
             _check(isinstance(self.embedding_dim, int) and self.embedding_dim > 0,
-                   "a location_encoder model needs a positive integer embedding_dim")
-            if self.pca_basis is not None:
-                self._validate_pca()
+                   f"a {self.kind} model needs a positive integer embedding_dim")
+        if self.kind == "location_encoder" and self.pca_basis is not None:
+            self._validate_pca()
 
     def _validate_image_fields(self) -> None:
         _check(_str_list(self.bands) and len(self.bands) > 0, "bands must list the input band names")

@@ -13,11 +13,9 @@ import numpy as np
 
 from .errors import MissingDependencyError, ModelLoadError
 from .model_metadata import (
-    EMBEDDING_OUTPUT,
     EXPORT_REPORT_KEY,
     IMAGE_INPUT,
     LATLON_INPUT,
-    PROBABILITIES_OUTPUT,
     MetadataError,
     ModelMetadata,
 )
@@ -90,7 +88,7 @@ class OnnxModel:
         meta = self.metadata
         expected_in = ([IMAGE_INPUT] if meta.has_image_input else []) + (
             [LATLON_INPUT] if meta.has_location_input else [])
-        expected_out = EMBEDDING_OUTPUT if meta.kind == "location_encoder" else PROBABILITIES_OUTPUT
+        expected_out = meta.output_name
         if sorted(self.input_names) != sorted(expected_in) or expected_out not in self.output_names:
             raise ModelLoadError(
                 f"{self.path.name}: a {meta.kind} model must have inputs {expected_in} and output "
@@ -108,8 +106,7 @@ class OnnxModel:
             if latlon is None:
                 raise ValueError(f"{self.metadata.name} needs a (lat, lon) batch")
             feeds[LATLON_INPUT] = np.ascontiguousarray(latlon, dtype=np.float32)
-        output = EMBEDDING_OUTPUT if self.metadata.kind == "location_encoder" else PROBABILITIES_OUTPUT
-        return self.session.run([output], feeds)[0]
+        return self.session.run([self.metadata.output_name], feeds)[0]
 
     @property
     def export_report(self) -> dict:
@@ -166,7 +163,7 @@ class OnnxModel:
         if not np.isfinite(output).all():
             raise ModelLoadError(f"{name}: self check produced NaN or infinite outputs")
         summary = f"self check ok: {batch} random inputs -> finite {self.output_names[0]} {output.shape}"
-        if self.metadata.kind != "location_encoder" and self.metadata.output_activation == "softmax":
+        if not self.metadata.is_encoder and self.metadata.output_activation == "softmax":
             worst = float(np.abs(output.sum(axis=1) - 1).max())
             if worst > 1e-3:
                 raise ModelLoadError(f"{name}: self check probabilities do not sum to 1 (off by {worst:.2e})")

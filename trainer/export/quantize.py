@@ -114,6 +114,6 @@ def compare(reference: OnnxModel, variant: OnnxModel, precision: str, batch: int
     feeds = reference.random_batch(batch, seed=1)
     expected, got = reference.run(**feeds), variant.run(**feeds)
     agreement = None
-    if reference.metadata.kind != "location_encoder":
+    if not reference.metadata.is_encoder:
         agreement = float(np.mean(expected.argmax(1) == got.argmax(1)))
     return AccuracyChange(precision, float(np.abs(expected - got).max()), agreement, batch)
