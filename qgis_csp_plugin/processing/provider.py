@@ -11,13 +11,15 @@ ICON = Path(__file__).resolve().parent.parent / "icons" / "classify.svg"
 
 
 class CspProvider(QgsProcessingProvider):
-    """Registers csp:classify and the three heatmap algorithms."""
+    """Registers csp:classify, csp:train_classifier and the three heatmap algorithms."""
 
     def loadAlgorithms(self) -> None:  # noqa: N802 (QGIS API name)
         from .classify_algorithm import ClassifyAlgorithm
         from .heatmap_algorithms import HEATMAP_ALGORITHMS
+        from .train_classifier_algorithm import TrainClassifierAlgorithm
 
         self.addAlgorithm(ClassifyAlgorithm())
+        self.addAlgorithm(TrainClassifierAlgorithm())
         for algorithm_class in HEATMAP_ALGORITHMS:
             self.addAlgorithm(algorithm_class())
 

@@ -1,0 +1,173 @@
+"""csp:train_classifier on a real labelled scene (EuroSAT patches laid side by side), then csp:classify
+with the written model; every bad input gives a message and writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qgis.core import (
+    QgsApplication,
+    QgsCategorizedSymbolRenderer,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsGeometry,
+    QgsPointXY,
+    QgsProcessingException,
+    QgsProject,
+    QgsRendererCategory,
+    QgsSymbol,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtGui import QColor
+
+from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.processing.provider import CspProvider
+from trainer.data.eurosat_mosaic import build_mosaic
+
+pytestmark = pytest.mark.qgis
+REPO = Path(__file__).resolve().parents[2]
+ENCODER = REPO / "models" / "moco_eurosat_encoder.onnx"
+CLASSES = ("Forest", "Industrial", "SeaLake")
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scene")
+    patches = [REPO / "data" / "eurosat_ms" / c / f"{c}_{i}.tif" for c in CLASSES for i in range(1, 7)]
+    build_mosaic(patches, [p.parent.name for p in patches], folder / "scene.tif", folder / "labels.gpkg", columns=6)
+    return folder
+
+
+@pytest.fixture()
+def provider(qgis_processing):
+    registry = QgsApplication.processingRegistry()
+    if registry.providerById("csp") is None:
+        registry.addProvider(CspProvider())
+    yield
+    registry.removeProvider("csp")
+
+
+def labels(scene: Path, layer: str = "centres") -> QgsVectorLayer:
+    result = QgsVectorLayer(f"{scene / 'labels.gpkg'}|layername={layer}", layer, "ogr")
+    assert result.isValid()
+    return result
+
+
+def memory_copy(source: QgsVectorLayer, crs: str | None = None, keep=lambda f: True,
+                extra: list[tuple[QgsGeometry, object]] = ()) -> QgsVectorLayer:
+    """The features of ``source`` (optionally reprojected / filtered) plus ``extra`` (geometry, class)."""
+    kind = QgsWkbTypes.displayString(source.wkbType())
+    target = QgsCoordinateReferenceSystem(crs) if crs else source.crs()
+    layer = QgsVectorLayer(f"{kind}?crs={target.authid()}&field=class:string&field=class_id:integer", "m", "memory")
+    transform = QgsCoordinateTransform(source.crs(), target, QgsProject.instance())
+    features = []
+    for f in source.getFeatures():
+        if keep(f):
+            g = QgsGeometry(f.geometry())
+            g.transform(transform)
+            features.append((g, f["class"], f["class_id"]))
+    features += [(g, c, None) for g, c in extra]
+    for g, c, i in features:
+        feature = QgsFeature(layer.fields())
+        feature.setGeometry(g)
+        feature.setAttributes([c, i])
+        layer.dataProvider().addFeature(feature)
+    return layer
+
+
+def train(scene: Path, layer, out: Path, field: str = "class", **extra):
+    import processing
+
+    return processing.run("csp:train_classifier", {
+        "INPUT": str(scene / "scene.tif"), "ENCODER": str(ENCODER), "LABELS": layer, "CLASS_FIELD": field,
+        "FOLDS": 3, "OUTPUT": str(out), **extra})
+
+
+def test_points_train_a_classifier_that_classify_runs(provider, scene, tmp_path):
+    import processing
+
+    result = train(scene, labels(scene), tmp_path / "few.onnx")
+    model = OnnxModel.load(result["OUTPUT"])
+    meta = model.metadata
+    assert meta.kind == "image_classifier" and meta.class_names == list(CLASSES)
+    assert meta.bands == OnnxModel.load(ENCODER).metadata.bands and meta.tile_size == 64
+    assert meta.training["samples_per_class"] == dict.fromkeys(CLASSES, 6)
+    assert meta.metrics["cv_folds"] == 3 and result["CV_ACCURACY"] == pytest.approx(meta.metrics["cv_accuracy"], abs=1e-4)
+    assert result["CV_ACCURACY"] > 1 / len(CLASSES)
+    classified = processing.run("csp:classify", {
+        "INPUT": str(scene / "scene.tif"), "MODEL": result["OUTPUT"],
+        "OUTPUT_VECTOR": str(tmp_path / "tiles.gpkg")})
+    tiles = QgsVectorLayer(classified["OUTPUT_VECTOR"], "tiles", "ogr")
+    predicted = [f["class"] for f in tiles.getFeatures()]
+    truth = [f["class"] for f in labels(scene).getFeatures()]  # patch i = tile i (tile = patch size)
+    assert len(predicted) == len(truth) and np.mean(np.array(predicted) == np.array(truth)) > 0.8
+
+
+def test_polygons_with_an_integer_field_and_the_layer_style_colours(provider, scene, tmp_path):
+    layer = labels(scene, "patches")
+    colours = ["#112233", "#445566", "#778899"]
+    renderer = QgsCategorizedSymbolRenderer("class_id", [
+        QgsRendererCategory(i, _fill(colour), str(i)) for i, colour in enumerate(colours)])
+    layer.setRenderer(renderer)
+    result = train(scene, layer, tmp_path / "poly.onnx", field="class_id", MAX_PER_POLYGON=4)
+    meta = OnnxModel.load(result["OUTPUT"]).metadata
+    assert meta.class_names == ["0", "1", "2"] and meta.class_colors == colours
+    assert meta.training["geometry"] == "polygon"
+    # 48 px polygons hold one 64 px tile-centre spacing cell each: one sample per polygon
+    assert meta.training["samples_per_class"] == {"0": 6, "1": 6, "2": 6}
+
+
+def test_reprojected_labels_and_points_off_the_raster(provider, scene, tmp_path):
+    off = QgsGeometry.fromPointXY(QgsPointXY(400_000, 5_000_000))  # 100 km west of the scene
+    layer = memory_copy(labels(scene), "EPSG:4326")
+    layer = memory_copy(layer, extra=[(_reproject(off), "Forest")])
+    result = train(scene, layer, tmp_path / "wgs84.onnx")
+    meta = OnnxModel.load(result["OUTPUT"]).metadata
+    assert meta.training["dropped_samples"] == 1
+    reference = OnnxModel.load(train(scene, labels(scene), tmp_path / "utm.onnx")["OUTPUT"])
+    images = reference.random_batch(2)["image"]
+    assert np.allclose(OnnxModel.load(result["OUTPUT"]).run(image=images), reference.run(image=images), atol=1e-4)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("one_class", "single class"),
+    ("one_sample", "at least 2 usable samples"),
+    ("empty_field", "has no value"),
+    ("all_off_raster", "at least 2 usable samples|has no value"),
+])
+def test_bad_labels_give_a_message_and_write_nothing(provider, scene, tmp_path, case, message):
+    source = labels(scene)
+    layers = {
+        "one_class": lambda: memory_copy(source, keep=lambda f: f["class"] == "Forest"),
+        "one_sample": lambda: memory_copy(source, keep=lambda f: f["class"] != "SeaLake" or f["patch"] == "SeaLake_1.tif"),
+        "empty_field": lambda: memory_copy(source, keep=lambda f: False, extra=[
+            (QgsGeometry.fromPointXY(QgsPointXY(500_320, 4_999_680)), None)] * 3),
+        "all_off_raster": lambda: memory_copy(source, keep=lambda f: f["class"] != "SeaLake", extra=[
+            (QgsGeometry.fromPointXY(QgsPointXY(400_000 + i, 5_000_000)), "SeaLake") for i in range(3)]),
+    }
+    out = tmp_path / "bad.onnx"
+    with pytest.raises(QgsProcessingException, match=message):
+        train(scene, layers[case](), out)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_an_image_classifier_is_not_an_encoder(provider, scene, tmp_path):
+    with pytest.raises(QgsProcessingException, match="needs an image_encoder"):
+        train(scene, labels(scene), tmp_path / "x.onnx", ENCODER=str(REPO / "models" / "eurosat_s2.onnx"))
+
+
+def _fill(colour: str) -> QgsSymbol:
+    symbol = QgsSymbol.defaultSymbol(QgsWkbTypes.PolygonGeometry)
+    symbol.setColor(QColor(colour))
+    return symbol
+
+
+def _reproject(geometry: QgsGeometry) -> QgsGeometry:
+    g = QgsGeometry(geometry)
+    g.transform(QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:32632"),
+                                       QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance()))
+    return g
