@@ -24,19 +24,23 @@ FLOAT_OPTIONS = ["PREDICTOR=3"]
 
 
 class GeoTiffWriter:
-    """``with GeoTiffWriter(...) as out: out.write(row0, block)`` with block ``(bands, rows, cols)``."""
+    """``with GeoTiffWriter(...) as out: out.write(row0, block)`` with block ``(bands, rows, cols)``.
+
+    ``categories`` names the values of a class-id raster (GDAL category names: class i = entry i),
+    so that the file says which class each id is.
+    """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, bands: int, data_type: int,
                  geotransform: tuple[float, ...], wkt: str, nodata: float,
-                 band_names: list[str] | None = None) -> None:
+                 band_names: list[str] | None = None, categories: list[str] | None = None) -> None:
         self.path = Path(path)
         self.temp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.tif'}")
         self.shape = (bands, height, width)
-        self._settings = (data_type, geotransform, wkt, nodata, band_names or [])
+        self._settings = (data_type, geotransform, wkt, nodata, band_names or [], categories or [])
         self._dataset = None
 
     def __enter__(self) -> GeoTiffWriter:
-        data_type, geotransform, wkt, nodata, band_names = self._settings
+        data_type, geotransform, wkt, nodata, band_names, categories = self._settings
         bands, height, width = self.shape
         self.path.parent.mkdir(parents=True, exist_ok=True)
         options = CREATE_OPTIONS + (FLOAT_OPTIONS if data_type == gdal.GDT_Float32 else [])
@@ -50,6 +54,8 @@ class GeoTiffWriter:
             band.SetNoDataValue(nodata)
             if index < len(band_names):
                 band.SetDescription(band_names[index])
+        if categories:  # class names of a class-id raster: value i is categories[i]
+            dataset.GetRasterBand(1).SetCategoryNames(categories)
         self._dataset = dataset
         return self
 

@@ -27,13 +27,19 @@ class StagedOutputs:
         return staged
 
     def commit(self) -> None:
-        """Rename every staged file to its final name; if one rename fails, remove those already
-        renamed and raise :class:`CspError` (e.g. an output open in another program on Windows)."""
+        """Rename every staged file (and its GDAL ``.aux.xml`` sidecar: category names, CRSs GeoTIFF
+        keys cannot express) to its final name; if one rename fails, remove those already renamed and
+        raise :class:`CspError` (e.g. an output open in another program on Windows)."""
         done: list[Path] = []
         try:
             for staged, final, _ in self._staged:
                 os.replace(staged, final)
                 done.append(final)
+                if _sidecar(staged).exists():
+                    os.replace(_sidecar(staged), _sidecar(final))
+                    done.append(_sidecar(final))
+                else:
+                    _sidecar(final).unlink(missing_ok=True)  # stale, from an older file
         except OSError as exc:
             for final in done:
                 final.unlink(missing_ok=True)
@@ -53,3 +59,7 @@ class StagedOutputs:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.discard()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".aux.xml")

@@ -96,7 +96,8 @@ def test_points_train_a_classifier_that_classify_runs(provider, scene, tmp_path)
     assert meta.kind == "image_classifier" and meta.class_names == list(CLASSES)
     assert meta.bands == OnnxModel.load(ENCODER).metadata.bands and meta.tile_size == 64
     assert meta.training["samples_per_class"] == dict.fromkeys(CLASSES, 6)
-    assert meta.metrics["cv_folds"] == 3 and result["CV_ACCURACY"] == pytest.approx(meta.metrics["cv_accuracy"], abs=1e-4)
+    assert meta.metrics["cv_folds"] == 3
+    assert result["CV_ACCURACY"] == pytest.approx(meta.metrics["cv_accuracy"], abs=1e-4)
     assert result["CV_ACCURACY"] > 1 / len(CLASSES)
     classified = processing.run("csp:classify", {
         "INPUT": str(scene / "scene.tif"), "MODEL": result["OUTPUT"],
@@ -105,6 +106,26 @@ def test_points_train_a_classifier_that_classify_runs(provider, scene, tmp_path)
     predicted = [f["class"] for f in tiles.getFeatures()]
     truth = [f["class"] for f in labels(scene).getFeatures()]  # patch i = tile i (tile = patch size)
     assert len(predicted) == len(truth) and np.mean(np.array(predicted) == np.array(truth)) > 0.8
+
+
+def test_points_train_classify_assess_on_held_out_patches(provider, scene, tmp_path):
+    """The analyst's path: train on patches 1-3 of each class, classify, assess on patches 4-6."""
+    import processing
+
+    training, held_out = labels(scene), labels(scene)
+    training.setSubsetString("substr(patch, -5, 1) IN ('1', '2', '3')")
+    held_out.setSubsetString("substr(patch, -5, 1) IN ('4', '5', '6')")
+    assert training.featureCount() == held_out.featureCount() == 9
+    model = train(scene, training, tmp_path / "few.onnx")["OUTPUT"]
+    classes = processing.run("csp:classify", {
+        "INPUT": str(scene / "scene.tif"), "MODEL": model, "OUTPUT_VECTOR": str(tmp_path / "tiles.gpkg"),
+        "OUTPUT_CLASSES": str(tmp_path / "classes.tif")})["OUTPUT_CLASSES"]
+    report = processing.run("csp:accuracy_assessment", {
+        "CLASSIFICATION": classes, "REFERENCE": held_out, "REFERENCE_FIELD": "class",
+        "OUTPUT_CSV": str(tmp_path / "acc.csv"), "OUTPUT_HTML": str(tmp_path / "acc.html")})
+    assert report["SAMPLES"] == 9 and report["OVERALL_ACCURACY"] >= 5 / 9
+    rows = (tmp_path / "acc.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == list(CLASSES)  # names from the class raster's categories
 
 
 def test_polygons_with_an_integer_field_and_the_layer_style_colours(provider, scene, tmp_path):
