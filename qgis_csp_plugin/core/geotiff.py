@@ -7,6 +7,7 @@ on success and deleted on any error or cancel, so no partial heatmap is ever lef
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from types import TracebackType
@@ -21,13 +22,15 @@ from .errors import CspError
 # (smooth maps shrink by a third).
 CREATE_OPTIONS = ["COMPRESS=DEFLATE", "ZLEVEL=1", "INTERLEAVE=BAND", "TILED=NO", "BIGTIFF=IF_SAFER"]
 FLOAT_OPTIONS = ["PREDICTOR=3"]
+CLASS_NAMES_KEY = "GEOSSL_CLASS_NAMES"
 
 
 class GeoTiffWriter:
     """``with GeoTiffWriter(...) as out: out.write(row0, block)`` with block ``(bands, rows, cols)``.
 
-    ``categories`` names the values of a class-id raster (GDAL category names: class i = entry i),
-    so that the file says which class each id is.
+    ``categories`` names the values of a class-id raster (class i = entry i) in the band metadata
+    item :data:`CLASS_NAMES_KEY` (a JSON list, stored inside the TIFF: no sidecar file), so that
+    the file says which class each id is.
     """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, bands: int, data_type: int,
@@ -55,7 +58,7 @@ class GeoTiffWriter:
             if index < len(band_names):
                 band.SetDescription(band_names[index])
         if categories:  # class names of a class-id raster: value i is categories[i]
-            dataset.GetRasterBand(1).SetCategoryNames(categories)
+            dataset.GetRasterBand(1).SetMetadataItem(CLASS_NAMES_KEY, json.dumps(categories))
         self._dataset = dataset
         return self
 

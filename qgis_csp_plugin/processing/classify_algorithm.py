@@ -49,7 +49,10 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 f"polygons (class, prob, top-{TOP_K}, entropy, p_<class>), a class-id raster and a "
                 f"probability raster. MODEL defaults to the shipped Sentinel-2 model for layers with 13+ "
                 f"bands and to the RGB model otherwise. BANDS maps model bands to layer bands, e.g. 4,3,2. "
-                f"Tiles without any valid pixel are skipped: class 'nodata', class_id -1.")
+                f"Tiles without any valid pixel are skipped: class 'nodata', class_id -1. STRIDE (px) below the "
+                f"tile size gives dense maps: the class raster has one cell per stride, and each cell's "
+                f"probabilities are the mean over all tiles that contain it (e.g. 64 px tiles, 8 px stride: "
+                f"49 tiles per cell).")
 
     def createInstance(self) -> ClassifyAlgorithm:  # noqa: N802
         return ClassifyAlgorithm()
@@ -67,6 +70,9 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterNumber("OVERLAP", "Tile overlap fraction (-1 = model default)",
                                                        QgsProcessingParameterNumber.Double, -1.0,
                                                        minValue=-1.0, maxValue=0.95))
+        self.addParameter(QgsProcessingParameterNumber(
+            "STRIDE", "Stride in px for dense maps (0 = from the overlap; <= tile size)",
+            QgsProcessingParameterNumber.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber("BATCH_SIZE", "Batch size",
                                                        QgsProcessingParameterNumber.Integer, 16, minValue=1))
         self.addParameter(QgsProcessingParameterString("BANDS", "Band mapping, e.g. 1,2,3 (empty = by name)",
@@ -98,6 +104,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 resolution_m=self.parameterAsDouble(parameters, "RESOLUTION", context) or None,
                 tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context) or None,
                 overlap=self._overlap(parameters, context),
+                stride=self.parameterAsInt(parameters, "STRIDE", context) or None,
                 bands=parse_bands(self.parameterAsString(parameters, "BANDS", context)) or None,
                 batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
                 use_prior=self.parameterAsBool(parameters, "USE_LOCATION_PRIOR", context),

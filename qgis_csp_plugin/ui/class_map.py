@@ -1,11 +1,13 @@
 """A classification as the assessment sees it: class names, the class at a point, mapped areas.
 
-Two sources: a class-id raster (names from its GDAL category names — *Classify layer* writes them —,
-else from its paletted style, else the ids themselves) or classified tile polygons with a text
+Two sources: a class-id raster (names from the class-name metadata *Classify layer* writes, else its
+GDAL category names, else its paletted style, else the ids themselves) or classified tile polygons with a text
 ``class`` field (areas from the polygons' ellipsoidal areas).
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 from osgeo import gdal
@@ -26,6 +28,7 @@ from qgis.core import (
 from ..core.class_areas import SQUARE_METRES_PER_HECTARE, add_counts, geographic_row_hectares
 from ..core.class_labels import label_text, ordered_classes
 from ..core.errors import CspError
+from ..core.geotiff import CLASS_NAMES_KEY
 from .classify_job import DTYPES
 
 STRIP_ROWS = 256
@@ -49,10 +52,13 @@ class RasterClassMap:
 
     def _names(self) -> dict[int, str]:
         dataset = gdal.Open(self.layer.source()) if self.provider.name() == "gdal" else None
-        # gdal.Info, not Band.GetCategoryNames: the latter returns None in GDAL 3.6's Python bindings
-        categories = gdal.Info(dataset, format="json")["bands"][0].get("categories") if dataset else None
-        if categories:
-            return {i: name for i, name in enumerate(categories) if name}
+        if dataset is not None:
+            band = dataset.GetRasterBand(1)
+            ours = band.GetMetadataItem(CLASS_NAMES_KEY)
+            # gdal.Info, not Band.GetCategoryNames: the latter returns None in GDAL 3.6's Python bindings
+            categories = json.loads(ours) if ours else gdal.Info(dataset, format="json")["bands"][0].get("categories")
+            if categories:
+                return {i: name for i, name in enumerate(categories) if name}
         renderer = self.layer.renderer()
         if isinstance(renderer, QgsPalettedRasterRenderer):
             return {int(c.value): c.label or str(int(c.value)) for c in renderer.classes()}

@@ -26,6 +26,7 @@ from qgis.core import (
 
 from ..core.band_mapping import default_bands, positional_warning, validate_bands
 from ..core.classify import Classifier, TileResults
+from ..core.dense import average_overlaps
 from ..core.errors import CspError
 from ..core.latlon import fraction_outside
 from ..core.onnx_model import OnnxModel, find_default_model
@@ -79,6 +80,7 @@ class ClassifyRequest:
     resolution_m: float | None = None
     tile_size: int | None = None
     overlap: float | None = None
+    stride: int | None = None
     bands: list[int] | None = None
     batch_size: int = 16
     use_prior: bool = False
@@ -198,9 +200,14 @@ def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle)
     units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.DistanceMeters, crs.mapUnits())
     target_m = request.resolution_m or meta.gsd_m
     res_x, res_y = resolution_in_layer_units(target_m, geographic, latitude, units_per_metre)
+    tile_size = request.tile_size or meta.tile_size
     overlap = meta.overlap if request.overlap is None else request.overlap
+    if request.stride is not None:
+        if not 1 <= request.stride <= tile_size:
+            raise CspError(f"the stride must lie between 1 px and the tile size ({tile_size} px), got {request.stride}")
+        overlap = 1 - request.stride / tile_size
     grid = TileGrid.cover(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
-                          res_x, res_y, request.tile_size or meta.tile_size, overlap)
+                          res_x, res_y, tile_size, overlap)
     if request.tile_size and request.tile_size != meta.tile_size:
         _check_fixed_tile_size(model, request.tile_size)
     if request.max_tiles is not None:
@@ -302,8 +309,11 @@ def _latlon_function(crs: QgsCoordinateReferenceSystem, tile_width: float) -> Ca
 
 def execute(job: PreparedJob, progress: Callable[[float], None] | None = None,
             canceled: Callable[[], bool] | None = None) -> tuple[TileResults, dict[str, Path]]:
-    """Classify and write the requested outputs; nothing is left behind on error or cancel."""
-    results = job.classifier.run(job.grid, job.reader, job.keep, progress, canceled)
+    """Classify and write the requested outputs; nothing is left behind on error or cancel.
+
+    With a stride below half the tile size, each cell's probabilities are averaged over the tiles
+    that contain it (:func:`~..core.dense.average_overlaps`)."""
+    results = average_overlaps(job.classifier.run(job.grid, job.reader, job.keep, progress, canceled))
     writers = {"vector": write_tile_vector, "classes": write_class_raster, "probability": write_probability_raster}
     written = {}
     with StagedOutputs() as staging:
