@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingOutputNumber,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
@@ -66,6 +67,10 @@ class AccuracyAssessmentAlgorithm(QgsProcessingAlgorithm):
                                                                 optional=True))
         self.addParameter(QgsProcessingParameterFeatureSink("OUTPUT_TABLE", "Accuracy table",
                                                             QgsProcessing.TypeVector, optional=True))
+        for name, description in (("SAMPLES", "Reference samples used"), ("OVERALL_ACCURACY", "Overall accuracy"),
+                                  ("KAPPA", "Cohen's kappa"), ("OVERALL_ACCURACY_ADJ", "Area-adjusted overall accuracy"),
+                                  ("OVERALL_CI95", "95 % confidence half-width of the adjusted overall accuracy")):
+            self.addOutput(QgsProcessingOutputNumber(name, description))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         try:

@@ -8,6 +8,7 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingOutputNumber,
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -68,6 +69,7 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                                                        QgsProcessingParameterNumber.Integer, 16, minValue=1))
         self.addParameter(QgsProcessingParameterString("NAME", "Model name (empty = file name)", optional=True))
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "Classifier model", "ONNX (*.onnx)"))
+        self.addOutput(QgsProcessingOutputNumber("CV_ACCURACY", "Cross-validated overall accuracy"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         try:

@@ -3,10 +3,12 @@ with the written model; every bad input gives a message and writes nothing."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from osgeo import gdal
 from qgis.core import (
     QgsApplication,
     QgsCategorizedSymbolRenderer,
@@ -19,6 +21,7 @@ from qgis.core import (
     QgsProject,
     QgsRendererCategory,
     QgsSymbol,
+    QgsVectorFileWriter,
     QgsVectorLayer,
     QgsWkbTypes,
 )
@@ -27,6 +30,8 @@ from qgis.PyQt.QtGui import QColor
 from qgis_csp_plugin.core.onnx_model import OnnxModel
 from qgis_csp_plugin.processing.provider import CspProvider
 from trainer.data.eurosat_mosaic import build_mosaic
+
+from .test_classify_processing import QGIS_PROCESS, plugin_environment
 
 pytestmark = pytest.mark.qgis
 REPO = Path(__file__).resolve().parents[2]
@@ -192,3 +197,30 @@ def _reproject(geometry: QgsGeometry) -> QgsGeometry:
     g.transform(QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:32632"),
                                        QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance()))
     return g
+
+
+@pytest.mark.skipif(not Path(QGIS_PROCESS).exists(), reason="qgis_process is not installed")
+def test_qgis_process_points_train_classify_dense_assess(scene, tmp_path):
+    """The same path on the command line: qgis_process runs the three steps with the installed plugin."""
+    env = plugin_environment(tmp_path / "profile")
+    held = scene / "held_out.gpkg"
+    source = labels(scene)
+    source.setSubsetString("substr(patch, -5, 1) IN ('4', '5', '6')")
+    QgsVectorFileWriter.writeAsVectorFormatV3(source, str(held), QgsProject.instance().transformContext(),
+                                              QgsVectorFileWriter.SaveVectorOptions())
+    steps = [
+        ["csp:train_classifier", f"INPUT={scene / 'scene.tif'}", f"ENCODER={ENCODER}", f"LABELS={scene / 'labels.gpkg'}|layername=centres",
+         "CLASS_FIELD=class", "FOLDS=3", f"OUTPUT={tmp_path / 'few.onnx'}"],
+        ["csp:classify", f"INPUT={scene / 'scene.tif'}", f"MODEL={tmp_path / 'few.onnx'}", "STRIDE=32",
+         f"OUTPUT_VECTOR={tmp_path / 'tiles.gpkg'}", f"OUTPUT_CLASSES={tmp_path / 'classes.tif'}"],
+        ["csp:accuracy_assessment", f"CLASSIFICATION={tmp_path / 'classes.tif'}", f"REFERENCE={held}",
+         "REFERENCE_FIELD=class", f"OUTPUT_CSV={tmp_path / 'accuracy.csv'}"],
+    ]
+    outputs = []
+    for algorithm, *arguments in steps:
+        done = subprocess.run([QGIS_PROCESS, "run", algorithm, "--", *arguments], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        outputs.append(done.stdout)
+    assert "cross-validated accuracy" in outputs[0] and "OVERALL_ACCURACY" in outputs[2]
+    assert gdal.Open(str(tmp_path / "classes.tif")).GetGeoTransform()[1] == 32 * 10.0  # dense: 32 px cells
