@@ -12,7 +12,7 @@ sample (never used for training or model choice).
 
 (a) csp:train_classifier with the MoCo encoder, csp:classify (64 px tiles = the patches), assessed;
 (b) the same with a randomly initialised encoder of the same architecture and normalisation;
-(c) scikit-learn Random Forest (500 trees) on the 13 band values of the training points' pixels,
+(c) scikit-learn Random Forest (100 trees) on the 13 band values of the training points' pixels,
     applied to every pixel (SCP's per-pixel approach), assessed on the same test points.
 """
 
@@ -77,7 +77,7 @@ def forest_map(scene: Path, train_xy: np.ndarray, train_labels: list[str], class
         profile = src.profile
     features = pixels[:, np.asarray(rows), np.asarray(cols)].T
     labels = np.array([class_names.index(c) for c in train_labels])
-    forest = RandomForestClassifier(n_estimators=500, random_state=seed, n_jobs=1).fit(features, labels)
+    forest = RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1).fit(features, labels)
     flat = pixels.reshape(len(pixels), -1).T
     predicted = np.concatenate([forest.predict(flat[i:i + 200_000]) for i in range(0, len(flat), 200_000)])
     image = predicted.reshape(pixels.shape[1:]).astype(np.uint8)
@@ -148,6 +148,24 @@ def run(args: argparse.Namespace) -> list[dict]:
     return results
 
 
+def summarise(results: list[dict]) -> str:
+    """Markdown: mean ± std over seeds per method, and paired differences of (a) against (b) and (c)."""
+    frame = pd.DataFrame(results)
+    lines = ["| labels/class | method | overall accuracy | ± 95 % CI (one run, Olofsson) | kappa | macro F1 |",
+             "|---|---|---|---|---|---|"]
+    for (n, method), group in frame.groupby(["labels_per_class", "method"], sort=False):
+        lines.append(f"| {n} | {method} | {group.overall.mean():.3f} ± {group.overall.std():.3f} | "
+                     f"{group.overall_ci95.mean():.3f} | {group.kappa.mean():.3f} | {group.macro_f1.mean():.3f} |")
+    lines += ["", "| labels/class | difference | mean ± std over seeds | seeds won | min |", "|---|---|---|---|---|"]
+    for n, group in frame.groupby("labels_per_class"):
+        table = group.pivot(index="seed", columns="method", values="overall")
+        for other in METHODS[1:]:
+            diff = table[METHODS[0]] - table[other]
+            lines.append(f"| {n} | {METHODS[0]} − {other} | {diff.mean():+.3f} ± {diff.std():.3f} | "
+                         f"{int((diff > 0).sum())}/{len(diff)} | {diff.min():+.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moco", type=Path, required=True, help="MoCo checkpoint (for the random-init twin)")
@@ -155,7 +173,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "few_label")
     parser.add_argument("--labels", type=int, nargs="+", default=[5, 20])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--summarise", type=Path, help="only print the tables of an earlier results.json")
     args = parser.parse_args()
+    if args.summarise:
+        print(summarise(json.loads(args.summarise.read_text())))
+        return
     from qgis.core import QgsApplication
 
     app = QgsApplication([], False)
@@ -169,9 +191,7 @@ def main() -> None:
     QgsApplication.processingRegistry().addProvider(provider)
     results = run(args)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
-    frame = pd.DataFrame(results)
-    print(frame.groupby(["labels_per_class", "method"])[["overall", "macro_f1", "overall_ci95"]]
-          .agg(["mean", "std"]).round(3).to_string())
+    print(summarise(results))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from osgeo import gdal
 from qgis.core import (
     QgsApplication,
@@ -224,3 +225,19 @@ def test_qgis_process_points_train_classify_dense_assess(scene, tmp_path):
         outputs.append(done.stdout)
     assert "cross-validated accuracy" in outputs[0] and "OVERALL_ACCURACY" in outputs[2]
     assert gdal.Open(str(tmp_path / "classes.tif")).GetGeoTransform()[1] == 32 * 10.0  # dense: 32 px cells
+
+
+def test_points_on_nodata_are_dropped_and_counted(provider, scene, tmp_path):
+    import processing
+
+    with rasterio.open(scene / "scene.tif") as src:
+        pixels, profile = src.read(), src.profile
+    pixels[:, :64, :64] = 0  # patch 0 (Forest_1) becomes nodata
+    with rasterio.open(tmp_path / "holes.tif", "w", **profile) as dst:
+        dst.write(pixels)
+    result = processing.run("csp:train_classifier", {
+        "INPUT": str(tmp_path / "holes.tif"), "ENCODER": str(ENCODER), "LABELS": labels(scene),
+        "CLASS_FIELD": "class", "FOLDS": 3, "OUTPUT": str(tmp_path / "holes.onnx")})
+    meta = OnnxModel.load(result["OUTPUT"]).metadata
+    assert meta.training["dropped_samples"] == 1
+    assert meta.training["samples_per_class"] == {"Forest": 5, "Industrial": 6, "SeaLake": 6}
