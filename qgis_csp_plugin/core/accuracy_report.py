@@ -30,14 +30,14 @@ class Assessment:
         s, e = self.samples, self.estimate
         rows = []
         for i, name in enumerate(self.class_names):
-            row = {"class": name, "map_hectares": float(self.map_hectares[i]),
+            row = {"class": name, "map_hectares": _num(self.map_hectares[i], 2),
                    "map_samples": int(s.matrix[i].sum()), "reference_samples": int(s.matrix[:, i].sum()),
                    "users_accuracy": _num(s.users[i]), "producers_accuracy": _num(s.producers[i]),
                    "f1": _num(s.f1[i])}
             if e is not None:
                 row.update({"users_accuracy_adj": _num(e.users[i]), "users_ci95": _num(e.users_ci[i]),
                             "producers_accuracy_adj": _num(e.producers[i]), "producers_ci95": _num(e.producers_ci[i]),
-                            "area_hectares": _num(e.area[i]), "area_ci95_hectares": _num(e.area_ci[i])})
+                            "area_hectares": _num(e.area[i], 2), "area_ci95_hectares": _num(e.area_ci[i], 2)})
             rows.append(row)
         return rows
 
@@ -76,9 +76,10 @@ class Assessment:
                 + f"<p><small>{html.escape(CITATION)}</small></p></body></html>")
 
 
-def _num(value: float) -> float | None:
+def _num(value: float, digits: int = 4) -> float | None:
+    """Rounded for tables (accuracies to 4 decimals, hectares to 2); ``None`` for undefined values."""
     value = float(value)
-    return None if math.isnan(value) else value
+    return None if math.isnan(value) else round(value, digits)
 
 
 def _cell(value: object) -> str:

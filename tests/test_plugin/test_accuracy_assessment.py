@@ -94,8 +94,8 @@ def test_assessment_numbers_match_the_core_estimators(provider, class_raster, tm
     reference = np.concatenate([np.repeat(np.arange(4), r) for r in expected])
     assert (confusion_matrix(mapped, reference, 4) == expected).all()
     estimate = olofsson_estimate(expected, np.array([40, 40, 19, 0]) * 0.09)
-    assert [float(r["area_hectares"]) for r in rows] == pytest.approx(estimate.area.tolist())
-    assert [float(r["users_accuracy"]) for r in rows[:3]] == pytest.approx([6 / 9, 5 / 6, 4 / 5])
+    assert [float(r["area_hectares"]) for r in rows] == pytest.approx(estimate.area.tolist(), abs=0.005)
+    assert [float(r["users_accuracy"]) for r in rows[:3]] == pytest.approx([6 / 9, 5 / 6, 4 / 5], abs=5e-5)
     assert float(rows[0]["map_hectares"]) == pytest.approx(3.6) and rows[3]["users_accuracy"] == ""
     assert result["OVERALL_ACCURACY"] == pytest.approx(15 / 20)
     assert result["OVERALL_ACCURACY_ADJ"] == pytest.approx(estimate.overall)
