@@ -41,7 +41,9 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                 "accuracy and per-class F1 (points/polygons held out whole) and writes one ONNX image "
                 "classifier (encoder + head, class names, colours of the layer's categorized style) that "
                 "'Classify raster layer' runs. Points outside the raster or on nodata are dropped and counted; "
-                "a layer in another CRS is reprojected.")
+                "a layer in another CRS is reprojected. OUTPUT_PRIOR optionally also writes a location prior over "
+                "the same classes (the samples' (lat, lon) through a location encoder + the same kind of head), "
+                "for 'Fuse with a location prior' in Classify.")
 
     def createInstance(self) -> TrainClassifierAlgorithm:  # noqa: N802
         return TrainClassifierAlgorithm()
@@ -69,6 +71,12 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                                                        QgsProcessingParameterNumber.Integer, 16, minValue=1))
         self.addParameter(QgsProcessingParameterString("NAME", "Model name (empty = file name)", optional=True))
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "Classifier model", "ONNX (*.onnx)"))
+        self.addParameter(QgsProcessingParameterFile(
+            "LOCATION_ENCODER", "Location encoder for the optional prior (ONNX; empty = default)", extension="onnx",
+            optional=True))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            "OUTPUT_PRIOR", "Optional location prior P(class | lat, lon) over the same classes", "ONNX (*.onnx)",
+            optional=True, createByDefault=False))
         self.addOutput(QgsProcessingOutputNumber("CV_ACCURACY", "Cross-validated overall accuracy"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -86,6 +94,9 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                 c=self.parameterAsDouble(parameters, "C", context),
                 folds=self.parameterAsInt(parameters, "FOLDS", context),
                 max_per_polygon=self.parameterAsInt(parameters, "MAX_PER_POLYGON", context),
+                prior_output=Path(p) if (p := self.parameterAsFileOutput(parameters, "OUTPUT_PRIOR", context)) else None,
+                location_encoder_path=Path(p) if (p := self.parameterAsFile(parameters, "LOCATION_ENCODER", context))
+                else None,
             )
             job = prepare(request)
             for warning in job.warnings:
@@ -98,7 +109,10 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc)) from exc
         for line in result.lines():
             feedback.pushInfo(line)
-        return {"OUTPUT": str(result.path), "CV_ACCURACY": result.cv_accuracy}
+        outputs = {"OUTPUT": str(result.path), "CV_ACCURACY": result.cv_accuracy}
+        if result.prior_path is not None:
+            outputs["OUTPUT_PRIOR"] = str(result.prior_path)
+        return outputs
 
     def _encoder_path(self, parameters, context) -> Path:
         given = self.parameterAsFile(parameters, "ENCODER", context)

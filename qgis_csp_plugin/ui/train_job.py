@@ -1,5 +1,7 @@
 """The runner behind ``csp:train_classifier``: labelled points/polygons → embeddings → logistic head →
 one ONNX ``image_classifier`` (encoder + head) that *Classify layer* runs like any other model.
+Optionally also a ``location_prior`` over the same classes: the (lat, lon) of the same samples →
+a location encoder (e.g. CSP) → a logistic head, for *Classify layer*'s fusion P(y|image)·P(y|location).
 
 :func:`prepare` (main thread) validates the request and collects the samples; :func:`execute`
 (any thread) embeds the tiles, cross-validates, fits and writes the model all-or-nothing.
@@ -22,11 +24,12 @@ from ..core.errors import CspError
 from ..core.logistic_regression import cross_validate, fit_logistic
 from ..core.model_metadata import ModelMetadata
 from ..core.onnx_head import append_softmax_head
-from ..core.onnx_model import OnnxModel
+from ..core.onnx_model import OnnxModel, find_default_model
 from ..core.radiometry import BandTransform, match_statistics
 from ..core.staging import StagedOutputs
 from ..core.tiling import Extent, Strip, resolution_in_layer_units
 from .classify_job import ProviderReader, _layer_statistics, band_labels
+from .heatmap_layers import cell_to_latlon
 from .styling import class_colors
 from .training_samples import SampleSet, collect_samples, layer_class_colors
 
@@ -51,6 +54,8 @@ class TrainRequest:
     max_per_polygon: int = 16
     batch_size: int = 32
     seed: int = 0
+    prior_output: Path | None = None
+    location_encoder_path: Path | None = None
 
 
 @dataclass
@@ -62,6 +67,8 @@ class PreparedTraining:
     samples: SampleSet
     res: tuple[float, float]
     tile_size: int
+    location_encoder: OnnxModel | None = None
+    latlon: np.ndarray | None = None  # (N, 2) (lat, lon) degrees of every sample, for the prior
     warnings: list[str] = field(default_factory=list)
 
 
@@ -74,13 +81,17 @@ class TrainResult:
     cv_f1: list[float]
     folds: int
     path: Path
+    prior_path: Path | None = None
+    prior_cv_accuracy: float | None = None
 
     def lines(self) -> list[str]:
         per_class = ", ".join(f"{n} {c} (F1 {f:.2f})" for n, c, f in zip(self.class_names, self.counts, self.cv_f1))
         return [f"samples per class: {per_class}",
                 f"{self.dropped} samples outside the raster or on nodata were dropped",
                 f"{self.folds}-fold cross-validated accuracy {self.cv_accuracy:.3f}, macro F1 "
-                f"{float(np.nanmean(self.cv_f1)):.3f}", f"wrote {self.path}"]
+                f"{float(np.nanmean(self.cv_f1)):.3f}", f"wrote {self.path}"] + (
+                [f"location prior: {self.folds}-fold cross-validated accuracy {self.prior_cv_accuracy:.3f} "
+                 f"(location alone); wrote {self.prior_path}"] if self.prior_path else [])
 
 
 def prepare(request: TrainRequest) -> PreparedTraining:
@@ -113,7 +124,29 @@ def prepare(request: TrainRequest) -> PreparedTraining:
     if meta.normalization.radiometry == "layer_statistics":
         transform = match_statistics(*_layer_statistics(reader, extent), meta.normalization.mean,
                                      meta.normalization.std)
-    return PreparedTraining(request, encoder, reader, transform, samples, res, tile_size, warnings)
+    job = PreparedTraining(request, encoder, reader, transform, samples, res, tile_size, warnings=warnings)
+    if request.prior_output is not None:
+        _prepare_prior(job)
+    return job
+
+
+def _prepare_prior(job: PreparedTraining) -> None:
+    """Load the location encoder and place every sample at its (lat, lon)."""
+    request = job.request
+    if request.prior_output.suffix.lower() != ".onnx" or request.prior_output == request.output:
+        raise CspError(f"the location-prior output must be another .onnx file, got {request.prior_output.name}")
+    path = request.location_encoder_path or find_default_model("location_encoder")
+    if path is None:
+        raise CspError("a location prior needs a location encoder: none given and none installed in models/")
+    job.location_encoder = OnnxModel.load(path)
+    if job.location_encoder.metadata.kind != "location_encoder":
+        raise CspError(f"{job.location_encoder.path.name} is a {job.location_encoder.metadata.kind} model; "
+                       "the location prior needs a location_encoder")
+    to_latlon = cell_to_latlon(request.layer.crs(), job.res[0])
+    latlon, valid = to_latlon(job.samples.xs.astype(np.float64), job.samples.ys.astype(np.float64))
+    if not valid.all():
+        raise CspError("some samples have no place on Earth in the raster's CRS: the location prior cannot be trained")
+    job.latlon = latlon
 
 
 def embed_samples(job: PreparedTraining, progress: Callable[[float], None] | None = None,
@@ -169,19 +202,30 @@ def execute(job: PreparedTraining, progress: Callable[[float], None] | None = No
     predicted = cross_validate(embeddings, y, len(class_names), samples.groups, folds, request.c,
                                samples.weights, request.seed)
     cv = sample_accuracy(confusion_matrix(predicted, y, len(class_names)))
-    model = fit_logistic(embeddings, y, len(class_names), request.c, samples.weights)
-    weight, bias = model.folded()
     metadata = _classifier_metadata(job, class_names, counts, int((~kept).sum()), cv.overall, cv.f1, folds)
+    heads = [(job.encoder, embeddings, metadata, request.output)]
+    prior_accuracy = None
+    if job.location_encoder is not None:
+        latlon = job.latlon[kept]
+        location_embeddings = job.location_encoder.run(latlon=latlon.astype(np.float32))
+        predicted = cross_validate(location_embeddings, y, len(class_names), samples.groups, folds, request.c,
+                                   samples.weights, request.seed)
+        prior_accuracy = float(np.mean(predicted == y))
+        heads.append((job.location_encoder, location_embeddings,
+                      _prior_metadata(job, metadata, latlon, prior_accuracy, folds), request.prior_output))
     with StagedOutputs() as staging:
-        staged = staging.path(request.output)
-        staged.write_bytes(append_softmax_head(job.encoder.path.read_bytes(), weight, bias,
-                                               metadata.to_props(), metadata.describe()))
-        OnnxModel.load(staged).self_check()
+        for encoder, features, meta, final in heads:
+            weight, bias = fit_logistic(features, y, len(class_names), request.c, samples.weights).folded()
+            staged = staging.path(final)
+            staged.write_bytes(append_softmax_head(encoder.path.read_bytes(), weight, bias, meta.to_props(),
+                                                   meta.describe()))
+            OnnxModel.load(staged).self_check()
         staging.commit()
     if progress is not None:
         progress(100.0)
     return TrainResult(class_names, counts.tolist(), int((~kept).sum()), cv.overall,
-                       np.nan_to_num(cv.f1).tolist(), folds, request.output)
+                       np.nan_to_num(cv.f1).tolist(), folds, request.output,
+                       request.prior_output if job.location_encoder is not None else None, prior_accuracy)
 
 
 def _classifier_metadata(job: PreparedTraining, class_names: list[str], counts: np.ndarray, dropped: int,
@@ -201,6 +245,23 @@ def _classifier_metadata(job: PreparedTraining, class_names: list[str], counts: 
                      "resolution_m": request.resolution_m or encoder.gsd_m},
         "metrics": {"cv_accuracy": round(float(accuracy), 4), "cv_macro_f1": round(float(np.nanmean(f1)), 4),
                     "cv_folds": folds},
+    })
+
+
+def _prior_metadata(job: PreparedTraining, classifier: ModelMetadata, latlon: np.ndarray, accuracy: float,
+                    folds: int) -> ModelMetadata:
+    encoder = job.location_encoder.metadata
+    lat, lon = latlon[:, 0], latlon[:, 1]
+    return ModelMetadata.from_dict({
+        **encoder.to_dict(), "kind": "location_prior", "name": f"{classifier.name} location prior",
+        "description": f"P(class | lat, lon) from {encoder.name} embeddings of the labelled samples of "
+                       f"{job.request.labels.name()}.{job.request.class_field}",
+        "class_names": classifier.class_names, "class_colors": classifier.class_colors, "pca_basis": None,
+        "embedding_dim": None,
+        "training": {"encoder": encoder.name, "samples_per_class": classifier.training["samples_per_class"],
+                     "latlon_bounds": {"lat": [float(lat.min()), float(lat.max())],
+                                       "lon": [float(lon.min()), float(lon.max())]}},
+        "metrics": {"cv_accuracy": round(accuracy, 4), "cv_folds": folds},
     })
 
 

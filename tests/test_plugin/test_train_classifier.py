@@ -241,3 +241,25 @@ def test_points_on_nodata_are_dropped_and_counted(provider, scene, tmp_path):
     meta = OnnxModel.load(result["OUTPUT"]).metadata
     assert meta.training["dropped_samples"] == 1
     assert meta.training["samples_per_class"] == {"Forest": 5, "Industrial": 6, "SeaLake": 6}
+
+
+def test_optional_location_prior_over_the_same_classes_fuses_in_classify(provider, scene, tmp_path):
+    import processing
+
+    result = train(scene, labels(scene), tmp_path / "img.onnx", OUTPUT_PRIOR=str(tmp_path / "prior.onnx"),
+                   LOCATION_ENCODER=str(REPO / "models" / "csp_location_encoder.onnx"))
+    prior = OnnxModel.load(result["OUTPUT_PRIOR"])
+    meta = prior.metadata
+    assert meta.kind == "location_prior" and meta.class_names == list(CLASSES)
+    bounds = meta.training["latlon_bounds"]
+    assert 44 < bounds["lat"][0] <= bounds["lat"][1] < 46 and 8 < bounds["lon"][0] <= bounds["lon"][1] < 10
+    assert 0 <= meta.metrics["cv_accuracy"] <= 1
+    fused = processing.run("csp:classify", {
+        "INPUT": str(scene / "scene.tif"), "MODEL": result["OUTPUT"], "USE_LOCATION_PRIOR": True,
+        "PRIOR_MODEL": result["OUTPUT_PRIOR"], "OUTPUT_VECTOR": str(tmp_path / "fused.gpkg")})
+    tiles = QgsVectorLayer(fused["OUTPUT_VECTOR"], "tiles", "ogr")
+    assert tiles.featureCount() == 18 and {f["class"] for f in tiles.getFeatures()} <= set(CLASSES)
+    with pytest.raises(QgsProcessingException, match="needs a location_encoder"):
+        train(scene, labels(scene), tmp_path / "x.onnx", OUTPUT_PRIOR=str(tmp_path / "y.onnx"),
+              LOCATION_ENCODER=str(ENCODER))
+    assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "y.onnx").exists()
