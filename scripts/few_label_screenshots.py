@@ -27,6 +27,7 @@ from qgis.PyQt.QtCore import QTimer
 from qgis.PyQt.QtWidgets import QDockWidget
 from qgis.utils import iface
 
+from qgis_csp_plugin.core.onnx_model import read_metadata
 from qgis_csp_plugin.ui.layers import load_class_raster
 from qgis_csp_plugin.ui.styling import class_colors
 
@@ -84,8 +85,6 @@ def classify() -> None:
     classes = processing.run("csp:classify", {
         "INPUT": state["scene"], "MODEL": model, "STRIDE": 16, "OUTPUT_VECTOR": str(WORK / "tiles.gpkg"),
         "OUTPUT_CLASSES": str(WORK / "classes.tif")})["OUTPUT_CLASSES"]
-    from qgis_csp_plugin.core.onnx_model import read_metadata
-
     meta = read_metadata(model)
     layer = load_class_raster(Path(classes), "dense class map (16 px stride)", meta.class_names,
                               class_colors(meta.class_names, meta.class_colors))
