@@ -27,9 +27,9 @@ from qgis.PyQt.QtCore import QTimer
 from qgis.PyQt.QtWidgets import QDockWidget
 from qgis.utils import iface
 
-from qgis_csp_plugin.core.onnx_model import read_metadata
-from qgis_csp_plugin.ui.layers import load_class_raster
-from qgis_csp_plugin.ui.styling import class_colors
+from qgis_csp_plugin.contract.onnx_model import read_metadata
+from qgis_csp_plugin.qgis_io.layers import load_class_raster
+from qgis_csp_plugin.qgis_io.styling import class_colors
 
 RUN = Path(os.environ["FEW_LABEL_RUN"])
 SHOTS = Path(os.environ["SHOT_DIR"])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CspError
+from ..contract.errors import CspError
 
 Z_95 = 1.96
 

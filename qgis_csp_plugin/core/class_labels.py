@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .errors import CspError
+from ..contract.errors import CspError
 
 MIN_SAMPLES_PER_CLASS = 2
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CspError
+from ..contract.errors import CspError
 
 
 @dataclass

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .errors import CspError
-from .model_metadata import EMBEDDING_OUTPUT, PROBABILITIES_OUTPUT
+from ..contract.errors import CspError
+from ..contract.schema import EMBEDDING_OUTPUT, PROBABILITIES_OUTPUT
 
 # field numbers of onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto, TypeProto)
 MODEL_DOC, MODEL_GRAPH, MODEL_METADATA = 6, 7, 14

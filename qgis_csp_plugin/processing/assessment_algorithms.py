@@ -24,11 +24,11 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
+from ..contract.errors import CspError
 from ..core.class_areas import area_table
-from ..core.errors import CspError
 from ..core.staging import StagedOutputs
-from ..ui.assessment_job import assess, open_class_map, write_csv
-from ..ui.class_map import RasterClassMap
+from ..jobs.assessment import assess, open_class_map, write_csv
+from ..qgis_io.class_map import RasterClassMap
 
 
 class AccuracyAssessmentAlgorithm(QgsProcessingAlgorithm):
@@ -68,7 +68,8 @@ class AccuracyAssessmentAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink("OUTPUT_TABLE", "Accuracy table",
                                                             QgsProcessing.TypeVector, optional=True))
         for name, description in (("SAMPLES", "Reference samples used"), ("OVERALL_ACCURACY", "Overall accuracy"),
-                                  ("KAPPA", "Cohen's kappa"), ("OVERALL_ACCURACY_ADJ", "Area-adjusted overall accuracy"),
+                                  ("KAPPA", "Cohen's kappa"),
+                                  ("OVERALL_ACCURACY_ADJ", "Area-adjusted overall accuracy"),
                                   ("OVERALL_CI95", "95 % confidence half-width of the adjusted overall accuracy")):
             self.addOutput(QgsProcessingOutputNumber(name, description))
 
@@ -157,7 +158,8 @@ def write_table(algorithm: QgsProcessingAlgorithm, parameters, context, name: st
         return None
     fields = QgsFields()
     for key, value in rows[0].items():
-        kind = QVariant.String if isinstance(value, str) else QVariant.Int if isinstance(value, int) else QVariant.Double
+        kind = (QVariant.String if isinstance(value, str) else QVariant.Int if isinstance(value, int)
+                else QVariant.Double)
         fields.append(QgsField(key, kind))
     sink, dest = algorithm.parameterAsSink(parameters, name, context, fields, QgsWkbTypes.NoGeometry)
     if sink is None:

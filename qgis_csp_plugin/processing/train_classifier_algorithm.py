@@ -18,11 +18,11 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from ..contract.errors import CspError
 from ..core.band_mapping import parse_bands
-from ..core.classify import ClassifyCanceled
-from ..core.errors import CspError
-from ..core.onnx_model import find_default_model
-from ..ui.train_job import MAX_FOLDS, TrainRequest, describe_request, execute, prepare
+from ..core.default_models import find_default_model
+from ..core.progress import Canceled
+from ..jobs.train_classifier import MAX_FOLDS, TrainRequest, describe_request, prepare
 
 
 class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
@@ -94,7 +94,8 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                 c=self.parameterAsDouble(parameters, "C", context),
                 folds=self.parameterAsInt(parameters, "FOLDS", context),
                 max_per_polygon=self.parameterAsInt(parameters, "MAX_PER_POLYGON", context),
-                prior_output=Path(p) if (p := self.parameterAsFileOutput(parameters, "OUTPUT_PRIOR", context)) else None,
+                prior_output=(Path(p) if (p := self.parameterAsFileOutput(parameters, "OUTPUT_PRIOR", context))
+                              else None),
                 location_encoder_path=Path(p) if (p := self.parameterAsFile(parameters, "LOCATION_ENCODER", context))
                 else None,
             )
@@ -102,8 +103,8 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             for warning in job.warnings:
                 feedback.pushWarning(warning)
             feedback.pushInfo(describe_request(job))
-            result = execute(job, feedback.setProgress, feedback.isCanceled)
-        except ClassifyCanceled as exc:
+            result = job.execute(feedback.setProgress, feedback.isCanceled)
+        except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
         except CspError as exc:
             raise QgsProcessingException(str(exc)) from exc

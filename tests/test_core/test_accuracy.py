@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score
 
+from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.core.accuracy import confusion_matrix, olofsson_estimate, sample_accuracy
-from qgis_csp_plugin.core.errors import CspError
 
 PAPER_COUNTS = np.array([[66, 0, 5, 4], [0, 55, 8, 12], [1, 0, 153, 11], [2, 1, 9, 313]])
 PAPER_MAP_PIXELS = np.array([200_000, 150_000, 3_200_000, 6_450_000])

@@ -2,8 +2,8 @@
 
 import pytest
 
+from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.core.class_labels import check_training_labels, label_text, ordered_classes
-from qgis_csp_plugin.core.errors import CspError
 
 
 @pytest.mark.parametrize("value, text", [(3, "3"), (3.0, "3"), (" Forest ", "Forest"), (None, None), ("", None),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from qgis_csp_plugin.core.errors import CspError
+from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.core.logistic_regression import cross_validate, fit_logistic, group_folds
 
 

@@ -8,29 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_factory import CLASSES, export_image_classifier
+from model_factory import CLASSES
 from osgeo import gdal
-from qgis.core import (
-    QgsApplication,
-    QgsProcessingException,
-    QgsRasterLayer,
-    QgsRectangle,
-    QgsVectorLayer,
-)
+from qgis.core import QgsApplication, QgsProcessingException, QgsRasterLayer, QgsRectangle, QgsVectorLayer
 
 from qgis_csp_plugin.core.dense import box_mean
+from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 from qgis_csp_plugin.processing.provider import CspProvider
-from qgis_csp_plugin.ui.classify_job import ClassifyRequest, prepare
 
 pytestmark = pytest.mark.qgis
 REPO = Path(__file__).resolve().parents[2]
 LANDSAT = REPO / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
-
-
-@pytest.fixture(scope="module")
-def rgb_model(tmp_path_factory):
-    return export_image_classifier(tmp_path_factory.mktemp("m") / "rgb.onnx", tile_size=32, gsd_m=30.0)
 
 
 @pytest.fixture()

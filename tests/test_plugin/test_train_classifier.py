@@ -28,7 +28,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.processing.provider import CspProvider
 from trainer.data.eurosat_mosaic import build_mosaic
 
@@ -170,7 +170,8 @@ def test_bad_labels_give_a_message_and_write_nothing(provider, scene, tmp_path, 
     source = labels(scene)
     layers = {
         "one_class": lambda: memory_copy(source, keep=lambda f: f["class"] == "Forest"),
-        "one_sample": lambda: memory_copy(source, keep=lambda f: f["class"] != "SeaLake" or f["patch"] == "SeaLake_1.tif"),
+        "one_sample": lambda: memory_copy(
+            source, keep=lambda f: f["class"] != "SeaLake" or f["patch"] == "SeaLake_1.tif"),
         "empty_field": lambda: memory_copy(source, keep=lambda f: False, extra=[
             (QgsGeometry.fromPointXY(QgsPointXY(500_320, 4_999_680)), None)] * 3),
         "all_off_raster": lambda: memory_copy(source, keep=lambda f: f["class"] != "SeaLake", extra=[
@@ -210,7 +211,8 @@ def test_qgis_process_points_train_classify_dense_assess(scene, tmp_path):
     QgsVectorFileWriter.writeAsVectorFormatV3(source, str(held), QgsProject.instance().transformContext(),
                                               QgsVectorFileWriter.SaveVectorOptions())
     steps = [
-        ["csp:train_classifier", f"INPUT={scene / 'scene.tif'}", f"ENCODER={ENCODER}", f"LABELS={scene / 'labels.gpkg'}|layername=centres",
+        ["csp:train_classifier", f"INPUT={scene / 'scene.tif'}", f"ENCODER={ENCODER}",
+         f"LABELS={scene / 'labels.gpkg'}|layername=centres",
          "CLASS_FIELD=class", "FOLDS=3", f"OUTPUT={tmp_path / 'few.onnx'}"],
         ["csp:classify", f"INPUT={scene / 'scene.tif'}", f"MODEL={tmp_path / 'few.onnx'}", "STRIDE=32",
          f"OUTPUT_VECTOR={tmp_path / 'tiles.gpkg'}", f"OUTPUT_CLASSES={tmp_path / 'classes.tif'}"],

@@ -12,11 +12,11 @@ import pytest
 import torch
 from moco_fixtures import eurosat_csv
 
-from qgis_csp_plugin.core.errors import CspError
+from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.schema import ModelMetadata
 from qgis_csp_plugin.core.logistic_regression import softmax
-from qgis_csp_plugin.core.model_metadata import ModelMetadata
 from qgis_csp_plugin.core.onnx_head import append_softmax_head
-from qgis_csp_plugin.core.onnx_model import OnnxModel
 from trainer.cli import main
 from trainer.data.image_datamodule import ImageDataModule
 from trainer.errors import TrainerError

@@ -3,7 +3,8 @@
 EuroSAT patches lie all over Europe, each in its own UTM zone, so they are not mosaicked in place:
 they are laid out on a grid (``columns`` patches per row, row-major in the given order) of a new
 raster with the patches' own 10 m pixels, georeferenced in UTM 32N from an arbitrary origin. Pixels
-are copied unchanged (13 bands, uint16; band descriptions B01…B12, B8A in EuroSAT file order). Labels: one polygon per patch (its footprint shrunk by
+are copied unchanged (13 bands, uint16; band descriptions B01…B12, B8A in EuroSAT file order).
+Labels: one polygon per patch (its footprint shrunk by
 ``inset`` px, so that sampling stays inside the patch) and one point per patch centre, both with
 fields ``class`` (text), ``class_id`` (int) and ``patch`` (file name), in a GeoPackage.
 """
@@ -64,7 +65,8 @@ def _write_labels(patches: list[Path], classes: list[str], class_ids: dict[str, 
         r, c = divmod(i, columns)
         x0, y1 = ORIGIN[0] + c * size * GSD, ORIGIN[1] - r * size * GSD
         lo, hi = inset * GSD, (size - inset) * GSD
-        ring = f"({x0 + lo} {y1 - lo}, {x0 + hi} {y1 - lo}, {x0 + hi} {y1 - hi}, {x0 + lo} {y1 - hi}, {x0 + lo} {y1 - lo})"
+        corners = [(x0 + lo, y1 - lo), (x0 + hi, y1 - lo), (x0 + hi, y1 - hi), (x0 + lo, y1 - hi), (x0 + lo, y1 - lo)]
+        ring = "(" + ", ".join(f"{x} {y}" for x, y in corners) + ")"
         centre = f"POINT ({x0 + size * GSD / 2} {y1 - size * GSD / 2})"
         for name, wkt in (("patches", f"POLYGON ({ring})"), ("centres", centre)):
             feature = ogr.Feature(layers[name].GetLayerDefn())

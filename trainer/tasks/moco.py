@@ -17,9 +17,10 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import EMBEDDING_OUTPUT, IMAGE_INPUT, ModelMetadata
+from qgis_csp_plugin.contract.bands import S2_BANDS
+from qgis_csp_plugin.contract.schema import EMBEDDING_OUTPUT, IMAGE_INPUT, Kind, ModelMetadata
+from trainer.checkpoints import read_checkpoint, strip_prefix
 from trainer.data.augment import moco_v2_augment, standardise
-from trainer.data.bands import S2_BANDS
 from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
 from trainer.losses.moco import KeyQueue, moco_logits, momentum_update
@@ -77,7 +78,7 @@ class MocoTask(ExportableTask):
             only) or ``local`` (per-process statistics). All three are the same in one process.
     """
 
-    EXPORT_KINDS = ("image_encoder",)
+    EXPORT_KINDS = (Kind.IMAGE_ENCODER,)
 
     def __init__(self, variant: str = "moco", backbone: str = "resnet50", backbone_checkpoint: str | None = None,
                  bands: list[str] = S2_BANDS, tile_size: int = 64, gsd_m: float = 10.0, proj_dim: int = 128,
@@ -177,7 +178,7 @@ class MocoTask(ExportableTask):
         module = copy.deepcopy(ImageEncoder(self.band_mean, self.band_std, self.encoder_q.backbone))
         module = module.float().cpu().eval()
         metadata = ModelMetadata(
-            kind="image_encoder", name=options.get("name", f"MoCo image encoder ({hp.variant}, {hp.backbone})"),
+            kind=Kind.IMAGE_ENCODER, name=options.get("name", f"MoCo image encoder ({hp.variant}, {hp.backbone})"),
             description=f"self-supervised {hp.variant} image encoder ({len(hp.bands)} bands, {hp.backbone}); "
                         "train a classifier on its embeddings with csp:train_classifier",
             bands=list(hp.bands), tile_size=hp.tile_size, gsd_m=float(hp.gsd_m), overlap=0.0,
@@ -191,12 +192,9 @@ class MocoTask(ExportableTask):
 
 def load_moco_backbone(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """``(hyper-parameters, query-backbone state dict)`` of a MoCo checkpoint, for downstream tasks."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainerError(f"MoCo checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(path, "MoCo checkpoint")
     prefix = "encoder_q.backbone."
-    state = {k[len(prefix):]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
+    state = strip_prefix(checkpoint.get("state_dict", {}), prefix)
     if not state:
         raise TrainerError(f"{path} is not a MoCo checkpoint (no {prefix}* weights)")
     return dict(checkpoint.get("hyper_parameters", {})), state

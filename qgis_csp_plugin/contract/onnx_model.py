@@ -1,0 +1,191 @@
+"""Load an exported ONNX model with onnxruntime and read its metadata through the shared schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MissingDependencyError, ModelLoadError
+from .schema import EXPORT_REPORT_KEY, IMAGE_INPUT, LATLON_INPUT, MetadataError, ModelMetadata
+
+ORT_DTYPES = {"float": "float32", "double": "float64", "float16": "float16"}
+
+
+def onnxruntime_install_hint() -> str:
+    """One message telling how to install onnxruntime into QGIS's own Python, per OS."""
+    system = platform.system()
+    if system == "Windows":
+        how = 'open the "OSGeo4W Shell" as administrator and run: python -m pip install onnxruntime'
+    elif system == "Darwin":
+        how = ("run: /Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install onnxruntime "
+               "(or the QGIS Python console: import pip; pip.main(['install', 'onnxruntime']))")
+    else:
+        how = ("run: python3 -m pip install --user 'onnxruntime' 'numpy<2' with the same Python QGIS uses "
+               "(Debian/Ubuntu: /usr/bin/python3)")
+    return (f"The CSP plugin needs onnxruntime, which is not installed in QGIS's Python. To install it, {how}; "
+            "then restart QGIS.")
+
+
+def import_onnxruntime():
+    """Import onnxruntime or raise :class:`MissingDependencyError` with install instructions."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise MissingDependencyError(onnxruntime_install_hint()) from exc
+    return onnxruntime
+
+
+@dataclass
+class OnnxModel:
+    """An onnxruntime session plus the model's validated metadata."""
+
+    path: Path
+    session: object
+    metadata: ModelMetadata
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, threads: int = 0) -> OnnxModel:
+        """Open ``path``; any failure becomes a :class:`ModelLoadError` that names the file.
+
+        Sessions are cached per file (path, size, modification time) and thread setting, so a
+        model used again (another layer, a Processing batch, the model picker) is not re-initialised;
+        onnxruntime sessions are safe to run from several threads.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ModelLoadError(f"model file not found: {path}")
+        import_onnxruntime()  # a clear message when it is missing, even for a cached model
+        stat = path.stat()
+        return _load_session(str(path), stat.st_size, stat.st_mtime_ns, threads)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.session.get_inputs()]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.session.get_outputs()]
+
+    @property
+    def output_width(self) -> int:
+        """Columns of :meth:`run`'s output: classes, or the embedding size."""
+        return self.metadata.n_classes or self.metadata.embedding_dim
+
+    def _check_io(self) -> None:
+        meta = self.metadata
+        expected_in, expected_out = meta.input_names, meta.output_name
+        if sorted(self.input_names) != sorted(expected_in) or expected_out not in self.output_names:
+            raise ModelLoadError(
+                f"{self.path.name}: a {meta.kind} model must have inputs {expected_in} and output "
+                f"{expected_out!r}, found inputs {self.input_names} and outputs {self.output_names}"
+            )
+
+    def run(self, image: np.ndarray | None = None, latlon: np.ndarray | None = None) -> np.ndarray:
+        """Run one batch; returns probabilities or embeddings as float32 ``(N, K)``."""
+        feeds: dict[str, np.ndarray] = {}
+        if self.metadata.has_image_input:
+            if image is None:
+                raise ValueError(f"{self.metadata.name} needs an image batch")
+            feeds[IMAGE_INPUT] = np.ascontiguousarray(image, dtype=np.float32)
+        if self.metadata.has_location_input:
+            if latlon is None:
+                raise ValueError(f"{self.metadata.name} needs a (lat, lon) batch")
+            feeds[LATLON_INPUT] = np.ascontiguousarray(latlon, dtype=np.float32)
+        return self.session.run([self.metadata.output_name], feeds)[0]
+
+    @property
+    def export_report(self) -> dict:
+        """How the exporter produced this file (precision, parity, accuracy change); may be empty."""
+        raw = self.session.get_modelmeta().custom_metadata_map.get(EXPORT_REPORT_KEY, "{}")
+        try:
+            report = json.loads(raw)
+        except ValueError:
+            return {}
+        return report if isinstance(report, dict) else {}
+
+    def io_lines(self) -> list[str]:
+        """One line per input/output: name, dtype and shape (``batch`` is the dynamic axis)."""
+        def line(direction: str, arg) -> str:
+            shape = ", ".join(str(d) for d in arg.shape)
+            dtype = arg.type.replace("tensor(", "").rstrip(")")
+            return f"{direction} {arg.name}: {ORT_DTYPES.get(dtype, dtype)} ({shape})"
+
+        return ([line("input", i) for i in self.session.get_inputs()]
+                + [line("output", o) for o in self.session.get_outputs()])
+
+    def describe(self) -> str:
+        """Metadata, inputs/outputs, export report and file: the CLI `inspect` text and the tooltip."""
+        lines = [self.metadata.describe(), *self.io_lines()]
+        if self.export_report:
+            lines.append("export: " + ", ".join(f"{k}={v}" for k, v in self.export_report.items()))
+        size_mb = self.path.stat().st_size / 1e6
+        lines.append(f"file: {self.path} ({size_mb:.2f} MB)")
+        return "\n".join(lines)
+
+    def random_batch(self, batch: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+        """Plausible random inputs: raw pixels around the training mean, points over the globe."""
+        rng = np.random.default_rng(seed)
+        feeds: dict[str, np.ndarray] = {}
+        meta = self.metadata
+        if meta.has_image_input:
+            assert meta.normalization is not None and meta.tile_size is not None
+            shape = (batch, len(meta.bands), meta.tile_size, meta.tile_size)
+            mean = np.asarray(meta.normalization.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+            std = np.asarray(meta.normalization.std, dtype=np.float32).reshape(1, -1, 1, 1)
+            feeds[IMAGE_INPUT] = (mean + std * rng.standard_normal(shape)).astype(np.float32)
+        if meta.has_location_input:
+            lat = np.degrees(np.arcsin(rng.uniform(-1, 1, batch)))
+            feeds[LATLON_INPUT] = np.stack([lat, rng.uniform(-180, 180, batch)], 1).astype(np.float32)
+        return feeds
+
+    def self_check(self, batch: int = 8) -> str:
+        """Run a random batch; raise :class:`ModelLoadError` unless outputs are finite (and sum to 1)."""
+        output = self.run(**self.random_batch(batch))
+        name = self.path.name
+        expected = (batch, self.output_width)
+        if output.shape != expected:
+            raise ModelLoadError(f"{name}: self check returned shape {output.shape}, expected {expected}")
+        if not np.isfinite(output).all():
+            raise ModelLoadError(f"{name}: self check produced NaN or infinite outputs")
+        summary = f"self check ok: {batch} random inputs -> finite {self.output_names[0]} {output.shape}"
+        if self.metadata.is_classifier and self.metadata.output_activation == "softmax":
+            worst = float(np.abs(output.sum(axis=1) - 1).max())
+            if worst > 1e-3:
+                raise ModelLoadError(f"{name}: self check probabilities do not sum to 1 (off by {worst:.2e})")
+            summary += f", rows sum to 1 (max error {worst:.1e})"
+        return summary
+
+
+def read_metadata(path: str | os.PathLike) -> ModelMetadata:
+    """Metadata of a model (through the session cache of :meth:`OnnxModel.load`)."""
+    return OnnxModel.load(path, threads=1).metadata
+
+
+@lru_cache(maxsize=16)
+def _load_session(path: str, size: int, mtime_ns: int, threads: int) -> OnnxModel:
+    """Create the session and validate metadata and IO (``size``/``mtime_ns`` key the cache)."""
+    ort = import_onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    name = Path(path).name
+    try:
+        session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several private exception types
+        raise ModelLoadError(
+            f"{name} is not a readable ONNX model (corrupt, truncated or not ONNX): "
+            f"{str(exc).splitlines()[0][:200]}"
+        ) from exc
+    try:
+        metadata = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
+    except MetadataError as exc:
+        raise ModelLoadError(f"{name}: {exc}") from exc
+    model = OnnxModel(path=Path(path), session=session, metadata=metadata)
+    model._check_io()
+    return model

@@ -1,0 +1,279 @@
+"""The single model-metadata schema shared by the trainer's exporter and the QGIS plugin.
+
+An exported ONNX model carries its description in ``metadata_props``: every value is a JSON
+document, keys are the field names below plus the marker ``geossl_schema_version``. This module
+is pure Python (no Qt, no torch, no onnx) so that both sides import it.
+
+Conventions fixed by the schema (version 1):
+
+* image models take ``image``: float32 ``(N, C, H, W)`` *raw* pixel values in the order of
+  ``bands``; normalisation ``(x - mean) / std`` happens inside the graph (``normalization.in_graph``).
+* location models take ``latlon``: float32 ``(N, 2)`` with columns **(lat, lon) in degrees**.
+* classifiers output ``probabilities`` ``(N, n_classes)``; image and location encoders output
+  ``embedding`` ``(N, embedding_dim)``.
+
+Besides the schema fields, the exporter writes ``geossl_export`` (:data:`EXPORT_REPORT_KEY`): how the
+file was produced (precision, torch/onnxruntime parity, accuracy change of fp16/int8 variants). It is
+informational, not part of :class:`ModelMetadata`, and read by :class:`~.onnx_model.OnnxModel`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+from .errors import CspError
+
+SCHEMA_VERSION = 1
+SCHEMA_MARKER = "geossl_schema_version"
+EXPORT_REPORT_KEY = "geossl_export"
+COORDINATE_ORDER = "lat,lon"
+RADIOMETRY = ("absolute", "layer_statistics")
+IMAGE_INPUT = "image"
+LATLON_INPUT = "latlon"
+PROBABILITIES_OUTPUT = "probabilities"
+EMBEDDING_OUTPUT = "embedding"
+
+
+class Kind(str, Enum):
+    """What an exported model is; equal to its string value (``Kind.FUSED == "fused"``)."""
+
+    IMAGE_CLASSIFIER = "image_classifier"
+    IMAGE_ENCODER = "image_encoder"
+    LOCATION_ENCODER = "location_encoder"
+    LOCATION_PRIOR = "location_prior"
+    FUSED = "fused"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+KINDS = tuple(kind.value for kind in Kind)
+
+
+class MetadataError(CspError, ValueError):
+    """Model metadata is missing, malformed or from an unknown schema version."""
+
+
+@dataclass
+class Normalization:
+    """Per-band statistics applied as ``(x - mean) / std`` to raw pixel values.
+
+    ``radiometry="absolute"``: pixel values are in the training data's units (e.g. Sentinel-2
+    L1C digital numbers) and are fed as is. ``"layer_statistics"``: the layer's own per-band
+    mean/std are matched to the training mean/std first (for sensors with other units, e.g.
+    8-bit RGB), see :func:`qgis_csp_plugin.core.radiometry`.
+    """
+
+    mean: list[float]
+    std: list[float]
+    in_graph: bool = True
+    radiometry: str = "absolute"
+
+
+@dataclass
+class PcaBasis:
+    """Three principal components of the location embedding, for the embedding heatmap."""
+
+    mean: list[float]
+    components: list[list[float]]
+    low: list[float]
+    high: list[float]
+
+
+@dataclass
+class ModelMetadata:
+    """Everything a consumer needs to use an exported model with nothing else beside it."""
+
+    kind: Kind
+    name: str
+    description: str = ""
+    class_names: list[str] = field(default_factory=list)
+    class_colors: list[str] = field(default_factory=list)
+    bands: list[str] = field(default_factory=list)
+    tile_size: int | None = None
+    gsd_m: float | None = None
+    overlap: float = 0.0
+    normalization: Normalization | None = None
+    output_activation: str = "softmax"
+    location_encoder: dict[str, Any] | None = None
+    embedding_dim: int | None = None
+    pca_basis: PcaBasis | None = None
+    coordinate_order: str = COORDINATE_ORDER
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    trainer_version: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.kind in KINDS:
+            self.kind = Kind(self.kind)
+        if isinstance(self.normalization, dict):
+            self.normalization = Normalization(**_known(Normalization, self.normalization))
+        if isinstance(self.pca_basis, dict):
+            self.pca_basis = PcaBasis(**_known(PcaBasis, self.pca_basis))
+        self.validate()
+
+    @property
+    def has_image_input(self) -> bool:
+        return self.kind in (Kind.IMAGE_CLASSIFIER, Kind.IMAGE_ENCODER, Kind.FUSED)
+
+    @property
+    def has_location_input(self) -> bool:
+        return self.kind in (Kind.LOCATION_ENCODER, Kind.LOCATION_PRIOR, Kind.FUSED)
+
+    @property
+    def is_classifier(self) -> bool:
+        """Every kind but the (image or location) encoders outputs class probabilities."""
+        return self.kind not in (Kind.IMAGE_ENCODER, Kind.LOCATION_ENCODER)
+
+    @property
+    def input_names(self) -> list[str]:
+        """The graph's inputs: ``image`` and/or ``latlon``."""
+        return [IMAGE_INPUT] * self.has_image_input + [LATLON_INPUT] * self.has_location_input
+
+    @property
+    def output_name(self) -> str:
+        """The graph output a consumer reads: ``probabilities`` or ``embedding``."""
+        return PROBABILITIES_OUTPUT if self.is_classifier else EMBEDDING_OUTPUT
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def validate(self) -> None:
+        """Raise :class:`MetadataError` naming the first field that is wrong."""
+        if self.schema_version != SCHEMA_VERSION:
+            raise MetadataError(
+                f"model metadata schema version {self.schema_version!r} is not supported "
+                f"(this plugin reads version {SCHEMA_VERSION}); re-export the model or update the plugin"
+            )
+        _check(self.kind in KINDS, f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        _check(isinstance(self.name, str) and self.name.strip() != "", "name must be a non-empty string")
+        _check(self.coordinate_order == COORDINATE_ORDER,
+               f"coordinate_order must be {COORDINATE_ORDER!r} (degrees), got {self.coordinate_order!r}")
+        _check(self.output_activation in ("softmax", "sigmoid"),
+               f"output_activation {self.output_activation!r} is not softmax or sigmoid")
+        _check(isinstance(self.overlap, (int, float)) and 0.0 <= self.overlap < 1.0,
+               f"overlap {self.overlap!r} must be a fraction in [0, 1)")
+        _check(_str_list(self.class_names), "class_names must be a list of strings")
+        if self.class_colors:
+            _check(_str_list(self.class_colors) and len(self.class_colors) == len(self.class_names),
+                   "class_colors must hold one '#rrggbb' string per class")
+        if self.is_classifier:
+            _check(len(self.class_names) >= 2, f"a {self.kind} model needs at least two class_names")
+            _check(len(set(self.class_names)) == len(self.class_names), "class_names must be unique")
+        if self.has_image_input:
+            self._validate_image_fields()
+        if self.has_location_input:
+            _check(isinstance(self.location_encoder, dict) and "name" in self.location_encoder,
+                   "location_encoder must be a dict with at least 'name' and 'params'")
+        if not self.is_classifier:
+            _check(isinstance(self.embedding_dim, int) and self.embedding_dim > 0,
+                   f"a {self.kind} model needs a positive integer embedding_dim")
+        if self.kind == Kind.LOCATION_ENCODER and self.pca_basis is not None:
+            self._validate_pca()
+
+    def _validate_image_fields(self) -> None:
+        _check(_str_list(self.bands) and len(self.bands) > 0, "bands must list the input band names")
+        _check(isinstance(self.tile_size, int) and self.tile_size > 0, "tile_size must be a positive integer")
+        _check(isinstance(self.gsd_m, (int, float)) and self.gsd_m > 0,
+               "gsd_m (ground sample distance, metres/pixel) must be a positive number")
+        norm = self.normalization
+        _check(isinstance(norm, Normalization), "normalization (mean/std per band) is required")
+        assert isinstance(norm, Normalization)
+        _check(len(norm.mean) == len(self.bands) and len(norm.std) == len(self.bands),
+               f"normalization mean/std must have one value per band ({len(self.bands)})")
+        _check(all(float(s) > 0 for s in norm.std), "normalization std values must be > 0")
+        _check(norm.radiometry in RADIOMETRY, f"normalization.radiometry must be one of {RADIOMETRY}")
+
+    def _validate_pca(self) -> None:
+        pca = self.pca_basis
+        assert pca is not None
+        dim = self.embedding_dim
+        _check(len(pca.mean) == dim, f"pca_basis.mean must have embedding_dim={dim} values")
+        _check(len(pca.components) == 3 and all(len(c) == dim for c in pca.components),
+               f"pca_basis.components must be 3 rows of {dim} values")
+        _check(len(pca.low) == 3 and len(pca.high) == 3, "pca_basis.low/high must have 3 values")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_props(self) -> dict[str, str]:
+        """Key/value strings for ONNX ``metadata_props`` (values JSON-encoded)."""
+        props = {key: json.dumps(value) for key, value in self.to_dict().items() if key != "schema_version"}
+        props[SCHEMA_MARKER] = json.dumps(self.schema_version)
+        return props
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelMetadata:
+        for key in ("kind", "name"):
+            if key not in data:
+                raise MetadataError(f"model metadata lacks the required key {key!r}")
+        try:
+            return cls(**_known(cls, data))
+        except TypeError as exc:
+            raise MetadataError(f"model metadata has a field of the wrong type: {exc}") from exc
+
+    @classmethod
+    def from_props(cls, props: dict[str, str]) -> ModelMetadata:
+        """Parse ONNX ``metadata_props``; raises :class:`MetadataError` if not a geo-SSL model."""
+        if SCHEMA_MARKER not in props:
+            raise MetadataError(
+                f"this ONNX file has no '{SCHEMA_MARKER}' metadata: it was not exported by "
+                "`python -m trainer export` (geo-SSL for QGIS)"
+            )
+        data: dict[str, Any] = {}
+        wanted = {f.name for f in fields(cls)} | {SCHEMA_MARKER}
+        for key, raw in props.items():
+            if key not in wanted:  # other tools' keys (e.g. onnxruntime.quantization's) are not JSON
+                continue
+            try:
+                data[key] = json.loads(raw)
+            except (TypeError, ValueError) as exc:
+                raise MetadataError(f"metadata key {key!r} is not valid JSON: {raw!r:.80}") from exc
+        data["schema_version"] = data.pop(SCHEMA_MARKER)
+        return cls.from_dict(data)
+
+    def describe(self) -> str:
+        """Human-readable multi-line summary (CLI `inspect`, plugin tooltips)."""
+        lines = [f"{self.name} ({self.kind}, schema v{self.schema_version})"]
+        if self.description:
+            lines.append(self.description)
+        if self.class_names:
+            lines.append(f"classes ({self.n_classes}): {', '.join(self.class_names)}")
+        if self.has_image_input:
+            assert self.normalization is not None
+            lines.append(f"bands ({len(self.bands)}): {', '.join(self.bands)}")
+            lines.append(f"tile {self.tile_size} px at {self.gsd_m:g} m/px, overlap {self.overlap:g}, "
+                         f"radiometry {self.normalization.radiometry}")
+        if self.location_encoder:
+            params = self.location_encoder.get("params", {})
+            shown = ", ".join(f"{k}={v}" for k, v in params.items() if not isinstance(v, (list, dict)))
+            lines.append(f"location encoder: {self.location_encoder['name']}({shown}); "
+                         f"input (lat, lon) in degrees")
+        if self.embedding_dim:
+            lines.append(f"embedding size: {self.embedding_dim}"
+                         + (", PCA basis stored" if self.pca_basis else ""))
+        for key, value in self.metrics.items():
+            lines.append(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+        if self.trainer_version:
+            lines.append(f"trainer {self.trainer_version}")
+        return "\n".join(lines)
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """Keep keys that ``cls`` declares; unknown keys from newer minor exports are ignored."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise MetadataError(f"invalid model metadata: {message}")
+
+
+def _str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)

@@ -1,0 +1,279 @@
+"""The one classification runner behind the dialog's QgsTask and ``csp:classify``.
+
+Same shape as :mod:`.heatmap`: :func:`prepare` (main thread) validates the request and builds
+everything the run needs; :meth:`ClassifyJob.execute` (any thread) classifies and writes the
+outputs all-or-nothing; :func:`load_outputs` (main thread) opens and styles the written files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsGeometry,
+    QgsMapLayer,
+    QgsRasterBandStats,
+    QgsRasterDataProvider,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsUnitTypes,
+)
+
+from ..contract.errors import CspError
+from ..contract.latlon import fraction_outside
+from ..contract.onnx_model import OnnxModel
+from ..contract.schema import Kind
+from ..core.band_mapping import default_bands, positional_warning, validate_bands
+from ..core.classify import Classifier, TileResults
+from ..core.default_models import find_default_model
+from ..core.dense import average_overlaps
+from ..core.progress import IsCanceled, Progress
+from ..core.radiometry import match_statistics
+from ..core.staging import StagedOutputs
+from ..core.tiling import (
+    MAX_TILES,
+    Extent,
+    ExtentError,
+    TileGrid,
+    layer_resolution_m,
+    resolution_in_layer_units,
+    resolution_warning,
+)
+from ..qgis_io.crs import cell_to_latlon
+from ..qgis_io.layers import (
+    load_class_raster,
+    load_probability_raster,
+    load_tile_vector,
+    write_class_raster,
+    write_probability_raster,
+    write_tile_vector,
+)
+from ..qgis_io.provider_reader import ProviderReader, band_labels
+
+STATISTICS_SAMPLE = 250_000
+
+
+@dataclass
+class ClassifyRequest:
+    """What to classify and where to write it (extent and polygons in the layer CRS)."""
+
+    layer: QgsRasterLayer
+    model_path: Path
+    outputs: dict[str, Path]
+    extent: QgsRectangle | None = None
+    polygons: QgsGeometry | None = None
+    resolution_m: float | None = None
+    tile_size: int | None = None
+    overlap: float | None = None
+    stride: int | None = None
+    bands: list[int] | None = None
+    batch_size: int = 16
+    use_prior: bool = False
+    prior_path: Path | None = None
+    max_tiles: int | None = MAX_TILES
+
+
+@dataclass
+class ClassifyJob:
+    """A validated request: models, grid, pixel reader; safe to run in a worker thread."""
+
+    request: ClassifyRequest
+    model: OnnxModel
+    classifier: Classifier
+    grid: TileGrid
+    keep: np.ndarray | None
+    reader: ProviderReader
+    crs: QgsCoordinateReferenceSystem
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def description(self) -> str:
+        return f"CSP: classify {self.request.layer.name()}"
+
+    def execute(self, progress: Progress | None = None,
+                canceled: IsCanceled | None = None) -> tuple[TileResults, dict[str, Path]]:
+        """Classify and write the requested outputs; nothing is left behind on error or cancel.
+
+        With a stride below half the tile size, each cell's probabilities are averaged over the tiles
+        that contain it (:func:`~..core.dense.average_overlaps`)."""
+        results = average_overlaps(self.classifier.run(self.grid, self.reader, self.keep, progress, canceled))
+        writers = {"vector": write_tile_vector, "classes": write_class_raster,
+                   "probability": write_probability_raster}
+        written = {}
+        with StagedOutputs() as staging:
+            for kind, final in self.request.outputs.items():
+                if final is not None:
+                    writers[kind](staging.path(final), results, self.crs)
+                    written[kind] = Path(final)
+            staging.commit()
+        return results, written
+
+
+def prepare(request: ClassifyRequest) -> ClassifyJob:
+    """Validate ``request`` and build the job; raises :class:`CspError` with a clear message."""
+    layer = request.layer
+    if layer is None or not layer.isValid():
+        raise CspError("the input layer is missing or cannot be read")
+    crs = layer.crs()
+    if not crs.isValid():
+        raise CspError(f"the layer {layer.name()!r} has no coordinate reference system: set one "
+                       "(Layer Properties > Source) before classifying")
+    model = OnnxModel.load(request.model_path)
+    meta = model.metadata
+    if meta.kind != Kind.IMAGE_CLASSIFIER:
+        raise CspError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier model")
+    labels = band_labels(layer)
+    bands = validate_bands(request.bands or default_bands(meta.bands, labels), meta.bands, len(labels))
+    mapping_note = None if request.bands else positional_warning(meta.bands, labels)
+    extent = _processing_extent(request)
+    grid, warnings = _tile_grid(request, model, extent)
+    warnings += [mapping_note] if mapping_note else []
+    keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
+    reader = ProviderReader(layer.dataProvider().clone(), bands)
+    transform = None
+    if meta.normalization.radiometry == "layer_statistics":
+        mean, std = _layer_statistics(reader, extent)
+        transform = match_statistics(mean, std, meta.normalization.mean, meta.normalization.std)
+    prior, to_latlon = None, None
+    if request.use_prior:
+        prior_path = request.prior_path or find_default_model(Kind.LOCATION_PRIOR, class_names=meta.class_names)
+        if prior_path is None:
+            raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
+        prior = OnnxModel.load(prior_path)
+        to_latlon = _latlon_function(crs, tile_width=grid.res_x * grid.tile_size)
+        warnings += _prior_coverage_warnings(prior, to_latlon, extent)
+    classifier = Classifier(model, prior, to_latlon, transform, request.batch_size)
+    return ClassifyJob(request, model, classifier, grid, keep, reader, crs, warnings)
+
+
+def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle) -> tuple[TileGrid, list[str]]:
+    """The grid at the requested resolution (metres converted to layer units) and resolution warnings."""
+    layer, meta = request.layer, model.metadata
+    crs = layer.crs()
+    geographic = crs.isGeographic()
+    latitude = extent.center().y() if geographic else 0.0
+    units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.DistanceMeters, crs.mapUnits())
+    target_m = request.resolution_m or meta.gsd_m
+    res_x, res_y = resolution_in_layer_units(target_m, geographic, latitude, units_per_metre)
+    tile_size = request.tile_size or meta.tile_size
+    overlap = meta.overlap if request.overlap is None else request.overlap
+    if request.stride is not None:
+        if not 1 <= request.stride <= tile_size:
+            raise CspError(f"the stride must lie between 1 px and the tile size ({tile_size} px), got {request.stride}")
+        overlap = 1 - request.stride / tile_size
+    grid = TileGrid.cover(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
+                          res_x, res_y, tile_size, overlap)
+    if request.tile_size and request.tile_size != meta.tile_size:
+        _check_fixed_tile_size(model, request.tile_size)
+    if request.max_tiles is not None:
+        grid.check_tile_count(request.max_tiles)
+    warnings = []
+    if layer.dataProvider().capabilities() & QgsRasterDataProvider.Size:
+        own_m = layer_resolution_m(layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY(), geographic,
+                                   latitude, units_per_metre)
+        warning = resolution_warning(own_m, target_m)
+        if warning:
+            warnings.append(warning)
+    return grid, warnings
+
+
+def _processing_extent(request: ClassifyRequest) -> QgsRectangle:
+    layer_extent = request.layer.extent()
+    if request.polygons is not None:
+        if request.polygons.isEmpty():
+            raise ExtentError("the polygon layer has no (selected) polygons to classify")
+        extent = request.polygons.boundingBox()
+    else:
+        extent = request.extent if request.extent is not None else layer_extent
+    if extent.isNull() or extent.isEmpty():
+        raise ExtentError("the processing extent is empty")
+    clipped = extent.intersect(layer_extent)
+    if clipped.isNull() or clipped.isEmpty():
+        raise ExtentError(f"the processing extent does not overlap the layer {request.layer.name()!r}")
+    return clipped
+
+
+def _layer_statistics(reader: ProviderReader, extent: QgsRectangle) -> tuple[list[float], list[float]]:
+    """Per-band mean/std over ``extent``: the provider's sampled band statistics, or for image
+    providers (no per-channel statistics) the valid pixels of one resampled block."""
+    provider = reader.provider
+    if not reader.color:
+        stats = [provider.bandStatistics(b, QgsRasterBandStats.Mean | QgsRasterBandStats.StdDev, extent,
+                                         STATISTICS_SAMPLE) for b in reader.bands]
+        return [s.mean for s in stats], [s.stdDev for s in stats]
+    side = int(STATISTICS_SAMPLE ** 0.5)
+    width = max(1, round(side * min(1.0, extent.width() / extent.height())))
+    height = max(1, round(side * min(1.0, extent.height() / extent.width())))
+    pixels, valid = reader.read(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
+                                width, height)
+    values = pixels[:, valid]
+    return values.mean(axis=1).tolist(), values.std(axis=1).tolist()
+
+
+def _check_fixed_tile_size(model: OnnxModel, tile_size: int) -> None:
+    """Models exported with a fixed spatial size accept no other tile size."""
+    shape = model.session.get_inputs()[0].shape
+    fixed = [d for d in shape[2:] if isinstance(d, int)]
+    if fixed and any(d != tile_size for d in fixed):
+        raise CspError(f"{model.path.name} only accepts {fixed[0]} px tiles, not {tile_size}")
+
+
+def _polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:
+    """True for tiles that intersect ``polygons``."""
+    engine = QgsGeometry.createGeometryEngine(polygons.constGet())
+    engine.prepareGeometry()
+    keep = np.zeros(grid.n_tiles, dtype=bool)
+    for index in range(grid.n_tiles):
+        e = grid.tile_extent(index)
+        tile = QgsGeometry.fromRect(QgsRectangle(e.xmin, e.ymin, e.xmax, e.ymax))  # kept alive for constGet
+        keep[index] = engine.intersects(tile.constGet())
+    if not keep.any():
+        raise ExtentError("no tile intersects the chosen polygons")
+    return keep
+
+
+def _prior_coverage_warnings(prior: OnnxModel, to_latlon, extent: QgsRectangle) -> list[str]:
+    """A warning when the extent lies outside the area the prior was trained on (bounds in its metadata)."""
+    bounds = prior.metadata.training.get("latlon_bounds")
+    if not bounds:
+        return []
+    xs = np.array([extent.xMinimum(), extent.xMaximum(), extent.xMinimum(), extent.xMaximum(), extent.center().x()])
+    ys = np.array([extent.yMinimum(), extent.yMinimum(), extent.yMaximum(), extent.yMaximum(), extent.center().y()])
+    if fraction_outside(to_latlon(xs, ys), bounds) == 0.0:
+        return []
+    (lat_lo, lat_hi), (lon_lo, lon_hi) = bounds["lat"], bounds["lon"]
+    return [f"the location prior {prior.metadata.name!r} was trained on places within lat {lat_lo:.0f}..{lat_hi:.0f}, "
+            f"lon {lon_lo:.0f}..{lon_hi:.0f}; this extent lies outside, so P(y|location) is extrapolated and "
+            "may dominate the fused result: compare with a run without the prior"]
+
+
+def _latlon_function(crs: QgsCoordinateReferenceSystem,
+                     tile_width: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Tile centres in the layer CRS → (lat, lon) degrees (vectorised PROJ, as for the heatmaps)."""
+    cells_to_latlon = cell_to_latlon(crs, tile_width)
+
+    def to_latlon(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        latlon, valid = cells_to_latlon(np.asarray(xs, np.float64), np.asarray(ys, np.float64))
+        if not valid.all():
+            row = int(np.argmin(valid))
+            raise CspError(f"the tile centre ({xs[row]:.6g}, {ys[row]:.6g}) in {crs.authid() or 'the layer CRS'} "
+                           "has no place on Earth: the location prior cannot be used for this extent")
+        return latlon
+
+    return to_latlon
+
+
+def load_outputs(job: ClassifyJob, written: dict[str, Path]) -> list[QgsMapLayer]:
+    """Open and style the written files (not yet added to a project)."""
+    meta = job.model.metadata
+    base = job.request.layer.name()
+    loaders = {
+        "vector": lambda p: load_tile_vector(p, f"{base} classes ({meta.name})", meta.class_names, meta.class_colors),
+        "classes": lambda p: load_class_raster(p, f"{base} class ids", meta.class_names, meta.class_colors),
+        "probability": lambda p: load_probability_raster(p, f"{base} probability"),
+    }
+    return [loaders[kind](path) for kind, path in written.items()]

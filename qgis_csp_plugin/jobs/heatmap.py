@@ -1,0 +1,148 @@
+"""One heatmap request → a prepared job (models, grid, cell transform resolved on the main thread).
+
+Shared by the heatmap dialog (run in a :class:`~..ui.heatmap_task.HeatmapTask`) and the Processing
+algorithms, with the same shape as :mod:`.classify`: :func:`prepare` raises :class:`CspError` for
+anything the user must fix; :meth:`HeatmapJob.execute` only computes and writes, so it is safe to
+run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from qgis.core import QgsCoordinateReferenceSystem, QgsVectorLayer
+
+from ..contract.errors import CspError
+from ..contract.onnx_model import OnnxModel
+from ..contract.schema import Kind
+from ..core.cell_latlon import LatLonTransform
+from ..core.default_models import find_default_model
+from ..core.grid import CellGrid
+from ..core.heatmap import (
+    CLASS_PRIOR,
+    EMBEDDING,
+    MAX_PROBABILITY,
+    MOST_LIKELY,
+    PREDICTION,
+    HeatmapResult,
+    LocationHeatmap,
+)
+from ..core.prediction_heatmap import TileProbabilities, prediction_heatmap
+from ..core.progress import IsCanceled, Progress
+from ..core.tiling import Extent
+from ..qgis_io.crs import WGS84, cell_to_latlon, wkt_of, world_extent
+from ..qgis_io.heatmap_layers import read_tile_probabilities
+
+DEFAULT_WIDTH = 720
+MODEL_KINDS = {EMBEDDING: Kind.LOCATION_ENCODER, CLASS_PRIOR: Kind.LOCATION_PRIOR, PREDICTION: Kind.LOCATION_PRIOR}
+
+
+@dataclass
+class HeatmapRequest:
+    """What the user asked for; ``None`` fields take the documented defaults.
+
+    ``model_path``: the location model (for ``prediction``: the prior to fuse, used only with
+    ``fuse_prior``); default: the installed default of the right kind (a prior named "world" first).
+    ``extent``: in ``crs`` (default EPSG:4326), default the CRS's world extent. Grid: ``cell_size``
+    in CRS units, else ``width`` (× ``height``) cells, else 720 cells wide.
+    """
+
+    kind: str
+    output: Path
+    model_path: Path | None = None
+    crs: QgsCoordinateReferenceSystem | None = None
+    extent: Extent | None = None
+    cell_size: float | None = None
+    width: int | None = None
+    height: int | None = None
+    choice: str = ""
+    tiles_layer: QgsVectorLayer | None = None
+    fuse_prior: bool = False
+
+
+@dataclass
+class HeatmapJob:
+    """A validated request: location heatmaps use ``heatmap`` and ``grid``, the prediction heatmap
+    ``tiles`` (and ``prior``/``to_latlon`` when fused)."""
+
+    description: str
+    kind: str
+    output: Path
+    wkt: str
+    choice: str
+    heatmap: LocationHeatmap | None = None
+    grid: CellGrid | None = None
+    tiles: TileProbabilities | None = None
+    prior: OnnxModel | None = None
+    to_latlon: LatLonTransform | None = None
+
+    def execute(self, progress: Progress | None = None, canceled: IsCanceled | None = None) -> HeatmapResult:
+        """Compute and write the GeoTIFF (any thread); raises ``Canceled`` when ``canceled()`` says so."""
+        if self.kind == EMBEDDING:
+            return self.heatmap.embedding(self.grid, self.output, self.wkt, progress, canceled)
+        if self.kind == CLASS_PRIOR:
+            return self.heatmap.prior(self.grid, self.output, self.wkt, self.choice, progress, canceled)
+        result = prediction_heatmap(self.tiles, self.output, self.wkt, self.choice, self.prior, self.to_latlon)
+        if progress is not None:
+            progress(100.0)
+        return result
+
+
+def default_model(kind: str) -> Path | None:
+    """The installed default model for a heatmap kind (world-region prior preferred)."""
+    return find_default_model(MODEL_KINDS[kind], prefer="world" if MODEL_KINDS[kind] == Kind.LOCATION_PRIOR else None)
+
+
+def load_model(request: HeatmapRequest, class_names: list[str] | None = None) -> OnnxModel:
+    """The requested model, else the installed default (over ``class_names`` when given, to fuse)."""
+    path = request.model_path or (find_default_model(Kind.LOCATION_PRIOR, class_names=class_names) if class_names
+                                  else default_model(request.kind))
+    if path is None:
+        over = f" over the classes {', '.join(class_names)}" if class_names else ""
+        raise CspError(f"no model given and no default {MODEL_KINDS[request.kind]} model{over} is installed in models/")
+    return OnnxModel.load(path)
+
+
+def make_grid(request: HeatmapRequest, crs: QgsCoordinateReferenceSystem) -> CellGrid:
+    extent = request.extent or world_extent(crs)
+    if request.cell_size:
+        return CellGrid.from_cell_size(extent, request.cell_size)
+    width = request.width or DEFAULT_WIDTH
+    height = request.height or max(1, math.ceil(width * extent.height / max(extent.width, 1e-300)))
+    return CellGrid.from_shape(extent, width, height)
+
+
+def prepare(request: HeatmapRequest) -> HeatmapJob:
+    """Resolve models, grid and transforms; raise :class:`CspError` on bad input."""
+    output = Path(request.output)
+    if output.suffix.lower() not in (".tif", ".tiff"):
+        raise CspError(f"the heatmap output must be a .tif file, got {output.name}")
+    if request.kind == PREDICTION:
+        return _prepare_prediction(request, output)
+    if request.kind not in (EMBEDDING, CLASS_PRIOR):
+        raise CspError(f"unknown heatmap kind {request.kind!r}")
+    crs = request.crs if request.crs is not None and request.crs.isValid() else WGS84
+    model = load_model(request)
+    grid = make_grid(request, crs)
+    heatmap = LocationHeatmap(model, cell_to_latlon(crs, min(grid.cell_w, grid.cell_h)))
+    description = f"CSP: {request.kind.replace('_', ' ')} heatmap {grid.n_cols} x {grid.n_rows} ({crs.authid()})"
+    return HeatmapJob(description, request.kind, output, wkt_of(crs), request.choice or MOST_LIKELY,
+                      heatmap=heatmap, grid=grid)
+
+
+def _prepare_prediction(request: HeatmapRequest, output: Path) -> HeatmapJob:
+    layer = request.tiles_layer
+    if layer is None or not layer.isValid():
+        raise CspError("choose the tile layer of a Classify layer result")
+    tiles = read_tile_probabilities(layer)
+    prior = to_latlon = None
+    if request.fuse_prior:
+        prior = load_model(request, class_names=tiles.class_names)
+        tile_width = float(np.median(tiles.xmax - tiles.xmin)) if len(tiles.xmin) else 1.0
+        to_latlon = cell_to_latlon(layer.crs(), tile_width)
+    return HeatmapJob(f"CSP: prediction heatmap of {layer.name()}", PREDICTION, output, wkt_of(layer.crs()),
+                      request.choice or MAX_PROBABILITY, tiles=tiles, prior=prior, to_latlon=to_latlon)
+

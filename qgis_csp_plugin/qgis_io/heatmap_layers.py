@@ -1,0 +1,79 @@
+"""QGIS side of the heatmaps: classified tiles in, styled heatmap layers out."""
+
+from __future__ import annotations
+
+import numpy as np
+from qgis.core import (
+    QgsCategorizedSymbolRenderer,
+    QgsContrastEnhancement,
+    QgsMultiBandColorRenderer,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+
+from ..contract.errors import CspError
+from ..core.heatmap import ENTROPY, HeatmapResult
+from ..core.prediction_heatmap import TileProbabilities
+from ..core.tile_table import PROBABILITY_PREFIX, probability_field
+from .styling import apply_paletted, apply_pseudocolor, class_colors
+
+
+def read_tile_probabilities(layer: QgsVectorLayer) -> TileProbabilities:
+    """Tile rectangles and ``p_<class>`` fields of a "Classify layer" vector result (NULL → NaN)."""
+    fields = [f.name() for f in layer.fields() if f.name().startswith(PROBABILITY_PREFIX)]
+    if len(fields) < 2 or layer.fields().indexOf("class") < 0:
+        raise CspError(f"{layer.name()} is not a Classify layer result: it has no 'class' and p_<class> fields")
+    indices = [layer.fields().indexOf(name) for name in fields]
+    boxes, probabilities, names = [], [], {}
+    for feature in layer.getFeatures():
+        box = feature.geometry().boundingBox()
+        boxes.append((box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum()))
+        values = [feature.attribute(i) for i in indices]
+        probabilities.append([float(v) if isinstance(v, (int, float)) else np.nan for v in values])
+        predicted = feature.attribute("class")
+        if isinstance(predicted, str):
+            names[probability_field(predicted)] = predicted
+    box_array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    class_names = [names.get(name, name[len(PROBABILITY_PREFIX):]) for name in fields]
+    return TileProbabilities(class_names, np.asarray(probabilities, dtype=np.float32).reshape(-1, len(fields)),
+                             *box_array.T, class_colors=_legend_colors(layer, class_names))
+
+
+def _legend_colors(layer: QgsVectorLayer, class_names: list[str]) -> list[str]:
+    """``#rrggbb`` per class from the layer's categorized renderer on ``class``; empty if not styled so."""
+    renderer = layer.renderer()
+    if not isinstance(renderer, QgsCategorizedSymbolRenderer) or renderer.classAttribute() != "class":
+        return []
+    colors = {str(c.value()): c.symbol().color().name() for c in renderer.categories()}
+    return [colors[name] for name in class_names] if all(name in colors for name in class_names) else []
+
+
+def load_heatmap(result: HeatmapResult) -> QgsRasterLayer:
+    """The heatmap as a layer named after its content, styled by kind (RGB, pseudocolor, paletted)."""
+    layer = QgsRasterLayer(str(result.path), result.title, "gdal")
+    if not layer.isValid():
+        raise CspError(f"the heatmap {result.path} could not be opened as a layer")
+    style_heatmap(layer, result)
+    return layer
+
+
+def style_heatmap(layer: QgsRasterLayer, result: HeatmapResult) -> None:
+    """RGB for embeddings, class palette for "most likely class", viridis/magma stretched to the data."""
+    if result.style == "rgb":
+        renderer = QgsMultiBandColorRenderer(layer.dataProvider(), 1, 2, 3)
+        for band, setter in enumerate((renderer.setRedContrastEnhancement, renderer.setGreenContrastEnhancement,
+                                       renderer.setBlueContrastEnhancement), start=1):
+            enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(band))
+            enhancement.setMinimumValue(1)
+            enhancement.setMaximumValue(255)
+            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+            setter(enhancement)
+        layer.setRenderer(renderer)
+        layer.triggerRepaint()
+    elif result.style == "paletted":
+        colors = class_colors(result.class_names, result.class_colors)
+        apply_paletted(layer, [(i, name, color) for i, (name, color) in enumerate(zip(result.class_names, colors))])
+    else:
+        low, high = result.value_range or (0.0, 1.0)
+        ramp = "Magma" if result.quantity == ENTROPY else "Viridis"
+        apply_pseudocolor(layer, low, high if high > low else low + 1e-6, ramp)

@@ -1,0 +1,111 @@
+"""Write classified tiles to GeoPackage/GeoTIFF and load them as styled QGIS layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransformContext,
+    QgsFeature,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsVectorFileWriter,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..contract.errors import CspError
+from ..core.classify import TileResults
+from ..core.geotiff import GeoTiffWriter
+from ..core.tile_table import field_specs, rows
+from .styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
+
+CLASS_NODATA = 255
+PROBABILITY_NODATA = -1.0
+TOP_K = 3
+QT_TYPES = {str: QVariant.String, int: QVariant.Int, float: QVariant.Double}
+
+
+def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
+    """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes."""
+    fields = QgsFields()
+    for name, kind in field_specs(results.class_names, TOP_K):
+        fields.append(QgsField(name, QT_TYPES[kind]))
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.layerName = "tiles"
+    writer = QgsVectorFileWriter.create(str(path), fields, QgsWkbTypes.Polygon, crs,
+                                        QgsCoordinateTransformContext(), options)
+    if writer.hasError() != QgsVectorFileWriter.NoError:
+        raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
+    try:
+        for index, attributes in zip(results.indices, rows(results, TOP_K)):
+            e = results.grid.tile_extent(int(index))
+            feature = QgsFeature(fields)
+            feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(e.xmin, e.ymin, e.xmax, e.ymax)))
+            feature.setAttributes(attributes)
+            if not writer.addFeature(feature):
+                raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
+    finally:
+        del writer
+
+
+def write_cell_raster(path: Path, results: TileResults, values: np.ndarray, nodata: float,
+                      data_type: int, crs: QgsCoordinateReferenceSystem, categories: list[str] | None = None) -> None:
+    """GeoTIFF with one cell per tile (see ``TileGrid.cell_geotransform``); unprocessed cells are nodata."""
+    grid = results.grid
+    image = np.full(grid.n_tiles, nodata, dtype=values.dtype)
+    image[results.indices] = values
+    with GeoTiffWriter(path, grid.n_cols, grid.n_rows, 1, data_type, grid.cell_geotransform(),
+                       crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL), nodata,
+                       categories=categories) as out:
+        out.write(0, image.reshape(grid.n_rows, grid.n_cols))
+
+
+def write_class_raster(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
+    ids = results.class_ids
+    values = np.where(ids < 0, CLASS_NODATA, ids).astype(np.uint8)
+    write_cell_raster(path, results, values, CLASS_NODATA, gdal.GDT_Byte, crs, categories=results.class_names)
+
+
+def write_probability_raster(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
+    """Float32 probability of the predicted class per tile."""
+    values = np.nan_to_num(np.nanmax(np.where(results.skipped[:, None], 0, results.probabilities), axis=1),
+                           nan=0.0).astype(np.float32)
+    values[results.skipped] = PROBABILITY_NODATA
+    write_cell_raster(path, results, values, PROBABILITY_NODATA, gdal.GDT_Float32, crs)
+
+
+def load_tile_vector(path: Path, name: str, class_names: list[str], colors: list[str] | None) -> QgsVectorLayer:
+    layer = QgsVectorLayer(f"{path}|layername=tiles", name, "ogr")
+    _check_valid(layer, path)
+    palette = class_colors(class_names, colors)
+    apply_categorized(layer, "class", [(c, c, color) for c, color in zip(class_names, palette)])
+    return layer
+
+
+def load_class_raster(path: Path, name: str, class_names: list[str], colors: list[str] | None) -> QgsRasterLayer:
+    layer = QgsRasterLayer(str(path), name, "gdal")
+    _check_valid(layer, path)
+    palette = class_colors(class_names, colors)
+    apply_paletted(layer, [(i, c, color) for i, (c, color) in enumerate(zip(class_names, palette))])
+    return layer
+
+
+def load_probability_raster(path: Path, name: str) -> QgsRasterLayer:
+    layer = QgsRasterLayer(str(path), name, "gdal")
+    _check_valid(layer, path)
+    apply_pseudocolor(layer, 0.0, 1.0)
+    return layer
+
+
+def _check_valid(layer, path: Path) -> None:
+    if not layer.isValid():
+        raise CspError(f"the output {path} could not be opened as a layer")

@@ -1,0 +1,66 @@
+"""The trainer's one checkpoint loader: read a checkpoint, pick prefixed weights, rebuild its task."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import torch
+
+from trainer.errors import TrainerError
+from trainer.tasks.base import TASK_KEY, ExportableTask
+
+
+def read_checkpoint(path: str | os.PathLike, what: str = "checkpoint") -> dict:
+    """The dict saved in ``path`` (on CPU); :class:`TrainerError` naming ``what`` when it is missing
+    or not a torch file."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainerError(f"{what} not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # pickle, zip and torch errors all mean "not a checkpoint"
+        raise TrainerError(f"{path} is not a Lightning checkpoint (torch.load failed: "
+                           f"{str(exc).splitlines()[0][:160]})") from exc
+    if not isinstance(checkpoint, dict):
+        raise TrainerError(f"{path} is not a Lightning checkpoint or state dict")
+    return checkpoint
+
+
+def strip_prefix(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries of ``state`` whose keys start with ``prefix``, with the prefix removed."""
+    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+
+
+def task_class(path: str | os.PathLike) -> type[ExportableTask]:
+    """The :class:`ExportableTask` subclass recorded in checkpoint ``path``; raises :class:`TrainerError`."""
+    checkpoint = read_checkpoint(path)
+    if "state_dict" not in checkpoint:
+        raise TrainerError(f"{path} is not a Lightning checkpoint (no 'state_dict' entry)")
+    reference = checkpoint.get(TASK_KEY)
+    if not isinstance(reference, str) or ":" not in reference:
+        raise TrainerError(f"{path} was not written by a geo-SSL trainer task (no '{TASK_KEY}' entry); "
+                           "export checkpoints saved by `python -m trainer csp|moco|finetune`")
+    module_name, _, qualname = reference.partition(":")
+    try:
+        found = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise TrainerError(f"{path} was written by task {reference!r}, which this trainer does not have "
+                           f"({exc}); use the trainer version that trained it") from exc
+    if not (isinstance(found, type) and issubclass(found, ExportableTask)):
+        raise TrainerError(f"{path}: {reference!r} is not a geo-SSL trainer task")
+    return found
+
+
+def load_task(path: str | os.PathLike) -> ExportableTask:
+    """Rebuild the task with its saved hyper-parameters and weights, on CPU, in eval mode."""
+    cls = task_class(path)
+    try:
+        task = cls.load_from_checkpoint(path, map_location="cpu")
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise TrainerError(f"{path}: cannot rebuild {cls.__name__} from this checkpoint: "
+                           f"{str(exc).splitlines()[0][:200]}") from exc
+    return task.eval()

@@ -1,0 +1,137 @@
+"""Few-label evaluation of CSP (paper protocol): image-only, location-only and fused classifiers.
+
+For every label ratio and seed, a stratified subset of the training split trains (1) a linear head
+on frozen image features, P(y | I); (2) location classifiers from random init and from a CSP
+checkpoint, with each loss of ``FewLabelSetup.losses`` (``softmax`` or CSP's ``presence_only``).
+Fusion is P(y | I, x) ∝ P(y | I) · P(y | x) (:func:`qgis_csp_plugin.contract.probabilities.fuse`; with a
+presence-only prior this is CSP's P(y | I) · σ(w_y · e(x)), renormalised). Optionally, a tempered
+fusion P(y | I) · P(y | x)^α with α chosen among ``FewLabelSetup.prior_exponents`` by the fused
+log-likelihood on the validation split (α = 0 is image-only). Metrics are top-1/top-3 on the
+validation and the held-out test split; nothing is chosen on the test split (fixed hyper-parameters,
+fixed step counts). Tables: :mod:`trainer.evaluation.report`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch.utils.data import DataLoader
+
+from qgis_csp_plugin.contract.probabilities import fuse
+from trainer.data.points import point_tensors
+from trainer.data.splits import label_subset
+from trainer.errors import TrainerError
+from trainer.tasks.location_classifier import LocationClassifierTask
+
+#: Row names of the losses in tables.
+LOSS_NAMES = {"softmax": "softmax", "presence_only": "presence-only"}
+
+
+@dataclass
+class FewLabelSetup:
+    """Fixed training settings of the location classifiers (never chosen on the test split)."""
+
+    location_encoder: str = "sphereC+"
+    encoder_params: dict | None = None
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3
+    losses: tuple[str, ...] = ("softmax",)
+    prior_exponents: tuple[float, ...] = ()  # candidates for α, chosen on the validation split
+
+
+def topk_accuracy(probabilities: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Fraction of rows whose label is among the ``k`` most probable classes."""
+    top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return float((top == labels[:, None]).any(axis=1).mean())
+
+
+def image_probabilities(features: np.ndarray, labels: np.ndarray, test_features: np.ndarray,
+                        n_classes: int, seed: int) -> np.ndarray:
+    """P(y | I) of a linear head (standardised multinomial logistic regression) on frozen features."""
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    model.fit(features, labels)
+    probabilities = np.zeros((len(test_features), n_classes))
+    probabilities[:, model.classes_] = model.predict_proba(test_features)
+    return probabilities
+
+
+def best_exponent(p_image: np.ndarray, p_location: np.ndarray, labels: np.ndarray,
+                  candidates: tuple[float, ...]) -> float:
+    """The α of ``candidates`` whose fusion P(y | I) · P(y | x)^α has the lowest negative log-likelihood
+    of ``labels`` (validation data); ties go to the smaller α."""
+    def nll(alpha: float) -> float:
+        fused = fuse(p_image, p_location ** np.float32(alpha))
+        return float(-np.log(np.clip(fused[np.arange(len(labels)), labels], 1e-12, None)).mean())
+
+    return min(sorted(candidates), key=nll)
+
+
+def location_probabilities(train: pd.DataFrame, test: pd.DataFrame, class_names: list[str],
+                           setup: FewLabelSetup, csp_checkpoint: str | None, seed: int,
+                           loss: str = "softmax") -> np.ndarray:
+    """P(y | x) (softmax) or per-class presence σ (presence-only) of a location classifier fine-tuned on
+    ``train`` for ``setup.steps`` steps, at the locations of ``test``."""
+    L.seed_everything(seed, verbose=False)
+    task = LocationClassifierTask(class_names, setup.location_encoder, setup.encoder_params,
+                                  csp_checkpoint=csp_checkpoint, loss=loss, lr=setup.lr)
+    loader = DataLoader(point_tensors(train), batch_size=min(setup.batch_size, len(train)), shuffle=True)
+    trainer = L.Trainer(max_steps=setup.steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(task, loader)
+    return task.predict_proba(point_tensors(test).tensors[0]).numpy()
+
+
+def evaluate_ratio(train: pd.DataFrame, evaluated: dict[str, pd.DataFrame], features: dict[int, np.ndarray],
+                   class_names: list[str], ratio: float, seed: int, setup: FewLabelSetup,
+                   csp_checkpoint: str | None) -> list[dict]:
+    """Rows ``{ratio, seed, n_train, split, n_eval, model, prior_exponent, top1, top3}`` of the image,
+    location and fused classifiers on each split of ``evaluated`` (``{"val": …, "test": …}``; the
+    tempered fusion's α is chosen on ``val``).
+
+    ``features`` maps record index → frozen image feature vector (train and evaluated records).
+    """
+    if setup.prior_exponents and not len(evaluated.get("val", ())):
+        raise TrainerError("choosing the prior exponent needs a non-empty validation split")
+    subset = label_subset(train, ratio, seed)
+    frames = [frame for frame in evaluated.values() if len(frame)]
+    split = np.concatenate([[name] * len(frame) for name, frame in evaluated.items() if len(frame)])
+    points = pd.concat(frames)
+    stack = lambda frame: np.stack([features[i] for i in frame.index])  # noqa: E731
+    p_image = image_probabilities(stack(subset), subset["label"].to_numpy(), stack(points), len(class_names),
+                                  seed).astype(np.float32)
+    labels, val = points["label"].to_numpy(), split == "val"
+    results, exponents = {"image only": p_image}, {}
+    inits = {"random init": None, **({"CSP": csp_checkpoint} if csp_checkpoint else {})}
+    for loss in setup.losses:
+        for init, checkpoint in inits.items():
+            name = f"{init}, {LOSS_NAMES[loss]}"
+            p_location = location_probabilities(subset, points, class_names, setup, checkpoint, seed,
+                                                loss).astype(np.float32)
+            results[f"location only ({name})"] = p_location
+            results[f"fused ({name})"] = fuse(p_image, p_location)
+            if setup.prior_exponents:
+                alpha = best_exponent(p_image[val], p_location[val], labels[val], setup.prior_exponents)
+                exponents[f"fused ({name}, α on val)"] = alpha
+                results[f"fused ({name}, α on val)"] = fuse(p_image, p_location ** np.float32(alpha))
+    return [{"ratio": ratio, "seed": seed, "n_train": len(subset), "split": part, "n_eval": int(rows.sum()),
+             "model": model, "prior_exponent": exponents.get(model, np.nan),
+             "top1": topk_accuracy(p[rows], labels[rows], 1), "top3": topk_accuracy(p[rows], labels[rows], 3)}
+            for part in evaluated if (rows := split == part).any() for model, p in results.items()]
+
+
+def torch_quiet() -> None:
+    """One thread, no per-fit banners or warnings: many tiny fits in a row."""
+    torch.set_num_threads(1)
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="lightning")
