@@ -111,15 +111,23 @@ def test_dense_stride_averages_the_tiles_that_contain_each_cell(provider, rgb_mo
     extent = QgsRectangle(e.xMinimum(), e.yMaximum() - 200 * 30, e.xMinimum() + 200 * 30, e.yMaximum())
     extent_text = f"{extent.xMinimum()},{extent.xMaximum()},{extent.yMinimum()},{extent.yMaximum()} [EPSG:32621]"
     result = processing.run("csp:classify", {
-        "INPUT": layer, "MODEL": str(rgb_model), "BANDS": "1,2,3", "STRIDE": 8, "EXTENT": extent_text,
+        "INPUT": str(LANDSAT), "MODEL": str(rgb_model), "BANDS": "1,2,3", "STRIDE": 8, "EXTENT": extent_text,
         "OUTPUT_VECTOR": str(tmp_path / "t.gpkg"), "OUTPUT_PROBABILITY": str(tmp_path / "p.tif")})
-    probability = gdal.Open(result["OUTPUT_PROBABILITY"])
-    assert probability.GetGeoTransform()[1] == 8 * 30.0
+    dataset = gdal.Open(result["OUTPUT_PROBABILITY"])
+    cell_size, written = dataset.GetGeoTransform()[1], dataset.ReadAsArray()
+    dataset = None  # closed before QGIS exits
+    assert cell_size == 8 * 30.0
     job = prepare(ClassifyRequest(layer, rgb_model, {}, extent=extent, bands=[1, 2, 3], stride=8))
     raw = job.classifier.run(job.grid, job.reader)
     grid = job.grid
     expected = box_mean(raw.probabilities.reshape(grid.n_rows, grid.n_cols, -1), 1).max(axis=2)
-    np.testing.assert_allclose(probability.ReadAsArray(), expected, atol=1e-5)
+    np.testing.assert_allclose(written, expected, atol=1e-5)
+
+
+def test_stride_above_the_tile_size_is_refused(provider, rgb_model, tmp_path):
+    import processing
+
     with pytest.raises(QgsProcessingException, match="stride must lie between 1 px and the tile size"):
-        processing.run("csp:classify", {"INPUT": layer, "MODEL": str(rgb_model), "STRIDE": 33,
+        processing.run("csp:classify", {"INPUT": str(LANDSAT), "MODEL": str(rgb_model), "STRIDE": 33,
                                         "OUTPUT_VECTOR": str(tmp_path / "x.gpkg")})
+    assert list(tmp_path.iterdir()) == []

@@ -85,6 +85,22 @@ def memory_copy(source: QgsVectorLayer, crs: str | None = None, keep=lambda f: T
     return layer
 
 
+def CENTRES(scene: Path) -> str:  # noqa: N802 (reads like the layer it names)
+    """The centres layer as a source string. A test in which processing.run fails stays referenced until
+    the interpreter exits (after QGIS): an OGR layer object in its frame then crashes the shutdown."""
+    return f"{scene / 'labels.gpkg'}|layername=centres"
+
+
+def as_file(layer: QgsVectorLayer, path: Path) -> str:
+    """``layer`` written to a GeoPackage (see :func:`CENTRES` for why failing runs get files)."""
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    error = QgsVectorFileWriter.writeAsVectorFormatV3(layer, str(path), QgsProject.instance().transformContext(),
+                                                      options)
+    assert error[0] == QgsVectorFileWriter.NoError, error
+    return str(path)
+
+
 def train(scene: Path, layer, out: Path, field: str = "class", **extra):
     import processing
 
@@ -167,25 +183,31 @@ def test_reprojected_labels_and_points_off_the_raster(provider, scene, tmp_path)
     ("all_off_raster", "at least 2 usable samples|has no value"),
 ])
 def test_bad_labels_give_a_message_and_write_nothing(provider, scene, tmp_path, case, message):
+    out = tmp_path / "out" / "bad.onnx"
+    path = bad_labels(scene, case, tmp_path / "labels.gpkg")  # a file: see CENTRES
+    with pytest.raises(QgsProcessingException, match=message):
+        train(scene, path, out)
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+def bad_labels(scene: Path, case: str, path: Path) -> str:
+    """The centres with one defect, written to ``path``."""
     source = labels(scene)
+    off_raster = [(QgsGeometry.fromPointXY(QgsPointXY(400_000 + i, 5_000_000)), "SeaLake") for i in range(3)]
     layers = {
         "one_class": lambda: memory_copy(source, keep=lambda f: f["class"] == "Forest"),
         "one_sample": lambda: memory_copy(
             source, keep=lambda f: f["class"] != "SeaLake" or f["patch"] == "SeaLake_1.tif"),
         "empty_field": lambda: memory_copy(source, keep=lambda f: False, extra=[
             (QgsGeometry.fromPointXY(QgsPointXY(500_320, 4_999_680)), None)] * 3),
-        "all_off_raster": lambda: memory_copy(source, keep=lambda f: f["class"] != "SeaLake", extra=[
-            (QgsGeometry.fromPointXY(QgsPointXY(400_000 + i, 5_000_000)), "SeaLake") for i in range(3)]),
+        "all_off_raster": lambda: memory_copy(source, keep=lambda f: f["class"] != "SeaLake", extra=off_raster),
     }
-    out = tmp_path / "bad.onnx"
-    with pytest.raises(QgsProcessingException, match=message):
-        train(scene, layers[case](), out)
-    assert not out.exists() and list(tmp_path.iterdir()) == []
+    return as_file(layers[case](), path)
 
 
 def test_an_image_classifier_is_not_an_encoder(provider, scene, tmp_path):
     with pytest.raises(QgsProcessingException, match="needs an image_encoder"):
-        train(scene, labels(scene), tmp_path / "x.onnx", ENCODER=str(REPO / "models" / "eurosat_s2.onnx"))
+        train(scene, CENTRES(scene), tmp_path / "x.onnx", ENCODER=str(REPO / "models" / "eurosat_s2.onnx"))
 
 
 def _fill(colour: str) -> QgsSymbol:
@@ -261,7 +283,10 @@ def test_optional_location_prior_over_the_same_classes_fuses_in_classify(provide
         "PRIOR_MODEL": result["OUTPUT_PRIOR"], "OUTPUT_VECTOR": str(tmp_path / "fused.gpkg")})
     tiles = QgsVectorLayer(fused["OUTPUT_VECTOR"], "tiles", "ogr")
     assert tiles.featureCount() == 18 and {f["class"] for f in tiles.getFeatures()} <= set(CLASSES)
+
+
+def test_a_prior_needs_a_location_encoder(provider, scene, tmp_path):
     with pytest.raises(QgsProcessingException, match="needs a location_encoder"):
-        train(scene, labels(scene), tmp_path / "x.onnx", OUTPUT_PRIOR=str(tmp_path / "y.onnx"),
+        train(scene, CENTRES(scene), tmp_path / "x.onnx", OUTPUT_PRIOR=str(tmp_path / "y.onnx"),
               LOCATION_ENCODER=str(ENCODER))
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "y.onnx").exists()
