@@ -21,11 +21,26 @@ import numpy as np
 from ..contract.errors import CspError
 from ..contract.latlon import validate_latlon
 from ..contract.onnx_model import OnnxModel
+from ..contract.prior_exponent import check_override
 from ..contract.probabilities import fuse
 from ..contract.schema import Kind
 from .progress import Canceled, IsCanceled, Progress
 from .radiometry import BandTransform
 from .tiling import Extent, Strip, TileGrid, pixel_window, window_extent
+
+MAX_PIXEL_BYTES = 2 * 1024 ** 3  # float32 pixels held at once: one strip (read + validity) and one batch
+
+
+def check_pixel_memory(grid: TileGrid, n_bands: int, batch_size: int, limit: int = MAX_PIXEL_BYTES) -> None:
+    """Refuse tile and batch sizes whose pixel buffers would not fit ``limit`` bytes (instead of
+    failing deep inside numpy with "Unable to allocate ... TiB")."""
+    strip = n_bands * grid.tile_size * grid.strip_width * 4 * 2
+    batch = batch_size * n_bands * grid.tile_size ** 2 * 4
+    if strip + batch > limit:
+        raise CspError(f"tile size {grid.tile_size} px with batch size {batch_size} needs "
+                       f"{(strip + batch) / 1024 ** 3:,.1f} GiB for pixels (one strip of {grid.strip_width:,} px "
+                       f"and one batch), more than the {limit / 1024 ** 3:.0f} GiB allowed: use a smaller tile "
+                       "size, batch size or extent")
 
 
 class PixelReader(Protocol):
@@ -84,7 +99,10 @@ class Classifier:
 
     def __init__(self, model: OnnxModel, prior: OnnxModel | None = None,
                  to_latlon: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                 transform: BandTransform | None = None, batch_size: int = 16) -> None:
+                 transform: BandTransform | None = None, batch_size: int = 16,
+                 prior_exponent: float = 1.0) -> None:
+        """``prior_exponent``: α in P(y | image) · P(y | location)^α
+        (see :mod:`qgis_csp_plugin.contract.prior_exponent`)."""
         meta = model.metadata
         if not meta.has_image_input or meta.kind != Kind.IMAGE_CLASSIFIER:
             raise CspError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier")
@@ -100,6 +118,7 @@ class Classifier:
             raise CspError(f"batch size must be at least 1, got {batch_size}")
         self.model, self.prior, self.to_latlon = model, prior, to_latlon
         self.transform, self.batch_size = transform, batch_size
+        self.prior_exponent = check_override(prior_exponent)
 
     def run(self, grid: TileGrid, reader: PixelReader, keep: np.ndarray | None = None,
             progress: Progress | None = None, canceled: IsCanceled | None = None) -> TileResults:
@@ -151,6 +170,6 @@ class Classifier:
         if self.prior is not None:
             xs, ys = grid.centres(indices[pending])
             latlon = validate_latlon(self.to_latlon(xs, ys), "tile centres")
-            result = fuse(result, self.prior.run(latlon=latlon))
+            result = fuse(result, self.prior.run(latlon=latlon), self.prior_exponent)
         probabilities[pending] = result
         pending.clear()

@@ -9,7 +9,7 @@ run in a worker thread.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from qgis.core import QgsCoordinateReferenceSystem, QgsVectorLayer
 
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel
+from ..contract.prior_exponent import PriorExponent, fusion_exponent
 from ..contract.schema import Kind
 from ..core.cell_latlon import LatLonTransform
 from ..core.default_models import find_default_model
@@ -61,12 +62,13 @@ class HeatmapRequest:
     choice: str = ""
     tiles_layer: QgsVectorLayer | None = None
     fuse_prior: bool = False
+    prior_exponent: float | None = None  # α override when fusing; None = the prior's stored α
 
 
 @dataclass
 class HeatmapJob:
     """A validated request: location heatmaps use ``heatmap`` and ``grid``, the prediction heatmap
-    ``tiles`` (and ``prior``/``to_latlon`` when fused)."""
+    ``tiles`` (and ``prior``/``to_latlon``/``prior_exponent`` when fused)."""
 
     description: str
     kind: str
@@ -78,6 +80,7 @@ class HeatmapJob:
     tiles: TileProbabilities | None = None
     prior: OnnxModel | None = None
     to_latlon: LatLonTransform | None = None
+    prior_exponent: PriorExponent = field(default_factory=lambda: PriorExponent(1.0))  # α of the fusion
 
     def execute(self, progress: Progress | None = None, canceled: IsCanceled | None = None) -> HeatmapResult:
         """Compute and write the GeoTIFF (any thread); raises ``Canceled`` when ``canceled()`` says so."""
@@ -85,7 +88,9 @@ class HeatmapJob:
             return self.heatmap.embedding(self.grid, self.output, self.wkt, progress, canceled)
         if self.kind == CLASS_PRIOR:
             return self.heatmap.prior(self.grid, self.output, self.wkt, self.choice, progress, canceled)
-        result = prediction_heatmap(self.tiles, self.output, self.wkt, self.choice, self.prior, self.to_latlon)
+        result = prediction_heatmap(self.tiles, self.output, self.wkt, self.choice, self.prior, self.to_latlon,
+                                    self.prior_exponent.value)
+        result.notes += self.prior_exponent.notes
         if progress is not None:
             progress(100.0)
         return result
@@ -108,11 +113,24 @@ def load_model(request: HeatmapRequest, class_names: list[str] | None = None) ->
 
 def make_grid(request: HeatmapRequest, crs: QgsCoordinateReferenceSystem) -> CellGrid:
     extent = request.extent or world_extent(crs)
+    if crs.isGeographic():
+        check_geographic_extent(extent, crs)
     if request.cell_size:
         return CellGrid.from_cell_size(extent, request.cell_size)
     width = request.width or DEFAULT_WIDTH
     height = request.height or max(1, math.ceil(width * extent.height / max(extent.width, 1e-300)))
     return CellGrid.from_shape(extent, width, height)
+
+
+def check_geographic_extent(extent: Extent, crs: QgsCoordinateReferenceSystem) -> None:
+    """Refuse longitudes beyond ±180 and latitudes beyond ±90: cells there would be georeferenced
+    off the globe (wrapping them silently would draw the same place twice)."""
+    if extent.xmin >= -180 and extent.xmax <= 180 and extent.ymin >= -90 and extent.ymax <= 90:
+        return
+    raise CspError(f"the extent (lon {extent.xmin:g}..{extent.xmax:g}, lat {extent.ymin:g}..{extent.ymax:g}) "
+                   f"leaves the globe: in {crs.authid() or 'a geographic CRS'} longitudes must lie within "
+                   "-180..180 and latitudes within -90..90; for a map across the dateline use a projected CRS "
+                   "centred on the Pacific, e.g. EPSG:3832")
 
 
 def prepare(request: HeatmapRequest) -> HeatmapJob:
@@ -139,10 +157,13 @@ def _prepare_prediction(request: HeatmapRequest, output: Path) -> HeatmapJob:
         raise CspError("choose the tile layer of a Classify layer result")
     tiles = read_tile_probabilities(layer)
     prior = to_latlon = None
+    exponent = PriorExponent(1.0)
     if request.fuse_prior:
         prior = load_model(request, class_names=tiles.class_names)
+        exponent = fusion_exponent(prior.metadata, request.prior_exponent)
         tile_width = float(np.median(tiles.xmax - tiles.xmin)) if len(tiles.xmin) else 1.0
         to_latlon = cell_to_latlon(layer.crs(), tile_width)
     return HeatmapJob(f"CSP: prediction heatmap of {layer.name()}", PREDICTION, output, wkt_of(layer.crs()),
-                      request.choice or MAX_PROBABILITY, tiles=tiles, prior=prior, to_latlon=to_latlon)
+                      request.choice or MAX_PROBABILITY, tiles=tiles, prior=prior, to_latlon=to_latlon,
+                      prior_exponent=exponent)
 

@@ -17,7 +17,7 @@ from qgis.core import QgsProject, QgsRasterLayer, QgsUnitTypes, QgsVectorLayer
 
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel
-from ..contract.schema import ModelMetadata
+from ..contract.schema import SCHEMA_VERSION, ModelMetadata
 from ..core.accuracy import confusion_matrix, sample_accuracy
 from ..core.band_mapping import default_bands, positional_warning, validate_bands
 from ..core.class_labels import check_training_labels
@@ -26,14 +26,14 @@ from ..core.default_models import find_default_model
 from ..core.logistic_regression import cross_validate, fit_logistic
 from ..core.onnx_head import append_softmax_head
 from ..core.progress import Canceled, IsCanceled, Progress
-from ..core.radiometry import BandTransform, match_statistics
+from ..core.radiometry import BandTransform
 from ..core.staging import StagedOutputs
 from ..core.tiling import Extent, Strip, resolution_in_layer_units
-from ..jobs.classify import _layer_statistics
 from ..qgis_io.crs import cell_to_latlon
 from ..qgis_io.provider_reader import ProviderReader, band_labels
 from ..qgis_io.styling import class_colors
 from ..qgis_io.training_samples import SampleSet, collect_samples, layer_class_colors
+from .classify import _radiometric_transform, _sample_values
 
 MAX_FOLDS = 5
 
@@ -131,11 +131,9 @@ def prepare(request: TrainRequest) -> TrainClassifierJob:
     samples = collect_samples(request.labels, request.class_field, crs, QgsProject.instance().transformContext(),
                               tile_size * res[0], request.max_per_polygon, request.seed)
     check_training_labels(samples.labels, request.class_field)  # early message; re-checked after nodata
-    reader = ProviderReader(layer.dataProvider().clone(), bands)
-    transform = None
-    if meta.normalization.radiometry == "layer_statistics":
-        transform = match_statistics(*_layer_statistics(reader, extent), meta.normalization.mean,
-                                     meta.normalization.std)
+    reader = ProviderReader(layer.dataProvider().clone(), bands, layer.name())
+    transform, warning = _radiometric_transform(_sample_values(reader, extent), meta.normalization)
+    warnings += [warning] if warning else []
     job = TrainClassifierJob(request, encoder, reader, transform, samples, res, tile_size, warnings=warnings)
     if request.prior_output is not None:
         _prepare_prior(job)
@@ -245,7 +243,7 @@ def _classifier_metadata(job: TrainClassifierJob, class_names: list[str], counts
     colors = class_colors(class_names, layer_class_colors(request.labels, request.class_field, class_names))
     name = request.name or f"{request.output.stem} ({len(class_names)} classes)"
     return ModelMetadata.from_dict({
-        **encoder.to_dict(), "kind": "image_classifier", "name": name,
+        **encoder.to_dict(), "kind": "image_classifier", "name": name, "schema_version": SCHEMA_VERSION,
         "description": f"logistic regression on {encoder.name} embeddings, trained in QGIS on "
                        f"{request.labels.name()}.{request.class_field}",
         "class_names": class_names, "class_colors": colors, "tile_size": job.tile_size,
@@ -265,6 +263,7 @@ def _prior_metadata(job: TrainClassifierJob, classifier: ModelMetadata, latlon: 
     lat, lon = latlon[:, 0], latlon[:, 1]
     return ModelMetadata.from_dict({
         **encoder.to_dict(), "kind": "location_prior", "name": f"{classifier.name} location prior",
+        "schema_version": SCHEMA_VERSION,
         "description": f"P(class | lat, lon) from {encoder.name} embeddings of the labelled samples of "
                        f"{job.request.labels.name()}.{job.request.class_field}",
         "class_names": classifier.class_names, "class_colors": classifier.class_colors, "pca_basis": None,
