@@ -53,7 +53,7 @@ def layers() -> None:
         enhancement = QgsContrastEnhancement(scene.dataProvider().dataType(band))
         enhancement.setMinimumValue(700)
         enhancement.setMaximumValue(2200)
-        enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+        enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
         setter(enhancement)
     scene.setRenderer(renderer)
     training = QgsVectorLayer(f"{RUN / 'labels.gpkg'}|layername=centres", "training points", "ogr")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from qgis.core import QgsProject, QgsRasterLayer, QgsUnitTypes, QgsVectorLayer
+from qgis.core import Qgis, QgsProject, QgsRasterLayer, QgsUnitTypes, QgsVectorLayer
 
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel
@@ -124,7 +124,7 @@ def prepare(request: TrainRequest) -> TrainClassifierJob:
     warnings = [] if request.bands else [w for w in [positional_warning(meta.bands, labels)] if w]
     crs = layer.crs()
     extent = layer.extent()
-    units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.DistanceMeters, crs.mapUnits())
+    units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(Qgis.DistanceUnit.Meters, crs.mapUnits())
     res = resolution_in_layer_units(request.resolution_m or meta.gsd_m, crs.isGeographic(),
                                     extent.center().y() if crs.isGeographic() else 0.0, units_per_metre)
     tile_size = request.tile_size or meta.tile_size

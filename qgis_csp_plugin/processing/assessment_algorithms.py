@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (
+    Qgis,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
     QgsFields,
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -20,9 +20,8 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsProcessingParameterVectorLayer,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QMetaType
 
 from ..contract.errors import CspError
 from ..core.class_areas import area_table
@@ -55,18 +54,18 @@ class AccuracyAssessmentAlgorithm(QgsProcessingAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterMapLayer(
             "CLASSIFICATION", "Classification (class raster or classified polygons)",
-            types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]))
+            types=[Qgis.ProcessingSourceType.Raster, Qgis.ProcessingSourceType.VectorPolygon]))
         self.addParameter(QgsProcessingParameterString("MAP_FIELD", "Class field of classified polygons", "class"))
         self.addParameter(QgsProcessingParameterVectorLayer(
-            "REFERENCE", "Reference points or polygons", [QgsProcessing.TypeVectorPoint,
-                                                          QgsProcessing.TypeVectorPolygon]))
+            "REFERENCE", "Reference points or polygons", [Qgis.ProcessingSourceType.VectorPoint,
+                                                          Qgis.ProcessingSourceType.VectorPolygon]))
         self.addParameter(QgsProcessingParameterField("REFERENCE_FIELD", "Reference class field",
                                                       parentLayerParameterName="REFERENCE"))
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT_CSV", "Per-class table (CSV)", "CSV (*.csv)"))
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT_HTML", "Report (HTML)", "HTML (*.html)",
                                                                 optional=True))
         self.addParameter(QgsProcessingParameterFeatureSink("OUTPUT_TABLE", "Accuracy table",
-                                                            QgsProcessing.TypeVector, optional=True))
+                                                            Qgis.ProcessingSourceType.Vector, optional=True))
         for name, description in (("SAMPLES", "Reference samples used"), ("OVERALL_ACCURACY", "Overall accuracy"),
                                   ("KAPPA", "Cohen's kappa"),
                                   ("OVERALL_ACCURACY_ADJ", "Area-adjusted overall accuracy"),
@@ -128,7 +127,7 @@ class ClassAreaReportAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT_CSV", "Class areas (CSV)", "CSV (*.csv)",
                                                                 optional=True))
         self.addParameter(QgsProcessingParameterFeatureSink("OUTPUT_TABLE", "Class area table",
-                                                            QgsProcessing.TypeVector, optional=True))
+                                                            Qgis.ProcessingSourceType.Vector, optional=True))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         try:
@@ -158,14 +157,14 @@ def write_table(algorithm: QgsProcessingAlgorithm, parameters, context, name: st
         return None
     fields = QgsFields()
     for key, value in rows[0].items():
-        kind = (QVariant.String if isinstance(value, str) else QVariant.Int if isinstance(value, int)
-                else QVariant.Double)
+        kind = (QMetaType.Type.QString if isinstance(value, str) else QMetaType.Type.Int if isinstance(value, int)
+                else QMetaType.Type.Double)
         fields.append(QgsField(key, kind))
-    sink, dest = algorithm.parameterAsSink(parameters, name, context, fields, QgsWkbTypes.NoGeometry)
+    sink, dest = algorithm.parameterAsSink(parameters, name, context, fields, Qgis.WkbType.NoGeometry)
     if sink is None:
         return None
     for row in rows:
         feature = QgsFeature(fields)
         feature.setAttributes(list(row.values()))
-        sink.addFeature(feature, QgsFeatureSink.FastInsert)
+        sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
     return dest

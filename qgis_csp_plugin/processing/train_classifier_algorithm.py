@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessing,
+    Qgis,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -53,22 +53,23 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFile("ENCODER", "Image encoder (ONNX; empty = default encoder)",
                                                      extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterVectorLayer(
-            "LABELS", "Labelled points or polygons", [QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVectorPolygon]))
+            "LABELS", "Labelled points or polygons",
+            [Qgis.ProcessingSourceType.VectorPoint, Qgis.ProcessingSourceType.VectorPolygon]))
         self.addParameter(QgsProcessingParameterField("CLASS_FIELD", "Class field (text or integer)",
                                                       parentLayerParameterName="LABELS"))
         self.addParameter(QgsProcessingParameterString("BANDS", "Band mapping, e.g. 1,2,3 (empty = by name)",
                                                        optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            "RESOLUTION", "Resolution in metres/pixel (0 = encoder GSD)", QgsProcessingParameterNumber.Double,
+            "RESOLUTION", "Resolution in metres/pixel (0 = encoder GSD)", Qgis.ProcessingNumberParameterType.Double,
             0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in px (0 = encoder default)",
-                                                       QgsProcessingParameterNumber.Integer, 0, minValue=0))
+                                                       Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber("C", "Inverse L2 strength C (as scikit-learn)",
-                                                       QgsProcessingParameterNumber.Double, 1.0, minValue=1e-6))
-        self.addParameter(QgsProcessingParameterNumber("FOLDS", "Cross-validation folds",
-                                                       QgsProcessingParameterNumber.Integer, MAX_FOLDS, minValue=2))
+                                                       Qgis.ProcessingNumberParameterType.Double, 1.0, minValue=1e-6))
+        self.addParameter(QgsProcessingParameterNumber(
+            "FOLDS", "Cross-validation folds", Qgis.ProcessingNumberParameterType.Integer, MAX_FOLDS, minValue=2))
         self.addParameter(QgsProcessingParameterNumber("MAX_PER_POLYGON", "Maximum tiles per polygon",
-                                                       QgsProcessingParameterNumber.Integer, 16, minValue=1))
+                                                       Qgis.ProcessingNumberParameterType.Integer, 16, minValue=1))
         self.addParameter(QgsProcessingParameterString("NAME", "Model name (empty = file name)", optional=True))
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "Classifier model", "ONNX (*.onnx)"))
         self.addParameter(QgsProcessingParameterFile(

@@ -12,6 +12,7 @@ import json
 import numpy as np
 from osgeo import gdal
 from qgis.core import (
+    Qgis,
     QgsDistanceArea,
     QgsFeatureRequest,
     QgsGeometry,
@@ -72,7 +73,7 @@ class RasterClassMap:
         pixels = np.zeros(MAX_CLASS_VALUE + 1)
         hectares = np.zeros(MAX_CLASS_VALUE + 1)
         geographic = self.crs.isGeographic()
-        metres = QgsUnitTypes.fromUnitToUnitFactor(self.crs.mapUnits(), QgsUnitTypes.DistanceMeters)
+        metres = QgsUnitTypes.fromUnitToUnitFactor(self.crs.mapUnits(), Qgis.DistanceUnit.Meters)
         for row0 in range(0, height, STRIP_ROWS):
             rows = min(STRIP_ROWS, height - row0)
             top = extent.yMaximum() - row0 * res_y
@@ -131,7 +132,7 @@ class VectorClassMap:
             if label is None or label == "nodata" or feature.geometry().isEmpty():
                 continue
             self.labels[feature.id()] = label
-            hectares = area.convertAreaMeasurement(area.measureArea(feature.geometry()), QgsUnitTypes.AreaHectares)
+            hectares = area.convertAreaMeasurement(area.measureArea(feature.geometry()), Qgis.AreaUnit.Hectares)
             by_class[label] = by_class.get(label, 0.0) + hectares
             sizes.append(feature.geometry().boundingBox().width())
         if not self.labels:

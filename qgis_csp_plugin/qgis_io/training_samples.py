@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from qgis.core import (
+    Qgis,
     QgsCategorizedSymbolRenderer,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
@@ -54,7 +55,7 @@ def collect_samples(layer: QgsVectorLayer, field: str, crs: QgsCoordinateReferen
     if layer.fields().indexOf(field) < 0:
         raise CspError(f"the layer {layer.name()!r} has no field {field!r}")
     kind = QgsWkbTypes.geometryType(layer.wkbType())
-    if kind not in (QgsWkbTypes.PointGeometry, QgsWkbTypes.PolygonGeometry):
+    if kind not in (Qgis.GeometryType.Point, Qgis.GeometryType.Polygon):
         raise CspError(f"the labelled layer {layer.name()!r} must hold points or polygons")
     transform = QgsCoordinateTransform(layer.crs(), crs, context)
     rng = np.random.default_rng(seed)
@@ -78,7 +79,7 @@ def collect_samples(layer: QgsVectorLayer, field: str, crs: QgsCoordinateReferen
         except QgsCsException:
             no_geometry += 1
             continue
-        points = (_point_parts(geometry) if kind == QgsWkbTypes.PointGeometry
+        points = (_point_parts(geometry) if kind == Qgis.GeometryType.Point
                   else _polygon_samples(geometry, spacing, max_per_polygon, rng))
         for x, y in points:
             xs.append(x)
@@ -87,7 +88,7 @@ def collect_samples(layer: QgsVectorLayer, field: str, crs: QgsCoordinateReferen
             groups.append(feature.id())
             weights.append(1.0 / len(points))
     return SampleSet(np.array(xs), np.array(ys), labels, np.array(groups, np.int64), np.array(weights),
-                     "point" if kind == QgsWkbTypes.PointGeometry else "polygon", no_label, no_geometry)
+                     "point" if kind == Qgis.GeometryType.Point else "polygon", no_label, no_geometry)
 
 
 def _point_parts(geometry: QgsGeometry) -> list[tuple[float, float]]:
