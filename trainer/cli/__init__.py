@@ -16,6 +16,7 @@ COMMANDS = {
     "finetune": ("trainer.cli.finetune", "few-label fine-tuning of location/image classifiers (5/10/20/100 %)"),
     "evaluate": ("trainer.cli.evaluate", "image-only / location-only / fused top-1/top-3 table"),
     "moco": ("trainer.cli.moco", "geography-aware MoCo-v2 (fit, linear-probe, finetune)"),
+    "import": ("trainer.cli.importer", "import a pretrained location encoder (geoclip) as an ONNX model"),
     "export": ("trainer.cli.export", "export a checkpoint to a self-describing ONNX model"),
     "inspect": ("trainer.cli.inspect", "print an ONNX model's metadata, inputs/outputs and a parity check"),
 }
