@@ -13,6 +13,7 @@ import importlib.metadata
 import importlib.util
 import sys
 import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,7 +113,9 @@ def reference_encoder(release: Release) -> nn.Module:
         package.__path__ = [str(release.root / "model")]
         sys.modules[_REFERENCE_PACKAGE] = package
     try:
-        module = importlib.import_module(f"{_REFERENCE_PACKAGE}.location_encoder")
+        with warnings.catch_warnings():  # its rff helpers use torch.jit.script, deprecated in torch 2.14
+            warnings.simplefilter("ignore", FutureWarning)
+            module = importlib.import_module(f"{_REFERENCE_PACKAGE}.location_encoder")
         return module.LocationEncoder(from_pretrained=True).eval()
     except ImportError as exc:
         raise TrainerError(f"cannot load GeoCLIP's location encoder from {release.root}: {exc}") from exc
