@@ -94,3 +94,39 @@ def test_plugin_embedding_heatmap_renders_geoclip(imported, reference, qgis_proc
         colours = PcaColours(OnnxModel.load(imported).metadata.pca_basis)(embed(reference, centres))
     expected = colours.T.reshape(3, 18, 36).astype(int)
     assert np.abs(array.astype(int) - expected).max() <= 1  # GeoCLIP's own embedding, through the stored PCA
+
+
+@needs_geoclip
+@pytest.mark.parametrize("freeze", [True, False])
+def test_prior_from_geoclip_trains_and_exports(freeze, reference, tmp_path, data_dir):
+    import lightning as L
+    import pandas as pd
+    from torch.utils.data import DataLoader
+
+    from trainer.data.points import point_tensors
+    from trainer.export.onnx_writer import export_onnx
+    from trainer.tasks.location_classifier import LocationClassifierTask
+
+    cities = pd.read_csv(data_dir / "points" / "cities15000.csv.gz", usecols=["lat", "lon", "continent"],
+                         keep_default_na=False)[::100]
+    frame = cities.assign(label=pd.factorize(cities["continent"], sort=True)[0])
+    names = sorted(cities["continent"].unique())
+    task = LocationClassifierTask(names, pretrained_encoder="geoclip", freeze_encoder=freeze, lr=1e-3)
+    assert task.hparams.initialised_from == "geoclip==1.3.0" and task.hparams.location_encoder == "geoclip"
+    before = {k: v.clone() for k, v in task.encoder.state_dict().items()}
+    L.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False).fit(task, DataLoader(point_tensors(frame), batch_size=64, shuffle=True))
+    weights = [k for k in before if k.endswith("weight")]
+    changed = [not torch.equal(before[k], task.encoder.state_dict()[k]) for k in weights]
+    assert (not any(changed)) if freeze else all(changed)
+    if freeze:  # the frozen encoder is GeoCLIP's; the prior exports with it inside
+        points = parity_points(200, seed=3)
+        with torch.no_grad():
+            assert np.abs(task.encoder.eval()(torch.from_numpy(points)).numpy() - embed(reference, points)).max() <= 1e-4
+        out = tmp_path / "prior.onnx"
+        report = export_onnx(task.export_spec("location_prior"), out)
+        model = OnnxModel.load(out)
+        assert report.ok and model.metadata.kind == "location_prior" and model.metadata.class_names == names
+        assert model.metadata.location_encoder["name"] == "geoclip"
+        np.testing.assert_allclose(model.run(latlon=points), task.predict_proba(torch.from_numpy(points)).numpy(),
+                                   atol=1e-5)

@@ -1,8 +1,9 @@
 """Location-only classifier P(y | lat, lon): a location encoder + linear head (a location prior).
 
-Starts from random init or from a CSP checkpoint (``csp_checkpoint``: its encoder architecture and
+Starts from random init, from a CSP checkpoint (``csp_checkpoint``: its encoder architecture and
 weights are taken, and the path is then dropped from the saved hyper-parameters so the fine-tuned
-checkpoint rebuilds on its own). Two losses: ``softmax`` (cross-entropy, P(y | x) sums to 1) and
+checkpoint rebuilds on its own) or from a released pretrained encoder (``pretrained_encoder``:
+``geoclip`` = the installed GeoCLIP package's weights, :mod:`trainer.pretrained.geoclip_release`). Two losses: ``softmax`` (cross-entropy, P(y | x) sums to 1) and
 ``presence_only`` (CSP's fine-tuning loss, :func:`trainer.losses.presence.presence_only_loss`:
 one sigmoid per class, a bias-free head as in the authors' code, random background locations).
 Exports kind ``location_prior`` with ``output_activation`` ``softmax`` or ``sigmoid``.
@@ -27,7 +28,7 @@ from trainer.export.spec import ExportSpec
 from trainer.losses.csp import uniform_sphere_latlon
 from trainer.losses.presence import presence_only_loss
 from trainer.tasks.base import ExportableTask
-from trainer.tasks.csp import DEFAULT_ENCODER_PARAMS
+from trainer.tasks.csp import with_default_params
 
 #: Output activation of the prior trained with each loss.
 ACTIVATIONS = {"softmax": "softmax", "presence_only": "sigmoid"}
@@ -60,8 +61,20 @@ def csp_encoder_state(path: str | Path) -> tuple[str, dict[str, Any], dict[str, 
     state = {k[len(prefix):]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
     if "location_encoder" not in hparams or not state:
         raise TrainerError(f"{path} is not a CSP checkpoint (no location encoder inside)")
-    params = {**DEFAULT_ENCODER_PARAMS, **(hparams.get("encoder_params") or {})}
+    params = with_default_params(hparams["location_encoder"], hparams.get("encoder_params"))
     return hparams["location_encoder"], params, state
+
+
+def pretrained_encoder_state(name: str) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], str]:
+    """Name, params and weights of a released encoder (``geoclip``), and where they come from."""
+    if name != "geoclip":
+        raise TrainerError(f"pretrained_encoder {name!r} is unknown; available: geoclip")
+    from trainer.pretrained.geoclip_release import PACKAGE, encoder_from_state, find_release, load_state
+
+    release = find_release()
+    encoder = encoder_from_state(load_state(release))
+    config = encoder.config()
+    return config["name"], config["params"], encoder.state_dict(), f"{PACKAGE}=={release.version}"
 
 
 class LocationClassifierTask(ExportableTask):
@@ -73,23 +86,29 @@ class LocationClassifierTask(ExportableTask):
                  encoder_params: dict[str, Any] | None = None, csp_checkpoint: str | None = None,
                  freeze_encoder: bool = False, loss: str = "softmax", num_random_locations: int | None = None,
                  lr: float = 1e-3, weight_decay: float = 0.0, name: str = "Location prior",
-                 initialised_from: str | None = None) -> None:
+                 initialised_from: str | None = None, pretrained_encoder: str | None = None) -> None:
         """``loss``: ``softmax`` or ``presence_only``; ``num_random_locations``: background locations per
         step of the presence-only loss (default: as many as labelled locations in the batch, as in the
-        authors' code). ``initialised_from`` is set from ``csp_checkpoint`` (kept when reloading)."""
+        authors' code). ``initialised_from`` is set from ``csp_checkpoint`` or ``pretrained_encoder``
+        (kept when reloading); ``freeze_encoder`` keeps the encoder's weights fixed (a linear probe)."""
         super().__init__()
         if len(class_names) < 2:
             raise TrainerError(f"a location classifier needs at least 2 classes, got {class_names}")
         if loss not in ACTIVATIONS:
             raise TrainerError(f"location classifier loss {loss!r} is not one of {', '.join(ACTIVATIONS)}")
         self.save_hyperparameters()
+        if csp_checkpoint is not None and pretrained_encoder is not None:
+            raise TrainerError("give csp_checkpoint or pretrained_encoder, not both")
         state = None
         if csp_checkpoint is not None:
             location_encoder, encoder_params, state = csp_encoder_state(csp_checkpoint)
             self.hparams.update(location_encoder=location_encoder, encoder_params=encoder_params,
                                 csp_checkpoint=None, initialised_from=str(csp_checkpoint))
-        params = {**DEFAULT_ENCODER_PARAMS, **(encoder_params or {})}
-        self.encoder = build_location_encoder(location_encoder, **params)
+        elif pretrained_encoder is not None:
+            location_encoder, encoder_params, state, source = pretrained_encoder_state(pretrained_encoder)
+            self.hparams.update(location_encoder=location_encoder, encoder_params=encoder_params,
+                                pretrained_encoder=None, initialised_from=source)
+        self.encoder = build_location_encoder(location_encoder, **with_default_params(location_encoder, encoder_params))
         if state is not None:
             self.encoder.load_state_dict(state)
         self.encoder.requires_grad_(not freeze_encoder)
