@@ -12,6 +12,9 @@ learning rate: nothing is chosen on the test split) from
 * GeoCLIP frozen — the imported GeoCLIP encoder, frozen, a linear head trained on top;
 * GeoCLIP fine-tuned — the same, encoder trained too (``--finetune_geoclip``: 3× the cost).
 
+GeoCLIP's raw embeddings are tiny (std ≈ 0.015, made for cosine similarities), so its rows standardise
+them per dimension with their mean/std over a global 4° grid (``standardise_embedding``; no labels).
+
 Top-1/top-3 on the test split, mean and 95 % CI (t-distribution) over seeds; CSV + Markdown.
 
     nice -n 10 .venv/bin/python scripts/geoclip_prior_table.py --csp_checkpoint runs/csp_eurosat/checkpoints/last.ckpt
@@ -54,9 +57,10 @@ def inits(args: argparse.Namespace) -> dict[str, dict]:
     chosen = {"random init": {}}
     if args.csp_checkpoint:
         chosen["CSP init"] = {"csp_checkpoint": args.csp_checkpoint}
-    chosen["GeoCLIP frozen"] = {"pretrained_encoder": "geoclip", "freeze_encoder": True}
+    geoclip = {"pretrained_encoder": "geoclip", "standardise_embedding": True}
+    chosen["GeoCLIP frozen"] = {**geoclip, "freeze_encoder": True}
     if args.finetune_geoclip:
-        chosen["GeoCLIP fine-tuned"] = {"pretrained_encoder": "geoclip"}
+        chosen["GeoCLIP fine-tuned"] = geoclip
     return chosen
 
 
@@ -110,9 +114,7 @@ def main() -> None:
                 subset = label_subset(parts["train"], ratio, seed)
                 for init, kwargs in inits(args).items():
                     p = location_probabilities(subset, parts["test"], class_names, setup, seed=seed,
-                                               csp_checkpoint=kwargs.get("csp_checkpoint"),
-                                               pretrained_encoder=kwargs.get("pretrained_encoder"),
-                                               freeze_encoder=kwargs.get("freeze_encoder", False))
+                                               csp_checkpoint=kwargs.pop("csp_checkpoint", None), **kwargs)
                     rows.append({"task": task, "ratio": ratio, "seed": seed, "init": init, "n_train": len(subset),
                                  "n_test": len(labels), "classes": len(class_names),
                                  "top1": topk_accuracy(p, labels, 1), "top3": topk_accuracy(p, labels, 3)})

@@ -46,6 +46,8 @@ def parity_points(n: int = PARITY_POINTS, seed: int = 0) -> np.ndarray:
         [[89.9999, 179.9999], [-89.9999, -179.9999], [0.0, 179.9999], [0.0, -179.9999]],
     ])
     rest = n - len(edges)
+    if rest < 0:
+        raise ValueError(f"parity_points needs n >= {len(edges)} (the dateline and pole points), got {n}")
     lat = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, rest)))
     lon = rng.uniform(-180.0, 180.0, rest)
     return np.concatenate([edges, np.stack([lat, lon], axis=1)]).astype(np.float32)
