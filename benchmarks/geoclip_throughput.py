@@ -65,7 +65,7 @@ def main() -> None:
         bare_onnx = raw_ort(model, points)
         geoclip_torch = lambda: embed(reference, points, args.torch_batch)  # noqa: E731
         times = [(_timed(pipeline), bare_onnx(), _timed(geoclip_torch)) for _ in range(args.repeats)]
-        best_pipeline, best_onnx, best_torch = (min(column) for column in zip(*times))
+        best_pipeline, best_onnx, best_torch = (min(column) for column in zip(*times, strict=True))
 
     cells, n = grid.n_cells, len(points)
     print(f"GeoCLIP location encoder, {flops:,} FLOP/point; float32 matmul {machine / 1e9:.0f} GFLOP/s ({fastest}) "

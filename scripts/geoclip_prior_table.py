@@ -37,7 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from trainer.data.geotagged import encode_labels  # noqa: E402
 from trainer.data.sources import cities_records  # noqa: E402
 from trainer.data.splits import label_subset, split_records  # noqa: E402
-from trainer.tasks.few_label import FewLabelSetup, location_probabilities, topk_accuracy, torch_quiet  # noqa: E402
+from trainer.tasks.few_label import (  # noqa: E402
+    FewLabelSetup,
+    location_probabilities,
+    topk_accuracy,
+    torch_quiet,
+)
 
 LABELS = {"country": "country_code", "continent": "continent_name", "timezone": "timezone"}
 CSP_ARCHITECTURE = {"frequency_num": 32, "min_radius": 0.1, "max_radius": 360.0, "hidden_dim": 256,

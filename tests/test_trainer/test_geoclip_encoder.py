@@ -40,7 +40,7 @@ def test_branches_are_summed_and_config_rebuilds_the_same_model(cities):
     config = encoder.config()
     assert config["name"] == "geoclip" and config["params"]["sigmas"] == [1.0, 16.0]
     rebuilt = build_location_encoder(config["name"], **config["params"]).eval()
-    for ours, again in zip(encoder.branches, rebuilt.branches):
+    for ours, again in zip(encoder.branches, rebuilt.branches, strict=True):
         assert torch.equal(ours.features.b, again.features.b)  # B re-drawn from the seed
     rebuilt.load_state_dict(encoder.state_dict())
     with torch.no_grad():

@@ -7,7 +7,6 @@ package); the heatmap is the plugin's Processing algorithm in a real headless QG
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 
 import numpy as np

@@ -23,8 +23,14 @@ from trainer.errors import TrainerError
 from trainer.export.atomic import atomic_output
 from trainer.export.onnx_writer import export_onnx, write_props
 from trainer.export.spec import ExportSpec
-from trainer.pretrained.geoclip_release import (PACKAGE, Release, encoder_from_state, find_release, load_state,
-                                                reference_encoder)
+from trainer.pretrained.geoclip_release import (
+    PACKAGE,
+    Release,
+    encoder_from_state,
+    find_release,
+    load_state,
+    reference_encoder,
+)
 from trainer.tasks.location_export import global_pca_basis
 
 PARITY_BOUND = 1e-4

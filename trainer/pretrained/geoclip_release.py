@@ -95,7 +95,7 @@ def encoder_from_state(state: dict[str, torch.Tensor]) -> GeoClipEncoder:
         if len(ours) != len(theirs):
             raise TrainerError(f"GeoCLIP branch {index} has {len(theirs)} linear layers, expected {len(ours)}")
         mapped[f"branches.{index}.features.b"] = state[f"LocEnc{index}.capsule.0.b"]
-        for our, their in zip(ours, theirs):
+        for our, their in zip(ours, theirs, strict=True):
             for tensor in ("weight", "bias"):
                 mapped[f"branches.{index}.mlp.{our}.{tensor}"] = state[f"{their}.{tensor}"]
     encoder.load_state_dict(mapped, strict=True)

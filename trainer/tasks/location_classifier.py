@@ -91,7 +91,12 @@ def pretrained_encoder_state(name: str) -> tuple[str, dict[str, Any], dict[str, 
     """Name, params and weights of a released encoder (``geoclip``), and where they come from."""
     if name != "geoclip":
         raise TrainerError(f"pretrained_encoder {name!r} is unknown; available: geoclip")
-    from trainer.pretrained.geoclip_release import PACKAGE, encoder_from_state, find_release, load_state
+    from trainer.pretrained.geoclip_release import (
+        PACKAGE,
+        encoder_from_state,
+        find_release,
+        load_state,
+    )
 
     release = find_release()
     encoder = encoder_from_state(load_state(release))
