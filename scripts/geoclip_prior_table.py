@@ -9,11 +9,11 @@ learning rate: nothing is chosen on the test split) from
 
 * random init — sphereC+ → MLP, the CSP config's architecture;
 * CSP init — ``--csp_checkpoint`` (``python -m trainer csp fit --config trainer/configs/csp_eurosat.yaml``);
-* GeoCLIP frozen — the imported GeoCLIP encoder, frozen, a linear head trained on top;
-* GeoCLIP fine-tuned — the same, encoder trained too (``--finetune_geoclip``: 3× the cost).
-
-GeoCLIP's raw embeddings are tiny (std ≈ 0.015, made for cosine similarities), so its rows standardise
-them per dimension with their mean/std over a global 4° grid (``standardise_embedding``; no labels).
+* GeoCLIP frozen — a linear probe on the frozen GeoCLIP embeddings: the project's frozen-feature head
+  (:func:`trainer.tasks.few_label.image_probabilities`, standardised multinomial logistic regression,
+  as for frozen image features), the embeddings computed once per city. (``finetune
+  --model.pretrained_encoder geoclip --model.freeze_encoder true`` trains the same kind of head by SGD,
+  re-encoding every batch: ~20× the cost on this 2-core machine.)
 
 Top-1/top-3 on the test split, mean and 95 % CI (t-distribution) over seeds; CSV + Markdown.
 
@@ -37,8 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from trainer.data.geotagged import encode_labels  # noqa: E402
 from trainer.data.sources import cities_records  # noqa: E402
 from trainer.data.splits import label_subset, split_records  # noqa: E402
+from trainer.pretrained.geoclip_import import embed  # noqa: E402
+from trainer.pretrained.geoclip_release import encoder_from_state, find_release, load_state  # noqa: E402
 from trainer.tasks.few_label import (  # noqa: E402
     FewLabelSetup,
+    image_probabilities,
     location_probabilities,
     topk_accuracy,
     torch_quiet,
@@ -49,24 +52,17 @@ CSP_ARCHITECTURE = {"frequency_num": 32, "min_radius": 0.1, "max_radius": 360.0,
                     "num_hidden_layers": 1, "out_dim": 128, "dropout": 0.5, "activation": "leaky_relu"}
 
 
-def labelled(column: str, min_per_class: int) -> pd.DataFrame:
-    """``lat, lon, label, class_name`` of the cities whose ``column`` class has enough cities."""
-    frame = cities_records().dropna(subset=[column])
+def labelled(cities: pd.DataFrame, column: str, min_per_class: int) -> pd.DataFrame:
+    """``lat, lon, label, class_name`` of the cities whose ``column`` class has enough cities (index kept)."""
+    frame = cities.dropna(subset=[column])
     counts = frame[column].value_counts()
     frame = frame[frame[column].isin(counts[counts >= min_per_class].index)]
-    return encode_labels(frame, column)[["lat", "lon", "label", "class_name"]].reset_index(drop=True)
+    return encode_labels(frame, column)[["lat", "lon", "label", "class_name"]]
 
 
-def inits(args: argparse.Namespace) -> dict[str, dict]:
-    """Row name → keyword arguments of :func:`location_probabilities`."""
-    chosen = {"random init": {}}
-    if args.csp_checkpoint:
-        chosen["CSP init"] = {"csp_checkpoint": args.csp_checkpoint}
-    geoclip = {"pretrained_encoder": "geoclip", "standardise_embedding": True}
-    chosen["GeoCLIP frozen"] = {**geoclip, "freeze_encoder": True}
-    if args.finetune_geoclip:
-        chosen["GeoCLIP fine-tuned"] = geoclip
-    return chosen
+def trained_priors(csp_checkpoint: str | None) -> dict[str, str | None]:
+    """Row name → ``csp_checkpoint`` of :func:`location_probabilities` (the finetune task)."""
+    return {"random init": None, **({"CSP init": csp_checkpoint} if csp_checkpoint else {})}
 
 
 def ci95(values: pd.Series) -> float:
@@ -96,7 +92,6 @@ def markdown(frame: pd.DataFrame, command: str, setup: FewLabelSetup, minutes: f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csp_checkpoint", help="CSP checkpoint (python -m trainer csp fit)")
-    parser.add_argument("--finetune_geoclip", action="store_true", help="also fine-tune the GeoCLIP encoder")
     parser.add_argument("--tasks", nargs="+", default=list(LABELS), choices=list(LABELS))
     parser.add_argument("--ratios", nargs="+", type=float, default=[0.01, 0.05, 1.0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -109,17 +104,22 @@ def main() -> None:
     setup = FewLabelSetup(location_encoder="sphereC+", encoder_params=CSP_ARCHITECTURE, steps=args.steps,
                           batch_size=args.batch_size, lr=1e-3)
     started, rows = time.perf_counter(), []
+    cities = cities_records()
+    geoclip = embed(encoder_from_state(load_state(find_release())), cities[["lat", "lon"]].to_numpy(np.float32))
+    print(f"GeoCLIP embeddings of {len(cities):,} cities ({(time.perf_counter() - started) / 60:.1f} min)", flush=True)
     for task in args.tasks:
-        records = labelled(LABELS[task], args.min_per_class)
+        records = labelled(cities, LABELS[task], args.min_per_class)
         class_names = [str(n) for n in records.drop_duplicates("label").sort_values("label")["class_name"]]
         parts = split_records(records, val_fraction=0.0, test_fraction=0.2, seed=0)
-        labels = parts["test"]["label"].to_numpy()
+        test, labels = parts["test"], parts["test"]["label"].to_numpy()
         for ratio in args.ratios:
             for seed in args.seeds:
                 subset = label_subset(parts["train"], ratio, seed)
-                for init, kwargs in inits(args).items():
-                    p = location_probabilities(subset, parts["test"], class_names, setup, seed=seed,
-                                               csp_checkpoint=kwargs.pop("csp_checkpoint", None), **kwargs)
+                results = {init: location_probabilities(subset, test, class_names, setup, checkpoint, seed)
+                           for init, checkpoint in trained_priors(args.csp_checkpoint).items()}
+                results["GeoCLIP frozen (linear probe)"] = image_probabilities(
+                    geoclip[subset.index], subset["label"].to_numpy(), geoclip[test.index], len(class_names), seed)
+                for init, p in results.items():
                     rows.append({"task": task, "ratio": ratio, "seed": seed, "init": init, "n_train": len(subset),
                                  "n_test": len(labels), "classes": len(class_names),
                                  "top1": topk_accuracy(p, labels, 1), "top3": topk_accuracy(p, labels, 3)})
