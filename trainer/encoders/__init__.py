@@ -13,6 +13,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from torch import nn
+
 from trainer.encoders import geoclip, harmonics, kernels, nerf, simple, space2vec, sphere  # noqa: F401  (register)
 from trainer.encoders.base import LocationEncoder, PositionEncoding
 from trainer.encoders.mlp import MLP_DEFAULTS
@@ -38,8 +40,11 @@ def _check_params(name: str, cls: type, params: dict[str, Any], extra: set[str])
         )
 
 
-def build_location_encoder(name: str, **params: Any) -> LocationEncoder:
+def build_location_encoder(name: str, **params: Any) -> nn.Module:
     """Build encoder ``name``; ``params`` mix MLP params and the encoding's own (see module doc).
+
+    The result is a :class:`LocationEncoder`, or a whole encoder with the same interface
+    (``forward(latlon)``, ``out_dim``, ``name``, ``config()``).
 
     Unknown names or params raise :class:`TrainerError` naming them; the result's
     ``config()`` holds every param (defaults filled in) so that it rebuilds the same model.
