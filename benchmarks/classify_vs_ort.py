@@ -36,7 +36,7 @@ def benchmark_model(folder: Path) -> Path:
     import torch
     import torchvision
 
-    from qgis_csp_plugin.core.model_metadata import ModelMetadata
+    from qgis_csp_plugin.contract.schema import ModelMetadata
     from trainer.export.onnx_writer import export_onnx
     from trainer.export.spec import ExportSpec
 
@@ -79,13 +79,13 @@ def raw_ort(model_path: Path, tiles: np.ndarray, batch: int) -> tuple[float, np.
 
 def plugin_path(layer, model_path: Path, batch: int, folder: Path) -> tuple[float, float, np.ndarray]:
     """(tiles/s of prepare + execute, seconds of prepare = model load and checks, probabilities)."""
-    from qgis_csp_plugin.ui.classify_job import ClassifyRequest, execute, prepare
+    from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 
     outputs = {"vector": folder / "t.gpkg", "classes": folder / "c.tif", "probability": folder / "p.tif"}
     start = time.perf_counter()
     job = prepare(ClassifyRequest(layer, model_path, outputs, batch_size=batch, overlap=OVERLAP))
     prepared = time.perf_counter()
-    results, _ = execute(job)
+    results, _ = job.execute()
     return len(results.indices) / (time.perf_counter() - start), prepared - start, results.probabilities
 
 
@@ -112,7 +112,7 @@ class PeakRss:
 def throughput(model_path: Path, batch: int, folder: Path) -> None:
     from qgis.core import QgsRasterLayer
 
-    from qgis_csp_plugin.core.onnx_model import OnnxModel
+    from qgis_csp_plugin.contract.onnx_model import OnnxModel
 
     tile = OnnxModel.load(model_path).metadata.tile_size
     tiles = precut_tiles(tile, round(tile * (1 - OVERLAP)))
@@ -143,8 +143,8 @@ def mosaic_memory(model_path: Path, batch: int, strips: int, folder: Path) -> No
     from qgis.core import QgsRasterLayer, QgsRectangle
     from raster_factory import mosaic_vrt
 
-    from qgis_csp_plugin.core.onnx_model import read_metadata
-    from qgis_csp_plugin.ui.classify_job import ClassifyRequest, execute, prepare
+    from qgis_csp_plugin.contract.onnx_model import read_metadata
+    from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 
     mosaic = QgsRasterLayer(str(mosaic_vrt(LANDSAT, folder / "mosaic.vrt", 20)), "mosaic")
     e = mosaic.extent()
@@ -154,7 +154,7 @@ def mosaic_memory(model_path: Path, batch: int, strips: int, folder: Path) -> No
     start = time.perf_counter()
     with PeakRss() as peak:
         job = prepare(ClassifyRequest(mosaic, model_path, outputs, extent=extent, batch_size=batch, max_tiles=None))
-        results, _ = execute(job)
+        results, _ = job.execute()
     print(f"mosaic {mosaic.width()} x {mosaic.height()} px: classified {len(results.indices):,} tiles "
           f"({job.grid.n_cols} x {job.grid.n_rows}, full width) in {time.perf_counter() - start:.1f} s; "
           f"peak RSS {peak.peak / 2**30:.2f} GiB (goal < 2 GiB; process: QGIS + onnxruntime, no torch)")

@@ -31,10 +31,10 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from heatmap_throughput import EXTENTS, _timed, matmul_flops, mlp_flops_per_point, raw_ort, wkt  # noqa: E402
 
+from qgis_csp_plugin.contract.onnx_model import OnnxModel  # noqa: E402
 from qgis_csp_plugin.core.cell_latlon import latlon_transform  # noqa: E402
 from qgis_csp_plugin.core.grid import CellGrid  # noqa: E402
 from qgis_csp_plugin.core.heatmap import LocationHeatmap  # noqa: E402
-from qgis_csp_plugin.core.onnx_model import OnnxModel  # noqa: E402
 from trainer.pretrained.geoclip_import import embed, import_geoclip  # noqa: E402
 from trainer.pretrained.geoclip_release import find_release, reference_encoder  # noqa: E402
 

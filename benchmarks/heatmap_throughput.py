@@ -37,12 +37,13 @@ from osgeo import osr
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from qgis_csp_plugin.contract.onnx_model import OnnxModel  # noqa: E402
+from qgis_csp_plugin.contract.pca import fit_pca  # noqa: E402
 from qgis_csp_plugin.core.batch_runner import BATCH_SIZE, default_workers  # noqa: E402
 from qgis_csp_plugin.core.cell_latlon import latlon_transform  # noqa: E402
+from qgis_csp_plugin.core.default_models import find_default_model  # noqa: E402
 from qgis_csp_plugin.core.grid import CellGrid  # noqa: E402
 from qgis_csp_plugin.core.heatmap import LocationHeatmap  # noqa: E402
-from qgis_csp_plugin.core.onnx_model import OnnxModel, find_default_model  # noqa: E402
-from qgis_csp_plugin.core.pca import fit_pca  # noqa: E402
 from qgis_csp_plugin.core.prediction_heatmap import (  # noqa: E402
     TileProbabilities,
     prediction_heatmap,
@@ -65,7 +66,7 @@ def wkt(code: str) -> str:
 
 def stand_in_models(folder: Path) -> tuple[Path, Path, str]:
     """Export the realistic stand-in encoder (with a PCA basis fitted on a global grid) and prior."""
-    from qgis_csp_plugin.core.model_metadata import ModelMetadata
+    from qgis_csp_plugin.contract.schema import ModelMetadata
     from trainer.encoders import build_location_encoder
     from trainer.export.onnx_writer import export_onnx
     from trainer.export.spec import ExportSpec
@@ -85,7 +86,8 @@ def stand_in_models(folder: Path) -> tuple[Path, Path, str]:
                          class_names=CLASSES)
     export_onnx(ExportSpec(prior, (torch.zeros(4, 2),), ("latlon",), "probabilities", meta, atol=1e-3),
                 folder / "prior.onnx")
-    return folder / "encoder.onnx", folder / "prior.onnx", "stand-in sphereC+(32 scales, 192 features) → MLP 192→512→256 (+10-class head)"
+    what = "stand-in sphereC+(32 scales, 192 features) → MLP 192→512→256 (+10-class head)"
+    return folder / "encoder.onnx", folder / "prior.onnx", what
 
 
 def mlp_flops_per_point(model: OnnxModel) -> int:

@@ -28,7 +28,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from qgis_csp_plugin.core.model_metadata import ModelMetadata  # noqa: E402
+from qgis_csp_plugin.contract.schema import ModelMetadata  # noqa: E402
 from trainer.encoders import available_encoders, build_location_encoder  # noqa: E402
 from trainer.export.onnx_writer import export_onnx  # noqa: E402
 from trainer.export.spec import ExportSpec  # noqa: E402

@@ -8,7 +8,7 @@ from qgis.core import QgsApplication
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
-from .core.errors import CspError
+from .contract.errors import CspError
 from .ui.messages import show_error
 
 ICONS = Path(__file__).resolve().parent / "icons"

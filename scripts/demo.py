@@ -73,7 +73,7 @@ def start_qgis() -> QgsApplication:
 
 def default_models() -> dict[str, Path]:
     """The default models the demo needs, found through the plugin's own lookup."""
-    from qgis_csp_plugin.core.onnx_model import find_default_model
+    from qgis_csp_plugin.core.default_models import find_default_model
 
     wanted = {
         "rgb classifier": ("image_classifier", "rgb"),
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_demo(out: Path, started: float) -> int:
-    from qgis_csp_plugin.ui.render import render_layers_png
+    from scripts.render import render_layers_png
 
     models = default_models()
     print("default models:\n" + "\n".join(f"  {label}: {path.name}" for label, path in models.items()))

@@ -4,13 +4,13 @@ GeoNames cities >= 15,000 inhabitants (``data/points/cities15000.csv.gz``), labe
 ``continent_name`` and ``timezone`` (classes with fewer than ``--min_per_class`` cities dropped). One
 seeded stratified split (80 % train / 20 % test); for every label ratio and seed, a stratified subset of
 the training split (``round(n_c · ratio)``, at least one per class) trains a location classifier with
-:func:`trainer.tasks.few_label.location_probabilities` (the ``finetune`` task, fixed steps, batch and
+:func:`trainer.evaluation.few_label.location_probabilities` (the ``finetune`` task, fixed steps, batch and
 learning rate: nothing is chosen on the test split) from
 
 * random init — sphereC+ → MLP, the CSP config's architecture;
 * CSP init — ``--csp_checkpoint`` (``python -m trainer csp fit --config trainer/configs/csp_eurosat.yaml``);
 * GeoCLIP frozen — a linear probe on the frozen GeoCLIP embeddings: the project's frozen-feature head
-  (:func:`trainer.tasks.few_label.image_probabilities`, standardised multinomial logistic regression,
+  (:func:`trainer.evaluation.few_label.image_probabilities`, standardised multinomial logistic regression,
   as for frozen image features), the embeddings computed once per city. (``finetune
   --model.pretrained_encoder geoclip --model.freeze_encoder true`` trains the same kind of head by SGD,
   re-encoding every batch: ~20× the cost on this 2-core machine.)
@@ -37,15 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from trainer.data.geotagged import encode_labels  # noqa: E402
 from trainer.data.sources import cities_records  # noqa: E402
 from trainer.data.splits import label_subset, split_records  # noqa: E402
-from trainer.pretrained.geoclip_import import embed  # noqa: E402
-from trainer.pretrained.geoclip_release import encoder_from_state, find_release, load_state  # noqa: E402
-from trainer.tasks.few_label import (  # noqa: E402
+from trainer.evaluation.few_label import (  # noqa: E402
     FewLabelSetup,
     image_probabilities,
     location_probabilities,
     topk_accuracy,
     torch_quiet,
 )
+from trainer.pretrained.geoclip_import import embed  # noqa: E402
+from trainer.pretrained.geoclip_release import encoder_from_state, find_release, load_state  # noqa: E402
 
 LABELS = {"country": "country_code", "continent": "continent_name", "timezone": "timezone"}
 CSP_ARCHITECTURE = {"frequency_num": 32, "min_radius": 0.1, "max_radius": 360.0, "hidden_dim": 256,
@@ -79,7 +79,8 @@ def markdown(frame: pd.DataFrame, command: str, setup: FewLabelSetup, minutes: f
     lines = ["# Location priors from GeoCLIP vs random and CSP init (GeoNames cities)", "",
              "```bash", command, "```", "",
              f"Fixed settings (nothing chosen on the test split): {setup.steps} steps, batch {setup.batch_size}, "
-             f"Adam lr {setup.lr}, softmax loss; 80/20 stratified split (seed 0); {minutes:.0f} min on 2 shared CPU cores.",
+             f"Adam lr {setup.lr}, softmax loss; 80/20 stratified split (seed 0); "
+             f"{minutes:.0f} min on 2 shared CPU cores.",
              "", "| task | labels | init | n train | classes | top-1 (95 % CI) | top-3 (95 % CI) | seeds |",
              "|---|---|---|---|---|---|---|---|"]
     for row in table.itertuples():

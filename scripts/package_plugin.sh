@@ -3,7 +3,7 @@
 #   bash scripts/package_plugin.sh                 # -> dist/qgis_csp_plugin.zip
 #   bash scripts/package_plugin.sh /tmp/p.zip      # another output path
 #   MODELS_DIR=/some/models bash scripts/package_plugin.sh   # default models from elsewhere (default: models/)
-# Layout: qgis_csp_plugin/{__init__.py, plugin.py, core/, processing/, ui/, icons/, icon.svg,
+# Layout: qgis_csp_plugin/{__init__.py, plugin.py, contract/, core/, qgis_io/, jobs/, processing/, ui/, icons/, icon.svg,
 # metadata.txt, LICENSE, models/*.onnx}; no trainer, no tests, no bytecode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ find "$pkg" \( -name __pycache__ -o -name '*.pyc' -o -name '*.part' -o -name '.*
 cp metadata.txt LICENSE "$pkg/"
 [ -f "$pkg/icon.svg" ] || { say "qgis_csp_plugin/icon.svg is missing (metadata.txt names it)" >&2; exit 1; }
 
-# The plugin looks for default models in <plugin>/models first (core/onnx_model.py DEFAULT_MODEL_DIRS).
+# The plugin looks for default models in <plugin>/models first (core/default_models.py).
 mkdir -p "$pkg/models"
 shopt -s nullglob
 models=("$MODELS_DIR"/*.onnx)

@@ -19,10 +19,10 @@ from osgeo import gdal, osr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from qgis_csp_plugin.contract.onnx_model import OnnxModel  # noqa: E402
 from qgis_csp_plugin.core.cell_latlon import latlon_transform  # noqa: E402
 from qgis_csp_plugin.core.grid import CellGrid  # noqa: E402
 from qgis_csp_plugin.core.heatmap import LocationHeatmap  # noqa: E402
-from qgis_csp_plugin.core.onnx_model import OnnxModel  # noqa: E402
 from qgis_csp_plugin.core.tiling import Extent  # noqa: E402
 
 #: The world in each supported CRS (projected metres or degrees).

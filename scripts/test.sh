@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's test command (and CI's): set everything up, run the test-suite headless, summarise.
+# The README's test command (and CI's): set everything up, lint with ruff, run the test-suite headless, summarise.
 #   bash scripts/test.sh            # default suite (CPU, < ~15 min)
 #   bash scripts/test.sh -m slow    # extra pytest arguments are passed through
 set -uo pipefail
@@ -8,6 +8,8 @@ bash scripts/setup.sh || { echo "[test] setup failed" >&2; exit 1; }
 export QT_QPA_PLATFORM=offscreen
 export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p .test-reports
+echo "[test] ruff check (pyproject.toml [tool.ruff])"
+.venv/bin/ruff check . || { echo "[test] ruff check failed (lines above)" >&2; exit 1; }
 args=("$@"); [ ${#args[@]} -eq 0 ] && args=(-m "not slow and not gpu")
 start=$(date +%s)
 .venv/bin/python -m pytest -p no:cacheprovider --junitxml=.test-reports/junit.xml "${args[@]}" 2>&1 | tee .test-reports/pytest.log

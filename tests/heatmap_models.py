@@ -1,6 +1,6 @@
 """Heatmap test inputs: the factory's tiny encoder exported with a PCA basis, and a Classify result.
 
-The basis is fitted with the plugin's own :func:`~qgis_csp_plugin.core.pca.fit_pca` on the
+The basis is fitted with the plugin's own :func:`~qgis_csp_plugin.contract.pca.fit_pca` on the
 encoder's embeddings of a global 2-degree grid, as the trainer would at export time. The Classify
 result is written by the classify feature's own writer (needs a running QGIS).
 """
@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from model_factory import CLASSES, TinyLocationNet
 
+from qgis_csp_plugin.contract.pca import fit_pca
+from qgis_csp_plugin.contract.schema import ModelMetadata
 from qgis_csp_plugin.core.classify import TileResults
-from qgis_csp_plugin.core.model_metadata import ModelMetadata
-from qgis_csp_plugin.core.pca import fit_pca
 from qgis_csp_plugin.core.tiling import TileGrid
 from trainer.export.onnx_writer import export_onnx
 from trainer.export.spec import ExportSpec
@@ -43,7 +43,7 @@ def write_classified_tiles(path: Path) -> TileResults:
     """A "Classify layer" GeoPackage of 6 x 4 tiles of 320 m in UTM 33N; tiles 4 and 13 are skipped."""
     from qgis.core import QgsCoordinateReferenceSystem
 
-    from qgis_csp_plugin.ui.layers import write_tile_vector
+    from qgis_csp_plugin.qgis_io.layers import write_tile_vector
 
     grid = TileGrid(500_000.0, 5_000_000.0, 10.0, 10.0, 32, 32, 6, 4)
     probabilities = np.random.default_rng(3).dirichlet(np.ones(len(CLASSES)), grid.n_tiles).astype(np.float32)

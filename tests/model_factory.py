@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import ModelMetadata
+from qgis_csp_plugin.contract.schema import ModelMetadata
 from trainer.export.onnx_writer import export_onnx
 from trainer.export.spec import ExportSpec
 

@@ -1,6 +1,6 @@
 """Errors the CLI reports as one clear line (exit code 2) instead of a traceback."""
 
-from qgis_csp_plugin.core.errors import CspError
+from qgis_csp_plugin.contract.errors import CspError
 
 
 class TrainerError(CspError):

@@ -1,1 +1,2 @@
-"""Pure-Python core of the plugin: no Qt, no QGIS, no torch (numpy + onnxruntime only)."""
+"""The plugin's computations without Qt widgets: tiling, classification, heatmap math, GeoTIFF/PROJ
+helpers (numpy, onnxruntime and GDAL's osgeo); the shared schema lives in ``..contract``."""

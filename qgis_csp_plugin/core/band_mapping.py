@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from .errors import CspError
+from ..contract.bands import aliases
+from ..contract.errors import CspError
 
 
 class BandMappingError(CspError):
@@ -39,11 +40,13 @@ def _normalise(token: str) -> str:
 
 
 def _match_by_name(model_bands: list[str], layer_labels: list[str]) -> list[int] | None:
-    """1-based layer bands whose labels name each model band exactly once, else ``None``."""
+    """1-based layer bands whose labels name each model band (or an alias: ``red`` = ``B04``)
+    exactly once, else ``None``."""
     tokens = [{_normalise(t) for t in re.findall(r"[a-z0-9]+", label.lower())} for label in layer_labels]
     by_name = []
     for name in model_bands:
-        hits = [i + 1 for i, t in enumerate(tokens) if _normalise(name.lower()) in t]
+        names = {_normalise(alias.lower()) for alias in aliases(name)}
+        hits = [i + 1 for i, t in enumerate(tokens) if names & t]
         if len(hits) != 1:
             return None
         by_name.append(hits[0])

@@ -15,7 +15,7 @@ from types import TracebackType
 
 import numpy as np
 
-from .onnx_model import OnnxModel
+from ..contract.onnx_model import OnnxModel
 
 BATCH_SIZE = 2_048  # points per run: activations and outputs stay in cache (fastest measured here)
 

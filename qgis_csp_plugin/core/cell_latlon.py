@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from osgeo import gdal, gdal_array, osr
 
-from .errors import CspError
+from ..contract.errors import CspError
 from .grid import CellGrid
 from .row_interpolation import interpolated_rows
 

@@ -18,16 +18,14 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import CspError
-from .latlon import validate_latlon
-from .onnx_model import OnnxModel
-from .probabilities import fuse
+from ..contract.errors import CspError
+from ..contract.latlon import validate_latlon
+from ..contract.onnx_model import OnnxModel
+from ..contract.probabilities import fuse
+from ..contract.schema import Kind
+from .progress import Canceled, IsCanceled, Progress
 from .radiometry import BandTransform
 from .tiling import Extent, Strip, TileGrid, pixel_window, window_extent
-
-
-class ClassifyCanceled(CspError):
-    """The user canceled the run; nothing is written."""
 
 
 class PixelReader(Protocol):
@@ -88,11 +86,11 @@ class Classifier:
                  to_latlon: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                  transform: BandTransform | None = None, batch_size: int = 16) -> None:
         meta = model.metadata
-        if not meta.has_image_input or meta.kind != "image_classifier":
-            raise CspError(f"{model.path.name} is a {meta.kind} model; Classify needs an image_classifier")
+        if not meta.has_image_input or meta.kind != Kind.IMAGE_CLASSIFIER:
+            raise CspError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier")
         if prior is not None:
-            if prior.metadata.kind != "location_prior":
-                raise CspError(f"{prior.path.name} is a {prior.metadata.kind} model, not a location_prior")
+            if prior.metadata.kind != Kind.LOCATION_PRIOR:
+                raise CspError(f"{prior.path.name} is a model of kind {prior.metadata.kind}, not a location_prior")
             if prior.metadata.class_names != meta.class_names:
                 raise CspError(f"the location prior {prior.metadata.name} predicts other classes than "
                                f"{meta.name}: they cannot be fused")
@@ -104,8 +102,7 @@ class Classifier:
         self.transform, self.batch_size = transform, batch_size
 
     def run(self, grid: TileGrid, reader: PixelReader, keep: np.ndarray | None = None,
-            progress: Callable[[float], None] | None = None,
-            canceled: Callable[[], bool] | None = None) -> TileResults:
+            progress: Progress | None = None, canceled: IsCanceled | None = None) -> TileResults:
         """Classify every tile of ``grid`` (or those where ``keep`` is true), strip by strip."""
         meta = self.model.metadata
         keep = np.ones(grid.n_tiles, bool) if keep is None else np.asarray(keep, bool)
@@ -120,7 +117,7 @@ class Classifier:
         rows = np.unique(indices // grid.n_cols)
         for done, row in enumerate(rows):
             if canceled is not None and canceled():
-                raise ClassifyCanceled("classification canceled")
+                raise Canceled("classification canceled")
             pixels, valid = read_strip(reader, grid.strip(int(row)), n_bands)
             for col in np.flatnonzero(keep[row * grid.n_cols:(row + 1) * grid.n_cols]):
                 x0 = col * grid.stride

@@ -14,7 +14,7 @@ from types import TracebackType
 import numpy as np
 from osgeo import gdal
 
-from .errors import CspError
+from ..contract.errors import CspError
 
 # DEFLATE level 1 (fast; higher levels gain little here), bands stored apart (an RGB heatmap
 # compresses 2x better than pixel-interleaved), and the floating-point predictor for Float32

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CspError
+from ..contract.errors import CspError
 from .tiling import Extent, ExtentError
 
 MAX_CELLS = 100_000_000

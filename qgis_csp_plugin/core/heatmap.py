@@ -13,22 +13,22 @@ prediction heatmap).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from osgeo import gdal
 
+from ..contract.errors import CspError
+from ..contract.onnx_model import OnnxModel
+from ..contract.pca import PcaColours, fit_pca
+from ..contract.probabilities import entropy, row_max
+from ..contract.schema import Kind, PcaBasis
 from .batch_runner import BATCH_SIZE, BatchRunner, Reduce, finish
 from .cell_latlon import LatLonTransform
-from .errors import CspError
 from .geotiff import GeoTiffWriter
 from .grid import CellGrid
-from .model_metadata import PcaBasis
-from .onnx_model import OnnxModel
-from .pca import PcaColours, fit_pca
-from .probabilities import entropy, row_max
+from .progress import Canceled, IsCanceled, Progress
 
 EMBEDDING, CLASS_PRIOR, PREDICTION = "location_embedding", "class_prior", "prediction"
 MOST_LIKELY, MAX_PROBABILITY, ENTROPY = "most likely class", "max probability", "entropy"
@@ -38,14 +38,6 @@ RGB_NODATA = 0
 BLOCK_CELLS = 65_536  # cells per row block: transformed to (lat, lon) and written at once
 PCA_SAMPLE = 16_384
 NUMPY_TYPES = {gdal.GDT_Byte: np.uint8, gdal.GDT_Float32: np.float32}
-
-Progress = Callable[[float], None]
-Canceled = Callable[[], bool]
-
-
-class HeatmapCanceled(CspError):
-    """The user canceled the heatmap; nothing was written."""
-
 
 @dataclass(frozen=True)
 class Quantity:
@@ -111,7 +103,7 @@ class LocationHeatmap:
                  block_cells: int = BLOCK_CELLS, workers: int | None = None) -> None:
         """``workers``: threads running the model (default: one per core)."""
         if not model.metadata.has_location_input or model.metadata.has_image_input:
-            raise CspError(f"{model.path.name} is a {model.metadata.kind} model, not a location model")
+            raise CspError(f"{model.path.name} is a model of kind {model.metadata.kind}, not a location model")
         if batch_size < 1 or block_cells < 1:
             raise CspError(f"batch size and block size must be at least 1, got {batch_size} and {block_cells}")
         self.model, self.to_latlon = model, to_latlon
@@ -121,11 +113,11 @@ class LocationHeatmap:
         return BatchRunner(self.model, self.batch_size, self.workers)
 
     def embedding(self, grid: CellGrid, path: str | os.PathLike, wkt: str, progress: Progress | None = None,
-                  canceled: Canceled | None = None) -> HeatmapResult:
+                  canceled: IsCanceled | None = None) -> HeatmapResult:
         """3-band Byte GeoTIFF of the embedding's principal components (1..255, 0 = nodata)."""
         meta = self.model.metadata
-        if meta.kind != "location_encoder":
-            raise CspError(f"{self.model.path.name} is a {meta.kind} model; the embedding heatmap needs a "
+        if meta.kind != Kind.LOCATION_ENCODER:
+            raise CspError(f"{self.model.path.name} is a model of kind {meta.kind}; the embedding heatmap needs a "
                            "location_encoder")
         basis, notes = meta.pca_basis, ["PCA basis stored in the model"]
         if basis is None:
@@ -140,11 +132,11 @@ class LocationHeatmap:
         return result
 
     def prior(self, grid: CellGrid, path: str | os.PathLike, wkt: str, choice: str,
-              progress: Progress | None = None, canceled: Canceled | None = None) -> HeatmapResult:
+              progress: Progress | None = None, canceled: IsCanceled | None = None) -> HeatmapResult:
         """P(y | location) of one class, the most likely class (Byte ids) or the entropy (nats)."""
         meta = self.model.metadata
-        if meta.kind != "location_prior":
-            raise CspError(f"{self.model.path.name} is a {meta.kind} model; the class-prior heatmap needs "
+        if meta.kind != Kind.LOCATION_PRIOR:
+            raise CspError(f"{self.model.path.name} is a model of kind {meta.kind}; the class-prior heatmap needs "
                            "a location_prior")
         quantity = choose_quantity(choice, meta.class_names, (MOST_LIKELY, ENTROPY))
         title = prior_title(quantity, meta.name, presence=meta.output_activation == "sigmoid")
@@ -165,7 +157,7 @@ class LocationHeatmap:
 
     def stream(self, grid: CellGrid, wkt: str, reduce: Reduce, data_type: int, nodata: float,
                band_names: list[str], result: HeatmapResult, progress: Progress | None = None,
-               canceled: Canceled | None = None, wanted: np.ndarray | None = None,
+               canceled: IsCanceled | None = None, wanted: np.ndarray | None = None,
                reduce_per_batch: bool = True) -> None:
         """Write ``reduce(model(cell), cell id)`` for every cell on Earth (and ``wanted``: a flat
         mask over the grid), nodata elsewhere: one row block in the model while the next is
@@ -211,7 +203,7 @@ class LocationHeatmap:
             in_model = None
             for r0, r1 in grid.row_blocks(self.block_cells):
                 if canceled is not None and canceled():
-                    raise HeatmapCanceled("heatmap canceled")
+                    raise Canceled("heatmap canceled")
                 started = start(r0, r1)
                 if in_model is not None:
                     complete(*in_model)

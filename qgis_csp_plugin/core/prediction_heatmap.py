@@ -16,8 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..contract.errors import CspError
+from ..contract.onnx_model import OnnxModel
+from ..contract.probabilities import fuse, row_sums
+from ..contract.schema import Kind
 from .cell_latlon import LatLonTransform
-from .errors import CspError
 from .geotiff import GeoTiffWriter
 from .grid import CellGrid
 from .heatmap import (
@@ -31,8 +34,6 @@ from .heatmap import (
     Quantity,
     choose_quantity,
 )
-from .onnx_model import OnnxModel
-from .probabilities import fuse, row_sums
 from .tile_table import probability_field
 from .tiling import Extent
 
@@ -107,7 +108,7 @@ def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: s
 def _prior_heatmap(prior: OnnxModel, to_latlon: LatLonTransform | None, class_names: list[str]) -> LocationHeatmap:
     """The location heatmap engine for a prior over exactly the layer's classes."""
     same = [probability_field(n) for n in prior.metadata.class_names] == [probability_field(n) for n in class_names]
-    if prior.metadata.kind != "location_prior" or not same:
+    if prior.metadata.kind != Kind.LOCATION_PRIOR or not same:
         raise CspError(f"{prior.path.name} is not a location prior over the layer's classes "
                        f"({', '.join(class_names)}): cannot fuse")
     if to_latlon is None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CspError
+from ..contract.errors import CspError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import CspError
+from ..contract.errors import CspError
 
 
 class StagedOutputs:

@@ -12,8 +12,8 @@ import re
 
 import numpy as np
 
+from ..contract.probabilities import entropy, top_k
 from .classify import TileResults
-from .probabilities import entropy, top_k
 
 NODATA_CLASS = "nodata"
 PROBABILITY_PREFIX = "p_"

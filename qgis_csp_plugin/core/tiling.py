@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CspError
+from ..contract.errors import CspError
 
 METRES_PER_DEGREE = 111_320.0
 MAX_TILES = 250_000

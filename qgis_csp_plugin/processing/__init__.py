@@ -1,1 +1,1 @@
-"""Processing provider ``csp`` and its algorithms (same core code as the toolbar actions)."""
+"""Processing provider ``csp`` and its algorithms (the toolbar actions' jobs, :mod:`qgis_csp_plugin.jobs`)."""

@@ -19,14 +19,15 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from ..contract.errors import CspError
+from ..contract.schema import Kind
 from ..core.band_mapping import parse_bands
-from ..core.classify import ClassifyCanceled
-from ..core.errors import CspError
-from ..core.onnx_model import find_default_model
+from ..core.default_models import find_default_model
+from ..core.progress import Canceled
 from ..core.tiling import MAX_TILES
-from ..ui.classify_job import ClassifyRequest, execute, prepare
-from ..ui.layers import TOP_K
-from ..ui.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
+from ..jobs.classify import ClassifyRequest, prepare
+from ..qgis_io.layers import TOP_K
+from ..qgis_io.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 
 SENTINEL2_MIN_BANDS = 13
 OUTPUT_SUFFIXES = {"OUTPUT_VECTOR": (".gpkg",), "OUTPUT_CLASSES": (".tif", ".tiff"),
@@ -109,8 +110,8 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 feedback.pushWarning(warning)
             feedback.pushInfo(f"{job.grid.n_tiles:,} tiles ({job.grid.n_cols} x {job.grid.n_rows}) of "
                               f"{job.grid.tile_size} px with {job.model.metadata.name}")
-            results, written = execute(job, feedback.setProgress, feedback.isCanceled)
-        except ClassifyCanceled as exc:
+            results, written = job.execute(feedback.setProgress, feedback.isCanceled)
+        except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
         except CspError as exc:
             raise QgsProcessingException(str(exc)) from exc
@@ -135,7 +136,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         if given:
             return Path(given)
         prefer = "s2" if band_count >= SENTINEL2_MIN_BANDS else "rgb"
-        found = find_default_model("image_classifier", prefer=prefer)
+        found = find_default_model(Kind.IMAGE_CLASSIFIER, prefer=prefer)
         if found is None:
             raise CspError("no MODEL given and no default image classifier is installed in models/")
         return found

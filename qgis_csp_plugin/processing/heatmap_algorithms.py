@@ -20,7 +20,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from ..core.errors import CspError
+from ..contract.errors import CspError
 from ..core.heatmap import (
     CLASS_PRIOR,
     EMBEDDING,
@@ -28,11 +28,12 @@ from ..core.heatmap import (
     MAX_PROBABILITY,
     MOST_LIKELY,
     PREDICTION,
-    HeatmapCanceled,
     HeatmapResult,
 )
-from ..ui.heatmap_job import DEFAULT_WIDTH, HeatmapRequest, prepare
-from ..ui.heatmap_layers import style_heatmap, to_extent
+from ..core.progress import Canceled
+from ..jobs.heatmap import DEFAULT_WIDTH, HeatmapRequest, prepare
+from ..qgis_io.crs import to_extent
+from ..qgis_io.heatmap_layers import style_heatmap
 
 GRID_HELP = (f"EXTENT (default: the world, or the CRS's area of use) in CRS (default EPSG:4326); cells of "
              f"CELL_SIZE CRS units, or WIDTH x HEIGHT cells (0 = keep the extent's aspect; default "
@@ -97,8 +98,8 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
         try:
             job = prepare(self.request(parameters, context))
             feedback.pushInfo(job.description)
-            result = job.run(feedback.setProgress, feedback.isCanceled)
-        except HeatmapCanceled as exc:
+            result = job.execute(feedback.setProgress, feedback.isCanceled)
+        except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
         except CspError as exc:
             raise QgsProcessingException(str(exc)) from exc

@@ -1,1 +1,1 @@
-"""Qt dialogs and QgsTasks: thin wrappers over :mod:`qgis_csp_plugin.core`."""
+"""Qt dialogs and the QgsTasks that run :mod:`qgis_csp_plugin.jobs` in the background."""

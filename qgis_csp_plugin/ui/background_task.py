@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from qgis.core import Qgis, QgsTask
 
-from ..core.errors import CspError
+from ..contract.errors import CspError
+from ..core.progress import Canceled
 from .messages import show_error, show_info
 
 
-class CspTask(QgsTask):
+class BackgroundTask(QgsTask):
     """Cancellable task: :meth:`compute` runs in the worker thread, :meth:`publish` on the main thread.
 
     Cancel or error leave nothing behind (the jobs write under temporary names) and end as one
     message in the message bar and the log, never a traceback dialog.
     """
 
-    def __init__(self, description: str, label: str, canceled: type[Exception], iface=None) -> None:
+    def __init__(self, description: str, label: str, iface=None) -> None:
         super().__init__(description, QgsTask.CanCancel)
-        self.label, self.canceled, self.iface = label, canceled, iface
+        self.label, self.iface = label, iface
         self.error: str | None = None
 
     def compute(self) -> None:
-        """The long work (worker thread); raises ``canceled`` when the user cancels."""
+        """The long work (worker thread); raises :class:`Canceled` when the user cancels."""
         raise NotImplementedError
 
     def publish(self) -> str:
@@ -34,7 +35,7 @@ class CspTask(QgsTask):
     def run(self) -> bool:
         try:
             self.compute()
-        except self.canceled:
+        except Canceled:
             return False
         except CspError as exc:
             self.error = str(exc)

@@ -30,17 +30,14 @@ from qgis.PyQt.QtWidgets import (
     QSpinBox,
 )
 
+from ..contract.errors import CspError
+from ..contract.onnx_model import OnnxModel, import_onnxruntime, read_metadata
+from ..contract.schema import Kind
 from ..core.band_mapping import default_bands, parse_bands
-from ..core.errors import CspError
-from ..core.onnx_model import (
-    OnnxModel,
-    default_model_paths,
-    find_default_model,
-    import_onnxruntime,
-    read_metadata,
-)
+from ..core.default_models import default_model_paths, find_default_model
 from ..core.tiling import TooManyTilesError
-from .classify_job import ClassifyRequest, PreparedJob, band_labels, prepare
+from ..jobs.classify import ClassifyJob, ClassifyRequest, prepare
+from ..qgis_io.provider_reader import band_labels
 from .classify_task import ClassifyTask
 from .messages import show_error, show_info
 
@@ -104,17 +101,17 @@ class ClassifyDialog(QDialog):
         form.addRow(buttons)
         self.model_box.currentIndexChanged.connect(self._apply_model_defaults)
         self.layer_box.layerChanged.connect(self._apply_model_defaults)
-        self.use_prior.setEnabled(find_default_model("location_prior") is not None)
+        self.use_prior.setEnabled(find_default_model(Kind.LOCATION_PRIOR) is not None)
         self.prior_file.fileChanged.connect(lambda path: self.use_prior.setEnabled(bool(path) or
-                                            find_default_model("location_prior") is not None))
+                                            find_default_model(Kind.LOCATION_PRIOR) is not None))
         self._apply_model_defaults()
 
     def _add_model(self, path: Path) -> None:
         """List a model by name with its metadata as tooltip; raises CspError if it is not usable."""
         model = OnnxModel.load(path, threads=1)
         meta = model.metadata
-        if meta.kind != "image_classifier":
-            raise CspError(f"{path.name} is a {meta.kind} model; Classify needs an image_classifier")
+        if meta.kind != Kind.IMAGE_CLASSIFIER:
+            raise CspError(f"{path.name} is a model of kind {meta.kind}; Classify needs an image_classifier")
         self.model_box.addItem(meta.name, str(path))
         self.model_box.setItemData(self.model_box.count() - 1, model.describe(), Qt.ToolTipRole)
 
@@ -196,7 +193,7 @@ class ClassifyDialog(QDialog):
         geometry.transform(QgsCoordinateTransform(vector.crs(), layer.crs(), project))
         return None, geometry
 
-    def prepared_job(self) -> PreparedJob | None:
+    def prepared_job(self) -> ClassifyJob | None:
         """Validate the request; asks before very large runs (None = the user declined)."""
         request = self.request()
         try:

@@ -6,17 +6,16 @@ from collections.abc import Callable
 
 from qgis.core import QgsMapLayer, QgsProject
 
-from ..core.classify import ClassifyCanceled
-from .background_task import CspTask
-from .classify_job import PreparedJob, execute, load_outputs
+from ..jobs.classify import ClassifyJob, load_outputs
+from .background_task import BackgroundTask
 
 
-class ClassifyTask(CspTask):
-    """Runs :func:`execute` in a worker thread; adds the styled layers to the project when done."""
+class ClassifyTask(BackgroundTask):
+    """Runs :meth:`ClassifyJob.execute` in a worker thread; adds the styled layers to the project when done."""
 
-    def __init__(self, job: PreparedJob, iface=None,
+    def __init__(self, job: ClassifyJob, iface=None,
                  on_done: Callable[[list[QgsMapLayer]], None] | None = None) -> None:
-        super().__init__(f"CSP: classify {job.request.layer.name()}", "classification", ClassifyCanceled, iface)
+        super().__init__(job.description, "classification", iface)
         self.job = job
         self.on_done = on_done
         self.results = None
@@ -24,7 +23,7 @@ class ClassifyTask(CspTask):
         self.layers: list[QgsMapLayer] = []
 
     def compute(self) -> None:
-        self.results, self.written = execute(self.job, self.setProgress, self.isCanceled)
+        self.results, self.written = self.job.execute(self.setProgress, self.isCanceled)
 
     def publish(self) -> str:
         self.layers = load_outputs(self.job, self.written)

@@ -30,12 +30,13 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..core.errors import CspError, ModelLoadError
+from ..contract.errors import CspError, ModelLoadError
+from ..contract.onnx_model import OnnxModel, read_metadata
 from ..core.grid import CellGrid
 from ..core.heatmap import CLASS_PRIOR, EMBEDDING, ENTROPY, MAX_PROBABILITY, MOST_LIKELY, PREDICTION
-from ..core.onnx_model import OnnxModel, read_metadata
-from .heatmap_job import DEFAULT_WIDTH, HeatmapRequest, default_model, prepare
-from .heatmap_layers import read_tile_probabilities, to_extent, world_extent
+from ..jobs.heatmap import DEFAULT_WIDTH, HeatmapRequest, default_model, prepare
+from ..qgis_io.crs import to_extent, world_extent
+from ..qgis_io.heatmap_layers import read_tile_probabilities
 from .heatmap_task import HeatmapTask
 from .messages import show_error
 

@@ -6,24 +6,24 @@ from collections.abc import Callable
 
 from qgis.core import QgsProject, QgsRasterLayer
 
-from ..core.heatmap import HeatmapCanceled, HeatmapResult
-from .background_task import CspTask
-from .heatmap_job import HeatmapJob
-from .heatmap_layers import load_heatmap
+from ..core.heatmap import HeatmapResult
+from ..jobs.heatmap import HeatmapJob
+from ..qgis_io.heatmap_layers import load_heatmap
+from .background_task import BackgroundTask
 
 
-class HeatmapTask(CspTask):
+class HeatmapTask(BackgroundTask):
     """Runs ``job`` in a worker thread; adds the styled heatmap layer to the project when done."""
 
     def __init__(self, job: HeatmapJob, iface=None,
                  on_done: Callable[[QgsRasterLayer | None], None] | None = None) -> None:
-        super().__init__(job.description, "heatmap", HeatmapCanceled, iface)
+        super().__init__(job.description, "heatmap", iface)
         self.job, self.on_done = job, on_done
         self.result: HeatmapResult | None = None
         self.layer: QgsRasterLayer | None = None
 
     def compute(self) -> None:
-        self.result = self.job.run(self.setProgress, self.isCanceled)
+        self.result = self.job.execute(self.setProgress, self.isCanceled)
 
     def publish(self) -> str:
         self.layer = load_heatmap(self.result)

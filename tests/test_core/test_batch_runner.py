@@ -2,15 +2,8 @@
 
 import numpy as np
 import pytest
-from model_factory import export_location_model
 
 from qgis_csp_plugin.core.batch_runner import BatchRunner, finish
-from qgis_csp_plugin.core.onnx_model import OnnxModel
-
-
-@pytest.fixture(scope="module")
-def prior(tmp_path_factory):
-    return OnnxModel.load(export_location_model(tmp_path_factory.mktemp("m") / "prior.onnx"))
 
 
 def random_latlon(n: int) -> np.ndarray:

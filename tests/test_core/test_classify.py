@@ -5,10 +5,11 @@ import pytest
 from model_factory import CLASSES, export_image_classifier, export_location_model
 from osgeo import gdal
 
-from qgis_csp_plugin.core.classify import Classifier, ClassifyCanceled
-from qgis_csp_plugin.core.errors import CspError
-from qgis_csp_plugin.core.onnx_model import OnnxModel
-from qgis_csp_plugin.core.probabilities import fuse
+from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.probabilities import fuse
+from qgis_csp_plugin.core.classify import Classifier
+from qgis_csp_plugin.core.progress import Canceled
 from qgis_csp_plugin.core.tiling import Extent, TileGrid
 
 
@@ -92,13 +93,13 @@ def test_location_prior_is_fused_per_tile(rgb_model, prior_model, landsat):
 def test_cancel_stops_the_run(rgb_model, landsat):
     grid = TileGrid.cover(landsat.extent, 30.0, 30.0, 32, 0.0)
     seen = []
-    with pytest.raises(ClassifyCanceled):
+    with pytest.raises(Canceled):
         Classifier(rgb_model).run(grid, landsat, progress=seen.append, canceled=lambda: len(seen) >= 3)
     assert len(seen) == 3
 
 
 def test_mismatched_models_are_rejected(rgb_model, prior_model, tmp_path):
-    with pytest.raises(CspError, match="location_prior model; Classify needs an image_classifier"):
+    with pytest.raises(CspError, match="model of kind location_prior; Classify needs an image_classifier"):
         Classifier(prior_model)
     other = OnnxModel.load(export_location_model(tmp_path / "p.onnx", classes=["a", "b"]))
     with pytest.raises(CspError, match="predicts other classes"):

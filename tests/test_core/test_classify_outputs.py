@@ -35,6 +35,14 @@ def test_unpadded_sentinel2_names_in_esa_order_map_by_name():
     assert "layer order" in positional_warning(S2, gray)
 
 
+def test_band_aliases_map_colour_names_to_sentinel2_names_and_back():
+    s2_rgb = ["B02 (blue)", "B03", "B04"]
+    assert default_bands(["red", "green", "blue"], s2_rgb) == [3, 2, 1]
+    assert positional_warning(["red", "green", "blue"], s2_rgb) is None
+    colour_labels = ["Band 1 (Blue)", "Band 2 (Green)", "Band 3 (Red)"]
+    assert default_bands(["B04", "B03", "B02"], colour_labels) == [3, 2, 1]
+
+
 def test_parse_and_validate_bands():
     assert parse_bands(" 4, 3 ,2") == [4, 3, 2] and parse_bands("") == []
     with pytest.raises(BandMappingError, match="comma-separated"):

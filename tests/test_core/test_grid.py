@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from qgis_csp_plugin.core.errors import CspError
+from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.core.grid import MAX_CELLS, CellGrid
 from qgis_csp_plugin.core.tiling import Extent
 

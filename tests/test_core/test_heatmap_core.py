@@ -11,24 +11,24 @@ from heatmap_models import export_encoder_with_pca
 from model_factory import CLASSES, export_location_model
 from osgeo import gdal, osr
 
+from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.pca import PcaColours
+from qgis_csp_plugin.contract.probabilities import entropy, fuse
 from qgis_csp_plugin.core.cell_latlon import LatLonTransform, ProjTransform, latlon_transform
-from qgis_csp_plugin.core.errors import CspError
 from qgis_csp_plugin.core.geotiff import GeoTiffWriter
 from qgis_csp_plugin.core.grid import CellGrid
 from qgis_csp_plugin.core.heatmap import (
     CLASS_NODATA,
     FLOAT_NODATA,
-    HeatmapCanceled,
     LocationHeatmap,
 )
-from qgis_csp_plugin.core.onnx_model import OnnxModel
-from qgis_csp_plugin.core.pca import PcaColours
 from qgis_csp_plugin.core.prediction_heatmap import (
     TileProbabilities,
     prediction_heatmap,
     tile_cells,
 )
-from qgis_csp_plugin.core.probabilities import entropy, fuse
+from qgis_csp_plugin.core.progress import Canceled
 from qgis_csp_plugin.core.tiling import Extent
 
 
@@ -46,11 +46,6 @@ def encoder(tmp_path_factory):
 @pytest.fixture(scope="session")
 def encoder_pca(tmp_path_factory):
     return OnnxModel.load(export_encoder_with_pca(tmp_path_factory.mktemp("m") / "enc_pca.onnx"))
-
-
-@pytest.fixture(scope="session")
-def prior(tmp_path_factory):
-    return OnnxModel.load(export_location_model(tmp_path_factory.mktemp("m") / "prior.onnx", "location_prior"))
 
 
 def read(path):
@@ -168,7 +163,7 @@ def test_presence_prior_maps_are_titled_as_presences_and_stay_in_range(tmp_path)
 def test_cancel_and_wrong_model_leave_no_file(prior, encoder, tmp_path):
     grid = CellGrid.from_shape(Extent(-180, -90, 180, 90), 50, 50)
     calls = []
-    with pytest.raises(HeatmapCanceled):
+    with pytest.raises(Canceled):
         LocationHeatmap(prior, WGS84, block_cells=500).prior(
             grid, tmp_path / "c.tif", wkt(4326), "entropy", progress=calls.append, canceled=lambda: len(calls) >= 2)
     with pytest.raises(CspError, match="location_encoder"):

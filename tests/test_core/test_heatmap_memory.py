@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent("""
     from qgis_csp_plugin.core.cell_latlon import LatLonTransform
     from qgis_csp_plugin.core.grid import CellGrid
     from qgis_csp_plugin.core.heatmap import LocationHeatmap
-    from qgis_csp_plugin.core.onnx_model import OnnxModel
+    from qgis_csp_plugin.contract.onnx_model import OnnxModel
     from qgis_csp_plugin.core.tiling import Extent
     side = int(sys.argv[3])
     grid = CellGrid.from_shape(Extent(-180, -90, 180, 90), side, side)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from qgis_csp_plugin.core.errors import CspError
+from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.core.staging import StagedOutputs
 
 

@@ -19,9 +19,9 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
-from qgis_csp_plugin.core.errors import CspError
+from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.core.tile_table import probability_field
-from qgis_csp_plugin.ui.classify_job import ClassifyRequest, execute, load_outputs, prepare
+from qgis_csp_plugin.jobs.classify import ClassifyRequest, load_outputs, prepare
 from qgis_csp_plugin.ui.classify_task import ClassifyTask
 
 pytestmark = pytest.mark.qgis
@@ -52,7 +52,7 @@ def outputs(folder):
 
 def classify(layer, model, folder, **options):
     job = prepare(ClassifyRequest(layer, model, outputs(folder), **options))
-    results, written = execute(job)
+    results, written = job.execute()
     return job, results, load_outputs(job, written)
 
 
@@ -173,7 +173,7 @@ def test_cancel_leaves_no_file_and_no_layer(qgis_app, models, scenes, tmp_path):
 def test_render_classified_scene_to_png(qgis_app, models, scenes, tmp_path):
     from qgis.PyQt.QtGui import QImage
 
-    from qgis_csp_plugin.ui.render import render_layers_png
+    from scripts.render import render_layers_png
 
     layer = QgsRasterLayer(str(scenes / "LC08_L1TP_224078_20200518_RGB.tif"), "landsat")
     _, results, (vector, *_rest) = classify(layer, models["landsat"], tmp_path / "out")

@@ -8,7 +8,7 @@ from model_factory import export_image_classifier
 from qgis.core import QgsRasterLayer
 from raster_factory import mosaic_vrt
 
-from qgis_csp_plugin.ui.classify_job import ClassifyRequest, execute, prepare
+from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 
 pytestmark = [pytest.mark.qgis, pytest.mark.slow]
 LANDSAT = Path(__file__).resolve().parents[2] / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
@@ -20,7 +20,7 @@ def test_big_mosaic_streams_in_bounded_memory(qgis_app, tmp_path):
     assert (layer.width(), layer.height()) == (20480, 20480)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     job = prepare(ClassifyRequest(layer, model, {"classes": tmp_path / "classes.tif"}, max_tiles=None))
-    results, _ = execute(job)
+    results, _ = job.execute()
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert job.grid.n_tiles == len(results.indices) == 640 * 640 and not results.skipped.any()
     assert grown_mib < 500, f"peak RSS grew by {grown_mib:.0f} MiB"

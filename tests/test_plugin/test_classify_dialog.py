@@ -9,7 +9,7 @@ from model_factory import export_image_classifier
 from osgeo import osr
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
 
-from qgis_csp_plugin.core.errors import CspError
+from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.ui.classify_dialog import ClassifyDialog
 
 pytestmark = pytest.mark.qgis

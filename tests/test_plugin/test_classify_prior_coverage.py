@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from qgis.core import QgsRasterLayer
 
-from qgis_csp_plugin.ui.classify_job import ClassifyRequest, prepare
+from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 
 REPO = Path(__file__).resolve().parents[2]
 SOUTH_AMERICA = REPO / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
@@ -51,16 +51,16 @@ def test_prediction_heatmap_fuses_with_the_prior_over_the_tile_classes(qgis_proc
 
 def test_prediction_class_map_keeps_the_classify_legend_colours(qgis_app, tmp_path):
     """The "most likely class" prediction heatmap uses the colours of the Classify layer it reads."""
-    from qgis_csp_plugin.core.onnx_model import OnnxModel
-    from qgis_csp_plugin.ui.classify_job import execute, load_outputs
-    from qgis_csp_plugin.ui.heatmap_job import HeatmapRequest
-    from qgis_csp_plugin.ui.heatmap_job import prepare as prepare_heatmap
+    from qgis_csp_plugin.contract.onnx_model import OnnxModel
+    from qgis_csp_plugin.jobs.classify import load_outputs
+    from qgis_csp_plugin.jobs.heatmap import HeatmapRequest
+    from qgis_csp_plugin.jobs.heatmap import prepare as prepare_heatmap
 
     layer = QgsRasterLayer(str(EUROPE), "patch", "gdal")
     job = prepare(ClassifyRequest(layer=layer, model_path=MODELS / "eurosat_s2.onnx",
                                   outputs={"vector": tmp_path / "tiles.gpkg"}))
-    _, written = execute(job)
+    _, written = job.execute()
     tiles = load_outputs(job, written)[0]
     result = prepare_heatmap(HeatmapRequest(kind="prediction", output=tmp_path / "m.tif", tiles_layer=tiles,
-                                            choice="most likely class")).run(None, None)
+                                            choice="most likely class")).execute()
     assert result.class_colors == OnnxModel.load(MODELS / "eurosat_s2.onnx").metadata.class_colors

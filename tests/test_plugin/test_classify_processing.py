@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from model_factory import CLASSES, export_image_classifier
+from model_factory import CLASSES
 from qgis.core import QgsApplication, QgsProcessingException, QgsVectorLayer
 
 from qgis_csp_plugin.processing.provider import CspProvider
@@ -16,11 +16,6 @@ pytestmark = pytest.mark.qgis
 REPO = Path(__file__).resolve().parents[2]
 LANDSAT = REPO / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
-
-
-@pytest.fixture(scope="module")
-def rgb_model(tmp_path_factory):
-    return export_image_classifier(tmp_path_factory.mktemp("m") / "rgb.onnx", tile_size=32, gsd_m=30.0)
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ from qgis.core import (
 from qgis.PyQt.QtWidgets import QApplication
 
 import qgis_csp_plugin
-from qgis_csp_plugin.core.errors import CspError
+from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.ui.heatmap_dialog import HeatmapDialog
 
 pytestmark = pytest.mark.qgis

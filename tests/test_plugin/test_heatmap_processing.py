@@ -172,8 +172,8 @@ def test_prediction_heatmap_aligned_to_tiles_with_and_without_fusion(run, models
 
 
 def test_styles_by_kind(models, tmp_path, run):
-    from qgis_csp_plugin.ui.heatmap_job import HeatmapRequest, prepare
-    from qgis_csp_plugin.ui.heatmap_layers import load_heatmap
+    from qgis_csp_plugin.jobs.heatmap import HeatmapRequest, prepare
+    from qgis_csp_plugin.qgis_io.heatmap_layers import load_heatmap
 
     expected = {("location_embedding", ""): QgsMultiBandColorRenderer,
                 ("class_prior", "most likely class"): QgsPalettedRasterRenderer,
@@ -181,7 +181,7 @@ def test_styles_by_kind(models, tmp_path, run):
     for (kind, choice), renderer in expected.items():
         model = models["encoder_pca" if kind == "location_embedding" else "prior"]
         result = prepare(HeatmapRequest(kind, tmp_path / f"{kind}{choice[:4]}.tif", model, width=16,
-                                        choice=choice)).run(None, None)
+                                        choice=choice)).execute()
         layer = load_heatmap(result)
         assert isinstance(layer.renderer(), renderer) and isinstance(layer, QgsRasterLayer)
         if renderer is QgsPalettedRasterRenderer:

@@ -47,9 +47,9 @@ def test_zip_layout(built_zip):
     assert f"wrote {out}" in result.stdout and "1 model(s)" in result.stdout
     names = zipfile.ZipFile(out).namelist()
     assert all(name.startswith(f"{PACKAGE}/") for name in names)  # one top folder, as QGIS expects
-    for required in ("__init__.py", "plugin.py", "metadata.txt", "icon.svg", "LICENSE", "core/onnx_model.py",
-                     "core/model_metadata.py", "processing/provider.py", "icons/classify.svg",
-                     "models/tiny_rgb.onnx"):
+    for required in ("__init__.py", "plugin.py", "metadata.txt", "icon.svg", "LICENSE", "contract/onnx_model.py",
+                     "contract/schema.py", "qgis_io/provider_reader.py", "jobs/classify.py", "processing/provider.py",
+                     "icons/classify.svg", "models/tiny_rgb.onnx"):
         assert f"{PACKAGE}/{required}" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".part"))]
     assert not [n for n in names if n.startswith((f"{PACKAGE}/trainer", f"{PACKAGE}/tests"))]
@@ -121,9 +121,11 @@ def test_installed_zip_loads_in_headless_qgis(installed_plugin, profile_plugins,
 
     assert [a.text() for a in plugin.toolbar.actions()][0] == "Classify layer"
     assert QgsApplication.processingRegistry().providerById("csp") is not None
-    onnx_model = sys.modules[f"{PACKAGE}.core.onnx_model"]
-    assert onnx_model.default_model_paths() == [plugin_dir / "models" / "tiny_rgb.onnx"]
-    model = onnx_model.OnnxModel.load(onnx_model.find_default_model("image_classifier"))
+    default_models = sys.modules[f"{PACKAGE}.core.default_models"]
+    assert default_models.default_model_dirs() == [plugin_dir / "models"]  # not <profile>/python/plugins/models
+    assert default_models.default_model_paths() == [plugin_dir / "models" / "tiny_rgb.onnx"]
+    onnx_model = sys.modules[f"{PACKAGE}.contract.onnx_model"]
+    model = onnx_model.OnnxModel.load(default_models.find_default_model("image_classifier"))
     assert model.metadata.name == "tiny_rgb" and "self check ok" in model.self_check()
     assert qgis.utils.unloadPlugin(PACKAGE)  # plugin.unload(): toolbar and provider gone
     assert QgsApplication.processingRegistry().providerById("csp") is None

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from trainer.cli import main as cli_main
 from trainer.errors import TrainerError
 from trainer.export.onnx_writer import export_onnx
@@ -53,7 +53,8 @@ def test_csp_fit_resume_and_export(csp_checkpoint, tmp_path):
     model = OnnxModel.load(tmp_path / "loc.onnx")
     meta = model.metadata
     assert meta.kind == "location_encoder" and meta.embedding_dim == 16 and meta.location_encoder["name"] == "sphereC+"
-    assert meta.pca_basis is not None and all(lo < hi for lo, hi in zip(meta.pca_basis.low, meta.pca_basis.high, strict=True))
+    assert meta.pca_basis is not None
+    assert all(lo < hi for lo, hi in zip(meta.pca_basis.low, meta.pca_basis.high, strict=True))
     latlon = np.array([[52.5, 13.4], [-1.3, 36.8]], np.float32)
     with torch.no_grad():
         expected = task.eval()(torch.from_numpy(latlon)).numpy()
@@ -63,7 +64,8 @@ def test_csp_fit_resume_and_export(csp_checkpoint, tmp_path):
 def test_location_prior_from_csp_checkpoint(csp_checkpoint, tmp_path):
     task = LocationClassifierTask(["a", "b", "c"], csp_checkpoint=str(csp_checkpoint))
     csp = CspTask.load_from_checkpoint(csp_checkpoint)
-    for mine, theirs in zip(task.encoder.state_dict().values(), csp.location_encoder.state_dict().values(), strict=True):
+    theirs_state = csp.location_encoder.state_dict()
+    for mine, theirs in zip(task.encoder.state_dict().values(), theirs_state.values(), strict=True):
         assert torch.equal(mine, theirs)
     assert task.hparams.csp_checkpoint is None and task.hparams.encoder_params["out_dim"] == 16
     export_onnx(task.export_spec("location_prior"), tmp_path / "prior.onnx")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from qgis_csp_plugin.core.onnx_model import read_metadata
+from qgis_csp_plugin.contract.onnx_model import read_metadata
 
 REPO = Path(__file__).resolve().parents[2]
 # Held-out top-1 tolerance per model: 40 EuroSAT test patches (1 patch = 0.025), 3.4k cities.

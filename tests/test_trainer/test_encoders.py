@@ -6,7 +6,6 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -23,10 +22,9 @@ SMALL_MLP = {"hidden_dim": 32, "out_dim": 16, "num_hidden_layers": 2}
 
 
 @pytest.fixture(scope="module")
-def cities(data_dir) -> torch.Tensor:
+def cities(city_latlon) -> torch.Tensor:
     """34,006 real (lat, lon) places (GeoNames)."""
-    frame = pd.read_csv(data_dir / "points" / "cities15000.csv.gz", usecols=["lat", "lon"])
-    return torch.tensor(frame[["lat", "lon"]].to_numpy(), dtype=torch.float32)
+    return torch.from_numpy(city_latlon)
 
 
 def build(name: str, cities: torch.Tensor, **params) -> torch.nn.Module:

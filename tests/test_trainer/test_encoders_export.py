@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from qgis_csp_plugin.core.model_metadata import ModelMetadata
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.schema import ModelMetadata
 from trainer.encoders import available_encoders, build_location_encoder
 from trainer.export.onnx_writer import export_onnx
 from trainer.export.spec import ExportSpec
 
 
-@pytest.fixture(scope="module")
-def cities(data_dir) -> np.ndarray:
-    frame = pd.read_csv(data_dir / "points" / "cities15000.csv.gz", usecols=["lat", "lon"])
-    return frame[["lat", "lon"]].to_numpy(np.float32)
-
-
 @pytest.mark.parametrize("name", available_encoders())
-def test_export_matches_torch_and_metadata_rebuilds_the_encoder(name, cities, tmp_path):
+def test_export_matches_torch_and_metadata_rebuilds_the_encoder(name, city_latlon, tmp_path):
     torch.manual_seed(0)
-    params = {"train_locations": cities[::50], "num_centres": 128} if name == "rbf" else {}
+    params = {"train_locations": city_latlon[::50], "num_centres": 128} if name == "rbf" else {}
     encoder = build_location_encoder(name, hidden_dim=64, out_dim=32, **params).eval()
     meta = ModelMetadata(kind="location_encoder", name=f"enc-{name}", location_encoder=encoder.config(),
                          embedding_dim=encoder.out_dim)
@@ -33,7 +26,7 @@ def test_export_matches_torch_and_metadata_rebuilds_the_encoder(name, cities, tm
 
     # real places plus the edges: dateline, poles
     edges = np.array([[0, 180], [0, -180], [90, 0], [-90, 45], [89.99, -179.99]], dtype=np.float32)
-    batch = np.concatenate([cities[::40], edges])
+    batch = np.concatenate([city_latlon[::40], edges])
     model = OnnxModel.load(path)
     got = model.run(latlon=batch)
     with torch.no_grad():

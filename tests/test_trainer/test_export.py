@@ -20,8 +20,8 @@ import pytest
 import torch
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import EXPORT_REPORT_KEY, ModelMetadata
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.schema import EXPORT_REPORT_KEY, ModelMetadata
 from trainer import __version__ as TRAINER_VERSION
 from trainer.cli import main
 from trainer.export.spec import ExportSpec
@@ -290,7 +290,8 @@ def test_kind_mismatch_and_missing_class_names_write_nothing(checkpoints, tmp_pa
     assert "supports: image_classifier" in err
     err = error_of(capsys, export(checkpoints["no_classes"], "image_classifier", out))
     assert "cannot export no_classes.ckpt as image_classifier" in err and "class_names" in err
-    assert "error: --out must be a .onnx file" in error_of(capsys, export(checkpoints["geo"], "fused", tmp_path / "m.pt"))
+    err = error_of(capsys, export(checkpoints["geo"], "fused", tmp_path / "m.pt"))
+    assert "error: --out must be a .onnx file" in err
     assert leftovers(tmp_path) == []
 
 
@@ -331,7 +332,8 @@ def test_killed_writer_never_leaves_a_partial_model(good_model):
     result = subprocess.run([sys.executable, "-c", code, str(out)], cwd=REPO, capture_output=True, timeout=60)
     assert result.returncode == -9
     assert out.read_bytes() == before
-    assert [p for p in leftovers(out.parent) if p != "model.onnx"] == [p.name for p in out.parent.glob(".model.*.onnx.part")]
+    partial = [p.name for p in out.parent.glob(".model.*.onnx.part")]
+    assert [p for p in leftovers(out.parent) if p != "model.onnx"] == partial
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

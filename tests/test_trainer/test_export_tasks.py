@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from moco_fixtures import eurosat_csv
 
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from trainer.cli import main
 
 RGB = ["B04", "B03", "B02"]

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qgis_csp_plugin.core.probabilities import fuse
+from qgis_csp_plugin.contract.probabilities import fuse
 from trainer.cli import main
 from trainer.data.features import band_statistics, crop_pixels, frozen_features, image_records
 from trainer.data.splits import split_records
-from trainer.tasks.few_label import FewLabelSetup, evaluate_ratio, topk_accuracy
-from trainer.tasks.few_label_report import (
+from trainer.evaluation.few_label import FewLabelSetup, evaluate_ratio, topk_accuracy
+from trainer.evaluation.report import (
     markdown_differences,
     markdown_table,
     paired_differences,

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from qgis_csp_plugin.core.onnx_model import OnnxModel
-from qgis_csp_plugin.core.probabilities import fuse
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.probabilities import fuse
+from trainer.cli import main
 from trainer.data.image_datamodule import ImageDataModule
 from trainer.data.sources import EUROSAT_CLASSES
 from trainer.errors import TrainerError
+from trainer.export.fused import fused_export_spec
 from trainer.export.onnx_writer import export_onnx
-from trainer.tasks.fused import fused_export_spec
 from trainer.tasks.image_classifier import ImageClassifierTask
 from trainer.tasks.location_classifier import LocationClassifierTask
 
@@ -51,3 +52,26 @@ def test_fusion_needs_the_same_classes(image_task):
     prior = LocationClassifierTask(["a", "b"], encoder_params=SMALL)
     with pytest.raises(TrainerError, match="class names differ"):
         fused_export_spec(image_task.export_spec("image_classifier"), prior.export_spec("location_prior"))
+
+
+def _checkpoint(task: L.LightningModule, path) -> str:
+    """A real Lightning checkpoint of ``task`` (as ``trainer.save_checkpoint`` writes after training)."""
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.strategy.connect(task)
+    trainer.save_checkpoint(path)
+    return str(path)
+
+
+def test_export_kind_fused_from_two_checkpoints(image_task, tmp_path, capsys):
+    prior = LocationClassifierTask(list(EUROSAT_CLASSES), encoder_params=SMALL)
+    image_ckpt = _checkpoint(image_task, tmp_path / "image.ckpt")
+    prior_ckpt = _checkpoint(prior, tmp_path / "prior.ckpt")
+    out = tmp_path / "fused.onnx"
+    assert main(["export", "--kind", "fused", "--checkpoint", image_ckpt, "--location_checkpoint", prior_ckpt,
+                 "--out", str(out), "--name", "rgb + prior"]) == 0
+    meta = OnnxModel.load(out).metadata
+    assert (meta.kind, meta.name, meta.class_names) == ("fused", "rgb + prior", list(EUROSAT_CLASSES))
+    assert main(["export", "--kind", "image_classifier", "--checkpoint", image_ckpt,
+                 "--location_checkpoint", prior_ckpt, "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "--location_checkpoint is only used with --kind fused" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()

@@ -14,8 +14,8 @@ import pytest
 import torch
 from osgeo import gdal
 
-from qgis_csp_plugin.core.onnx_model import OnnxModel
-from qgis_csp_plugin.core.pca import PcaColours
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.pca import PcaColours
 from trainer.cli import main as trainer_main
 from trainer.pretrained.geoclip_import import PARITY_BOUND, embed, parity_points
 from trainer.pretrained.geoclip_release import find_release, reference_encoder
@@ -122,7 +122,8 @@ def test_prior_from_geoclip_trains_and_exports(freeze, reference, tmp_path, data
     if freeze:  # the frozen encoder is GeoCLIP's; the prior exports with it inside
         points = parity_points(1_200, seed=3)
         with torch.no_grad():
-            assert np.abs(task.encoder.eval()(torch.from_numpy(points)).numpy() - embed(reference, points)).max() <= 1e-4
+            ours = task.encoder.eval()(torch.from_numpy(points)).numpy()
+        assert np.abs(ours - embed(reference, points)).max() <= 1e-4
         out = tmp_path / "prior.onnx"
         report = export_onnx(task.export_spec("location_prior"), out)
         model = OnnxModel.load(out)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from moco_fixtures import eurosat_csv
 
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from trainer.data.bands import EUROSAT_BANDS
 from trainer.data.image_datamodule import ImageDataModule
 from trainer.data.rasters import read_image

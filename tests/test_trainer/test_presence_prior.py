@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from qgis_csp_plugin.core.onnx_model import OnnxModel
-from qgis_csp_plugin.core.probabilities import entropy, fuse
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.probabilities import entropy, fuse
 from trainer.cli import main
 from trainer.data.points import point_records, point_tensors
 from trainer.errors import TrainerError

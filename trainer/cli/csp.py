@@ -9,7 +9,6 @@ bf16-mixed``; several GPUs: ``--trainer.devices N --trainer.strategy ddp`` (on C
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from trainer.errors import TrainerError
@@ -20,18 +19,15 @@ SUBCOMMANDS = ("fit", "validate")
 
 def csp_cli(argv: list[str], run: bool = True):
     """The LightningCLI over CSP task and data (``run=False``: instantiated only, no subcommand in ``argv``)."""
-    from lightning.pytorch.cli import LightningCLI
-
+    from trainer.cli.lightning_cli import TrainerCLI, build_cli
     from trainer.data.csp_datamodule import CspDataModule
     from trainer.tasks.csp import CspTask
 
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-
-    class CspCLI(LightningCLI):
+    class CspCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.feature_dim", "model.feature_dim", apply_on="instantiate")
 
-    return CspCLI(CspTask, CspDataModule, args=argv, run=run, save_config_kwargs={"overwrite": True})
+    return build_cli(CspCLI, CspTask, CspDataModule, argv, run=run)
 
 
 def pretrain_for_evaluation(config: str, overrides: list[str], out_dir: Path, split_seed: int, folds: int = 0,

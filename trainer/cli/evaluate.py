@@ -42,7 +42,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     csp = parser.add_mutually_exclusive_group()
     csp.add_argument("--csp_checkpoint", help="CSP checkpoint (python -m trainer csp fit), single split only")
     csp.add_argument("--csp_config", help="CSP config: pre-train one CSP model per split/fold without its test part")
-    parser.add_argument("--csp_args", default="", help="extra overrides for --csp_config, e.g. '--trainer.max_epochs 50'")
+    parser.add_argument("--csp_args", default="",
+                        help="extra overrides for --csp_config, e.g. '--trainer.max_epochs 50'")
     parser.add_argument("--folds", type=int, default=0, help="K-fold cross-validation (0: one split)")
     parser.add_argument("--prior_losses", nargs="+", choices=LOSSES, default=list(LOSSES))
     parser.add_argument("--prior_exponents", type=float, nargs="*", default=[0.0, 0.25, 0.5, 1.0],
@@ -72,11 +73,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def run_folds(args: argparse.Namespace) -> list[dict]:
-    """Rows of :func:`trainer.tasks.few_label.evaluate_ratio` (plus ``fold``) for every split/fold, ratio, seed."""
+    """Rows of :func:`trainer.evaluation.few_label.evaluate_ratio` (plus ``fold``) for every split/fold, ratio, seed."""
     from trainer.cli.csp import pretrain_for_evaluation
     from trainer.data.features import band_statistics, crop_pixels, frozen_features, image_records
     from trainer.data.splits import evaluation_split
-    from trainer.tasks.few_label import FewLabelSetup, evaluate_ratio
+    from trainer.evaluation.few_label import FewLabelSetup, evaluate_ratio
     from trainer.tasks.location_classifier import csp_encoder_state
 
     records = image_records("eurosat")
@@ -113,8 +114,8 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     import pandas as pd
 
-    from trainer.tasks.few_label import torch_quiet
-    from trainer.tasks.few_label_report import (
+    from trainer.evaluation.few_label import torch_quiet
+    from trainer.evaluation.report import (
         markdown_differences,
         markdown_table,
         paired_differences,

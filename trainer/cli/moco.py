@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
 from trainer.errors import TrainerError
@@ -27,8 +26,6 @@ def main(argv: list[str]) -> int:
         print(USAGE)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
-    # LightningCLI warns when given args while sys.argv also holds some: here it is by design.
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
     if command == "fit":
         return _fit(rest)
     if command in ("linear-probe", "finetune"):
@@ -37,37 +34,34 @@ def main(argv: list[str]) -> int:
 
 
 def _fit(args: list[str]) -> int:
-    from lightning.pytorch.cli import LightningCLI
-
+    from trainer.cli.lightning_cli import TrainerCLI, build_cli
     from trainer.data.image_datamodule import ImageDataModule
     from trainer.tasks.moco import MocoTask
 
-    class MocoCLI(LightningCLI):
+    class MocoCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.bands", "model.bands")
             parser.link_arguments("data.tile_size", "model.tile_size")
             parser.link_arguments("model.variant", "data.key_view", compute_fn=_variant_key_view)
 
-    MocoCLI(MocoTask, ImageDataModule, args=["fit", *args], save_config_kwargs={"overwrite": True})
+    build_cli(MocoCLI, MocoTask, ImageDataModule, ["fit", *args])
     return 0
 
 
 def _classifier(args: list[str], freeze: bool) -> int:
-    from lightning.pytorch.cli import LightningCLI
-
+    from trainer.cli.lightning_cli import TrainerCLI, build_cli
     from trainer.data.image_datamodule import ImageDataModule
     from trainer.tasks.image_classifier import ImageClassifierTask
 
-    class ClassifierCLI(LightningCLI):
+    class ClassifierCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.bands", "model.bands")
             parser.link_arguments("data.tile_size", "model.tile_size")
             parser.add_argument("--final_checkpoint", type=str | None, default=None,
                                 help="where to save the tested model (default <default_root_dir>/final.ckpt)")
 
-    cli = ClassifierCLI(ImageClassifierTask, ImageDataModule, run=False,
-                        args=[*args, f"--model.freeze_backbone={str(freeze).lower()}"],
-                        save_config_kwargs={"overwrite": True})
+    cli = build_cli(ClassifierCLI, ImageClassifierTask, ImageDataModule,
+                    [*args, f"--model.freeze_backbone={str(freeze).lower()}"], run=False)
     if cli.datamodule.hparams.key_view != "none":
         raise TrainerError("classifiers use data.key_view: none")
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)

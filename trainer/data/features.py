@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from trainer.data.bands import EUROSAT_BANDS, RGB_BANDS, SSL4EO_L2A_BANDS, band_indices
+from qgis_csp_plugin.contract.bands import RGB_BANDS
+from trainer.data.bands import EUROSAT_BANDS, SSL4EO_L2A_BANDS, band_indices
 from trainer.data.fmow import fmow_records
 from trainer.data.geotagged import geotagged_records
 from trainer.data.inat import inat_records

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qgis_csp_plugin.core.latlon import validate_latlon
+from qgis_csp_plugin.contract.latlon import validate_latlon
 from trainer.data.rasters import centre_latlon
 from trainer.errors import TrainerError
 

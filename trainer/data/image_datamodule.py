@@ -19,8 +19,9 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
-from qgis_csp_plugin.core.latlon import validate_latlon
-from trainer.data.bands import EUROSAT_BANDS, S2_BANDS, SSL4EO_L2A_BANDS, band_indices
+from qgis_csp_plugin.contract.bands import S2_BANDS
+from qgis_csp_plugin.contract.latlon import validate_latlon
+from trainer.data.bands import EUROSAT_BANDS, SSL4EO_L2A_BANDS, band_indices
 from trainer.data.geotagged import geotagged_records
 from trainer.data.rasters import read_image
 from trainer.data.sources import eurosat_records, ssl4eo_records

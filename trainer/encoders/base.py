@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from qgis_csp_plugin.core.latlon import validate_latlon
+from qgis_csp_plugin.contract.latlon import validate_latlon
 from trainer.encoders.mlp import build_mlp, checked_mlp_params
 
 DEG2RAD = math.pi / 180.0  # torch.deg2rad does not export with the opset-17 TorchScript exporter
@@ -23,7 +23,7 @@ def check_latlon(latlon: torch.Tensor) -> None:
     """Raise ``ValueError`` naming the bad value unless ``latlon`` is finite ``(N, 2)`` (lat, lon) degrees.
 
     A cheap tensor test runs on every call; only a failing batch goes through
-    :func:`qgis_csp_plugin.core.latlon.validate_latlon` for its message.
+    :func:`qgis_csp_plugin.contract.latlon.validate_latlon` for its message.
     """
     if latlon.dim() == 2 and latlon.shape[1] == 2:
         lat, lon = latlon[:, 0], latlon[:, 1]

@@ -23,7 +23,8 @@ from trainer.encoders.registry import register
 from trainer.errors import TrainerError
 
 
-def legendre_table(sin_lat: torch.Tensor, cos_lat: torch.Tensor, max_degree: int) -> dict[tuple[int, int], torch.Tensor]:
+def legendre_table(sin_lat: torch.Tensor, cos_lat: torch.Tensor,
+                   max_degree: int) -> dict[tuple[int, int], torch.Tensor]:
     """``{(l, m): P̄_l^m}`` for 0 ≤ m ≤ l ≤ max_degree, orthonormal on the sphere (with the 1/√(2π) of λ)."""
     table = {(0, 0): torch.full_like(sin_lat, math.sqrt(1.0 / (4.0 * math.pi)))}
     for m in range(max_degree + 1):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from qgis_csp_plugin.core.latlon import validate_latlon
+from qgis_csp_plugin.contract.latlon import validate_latlon
 from trainer.encoders.base import DEG2RAD, PositionEncoding, unit_vector
 from trainer.encoders.registry import register
 from trainer.errors import TrainerError

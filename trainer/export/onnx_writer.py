@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 import torch
 
-from qgis_csp_plugin.core.model_metadata import EXPORT_REPORT_KEY
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.schema import EXPORT_REPORT_KEY
 from trainer import __version__
 from trainer.errors import TrainerError
 from trainer.export.atomic import atomic_output
@@ -33,7 +33,8 @@ class ParityReport:
 
     def __str__(self) -> str:
         verdict = "ok" if self.ok else "FAILED"
-        return f"parity {verdict}: max |torch - onnxruntime| = {self.max_abs_diff:.2e} (bound {self.atol:g}, batch {self.batch})"
+        return (f"parity {verdict}: max |torch - onnxruntime| = {self.max_abs_diff:.2e} "
+                f"(bound {self.atol:g}, batch {self.batch})")
 
     def as_props(self) -> dict[str, str]:
         """The ``geossl_export`` metadata entry recording this check."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from qgis_csp_plugin.core.model_metadata import ModelMetadata
+from qgis_csp_plugin.contract.schema import ModelMetadata
 
 
 @dataclass

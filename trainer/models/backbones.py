@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import timm
-import torch
 import torchvision
 from torch import nn
 
+from trainer.checkpoints import read_checkpoint, strip_prefix
 from trainer.errors import TrainerError
 
 #: Named reduced-width timm models (name -> (timm name, kwargs)) for small, fast default models.
@@ -62,12 +62,10 @@ def torchvision_backbone(name: str, in_channels: int, **kwargs) -> nn.Module:
 def load_backbone_weights(model: nn.Module, checkpoint: str | Path) -> None:
     """Load a local state dict (plain, or a Lightning checkpoint's ``backbone.*`` keys)."""
     path = Path(checkpoint)
-    if not path.is_file():
-        raise TrainerError(f"backbone checkpoint not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(path, "backbone checkpoint")
     state = state.get("state_dict", state)
     for prefix in ("backbone.", "encoder_q.backbone.", "image_encoder.backbone."):
-        picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        picked = strip_prefix(state, prefix)
         if picked:
             state = picked
             break

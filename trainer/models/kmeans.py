@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from qgis_csp_plugin.core.latlon import validate_latlon
+from qgis_csp_plugin.contract.latlon import validate_latlon
 from trainer.errors import TrainerError
 
 

@@ -17,11 +17,12 @@ import onnx
 import torch
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import EMBEDDING_OUTPUT, LATLON_INPUT, ModelMetadata
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.schema import EMBEDDING_OUTPUT, LATLON_INPUT, ModelMetadata
 from trainer.errors import TrainerError
 from trainer.export.atomic import atomic_output
 from trainer.export.onnx_writer import export_onnx, write_props
+from trainer.export.pca_basis import global_pca_basis
 from trainer.export.spec import ExportSpec
 from trainer.pretrained.geoclip_release import (
     PACKAGE,
@@ -31,7 +32,6 @@ from trainer.pretrained.geoclip_release import (
     load_state,
     reference_encoder,
 )
-from trainer.tasks.location_export import global_pca_basis
 
 PARITY_BOUND = 1e-4
 PARITY_POINTS = 10_000

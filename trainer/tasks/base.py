@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
+import torch
 
 from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
@@ -32,3 +35,22 @@ class ExportableTask(L.LightningModule):
 
     def build_export_spec(self, kind: str, **options) -> ExportSpec:
         raise NotImplementedError
+
+
+class ClassifierTask(ExportableTask):
+    """A task with a held-out evaluation: ``test/top1`` of its test run is saved in checkpoints and
+    exported as the ``heldout_top1`` metric."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("heldout_top1", torch.tensor(math.nan))  # set by test, saved, exported
+
+    def on_test_epoch_end(self) -> None:
+        top1 = self.trainer.callback_metrics.get("test/top1")
+        if top1 is not None:
+            self.heldout_top1.fill_(float(top1))
+
+    def heldout_metrics(self) -> dict[str, float]:
+        """``{"heldout_top1": …}`` once tested, else ``{}``."""
+        top1 = float(self.heldout_top1)
+        return {} if math.isnan(top1) else {"heldout_top1": top1}

@@ -15,13 +15,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import EMBEDDING_OUTPUT, LATLON_INPUT, ModelMetadata
+from qgis_csp_plugin.contract.schema import EMBEDDING_OUTPUT, LATLON_INPUT, Kind, ModelMetadata
 from trainer.encoders import build_location_encoder
 from trainer.encoders.registry import whole_encoder_class
+from trainer.export.pca_basis import global_pca_basis
 from trainer.export.spec import ExportSpec
 from trainer.losses.csp import CspLoss, uniform_sphere_latlon
 from trainer.tasks.base import ExportableTask
-from trainer.tasks.location_export import global_pca_basis
 
 #: CSP code defaults (iNat2018) except a smaller MLP, for minutes on a CPU.
 DEFAULT_ENCODER_PARAMS: dict[str, Any] = {"frequency_num": 32, "min_radius": 0.1, "max_radius": 360.0,
@@ -47,7 +47,7 @@ class CspTask(ExportableTask):
         lr_decay: multiplicative learning-rate decay per epoch (CSP: 0.98).
     """
 
-    EXPORT_KINDS = ("location_encoder",)
+    EXPORT_KINDS = (Kind.LOCATION_ENCODER,)
 
     def __init__(self, feature_dim: int = 256, location_encoder: str = "sphereC+",
                  encoder_params: dict[str, Any] | None = None, loss_form: str = "mc",
@@ -99,7 +99,7 @@ class CspTask(ExportableTask):
         encoder = copy.deepcopy(self.location_encoder).float().cpu().eval()
         hp = self.hparams
         metadata = ModelMetadata(
-            kind="location_encoder", name=options.get("name", hp.name),
+            kind=Kind.LOCATION_ENCODER, name=options.get("name", hp.name),
             description=f"CSP-{hp.loss_form.upper()} location encoder ({encoder.name}); input (lat, lon) degrees",
             location_encoder=encoder.config(), embedding_dim=encoder.out_dim,
             pca_basis=global_pca_basis(encoder),

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import IMAGE_INPUT, PROBABILITIES_OUTPUT, ModelMetadata
+from qgis_csp_plugin.contract.schema import IMAGE_INPUT, PROBABILITIES_OUTPUT, Kind, ModelMetadata
 from trainer.data.augment import classifier_augment, standardise
 from trainer.data.bands import EUROSAT_BANDS, band_indices
 from trainer.data.sources import EUROSAT_CLASSES, known_class_colors
 from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
 from trainer.models.backbones import build_backbone
-from trainer.tasks.base import ExportableTask
+from trainer.tasks.base import ClassifierTask
 from trainer.tasks.moco import load_moco_backbone
 
 AUGMENTS = ("none", "geometric", "radiometric")
@@ -35,7 +34,7 @@ class SoftmaxClassifier(nn.Module):
         return torch.softmax(self.head(self.backbone(standardise(image, self.mean, self.std))), dim=1)
 
 
-class ImageClassifierTask(ExportableTask):
+class ImageClassifierTask(ClassifierTask):
     """Image classifier on a (MoCo-pre-trained) backbone.
 
     Args:
@@ -49,7 +48,7 @@ class ImageClassifierTask(ExportableTask):
             ``layer_statistics`` (the plugin matches a layer's band statistics, e.g. Landsat RGB).
     """
 
-    EXPORT_KINDS = ("image_classifier",)
+    EXPORT_KINDS = (Kind.IMAGE_CLASSIFIER,)
 
     def __init__(self, backbone: str = "resnet10t_w32", bands: list[str] = EUROSAT_BANDS,
                  class_names: list[str] = EUROSAT_CLASSES, moco_checkpoint: str | None = None,
@@ -65,7 +64,6 @@ class ImageClassifierTask(ExportableTask):
         self.augment = classifier_augment(tile_size, augment == "radiometric") if augment != "none" else None
         self.register_buffer("band_mean", torch.zeros(len(bands)))
         self.register_buffer("band_std", torch.ones(len(bands)))
-        self.register_buffer("heldout_top1", torch.tensor(math.nan))
         if freeze_backbone:
             self.backbone.requires_grad_(False)
 
@@ -132,9 +130,6 @@ class ImageClassifierTask(ExportableTask):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
-    def on_test_epoch_end(self) -> None:
-        self.heldout_top1.fill_(float(self.trainer.callback_metrics["test/top1"]))
-
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
@@ -146,9 +141,8 @@ class ImageClassifierTask(ExportableTask):
         # a CPU float32 copy: training may run on another device or precision
         module = copy.deepcopy(SoftmaxClassifier(self.band_mean, self.band_std, self.backbone, self.head))
         module = module.float().cpu().eval()
-        metrics = {} if math.isnan(float(self.heldout_top1)) else {"heldout_top1": float(self.heldout_top1)}
         metadata = ModelMetadata(
-            kind="image_classifier", name=options.get("name", hp.name),
+            kind=Kind.IMAGE_CLASSIFIER, name=options.get("name", hp.name),
             description=hp.description or f"EuroSAT land-cover classifier ({len(hp.bands)} bands, {hp.backbone})",
             class_names=list(hp.class_names), class_colors=known_class_colors(list(hp.class_names)),
             bands=list(hp.bands), tile_size=hp.tile_size, gsd_m=hp.gsd_m,
@@ -156,7 +150,7 @@ class ImageClassifierTask(ExportableTask):
                                         "radiometry": hp.radiometry},
             training={"backbone": hp.backbone, "moco_checkpoint": hp.moco_checkpoint,
                       "freeze_backbone": hp.freeze_backbone, "augment": hp.augment},
-            metrics=metrics)
+            metrics=self.heldout_metrics())
         example = self.band_mean.view(1, -1, 1, 1).expand(2, -1, hp.tile_size, hp.tile_size).cpu().clone()
         return ExportSpec(module, (example,), (IMAGE_INPUT,), PROBABILITIES_OUTPUT, metadata, atol=1e-3)
 

@@ -3,9 +3,10 @@
 Starts from random init, from a CSP checkpoint (``csp_checkpoint``: its encoder architecture and
 weights are taken, and the path is then dropped from the saved hyper-parameters so the fine-tuned
 checkpoint rebuilds on its own) or from a released pretrained encoder (``pretrained_encoder``:
-``geoclip`` = the installed GeoCLIP package's weights, :mod:`trainer.pretrained.geoclip_release`). Two losses: ``softmax`` (cross-entropy, P(y | x) sums to 1) and
-``presence_only`` (CSP's fine-tuning loss, :func:`trainer.losses.presence.presence_only_loss`:
-one sigmoid per class, a bias-free head as in the authors' code, random background locations).
+``geoclip`` = the installed GeoCLIP package's weights, :mod:`trainer.pretrained.geoclip_release`).
+Two losses: ``softmax`` (cross-entropy, P(y | x) sums to 1) and ``presence_only`` (CSP's
+fine-tuning loss, :func:`trainer.losses.presence.presence_only_loss`: one sigmoid per class, a bias-free
+head as in the authors' code, random background locations).
 Exports kind ``location_prior`` with ``output_activation`` ``softmax`` or ``sigmoid``.
 """
 
@@ -20,16 +21,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import LATLON_INPUT, PROBABILITIES_OUTPUT, ModelMetadata
+from qgis_csp_plugin.contract.schema import LATLON_INPUT, PROBABILITIES_OUTPUT, Kind, ModelMetadata
+from trainer.checkpoints import read_checkpoint, strip_prefix
 from trainer.data.sources import known_class_colors
 from trainer.encoders import build_location_encoder
 from trainer.errors import TrainerError
+from trainer.export.pca_basis import global_grid
 from trainer.export.spec import ExportSpec
 from trainer.losses.csp import uniform_sphere_latlon
 from trainer.losses.presence import presence_only_loss
-from trainer.tasks.base import ExportableTask
+from trainer.tasks.base import ClassifierTask
 from trainer.tasks.csp import with_default_params
-from trainer.tasks.location_export import global_grid
 
 #: Output activation of the prior trained with each loss.
 ACTIVATIONS = {"softmax": "softmax", "presence_only": "sigmoid"}
@@ -74,13 +76,9 @@ class ClassPrior(nn.Module):
 
 def csp_encoder_state(path: str | Path) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
     """Name, params and weights of the location encoder in a CSP checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainerError(f"CSP checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(path, "CSP checkpoint")
     hparams = checkpoint.get("hyper_parameters", {})
-    prefix = "location_encoder."
-    state = {k[len(prefix):]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
+    state = strip_prefix(checkpoint.get("state_dict", {}), "location_encoder.")
     if "location_encoder" not in hparams or not state:
         raise TrainerError(f"{path} is not a CSP checkpoint (no location encoder inside)")
     params = with_default_params(hparams["location_encoder"], hparams.get("encoder_params"))
@@ -104,10 +102,10 @@ def pretrained_encoder_state(name: str) -> tuple[str, dict[str, Any], dict[str, 
     return config["name"], config["params"], encoder.state_dict(), f"{PACKAGE}=={release.version}"
 
 
-class LocationClassifierTask(ExportableTask):
+class LocationClassifierTask(ClassifierTask):
     """Fine-tune a location encoder + linear head on labelled points (batches ``(latlon, label)``)."""
 
-    EXPORT_KINDS = ("location_prior",)
+    EXPORT_KINDS = (Kind.LOCATION_PRIOR,)
 
     def __init__(self, class_names: list[str], location_encoder: str = "sphereC+",
                  encoder_params: dict[str, Any] | None = None, csp_checkpoint: str | None = None,
@@ -145,7 +143,6 @@ class LocationClassifierTask(ExportableTask):
         self.activation = ACTIVATIONS[loss]
         self.head = nn.Linear(self.encoder.out_dim, len(class_names), bias=loss == "softmax")
         self.standardise = Standardise.over_the_globe(self.encoder) if standardise_embedding else nn.Identity()
-        self.register_buffer("heldout_top1", torch.tensor(float("nan")))  # set by test, saved, exported
         # Bounding box of the training locations (lat min/max, lon min/max), exported so the plugin can
         # warn when a prior is used far from where it was trained.
         inf = float("inf")
@@ -189,11 +186,6 @@ class LocationClassifierTask(ExportableTask):
     def test_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
-    def on_test_epoch_end(self) -> None:
-        top1 = self.trainer.callback_metrics.get("test/top1")
-        if top1 is not None:
-            self.heldout_top1.fill_(float(top1))
-
     @torch.no_grad()
     def predict_proba(self, latlon: torch.Tensor) -> torch.Tensor:
         """Eval-mode class probabilities (softmax) or presence probabilities (sigmoid) of ``latlon`` (N, 2)."""
@@ -218,11 +210,11 @@ class LocationClassifierTask(ExportableTask):
         what = ("P(class | lat, lon)" if self.activation == "softmax"
                 else "presence probability of each class at (lat, lon) (independent sigmoids)")
         metadata = ModelMetadata(
-            kind="location_prior", name=options.get("name", hp.name),
+            kind=Kind.LOCATION_PRIOR, name=options.get("name", hp.name),
             description=f"{what} from a {self.encoder.name} location encoder",
             class_names=list(hp.class_names), class_colors=known_class_colors(list(hp.class_names)),
             output_activation=self.activation, location_encoder=self.encoder.config(),
-            metrics={} if math.isnan(float(self.heldout_top1)) else {"heldout_top1": float(self.heldout_top1)},
+            metrics=self.heldout_metrics(),
             training={"method": "location_classifier", "loss": hp.loss,
                       "initialised_from": hp.get("initialised_from"), **self._bounds_summary()})
         example = torch.tensor([[48.85, 2.35], [-33.9, 151.2], [0.0, -180.0]])

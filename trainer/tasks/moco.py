@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
+from qgis_csp_plugin.contract.bands import S2_BANDS
+from trainer.checkpoints import read_checkpoint, strip_prefix
 from trainer.data.augment import moco_v2_augment, standardise
-from trainer.data.bands import S2_BANDS
 from trainer.errors import TrainerError
 from trainer.losses.moco import KeyQueue, moco_logits, momentum_update
 from trainer.models.backbones import build_backbone
@@ -159,12 +160,9 @@ class MocoTask(ExportableTask):
 
 def load_moco_backbone(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """``(hyper-parameters, query-backbone state dict)`` of a MoCo checkpoint, for downstream tasks."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainerError(f"MoCo checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(path, "MoCo checkpoint")
     prefix = "encoder_q.backbone."
-    state = {k[len(prefix):]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
+    state = strip_prefix(checkpoint.get("state_dict", {}), prefix)
     if not state:
         raise TrainerError(f"{path} is not a MoCo checkpoint (no {prefix}* weights)")
     return dict(checkpoint.get("hyper_parameters", {})), state

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import PcaBasis
-from qgis_csp_plugin.core.pca import fit_pca
+from qgis_csp_plugin.contract.pca import fit_pca
+from qgis_csp_plugin.contract.schema import PcaBasis
 
 
 def global_grid(step_deg: float = 2.0) -> torch.Tensor:
@@ -18,7 +18,7 @@ def global_grid(step_deg: float = 2.0) -> torch.Tensor:
 
 @torch.no_grad()
 def global_pca_basis(encoder: nn.Module, step_deg: float = 2.0) -> PcaBasis:
-    """3-component PCA (:func:`qgis_csp_plugin.core.pca.fit_pca`) of ``encoder`` over a global grid.
+    """3-component PCA (:func:`qgis_csp_plugin.contract.pca.fit_pca`) of ``encoder`` over a global grid.
 
     ``encoder`` maps ``(N, 2)`` (lat, lon) degrees to embeddings; it is evaluated in eval mode.
     """

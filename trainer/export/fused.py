@@ -1,7 +1,7 @@
 """A ``fused`` model: an image classifier and a location prior on the same classes in one ONNX graph.
 
 Output P(y | I, x) ∝ P(y | I) · P(y | x), renormalised per row; rows where every class underflows
-fall back to P(y | I) (the same rule as :func:`qgis_csp_plugin.core.probabilities.fuse`).
+fall back to P(y | I) (the same rule as :func:`qgis_csp_plugin.contract.probabilities.fuse`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from qgis_csp_plugin.core.model_metadata import PROBABILITIES_OUTPUT
-from qgis_csp_plugin.core.probabilities import EPS
+from qgis_csp_plugin.contract.probabilities import EPS
+from qgis_csp_plugin.contract.schema import PROBABILITIES_OUTPUT, Kind
 from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
 
@@ -34,7 +34,7 @@ class FusedClassifier(nn.Module):
 def fused_export_spec(image_spec: ExportSpec, location_spec: ExportSpec, name: str | None = None) -> ExportSpec:
     """Combine an ``image_classifier`` and a ``location_prior`` spec with identical class names."""
     image_meta, location_meta = image_spec.metadata, location_spec.metadata
-    if (image_meta.kind, location_meta.kind) != ("image_classifier", "location_prior"):
+    if (image_meta.kind, location_meta.kind) != (Kind.IMAGE_CLASSIFIER, Kind.LOCATION_PRIOR):
         raise TrainerError(f"fusion needs an image_classifier and a location_prior, got {image_meta.kind} "
                            f"and {location_meta.kind}")
     if image_meta.class_names != location_meta.class_names:
@@ -42,7 +42,7 @@ def fused_export_spec(image_spec: ExportSpec, location_spec: ExportSpec, name: s
                            f"location {location_meta.class_names}")
     image = image_spec.example_inputs[0]
     latlon = location_spec.example_inputs[0][:1].expand(len(image), -1).clone()
-    metadata = replace(image_meta, kind="fused", name=name or f"{image_meta.name} + {location_meta.name}",
+    metadata = replace(image_meta, kind=Kind.FUSED, name=name or f"{image_meta.name} + {location_meta.name}",
                        description=f"P(y | image, location) ∝ P(y | image) · P(y | location): {image_meta.name} "
                                    f"fused with {location_meta.name}",
                        location_encoder=location_meta.location_encoder,

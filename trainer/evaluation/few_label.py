@@ -3,12 +3,12 @@
 For every label ratio and seed, a stratified subset of the training split trains (1) a linear head
 on frozen image features, P(y | I); (2) location classifiers from random init and from a CSP
 checkpoint, with each loss of ``FewLabelSetup.losses`` (``softmax`` or CSP's ``presence_only``).
-Fusion is P(y | I, x) ∝ P(y | I) · P(y | x) (:func:`qgis_csp_plugin.core.probabilities.fuse`; with a
+Fusion is P(y | I, x) ∝ P(y | I) · P(y | x) (:func:`qgis_csp_plugin.contract.probabilities.fuse`; with a
 presence-only prior this is CSP's P(y | I) · σ(w_y · e(x)), renormalised). Optionally, a tempered
 fusion P(y | I) · P(y | x)^α with α chosen among ``FewLabelSetup.prior_exponents`` by the fused
 log-likelihood on the validation split (α = 0 is image-only). Metrics are top-1/top-3 on the
 validation and the held-out test split; nothing is chosen on the test split (fixed hyper-parameters,
-fixed step counts). Tables: :mod:`trainer.tasks.few_label_report`.
+fixed step counts). Tables: :mod:`trainer.evaluation.report`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader
 
-from qgis_csp_plugin.core.probabilities import fuse
+from qgis_csp_plugin.contract.probabilities import fuse
 from trainer.data.points import point_tensors
 from trainer.data.splits import label_subset
 from trainer.errors import TrainerError

@@ -1,4 +1,4 @@
-"""QGIS side of the heatmaps: extents and cell transforms from CRSs, classified tiles in, styled layers out."""
+"""QGIS side of the heatmaps: classified tiles in, styled heatmap layers out."""
 
 from __future__ import annotations
 
@@ -6,59 +6,16 @@ import numpy as np
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsContrastEnhancement,
-    QgsCoordinateReferenceSystem,
-    QgsCoordinateTransform,
-    QgsCsException,
     QgsMultiBandColorRenderer,
-    QgsProject,
     QgsRasterLayer,
-    QgsRectangle,
     QgsVectorLayer,
 )
 
-from ..core.cell_latlon import LatLonTransform, latlon_transform
-from ..core.errors import CspError
+from ..contract.errors import CspError
 from ..core.heatmap import ENTROPY, HeatmapResult
 from ..core.prediction_heatmap import TileProbabilities
 from ..core.tile_table import PROBABILITY_PREFIX, probability_field
-from ..core.tiling import Extent
 from .styling import apply_paletted, apply_pseudocolor, class_colors
-
-WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
-MERCATOR_LIMIT = 85.0
-ROUND_TRIP_TOLERANCE = 0.01  # fraction of a cell
-
-
-def wkt_of(crs: QgsCoordinateReferenceSystem) -> str:
-    return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
-
-
-def cell_to_latlon(crs: QgsCoordinateReferenceSystem, cell_size: float) -> LatLonTransform:
-    """(lat, lon) of cell centres through PROJ (GDAL), valid within 1 % of a cell on round trip."""
-    if not crs.isValid():
-        raise CspError("the heatmap CRS is not valid")
-    return latlon_transform(wkt_of(crs), ROUND_TRIP_TOLERANCE * cell_size)
-
-
-def to_extent(rect: QgsRectangle) -> Extent:
-    return Extent(rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
-
-
-def world_extent(crs: QgsCoordinateReferenceSystem) -> Extent:
-    """The CRS's area of use in its own units (the whole world for world projections)."""
-    if crs.isGeographic():
-        return Extent(-180.0, -90.0, 180.0, 90.0)
-    bounds = crs.bounds()
-    if bounds.isEmpty():
-        bounds = QgsRectangle(-180.0, -MERCATOR_LIMIT, 180.0, MERCATOR_LIMIT)
-    try:
-        rect = QgsCoordinateTransform(WGS84, crs, QgsProject.instance()).transformBoundingBox(bounds)
-    except QgsCsException as exc:
-        raise CspError(f"cannot compute the world extent in {crs.authid()}: choose an extent") from exc
-    extent = to_extent(rect)
-    if extent.is_empty:
-        raise CspError(f"cannot compute the world extent in {crs.authid()}: choose an extent")
-    return extent
 
 
 def read_tile_probabilities(layer: QgsVectorLayer) -> TileProbabilities:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from qgis_csp_plugin.core.model_metadata import SCHEMA_MARKER, MetadataError, ModelMetadata
+from qgis_csp_plugin.contract.schema import SCHEMA_MARKER, MetadataError, ModelMetadata
 
 
 def image_meta(**overrides):

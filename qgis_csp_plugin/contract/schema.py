@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
 from typing import Any
 
 from .errors import CspError
@@ -28,12 +29,26 @@ SCHEMA_VERSION = 1
 SCHEMA_MARKER = "geossl_schema_version"
 EXPORT_REPORT_KEY = "geossl_export"
 COORDINATE_ORDER = "lat,lon"
-KINDS = ("image_classifier", "location_encoder", "location_prior", "fused")
 RADIOMETRY = ("absolute", "layer_statistics")
 IMAGE_INPUT = "image"
 LATLON_INPUT = "latlon"
 PROBABILITIES_OUTPUT = "probabilities"
 EMBEDDING_OUTPUT = "embedding"
+
+
+class Kind(str, Enum):
+    """What an exported model is; equal to its string value (``Kind.FUSED == "fused"``)."""
+
+    IMAGE_CLASSIFIER = "image_classifier"
+    LOCATION_ENCODER = "location_encoder"
+    LOCATION_PRIOR = "location_prior"
+    FUSED = "fused"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+KINDS = tuple(kind.value for kind in Kind)
 
 
 class MetadataError(CspError, ValueError):
@@ -70,7 +85,7 @@ class PcaBasis:
 class ModelMetadata:
     """Everything a consumer needs to use an exported model with nothing else beside it."""
 
-    kind: str
+    kind: Kind
     name: str
     description: str = ""
     class_names: list[str] = field(default_factory=list)
@@ -91,6 +106,8 @@ class ModelMetadata:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
+        if self.kind in KINDS:
+            self.kind = Kind(self.kind)
         if isinstance(self.normalization, dict):
             self.normalization = Normalization(**_known(Normalization, self.normalization))
         if isinstance(self.pca_basis, dict):
@@ -99,11 +116,26 @@ class ModelMetadata:
 
     @property
     def has_image_input(self) -> bool:
-        return self.kind in ("image_classifier", "fused")
+        return self.kind in (Kind.IMAGE_CLASSIFIER, Kind.FUSED)
 
     @property
     def has_location_input(self) -> bool:
-        return self.kind in ("location_encoder", "location_prior", "fused")
+        return self.kind in (Kind.LOCATION_ENCODER, Kind.LOCATION_PRIOR, Kind.FUSED)
+
+    @property
+    def is_classifier(self) -> bool:
+        """Every kind but the location encoder outputs class probabilities."""
+        return self.kind != Kind.LOCATION_ENCODER
+
+    @property
+    def input_names(self) -> list[str]:
+        """The graph's inputs: ``image`` and/or ``latlon``."""
+        return [IMAGE_INPUT] * self.has_image_input + [LATLON_INPUT] * self.has_location_input
+
+    @property
+    def output_name(self) -> str:
+        """The graph output a consumer reads: ``probabilities`` or ``embedding``."""
+        return PROBABILITIES_OUTPUT if self.is_classifier else EMBEDDING_OUTPUT
 
     @property
     def n_classes(self) -> int:
@@ -128,7 +160,7 @@ class ModelMetadata:
         if self.class_colors:
             _check(_str_list(self.class_colors) and len(self.class_colors) == len(self.class_names),
                    "class_colors must hold one '#rrggbb' string per class")
-        if self.kind != "location_encoder":
+        if self.is_classifier:
             _check(len(self.class_names) >= 2, f"a {self.kind} model needs at least two class_names")
             _check(len(set(self.class_names)) == len(self.class_names), "class_names must be unique")
         if self.has_image_input:
@@ -136,7 +168,7 @@ class ModelMetadata:
         if self.has_location_input:
             _check(isinstance(self.location_encoder, dict) and "name" in self.location_encoder,
                    "location_encoder must be a dict with at least 'name' and 'params'")
-        if self.kind == "location_encoder":
+        if not self.is_classifier:
             _check(isinstance(self.embedding_dim, int) and self.embedding_dim > 0,
                    "a location_encoder model needs a positive integer embedding_dim")
             if self.pca_basis is not None:

@@ -21,8 +21,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
+from ..contract.errors import CspError
 from ..core.classify import TileResults
-from ..core.errors import CspError
 from ..core.geotiff import GeoTiffWriter
 from ..core.tile_table import field_specs, rows
 from .styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors

@@ -1,8 +1,8 @@
 """The one classification runner behind the dialog's QgsTask and ``csp:classify``.
 
-:func:`prepare` (main thread) validates the request and builds everything the run needs;
-:func:`execute` (any thread) classifies and writes the outputs all-or-nothing;
-:func:`load_outputs` (main thread) opens and styles the written files.
+Same shape as :mod:`.heatmap`: :func:`prepare` (main thread) validates the request and builds
+everything the run needs; :meth:`ClassifyJob.execute` (any thread) classifies and writes the
+outputs all-or-nothing; :func:`load_outputs` (main thread) opens and styles the written files.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 from qgis.core import (
-    Qgis,
     QgsCoordinateReferenceSystem,
     QgsGeometry,
     QgsMapLayer,
@@ -24,11 +23,14 @@ from qgis.core import (
     QgsUnitTypes,
 )
 
+from ..contract.errors import CspError
+from ..contract.latlon import fraction_outside
+from ..contract.onnx_model import OnnxModel
+from ..contract.schema import Kind
 from ..core.band_mapping import default_bands, positional_warning, validate_bands
 from ..core.classify import Classifier, TileResults
-from ..core.errors import CspError
-from ..core.latlon import fraction_outside
-from ..core.onnx_model import OnnxModel, find_default_model
+from ..core.default_models import find_default_model
+from ..core.progress import IsCanceled, Progress
 from ..core.radiometry import match_statistics
 from ..core.staging import StagedOutputs
 from ..core.tiling import (
@@ -40,8 +42,8 @@ from ..core.tiling import (
     resolution_in_layer_units,
     resolution_warning,
 )
-from .heatmap_layers import cell_to_latlon
-from .layers import (
+from ..qgis_io.crs import cell_to_latlon
+from ..qgis_io.layers import (
     load_class_raster,
     load_probability_raster,
     load_tile_vector,
@@ -49,22 +51,9 @@ from .layers import (
     write_probability_raster,
     write_tile_vector,
 )
+from ..qgis_io.provider_reader import ProviderReader, band_labels
 
-OUTPUTS = ("vector", "classes", "probability")
-DTYPES = {Qgis.Byte: np.uint8, Qgis.UInt16: np.uint16, Qgis.Int16: np.int16, Qgis.UInt32: np.uint32,
-          Qgis.Int32: np.int32, Qgis.Float32: np.float32, Qgis.Float64: np.float64}
-COLOR_TYPES = (Qgis.ARGB32, Qgis.ARGB32_Premultiplied)  # WMS, XYZ and other rendered-image providers
-COLOR_BANDS = ("red", "green", "blue")
 STATISTICS_SAMPLE = 250_000
-
-
-def band_labels(layer: QgsRasterLayer) -> list[str]:
-    """One label per usable band (name, description, colour); image providers give red, green, blue."""
-    provider = layer.dataProvider()
-    if provider.dataType(1) in COLOR_TYPES:
-        return list(COLOR_BANDS)
-    return [f"{provider.generateBandName(b)} {provider.displayBandName(b)} {provider.colorInterpretationName(b)}"
-            for b in range(1, layer.bandCount() + 1)]
 
 
 @dataclass
@@ -87,7 +76,7 @@ class ClassifyRequest:
 
 
 @dataclass
-class PreparedJob:
+class ClassifyJob:
     """A validated request: models, grid, pixel reader; safe to run in a worker thread."""
 
     request: ClassifyRequest
@@ -99,60 +88,27 @@ class PreparedJob:
     crs: QgsCoordinateReferenceSystem
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def description(self) -> str:
+        return f"CSP: classify {self.request.layer.name()}"
 
-class ProviderReader:
-    """Reads mapped bands through (a clone of) the layer's raster data provider, resampled by it.
-
-    Image providers (WMS, XYZ) deliver one ARGB32 band: it is split into red, green, blue
-    (bands 1-3) and fully transparent pixels are nodata.
-    """
-
-    def __init__(self, provider: QgsRasterDataProvider, bands: list[int]) -> None:
-        self.provider = provider
-        self.bands = bands
-        e = provider.extent()
-        self.extent = Extent(e.xMinimum(), e.yMinimum(), e.xMaximum(), e.yMaximum())
-        self.color = provider.dataType(1) in COLOR_TYPES
-        if self.color:
-            return
-        self.dtypes = []
-        for band in bands:
-            if provider.dataType(band) not in DTYPES:
-                raise CspError(f"band {band} has an unsupported data type ({provider.dataType(band)})")
-            self.dtypes.append(DTYPES[provider.dataType(band)])
-        self.nodata = [provider.sourceNoDataValue(b)
-                       if provider.sourceHasNoDataValue(b) and provider.useSourceNoDataValue(b) else None
-                       for b in bands]
-
-    def read(self, extent: Extent, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-        rect = QgsRectangle(extent.xmin, extent.ymin, extent.xmax, extent.ymax)
-        if self.color:
-            return self._read_color(rect, width, height)
-        pixels = np.empty((len(self.bands), height, width), dtype=np.float32)
-        valid = np.ones((height, width), dtype=bool)
-        for i, (band, dtype, nodata) in enumerate(zip(self.bands, self.dtypes, self.nodata)):
-            values = self._block_values(band, rect, width, height, dtype)
-            pixels[i] = values
-            if nodata is not None:
-                valid &= values != nodata
-            if values.dtype.kind == "f":
-                valid &= np.isfinite(values)
-        return pixels, valid
-
-    def _read_color(self, rect: QgsRectangle, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-        argb = self._block_values(1, rect, width, height, np.uint32)
-        shifts = {1: 16, 2: 8, 3: 0}  # 0xAARRGGBB
-        pixels = np.stack([(argb >> shifts[b]) & 0xFF for b in self.bands]).astype(np.float32)
-        return pixels, (argb >> 24) > 0
-
-    def _block_values(self, band: int, rect: QgsRectangle, width: int, height: int, dtype) -> np.ndarray:
-        block = self.provider.block(band, rect, width, height)
-        if not block.isValid() or block.width() != width or block.height() != height:
-            raise CspError(f"could not read band {band} of the layer ({self.provider.error().summary()})")
-        return np.frombuffer(bytes(block.data()), dtype=dtype).reshape(height, width)
+    def execute(self, progress: Progress | None = None,
+                canceled: IsCanceled | None = None) -> tuple[TileResults, dict[str, Path]]:
+        """Classify and write the requested outputs; nothing is left behind on error or cancel."""
+        results = self.classifier.run(self.grid, self.reader, self.keep, progress, canceled)
+        writers = {"vector": write_tile_vector, "classes": write_class_raster,
+                   "probability": write_probability_raster}
+        written = {}
+        with StagedOutputs() as staging:
+            for kind, final in self.request.outputs.items():
+                if final is not None:
+                    writers[kind](staging.path(final), results, self.crs)
+                    written[kind] = Path(final)
+            staging.commit()
+        return results, written
 
 
-def prepare(request: ClassifyRequest) -> PreparedJob:
+def prepare(request: ClassifyRequest) -> ClassifyJob:
     """Validate ``request`` and build the job; raises :class:`CspError` with a clear message."""
     layer = request.layer
     if layer is None or not layer.isValid():
@@ -163,8 +119,8 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
                        "(Layer Properties > Source) before classifying")
     model = OnnxModel.load(request.model_path)
     meta = model.metadata
-    if meta.kind != "image_classifier":
-        raise CspError(f"{model.path.name} is a {meta.kind} model; Classify needs an image_classifier model")
+    if meta.kind != Kind.IMAGE_CLASSIFIER:
+        raise CspError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier model")
     labels = band_labels(layer)
     bands = validate_bands(request.bands or default_bands(meta.bands, labels), meta.bands, len(labels))
     mapping_note = None if request.bands else positional_warning(meta.bands, labels)
@@ -179,14 +135,14 @@ def prepare(request: ClassifyRequest) -> PreparedJob:
         transform = match_statistics(mean, std, meta.normalization.mean, meta.normalization.std)
     prior, to_latlon = None, None
     if request.use_prior:
-        prior_path = request.prior_path or find_default_model("location_prior", class_names=meta.class_names)
+        prior_path = request.prior_path or find_default_model(Kind.LOCATION_PRIOR, class_names=meta.class_names)
         if prior_path is None:
             raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
         prior = OnnxModel.load(prior_path)
         to_latlon = _latlon_function(crs, tile_width=grid.res_x * grid.tile_size)
         warnings += _prior_coverage_warnings(prior, to_latlon, extent)
     classifier = Classifier(model, prior, to_latlon, transform, request.batch_size)
-    return PreparedJob(request, model, classifier, grid, keep, reader, crs, warnings)
+    return ClassifyJob(request, model, classifier, grid, keep, reader, crs, warnings)
 
 
 def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle) -> tuple[TileGrid, list[str]]:
@@ -285,7 +241,8 @@ def _prior_coverage_warnings(prior: OnnxModel, to_latlon, extent: QgsRectangle) 
             "may dominate the fused result: compare with a run without the prior"]
 
 
-def _latlon_function(crs: QgsCoordinateReferenceSystem, tile_width: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def _latlon_function(crs: QgsCoordinateReferenceSystem,
+                     tile_width: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """Tile centres in the layer CRS → (lat, lon) degrees (vectorised PROJ, as for the heatmaps)."""
     cells_to_latlon = cell_to_latlon(crs, tile_width)
 
@@ -300,22 +257,7 @@ def _latlon_function(crs: QgsCoordinateReferenceSystem, tile_width: float) -> Ca
     return to_latlon
 
 
-def execute(job: PreparedJob, progress: Callable[[float], None] | None = None,
-            canceled: Callable[[], bool] | None = None) -> tuple[TileResults, dict[str, Path]]:
-    """Classify and write the requested outputs; nothing is left behind on error or cancel."""
-    results = job.classifier.run(job.grid, job.reader, job.keep, progress, canceled)
-    writers = {"vector": write_tile_vector, "classes": write_class_raster, "probability": write_probability_raster}
-    written = {}
-    with StagedOutputs() as staging:
-        for kind, final in job.request.outputs.items():
-            if final is not None:
-                writers[kind](staging.path(final), results, job.crs)
-                written[kind] = Path(final)
-        staging.commit()
-    return results, written
-
-
-def load_outputs(job: PreparedJob, written: dict[str, Path]) -> list[QgsMapLayer]:
+def load_outputs(job: ClassifyJob, written: dict[str, Path]) -> list[QgsMapLayer]:
     """Open and style the written files (not yet added to a project)."""
     meta = job.model.metadata
     base = job.request.layer.name()

@@ -1,4 +1,4 @@
-"""Tables of the few-label evaluation (rows of :func:`trainer.tasks.few_label.evaluate_ratio`).
+"""Tables of the few-label evaluation (rows of :func:`trainer.evaluation.few_label.evaluate_ratio`).
 
 With k-fold cross-validation every record is tested once: per seed, the folds' accuracies are
 pooled (weighted by their number of records) into one accuracy over all records; tables show the
@@ -64,8 +64,9 @@ def markdown_table(summary: pd.DataFrame) -> str:
     lines = ["| label ratio | train labels | model | top-1 % | top-3 % |", "|---|---|---|---|---|"]
     for row in summary.itertuples():
         model = row.model if pd.isna(row.prior_exponent) else f"{row.model}: mean α {row.prior_exponent:.2f}"
-        lines.append(f"| {row.ratio * 100:g} % | {row.n_train:g} | {model} | "
-                     f"{row.top1 * 100:.1f} ± {row.top1_std * 100:.1f} | {row.top3 * 100:.1f} ± {row.top3_std * 100:.1f} |")
+        top1 = f"{row.top1 * 100:.1f} ± {row.top1_std * 100:.1f}"
+        top3 = f"{row.top3 * 100:.1f} ± {row.top3_std * 100:.1f}"
+        lines.append(f"| {row.ratio * 100:g} % | {row.n_train:g} | {model} | {top1} | {top3} |")
     return "\n".join(lines)
 
 

@@ -12,18 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MissingDependencyError, ModelLoadError
-from .model_metadata import (
-    EMBEDDING_OUTPUT,
-    EXPORT_REPORT_KEY,
-    IMAGE_INPUT,
-    LATLON_INPUT,
-    PROBABILITIES_OUTPUT,
-    MetadataError,
-    ModelMetadata,
-)
+from .schema import EXPORT_REPORT_KEY, IMAGE_INPUT, LATLON_INPUT, MetadataError, ModelMetadata
 
-PLUGIN_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_DIRS = (PLUGIN_DIR / "models", PLUGIN_DIR.parent / "models")
 ORT_DTYPES = {"float": "float32", "double": "float64", "float16": "float16"}
 
 
@@ -38,7 +28,8 @@ def onnxruntime_install_hint() -> str:
     else:
         how = ("run: python3 -m pip install --user 'onnxruntime' 'numpy<2' with the same Python QGIS uses "
                "(Debian/Ubuntu: /usr/bin/python3)")
-    return f"The CSP plugin needs onnxruntime, which is not installed in QGIS's Python. To install it, {how}; then restart QGIS."
+    return (f"The CSP plugin needs onnxruntime, which is not installed in QGIS's Python. To install it, {how}; "
+            "then restart QGIS.")
 
 
 def import_onnxruntime():
@@ -88,9 +79,7 @@ class OnnxModel:
 
     def _check_io(self) -> None:
         meta = self.metadata
-        expected_in = ([IMAGE_INPUT] if meta.has_image_input else []) + (
-            [LATLON_INPUT] if meta.has_location_input else [])
-        expected_out = EMBEDDING_OUTPUT if meta.kind == "location_encoder" else PROBABILITIES_OUTPUT
+        expected_in, expected_out = meta.input_names, meta.output_name
         if sorted(self.input_names) != sorted(expected_in) or expected_out not in self.output_names:
             raise ModelLoadError(
                 f"{self.path.name}: a {meta.kind} model must have inputs {expected_in} and output "
@@ -108,8 +97,7 @@ class OnnxModel:
             if latlon is None:
                 raise ValueError(f"{self.metadata.name} needs a (lat, lon) batch")
             feeds[LATLON_INPUT] = np.ascontiguousarray(latlon, dtype=np.float32)
-        output = EMBEDDING_OUTPUT if self.metadata.kind == "location_encoder" else PROBABILITIES_OUTPUT
-        return self.session.run([output], feeds)[0]
+        return self.session.run([self.metadata.output_name], feeds)[0]
 
     @property
     def export_report(self) -> dict:
@@ -166,40 +154,12 @@ class OnnxModel:
         if not np.isfinite(output).all():
             raise ModelLoadError(f"{name}: self check produced NaN or infinite outputs")
         summary = f"self check ok: {batch} random inputs -> finite {self.output_names[0]} {output.shape}"
-        if self.metadata.kind != "location_encoder" and self.metadata.output_activation == "softmax":
+        if self.metadata.is_classifier and self.metadata.output_activation == "softmax":
             worst = float(np.abs(output.sum(axis=1) - 1).max())
             if worst > 1e-3:
                 raise ModelLoadError(f"{name}: self check probabilities do not sum to 1 (off by {worst:.2e})")
             summary += f", rows sum to 1 (max error {worst:.1e})"
         return summary
-
-
-def default_model_paths() -> list[Path]:
-    """ONNX files shipped with the plugin (``<plugin>/models``) or in the repository's ``models/``."""
-    for folder in DEFAULT_MODEL_DIRS:
-        if folder.is_dir():
-            found = sorted(folder.glob("*.onnx"))
-            if found:
-                return found
-    return []
-
-
-def find_default_model(kind: str, prefer: str | None = None, class_names: list[str] | None = None) -> Path | None:
-    """The first default model of ``kind``; ``prefer`` picks one whose name or file name contains it
-    (any case); ``class_names`` keeps only models over exactly those classes (e.g. a prior to fuse)."""
-    candidates = []
-    for path in default_model_paths():
-        try:
-            meta = read_metadata(path)
-        except ModelLoadError:
-            continue
-        if meta.kind == kind and (class_names is None or meta.class_names == list(class_names)):
-            candidates.append((path, meta))
-    if prefer:
-        for path, meta in candidates:
-            if prefer.lower() in meta.name.lower() or prefer.lower() in path.stem.lower():
-                return path
-    return candidates[0][0] if candidates else None
 
 
 def read_metadata(path: str | os.PathLike) -> ModelMetadata:

@@ -14,9 +14,9 @@ import pytest
 import torch
 from model_factory import TinyLocationNet, export_image_classifier, export_location_model
 
-from qgis_csp_plugin.core.errors import ModelLoadError
-from qgis_csp_plugin.core.model_metadata import SCHEMA_MARKER, ModelMetadata
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.errors import ModelLoadError
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.schema import SCHEMA_MARKER, ModelMetadata
 from trainer.export.onnx_writer import export_onnx
 from trainer.export.spec import ExportSpec
 
@@ -143,8 +143,8 @@ def test_missing_onnxruntime_gives_install_hint(image_model, system):
 import platform, sys
 sys.modules["onnxruntime"] = None
 platform.system = lambda: {system!r}
-from qgis_csp_plugin.core.errors import MissingDependencyError
-from qgis_csp_plugin.core.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.errors import MissingDependencyError
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
 try:
     OnnxModel.load(sys.argv[1])
 except MissingDependencyError as exc:

@@ -1,38 +1,43 @@
 """One heatmap request → a prepared job (models, grid, cell transform resolved on the main thread).
 
-Shared by the heatmap dialog (run in a :class:`~.heatmap_task.HeatmapTask`) and the Processing
-algorithms. :func:`prepare` raises :class:`CspError` for anything the user must fix; the returned
-job only computes and writes, so it is safe to run in a worker thread.
+Shared by the heatmap dialog (run in a :class:`~..ui.heatmap_task.HeatmapTask`) and the Processing
+algorithms, with the same shape as :mod:`.classify`: :func:`prepare` raises :class:`CspError` for
+anything the user must fix; :meth:`HeatmapJob.execute` only computes and writes, so it is safe to
+run in a worker thread.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from qgis.core import QgsCoordinateReferenceSystem, QgsVectorLayer
 
-from ..core.errors import CspError
+from ..contract.errors import CspError
+from ..contract.onnx_model import OnnxModel
+from ..contract.schema import Kind
+from ..core.cell_latlon import LatLonTransform
+from ..core.default_models import find_default_model
 from ..core.grid import CellGrid
 from ..core.heatmap import (
     CLASS_PRIOR,
     EMBEDDING,
+    MAX_PROBABILITY,
+    MOST_LIKELY,
     PREDICTION,
-    Canceled,
     HeatmapResult,
     LocationHeatmap,
-    Progress,
 )
-from ..core.onnx_model import OnnxModel, find_default_model
-from ..core.prediction_heatmap import prediction_heatmap
+from ..core.prediction_heatmap import TileProbabilities, prediction_heatmap
+from ..core.progress import IsCanceled, Progress
 from ..core.tiling import Extent
-from .heatmap_layers import WGS84, cell_to_latlon, read_tile_probabilities, wkt_of, world_extent
+from ..qgis_io.crs import WGS84, cell_to_latlon, wkt_of, world_extent
+from ..qgis_io.heatmap_layers import read_tile_probabilities
 
 DEFAULT_WIDTH = 720
-MODEL_KINDS = {EMBEDDING: "location_encoder", CLASS_PRIOR: "location_prior", PREDICTION: "location_prior"}
+MODEL_KINDS = {EMBEDDING: Kind.LOCATION_ENCODER, CLASS_PRIOR: Kind.LOCATION_PRIOR, PREDICTION: Kind.LOCATION_PRIOR}
 
 
 @dataclass
@@ -60,18 +65,40 @@ class HeatmapRequest:
 
 @dataclass
 class HeatmapJob:
+    """A validated request: location heatmaps use ``heatmap`` and ``grid``, the prediction heatmap
+    ``tiles`` (and ``prior``/``to_latlon`` when fused)."""
+
     description: str
-    run: Callable[[Progress | None, Canceled | None], HeatmapResult]
+    kind: str
+    output: Path
+    wkt: str
+    choice: str
+    heatmap: LocationHeatmap | None = None
+    grid: CellGrid | None = None
+    tiles: TileProbabilities | None = None
+    prior: OnnxModel | None = None
+    to_latlon: LatLonTransform | None = None
+
+    def execute(self, progress: Progress | None = None, canceled: IsCanceled | None = None) -> HeatmapResult:
+        """Compute and write the GeoTIFF (any thread); raises ``Canceled`` when ``canceled()`` says so."""
+        if self.kind == EMBEDDING:
+            return self.heatmap.embedding(self.grid, self.output, self.wkt, progress, canceled)
+        if self.kind == CLASS_PRIOR:
+            return self.heatmap.prior(self.grid, self.output, self.wkt, self.choice, progress, canceled)
+        result = prediction_heatmap(self.tiles, self.output, self.wkt, self.choice, self.prior, self.to_latlon)
+        if progress is not None:
+            progress(100.0)
+        return result
 
 
 def default_model(kind: str) -> Path | None:
     """The installed default model for a heatmap kind (world-region prior preferred)."""
-    return find_default_model(MODEL_KINDS[kind], prefer="world" if MODEL_KINDS[kind] == "location_prior" else None)
+    return find_default_model(MODEL_KINDS[kind], prefer="world" if MODEL_KINDS[kind] == Kind.LOCATION_PRIOR else None)
 
 
 def load_model(request: HeatmapRequest, class_names: list[str] | None = None) -> OnnxModel:
     """The requested model, else the installed default (over ``class_names`` when given, to fuse)."""
-    path = request.model_path or (find_default_model("location_prior", class_names=class_names) if class_names
+    path = request.model_path or (find_default_model(Kind.LOCATION_PRIOR, class_names=class_names) if class_names
                                   else default_model(request.kind))
     if path is None:
         over = f" over the classes {', '.join(class_names)}" if class_names else ""
@@ -101,14 +128,9 @@ def prepare(request: HeatmapRequest) -> HeatmapJob:
     model = load_model(request)
     grid = make_grid(request, crs)
     heatmap = LocationHeatmap(model, cell_to_latlon(crs, min(grid.cell_w, grid.cell_h)))
-    wkt = wkt_of(crs)
     description = f"CSP: {request.kind.replace('_', ' ')} heatmap {grid.n_cols} x {grid.n_rows} ({crs.authid()})"
-    if request.kind == EMBEDDING:
-        return HeatmapJob(description, lambda progress=None, canceled=None: heatmap.embedding(
-            grid, output, wkt, progress, canceled))
-    choice = request.choice or "most likely class"
-    return HeatmapJob(description, lambda progress=None, canceled=None: heatmap.prior(
-        grid, output, wkt, choice, progress, canceled))
+    return HeatmapJob(description, request.kind, output, wkt_of(crs), request.choice or MOST_LIKELY,
+                      heatmap=heatmap, grid=grid)
 
 
 def _prepare_prediction(request: HeatmapRequest, output: Path) -> HeatmapJob:
@@ -121,14 +143,6 @@ def _prepare_prediction(request: HeatmapRequest, output: Path) -> HeatmapJob:
         prior = load_model(request, class_names=tiles.class_names)
         tile_width = float(np.median(tiles.xmax - tiles.xmin)) if len(tiles.xmin) else 1.0
         to_latlon = cell_to_latlon(layer.crs(), tile_width)
-    wkt = wkt_of(layer.crs())
-    choice = request.choice or "max probability"
-
-    def run(progress: Progress | None = None, canceled: Canceled | None = None) -> HeatmapResult:
-        result = prediction_heatmap(tiles, output, wkt, choice, prior, to_latlon)
-        if progress is not None:
-            progress(100.0)
-        return result
-
-    return HeatmapJob(f"CSP: prediction heatmap of {layer.name()}", run)
+    return HeatmapJob(f"CSP: prediction heatmap of {layer.name()}", PREDICTION, output, wkt_of(layer.crs()),
+                      request.choice or MAX_PROBABILITY, tiles=tiles, prior=prior, to_latlon=to_latlon)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import CspError
-from .model_metadata import PcaBasis
+from .schema import PcaBasis
 
 N_COMPONENTS = 3
 PERCENTILES = (1.0, 99.0)

@@ -1,4 +1,4 @@
-"""Rebuild the trainer task that wrote a Lightning checkpoint (from its ``geossl_task`` entry)."""
+"""The trainer's one checkpoint loader: read a checkpoint, pick prefixed weights, rebuild its task."""
 
 from __future__ import annotations
 
@@ -12,17 +12,31 @@ from trainer.errors import TrainerError
 from trainer.tasks.base import TASK_KEY, ExportableTask
 
 
-def task_class(path: str | os.PathLike) -> type[ExportableTask]:
-    """The :class:`ExportableTask` subclass recorded in checkpoint ``path``; raises :class:`TrainerError`."""
+def read_checkpoint(path: str | os.PathLike, what: str = "checkpoint") -> dict:
+    """The dict saved in ``path`` (on CPU); :class:`TrainerError` naming ``what`` when it is missing
+    or not a torch file."""
     path = Path(path)
     if not path.is_file():
-        raise TrainerError(f"checkpoint not found: {path}")
+        raise TrainerError(f"{what} not found: {path}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # pickle, zip and torch errors all mean "not a checkpoint"
         raise TrainerError(f"{path} is not a Lightning checkpoint (torch.load failed: "
                            f"{str(exc).splitlines()[0][:160]})") from exc
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+    if not isinstance(checkpoint, dict):
+        raise TrainerError(f"{path} is not a Lightning checkpoint or state dict")
+    return checkpoint
+
+
+def strip_prefix(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries of ``state`` whose keys start with ``prefix``, with the prefix removed."""
+    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+
+
+def task_class(path: str | os.PathLike) -> type[ExportableTask]:
+    """The :class:`ExportableTask` subclass recorded in checkpoint ``path``; raises :class:`TrainerError`."""
+    checkpoint = read_checkpoint(path)
+    if "state_dict" not in checkpoint:
         raise TrainerError(f"{path} is not a Lightning checkpoint (no 'state_dict' entry)")
     reference = checkpoint.get(TASK_KEY)
     if not isinstance(reference, str) or ":" not in reference:

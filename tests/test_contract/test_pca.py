@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from qgis_csp_plugin.core.errors import CspError
-from qgis_csp_plugin.core.pca import PcaColours, fit_pca
+from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.pca import PcaColours, fit_pca
 
 
 def component_scores(data, basis):
@@ -41,7 +41,8 @@ def test_bytes_span_1_to_255_round_and_clip():
     colours = PcaColours(basis)
     pixels = colours(data)
     assert pixels.dtype == np.uint8 and pixels.min() == 1 and pixels.max() == 255
-    expected = 1 + 254 * np.clip((component_scores(data, basis) - basis.low) / (np.asarray(basis.high) - basis.low), 0, 1)
+    span = np.asarray(basis.high) - basis.low
+    expected = 1 + 254 * np.clip((component_scores(data, basis) - basis.low) / span, 0, 1)
     assert np.abs(pixels.astype(int) - np.floor(expected + 0.5)).max() <= 1  # float32 vs float64 rounding
     assert (pixels == np.floor(expected + 0.5)).mean() > 0.99
     components = np.asarray(basis.components)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from qgis_csp_plugin.core.latlon import fraction_outside, validate_latlon
+from qgis_csp_plugin.contract.latlon import fraction_outside, validate_latlon
 
 EUROPE = {"lat": [35.0, 60.0], "lon": [-10.0, 30.0]}
 

@@ -1,0 +1,52 @@
+"""The default models: ``<plugin>/models`` when installed, the repository's ``models/`` in a checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..contract.errors import ModelLoadError
+from ..contract.onnx_model import read_metadata
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent
+
+
+def default_model_dirs() -> list[Path]:
+    """Folders searched for default models, in order.
+
+    The repository's ``models/`` is searched only when the plugin runs from a checkout (a
+    ``pyproject.toml`` beside it): in an installed plugin the parent folder is
+    ``<profile>/python/plugins``, whose ``models`` folder would belong to someone else.
+    """
+    dirs = [PLUGIN_DIR / "models"]
+    if (PLUGIN_DIR.parent / "pyproject.toml").is_file():
+        dirs.append(PLUGIN_DIR.parent / "models")
+    return dirs
+
+
+def default_model_paths() -> list[Path]:
+    """ONNX files shipped with the plugin (``<plugin>/models``) or in the repository's ``models/``."""
+    for folder in default_model_dirs():
+        if folder.is_dir():
+            found = sorted(folder.glob("*.onnx"))
+            if found:
+                return found
+    return []
+
+
+def find_default_model(kind: str, prefer: str | None = None, class_names: list[str] | None = None) -> Path | None:
+    """The first default model of ``kind``; ``prefer`` picks one whose name or file name contains it
+    (any case); ``class_names`` keeps only models over exactly those classes (e.g. a prior to fuse)."""
+    candidates = []
+    for path in default_model_paths():
+        try:
+            meta = read_metadata(path)
+        except ModelLoadError:
+            continue
+        if meta.kind == kind and (class_names is None or meta.class_names == list(class_names)):
+            candidates.append((path, meta))
+    if prefer:
+        for path, meta in candidates:
+            if prefer.lower() in meta.name.lower() or prefer.lower() in path.stem.lower():
+                return path
+    return candidates[0][0] if candidates else None
+

@@ -1,0 +1,14 @@
+"""Fixtures shared by the plugin tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from model_factory import export_image_classifier
+
+
+@pytest.fixture(scope="session")
+def rgb_model(tmp_path_factory) -> Path:
+    """A real exported RGB image classifier (32 px tiles at 30 m, as the Landsat scene)."""
+    return export_image_classifier(tmp_path_factory.mktemp("m") / "rgb.onnx", tile_size=32, gsd_m=30.0)

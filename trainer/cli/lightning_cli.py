@@ -1,0 +1,51 @@
+"""The one place that builds the trainer's LightningCLIs (csp, moco, finetune).
+
+Every config starts from ``trainer/configs/base.yaml`` (accelerator, loggers, checkpoint callback).
+Folders of loggers and callbacks may start with ``<default_root_dir>``, replaced by the run's
+``trainer.default_root_dir``, so one base serves every run.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from jsonargparse import Namespace
+from lightning.pytorch.cli import LightningCLI
+
+BASE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "base.yaml"
+ROOT_PLACEHOLDER = "<default_root_dir>"
+FOLDER_ARGS = ("save_dir", "dirpath")  # loggers' and ModelCheckpoint's folders
+
+
+class TrainerCLI(LightningCLI):
+    """LightningCLI that resolves ``<default_root_dir>`` in the folders of loggers and callbacks."""
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        root = str(config.trainer.default_root_dir or ".")
+        for spec in _class_specs(config.trainer.logger) + _class_specs(config.trainer.callbacks):
+            for key in FOLDER_ARGS:
+                value = spec.init_args.get(key)
+                if isinstance(value, str) and ROOT_PLACEHOLDER in value:
+                    spec.init_args[key] = value.replace(ROOT_PLACEHOLDER, root)
+
+
+def _class_specs(value) -> list[Namespace]:
+    """The ``class_path``/``init_args`` entries of a logger or callbacks setting (a list, one, or a flag)."""
+    specs = value if isinstance(value, list) else [value]
+    return [spec for spec in specs if isinstance(spec, Namespace) and "init_args" in spec]
+
+
+def build_cli(cli_class: type[TrainerCLI], model_class: type, datamodule_class: type, args: list[str],
+              run: bool = True) -> TrainerCLI:
+    """``cli_class(model_class, datamodule_class, args=args, run=run)`` with ``base.yaml`` as the first
+    ``--config`` (``args`` start with the subcommand when ``run``), saving configs over old ones.
+
+    LightningCLI warns when given ``args`` while ``sys.argv`` also holds some: here that is by design.
+    """
+    base = ["--config", str(BASE_CONFIG)]
+    args = [*args[:1], *base, *args[1:]] if run else [*base, *args]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return cli_class(model_class, datamodule_class, args=args, run=run, save_config_kwargs={"overwrite": True})
