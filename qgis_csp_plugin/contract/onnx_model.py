@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingDependencyError, ModelLoadError
+from .errors import CspError, MissingDependencyError, ModelLoadError
 from .schema import EXPORT_REPORT_KEY, IMAGE_INPUT, LATLON_INPUT, MetadataError, ModelMetadata
 
 ORT_DTYPES = {"float": "float32", "double": "float64", "float16": "float16"}
@@ -48,10 +48,14 @@ class OnnxModel:
     path: Path
     session: object
     metadata: ModelMetadata
+    checked: bool = field(default=False, compare=False)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, threads: int = 0) -> OnnxModel:
+    def load(cls, path: str | os.PathLike, threads: int = 0, check: bool = True) -> OnnxModel:
         """Open ``path``; any failure becomes a :class:`ModelLoadError` that names the file.
+
+        ``check`` runs :meth:`self_check` (a model whose graph contradicts its metadata, or that
+        gives NaN, is refused); only the exporter and ``inspect``, which report it themselves, skip it.
 
         Sessions are cached per file (path, size, modification time) and thread setting, so a
         model used again (another layer, a Processing batch, the model picker) is not re-initialised;
@@ -62,7 +66,11 @@ class OnnxModel:
             raise ModelLoadError(f"model file not found: {path}")
         import_onnxruntime()  # a clear message when it is missing, even for a cached model
         stat = path.stat()
-        return _load_session(str(path), stat.st_size, stat.st_mtime_ns, threads)
+        model = _load_session(str(path), stat.st_size, stat.st_mtime_ns, threads)
+        if check and not model.checked:
+            model.self_check()
+            model.checked = True  # once per cached session
+        return model
 
     @property
     def input_names(self) -> list[str]:
@@ -97,7 +105,15 @@ class OnnxModel:
             if latlon is None:
                 raise ValueError(f"{self.metadata.name} needs a (lat, lon) batch")
             feeds[LATLON_INPUT] = np.ascontiguousarray(latlon, dtype=np.float32)
-        return self.session.run([self.metadata.output_name], feeds)[0]
+        try:
+            result = self.session.run([self.metadata.output_name], feeds)[0]
+        except Exception as exc:  # onnxruntime's private error types (INVALID_ARGUMENT, allocation, ...)
+            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in feeds.items())
+            raise CspError(f"{self.path.name} could not run on {shapes}: {str(exc).splitlines()[0][:300]}") from exc
+        if not np.isfinite(result).all():
+            raise CspError(f"{self.path.name} produced NaN or infinite outputs for {self.output_width}-column "
+                           "results: the model is broken (check it with `python -m trainer inspect`)")
+        return result
 
     @property
     def export_report(self) -> dict:
@@ -145,14 +161,17 @@ class OnnxModel:
         return feeds
 
     def self_check(self, batch: int = 8) -> str:
-        """Run a random batch; raise :class:`ModelLoadError` unless outputs are finite (and sum to 1)."""
-        output = self.run(**self.random_batch(batch))
+        """Run a random batch; raise :class:`ModelLoadError` unless it runs, as its metadata
+        describes, to finite outputs (that sum to 1)."""
         name = self.path.name
+        try:
+            output = self.run(**self.random_batch(batch))
+        except CspError as exc:
+            raise ModelLoadError(f"{name}: self check failed, the model does not run as its metadata describes "
+                                 f"({exc})") from exc
         expected = (batch, self.output_width)
         if output.shape != expected:
             raise ModelLoadError(f"{name}: self check returned shape {output.shape}, expected {expected}")
-        if not np.isfinite(output).all():
-            raise ModelLoadError(f"{name}: self check produced NaN or infinite outputs")
         summary = f"self check ok: {batch} random inputs -> finite {self.output_names[0]} {output.shape}"
         if self.metadata.is_classifier and self.metadata.output_activation == "softmax":
             worst = float(np.abs(output.sum(axis=1) - 1).max())

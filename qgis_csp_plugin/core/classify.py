@@ -27,6 +27,20 @@ from .progress import Canceled, IsCanceled, Progress
 from .radiometry import BandTransform
 from .tiling import Extent, Strip, TileGrid, pixel_window, window_extent
 
+MAX_PIXEL_BYTES = 2 * 1024 ** 3  # float32 pixels held at once: one strip (read + validity) and one batch
+
+
+def check_pixel_memory(grid: TileGrid, n_bands: int, batch_size: int, limit: int = MAX_PIXEL_BYTES) -> None:
+    """Refuse tile and batch sizes whose pixel buffers would not fit ``limit`` bytes (instead of
+    failing deep inside numpy with "Unable to allocate ... TiB")."""
+    strip = n_bands * grid.tile_size * grid.strip_width * 4 * 2
+    batch = batch_size * n_bands * grid.tile_size ** 2 * 4
+    if strip + batch > limit:
+        raise CspError(f"tile size {grid.tile_size} px with batch size {batch_size} needs "
+                       f"{(strip + batch) / 1024 ** 3:,.1f} GiB for pixels (one strip of {grid.strip_width:,} px "
+                       f"and one batch), more than the {limit / 1024 ** 3:.0f} GiB allowed: use a smaller tile "
+                       "size, batch size or extent")
+
 
 class PixelReader(Protocol):
     """Reads the mapped bands of a layer resampled to a pixel grid."""

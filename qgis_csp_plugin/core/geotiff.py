@@ -1,8 +1,10 @@
 """Stream a GeoTIFF to disk in row blocks; the file appears under its name only when complete.
 
-Rows are written to a hidden temporary file beside the target, which is renamed over the target
-on success and deleted on any error or cancel, so no partial heatmap is ever left behind. The
-``.aux.xml`` sidecar GDAL writes for CRSs without GeoTIFF keys (e.g. Equal Earth) moves with it.
+Rows are written to a hidden temporary file beside the target (unique per run, see
+:mod:`..contract.temp_files`), which is renamed over the target only when GDAL reports no error on writing,
+flushing and closing (a full disk fails the run and keeps the old file); it is deleted on any error
+or cancel, so no partial heatmap is ever left behind. The ``.aux.xml`` sidecar GDAL writes for CRSs
+without GeoTIFF keys (e.g. Equal Earth) moves with it; a stale sidecar of an older file is removed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from types import TracebackType
 import numpy as np
 from osgeo import gdal
 
+from ..contract import temp_files
 from ..contract.errors import CspError
 
 # DEFLATE level 1 (fast; higher levels gain little here), bands stored apart (an RGB heatmap
@@ -30,7 +33,7 @@ class GeoTiffWriter:
                  geotransform: tuple[float, ...], wkt: str, nodata: float,
                  band_names: list[str] | None = None) -> None:
         self.path = Path(path)
-        self.temp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.tif'}")
+        self.temp: Path | None = None  # a unique temporary name, made on entering
         self.shape = (bands, height, width)
         self._settings = (data_type, geotransform, wkt, nodata, band_names or [])
         self._dataset = None
@@ -38,10 +41,16 @@ class GeoTiffWriter:
     def __enter__(self) -> GeoTiffWriter:
         data_type, geotransform, wkt, nodata, band_names = self._settings
         bands, height, width = self.shape
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.temp = temp_files.temp_file(self.path)
+        except OSError as exc:
+            raise CspError(f"cannot write in {self.path.parent}: {exc.strerror or exc}") from exc
         options = CREATE_OPTIONS + (FLOAT_OPTIONS if data_type == gdal.GDT_Float32 else [])
+        gdal.ErrorReset()
         dataset = gdal.GetDriverByName("GTiff").Create(str(self.temp), width, height, bands, data_type, options)
         if dataset is None:
+            temp_files.remove(self.temp)
             raise CspError(f"cannot create the GeoTIFF {self.path}: {gdal.GetLastErrorMsg()}")
         dataset.SetGeoTransform(geotransform)
         dataset.SetProjection(wkt)
@@ -57,30 +66,45 @@ class GeoTiffWriter:
         """Write ``block`` (``(bands, rows, cols)`` or ``(rows, cols)`` for one band) at ``row0``."""
         block = block.reshape((self.shape[0], -1, self.shape[2]))
         for index, rows in enumerate(block):
-            if self._dataset.GetRasterBand(index + 1).WriteArray(rows, 0, row0) != 0:
+            gdal.ErrorReset()
+            if (self._dataset.GetRasterBand(index + 1).WriteArray(rows, 0, row0) != 0
+                    or gdal.GetLastErrorType() >= gdal.CE_Failure):
                 raise CspError(f"cannot write rows {row0}+ of {self.path}: {gdal.GetLastErrorMsg()}")
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        dataset, self._dataset = self._dataset, None
-        if dataset is not None:
-            dataset.FlushCache()
-            dataset = None
+        failure = self._close()
         sidecar, temp_sidecar = _aux(self.path), _aux(self.temp)
         if kind is not None:
-            self.temp.unlink(missing_ok=True)
-            temp_sidecar.unlink(missing_ok=True)
+            temp_files.remove(self.temp)
             return
+        if failure:
+            temp_files.remove(self.temp)
+            raise CspError(f"could not write {self.path} ({failure}); the previous file, if any, is unchanged")
         try:
             os.replace(self.temp, self.path)
         except OSError as exc:
-            self.temp.unlink(missing_ok=True)
-            temp_sidecar.unlink(missing_ok=True)
+            temp_files.remove(self.temp)
             raise CspError(f"cannot replace {self.path} (open in another program?): {exc}") from exc
+        temp_files.release(self.temp)
         if temp_sidecar.exists():  # GDAL keeps CRSs that GeoTIFF keys cannot express (Equal Earth) there
             os.replace(temp_sidecar, sidecar)
         else:
             sidecar.unlink(missing_ok=True)  # stale statistics of an older file
+
+    def _close(self) -> str | None:
+        """Flush and close the dataset; GDAL's error message if that failed (e.g. disk full)."""
+        dataset, self._dataset = self._dataset, None
+        if dataset is None:
+            return None
+        gdal.ErrorReset()
+        dataset.FlushCache()
+        failed = gdal.GetLastErrorType() >= gdal.CE_Failure
+        message = gdal.GetLastErrorMsg()
+        del dataset  # closing writes the last strips and the directory
+        if gdal.GetLastErrorType() >= gdal.CE_Failure:
+            failed, message = True, gdal.GetLastErrorMsg()
+        return (message or "GDAL reported a write error") if failed else None
 
 
 def _aux(path: Path) -> Path:

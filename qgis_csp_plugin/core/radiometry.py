@@ -41,3 +41,30 @@ def match_statistics(layer_mean, layer_std, train_mean, train_std) -> BandTransf
                        "(std 0): cannot match them to the training statistics")
     scale = train_std / layer_std
     return BandTransform((scale).astype(np.float32), (train_mean - layer_mean * scale).astype(np.float32))
+
+
+FAR_SCALE = 8.0  # typical values (|mean| + std, summed over bands) 8x larger or smaller than in training
+
+
+def statistics_warning(layer_mean, layer_std, train_mean, train_std) -> str | None:
+    """A sentence when the layer's values are on another scale than the training data's (``absolute``
+    models: e.g. 8-bit display images given to a model trained on 16-bit reflectances). Land cover
+    (water, snow) shifts the summed typical values by less than the 8x this needs (no warning on any
+    of the 200 EuroSAT patches shipped in data/, water included)."""
+    layer_mean, layer_std, train_mean, train_std = (
+        np.asarray(v, dtype=np.float64) for v in (layer_mean, layer_std, train_mean, train_std))
+    if not (np.all(np.isfinite(layer_mean)) and np.all(np.isfinite(layer_std))):
+        return None
+    scale = (np.abs(layer_mean) + layer_std).sum() / max(float((np.abs(train_mean) + train_std).sum()), 1e-12)
+    if 1 / FAR_SCALE <= scale <= FAR_SCALE:
+        return None
+    return (f"the layer's pixel values (band means {_values(layer_mean)}, stds {_values(layer_std)}) are far from "
+            f"the model's training data (means {_values(train_mean)}, stds {_values(train_std)}): the model "
+            "expects absolute values such as reflectances scaled as in training, so results will likely be "
+            "wrong (e.g. one class everywhere); check the band mapping and the layer's units, or use a model "
+            "with layer_statistics radiometry")
+
+
+def _values(values: np.ndarray, shown: int = 4) -> str:
+    text = ", ".join(f"{v:.4g}" for v in values[:shown])
+    return f"{text}, ..." if len(values) > shown else text

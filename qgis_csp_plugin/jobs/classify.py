@@ -16,7 +16,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsGeometry,
     QgsMapLayer,
-    QgsRasterBandStats,
     QgsRasterDataProvider,
     QgsRasterLayer,
     QgsRectangle,
@@ -28,10 +27,10 @@ from ..contract.latlon import fraction_outside
 from ..contract.onnx_model import OnnxModel
 from ..contract.schema import Kind
 from ..core.band_mapping import default_bands, positional_warning, validate_bands
-from ..core.classify import Classifier, TileResults
+from ..core.classify import Classifier, TileResults, check_pixel_memory
 from ..core.default_models import find_default_model
 from ..core.progress import IsCanceled, Progress
-from ..core.radiometry import match_statistics
+from ..core.radiometry import match_statistics, statistics_warning
 from ..core.staging import StagedOutputs
 from ..core.tiling import (
     MAX_TILES,
@@ -43,6 +42,7 @@ from ..core.tiling import (
     resolution_warning,
 )
 from ..qgis_io.crs import cell_to_latlon
+from ..qgis_io.ground_scale import ground_units_per_metre
 from ..qgis_io.layers import (
     load_class_raster,
     load_probability_raster,
@@ -54,6 +54,7 @@ from ..qgis_io.layers import (
 from ..qgis_io.provider_reader import ProviderReader, band_labels
 
 STATISTICS_SAMPLE = 250_000
+SCALE_TOLERANCE = 0.01  # UTM and national grids (scale within 1 %) keep their nominal metres
 
 
 @dataclass
@@ -127,12 +128,16 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     extent = _processing_extent(request)
     grid, warnings = _tile_grid(request, model, extent)
     warnings += [mapping_note] if mapping_note else []
+    check_pixel_memory(grid, len(meta.bands), request.batch_size)
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
-    reader = ProviderReader(layer.dataProvider().clone(), bands)
+    reader = ProviderReader(layer.dataProvider().clone(), bands, layer.name())
     transform = None
+    mean, std = _layer_statistics(reader, extent)  # also the first read: a damaged file fails here
     if meta.normalization.radiometry == "layer_statistics":
-        mean, std = _layer_statistics(reader, extent)
         transform = match_statistics(mean, std, meta.normalization.mean, meta.normalization.std)
+    else:
+        warning = statistics_warning(mean, std, meta.normalization.mean, meta.normalization.std)
+        warnings += [warning] if warning else []
     prior, to_latlon = None, None
     if request.use_prior:
         prior_path = request.prior_path or find_default_model(Kind.LOCATION_PRIOR, class_names=meta.class_names)
@@ -145,13 +150,21 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     return ClassifyJob(request, model, classifier, grid, keep, reader, crs, warnings)
 
 
+def _units_per_ground_metre(crs: QgsCoordinateReferenceSystem, extent: QgsRectangle) -> float:
+    """Projected CRS units per metre on the ground: the nominal unit factor, or the local scale
+    factor where the projection stretches distances by more than 1 % (Web Mercator, polar)."""
+    nominal = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.DistanceMeters, crs.mapUnits())
+    ground = ground_units_per_metre(crs, extent)
+    return ground if ground is not None and abs(ground / nominal - 1) > SCALE_TOLERANCE else nominal
+
+
 def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle) -> tuple[TileGrid, list[str]]:
-    """The grid at the requested resolution (metres converted to layer units) and resolution warnings."""
+    """The grid at the requested resolution (ground metres converted to layer units) and resolution warnings."""
     layer, meta = request.layer, model.metadata
     crs = layer.crs()
     geographic = crs.isGeographic()
     latitude = extent.center().y() if geographic else 0.0
-    units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.DistanceMeters, crs.mapUnits())
+    units_per_metre = 1.0 if geographic else _units_per_ground_metre(crs, extent)
     target_m = request.resolution_m or meta.gsd_m
     res_x, res_y = resolution_in_layer_units(target_m, geographic, latitude, units_per_metre)
     overlap = meta.overlap if request.overlap is None else request.overlap
@@ -188,13 +201,8 @@ def _processing_extent(request: ClassifyRequest) -> QgsRectangle:
 
 
 def _layer_statistics(reader: ProviderReader, extent: QgsRectangle) -> tuple[list[float], list[float]]:
-    """Per-band mean/std over ``extent``: the provider's sampled band statistics, or for image
-    providers (no per-channel statistics) the valid pixels of one resampled block."""
-    provider = reader.provider
-    if not reader.color:
-        stats = [provider.bandStatistics(b, QgsRasterBandStats.Mean | QgsRasterBandStats.StdDev, extent,
-                                         STATISTICS_SAMPLE) for b in reader.bands]
-        return [s.mean for s in stats], [s.stdDev for s in stats]
+    """Per-band mean/std of the valid pixels of one resampled block over ``extent`` (read through the
+    reader, so a corrupt file is reported as a read error, never as constant bands)."""
     side = int(STATISTICS_SAMPLE ** 0.5)
     width = max(1, round(side * min(1.0, extent.width() / extent.height())))
     height = max(1, round(side * min(1.0, extent.height() / extent.width())))

@@ -108,11 +108,24 @@ def load_model(request: HeatmapRequest, class_names: list[str] | None = None) ->
 
 def make_grid(request: HeatmapRequest, crs: QgsCoordinateReferenceSystem) -> CellGrid:
     extent = request.extent or world_extent(crs)
+    if crs.isGeographic():
+        check_geographic_extent(extent, crs)
     if request.cell_size:
         return CellGrid.from_cell_size(extent, request.cell_size)
     width = request.width or DEFAULT_WIDTH
     height = request.height or max(1, math.ceil(width * extent.height / max(extent.width, 1e-300)))
     return CellGrid.from_shape(extent, width, height)
+
+
+def check_geographic_extent(extent: Extent, crs: QgsCoordinateReferenceSystem) -> None:
+    """Refuse longitudes beyond ±180 and latitudes beyond ±90: cells there would be georeferenced
+    off the globe (wrapping them silently would draw the same place twice)."""
+    if extent.xmin >= -180 and extent.xmax <= 180 and extent.ymin >= -90 and extent.ymax <= 90:
+        return
+    raise CspError(f"the extent (lon {extent.xmin:g}..{extent.xmax:g}, lat {extent.ymin:g}..{extent.ymax:g}) "
+                   f"leaves the globe: in {crs.authid() or 'a geographic CRS'} longitudes must lie within "
+                   "-180..180 and latitudes within -90..90; for a map across the dateline use a projected CRS "
+                   "centred on the Pacific, e.g. EPSG:3832")
 
 
 def prepare(request: HeatmapRequest) -> HeatmapJob:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import QgsProcessingProvider
+from qgis.core import QgsApplication, QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
+
+from ..contract.temp_files import install_sigterm_cleanup
 
 ICON = Path(__file__).resolve().parent.parent / "icons" / "classify.svg"
 
@@ -14,6 +16,8 @@ class CspProvider(QgsProcessingProvider):
     """Registers csp:classify and the three heatmap algorithms."""
 
     def loadAlgorithms(self) -> None:  # noqa: N802 (QGIS API name)
+        if QgsApplication.platform() != "desktop":  # qgis_process, scripts: a SIGTERM leaves no temporary
+            install_sigterm_cleanup()  # (not in the desktop app: a Python handler would delay its SIGTERM)
         from .classify_algorithm import ClassifyAlgorithm
         from .heatmap_algorithms import HEATMAP_ALGORITHMS
 

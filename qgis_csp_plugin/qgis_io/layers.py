@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal
+from osgeo import gdal, ogr
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransformContext,
@@ -34,7 +34,8 @@ QT_TYPES = {str: QVariant.String, int: QVariant.Int, float: QVariant.Double}
 
 
 def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
-    """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes."""
+    """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes, read back to check it
+    is complete (the writer reports no failed COMMIT, e.g. on a full disk)."""
     fields = QgsFields()
     for name, kind in field_specs(results.class_names, TOP_K):
         fields.append(QgsField(name, QT_TYPES[kind]))
@@ -55,6 +56,19 @@ def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateRefere
                 raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
     finally:
         del writer
+    _check_written(path, len(results.indices))
+
+
+def _check_written(path: Path, n_features: int) -> None:
+    """Raise :class:`CspError` unless ``path`` opens with a ``tiles`` table of ``n_features`` rows."""
+    gdal.ErrorReset()
+    dataset = ogr.Open(str(path))
+    table = dataset.GetLayerByName("tiles") if dataset is not None else None
+    count = table.GetFeatureCount() if table is not None else -1
+    table = dataset = None
+    if count != n_features:
+        reason = gdal.GetLastErrorMsg() or "the tiles table is missing or incomplete"
+        raise CspError(f"could not write {path.name} ({reason}): is the disk full?")
 
 
 def write_cell_raster(path: Path, results: TileResults, values: np.ndarray, nodata: float,

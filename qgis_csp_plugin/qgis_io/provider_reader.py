@@ -22,6 +22,10 @@ def band_labels(layer: QgsRasterLayer) -> list[str]:
             for b in range(1, layer.bandCount() + 1)]
 
 
+class ReadError(CspError):
+    """Pixels of the input layer could not be read (corrupt or truncated file, lost connection)."""
+
+
 class ProviderReader:
     """Reads mapped bands through (a clone of) the layer's raster data provider, resampled by it.
 
@@ -29,9 +33,10 @@ class ProviderReader:
     (bands 1-3) and fully transparent pixels are nodata.
     """
 
-    def __init__(self, provider: QgsRasterDataProvider, bands: list[int]) -> None:
+    def __init__(self, provider: QgsRasterDataProvider, bands: list[int], name: str = "the layer") -> None:
         self.provider = provider
         self.bands = bands
+        self.name = name
         e = provider.extent()
         self.extent = Extent(e.xMinimum(), e.yMinimum(), e.xMaximum(), e.yMaximum())
         self.color = provider.dataType(1) in COLOR_TYPES
@@ -69,6 +74,10 @@ class ProviderReader:
 
     def _block_values(self, band: int, rect: QgsRectangle, width: int, height: int, dtype) -> np.ndarray:
         block = self.provider.block(band, rect, width, height)
-        if not block.isValid() or block.width() != width or block.height() != height:
-            raise CspError(f"could not read band {band} of the layer ({self.provider.error().summary()})")
-        return np.frombuffer(bytes(block.data()), dtype=dtype).reshape(height, width)
+        data = bytes(block.data()) if block.isValid() else b""
+        if block.width() != width or block.height() != height or len(data) != width * height * np.dtype(dtype).itemsize:
+            # never query provider.error() here: on a cloned provider after a failed read it crashes QGIS
+            raise ReadError(f"could not read band {band} of {self.name!r} in the block x {rect.xMinimum():.6g}.."
+                            f"{rect.xMaximum():.6g}, y {rect.yMinimum():.6g}..{rect.yMaximum():.6g} "
+                            f"({width} x {height} px): the file is corrupt, truncated or unreadable")
+        return np.frombuffer(data, dtype=dtype).reshape(height, width)

@@ -125,7 +125,7 @@ def test_foreign_non_json_metadata_keys_are_ignored(tmp_path):
 
 
 def test_self_check_catches_probabilities_that_do_not_sum_to_one(tmp_path):
-    """A 'location_prior' whose graph forgot its softmax loads, but its self check fails."""
+    """A 'location_prior' whose graph forgot its softmax fails the self check that loading runs."""
     meta = ModelMetadata(kind="location_prior", name="no softmax", class_names=["a", "b", "c"],
                          location_encoder={"name": "xyz", "params": {}})
     path = tmp_path / "nosoftmax.onnx"

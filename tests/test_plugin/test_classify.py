@@ -32,7 +32,8 @@ S2 = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11
 def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("classify_models")
     return {
-        "landsat": export_image_classifier(folder / "landsat_rgb.onnx", tile_size=32, gsd_m=30.0),
+        "landsat": export_image_classifier(folder / "landsat_rgb.onnx", tile_size=32, gsd_m=30.0,
+                                           mean=[7000.0] * 3, std=[600.0] * 3),  # Landsat L1 DNs
         "coarse": export_image_classifier(folder / "coarse_rgb.onnx", tile_size=16, gsd_m=300.0,
                                           radiometry="layer_statistics"),
         "s2": export_image_classifier(folder / "s2.onnx", bands=S2, tile_size=32, gsd_m=10.0,

@@ -332,7 +332,7 @@ def test_killed_writer_never_leaves_a_partial_model(good_model):
     result = subprocess.run([sys.executable, "-c", code, str(out)], cwd=REPO, capture_output=True, timeout=60)
     assert result.returncode == -9
     assert out.read_bytes() == before
-    partial = [p.name for p in out.parent.glob(".model.*.onnx.part")]
+    partial = [p.name for p in out.parent.glob(".model.onnx.*.part")]
     assert [p for p in leftovers(out.parent) if p != "model.onnx"] == partial
 
 

@@ -7,9 +7,11 @@ modules are imported lazily so ``python -m trainer inspect`` does not import tor
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.temp_files import install_sigterm_cleanup
 
 COMMANDS = {
     "csp": ("trainer.cli.csp", "CSP contrastive spatial pre-training (fit/validate, Lightning CLI)"),
@@ -20,6 +22,18 @@ COMMANDS = {
     "export": ("trainer.cli.export", "export a checkpoint to a self-describing ONNX model"),
     "inspect": ("trainer.cli.inspect", "print an ONNX model's metadata, inputs/outputs and a parity check"),
 }
+
+CKPT_KEYWORDS = ("last", "best", "hpc", "null", "None")
+
+
+def check_ckpt_path(argv: list[str]) -> None:
+    """``--ckpt_path FILE`` must exist (Lightning's keywords ``last``, ``best``, ``hpc``, ``registry`` aside)."""
+    for index, arg in enumerate(argv):
+        value = arg.partition("=")[2] if arg.startswith("--ckpt_path=") else (
+            argv[index + 1] if arg == "--ckpt_path" and index + 1 < len(argv) else None)
+        if value and value not in CKPT_KEYWORDS and not value.startswith("registry") and not os.path.isfile(value):
+            raise CspError(f"--ckpt_path {value}: checkpoint not found (give a .ckpt file, or 'last' to resume "
+                           "the latest run)")
 
 
 def usage() -> str:
@@ -38,10 +52,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
+    install_sigterm_cleanup()  # a SIGTERM leaves no hidden *.part behind
     try:
+        check_ckpt_path(rest)
         return int(module.main(rest) or 0)
     except CspError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file or folder the user named: missing, unreadable, unwritable, disk full
+        print(f"error: {exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"error: {exc}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

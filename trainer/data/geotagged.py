@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from lightning.pytorch.utilities import rank_zero_warn
 
 from qgis_csp_plugin.contract.latlon import validate_latlon
+from trainer.data.coordinate_checks import check_georeference, latlon_warning
 from trainer.data.rasters import centre_latlon
 from trainer.errors import TrainerError
 
@@ -30,9 +32,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
             return pd.read_parquet(path)
         except ImportError as exc:
             raise TrainerError(f"reading {path} needs pyarrow (pip install pyarrow) or use a CSV") from exc
-    if path.name.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(path, keep_default_na=False, na_values=[""])
-    raise TrainerError(f"{path} is neither a .csv, .csv.gz nor a .parquet table")
+    if not path.name.endswith((".csv", ".csv.gz")):
+        raise TrainerError(f"{path} is neither a .csv, .csv.gz nor a .parquet table")
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError as exc:
+        raise TrainerError(f"{path} is empty: it needs a header row (image_path, lat, lon, ...) and data rows") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise TrainerError(f"{path} is not a readable CSV table: {str(exc).splitlines()[0][:200]}") from exc
+    if frame.empty:
+        raise TrainerError(f"{path} has a header but no data rows")
+    return frame
 
 
 def encode_labels(frame: pd.DataFrame, column: str = "label") -> pd.DataFrame:
@@ -57,11 +67,21 @@ def encode_labels(frame: pd.DataFrame, column: str = "label") -> pd.DataFrame:
 
 
 def checked_latlon(frame: pd.DataFrame, what: str) -> None:
-    """Raise :class:`TrainerError` naming the first bad (lat, lon) of ``frame``."""
+    """Raise :class:`TrainerError` naming the first bad (lat, lon) of ``frame`` (non-numeric, NaN,
+    out of range); warn when the points look swapped or lie mostly off inhabited land."""
+    for column in ("lat", "lon"):
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        bad = numbers.isna() & frame[column].notna()
+        if bad.any():
+            row = bad.idxmax()
+            raise TrainerError(f"{what} row {row}: {column} {frame.at[row, column]!r} is not a number (degrees)")
     try:
-        validate_latlon(frame[["lat", "lon"]].to_numpy(np.float64), what)
+        latlon = validate_latlon(frame[["lat", "lon"]].to_numpy(np.float64), what)
     except ValueError as exc:
         raise TrainerError(str(exc)) from exc
+    warning = latlon_warning(latlon, what)
+    if warning:
+        rank_zero_warn(warning)
 
 
 def geotagged_records(path: str | Path, label_column: str | None = "label") -> pd.DataFrame:
@@ -77,13 +97,14 @@ def geotagged_records(path: str | Path, label_column: str | None = "label") -> p
         if column not in frame:
             frame[column] = np.nan
     unplaced = frame["lat"].isna() | frame["lon"].isna()
+    checked_latlon(frame[~unplaced], f"coordinates in {path}")
+    check_georeference(frame[~unplaced], f"coordinates in {path}")
     for index in frame.index[unplaced]:
         image = frame.at[index, "image_path"]
         if not image.lower().endswith((".tif", ".tiff")):
             raise TrainerError(f"{path}: row {index} ({image}) has no lat/lon and is not a GeoTIFF")
         frame.loc[index, ["lat", "lon"]] = centre_latlon(image)
     frame[["lat", "lon"]] = frame[["lat", "lon"]].astype(np.float64)
-    checked_latlon(frame, f"coordinates in {path}")
     if label_column and label_column in frame:
         return encode_labels(frame, label_column)
     frame["label"], frame["class_name"] = -1, ""

@@ -1,12 +1,18 @@
-"""Atomic file output: write to a temporary ``*.part`` beside the target, rename only on success."""
+"""Atomic file output: write to a temporary ``*.part`` beside the target, rename only on success.
+
+Temporary names are unique per run and removed on SIGTERM; those a SIGKILL leaves are swept by the
+next write to the same target (:mod:`qgis_csp_plugin.core.temp_files`).
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from qgis_csp_plugin.contract import temp_files
+from trainer.errors import TrainerError
 
 FILE_MODE = 0o644
 
@@ -15,16 +21,18 @@ FILE_MODE = 0o644
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; on a clean exit it replaces ``path`` atomically.
 
-    On any exception (or a kill) the temporary file is removed and ``path`` is left untouched.
+    On any exception or SIGTERM the temporary file is removed and ``path`` is left untouched; after
+    a SIGKILL the next write to ``path`` removes it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{path.suffix}.part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_files.temp_file(path)
+    except OSError as exc:
+        raise TrainerError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         yield tmp
         tmp.chmod(FILE_MODE)  # mkstemp creates 0600; models are shared and packaged
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        temp_files.remove(tmp)

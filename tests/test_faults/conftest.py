@@ -1,0 +1,50 @@
+"""Fault-suite fixtures (small and read-only filesystems, damaged rasters) and its summary line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+FAULTS = Path(__file__).resolve().parent
+if str(FAULTS) not in sys.path:  # fault_helpers, run_algorithm
+    sys.path.append(str(FAULTS))
+from fault_helpers import mount_tmpfs, unmount  # noqa: E402
+
+_outcomes: dict[str, str] = {}
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 256 KiB filesystem (a tmpfs): writes past it fail with ENOSPC."""
+    folder = tmp_path / "small_disk"
+    mount_tmpfs(folder, "256k")
+    yield folder
+    unmount(folder)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path) -> Iterator[Path]:
+    """A read-only filesystem (root ignores file modes, so a mode-0555 folder would not do)."""
+    folder = tmp_path / "read_only"
+    mount_tmpfs(folder, "64k", read_only=True)
+    yield folder
+    unmount(folder)
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Record each fault case's outcome (a skip or error in setup counts as the case's outcome)."""
+    in_suite = Path(str(report.fspath)).resolve().is_relative_to(FAULTS)
+    if in_suite and (report.when == "call" or (report.when == "setup" and report.outcome != "passed")):
+        _outcomes[report.nodeid] = report.outcome
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _outcomes:
+        tried = [k for k, v in _outcomes.items() if v != "skipped"]
+        handled = [k for k in tried if _outcomes[k] == "passed"]
+        skipped = len(_outcomes) - len(tried)
+        terminalreporter.write_line(f"fault suite: {len(tried)} cases tried / {len(handled)} handled"
+                                    f" ({skipped} skipped)")

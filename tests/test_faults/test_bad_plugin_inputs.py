@@ -1,0 +1,119 @@
+"""Bad input to the plugin: broken models, scales, sizes and extents give a message or a warning,
+never a traceback or a silently wrong map (issue 20, defects 3, 6, 9 and 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from fault_helpers import DATA, MODELS
+from model_factory import export_image_classifier, export_location_model
+from osgeo import gdal
+from qgis.core import QgsRasterLayer
+
+from qgis_csp_plugin.contract.errors import CspError, ModelLoadError
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.core.classify import check_pixel_memory
+from qgis_csp_plugin.core.tiling import Extent, TileGrid
+from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
+from qgis_csp_plugin.jobs.heatmap import HeatmapRequest
+from qgis_csp_plugin.jobs.heatmap import prepare as prepare_heatmap
+
+pytestmark = pytest.mark.qgis
+LANDSAT = DATA / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
+BYTE_SCENE = DATA / "scenes" / "RGB.byte.tif"
+
+
+@pytest.fixture(scope="module")
+def rgb_model(tmp_path_factory):
+    return export_image_classifier(tmp_path_factory.mktemp("m") / "rgb.onnx", tile_size=32, gsd_m=30.0)
+
+
+def with_metadata_of(model: Path, graph: onnx.ModelProto, target: Path, **changes) -> Path:
+    """``graph`` carrying ``model``'s metadata (entries replaced by ``changes``, as JSON text)."""
+    props = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    props.update(changes)
+    del graph.metadata_props[:]
+    for key, value in props.items():
+        graph.metadata_props.add(key=key, value=value)
+    onnx.save(graph, str(target))
+    return target
+
+
+def landsat() -> QgsRasterLayer:
+    return QgsRasterLayer(str(LANDSAT), "landsat")
+
+
+def test_metadata_contradicting_the_graph_is_refused_on_load(rgb_model, tmp_path, qgis_app):
+    """Metadata promising 4 bands for a 3-band graph: onnxruntime's INVALID_ARGUMENT becomes a message."""
+    liar = with_metadata_of(rgb_model, onnx.load(str(rgb_model)), tmp_path / "liar.onnx",
+                            bands='["red", "green", "blue", "nir"]',
+                            normalization='{"mean": [1, 1, 1, 1], "std": [1, 1, 1, 1], "radiometry": "absolute"}')
+    with pytest.raises(ModelLoadError, match="liar.onnx: self check failed, the model does not run as its metadata "
+                                             "describes .*could not run on image \\(8, 4, 32, 32\\)"):
+        OnnxModel.load(liar)
+    with pytest.raises(ModelLoadError, match="liar.onnx: self check failed"):
+        prepare(ClassifyRequest(landsat(), liar, {}))
+
+
+def test_a_model_producing_nan_is_refused(rgb_model, tmp_path, qgis_app):
+    class NanNet(torch.nn.Module):
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return image.mean(dim=(2, 3)).repeat(1, 4)[:, :10] * float("nan")
+
+    raw = tmp_path / "raw.onnx"
+    torch.onnx.export(NanNet(), (torch.zeros(2, 3, 32, 32),), str(raw), input_names=["image"],
+                      output_names=["probabilities"], dynamic_axes={"image": {0: "batch"}}, dynamo=False)
+    nan = with_metadata_of(rgb_model, onnx.load(str(raw)), tmp_path / "nan.onnx")
+    with pytest.raises(ModelLoadError, match="nan.onnx: self check failed.*produced NaN or infinite outputs"):
+        prepare(ClassifyRequest(landsat(), nan, {}))
+
+
+def test_absolute_model_on_8_bit_data_warns(tmp_path, qgis_app):
+    """A model trained on 16-bit values (mean 1000) given an 8-bit image: one class everywhere, so warn."""
+    model = export_image_classifier(tmp_path / "abs.onnx", tile_size=32, gsd_m=300.0, mean=[1000.0] * 3,
+                                    std=[300.0] * 3, radiometry="absolute")
+    job = prepare(ClassifyRequest(QgsRasterLayer(str(BYTE_SCENE), "byte"), model, {}, bands=[1, 2, 3]))
+    assert any("are far from the model's training data" in w and "band means" in w for w in job.warnings)
+    matching = export_image_classifier(tmp_path / "abs8.onnx", tile_size=32, gsd_m=300.0, mean=[60.0] * 3,
+                                       std=[40.0] * 3, radiometry="absolute")
+    job = prepare(ClassifyRequest(QgsRasterLayer(str(BYTE_SCENE), "byte"), matching, {}, bands=[1, 2, 3]))
+    assert not any("far from" in w for w in job.warnings)
+
+
+def test_no_scale_warning_on_the_shipped_sentinel2_patches(qgis_app):
+    """Water, forest, towns: real EuroSAT patches are on the training scale of the S2 model."""
+    for path in sorted((DATA / "eurosat_ms").glob("*/*_1.tif")):
+        job = prepare(ClassifyRequest(QgsRasterLayer(str(path), path.stem), MODELS / "eurosat_s2.onnx", {},
+                                      bands=list(range(1, 14))))
+        assert not any("far from" in w for w in job.warnings), path.name
+
+
+def test_web_mercator_tiles_cover_ground_metres(tmp_path, qgis_app):
+    """EPSG:3857 metres are 1/cos(lat) ground metres (1.11 at this scene's 25° S): tiles follow the ground."""
+    mercator = tmp_path / "mercator.vrt"
+    gdal.Warp(str(mercator), str(LANDSAT), format="VRT", dstSRS="EPSG:3857")
+    utm_job = prepare(ClassifyRequest(landsat(), MODELS / "eurosat_rgb.onnx", {}))
+    job = prepare(ClassifyRequest(QgsRasterLayer(str(mercator), "mercator"), MODELS / "eurosat_rgb.onnx", {}))
+    assert job.grid.res_x == pytest.approx(10.0 / np.cos(np.radians(25.5)), rel=0.01)
+    assert 1.0 <= job.grid.n_tiles / utm_job.grid.n_tiles < 1.1  # the warped footprint is a little larger
+    assert any("the layer's pixel size (30 m)" in w for w in job.warnings)
+
+
+def test_huge_batch_and_tile_sizes_are_refused_before_allocating(rgb_model, qgis_app):
+    with pytest.raises(CspError, match="batch size 100000000 needs 1,144.4 GiB for pixels"):
+        prepare(ClassifyRequest(landsat(), rgb_model, {}, batch_size=100_000_000))
+    grid = TileGrid.cover(Extent(0, 0, 1e6, 1e6), 1.0, 1.0, 100_000, 0.0)
+    with pytest.raises(CspError, match="tile size 100000 px with batch size 16 needs"):
+        check_pixel_memory(grid, 13, 16)
+
+
+@pytest.mark.parametrize("extent", [Extent(170, -10, 200, 10), Extent(-200, 0, -170, 10), Extent(0, 80, 10, 95)])
+def test_heatmap_extents_off_the_globe_are_refused(tmp_path, extent, qgis_app):
+    encoder = export_location_model(tmp_path / "encoder.onnx", "location_encoder")
+    with pytest.raises(CspError, match="leaves the globe: in EPSG:4326 longitudes must lie within -180..180"):
+        prepare_heatmap(HeatmapRequest("location_embedding", tmp_path / "map.tif", model_path=encoder, extent=extent))
+    assert list(tmp_path.iterdir()) == [tmp_path / "encoder.onnx"]
