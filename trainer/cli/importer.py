@@ -20,10 +20,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("source", choices=SOURCES, help="where the encoder comes from")
     p.add_argument("--out", required=True, type=Path, help="output file, e.g. models/geoclip_location_encoder.onnx")
     p.add_argument("--name", default="GeoCLIP location encoder", help="display name stored in the model")
-    p.add_argument("--fp16", action="store_true",
-                   help="also write <out>.fp16.onnx: float16 weights (19 MB instead of 38), float32 compute")
-    p.add_argument("--int8", action="store_true",
-                   help="also write <out>.int8.onnx: onnxruntime dynamic int8 quantisation (faster on CPU)")
     return p
 
 
@@ -31,12 +27,7 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     if args.out.suffix != ".onnx":
         raise TrainerError(f"--out must be a .onnx file, got {args.out}")
-    from trainer.export.quantize import write_variant  # torch: not needed for --help
-    from trainer.pretrained.geoclip_import import import_geoclip
+    from trainer.pretrained.geoclip_import import import_geoclip  # torch: not needed for --help
 
     print(import_geoclip(args.out, args.name))
-    for precision, wanted in (("fp16", args.fp16), ("int8", args.int8)):
-        if wanted:
-            path, change = write_variant(args.out, precision)
-            print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): accuracy change {change}")
     return 0
