@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyproj
 import pytest
 import torch
@@ -16,9 +15,8 @@ SMALL = {"num_features": 16, "hidden_dim": 32, "num_hidden_layers": 2, "out_dim"
 
 
 @pytest.fixture(scope="module")
-def cities(data_dir) -> torch.Tensor:
-    frame = pd.read_csv(data_dir / "points" / "cities15000.csv.gz", usecols=["lat", "lon"])
-    return torch.tensor(frame[["lat", "lon"]].to_numpy()[::20], dtype=torch.float32)
+def cities(city_latlon) -> torch.Tensor:
+    return torch.from_numpy(city_latlon[::20])
 
 
 def test_projection_is_proj_equal_earth_scaled(cities):

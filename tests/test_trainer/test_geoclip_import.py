@@ -50,11 +50,8 @@ def test_import_writes_a_self_describing_encoder(imported):
 
 
 @needs_geoclip
-def test_onnx_matches_geoclips_own_encoder_at_dateline_poles_and_cities(imported, reference, data_dir):
-    import pandas as pd
-
-    cities = pd.read_csv(data_dir / "points" / "cities15000.csv.gz", usecols=["lat", "lon"])
-    points = np.concatenate([parity_points(1_500, seed=7), cities[["lat", "lon"]].to_numpy(np.float32)[::50]])
+def test_onnx_matches_geoclips_own_encoder_at_dateline_poles_and_cities(imported, reference, city_latlon):
+    points = np.concatenate([parity_points(1_500, seed=7), city_latlon[::50]])
     got = OnnxModel.load(imported).run(latlon=points)
     expected = embed(reference, points)
     assert np.abs(got - expected).max() <= PARITY_BOUND
