@@ -1,7 +1,9 @@
 """End-to-end demo, headless: the default models through the plugin's Processing algorithms.
 
-1. classifies a real Landsat 8 scene (``data/scenes``) with the default RGB classifier fused with the
-   EuroSAT location prior (``csp:classify``);
+1. classifies a real Landsat 8 scene (``data/scenes``) with the default RGB classifier alone and fused
+   with the EuroSAT location prior (``csp:classify``; the scene lies outside the prior's training area,
+   so the prior's α is 0 there), and once more forcing the prior with its stored α, and prints the
+   class counts of the three;
 2. draws the prediction-probability heatmap of that result (``csp:prediction_heatmap``);
 3. draws the world location-embedding map (``csp:location_embedding_heatmap``) and the world
    class-prior maps of the continent prior (``csp:class_prior_heatmap``);
@@ -222,6 +224,12 @@ def run_demo(out: Path, started: float) -> int:
     fused_layer.setName("Landsat tiles: RGB model x EuroSAT location prior")
     counts = Counter(str(f["class"]) for f in tiles_layer.getFeatures())
     fused_counts = Counter(str(f["class"]) for f in fused_layer.getFeatures())
+    forced_tiles = out / "landsat_tiles_forced_prior.gpkg"
+    print("  the same, forcing the prior outside its training area (its stored α) ...")
+    forced = run_algorithm("classify", {**classify, "USE_LOCATION_PRIOR": True, "FORCE_PRIOR": True,
+                                        "PRIOR_MODEL": str(models["EuroSAT location prior"]),
+                                        "OUTPUT_VECTOR": str(forced_tiles)}, {}, project)["OUTPUT_VECTOR"]
+    forced_counts = Counter(str(f["class"]) for f in QgsVectorLayer(str(forced), "forced", "ogr").getFeatures())
 
     print("heatmaps ...")
     run_algorithm("prediction_heatmap", {"INPUT": str(fused_tiles), "CLASS": "max probability"},
@@ -263,9 +271,10 @@ def run_demo(out: Path, started: float) -> int:
 
     n_tiles = sum(counts.values())
     print(f"\ndone in {time.perf_counter() - started:.0f} s")
-    print(f"  {n_tiles:,} tiles of {SCENE.name} classified; classes found (image only | fused with prior):")
-    for name in sorted(set(counts) | set(fused_counts), key=lambda c: -counts[c]):
-        print(f"    {name:<22} {counts[name]:6,} | {fused_counts[name]:6,}")
+    print(f"  {n_tiles:,} tiles of {SCENE.name} classified; class counts (image only | fused with the prior: "
+          "α = 0 outside its training area | prior forced, stored α):")
+    for name in sorted(set(counts) | set(fused_counts) | set(forced_counts), key=lambda c: -counts[c]):
+        print(f"    {name:<22} {counts[name]:6,} | {fused_counts[name]:6,} | {forced_counts[name]:6,}")
     print(f"  outputs in {out}/: demo.qgz (open in QGIS), GeoPackage + GeoTIFFs, PNG renders:")
     for name in renders:
         print(f"    {name}")

@@ -63,15 +63,32 @@ def export_image_classifier(path: Path, bands=("red", "green", "blue"), tile_siz
 
 
 def export_location_model(path: Path, kind: str = "location_prior", classes=CLASSES, dim: int = 16,
-                          presence: bool = False) -> Path:
-    """A location encoder, or a prior: softmax, or per-class sigmoid presences with ``presence``."""
+                          presence: bool = False, prior_exponent: float | None = None) -> Path:
+    """A location encoder, or a prior: softmax, or per-class sigmoid presences with ``presence``;
+    ``prior_exponent``: the fusion α stored in a prior."""
     torch.manual_seed(1)
     prior = kind == "location_prior"
     module = TinyLocationNet(len(classes) if prior else dim, softmax=prior, sigmoid=presence)
     extra = {"class_names": list(classes)} if prior else {"embedding_dim": dim}
     if presence:
         extra["output_activation"] = "sigmoid"
+    if prior_exponent is not None:
+        extra["prior_exponent"] = prior_exponent
     meta = ModelMetadata(kind=kind, name=path.stem, location_encoder={"name": "xyz", "params": {}}, **extra)
     export_onnx(ExportSpec(module, (torch.zeros(2, 2),), ("latlon",),
                            "probabilities" if prior else "embedding", meta), path)
+    return path
+
+
+def as_schema_v1(path: Path) -> Path:
+    """Rewrite an exported model's metadata as the version-1 exporter wrote it (no ``prior_exponent``)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props if p.key != "prior_exponent"}
+    props["geossl_schema_version"] = "1"
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(path))
     return path

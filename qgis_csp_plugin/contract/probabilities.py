@@ -12,11 +12,19 @@ import numpy as np
 EPS = 1e-12
 
 
-def fuse(p_image: np.ndarray, p_location: np.ndarray) -> np.ndarray:
-    """P(y | image, location) ∝ P(y | image) · P(y | location), renormalised per row (CSP eq.)."""
+def fuse(p_image: np.ndarray, p_location: np.ndarray, exponent: float = 1.0) -> np.ndarray:
+    """P(y | image, location) ∝ P(y | image) · P(y | location)^α, renormalised per row (CSP eq. for
+    α = 1; α = 0 returns the image prediction, α between tempers the prior)."""
     if p_image.shape != p_location.shape:
         raise ValueError(f"cannot fuse probabilities of shapes {p_image.shape} and {p_location.shape}")
-    joint = np.asarray(p_image, dtype=np.float32) * np.asarray(p_location, dtype=np.float32)
+    if not 0.0 <= exponent < np.inf:
+        raise ValueError(f"the prior exponent α must be a finite number >= 0, got {exponent!r}")
+    p_location = np.asarray(p_location, dtype=np.float32)
+    if exponent == 0.0:
+        return np.asarray(p_image, dtype=np.float32).copy()
+    if exponent != 1.0:
+        p_location = p_location ** np.float32(exponent)
+    joint = np.asarray(p_image, dtype=np.float32) * p_location
     total = row_sums(joint)[:, None]
     # Rows where every class underflows fall back to the image prediction.
     return np.where(total > EPS, joint / np.maximum(total, EPS), p_image).astype(np.float32, copy=False)

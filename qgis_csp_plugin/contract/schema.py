@@ -4,7 +4,7 @@ An exported ONNX model carries its description in ``metadata_props``: every valu
 document, keys are the field names below plus the marker ``geossl_schema_version``. This module
 is pure Python (no Qt, no torch, no onnx) so that both sides import it.
 
-Conventions fixed by the schema (version 1):
+Conventions fixed by the schema (version 2; version 1 files, without ``prior_exponent``, still load):
 
 * image models take ``image``: float32 ``(N, C, H, W)`` *raw* pixel values in the order of
   ``bands``; normalisation ``(x - mean) / std`` happens inside the graph (``normalization.in_graph``).
@@ -25,11 +25,13 @@ from typing import Any
 
 from .errors import CspError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this plugin reads: version 1 lacks ``prior_exponent`` (read as α = 1, see :mod:`.prior_exponent`).
+READABLE_SCHEMA_VERSIONS = (1, 2)
 SCHEMA_MARKER = "geossl_schema_version"
 EXPORT_REPORT_KEY = "geossl_export"
 COORDINATE_ORDER = "lat,lon"
-RADIOMETRY = ("absolute", "layer_statistics")
+RADIOMETRY = ("absolute", "layer_statistics", "layer_percentiles")
 IMAGE_INPUT = "image"
 LATLON_INPUT = "latlon"
 PROBABILITIES_OUTPUT = "probabilities"
@@ -62,13 +64,16 @@ class Normalization:
     ``radiometry="absolute"``: pixel values are in the training data's units (e.g. Sentinel-2
     L1C digital numbers) and are fed as is. ``"layer_statistics"``: the layer's own per-band
     mean/std are matched to the training mean/std first (for sensors with other units, e.g.
-    8-bit RGB), see :func:`qgis_csp_plugin.core.radiometry`.
+    8-bit RGB), see :func:`qgis_csp_plugin.core.radiometry`. ``"layer_percentiles"``: the layer's
+    per-band percentiles ``percentiles.q`` (e.g. 2 and 98) are matched to the training ones
+    (``percentiles.low``/``high``), robust to nodata fill values and outliers.
     """
 
     mean: list[float]
     std: list[float]
     in_graph: bool = True
     radiometry: str = "absolute"
+    percentiles: dict[str, list[float]] | None = None
 
 
 @dataclass
@@ -99,6 +104,7 @@ class ModelMetadata:
     location_encoder: dict[str, Any] | None = None
     embedding_dim: int | None = None
     pca_basis: PcaBasis | None = None
+    prior_exponent: float | None = None
     coordinate_order: str = COORDINATE_ORDER
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -143,10 +149,11 @@ class ModelMetadata:
 
     def validate(self) -> None:
         """Raise :class:`MetadataError` naming the first field that is wrong."""
-        if self.schema_version != SCHEMA_VERSION:
+        if self.schema_version not in READABLE_SCHEMA_VERSIONS:
             raise MetadataError(
                 f"model metadata schema version {self.schema_version!r} is not supported "
-                f"(this plugin reads version {SCHEMA_VERSION}); re-export the model or update the plugin"
+                f"(this plugin reads versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}); "
+                "re-export the model or update the plugin"
             )
         _check(self.kind in KINDS, f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
         _check(isinstance(self.name, str) and self.name.strip() != "", "name must be a non-empty string")
@@ -173,6 +180,11 @@ class ModelMetadata:
                    "a location_encoder model needs a positive integer embedding_dim")
             if self.pca_basis is not None:
                 self._validate_pca()
+        if self.prior_exponent is not None:
+            _check(self.kind == Kind.LOCATION_PRIOR, "prior_exponent is only meaningful for a location_prior")
+            _check(isinstance(self.prior_exponent, (int, float)) and not isinstance(self.prior_exponent, bool)
+                   and 0.0 <= self.prior_exponent < float("inf"),
+                   f"prior_exponent {self.prior_exponent!r} must be a finite number >= 0")
 
     def _validate_image_fields(self) -> None:
         _check(_str_list(self.bands) and len(self.bands) > 0, "bands must list the input band names")
@@ -186,6 +198,19 @@ class ModelMetadata:
                f"normalization mean/std must have one value per band ({len(self.bands)})")
         _check(all(float(s) > 0 for s in norm.std), "normalization std values must be > 0")
         _check(norm.radiometry in RADIOMETRY, f"normalization.radiometry must be one of {RADIOMETRY}")
+        if norm.radiometry == "layer_percentiles" or norm.percentiles is not None:
+            self._validate_percentiles(norm.percentiles)
+
+    def _validate_percentiles(self, percentiles: Any) -> None:
+        _check(isinstance(percentiles, dict) and {"q", "low", "high"} <= set(percentiles),
+               "normalization.percentiles must be {q: [low q, high q], low: [per band], high: [per band]}")
+        q, low, high = percentiles["q"], percentiles["low"], percentiles["high"]
+        _check(isinstance(q, list) and len(q) == 2 and 0 <= q[0] < q[1] <= 100,
+               f"normalization.percentiles.q {q!r} must be two increasing percentiles in [0, 100]")
+        _check(isinstance(low, list) and isinstance(high, list) and len(low) == len(high) == len(self.bands),
+               f"normalization.percentiles low/high must have one value per band ({len(self.bands)})")
+        _check(all(float(h) > float(lo) for lo, h in zip(low, high)),
+               "normalization.percentiles high values must exceed the low values")
 
     def _validate_pca(self) -> None:
         pca = self.pca_basis
@@ -255,6 +280,8 @@ class ModelMetadata:
         if self.embedding_dim:
             lines.append(f"embedding size: {self.embedding_dim}"
                          + (", PCA basis stored" if self.pca_basis else ""))
+        if self.prior_exponent is not None:
+            lines.append(f"fusion exponent α = {self.prior_exponent:g} in P(y|image)·P(y|location)^α")
         for key, value in self.metrics.items():
             lines.append(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
         if self.trainer_version:

@@ -21,6 +21,7 @@ import numpy as np
 from ..contract.errors import CspError
 from ..contract.latlon import validate_latlon
 from ..contract.onnx_model import OnnxModel
+from ..contract.prior_exponent import check_override
 from ..contract.probabilities import fuse
 from ..contract.schema import Kind
 from .progress import Canceled, IsCanceled, Progress
@@ -98,7 +99,10 @@ class Classifier:
 
     def __init__(self, model: OnnxModel, prior: OnnxModel | None = None,
                  to_latlon: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                 transform: BandTransform | None = None, batch_size: int = 16) -> None:
+                 transform: BandTransform | None = None, batch_size: int = 16,
+                 prior_exponent: float = 1.0) -> None:
+        """``prior_exponent``: α in P(y | image) · P(y | location)^α
+        (see :mod:`qgis_csp_plugin.contract.prior_exponent`)."""
         meta = model.metadata
         if not meta.has_image_input or meta.kind != Kind.IMAGE_CLASSIFIER:
             raise CspError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier")
@@ -114,6 +118,7 @@ class Classifier:
             raise CspError(f"batch size must be at least 1, got {batch_size}")
         self.model, self.prior, self.to_latlon = model, prior, to_latlon
         self.transform, self.batch_size = transform, batch_size
+        self.prior_exponent = check_override(prior_exponent)
 
     def run(self, grid: TileGrid, reader: PixelReader, keep: np.ndarray | None = None,
             progress: Progress | None = None, canceled: IsCanceled | None = None) -> TileResults:
@@ -165,6 +170,6 @@ class Classifier:
         if self.prior is not None:
             xs, ys = grid.centres(indices[pending])
             latlon = validate_latlon(self.to_latlon(xs, ys), "tile centres")
-            result = fuse(result, self.prior.run(latlon=latlon))
+            result = fuse(result, self.prior.run(latlon=latlon), self.prior_exponent)
         probabilities[pending] = result
         pending.clear()

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel
+from ..contract.prior_exponent import check_override
 from ..contract.probabilities import fuse, row_sums
 from ..contract.schema import Kind
 from .cell_latlon import LatLonTransform
@@ -74,8 +75,10 @@ def tile_cells(tiles: TileProbabilities) -> tuple[CellGrid, np.ndarray, np.ndarr
 
 
 def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: str, choice: str,
-                       prior: OnnxModel | None = None, to_latlon: LatLonTransform | None = None) -> HeatmapResult:
-    """Write the chosen quantity per tile (class probability, max probability, entropy, or class)."""
+                       prior: OnnxModel | None = None, to_latlon: LatLonTransform | None = None,
+                       prior_exponent: float = 1.0) -> HeatmapResult:
+    """Write the chosen quantity per tile (class probability, max probability, entropy, or class);
+    with a ``prior``, of P(y | tile) · P(y | location)^α, α = ``prior_exponent``."""
     quantity = choose_quantity(choice, tiles.class_names, (MAX_PROBABILITY, ENTROPY, MOST_LIKELY))
     grid, rows, cols = tile_cells(tiles)
     lattice = np.full((grid.n_cells, len(tiles.class_names)), np.nan, dtype=np.float32)
@@ -88,10 +91,12 @@ def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: s
                            class_colors=list(tiles.class_colors), total_cells=grid.n_cells)
     if prior is not None:
         heatmap = _prior_heatmap(prior, to_latlon, tiles.class_names)
-        heatmap.stream(grid, wkt, lambda p_location, cells: quantity.values(fuse(lattice[cells], p_location)),
+        check_override(prior_exponent)
+        heatmap.stream(grid, wkt,
+                       lambda p_location, cells: quantity.values(fuse(lattice[cells], p_location, prior_exponent)),
                        data_type, nodata, [quantity.label], result, wanted=done, reduce_per_batch=False)
-        result.notes.append(f"fused with the location prior {prior.metadata.name} at {result.valid_cells} "
-                            "tile centres")
+        result.notes.append(f"fused with the location prior {prior.metadata.name} (α = {prior_exponent:g}) at "
+                            f"{result.valid_cells} tile centres")
         return result
     image = np.full(grid.n_cells, nodata, dtype=NUMPY_TYPES[data_type])
     values = quantity.values(lattice[done])

@@ -1,7 +1,9 @@
-"""Radiometric matching of a layer to a model's training statistics (``layer_statistics`` mode).
+"""Radiometric matching of a layer to a model's training statistics.
 
-Each band is mapped affinely so that the layer's own mean/std equal the training mean/std:
-``(x - layer_mean) / layer_std * train_std + train_mean``. ``absolute`` models get raw values.
+Each band is mapped affinely: ``layer_statistics`` so that the layer's own mean/std equal the
+training mean/std, ``(x - layer_mean) / layer_std * train_std + train_mean``; ``layer_percentiles``
+so that the layer's low/high percentiles (e.g. 2nd and 98th) equal the training ones, which nodata
+fill values and outliers barely move. ``absolute`` models get raw values.
 """
 
 from __future__ import annotations
@@ -41,6 +43,30 @@ def match_statistics(layer_mean, layer_std, train_mean, train_std) -> BandTransf
                        "(std 0): cannot match them to the training statistics")
     scale = train_std / layer_std
     return BandTransform((scale).astype(np.float32), (train_mean - layer_mean * scale).astype(np.float32))
+
+
+def match_percentiles(layer_low, layer_high, train_low, train_high) -> BandTransform:
+    """Transform that maps the layer's low/high band percentiles onto the training ones."""
+    layer_low, layer_high, train_low, train_high = (
+        np.asarray(v, dtype=np.float64) for v in (layer_low, layer_high, train_low, train_high))
+    if not (layer_low.shape == layer_high.shape == train_low.shape == train_high.shape):
+        raise CspError("layer and training percentiles must have one value per model band")
+    if not np.all(np.isfinite(layer_low)) or not np.all(np.isfinite(layer_high)):
+        raise CspError("the layer's band percentiles are not finite (is the extent all nodata?)")
+    flat = layer_high <= layer_low
+    if flat.any():
+        raise CspError(f"layer band(s) {', '.join(str(i + 1) for i in np.flatnonzero(flat))} have equal low and "
+                       "high percentiles: cannot match them to the training percentiles")
+    scale = (train_high - train_low) / (layer_high - layer_low)
+    return BandTransform(scale.astype(np.float32), (train_low - layer_low * scale).astype(np.float32))
+
+
+def band_percentiles(pixels: np.ndarray, q: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Low and high percentiles ``q`` per band of ``(C, N)`` valid pixel values."""
+    if pixels.shape[1] == 0:
+        raise CspError("the extent holds no valid pixel to compute band percentiles from")
+    low, high = np.percentile(pixels.astype(np.float64), list(q), axis=1)
+    return low, high
 
 
 FAR_SCALE = 8.0  # typical values (|mean| + std, summed over bands) 8x larger or smaller than in training

@@ -25,12 +25,13 @@ from qgis.core import (
 from ..contract.errors import CspError
 from ..contract.latlon import fraction_outside
 from ..contract.onnx_model import OnnxModel
-from ..contract.schema import Kind
+from ..contract.prior_exponent import fusion_exponent
+from ..contract.schema import Kind, Normalization
 from ..core.band_mapping import default_bands, positional_warning, validate_bands
 from ..core.classify import Classifier, TileResults, check_pixel_memory
 from ..core.default_models import find_default_model
 from ..core.progress import IsCanceled, Progress
-from ..core.radiometry import match_statistics, statistics_warning
+from ..core.radiometry import BandTransform, band_percentiles, match_percentiles, match_statistics, statistics_warning
 from ..core.staging import StagedOutputs
 from ..core.tiling import (
     MAX_TILES,
@@ -73,6 +74,8 @@ class ClassifyRequest:
     batch_size: int = 16
     use_prior: bool = False
     prior_path: Path | None = None
+    prior_exponent: float | None = None  # α override; None = the prior's stored α
+    force_prior: bool = False  # fuse even outside the prior's training area (else α = 0 there)
     max_tiles: int | None = MAX_TILES
 
 
@@ -88,6 +91,7 @@ class ClassifyJob:
     reader: ProviderReader
     crs: QgsCoordinateReferenceSystem
     warnings: list[str] = field(default_factory=list)
+    prior_exponent: float | None = None  # the α fused with; None without a prior
 
     @property
     def description(self) -> str:
@@ -131,23 +135,26 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     check_pixel_memory(grid, len(meta.bands), request.batch_size)
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
     reader = ProviderReader(layer.dataProvider().clone(), bands, layer.name())
-    transform = None
-    mean, std = _layer_statistics(reader, extent)  # also the first read: a damaged file fails here
-    if meta.normalization.radiometry == "layer_statistics":
-        transform = match_statistics(mean, std, meta.normalization.mean, meta.normalization.std)
-    else:
-        warning = statistics_warning(mean, std, meta.normalization.mean, meta.normalization.std)
-        warnings += [warning] if warning else []
-    prior, to_latlon = None, None
+    values = _sample_values(reader, extent)  # also the first read: a damaged file fails here
+    transform, warning = _radiometric_transform(values, meta.normalization)
+    warnings += [warning] if warning else []
+    prior, to_latlon, exponent = None, None, None
     if request.use_prior:
         prior_path = request.prior_path or find_default_model(Kind.LOCATION_PRIOR, class_names=meta.class_names)
         if prior_path is None:
             raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
         prior = OnnxModel.load(prior_path)
         to_latlon = _latlon_function(crs, tile_width=grid.res_x * grid.tile_size)
-        warnings += _prior_coverage_warnings(prior, to_latlon, extent)
-    classifier = Classifier(model, prior, to_latlon, transform, request.batch_size)
-    return ClassifyJob(request, model, classifier, grid, keep, reader, crs, warnings)
+        area = _outside_training_area(prior, to_latlon, extent)
+        if area and request.force_prior:
+            warnings.append(f"{area}, so P(y|location) is extrapolated and may dominate the fused result: "
+                            "compare with a run without the prior")
+        chosen = fusion_exponent(prior.metadata, request.prior_exponent, area is not None, request.force_prior)
+        warnings += chosen.notes
+        exponent = chosen.value
+    classifier = Classifier(model, prior, to_latlon, transform, request.batch_size,
+                            1.0 if exponent is None else exponent)
+    return ClassifyJob(request, model, classifier, grid, keep, reader, crs, warnings, exponent)
 
 
 def _units_per_ground_metre(crs: QgsCoordinateReferenceSystem, extent: QgsRectangle) -> float:
@@ -200,16 +207,28 @@ def _processing_extent(request: ClassifyRequest) -> QgsRectangle:
     return clipped
 
 
-def _layer_statistics(reader: ProviderReader, extent: QgsRectangle) -> tuple[list[float], list[float]]:
-    """Per-band mean/std of the valid pixels of one resampled block over ``extent`` (read through the
-    reader, so a corrupt file is reported as a read error, never as constant bands)."""
+def _sample_values(reader: ProviderReader, extent: QgsRectangle) -> np.ndarray:
+    """``(C, N)`` valid pixel values of one block of about STATISTICS_SAMPLE pixels resampled over ``extent``
+    (read through the reader, so a corrupt file is reported as a read error, never as constant bands)."""
     side = int(STATISTICS_SAMPLE ** 0.5)
     width = max(1, round(side * min(1.0, extent.width() / extent.height())))
     height = max(1, round(side * min(1.0, extent.height() / extent.width())))
     pixels, valid = reader.read(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
                                 width, height)
-    values = pixels[:, valid]
-    return values.mean(axis=1).tolist(), values.std(axis=1).tolist()
+    return pixels[:, valid]
+
+
+def _radiometric_transform(values: np.ndarray, norm: Normalization) -> tuple[BandTransform | None, str | None]:
+    """The per-band mapping of the layer's sampled ``(C, N)`` values onto the training radiometry, and for
+    ``absolute`` models (no mapping) a warning when the values are on another scale than in training."""
+    mean, std = values.mean(axis=1), values.std(axis=1)
+    if norm.radiometry == "layer_statistics":
+        return match_statistics(mean, std, norm.mean, norm.std), None
+    if norm.radiometry == "layer_percentiles":
+        percentiles = norm.percentiles
+        low, high = band_percentiles(values, tuple(percentiles["q"]))
+        return match_percentiles(low, high, percentiles["low"], percentiles["high"]), None
+    return None, statistics_warning(mean, std, norm.mean, norm.std)
 
 
 def _check_fixed_tile_size(model: OnnxModel, tile_size: int) -> None:
@@ -234,19 +253,19 @@ def _polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:
     return keep
 
 
-def _prior_coverage_warnings(prior: OnnxModel, to_latlon, extent: QgsRectangle) -> list[str]:
-    """A warning when the extent lies outside the area the prior was trained on (bounds in its metadata)."""
+def _outside_training_area(prior: OnnxModel, to_latlon, extent: QgsRectangle) -> str | None:
+    """When the extent reaches outside the area the prior was trained on (bounds in its metadata), a
+    sentence saying so; else None (also for priors that record no bounds)."""
     bounds = prior.metadata.training.get("latlon_bounds")
     if not bounds:
-        return []
+        return None
     xs = np.array([extent.xMinimum(), extent.xMaximum(), extent.xMinimum(), extent.xMaximum(), extent.center().x()])
     ys = np.array([extent.yMinimum(), extent.yMinimum(), extent.yMaximum(), extent.yMaximum(), extent.center().y()])
     if fraction_outside(to_latlon(xs, ys), bounds) == 0.0:
-        return []
+        return None
     (lat_lo, lat_hi), (lon_lo, lon_hi) = bounds["lat"], bounds["lon"]
-    return [f"the location prior {prior.metadata.name!r} was trained on places within lat {lat_lo:.0f}..{lat_hi:.0f}, "
-            f"lon {lon_lo:.0f}..{lon_hi:.0f}; this extent lies outside, so P(y|location) is extrapolated and "
-            "may dominate the fused result: compare with a run without the prior"]
+    return (f"the location prior {prior.metadata.name!r} was trained on places within lat {lat_lo:.0f}..{lat_hi:.0f}, "
+            f"lon {lon_lo:.0f}..{lon_hi:.0f}; this extent lies outside")
 
 
 def _latlon_function(crs: QgsCoordinateReferenceSystem,

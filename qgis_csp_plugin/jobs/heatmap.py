@@ -9,7 +9,7 @@ run in a worker thread.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from qgis.core import QgsCoordinateReferenceSystem, QgsVectorLayer
 
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel
+from ..contract.prior_exponent import PriorExponent, fusion_exponent
 from ..contract.schema import Kind
 from ..core.cell_latlon import LatLonTransform
 from ..core.default_models import find_default_model
@@ -61,12 +62,13 @@ class HeatmapRequest:
     choice: str = ""
     tiles_layer: QgsVectorLayer | None = None
     fuse_prior: bool = False
+    prior_exponent: float | None = None  # α override when fusing; None = the prior's stored α
 
 
 @dataclass
 class HeatmapJob:
     """A validated request: location heatmaps use ``heatmap`` and ``grid``, the prediction heatmap
-    ``tiles`` (and ``prior``/``to_latlon`` when fused)."""
+    ``tiles`` (and ``prior``/``to_latlon``/``prior_exponent`` when fused)."""
 
     description: str
     kind: str
@@ -78,6 +80,7 @@ class HeatmapJob:
     tiles: TileProbabilities | None = None
     prior: OnnxModel | None = None
     to_latlon: LatLonTransform | None = None
+    prior_exponent: PriorExponent = field(default_factory=lambda: PriorExponent(1.0))  # α of the fusion
 
     def execute(self, progress: Progress | None = None, canceled: IsCanceled | None = None) -> HeatmapResult:
         """Compute and write the GeoTIFF (any thread); raises ``Canceled`` when ``canceled()`` says so."""
@@ -85,7 +88,9 @@ class HeatmapJob:
             return self.heatmap.embedding(self.grid, self.output, self.wkt, progress, canceled)
         if self.kind == CLASS_PRIOR:
             return self.heatmap.prior(self.grid, self.output, self.wkt, self.choice, progress, canceled)
-        result = prediction_heatmap(self.tiles, self.output, self.wkt, self.choice, self.prior, self.to_latlon)
+        result = prediction_heatmap(self.tiles, self.output, self.wkt, self.choice, self.prior, self.to_latlon,
+                                    self.prior_exponent.value)
+        result.notes += self.prior_exponent.notes
         if progress is not None:
             progress(100.0)
         return result
@@ -152,10 +157,13 @@ def _prepare_prediction(request: HeatmapRequest, output: Path) -> HeatmapJob:
         raise CspError("choose the tile layer of a Classify layer result")
     tiles = read_tile_probabilities(layer)
     prior = to_latlon = None
+    exponent = PriorExponent(1.0)
     if request.fuse_prior:
         prior = load_model(request, class_names=tiles.class_names)
+        exponent = fusion_exponent(prior.metadata, request.prior_exponent)
         tile_width = float(np.median(tiles.xmax - tiles.xmin)) if len(tiles.xmin) else 1.0
         to_latlon = cell_to_latlon(layer.crs(), tile_width)
     return HeatmapJob(f"CSP: prediction heatmap of {layer.name()}", PREDICTION, output, wkt_of(layer.crs()),
-                      request.choice or MAX_PROBABILITY, tiles=tiles, prior=prior, to_latlon=to_latlon)
+                      request.choice or MAX_PROBABILITY, tiles=tiles, prior=prior, to_latlon=to_latlon,
+                      prior_exponent=exponent)
 

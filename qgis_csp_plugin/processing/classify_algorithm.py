@@ -28,6 +28,7 @@ from ..core.tiling import MAX_TILES
 from ..jobs.classify import ClassifyRequest, prepare
 from ..qgis_io.layers import TOP_K
 from ..qgis_io.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
+from .prior_exponent_parameter import add_prior_exponent_parameter, prior_exponent_value
 
 SENTINEL2_MIN_BANDS = 13
 OUTPUT_SUFFIXES = {"OUTPUT_VECTOR": (".gpkg",), "OUTPUT_CLASSES": (".tif", ".tiff"),
@@ -49,7 +50,10 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 f"image classifier (optionally fused with a location prior P(y|lat,lon)) and writes tile "
                 f"polygons (class, prob, top-{TOP_K}, entropy, p_<class>), a class-id raster and a "
                 f"probability raster. MODEL defaults to the shipped Sentinel-2 model for layers with 13+ "
-                f"bands and to the RGB model otherwise. BANDS maps model bands to layer bands, e.g. 4,3,2. "
+                f"bands and to the RGB model otherwise. The fusion is P(y|image)·P(y|location)^α with the α "
+                f"stored in the prior (chosen on validation data; 1 for priors without one) or PRIOR_EXPONENT; "
+                f"outside the prior's training area α = 0 (image only) unless FORCE_PRIOR. BANDS maps model "
+                f"bands to layer bands, e.g. 4,3,2. "
                 f"Tiles without any valid pixel are skipped: class 'nodata', class_id -1.")
 
     def createInstance(self) -> ClassifyAlgorithm:  # noqa: N802
@@ -75,6 +79,9 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean("USE_LOCATION_PRIOR", "Fuse with a location prior", False))
         self.addParameter(QgsProcessingParameterFile("PRIOR_MODEL", "Location-prior model (empty = default)",
                                                      extension="onnx", optional=True))
+        add_prior_exponent_parameter(self)
+        self.addParameter(QgsProcessingParameterBoolean(
+            "FORCE_PRIOR", "Use the prior outside its training area (else α = 0 there)", False))
         self.addParameter(QgsProcessingParameterNumber("MAX_TILES", "Maximum number of tiles",
                                                        QgsProcessingParameterNumber.Integer, MAX_TILES, minValue=1))
         self.addParameter(QgsProcessingParameterVectorDestination(
@@ -103,6 +110,8 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
                 use_prior=self.parameterAsBool(parameters, "USE_LOCATION_PRIOR", context),
                 prior_path=Path(p) if (p := self.parameterAsFile(parameters, "PRIOR_MODEL", context)) else None,
+                prior_exponent=prior_exponent_value(self, parameters, context),
+                force_prior=self.parameterAsBool(parameters, "FORCE_PRIOR", context),
                 max_tiles=self.parameterAsInt(parameters, "MAX_TILES", context),
             )
             job = prepare(request)

@@ -34,6 +34,7 @@ from ..core.progress import Canceled
 from ..jobs.heatmap import DEFAULT_WIDTH, HeatmapRequest, prepare
 from ..qgis_io.crs import to_extent
 from ..qgis_io.heatmap_layers import style_heatmap
+from .prior_exponent_parameter import add_prior_exponent_parameter, prior_exponent_value
 
 GRID_HELP = (f"EXTENT (default: the world, or the CRS's area of use) in CRS (default EPSG:4326); cells of "
              f"CELL_SIZE CRS units, or WIDTH x HEIGHT cells (0 = keep the extent's aspect; default "
@@ -149,7 +150,8 @@ class PredictionHeatmap(_HeatmapAlgorithm):
     help_text = ("Rasterises a Classify layer result (tile polygons with p_<class> fields) onto one cell per "
                  f"tile: CLASS is a class name, '{MAX_PROBABILITY}', '{ENTROPY}' or '{MOST_LIKELY}'. With "
                  "FUSE_PRIOR the tile probabilities are multiplied by the location prior MODEL at the tile "
-                 "centres and renormalised. Skipped (all-nodata) tiles are nodata.")
+                 "centres raised to α (PRIOR_EXPONENT; -1 = the α stored in the prior) and renormalised. "
+                 "Skipped (all-nodata) tiles are nodata.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterVectorLayer("INPUT", "Classified tiles (Classify layer result)",
@@ -158,6 +160,7 @@ class PredictionHeatmap(_HeatmapAlgorithm):
                                                                 f"or '{MOST_LIKELY}'", MAX_PROBABILITY))
         self.addParameter(QgsProcessingParameterBoolean("FUSE_PRIOR", "Fuse with a location prior", False))
         self.add_model_parameter("Location prior to fuse (ONNX; empty = the installed prior over the tiles' classes)")
+        add_prior_exponent_parameter(self)
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Prediction heatmap"))
 
     def request(self, parameters, context) -> HeatmapRequest:
@@ -167,7 +170,8 @@ class PredictionHeatmap(_HeatmapAlgorithm):
             model_path=Path(model) if model else None,
             choice=self.parameterAsString(parameters, "CLASS", context),
             tiles_layer=self.parameterAsVectorLayer(parameters, "INPUT", context),
-            fuse_prior=self.parameterAsBool(parameters, "FUSE_PRIOR", context))
+            fuse_prior=self.parameterAsBool(parameters, "FUSE_PRIOR", context),
+            prior_exponent=prior_exponent_value(self, parameters, context))
 
 
 class HeatmapStyler(QgsProcessingLayerPostProcessorInterface):

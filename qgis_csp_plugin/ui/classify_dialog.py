@@ -40,6 +40,7 @@ from ..jobs.classify import ClassifyJob, ClassifyRequest, prepare
 from ..qgis_io.provider_reader import band_labels
 from .classify_task import ClassifyTask
 from .messages import show_error, show_info
+from .prior_exponent_box import prior_exponent_box, prior_exponent_value
 
 EXTENT_CHOICES = ("Layer extent", "Map canvas extent", "Polygons of a vector layer",
                   "Selected polygons of a vector layer")
@@ -82,6 +83,8 @@ class ClassifyDialog(QDialog):
         self.use_prior = QCheckBox("fuse P(y|tile) with P(y|location)")
         self.prior_file = QgsFileWidget()
         self.prior_file.setFilter("ONNX models (*.onnx)")
+        self.prior_exponent = prior_exponent_box()
+        self.force_prior = QCheckBox("also outside the prior's training area (else α = 0 there)")
         self.output_box = QComboBox()
         self.output_box.addItems(OUTPUT_CHOICES)
         self.output_dir = QgsFileWidget()
@@ -93,6 +96,7 @@ class ClassifyDialog(QDialog):
                               ("Tile size (px)", self.tile_size), ("Overlap", self.overlap),
                               ("Band mapping", self.bands), ("Batch size", self.batch_size),
                               ("Location prior", self.use_prior), ("Prior model file", self.prior_file),
+                              ("Prior exponent α", self.prior_exponent), ("Force the prior", self.force_prior),
                               ("Outputs", self.output_box), ("Output folder", self.output_dir)):
             form.addRow(label, widget)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
@@ -171,7 +175,8 @@ class ClassifyDialog(QDialog):
             resolution_m=self.resolution.value(), tile_size=self.tile_size.value(), overlap=self.overlap.value(),
             bands=parse_bands(self.bands.text()) or None, batch_size=self.batch_size.value(),
             use_prior=self.use_prior.isEnabled() and self.use_prior.isChecked(),
-            prior_path=Path(self.prior_file.filePath()) if self.prior_file.filePath() else None)
+            prior_path=Path(self.prior_file.filePath()) if self.prior_file.filePath() else None,
+            prior_exponent=prior_exponent_value(self.prior_exponent), force_prior=self.force_prior.isChecked())
 
     def _extent(self, layer: QgsRasterLayer):
         """(extent, polygons) in the layer CRS for the chosen extent option."""

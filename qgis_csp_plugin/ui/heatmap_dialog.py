@@ -39,6 +39,7 @@ from ..qgis_io.crs import to_extent, world_extent
 from ..qgis_io.heatmap_layers import read_tile_probabilities
 from .heatmap_task import HeatmapTask
 from .messages import show_error
+from .prior_exponent_box import prior_exponent_box, prior_exponent_value
 
 TITLES = {EMBEDDING: "Location-embedding heatmap", CLASS_PRIOR: "Class-prior heatmap P(y|location)",
           PREDICTION: "Prediction-probability heatmap"}
@@ -115,10 +116,12 @@ class HeatmapDialog(QDialog):
         self.layer = QgsMapLayerComboBox()
         self.layer.setFilters(QgsMapLayerProxyModel.PolygonLayer)
         self.fuse = QCheckBox("Fuse with the location prior")
+        self.prior_exponent = prior_exponent_box()
         form.addRow("Classified tiles", self.layer)
         form.addRow("Show", self.classes)
         form.addRow(self.fuse)
         form.addRow("Location prior", self.model)
+        form.addRow("Prior exponent α", self.prior_exponent)
         self.layer.layerChanged.connect(self.refresh_classes)
 
     def reset_world(self) -> None:
@@ -172,7 +175,8 @@ class HeatmapDialog(QDialog):
         model = Path(self.model.filePath()) if self.model.filePath() else None
         if self.kind == PREDICTION:
             return HeatmapRequest(self.kind, Path(output), model, choice=self.classes.currentText(),
-                                  tiles_layer=self.layer.currentLayer(), fuse_prior=self.fuse.isChecked())
+                                  tiles_layer=self.layer.currentLayer(), fuse_prior=self.fuse.isChecked(),
+                                  prior_exponent=prior_exponent_value(self.prior_exponent))
         return HeatmapRequest(self.kind, Path(output), model, crs=self.crs.crs(),
                               extent=to_extent(self.extent.outputExtent()), cell_size=self.cell_size.value(),
                               choice=self.classes.currentText())

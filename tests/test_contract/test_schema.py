@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from qgis_csp_plugin.contract.schema import SCHEMA_MARKER, MetadataError, ModelMetadata
+from qgis_csp_plugin.contract.schema import SCHEMA_MARKER, SCHEMA_VERSION, MetadataError, ModelMetadata
 
 
 def image_meta(**overrides):
@@ -18,7 +18,7 @@ def test_round_trip_through_props_is_lossless():
     meta = image_meta(metrics={"top1": 0.5}, training={"data": "EuroSAT"})
     props = meta.to_props()
     assert all(isinstance(v, str) for v in props.values())
-    assert json.loads(props[SCHEMA_MARKER]) == 1
+    assert json.loads(props[SCHEMA_MARKER]) == SCHEMA_VERSION == 2
     assert ModelMetadata.from_props(props) == meta
 
 
@@ -42,6 +42,14 @@ def test_location_encoder_with_pca_round_trips():
         ({"coordinate_order": "lon,lat"}, "coordinate_order"),
         ({"overlap": 1.5}, "overlap"),
         ({"schema_version": 99}, "schema version 99"),
+        ({"normalization": {"mean": [1, 2, 3], "std": [1, 1, 1], "radiometry": "layer_percentiles"}},
+         "normalization.percentiles must be"),
+        ({"normalization": {"mean": [1, 2, 3], "std": [1, 1, 1], "radiometry": "layer_percentiles",
+                            "percentiles": {"q": [2, 98], "low": [1, 2], "high": [3, 4]}}}, "one value per band"),
+        ({"normalization": {"mean": [1, 2, 3], "std": [1, 1, 1], "radiometry": "layer_percentiles",
+                            "percentiles": {"q": [98, 2], "low": [1, 2, 3], "high": [3, 4, 5]}}}, "increasing"),
+        ({"normalization": {"mean": [1, 2, 3], "std": [1, 1, 1], "radiometry": "layer_percentiles",
+                            "percentiles": {"q": [2, 98], "low": [1, 2, 3], "high": [3, 1, 5]}}}, "exceed"),
     ],
 )
 def test_invalid_metadata_names_the_field(overrides, message):

@@ -5,7 +5,7 @@ import pytest
 from osgeo import gdal
 
 from qgis_csp_plugin.contract.errors import CspError
-from qgis_csp_plugin.core.radiometry import match_statistics
+from qgis_csp_plugin.core.radiometry import band_percentiles, match_percentiles, match_statistics
 
 
 def test_matched_bands_get_training_mean_and_std(data_dir):
@@ -23,3 +23,34 @@ def test_constant_band_and_wrong_lengths_are_rejected():
         match_statistics([1, 2], [1, 0], [0, 0], [1, 1])
     with pytest.raises(CspError, match="one value per model band"):
         match_statistics([1, 2, 3], [1, 1, 1], [0, 0], [1, 1])
+
+
+def test_percentile_matching_ignores_fill_values_that_skew_mean_and_std(data_dir):
+    """A 1 % border of unflagged fill values (65535) moves the mean/std mapping a lot and the 2/98
+    percentile mapping little; without fill, the percentiles land exactly on the training ones."""
+    pixels = gdal.Open(str(data_dir / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif")).ReadAsArray()
+    clean = pixels.reshape(3, -1).astype(np.float32)
+    filled = clean.copy()
+    filled[:, :clean.shape[1] // 100] = 65535.0
+    train_low, train_high = [800.0, 700.0, 500.0], [2500.0, 2000.0, 1800.0]
+    transforms = {name: match_percentiles(*band_percentiles(values, (2.0, 98.0)), train_low, train_high)
+                  for name, values in (("clean", clean), ("filled", filled))}
+    mapped = transforms["clean"].apply(clean.reshape(3, -1, 1).copy()).reshape(3, -1)
+    low, high = np.percentile(mapped, [2, 98], axis=1)
+    assert low == pytest.approx(train_low, rel=1e-4) and high == pytest.approx(train_high, rel=1e-4)
+    by_stats = {name: match_statistics(v.mean(1), v.std(1), [1000.0] * 3, [300.0] * 3)
+                for name, v in (("clean", clean), ("filled", filled))}
+    sample = clean[:, clean.shape[1] // 2:][:, :1000].reshape(3, -1, 1)
+
+    def moved(transforms):
+        a, b = (transforms[k].apply(sample.copy()) for k in ("clean", "filled"))
+        return float(np.abs(a - b).mean() / a.std())  # in units of the mapped spread
+
+    assert moved(transforms) < 0.3 and moved(by_stats) > 3 * moved(transforms)
+
+
+def test_percentile_matching_rejects_flat_bands_and_empty_extents():
+    with pytest.raises(CspError, match="band\\(s\\) 1 have equal low and high percentiles"):
+        match_percentiles([5, 1], [5, 2], [0, 0], [1, 1])
+    with pytest.raises(CspError, match="no valid pixel"):
+        band_percentiles(np.zeros((3, 0), np.float32), (2.0, 98.0))

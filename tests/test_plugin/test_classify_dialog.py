@@ -54,6 +54,21 @@ def test_dialog_defaults_and_background_run(qgis_app, qgis_iface, model, tmp_pat
         QgsProject.instance().clear()
 
 
+def test_dialog_prior_exponent_and_force_reach_the_request(qgis_app, qgis_iface, model):
+    """α reads "stored in the prior" (None) by default; a value set and the force box are passed on."""
+    dialog = open_dialog(qgis_iface, model)
+    try:
+        assert dialog.prior_exponent.text() == "stored in the prior"
+        request = dialog.request()
+        assert request.prior_exponent is None and request.force_prior is False
+        dialog.prior_exponent.setValue(0.3)
+        dialog.force_prior.setChecked(True)
+        request = dialog.request()
+        assert request.prior_exponent == pytest.approx(0.3) and request.force_prior is True
+    finally:
+        QgsProject.instance().clear()
+
+
 def test_dialog_reports_bad_band_mapping_without_running(qgis_app, qgis_iface, model, tmp_path):
     messages = []
     QgsApplication.messageLog().messageReceived.connect(lambda text, tag, level: messages.append((tag, text)))

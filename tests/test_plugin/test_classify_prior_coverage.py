@@ -1,10 +1,14 @@
-"""A location prior used outside the area it was trained on is flagged (default models, real scene)."""
+"""The location prior's α in Classify: stored α inside its training area, α = 0 outside unless forced
+(default models, real scenes); the prediction heatmap fuses with the prior over the tile classes."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from qgis.core import QgsRasterLayer
 
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.probabilities import fuse
 from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 
 REPO = Path(__file__).resolve().parents[2]
@@ -15,14 +19,40 @@ MODELS = REPO / "models"
 pytestmark = pytest.mark.qgis
 
 
-@pytest.mark.parametrize("raster, bands, flagged", [(SOUTH_AMERICA, None, True), (EUROPE, [4, 3, 2], False)])
-def test_eurosat_prior_is_flagged_outside_europe(qgis_app, tmp_path, raster, bands, flagged):
+def prior_request(raster, tmp_path, bands=None, **options) -> ClassifyRequest:
     layer = QgsRasterLayer(str(raster), "scene", "gdal")
-    request = ClassifyRequest(layer=layer, model_path=MODELS / "eurosat_rgb.onnx", bands=bands,
-                              outputs={"vector": tmp_path / "tiles.gpkg"}, use_prior=True,
-                              prior_path=MODELS / "eurosat_prior.onnx")
-    warnings = prepare(request).warnings
-    assert any("trained on places within" in w and "extrapolated" in w for w in warnings) == flagged
+    return ClassifyRequest(layer=layer, model_path=MODELS / "eurosat_rgb.onnx", bands=bands,
+                           outputs={"vector": tmp_path / "tiles.gpkg"}, use_prior=True,
+                           prior_path=MODELS / "eurosat_prior.onnx", **options)
+
+
+def test_outside_the_training_area_the_prior_is_not_used_unless_forced(qgis_app, tmp_path):
+    """South America: α = 0 (a note says why); forced: the stored α and the extrapolation warning."""
+    stored = OnnxModel.load(MODELS / "eurosat_prior.onnx").metadata.prior_exponent
+    assert stored is not None
+    job = prepare(prior_request(SOUTH_AMERICA, tmp_path, prior_exponent=0.9))
+    assert job.prior_exponent == 0.0 and job.classifier.prior_exponent == 0.0
+    assert any("outside the training area" in w and "α = 0" in w for w in job.warnings)
+    assert not any("extrapolated" in w for w in job.warnings)
+    forced = prepare(prior_request(SOUTH_AMERICA, tmp_path, force_prior=True))
+    assert forced.prior_exponent == stored
+    assert any("trained on places within" in w and "extrapolated" in w for w in forced.warnings)
+    assert prepare(prior_request(SOUTH_AMERICA, tmp_path, force_prior=True, prior_exponent=0.9)).prior_exponent == 0.9
+
+
+def test_inside_the_training_area_the_stored_alpha_fuses(qgis_app, tmp_path):
+    """Europe: the stored α, no area warning; the tile's fused probabilities are P(y|I)·P(y|x)^α."""
+    job = prepare(prior_request(EUROPE, tmp_path, bands=[4, 3, 2]))
+    prior = OnnxModel.load(MODELS / "eurosat_prior.onnx")
+    assert job.prior_exponent == prior.metadata.prior_exponent
+    assert not any("trained on places within" in w for w in job.warnings)
+    fused, _ = job.execute()
+    plain, _ = prepare(ClassifyRequest(layer=job.request.layer, model_path=MODELS / "eurosat_rgb.onnx",
+                                       bands=[4, 3, 2], outputs={"vector": tmp_path / "plain.gpkg"})).execute()
+    xs, ys = fused.grid.centres(fused.indices)
+    p_location = prior.run(latlon=job.classifier.to_latlon(xs, ys))
+    np.testing.assert_allclose(fused.probabilities, fuse(plain.probabilities, p_location, job.prior_exponent),
+                               atol=1e-5)
 
 
 def test_prediction_heatmap_fuses_with_the_prior_over_the_tile_classes(qgis_processing, tmp_path):

@@ -39,6 +39,28 @@ def test_processing_run(provider, rgb_model, tmp_path):
     assert Path(result["OUTPUT_CLASSES"]).is_file() and "OUTPUT_PROBABILITY" not in result
 
 
+def test_processing_prior_exponent_and_force(provider, tmp_path):
+    """Default models on the South American scene: the EuroSAT prior is not used there (α = 0: the fused
+    tiles equal the image-only tiles) unless FORCE_PRIOR; PRIOR_EXPONENT 0 with FORCE_PRIOR is image-only too."""
+    import processing
+
+    models = REPO / "models"
+    extent = "746705,748705,-2805355,-2803355 [EPSG:32621]"  # 2 km around the scene centre
+
+    def probabilities(name: str, **params) -> list[float]:
+        out = processing.run("csp:classify", {"INPUT": str(LANDSAT), "MODEL": str(models / "eurosat_rgb.onnx"),
+                                              "EXTENT": extent, "OUTPUT_VECTOR": str(tmp_path / f"{name}.gpkg"),
+                                              **params})["OUTPUT_VECTOR"]
+        return [f["prob"] for f in QgsVectorLayer(out, name, "ogr").getFeatures()]
+
+    prior = {"USE_LOCATION_PRIOR": True, "PRIOR_MODEL": str(models / "eurosat_prior.onnx")}
+    image_only = probabilities("image")
+    assert len(image_only) > 1
+    assert probabilities("outside", **prior) == image_only
+    assert probabilities("zero", **prior, FORCE_PRIOR=True, PRIOR_EXPONENT=0.0) == image_only
+    assert probabilities("forced", **prior, FORCE_PRIOR=True) != image_only
+
+
 def test_run_and_load_results_styles_the_outputs(provider, rgb_model, tmp_path):
     import processing
     from qgis.core import QgsCategorizedSymbolRenderer, QgsPalettedRasterRenderer, QgsProject

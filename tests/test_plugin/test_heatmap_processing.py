@@ -45,7 +45,8 @@ def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     return {"encoder": export_location_model(folder / "encoder.onnx", "location_encoder"),
             "encoder_pca": export_encoder_with_pca(folder / "encoder_pca.onnx"),
-            "prior": export_location_model(folder / "prior_world.onnx", "location_prior")}
+            "prior": export_location_model(folder / "prior_world.onnx", "location_prior"),
+            "prior_alpha": export_location_model(folder / "prior_alpha.onnx", "location_prior", prior_exponent=0.25)}
 
 
 def opened(path):
@@ -169,6 +170,25 @@ def test_prediction_heatmap_aligned_to_tiles_with_and_without_fusion(run, models
     assert (fused_array[skipped] == FLOAT_NODATA).all()
     assert (fused_array[~skipped] <= 1).all() and (fused_array[~skipped] >= 1 / len(CLASSES)).all()
     assert not np.allclose(fused_array[~skipped], results.probabilities[~results.skipped].max(axis=1))
+
+
+def test_prediction_heatmap_fuses_with_the_stored_or_the_given_alpha(run, models, classified, tmp_path):
+    """α = 0 is the unfused map; a prior storing α = 0.25 equals the same prior given PRIOR_EXPONENT 0.25."""
+    _, results, path = classified
+    layer = QgsVectorLayer(f"{path}|layername=tiles", "tiles", "ogr")
+
+    def fused(model: str, name: str, alpha: float = -1.0) -> np.ndarray:
+        out = run("prediction_heatmap", {"INPUT": layer, "CLASS": "max probability", "FUSE_PRIOR": True,
+                                         "MODEL": str(models[model]), "PRIOR_EXPONENT": alpha,
+                                         "OUTPUT": str(tmp_path / f"{name}.tif")})["OUTPUT"]
+        return opened(out)[1]
+
+    kept = ~results.skipped.reshape(4, 6)
+    np.testing.assert_allclose(fused("prior", "zero", 0.0)[kept], results.probabilities[~results.skipped].max(axis=1),
+                               rtol=1e-6)
+    stored = fused("prior_alpha", "stored")
+    np.testing.assert_allclose(stored, fused("prior", "given", 0.25), rtol=1e-6)
+    assert not np.allclose(stored[kept], fused("prior", "plain")[kept])
 
 
 def test_styles_by_kind(models, tmp_path, run):

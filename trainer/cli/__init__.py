@@ -17,7 +17,9 @@ COMMANDS = {
     "csp": ("trainer.cli.csp", "CSP contrastive spatial pre-training (fit/validate, Lightning CLI)"),
     "finetune": ("trainer.cli.finetune", "few-label fine-tuning of location/image classifiers (5/10/20/100 %)"),
     "evaluate": ("trainer.cli.evaluate", "image-only / location-only / fused top-1/top-3 table"),
+    "crossval": ("trainer.cli.crossval", "k-fold cross-validated accuracy (95 % CIs) of an image-classifier recipe"),
     "moco": ("trainer.cli.moco", "geography-aware MoCo-v2 (fit, linear-probe, finetune)"),
+    "prior-exponent": ("trainer.cli.prior_exponent", "choose a location prior's fusion exponent α on validation data"),
     "import": ("trainer.cli.importer", "import a pretrained location encoder (geoclip) as an ONNX model"),
     "export": ("trainer.cli.export", "export a checkpoint to a self-describing ONNX model"),
     "inspect": ("trainer.cli.inspect", "print an ONNX model's metadata, inputs/outputs and a parity check"),
@@ -37,7 +39,7 @@ def check_ckpt_path(argv: list[str]) -> None:
 
 
 def usage() -> str:
-    rows = "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
+    rows = "\n".join(f"  {name:<14} {help_}" for name, (_, help_) in COMMANDS.items())
     return f"usage: python -m trainer <command> [options]\n\ncommands:\n{rows}\n\n" \
            "Run `python -m trainer <command> --help` for a command's options."
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import kornia.augmentation as K
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -72,6 +73,35 @@ class Restandardise(nn.Module):
         return mask * (x - mean) / std + (1 - mask) * x
 
 
+class GsdRescale(nn.Module):
+    """With probability ``p`` per image, a coarser sensor resampled back to the model's grid.
+
+    A chosen image is area-averaged down by a factor ``f ~ U(1, max_factor)`` (e.g. 3 = 30 m pixels
+    for a 10 m model) and brought back to its size by nearest-neighbour (what QGIS's data provider
+    does when Classify reads a coarser layer at the model's resolution) or bilinear interpolation.
+    """
+
+    def __init__(self, max_factor: float, p: float = 0.5) -> None:
+        super().__init__()
+        if max_factor < 1:
+            raise ValueError(f"GSD rescale factor {max_factor} must be >= 1")
+        self.max_factor, self.p = max_factor, p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[2:]
+        out = x.clone()
+        chosen = torch.nonzero(torch.rand(x.shape[0]) < self.p).flatten().tolist()
+        for i in chosen:
+            factor = 1 + float(torch.rand(())) * (self.max_factor - 1)
+            small = (max(1, round(height / factor)), max(1, round(width / factor)))
+            coarse = F.interpolate(x[i:i + 1], size=small, mode="area")
+            if float(torch.rand(())) < 0.5:
+                out[i] = F.interpolate(coarse, size=(height, width), mode="nearest")[0]
+            else:
+                out[i] = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)[0]
+        return out
+
+
 def _blur_kernel(size: int) -> int:
     return max(3, int(0.1 * size) // 2 * 2 + 1)
 
@@ -87,16 +117,19 @@ def moco_v2_augment(size: int) -> nn.Sequential:
     )
 
 
-def classifier_augment(size: int, radiometric: bool) -> nn.Sequential:
+def classifier_augment(size: int, radiometric: bool, gsd_factor: float = 1.0) -> nn.Sequential:
     """Supervised training: flips, 90° rotations, mild crops; ``radiometric`` adds sensor robustness.
 
     The radiometric set (per-band gain/offset jitter, image re-standardisation, blur for coarser
     sensors resampled to 10 m) is for RGB models applied to Landsat or 8-bit imagery.
+    ``gsd_factor`` > 1 adds :class:`GsdRescale` up to that factor (half of the images).
     """
     ops: list[nn.Module] = [
         K.RandomResizedCrop((size, size), scale=(0.6, 1.0)),
         K.RandomHorizontalFlip(), K.RandomVerticalFlip(), K.RandomRotation90(times=(0, 3)),
     ]
+    if gsd_factor > 1:
+        ops.append(GsdRescale(gsd_factor, p=0.5))
     if radiometric:
         ops += [BandJitter(0.5, 0.4, p=0.8), Restandardise(p=0.3),
                 K.RandomGaussianBlur((_blur_kernel(size),) * 2, sigma=(0.1, 1.5), p=0.4)]

@@ -18,7 +18,7 @@ from trainer.data.fmow import fmow_records
 from trainer.data.geotagged import geotagged_records
 from trainer.data.inat import inat_records
 from trainer.data.rasters import read_image
-from trainer.data.sources import eurosat_records, ssl4eo_records
+from trainer.data.sources import EUROSAT_SOURCES, eurosat_source_records, ssl4eo_records
 from trainer.errors import TrainerError
 from trainer.models.backbones import build_backbone
 
@@ -30,15 +30,15 @@ def image_records(source: str, table_bands: list[str] | tuple[str, ...] = EUROSA
     if kind in ("inat", "fmow") and root:
         frame = (inat_records if kind == "inat" else fmow_records)(root, "train")
         return frame.assign(available=[RGB_BANDS] * len(frame))
-    if source == "eurosat":
-        frame, available = eurosat_records(), EUROSAT_BANDS
+    if source in EUROSAT_SOURCES:
+        frame, available = eurosat_source_records(source), EUROSAT_BANDS
     elif source == "ssl4eo":
         frame, available = ssl4eo_records(), SSL4EO_L2A_BANDS
         frame = frame.assign(label=-1, class_name="")
     elif Path(source).suffix in (".csv", ".parquet", ".gz"):
         frame, available = geotagged_records(source), tuple(table_bands)
     else:
-        raise TrainerError(f"unknown image source {source!r}: use eurosat, ssl4eo, a .csv/.parquet table, "
+        raise TrainerError(f"unknown image source {source!r}: use eurosat, eurosat_all, ssl4eo, a .csv/.parquet table, "
                            "inat:<root> or fmow:<root>")
     return frame.assign(available=[tuple(available)] * len(frame))
 

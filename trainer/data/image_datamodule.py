@@ -5,7 +5,8 @@ Sources are ``eurosat`` (13 bands, labelled), ``ssl4eo`` (12 bands, no B10, unla
 :func:`trainer.data.geotagged.geotagged_records` (``image_path, lat, lon`` and optionally
 ``label, location_id, timestamp``; bands in ``csv_bands`` order). Bands are
 picked by name. Everything is small, so pixels are read once into memory as raw float32; the
-task normalises and augments them on its device. Per-band mean/std come from the training split.
+task normalises and augments them on its device. Per-band mean/std and low/high percentiles
+(:data:`PERCENTILES`, for the ``layer_percentiles`` radiometry) come from the training split.
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ from qgis_csp_plugin.contract.bands import S2_BANDS
 from qgis_csp_plugin.contract.latlon import validate_latlon
 from trainer.data.bands import EUROSAT_BANDS, SSL4EO_L2A_BANDS, band_indices
 from trainer.data.geotagged import geotagged_records
+from trainer.data.multitemporal import multitemporal_records
 from trainer.data.rasters import read_image
-from trainer.data.sources import eurosat_records, ssl4eo_records
-from trainer.data.splits import label_subset, split_records
+from trainer.data.sources import EUROSAT_SOURCES, eurosat_source_records, ssl4eo_records
+from trainer.data.splits import evaluation_split, label_subset
 from trainer.data.temporal import TemporalPairs
 from trainer.errors import TrainerError
 
 KEY_VIEWS = ("none", "augment", "temporal")
+#: Band percentiles stored for ``layer_percentiles`` radiometry (robust low/high of the training pixels).
+PERCENTILES = (2.0, 98.0)
 
 
 class PatchDataset(Dataset):
@@ -56,21 +60,25 @@ class ImageDataModule(L.LightningDataModule):
     """Train/val/test splits (seeded, stratified when labelled) of geotagged patches.
 
     Args:
-        sources: ``eurosat``, ``ssl4eo`` and/or CSV paths; unlabelled sources only join the
-            training split (for self-supervised pre-training).
+        sources: ``eurosat`` (200 shipped patches), ``eurosat_all`` (+ the shared extra patches),
+            ``ssl4eo``, ``multitemporal`` (the shared multi-date scenes, co-registered per scene:
+            :mod:`trainer.data.multitemporal`) and/or CSV paths; unlabelled sources only join the training split (for
+            self-supervised pre-training).
         bands: band names to read (``red``/``green``/``blue`` resolve to B04/B03/B02).
         key_view: ``none`` (classifiers), ``augment`` (MoCo: key = second augmentation) or
             ``temporal`` (key = the tile at the same pixel offset of another date of the same
             ``location_id``, so images of one location must share a pixel grid; records without
             one fall back to ``augment``, or raise when ``temporal_fallback`` is false).
         label_ratio: fraction of each class kept in the training split (few-label evaluation).
+        folds, fold: with ``folds`` >= 2, fold ``fold`` of a stratified k-fold partition is the test
+            split (:func:`trainer.data.splits.fold_split`; cross-validation), else one seeded split.
     """
 
     def __init__(self, sources: list[str] = ("eurosat",), bands: list[str] = S2_BANDS,
                  csv_bands: list[str] = EUROSAT_BANDS, tile_size: int = 64, key_view: str = "none",
                  temporal_fallback: bool = True, val_fraction: float = 0.2, test_fraction: float = 0.2,
                  label_ratio: float = 1.0, split_seed: int = 0, batch_size: int = 32, num_workers: int = 0,
-                 pin_memory: bool = False, persistent_workers: bool = False) -> None:
+                 pin_memory: bool = False, persistent_workers: bool = False, folds: int = 0, fold: int = 0) -> None:
         super().__init__()
         if key_view not in KEY_VIEWS:
             raise TrainerError(f"key_view {key_view!r} is not one of {', '.join(KEY_VIEWS)}")
@@ -78,7 +86,7 @@ class ImageDataModule(L.LightningDataModule):
         self.bands = list(bands)
         self.datasets: dict[str, PatchDataset] = {}
         self.class_names: list[str] = []
-        self.band_mean = self.band_std = self.train_latlon = None
+        self.band_mean = self.band_std = self.band_low = self.band_high = self.train_latlon = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -90,7 +98,8 @@ class ImageDataModule(L.LightningDataModule):
         except ValueError as exc:
             raise TrainerError(f"{exc} (records: {records['image_path'].iloc[0]}, ...)") from exc
         labelled = records[records["label"] >= 0]
-        parts = split_records(labelled, hp.val_fraction, hp.test_fraction, hp.split_seed) if len(labelled) \
+        parts = evaluation_split(labelled, hp.val_fraction, hp.test_fraction, hp.split_seed, hp.folds, hp.fold) \
+            if len(labelled) \
             else {"train": labelled, "val": labelled, "test": labelled}
         train = label_subset(parts["train"], hp.label_ratio, hp.split_seed) if len(labelled) else parts["train"]
         parts["train"] = pd.concat([train, records[records["label"] < 0]], ignore_index=True)
@@ -102,20 +111,25 @@ class ImageDataModule(L.LightningDataModule):
         pixels = self.datasets["train"].images.transpose(0, 1).reshape(len(self.bands), -1)
         self.band_mean = pixels.mean(dim=1).tolist()
         self.band_std = pixels.std(dim=1).clamp_min(1e-6).tolist()
+        low, high = np.percentile(pixels.numpy(), PERCENTILES, axis=1)
+        self.band_low, self.band_high = low.tolist(), high.tolist()
         self.train_latlon = self.datasets["train"].latlon.numpy()
 
     def _records(self, source: str) -> pd.DataFrame:
-        if source == "eurosat":
-            frame, available = eurosat_records(), EUROSAT_BANDS
+        if source in EUROSAT_SOURCES:
+            frame, available = eurosat_source_records(source), EUROSAT_BANDS
         elif source == "ssl4eo":
             frame, available = ssl4eo_records(), SSL4EO_L2A_BANDS
+        elif source == "multitemporal":
+            frame, available = multitemporal_records(), None  # band names per scene
         elif Path(source).name.endswith((".csv", ".csv.gz", ".parquet")):
             frame, available = geotagged_records(source), tuple(self.hparams.csv_bands)
         else:
-            raise TrainerError(f"unknown image source {source!r}: use eurosat, ssl4eo or a "
+            raise TrainerError(f"unknown image source {source!r}: use eurosat, eurosat_all, ssl4eo, multitemporal or a "
                                ".csv/.csv.gz/.parquet table")
         frame = frame.copy()
-        frame["band_indices"] = [band_indices(available, self.bands)] * len(frame)
+        frame["band_indices"] = ([band_indices(bands, self.bands) for bands in frame["available"]] if available is None
+                                 else [band_indices(available, self.bands)] * len(frame))
         if "label" not in frame:
             frame["label"] = -1
             frame["class_name"] = ""

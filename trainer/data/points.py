@@ -17,15 +17,15 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from trainer.data.geotagged import checked_latlon, encode_labels, read_table
-from trainer.data.sources import cities_records, eurosat_records
-from trainer.data.splits import label_subset, split_records
+from trainer.data.sources import EUROSAT_SOURCES, cities_records, eurosat_source_records
+from trainer.data.splits import evaluation_split, label_subset
 from trainer.errors import TrainerError
 
 
 def point_records(source: str, label_column: str = "label") -> pd.DataFrame:
     """``lat, lon, label, class_name`` of a named source or a table path."""
-    if source == "eurosat":
-        frame = eurosat_records()
+    if source in EUROSAT_SOURCES:
+        frame = eurosat_source_records(source)
         label_column = "class_name"
     elif source == "cities":
         frame = cities_records()
@@ -50,7 +50,7 @@ class PointsDataModule(L.LightningDataModule):
 
     def __init__(self, source: str = "eurosat", label_column: str = "label", val_fraction: float = 0.2,
                  test_fraction: float = 0.2, label_ratio: float = 1.0, split_seed: int = 0,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, folds: int = 0, fold: int = 0) -> None:
         super().__init__()
         self.save_hyperparameters()
 
@@ -66,7 +66,7 @@ class PointsDataModule(L.LightningDataModule):
     @cached_property
     def splits(self) -> dict[str, pd.DataFrame]:
         hp = self.hparams
-        parts = split_records(self.records, hp.val_fraction, hp.test_fraction, hp.split_seed)
+        parts = evaluation_split(self.records, hp.val_fraction, hp.test_fraction, hp.split_seed, hp.folds, hp.fold)
         parts["train"] = label_subset(parts["train"], hp.label_ratio, hp.split_seed)
         return parts
 

@@ -6,6 +6,8 @@ labelled, ``label`` (int) and ``class_name``; the same columns as the generic ge
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +17,11 @@ from trainer.errors import TrainerError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_ROOT = REPO_ROOT / "data"
+#: The team's shared data folder beside the clone (absent in a user's clone); GEOSSL_SHARED_DATA overrides.
+SHARED_DATA_ROOT = Path(os.environ.get("GEOSSL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+#: Labelled EuroSAT sources: ``eurosat`` = the 200 patches shipped in data/; ``eurosat_all`` = those plus
+#: the 269 distinct patches of ``<shared>/eurosat_ms_extra`` when that folder exists.
+EUROSAT_SOURCES = ("eurosat", "eurosat_all")
 
 EUROSAT_CLASSES = (
     "AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",
@@ -61,6 +68,39 @@ def eurosat_records(root: str | Path | None = None) -> pd.DataFrame:
     if not rows:
         raise TrainerError(f"no EuroSAT GeoTIFFs under {folder}/<Class>/*.tif")
     return pd.DataFrame(rows)
+
+
+def eurosat_extra_records(root: str | Path | None = None) -> pd.DataFrame:
+    """The extra EuroSAT patches of ``eurosat_ms_extra/index.csv`` (same columns as :func:`eurosat_records`),
+    without the one patch that is also among the 200 shipped ones."""
+    folder = Path(root) if root is not None else SHARED_DATA_ROOT / "eurosat_ms_extra"
+    index_path = folder / "index.csv"
+    if not index_path.is_file():
+        raise TrainerError(f"EuroSAT extra patches not found: {index_path}")
+    index = pd.read_csv(index_path)
+    index = index[~index["also_in_geotorchai_200"].astype(str).str.lower().eq("true")]
+    unknown = sorted(set(index["label"]) - set(EUROSAT_CLASSES))
+    if unknown:
+        raise TrainerError(f"{index_path} holds classes that are not EuroSAT classes: {unknown}")
+    return pd.DataFrame({"image_path": [str(folder / p) for p in index["path"]], "lat": index["lat"].to_numpy(float),
+                         "lon": index["lon"].to_numpy(float),
+                         "label": [EUROSAT_CLASSES.index(c) for c in index["label"]],
+                         "class_name": index["label"].to_list()})
+
+
+def eurosat_source_records(source: str) -> pd.DataFrame:
+    """Records of a labelled EuroSAT source (:data:`EUROSAT_SOURCES`); ``eurosat_all`` without the shared
+    folder is the shipped 200 patches, with a printed note."""
+    if source not in EUROSAT_SOURCES:
+        raise TrainerError(f"unknown EuroSAT source {source!r}: use one of {', '.join(EUROSAT_SOURCES)}")
+    shipped = eurosat_records()
+    if source == "eurosat":
+        return shipped
+    if not (SHARED_DATA_ROOT / "eurosat_ms_extra" / "index.csv").is_file():
+        print(f"note: {SHARED_DATA_ROOT / 'eurosat_ms_extra'} is absent: eurosat_all = the {len(shipped)} EuroSAT "
+              "patches shipped in data/", file=sys.stderr)
+        return shipped
+    return pd.concat([shipped, eurosat_extra_records()], ignore_index=True)
 
 
 def ssl4eo_records(root: str | Path | None = None) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Temporal positives: for each image, the other-date images of the same place (``location_id``)."""
+"""Temporal positives: for each image, the other-date images of the same place (``location_id``;
+records without one, e.g. of a single-date source mixed in, are single-date places)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def _partners(records: pd.DataFrame, place: list[str]) -> list[np.ndarray]:
         raise TrainerError("records have a location_id column but no 'timestamp' column: temporal "
                            "positives need the acquisition date of every image")
     times = pd.to_datetime(records["timestamp"], errors="coerce", utc=True)
-    missing = np.flatnonzero(times.isna().to_numpy() | records["location_id"].isna().to_numpy())
+    placed = records["location_id"].notna().to_numpy()  # rows of single-date sources have no location_id
+    missing = np.flatnonzero(placed & times.isna().to_numpy())
     if len(missing):
         row = int(missing[0])
         raise TrainerError(f"record {row} ({records['image_path'].iloc[row]}) has a missing or unreadable "
@@ -54,7 +56,7 @@ def _partners(records: pd.DataFrame, place: list[str]) -> list[np.ndarray]:
     partners = [np.empty(0, dtype=np.int64)] * len(records)
     stamp = times.to_numpy()
     keys = [records[column].to_numpy() for column in place]
-    for rows in pd.Series(np.arange(len(records))).groupby(keys).groups.values():
+    for rows in pd.Series(np.arange(len(records)))[placed].groupby([k[placed] for k in keys]).groups.values():
         rows = np.asarray(rows, dtype=np.int64)
         for i in rows:
             partners[i] = rows[stamp[rows] != stamp[i]]

@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qgis_csp_plugin.contract.schema import IMAGE_INPUT, PROBABILITIES_OUTPUT, Kind, ModelMetadata
+from qgis_csp_plugin.contract.schema import IMAGE_INPUT, PROBABILITIES_OUTPUT, RADIOMETRY, Kind, ModelMetadata
 from trainer.data.augment import classifier_augment, standardise
 from trainer.data.bands import EUROSAT_BANDS, band_indices
+from trainer.data.image_datamodule import PERCENTILES
 from trainer.data.sources import EUROSAT_CLASSES, known_class_colors
 from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
@@ -44,8 +45,12 @@ class ImageClassifierTask(ClassifierTask):
         freeze_backbone: linear probe (frozen backbone in eval mode) instead of end-to-end fine-tuning.
         augment: ``none``, ``geometric`` (flips, rotations, crops) or ``radiometric`` (also per-band
             gain/offset jitter, re-standardisation and blur: robustness to other sensors).
-        radiometry: exported ``normalization.radiometry``: ``absolute`` (Sentinel-2 DN) or
-            ``layer_statistics`` (the plugin matches a layer's band statistics, e.g. Landsat RGB).
+        radiometry: exported ``normalization.radiometry``: ``absolute`` (Sentinel-2 DN),
+            ``layer_statistics`` (the plugin matches a layer's band mean/std, e.g. Landsat RGB) or
+            ``layer_percentiles`` (it matches the layer's 2nd/98th band percentiles to the training
+            split's, robust to fill values and outliers).
+        gsd_augment_m: with augmentation, also simulate sensors of up to this ground sample distance
+            (m) resampled to ``gsd_m`` (:class:`trainer.data.augment.GsdRescale`), e.g. 30 for Landsat.
     """
 
     EXPORT_KINDS = (Kind.IMAGE_CLASSIFIER,)
@@ -54,16 +59,26 @@ class ImageClassifierTask(ClassifierTask):
                  class_names: list[str] = EUROSAT_CLASSES, moco_checkpoint: str | None = None,
                  freeze_backbone: bool = False, augment: str = "geometric", radiometry: str = "absolute",
                  tile_size: int = 64, gsd_m: float = 10.0, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 label_smoothing: float = 0.0, name: str = "eurosat_classifier", description: str = "") -> None:
+                 label_smoothing: float = 0.0, name: str = "eurosat_classifier", description: str = "",
+                 gsd_augment_m: float | None = None) -> None:
         super().__init__()
         if augment not in AUGMENTS:
             raise TrainerError(f"augment {augment!r} is not one of {', '.join(AUGMENTS)}")
+        if radiometry not in RADIOMETRY:
+            raise TrainerError(f"radiometry {radiometry!r} is not one of {', '.join(RADIOMETRY)}")
+        if gsd_augment_m is not None and (gsd_augment_m < gsd_m or augment == "none"):
+            raise TrainerError(f"gsd_augment_m {gsd_augment_m} needs augmentation and must be >= gsd_m {gsd_m}")
         self.save_hyperparameters()
         self.backbone = build_backbone(backbone, len(bands))
         self.head = nn.Linear(self.backbone.num_features, len(class_names))
-        self.augment = classifier_augment(tile_size, augment == "radiometric") if augment != "none" else None
+        gsd_factor = (gsd_augment_m or gsd_m) / gsd_m
+        self.augment = (classifier_augment(tile_size, augment == "radiometric", gsd_factor) if augment != "none"
+                        else None)
         self.register_buffer("band_mean", torch.zeros(len(bands)))
         self.register_buffer("band_std", torch.ones(len(bands)))
+        if radiometry == "layer_percentiles":  # only then: older checkpoints keep loading strictly
+            self.register_buffer("band_low", torch.zeros(len(bands)))
+            self.register_buffer("band_high", torch.ones(len(bands)))
         if freeze_backbone:
             self.backbone.requires_grad_(False)
 
@@ -79,6 +94,9 @@ class ImageClassifierTask(ClassifierTask):
                                f"{datamodule.class_names}")
         self.band_mean.copy_(torch.tensor(datamodule.band_mean))
         self.band_std.copy_(torch.tensor(datamodule.band_std))
+        if self.hparams.radiometry == "layer_percentiles":
+            self.band_low.copy_(torch.tensor(datamodule.band_low))
+            self.band_high.copy_(torch.tensor(datamodule.band_high))
         if self.hparams.moco_checkpoint:
             self._load_moco(self.hparams.moco_checkpoint)
 
@@ -136,6 +154,14 @@ class ImageClassifierTask(ClassifierTask):
         epochs = max(1, self.trainer.max_epochs or 1)
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)}
 
+    def _normalization(self) -> dict:
+        """The exported ``normalization`` (with the training percentiles for ``layer_percentiles``)."""
+        norm = {"mean": self.band_mean.tolist(), "std": self.band_std.tolist(), "radiometry": self.hparams.radiometry}
+        if self.hparams.radiometry == "layer_percentiles":
+            norm["percentiles"] = {"q": list(PERCENTILES), "low": self.band_low.tolist(),
+                                   "high": self.band_high.tolist()}
+        return norm
+
     def build_export_spec(self, kind: str, **options) -> ExportSpec:
         hp = self.hparams
         # a CPU float32 copy: training may run on another device or precision
@@ -146,10 +172,10 @@ class ImageClassifierTask(ClassifierTask):
             description=hp.description or f"EuroSAT land-cover classifier ({len(hp.bands)} bands, {hp.backbone})",
             class_names=list(hp.class_names), class_colors=known_class_colors(list(hp.class_names)),
             bands=list(hp.bands), tile_size=hp.tile_size, gsd_m=hp.gsd_m,
-            overlap=0.0, normalization={"mean": self.band_mean.tolist(), "std": self.band_std.tolist(),
-                                        "radiometry": hp.radiometry},
+            overlap=0.0, normalization=self._normalization(),
             training={"backbone": hp.backbone, "moco_checkpoint": hp.moco_checkpoint,
-                      "freeze_backbone": hp.freeze_backbone, "augment": hp.augment},
+                      "freeze_backbone": hp.freeze_backbone, "augment": hp.augment,
+                      "gsd_augment_m": hp.get("gsd_augment_m")},
             metrics=self.heldout_metrics())
         example = self.band_mean.view(1, -1, 1, 1).expand(2, -1, hp.tile_size, hp.tile_size).cpu().clone()
         return ExportSpec(module, (example,), (IMAGE_INPUT,), PROBABILITIES_OUTPUT, metadata, atol=1e-3)

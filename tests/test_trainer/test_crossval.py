@@ -1,0 +1,56 @@
+"""Accuracy with 95 % intervals of image classifiers: degradation to coarser pixels, Wilson intervals,
+the held-out table of a shipped model (real ONNX, real patches) and a k-fold run of a tiny recipe."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainer.cli import main
+from trainer.evaluation.crossval import degrade, wilson
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_degrade_averages_coarse_pixels_and_reads_them_back_by_nearest_neighbour():
+    rng = np.random.default_rng(0)
+    pixels = rng.uniform(0, 100, (2, 3, 63, 63)).astype(np.float32)
+    out = degrade(pixels, 3.0)
+    assert out.shape == pixels.shape
+    expected = pixels.reshape(2, 3, 21, 3, 21, 3).mean(axis=(3, 5))
+    np.testing.assert_allclose(out[:, :, ::3, ::3], expected, rtol=1e-5)
+    np.testing.assert_array_equal(out[:, :, 1::3, 2::3], out[:, :, ::3, ::3])  # 3x3 blocks
+    np.testing.assert_array_equal(degrade(pixels, 1.0), pixels)
+
+
+def test_wilson_interval_matches_the_textbook_value():
+    low, high = wilson(10, 40)  # p = 0.25, n = 40: Wilson 95 % interval 0.1419 .. 0.4019 (closed form)
+    assert low == pytest.approx(0.1419, abs=1e-3) and high == pytest.approx(0.4019, abs=1e-3)
+    assert wilson(4, 4)[1] == 1.0 and wilson(0, 4)[0] == 0.0
+
+
+def test_heldout_table_of_the_shipped_rgb_model_matches_its_recorded_accuracy(tmp_path):
+    from qgis_csp_plugin.contract.onnx_model import read_metadata
+
+    model = REPO / "models" / "eurosat_rgb.onnx"
+    out = tmp_path / "rgb"
+    assert main(["crossval", "--heldout_model", str(model), "--source", "eurosat", "--out", str(out)]) == 0
+    rows = pd.read_csv(out.with_suffix(".csv"))
+    assert len(rows) == 40 and set(rows.columns) >= {"image_path", "label", "native", "30m"}
+    assert (rows["native"] == rows["label"]).mean() == pytest.approx(read_metadata(model).metrics["heldout_top1"])
+    text = out.with_suffix(".md").read_text()
+    assert "held-out test split (40 of the 200 labelled patches" in text and "| **all (accuracy)** | 40 |" in text
+
+
+@pytest.mark.slow
+def test_cross_validation_tests_every_patch_once_with_fold_models(tmp_path):
+    out = tmp_path / "cv"
+    assert main(["crossval", "--classifier_config", str(REPO / "trainer/configs/classifier_eurosat_rgb.yaml"),
+                 "--source", "eurosat", "--folds", "2", "--classifier_args",
+                 "--trainer.max_steps 1 --model.augment none --data.batch_size 8",
+                 "--runs_dir", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    rows = pd.read_csv(out.with_suffix(".csv"))
+    assert len(rows) == 200 and rows["image_path"].is_unique and sorted(rows["fold"].unique()) == [0, 1]
+    assert (tmp_path / "runs" / "fold1" / "classifier.onnx").is_file()
+    assert "2-fold stratified cross-validation over the 200 labelled patches" in out.with_suffix(".md").read_text()

@@ -1,0 +1,70 @@
+"""Temporal positives on the real multi-date scenes (NAIP, 10 dates; Landsat, 8 dates): dates
+co-registered by geotransform onto one grid, tiles paired with the same ground at other dates of the
+same scene only."""
+
+import numpy as np
+import pytest
+import rasterio
+from scipy.ndimage import map_coordinates
+
+from trainer.data import multitemporal
+from trainer.data.image_datamodule import ImageDataModule
+
+needs_scenes = pytest.mark.skipif(not multitemporal.SCENES_ROOT.is_dir(),
+                                  reason=f"needs the team's shared multi-date scenes ({multitemporal.SCENES_ROOT})")
+NAIP = multitemporal.SCENES_ROOT / "naip_nd_2009_2020"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("coregistered")
+
+
+@needs_scenes
+def test_dates_share_one_grid_and_keep_their_ground_coordinates(cache):
+    paths = multitemporal.coregister(NAIP, cache)
+    assert len(paths) == 10 and [multitemporal.acquisition_date(p).year for p in paths][:2] == [2009, 2010]
+    grids = set()
+    for path in paths:
+        with rasterio.open(path) as src:
+            grids.add((tuple(src.transform), src.width, src.height))
+    assert len(grids) == 1
+    (transform, width, height), = grids
+    with rasterio.open(sorted(NAIP.glob("*.tif"))[0]) as first:  # the first date's pixel grid, cut inward
+        offset = ~first.transform * (transform[2], transform[5])
+        assert np.allclose(offset, np.round(offset)) and width <= first.width and height <= first.height
+    shifted = next(p for p in sorted(NAIP.glob("*.tif")) if "20160816" in p.name)  # 0.12 / 0.24 px off the grid
+    with rasterio.open(shifted) as src, rasterio.open(cache / NAIP.name / shifted.name) as out:
+        assert src.transform != out.transform
+        original, resampled = src.read(1).astype(np.float64), out.read(1)
+        rows, cols = np.mgrid[5:height - 5:37, 5:width - 5:41]
+        xs, ys = rasterio.transform.xy(out.transform, rows.ravel(), cols.ravel())
+        src_cols, src_rows = ~src.transform * (np.asarray(xs), np.asarray(ys))
+        expected = map_coordinates(original, [src_rows - 0.5, src_cols - 0.5], order=1)
+    np.testing.assert_allclose(resampled[rows.ravel(), cols.ravel()], expected, atol=0.02)
+
+
+@needs_scenes
+def test_temporal_pairs_are_the_same_ground_of_the_same_scene(cache, monkeypatch):
+    monkeypatch.setattr(multitemporal, "CACHE_ROOT", cache)
+    data = ImageDataModule(sources=["multitemporal"], bands=["red", "green", "nir"], key_view="temporal",
+                           temporal_fallback=False, tile_size=64)
+    data.setup("fit")
+    dataset = data.datasets["train"]
+    pairs, latlon, images = dataset.pairs, dataset.latlon.numpy(), dataset.images.numpy()
+    assert pairs.n_multi_date == len(dataset) > 1000  # every tile of both scenes has other dates
+    naip = {len(p) for i, p in enumerate(pairs.partners) if latlon[i][0] > 40}
+    landsat = {len(p) for i, p in enumerate(pairs.partners) if latlon[i][0] < 0}
+    assert naip == {9} and landsat == {7}  # all other dates, never the other scene
+    for i, partners in enumerate(pairs.partners):
+        assert (latlon[partners] == latlon[i]).all()
+
+    def correlation(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    rng = np.random.default_rng(0)
+    queries = rng.choice(len(dataset), 200, replace=False)
+    paired = np.mean([correlation(images[i], images[pairs.sample(int(i))]) for i in queries])
+    elsewhere = np.mean([correlation(images[i], images[rng.choice(pairs.partners[(i + 1) % len(dataset)])])
+                         for i in queries])
+    assert paired > elsewhere + 0.2  # the other date of the same ground, not just the same scene
