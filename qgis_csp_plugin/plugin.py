@@ -1,14 +1,19 @@
-"""QGIS plugin object: the "CSP" toolbar, its actions and the Processing provider."""
+"""QGIS plugin object: the "CSP" toolbar, its actions, the options page and the Processing provider."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from qgis.core import QgsApplication
-from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QAction
+from qgis.PyQt.QtCore import QTimer
+from qgis.PyQt.QtGui import (  # QAction: its Qt 6 home, which QGIS 3.40 also maps on Qt 5
+    QAction,
+    QIcon,
+)
 
-from .contract.errors import CspError
+from .contract.errors import CspError, MissingDependencyError
+from .contract.onnx_model import needs_install, onnxruntime_install_hint, onnxruntime_version
+from .qgis_io.settings import activate_dependencies, apply_runtime
 from .ui.messages import show_error
 
 ICONS = Path(__file__).resolve().parent / "icons"
@@ -23,13 +28,16 @@ ACTIONS = (
 
 
 class CspPlugin:
-    """Adds the toolbar and menu entries; every action opens a dialog that runs a QgsTask."""
+    """Adds the toolbar, menu entries and options page; every action opens a dialog that runs a QgsTask."""
 
     def __init__(self, iface) -> None:
         self.iface = iface
         self.toolbar = None
         self.actions: list[QAction] = []
         self.provider = None
+        self.options_factory = None
+        activate_dependencies()  # an onnxruntime installed by the plugin, also for qgis_process
+        apply_runtime()
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS API name)
         from .processing.provider import CspProvider
@@ -48,6 +56,22 @@ class CspPlugin:
             self.toolbar.addAction(action)
             self.iface.addPluginToRasterMenu("&CSP", action)
             self.actions.append(action)
+        from .ui.options_page import CspOptionsFactory
+
+        self.options_factory = CspOptionsFactory()
+        self.iface.registerOptionsWidgetFactory(self.options_factory)
+        # after start-up (importing onnxruntime takes time), unless the plugin was unloaded meanwhile
+        QTimer.singleShot(3000, lambda: self.toolbar is not None and self.check_onnxruntime())
+
+    def check_onnxruntime(self) -> bool:
+        """Offer 'Install onnxruntime' in the message bar when it is missing or too old; True when usable."""
+        version = onnxruntime_version()
+        if needs_install(version):
+            from .ui.ort_installer import offer_install
+
+            offer_install(self.iface, onnxruntime_install_hint(version))
+            return False
+        return True
 
     def open_dialog(self, heatmap_kind: str | None) -> None:
         """Open the dialog for "Classify layer" (``None``) or a heatmap kind."""
@@ -60,6 +84,9 @@ class CspPlugin:
                 from .ui.heatmap_dialog import HeatmapDialog
 
                 dialog = HeatmapDialog(self.iface, heatmap_kind, self.iface.mainWindow())
+        except MissingDependencyError:
+            self.check_onnxruntime()
+            return
         except CspError as exc:
             show_error(self.iface, str(exc))
             return
@@ -75,6 +102,9 @@ class CspPlugin:
         if self.toolbar is not None:
             self.toolbar.deleteLater()
             self.toolbar = None
+        if self.options_factory is not None:
+            self.iface.unregisterOptionsWidgetFactory(self.options_factory)
+            self.options_factory = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None

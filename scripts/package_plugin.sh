@@ -4,7 +4,8 @@
 #   bash scripts/package_plugin.sh /tmp/p.zip      # another output path
 #   MODELS_DIR=/some/models bash scripts/package_plugin.sh   # default models from elsewhere (default: models/)
 # Layout: qgis_csp_plugin/{__init__.py, plugin.py, contract/, core/, qgis_io/, jobs/, processing/, ui/, icons/, icon.svg,
-# metadata.txt, LICENSE, models/*.onnx}; no trainer, no tests, no bytecode.
+# metadata.txt, LICENSE, models/*.onnx}; no trainer, no tests, no bytecode. The zip is checked against the
+# plugin repository's rules (scripts/check_plugin_zip.py) before it is written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -40,5 +41,7 @@ fi
 mkdir -p "$(dirname "$OUT")"
 tmp_zip="$stage/qgis_csp_plugin.zip"
 (cd "$stage" && python3 -m zipfile -c "$tmp_zip" qgis_csp_plugin)
+# The official repository's upload rules (metadata, LICENSE, no compiled files, size): fail with the reason.
+python3 "$ROOT/scripts/check_plugin_zip.py" "$tmp_zip" || { say "not written: $OUT (fix the above)" >&2; exit 1; }
 mv "$tmp_zip" "$OUT"
 say "wrote $OUT ($(du -h "$OUT" | cut -f1), ${#models[@]} model(s))"

@@ -12,65 +12,114 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CspError, MissingDependencyError, ModelLoadError
+from .execution import CPU, DEVICES, current_runtime, fallback_warning, requested_provider
 from .schema import EXPORT_REPORT_KEY, IMAGE_INPUT, LATLON_INPUT, MetadataError, ModelMetadata
 
 ORT_DTYPES = {"float": "float32", "double": "float64", "float16": "float16"}
+MIN_VERSION = (1, 17)  # the oldest onnxruntime the plugin accepts
 
 
-def onnxruntime_install_hint() -> str:
-    """One message telling how to install onnxruntime into QGIS's own Python, per OS."""
+def version_tuple(text: str) -> tuple[int, ...]:
+    """``"1.22.1"`` -> ``(1, 22, 1)``; stops at the first non-numeric part (``1.25.0.dev…``)."""
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def onnxruntime_version() -> str | None:
+    """Version of the onnxruntime this Python imports, ``None`` when it cannot import it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return getattr(onnxruntime, "__version__", "0")
+
+
+def needs_install(version: str | None) -> bool:
+    """True when onnxruntime is missing or older than :data:`MIN_VERSION`."""
+    return version is None or version_tuple(version) < MIN_VERSION
+
+
+
+def onnxruntime_install_hint(version: str | None = None) -> str:
+    """What is wrong with onnxruntime and the two ways to fix it: the plugin's installer, or by hand per OS."""
+    minimum = ".".join(map(str, MIN_VERSION))
+    problem = ("needs onnxruntime, which is not installed in QGIS's Python" if version is None
+               else f"needs onnxruntime >= {minimum}, QGIS's Python has {version}")
     system = platform.system()
     if system == "Windows":
-        how = 'open the "OSGeo4W Shell" as administrator and run: python -m pip install onnxruntime'
+        how = 'open the "OSGeo4W Shell" and run: python -m pip install --user onnxruntime'
     elif system == "Darwin":
-        how = ("run: /Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install onnxruntime "
-               "(or the QGIS Python console: import pip; pip.main(['install', 'onnxruntime']))")
+        how = "run: /Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install --user onnxruntime"
     else:
         how = ("run: python3 -m pip install --user 'onnxruntime' 'numpy<2' with the same Python QGIS uses "
                "(Debian/Ubuntu: /usr/bin/python3)")
-    return (f"The CSP plugin needs onnxruntime, which is not installed in QGIS's Python. To install it, {how}; "
-            "then restart QGIS.")
+    return (f"The CSP plugin {problem}. Click 'Install onnxruntime' in the message bar or in Settings > "
+            f"Options > CSP (installs a tested onnxruntime for QGIS only), or {how}; then restart QGIS.")
 
 
 def import_onnxruntime():
-    """Import onnxruntime or raise :class:`MissingDependencyError` with install instructions."""
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise MissingDependencyError(onnxruntime_install_hint()) from exc
+    """Import onnxruntime or raise :class:`MissingDependencyError` (missing or too old) with the fix."""
+    version = onnxruntime_version()
+    if needs_install(version):
+        raise MissingDependencyError(onnxruntime_install_hint(version))
+    import onnxruntime
+
     return onnxruntime
 
 
 @dataclass
 class OnnxModel:
-    """An onnxruntime session plus the model's validated metadata."""
+    """An onnxruntime session plus the model's validated metadata and the provider that runs it."""
 
     path: Path
     session: object
     metadata: ModelMetadata
+    device: str = "cpu"
+    provider_warning: str | None = None
     checked: bool = field(default=False, compare=False)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, threads: int = 0, check: bool = True) -> OnnxModel:
+    def load(cls, path: str | os.PathLike, threads: int | None = None, device: str | None = None,
+             check: bool = True) -> OnnxModel:
         """Open ``path``; any failure becomes a :class:`ModelLoadError` that names the file.
 
         ``check`` runs :meth:`self_check` (a model whose graph contradicts its metadata, or that
         gives NaN, is refused); only the exporter and ``inspect``, which report it themselves, skip it.
 
-        Sessions are cached per file (path, size, modification time) and thread setting, so a
-        model used again (another layer, a Processing batch, the model picker) is not re-initialised;
-        onnxruntime sessions are safe to run from several threads.
+        ``threads`` and ``device`` default to the user's settings (:mod:`contract.execution`). A GPU
+        provider that is missing or fails to initialise falls back to the CPU with
+        :attr:`provider_warning` set. Sessions are cached per file (path, size, modification time),
+        thread count and device, so a model used again (another layer, a Processing batch, the model
+        picker) is not re-initialised; onnxruntime sessions are safe to run from several threads.
         """
+        runtime = current_runtime()
         path = Path(path)
         if not path.is_file():
             raise ModelLoadError(f"model file not found: {path}")
         import_onnxruntime()  # a clear message when it is missing, even for a cached model
         stat = path.stat()
-        model = _load_session(str(path), stat.st_size, stat.st_mtime_ns, threads)
+        model = _load_session(str(path), stat.st_size, stat.st_mtime_ns,
+                              runtime.threads if threads is None else threads, device or runtime.device)
         if check and not model.checked:
             model.self_check()
             model.checked = True  # once per cached session
         return model
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that runs this model (``CPUExecutionProvider``, ``CUDAExecutionProvider``…)."""
+        return self.session.get_providers()[0]
+
+    @property
+    def runtime_note(self) -> str:
+        """One line for the log of every run: model, provider, and the fallback warning if any."""
+        note = f"{self.path.name} runs on onnxruntime {self.provider} (device setting: {DEVICES[self.device][0]})"
+        return f"{note}; {self.provider_warning}" if self.provider_warning else note
 
     @property
     def input_names(self) -> list[str]:
@@ -182,29 +231,48 @@ class OnnxModel:
 
 
 def read_metadata(path: str | os.PathLike) -> ModelMetadata:
-    """Metadata of a model (through the session cache of :meth:`OnnxModel.load`)."""
-    return OnnxModel.load(path, threads=1).metadata
+    """Metadata of a model (through the session cache of :meth:`OnnxModel.load`; CPU, never a GPU)."""
+    return OnnxModel.load(path, threads=1, device="cpu").metadata
 
 
 @lru_cache(maxsize=16)
-def _load_session(path: str, size: int, mtime_ns: int, threads: int) -> OnnxModel:
+def _load_session(path: str, size: int, mtime_ns: int, threads: int, device: str) -> OnnxModel:
     """Create the session and validate metadata and IO (``size``/``mtime_ns`` key the cache)."""
     ort = import_onnxruntime()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
+    available = ort.get_available_providers()
+    requested = requested_provider(device, available)
+    error = None
+    if requested in available:
+        try:
+            session = _session(ort, path, threads, [requested, CPU])
+        except ModelLoadError as exc:  # the GPU provider failed to initialise: the CPU takes over
+            error = str(exc).split(": ", 1)[-1]
+            session = _session(ort, path, threads, [CPU])
+    else:
+        session = _session(ort, path, threads, [CPU])
+    warning = fallback_warning(device, requested, session.get_providers()[0], available, error)
     name = Path(path).name
-    try:
-        session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises several private exception types
-        raise ModelLoadError(
-            f"{name} is not a readable ONNX model (corrupt, truncated or not ONNX): "
-            f"{str(exc).splitlines()[0][:200]}"
-        ) from exc
     try:
         metadata = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
     except MetadataError as exc:
         raise ModelLoadError(f"{name}: {exc}") from exc
-    model = OnnxModel(path=Path(path), session=session, metadata=metadata)
+    model = OnnxModel(path=Path(path), session=session, metadata=metadata, device=device, provider_warning=warning)
     model._check_io()
     return model
+
+
+def _session(ort, path: str, threads: int, providers: list[str]):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    if "DmlExecutionProvider" in providers:  # DirectML supports neither memory patterns nor parallel runs
+        options.enable_mem_pattern = False
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    try:
+        return ort.InferenceSession(path, sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises several private exception types
+        gpu = f" or {providers[0]} cannot run it" if providers[0] != CPU else ""
+        raise ModelLoadError(
+            f"{Path(path).name} is not a readable ONNX model (corrupt, truncated or not ONNX){gpu}: "
+            f"{str(exc).splitlines()[0][:200]}"
+        ) from exc

@@ -37,7 +37,7 @@ class BatchRunner:
     """
 
     def __init__(self, model: OnnxModel, batch_size: int = BATCH_SIZE, workers: int | None = None) -> None:
-        self.model = OnnxModel.load(model.path, threads=1)
+        self.model = OnnxModel.load(model.path, threads=1, device=model.device)
         self.batch_size = batch_size
         self._pool = ThreadPoolExecutor(workers or default_workers(), thread_name_prefix="csp-onnx")
 

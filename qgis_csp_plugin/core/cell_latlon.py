@@ -97,7 +97,11 @@ def latlon_transform(wkt: str, tolerance: float) -> LatLonTransform:
 
 def _srs(definition: str) -> osr.SpatialReference:
     srs = osr.SpatialReference()
-    if srs.SetFromUserInput(definition) != 0:
+    try:
+        failed = srs.SetFromUserInput(definition) != 0
+    except RuntimeError:  # osr with exceptions on (QGIS's Processing turns them on)
+        failed = True
+    if failed:
         raise CspError(f"not a coordinate reference system: {definition[:80]!r}")
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return srs

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 from qgis.core import (
+    Qgis,
     QgsCoordinateReferenceSystem,
     QgsGeometry,
     QgsMapLayer,
-    QgsRasterDataProvider,
     QgsRasterLayer,
     QgsRectangle,
     QgsUnitTypes,
@@ -97,6 +97,11 @@ class ClassifyJob:
     def description(self) -> str:
         return f"CSP: classify {self.request.layer.name()}"
 
+    @property
+    def notes(self) -> list[str]:
+        """Which execution provider runs each model, for the log of every run."""
+        return [m.runtime_note for m in (self.model, self.classifier.prior) if m is not None]
+
     def execute(self, progress: Progress | None = None,
                 canceled: IsCanceled | None = None) -> tuple[TileResults, dict[str, Path]]:
         """Classify and write the requested outputs; nothing is left behind on error or cancel."""
@@ -131,7 +136,7 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     mapping_note = None if request.bands else positional_warning(meta.bands, labels)
     extent = _processing_extent(request)
     grid, warnings = _tile_grid(request, model, extent)
-    warnings += [mapping_note] if mapping_note else []
+    warnings += ([model.provider_warning] if model.provider_warning else []) + ([mapping_note] if mapping_note else [])
     check_pixel_memory(grid, len(meta.bands), request.batch_size)
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
     reader = ProviderReader(layer.dataProvider().clone(), bands, layer.name())
@@ -144,6 +149,7 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
         if prior_path is None:
             raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
         prior = OnnxModel.load(prior_path)
+        warnings += [prior.provider_warning] if prior.provider_warning else []
         to_latlon = _latlon_function(crs, tile_width=grid.res_x * grid.tile_size)
         area = _outside_training_area(prior, to_latlon, extent)
         if area and request.force_prior:
@@ -160,7 +166,7 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
 def _units_per_ground_metre(crs: QgsCoordinateReferenceSystem, extent: QgsRectangle) -> float:
     """Projected CRS units per metre on the ground: the nominal unit factor, or the local scale
     factor where the projection stretches distances by more than 1 % (Web Mercator, polar)."""
-    nominal = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.DistanceMeters, crs.mapUnits())
+    nominal = QgsUnitTypes.fromUnitToUnitFactor(Qgis.DistanceUnit.Meters, crs.mapUnits())
     ground = ground_units_per_metre(crs, extent)
     return ground if ground is not None and abs(ground / nominal - 1) > SCALE_TOLERANCE else nominal
 
@@ -182,7 +188,7 @@ def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle)
     if request.max_tiles is not None:
         grid.check_tile_count(request.max_tiles)
     warnings = []
-    if layer.dataProvider().capabilities() & QgsRasterDataProvider.Size:
+    if layer.dataProvider().capabilities() & Qgis.RasterInterfaceCapability.Size:
         own_m = layer_resolution_m(layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY(), geographic,
                                    latitude, units_per_metre)
         warning = resolution_warning(own_m, target_m)

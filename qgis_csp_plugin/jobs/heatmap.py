@@ -95,6 +95,18 @@ class HeatmapJob:
             progress(100.0)
         return result
 
+    @property
+    def notes(self) -> list[str]:
+        """Which execution provider runs each model, for the log of every run."""
+        models = (self.heatmap.model if self.heatmap is not None else None, self.prior)
+        return [model.runtime_note for model in models if model is not None]
+
+    @property
+    def warnings(self) -> list[str]:
+        """A GPU that was asked for but is not used (the CPU runs the model instead)."""
+        models = (self.heatmap.model if self.heatmap is not None else None, self.prior)
+        return [model.provider_warning for model in models if model is not None and model.provider_warning]
+
 
 def default_model(kind: str) -> Path | None:
     """The installed default model for a heatmap kind (world-region prior preferred)."""

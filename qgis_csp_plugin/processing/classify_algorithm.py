@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessing,
+    Qgis,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
@@ -27,6 +27,7 @@ from ..core.progress import Canceled
 from ..core.tiling import MAX_TILES
 from ..jobs.classify import ClassifyRequest, prepare
 from ..qgis_io.layers import TOP_K
+from ..qgis_io.settings import apply_runtime
 from ..qgis_io.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 from .prior_exponent_parameter import add_prior_exponent_parameter, prior_exponent_value
 
@@ -65,15 +66,15 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                                                      extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Processing extent (empty = layer)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            "RESOLUTION", "Resolution in metres/pixel (0 = model GSD)", QgsProcessingParameterNumber.Double,
+            "RESOLUTION", "Resolution in metres/pixel (0 = model GSD)", Qgis.ProcessingNumberParameterType.Double,
             0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in px (0 = model default)",
-                                                       QgsProcessingParameterNumber.Integer, 0, minValue=0))
+                                                       Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber("OVERLAP", "Tile overlap fraction (-1 = model default)",
-                                                       QgsProcessingParameterNumber.Double, -1.0,
+                                                       Qgis.ProcessingNumberParameterType.Double, -1.0,
                                                        minValue=-1.0, maxValue=0.95))
         self.addParameter(QgsProcessingParameterNumber("BATCH_SIZE", "Batch size",
-                                                       QgsProcessingParameterNumber.Integer, 16, minValue=1))
+                                                       Qgis.ProcessingNumberParameterType.Integer, 16, minValue=1))
         self.addParameter(QgsProcessingParameterString("BANDS", "Band mapping, e.g. 1,2,3 (empty = by name)",
                                                        optional=True))
         self.addParameter(QgsProcessingParameterBoolean("USE_LOCATION_PRIOR", "Fuse with a location prior", False))
@@ -83,14 +84,16 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             "FORCE_PRIOR", "Use the prior outside its training area (else α = 0 there)", False))
         self.addParameter(QgsProcessingParameterNumber("MAX_TILES", "Maximum number of tiles",
-                                                       QgsProcessingParameterNumber.Integer, MAX_TILES, minValue=1))
+                                                       Qgis.ProcessingNumberParameterType.Integer, MAX_TILES,
+                                                       minValue=1))
         self.addParameter(QgsProcessingParameterVectorDestination(
-            "OUTPUT_VECTOR", "Classified tiles", QgsProcessing.TypeVectorPolygon))
+            "OUTPUT_VECTOR", "Classified tiles", Qgis.ProcessingSourceType.VectorPolygon))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT_CLASSES", "Class ids", optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT_PROBABILITY", "Probability",
                                                                   optional=True))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        apply_runtime()  # the device and threads of Settings > Options > CSP
         layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
         if layer is None:
             raise QgsProcessingException("INPUT is not a raster layer")
@@ -115,6 +118,8 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 max_tiles=self.parameterAsInt(parameters, "MAX_TILES", context),
             )
             job = prepare(request)
+            for note in job.notes:
+                feedback.pushInfo(note)
             for warning in job.warnings:
                 feedback.pushWarning(warning)
             feedback.pushInfo(f"{job.grid.n_tiles:,} tiles ({job.grid.n_cols} x {job.grid.n_rows}) of "

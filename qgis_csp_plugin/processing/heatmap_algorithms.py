@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (
+    Qgis,
     QgsCoordinateReferenceSystem,
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
@@ -34,6 +34,7 @@ from ..core.progress import Canceled
 from ..jobs.heatmap import DEFAULT_WIDTH, HeatmapRequest, prepare
 from ..qgis_io.crs import to_extent
 from ..qgis_io.heatmap_layers import style_heatmap
+from ..qgis_io.settings import apply_runtime
 from .prior_exponent_parameter import add_prior_exponent_parameter, prior_exponent_value
 
 GRID_HELP = (f"EXTENT (default: the world, or the CRS's area of use) in CRS (default EPSG:4326); cells of "
@@ -75,10 +76,10 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterCrs("CRS", "Heatmap CRS (empty = EPSG:4326)", "EPSG:4326",
                                                     optional=True))
         self.addParameter(QgsProcessingParameterNumber("CELL_SIZE", "Cell size in CRS units (0 = use WIDTH)",
-                                                       QgsProcessingParameterNumber.Double, 0.0, minValue=0.0))
+                                                       Qgis.ProcessingNumberParameterType.Double, 0.0, minValue=0.0))
         for name in ("WIDTH", "HEIGHT"):
             self.addParameter(QgsProcessingParameterNumber(name, f"{name.title()} in cells (0 = automatic)",
-                                                           QgsProcessingParameterNumber.Integer, 0, minValue=0))
+                                                           Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
 
     def request(self, parameters, context) -> HeatmapRequest:
         crs = self.parameterAsCrs(parameters, "CRS", context)
@@ -96,9 +97,14 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
                     if self.parameterDefinition("CLASS") is not None else ""))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        apply_runtime()  # the device and threads of Settings > Options > CSP
         try:
             job = prepare(self.request(parameters, context))
             feedback.pushInfo(job.description)
+            for note in job.notes:
+                feedback.pushInfo(note)
+            for warning in job.warnings:
+                feedback.pushWarning(warning)
             result = job.execute(feedback.setProgress, feedback.isCanceled)
         except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
@@ -155,7 +161,7 @@ class PredictionHeatmap(_HeatmapAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterVectorLayer("INPUT", "Classified tiles (Classify layer result)",
-                                                            [QgsProcessing.TypeVectorPolygon]))
+                                                            [Qgis.ProcessingSourceType.VectorPolygon]))
         self.addParameter(QgsProcessingParameterString("CLASS", f"Class name, '{MAX_PROBABILITY}', '{ENTROPY}' "
                                                                 f"or '{MOST_LIKELY}'", MAX_PROBABILITY))
         self.addParameter(QgsProcessingParameterBoolean("FUSE_PRIOR", "Fuse with a location prior", False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qgis.core import (
+    Qgis,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsCsException,
@@ -20,7 +21,7 @@ ROUND_TRIP_TOLERANCE = 0.01  # fraction of a cell
 
 
 def wkt_of(crs: QgsCoordinateReferenceSystem) -> str:
-    return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
+    return crs.toWkt(Qgis.CrsWktVariant.PreferredGdal)
 
 
 def cell_to_latlon(crs: QgsCoordinateReferenceSystem, cell_size: float) -> LatLonTransform:

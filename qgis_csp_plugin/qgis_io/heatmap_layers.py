@@ -66,7 +66,7 @@ def style_heatmap(layer: QgsRasterLayer, result: HeatmapResult) -> None:
             enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(band))
             enhancement.setMinimumValue(1)
             enhancement.setMaximumValue(255)
-            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
             setter(enhancement)
         layer.setRenderer(renderer)
         layer.triggerRepaint()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, ogr
 from qgis.core import (
+    Qgis,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransformContext,
     QgsFeature,
@@ -17,9 +18,8 @@ from qgis.core import (
     QgsRectangle,
     QgsVectorFileWriter,
     QgsVectorLayer,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QMetaType
 
 from ..contract.errors import CspError
 from ..core.classify import TileResults
@@ -30,7 +30,7 @@ from .styling import apply_categorized, apply_paletted, apply_pseudocolor, class
 CLASS_NODATA = 255
 PROBABILITY_NODATA = -1.0
 TOP_K = 3
-QT_TYPES = {str: QVariant.String, int: QVariant.Int, float: QVariant.Double}
+QT_TYPES = {str: QMetaType.Type.QString, int: QMetaType.Type.Int, float: QMetaType.Type.Double}
 
 
 def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
@@ -42,9 +42,9 @@ def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateRefere
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "tiles"
-    writer = QgsVectorFileWriter.create(str(path), fields, QgsWkbTypes.Polygon, crs,
+    writer = QgsVectorFileWriter.create(str(path), fields, Qgis.WkbType.Polygon, crs,
                                         QgsCoordinateTransformContext(), options)
-    if writer.hasError() != QgsVectorFileWriter.NoError:
+    if writer.hasError() != QgsVectorFileWriter.WriterError.NoError:
         raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
     try:
         for index, attributes in zip(results.indices, rows(results, TOP_K)):
@@ -78,7 +78,7 @@ def write_cell_raster(path: Path, results: TileResults, values: np.ndarray, noda
     image = np.full(grid.n_tiles, nodata, dtype=values.dtype)
     image[results.indices] = values
     with GeoTiffWriter(path, grid.n_cols, grid.n_rows, 1, data_type, grid.cell_geotransform(),
-                       crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL), nodata) as out:
+                       crs.toWkt(Qgis.CrsWktVariant.PreferredGdal), nodata) as out:
         out.write(0, image.reshape(grid.n_rows, grid.n_cols))
 
 

@@ -8,9 +8,10 @@ from qgis.core import Qgis, QgsRasterDataProvider, QgsRasterLayer, QgsRectangle
 from ..contract.errors import CspError
 from ..core.tiling import Extent
 
-DTYPES = {Qgis.Byte: np.uint8, Qgis.UInt16: np.uint16, Qgis.Int16: np.int16, Qgis.UInt32: np.uint32,
-          Qgis.Int32: np.int32, Qgis.Float32: np.float32, Qgis.Float64: np.float64}
-COLOR_TYPES = (Qgis.ARGB32, Qgis.ARGB32_Premultiplied)  # WMS, XYZ and other rendered-image providers
+DTYPES = {Qgis.DataType.Byte: np.uint8, Qgis.DataType.UInt16: np.uint16, Qgis.DataType.Int16: np.int16,
+          Qgis.DataType.UInt32: np.uint32, Qgis.DataType.Int32: np.int32, Qgis.DataType.Float32: np.float32,
+          Qgis.DataType.Float64: np.float64}
+COLOR_TYPES = (Qgis.DataType.ARGB32, Qgis.DataType.ARGB32_Premultiplied)  # WMS, XYZ and other rendered-image providers
 COLOR_BANDS = ("red", "green", "blue")
 
 def band_labels(layer: QgsRasterLayer) -> list[str]:

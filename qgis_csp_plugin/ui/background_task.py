@@ -17,7 +17,7 @@ class BackgroundTask(QgsTask):
     """
 
     def __init__(self, description: str, label: str, iface=None) -> None:
-        super().__init__(description, QgsTask.CanCancel)
+        super().__init__(description, QgsTask.Flag.CanCancel)
         self.label, self.iface = label, iface
         self.error: str | None = None
 
@@ -50,7 +50,8 @@ class BackgroundTask(QgsTask):
             if self.error:
                 show_error(self.iface, self.error)
             else:
-                show_info(self.iface, f"{self.label.capitalize()} canceled; nothing was written.", Qgis.Warning)
+                show_info(self.iface, f"{self.label.capitalize()} canceled; nothing was written.",
+                          Qgis.MessageLevel.Warning)
         else:
             try:
                 show_info(self.iface, self.publish())

@@ -12,9 +12,9 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsCsException,
     QgsGeometry,
-    QgsMapLayerProxyModel,
     QgsProject,
     QgsRasterLayer,
+    QgsSettings,
 )
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt
@@ -25,7 +25,6 @@ from qgis.PyQt.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
-    QLineEdit,
     QMessageBox,
     QSpinBox,
 )
@@ -33,11 +32,12 @@ from qgis.PyQt.QtWidgets import (
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel, import_onnxruntime, read_metadata
 from ..contract.schema import Kind
-from ..core.band_mapping import default_bands, parse_bands
+from ..core.band_mapping import default_bands
 from ..core.default_models import default_model_paths, find_default_model
 from ..core.tiling import TooManyTilesError
 from ..jobs.classify import ClassifyJob, ClassifyRequest, prepare
 from ..qgis_io.provider_reader import band_labels
+from .band_picker import BandPicker, preferred_layer
 from .classify_task import ClassifyTask
 from .messages import show_error, show_info
 from .prior_exponent_box import prior_exponent_box, prior_exponent_value
@@ -48,6 +48,7 @@ OUTPUT_CHOICES = {"Tile polygons + class raster + probability raster": ("vector"
                   "Tile polygons (GeoPackage)": ("vector",),
                   "Class and probability rasters (GeoTIFF)": ("classes", "probability")}
 SUFFIXES = {"vector": "_tiles.gpkg", "classes": "_classes.tif", "probability": "_probability.tif"}
+SETTINGS = "csp/classify/"  # QgsSettings group of the choices remembered between runs
 
 
 class ClassifyDialog(QDialog):
@@ -61,7 +62,7 @@ class ClassifyDialog(QDialog):
         self.setWindowTitle("CSP: Classify layer")
         form = QFormLayout(self)
         self.layer_box = QgsMapLayerComboBox()
-        self.layer_box.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.layer_box.setFilters(Qgis.LayerFilter.RasterLayer)
         self.model_box = QComboBox()
         for path in default_model_paths():
             try:
@@ -74,11 +75,11 @@ class ClassifyDialog(QDialog):
         self.extent_box = QComboBox()
         self.extent_box.addItems(EXTENT_CHOICES)
         self.polygon_box = QgsMapLayerComboBox()
-        self.polygon_box.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.polygon_box.setFilters(Qgis.LayerFilter.PolygonLayer)
         self.resolution = _double(0.01, 100000.0, 2, " m/px")
         self.tile_size = _int(1, 4096)
         self.overlap = _double(0.0, 0.9, 2)
-        self.bands = QLineEdit()
+        self.bands = BandPicker()
         self.batch_size = _int(1, 1024, 16)
         self.use_prior = QCheckBox("fuse P(y|tile) with P(y|location)")
         self.prior_file = QgsFileWidget()
@@ -88,7 +89,7 @@ class ClassifyDialog(QDialog):
         self.output_box = QComboBox()
         self.output_box.addItems(OUTPUT_CHOICES)
         self.output_dir = QgsFileWidget()
-        self.output_dir.setStorageMode(QgsFileWidget.GetDirectory)
+        self.output_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.output_dir.lineEdit().setPlaceholderText("[temporary folder]")
         for label, widget in (("Input raster layer", self.layer_box), ("Model", self.model_box),
                               ("… or model file", self.model_file), ("Extent", self.extent_box),
@@ -99,7 +100,7 @@ class ClassifyDialog(QDialog):
                               ("Prior exponent α", self.prior_exponent), ("Force the prior", self.force_prior),
                               ("Outputs", self.output_box), ("Output folder", self.output_dir)):
             form.addRow(label, widget)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.start)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
@@ -108,16 +109,51 @@ class ClassifyDialog(QDialog):
         self.use_prior.setEnabled(find_default_model(Kind.LOCATION_PRIOR) is not None)
         self.prior_file.fileChanged.connect(lambda path: self.use_prior.setEnabled(bool(path) or
                                             find_default_model(Kind.LOCATION_PRIOR) is not None))
+        self._restore()
+        self._preselect_layer()
         self._apply_model_defaults()
+
+    def _preselect_layer(self) -> None:
+        """The active raster layer when the chosen model can read it, else the first one it can read."""
+        path = self.model_path()
+        if path is None or self.iface is None:
+            return
+        layer = preferred_layer(self.iface.activeLayer(), read_metadata(path).bands)
+        if layer is not None:
+            self.layer_box.setLayer(layer)
+
+    def _restore(self) -> None:
+        """The choices of the last run (model, extent, outputs, folder, batch size, prior)."""
+        settings = QgsSettings()
+        model = settings.value(SETTINGS + "model", "")
+        if model and self.model_box.findData(model) < 0 and Path(model).is_file():
+            self._model_file_chosen(model)
+        if self.model_box.findData(model) >= 0:
+            self.model_box.setCurrentIndex(self.model_box.findData(model))
+        self.extent_box.setCurrentIndex(int(settings.value(SETTINGS + "extent", 0)))
+        self.output_box.setCurrentText(settings.value(SETTINGS + "outputs", self.output_box.currentText()))
+        self.output_dir.setFilePath(settings.value(SETTINGS + "folder", ""))
+        self.batch_size.setValue(int(settings.value(SETTINGS + "batch_size", self.batch_size.value())))
+        self.use_prior.setChecked(settings.value(SETTINGS + "use_prior", False, type=bool))
+        prior = settings.value(SETTINGS + "prior_file", "")
+        self.prior_file.setFilePath(prior if prior and Path(prior).is_file() else "")
+
+    def _remember(self) -> None:
+        settings = QgsSettings()
+        for key, value in (("model", self.model_box.currentData() or ""), ("extent", self.extent_box.currentIndex()),
+                           ("outputs", self.output_box.currentText()), ("folder", self.output_dir.filePath()),
+                           ("batch_size", self.batch_size.value()), ("use_prior", self.use_prior.isChecked()),
+                           ("prior_file", self.prior_file.filePath())):
+            settings.setValue(SETTINGS + key, value)
 
     def _add_model(self, path: Path) -> None:
         """List a model by name with its metadata as tooltip; raises CspError if it is not usable."""
-        model = OnnxModel.load(path, threads=1)
+        model = OnnxModel.load(path, threads=1, device="cpu")
         meta = model.metadata
         if meta.kind != Kind.IMAGE_CLASSIFIER:
             raise CspError(f"{path.name} is a model of kind {meta.kind}; Classify needs an image_classifier")
         self.model_box.addItem(meta.name, str(path))
-        self.model_box.setItemData(self.model_box.count() - 1, model.describe(), Qt.ToolTipRole)
+        self.model_box.setItemData(self.model_box.count() - 1, model.describe(), Qt.ItemDataRole.ToolTipRole)
 
     def _model_file_chosen(self, path: str) -> None:
         if not path:
@@ -147,12 +183,22 @@ class ClassifyDialog(QDialog):
         self.tile_size.setValue(meta.tile_size)
         self.overlap.setValue(meta.overlap)
         layer = self.layer_box.currentLayer()
-        if isinstance(layer, QgsRasterLayer):
-            try:
-                self.bands.setText(",".join(map(str, default_bands(meta.bands, band_labels(layer)))))
-            except CspError:
-                self.bands.setText("")
-            self.bands.setToolTip(f"model bands: {', '.join(meta.bands)}")
+        self.bands.set_bands(layer if isinstance(layer, QgsRasterLayer) else None, meta.bands)
+        self.bands.setToolTip(f"model bands: {', '.join(meta.bands)}")
+
+    def _chosen_bands(self, layer: QgsRasterLayer) -> list[int] | None:
+        """The pickers' bands; ``None`` when they show the default mapping (prepare() then warns if
+        it is by position only); raises :class:`CspError` when only some are set."""
+        chosen, unset = self.bands.bands(), self.bands.unset()
+        if chosen is None:
+            if len(unset) < len(self.bands.names):
+                raise CspError(f"choose a layer band for every model band: {', '.join(unset)} not set")
+            return None
+        meta = read_metadata(self.model_path())
+        try:
+            return None if chosen == default_bands(meta.bands, band_labels(layer)) else chosen
+        except CspError:
+            return chosen
 
     def request(self) -> ClassifyRequest:
         """The request described by the widgets; raises :class:`CspError` on missing input."""
@@ -173,7 +219,7 @@ class ClassifyDialog(QDialog):
         return ClassifyRequest(
             layer=layer, model_path=model, outputs=outputs, extent=extent, polygons=polygons,
             resolution_m=self.resolution.value(), tile_size=self.tile_size.value(), overlap=self.overlap.value(),
-            bands=parse_bands(self.bands.text()) or None, batch_size=self.batch_size.value(),
+            bands=self._chosen_bands(layer), batch_size=self.batch_size.value(),
             use_prior=self.use_prior.isEnabled() and self.use_prior.isChecked(),
             prior_path=Path(self.prior_file.filePath()) if self.prior_file.filePath() else None,
             prior_exponent=prior_exponent_value(self.prior_exponent), force_prior=self.force_prior.isChecked())
@@ -206,7 +252,7 @@ class ClassifyDialog(QDialog):
         except TooManyTilesError as exc:
             question = f"{exc}\n\nClassify all {exc.n_tiles:,} tiles anyway?"
             answer = QMessageBox.question(self, "CSP: many tiles", question)
-            if answer != QMessageBox.Yes:
+            if answer != QMessageBox.StandardButton.Yes:
                 return None
             request.max_tiles = None
             return prepare(request)
@@ -223,8 +269,9 @@ class ClassifyDialog(QDialog):
             return
         if job is None:
             return
+        self._remember()
         for warning in job.warnings:
-            show_info(self.iface, warning, level=Qgis.Warning)
+            show_info(self.iface, warning, level=Qgis.MessageLevel.Warning)
         self.task = ClassifyTask(job, self.iface)
         QgsApplication.taskManager().addTask(self.task)
         self.accept()

@@ -8,6 +8,7 @@ from qgis.core import QgsMapLayer, QgsProject
 
 from ..jobs.classify import ClassifyJob, load_outputs
 from .background_task import BackgroundTask
+from .messages import log_notes
 
 
 class ClassifyTask(BackgroundTask):
@@ -16,6 +17,7 @@ class ClassifyTask(BackgroundTask):
     def __init__(self, job: ClassifyJob, iface=None,
                  on_done: Callable[[list[QgsMapLayer]], None] | None = None) -> None:
         super().__init__(job.description, "classification", iface)
+        log_notes(job.notes)
         self.job = job
         self.on_done = on_done
         self.results = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (
+    Qgis,
     QgsApplication,
-    QgsMapLayerProxyModel,
     QgsProcessingUtils,
     QgsProject,
     QgsRectangle,
@@ -71,15 +71,15 @@ class HeatmapDialog(QDialog):
                 form.addRow("Show", self.classes)
             self._build_grid(form)
         self.output = QgsFileWidget()
-        self.output.setStorageMode(QgsFileWidget.SaveFile)
+        self.output.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
         self.output.setFilter("GeoTIFF (*.tif)")
         self.output.lineEdit().setPlaceholderText("[temporary file]")
         form.addRow("Output GeoTIFF", self.output)
         self.progress = QProgressBar()
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Close)
-        self.buttons.button(QDialogButtonBox.Ok).setText("Run")
-        self.buttons.button(QDialogButtonBox.Ok).clicked.connect(lambda _checked=False: self.start())
-        self.cancel_button = self.buttons.addButton("Cancel run", QDialogButtonBox.ActionRole)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Close)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Run")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).clicked.connect(lambda _checked=False: self.start())
+        self.cancel_button = self.buttons.addButton("Cancel run", QDialogButtonBox.ButtonRole.ActionRole)
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setEnabled(False)
         self.buttons.rejected.connect(self.reject)  # Close; a running task goes on in the background
@@ -114,7 +114,7 @@ class HeatmapDialog(QDialog):
 
     def _build_prediction(self, form: QFormLayout) -> None:
         self.layer = QgsMapLayerComboBox()
-        self.layer.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.layer.setFilters(Qgis.LayerFilter.PolygonLayer)
         self.fuse = QCheckBox("Fuse with the location prior")
         self.prior_exponent = prior_exponent_box()
         form.addRow("Classified tiles", self.layer)
@@ -149,7 +149,7 @@ class HeatmapDialog(QDialog):
     def refresh_classes(self) -> None:
         """Model tooltip (metadata, IO, export check) and the class choices of the prior or classified layer."""
         try:
-            self.model.setToolTip(OnnxModel.load(self.model.filePath(), threads=1).describe()
+            self.model.setToolTip(OnnxModel.load(self.model.filePath(), threads=1, device="cpu").describe()
                                   if self.model.filePath() else "")
         except CspError as exc:
             self.model.setToolTip(str(exc))
@@ -191,7 +191,7 @@ class HeatmapDialog(QDialog):
         self.task = HeatmapTask(job, self.iface, on_done=self._finished)
         self.progress.setValue(0)
         self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
-        self.buttons.button(QDialogButtonBox.Ok).setEnabled(False)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
         self.cancel_button.setEnabled(True)
         QgsApplication.taskManager().addTask(self.task)
         return self.task
@@ -203,6 +203,6 @@ class HeatmapDialog(QDialog):
     def _finished(self, layer) -> None:
         """Called by the task (main thread); the task object is deleted by QGIS right after."""
         self.task, self.last_layer = None, layer
-        self.buttons.button(QDialogButtonBox.Ok).setEnabled(True)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.progress.setValue(100 if layer is not None else 0)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from qgis.core import QgsProject, QgsRasterLayer
+from qgis.core import Qgis, QgsProject, QgsRasterLayer
 
 from ..core.heatmap import HeatmapResult
 from ..jobs.heatmap import HeatmapJob
 from ..qgis_io.heatmap_layers import load_heatmap
 from .background_task import BackgroundTask
+from .messages import log_notes, show_info
 
 
 class HeatmapTask(BackgroundTask):
@@ -18,6 +19,9 @@ class HeatmapTask(BackgroundTask):
     def __init__(self, job: HeatmapJob, iface=None,
                  on_done: Callable[[QgsRasterLayer | None], None] | None = None) -> None:
         super().__init__(job.description, "heatmap", iface)
+        log_notes(job.notes)
+        for warning in job.warnings:
+            show_info(iface, warning, level=Qgis.MessageLevel.Warning)
         self.job, self.on_done = job, on_done
         self.result: HeatmapResult | None = None
         self.layer: QgsRasterLayer | None = None

@@ -154,8 +154,9 @@ except MissingDependencyError as exc:
                             text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
     message = result.stdout.strip()
-    assert message.startswith("The CSP plugin needs onnxruntime, which is not installed in QGIS's Python.")
+    assert message.startswith("The CSP plugin needs onnxruntime, which is not installed in QGIS's Python. "
+                              "Click 'Install onnxruntime' in the message bar or in Settings > Options > CSP")
     assert message.endswith("then restart QGIS.")
     hint = {"Linux": "python3 -m pip install --user 'onnxruntime'", "Windows": '"OSGeo4W Shell"',
-            "Darwin": "/Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install onnxruntime"}[system]
+            "Darwin": "/Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install --user onnxruntime"}[system]
     assert hint in message

@@ -7,13 +7,21 @@ from pathlib import Path
 import pytest
 from model_factory import export_image_classifier
 from osgeo import osr
-from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsSettings
 
 from qgis_csp_plugin.contract.errors import CspError
-from qgis_csp_plugin.ui.classify_dialog import ClassifyDialog
+from qgis_csp_plugin.ui.classify_dialog import SETTINGS, ClassifyDialog
 
 pytestmark = pytest.mark.qgis
 LANDSAT = Path(__file__).resolve().parents[2] / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
+
+
+@pytest.fixture(autouse=True)
+def forget_dialog_settings():
+    """Each test starts without the choices a previous run remembered."""
+    QgsSettings().remove(SETTINGS.rstrip("/"))
+    yield
+    QgsSettings().remove(SETTINGS.rstrip("/"))
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +45,11 @@ def test_dialog_defaults_and_background_run(qgis_app, qgis_iface, model, tmp_pat
         assert dialog.model_box.currentText() == "landsat_rgb"
         tooltip = dialog.model_box.itemData(dialog.model_box.currentIndex(), 3)  # == `trainer inspect` text
         assert "tile 32 px at 60 m/px" in tooltip and "input image: float32" in tooltip
-        assert (dialog.resolution.value(), dialog.tile_size.value(), dialog.bands.text()) == (60.0, 32, "1,2,3")
+        assert (dialog.resolution.value(), dialog.tile_size.value(), dialog.bands.bands()) == (60.0, 32, [1, 2, 3])
+        assert [box.layer().name() for box in dialog.bands.boxes] == ["landsat"] * 3
+        assert dialog.bands.names == ["red", "green", "blue"]
         dialog.output_dir.setFilePath(str(tmp_path))
+        dialog.batch_size.setValue(8)
         dialog.start()
         task = dialog.task
         assert task is not None and not dialog.isVisible()
@@ -50,6 +61,9 @@ def test_dialog_defaults_and_background_run(qgis_app, qgis_iface, model, tmp_pat
         assert names == ["landsat", "landsat class ids", "landsat classes (landsat_rgb)", "landsat probability"]
         assert sorted(p.name for p in tmp_path.iterdir()) == ["landsat_classes.tif", "landsat_probability.tif",
                                                               "landsat_tiles.gpkg"]
+        again = ClassifyDialog(qgis_iface, None)  # the next dialog remembers this run's choices
+        assert (again.model_box.currentText(), again.output_dir.filePath(), again.batch_size.value()) == (
+            "landsat_rgb", str(tmp_path), 8)
     finally:
         QgsProject.instance().clear()
 
@@ -74,11 +88,11 @@ def test_dialog_reports_bad_band_mapping_without_running(qgis_app, qgis_iface, m
     QgsApplication.messageLog().messageReceived.connect(lambda text, tag, level: messages.append((tag, text)))
     dialog = open_dialog(qgis_iface, model)
     try:
-        dialog.bands.setText("1,2,9")
+        dialog.bands.boxes[2].setBand(-1)  # "not set"
         dialog.output_dir.setFilePath(str(tmp_path))
         dialog.start()
         assert dialog.task is None
-        assert ("CSP", "band(s) 9 do not exist: the layer has 3 band(s)") in messages
+        assert ("CSP", "choose a layer band for every model band: blue not set") in messages
         assert list(tmp_path.iterdir()) == [] and QgsProject.instance().count() == 1
     finally:
         QgsProject.instance().clear()
@@ -140,3 +154,28 @@ def _srs(epsg: int):
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(epsg)
     return srs
+
+
+def test_preselects_the_active_raster_the_model_can_read(qgis_app, qgis_iface, model, tmp_path):
+    """A one-band heatmap is active (and first): the dialog picks the first layer the RGB model can read;
+    an active readable layer wins over the layer order."""
+    from osgeo import gdal
+
+    heatmap_path = tmp_path / "heatmap.tif"
+    heatmap = gdal.GetDriverByName("GTiff").Create(str(heatmap_path), 8, 8, 1, gdal.GDT_Float32)
+    heatmap.SetGeoTransform((0, 1, 0, 0, 0, -1))
+    heatmap.SetProjection(_srs(4326).ExportToWkt())
+    heatmap = None
+    QgsSettings().setValue(SETTINGS + "model", str(model))  # the model of the last run
+    layers = [QgsRasterLayer(str(heatmap_path), "heatmap"), QgsRasterLayer(str(LANDSAT), "landsat"),
+              QgsRasterLayer(str(LANDSAT.with_name("RGB.byte.tif")), "rgb byte")]
+    QgsProject.instance().addMapLayers(layers)
+    try:
+        qgis_iface.setActiveLayer(layers[0])
+        dialog = ClassifyDialog(qgis_iface, None)
+        assert dialog.model_box.currentText() == "landsat_rgb"
+        assert dialog.layer_box.currentLayer().name() == "landsat" and dialog.bands.bands() == [1, 2, 3]
+        qgis_iface.setActiveLayer(layers[2])
+        assert ClassifyDialog(qgis_iface, None).layer_box.currentLayer().name() == "rgb byte"
+    finally:
+        QgsProject.instance().clear()

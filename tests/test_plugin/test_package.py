@@ -64,7 +64,7 @@ def test_zip_metadata_license_and_model_are_the_repository_files(built_zip, prof
     assert "MIT License" in (plugin / "LICENSE").read_text()
     found = dict(qgis.utils.findPlugins(str(profile_plugins)))  # QGIS's own metadata.txt reader
     general = dict(found[PACKAGE].items("general"))
-    assert general["qgisminimumversion"] == "3.22" and general["icon"] == "icon.svg"
+    assert general["qgisminimumversion"] == "3.40" and general["icon"] == "icon.svg"
     assert (plugin / general["icon"]).is_file()
 
 
