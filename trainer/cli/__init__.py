@@ -20,6 +20,7 @@ COMMANDS = {
     "crossval": ("trainer.cli.crossval", "k-fold cross-validated accuracy (95 % CIs) of an image-classifier recipe"),
     "moco": ("trainer.cli.moco", "geography-aware MoCo-v2 (fit, linear-probe, finetune)"),
     "prior-exponent": ("trainer.cli.prior_exponent", "choose a location prior's fusion exponent α on validation data"),
+    "import": ("trainer.cli.importer", "import a pretrained location encoder (geoclip) as an ONNX model"),
     "export": ("trainer.cli.export", "export a checkpoint to a self-describing ONNX model"),
     "inspect": ("trainer.cli.inspect", "print an ONNX model's metadata, inputs/outputs and a parity check"),
 }
