@@ -1,6 +1,11 @@
 """Classify-layer throughput vs raw onnxruntime, and peak memory on a 20,480 x 20,480 px raster.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/classify_vs_ort.py [--strips 8]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/classify_vs_ort.py --stride 16 --runs 3 --strips -1
+
+``--stride`` runs the dense case (tiles ``stride`` px apart; the plugin also averages each cell over
+the tiles that contain it, the raw path only runs the model on the same tiles); ``--strips -1``
+skips the memory run.
 
 Plugin path = ``prepare`` + ``execute`` of the QGIS runner (model load, pixels read through the
 QGIS raster provider, batching, ONNX, three output files). Raw path = the same ONNX file in a
@@ -77,13 +82,14 @@ def raw_ort(model_path: Path, tiles: np.ndarray, batch: int) -> tuple[float, np.
     return len(tiles) / (time.perf_counter() - start), np.concatenate(out)
 
 
-def plugin_path(layer, model_path: Path, batch: int, folder: Path) -> tuple[float, float, np.ndarray]:
+def plugin_path(layer, model_path: Path, batch: int, folder: Path,
+                stride: int | None) -> tuple[float, float, np.ndarray]:
     """(tiles/s of prepare + execute, seconds of prepare = model load and checks, probabilities)."""
     from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 
     outputs = {"vector": folder / "t.gpkg", "classes": folder / "c.tif", "probability": folder / "p.tif"}
     start = time.perf_counter()
-    job = prepare(ClassifyRequest(layer, model_path, outputs, batch_size=batch, overlap=OVERLAP))
+    job = prepare(ClassifyRequest(layer, model_path, outputs, batch_size=batch, overlap=OVERLAP, stride=stride))
     prepared = time.perf_counter()
     results, _ = job.execute()
     return len(results.indices) / (time.perf_counter() - start), prepared - start, results.probabilities
@@ -109,27 +115,31 @@ class PeakRss:
         self._thread.join()
 
 
-def throughput(model_path: Path, batch: int, folder: Path) -> None:
+def throughput(model_path: Path, batch: int, folder: Path, stride: int | None, runs: int) -> None:
     from qgis.core import QgsRasterLayer
 
     from qgis_csp_plugin.contract.onnx_model import OnnxModel
+    from qgis_csp_plugin.core.dense import box_mean, cell_halfwidth
 
     tile = OnnxModel.load(model_path).metadata.tile_size
-    tiles = precut_tiles(tile, round(tile * (1 - OVERLAP)))
+    stride = stride or round(tile * (1 - OVERLAP))
+    tiles = precut_tiles(tile, stride)
     layer = QgsRasterLayer(str(LANDSAT), "landsat")
     plugin_runs, raw_runs, prepare_s = [], [], []
-    for _ in range(RUNS):
-        rate, seconds, plugin_probs = plugin_path(layer, model_path, batch, folder)
+    for _ in range(runs):
+        rate, seconds, plugin_probs = plugin_path(layer, model_path, batch, folder, stride)
         plugin_runs.append(rate)
         prepare_s.append(seconds)
         rate, raw_probs = raw_ort(model_path, tiles, batch)
         raw_runs.append(rate)
-    np.testing.assert_allclose(plugin_probs, raw_probs, atol=1e-4)  # same tiles, same answers
+    side = int(round(len(tiles) ** 0.5))  # the scene is square
+    raw_cells = box_mean(raw_probs.reshape(side, side, -1), cell_halfwidth(tile, stride)).reshape(len(tiles), -1)
+    np.testing.assert_allclose(plugin_probs, raw_cells, atol=1e-4)  # same tiles, same answers
     n_tiles = len(tiles)
     ratios = np.array(plugin_runs) / np.array(raw_runs)
     pair = int(np.argsort(ratios)[len(ratios) // 2])
     steady = n_tiles / (n_tiles / plugin_runs[pair] - prepare_s[pair])
-    print(f"model {model_path.name}, {n_tiles} tiles of {tile} px (overlap {OVERLAP}) from "
+    print(f"model {model_path.name}, {n_tiles} tiles of {tile} px (stride {stride} px) from "
           f"{LANDSAT.name}, batch {batch}, {psutil.cpu_count()} CPU(s)")
     print(f"plugin path : {', '.join(f'{r:6.1f}' for r in plugin_runs)} tiles/s")
     print(f"raw ORT     : {', '.join(f'{r:6.1f}' for r in raw_runs)} tiles/s")
@@ -164,7 +174,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--strips", type=int, default=8,
-                        help="full-width tile rows of the mosaic to classify (0 = all)")
+                        help="full-width tile rows of the mosaic to classify (0 = all, -1 = no memory run)")
+    parser.add_argument("--stride", type=int, help="tile stride in px (default: overlap 0.5); dense if < tile/2")
+    parser.add_argument("--runs", type=int, default=RUNS, help="plugin/raw pairs")
     parser.add_argument("--mosaic-only", type=Path, help=argparse.SUPPRESS)  # the memory run in a fresh process
     args = parser.parse_args()
     from qgis.core import QgsApplication
@@ -177,10 +189,11 @@ def main() -> None:
             mosaic_memory(args.mosaic_only, args.batch, args.strips, folder)
         else:
             model_path = benchmark_model(folder)
-            throughput(model_path, args.batch, folder)
+            throughput(model_path, args.batch, folder, args.stride, args.runs)
             sys.stdout.flush()
-            subprocess.run([sys.executable, __file__, "--batch", str(args.batch), "--strips", str(args.strips),
-                            "--mosaic-only", str(model_path)], check=True)
+            if args.strips >= 0:
+                    subprocess.run([sys.executable, __file__, "--batch", str(args.batch), "--strips", str(args.strips),
+                                "--mosaic-only", str(model_path)], check=True)
     app.exitQgis()
 
 

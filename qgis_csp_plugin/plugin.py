@@ -18,9 +18,11 @@ from .ui.messages import show_error
 
 ICONS = Path(__file__).resolve().parent / "icons"
 
-# (object name, menu text, icon file, heatmap kind or None for "Classify layer")
+# (object name, menu text, icon file, heatmap kind, a Processing algorithm id, or None for "Classify layer")
 ACTIONS = (
     ("csp_classify_layer", "Classify layer", "classify.svg", None),
+    ("csp_train_classifier", "Train classifier from labelled points/polygons", "train.svg", "csp:train_classifier"),
+    ("csp_accuracy_assessment", "Accuracy assessment", "accuracy.svg", "csp:accuracy_assessment"),
     ("csp_embedding_heatmap", "Location-embedding heatmap", "embedding.svg", "location_embedding"),
     ("csp_prior_heatmap", "Class-prior heatmap P(y|location)", "prior.svg", "class_prior"),
     ("csp_prediction_heatmap", "Prediction-probability heatmap", "prediction.svg", "prediction"),
@@ -74,7 +76,12 @@ class CspPlugin:
         return True
 
     def open_dialog(self, heatmap_kind: str | None) -> None:
-        """Open the dialog for "Classify layer" (``None``) or a heatmap kind."""
+        """Open the dialog for "Classify layer" (``None``), a heatmap kind or a Processing algorithm."""
+        if heatmap_kind is not None and heatmap_kind.startswith("csp:"):
+            import processing
+
+            processing.execAlgorithmDialog(heatmap_kind)  # the Processing dialog: runs in the background
+            return
         try:
             if heatmap_kind is None:
                 from .ui.classify_dialog import ClassifyDialog

@@ -65,6 +65,9 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   say "installing the project: pip install -e .[train,test,plugin] (numpy<2, torch 2.14.1, torchvision 0.29.1)"
   # pip's notes about unused local index folders are noise; real errors still show.
   "$PY" -m pip install -q --config-settings editable_mode=compat -e ".[train,test,plugin]" 2> >(grep -v "WARNING: Location 'file://" >&2)
+  # [geoclip] extra without its image-side dependencies (transformers, Pillow 13, huggingface-hub<2):
+  # only its location-encoder module and weights are used (python -m trainer import geoclip, tests).
+  "$PY" -m pip install -q --no-deps "geoclip==1.3.0"
   echo "$WANT" > "$STAMP"
 else
   say "project already installed (pyproject.toml and constraints unchanged)"

@@ -51,6 +51,8 @@ trainer export --checkpoint runs/classifier_eurosat_s2/final.ckpt --kind image_c
   --name "EuroSAT Sentinel-2 13-band classifier" --out "$MODELS_DIR/eurosat_s2.onnx"
 trainer export --checkpoint runs/classifier_eurosat_rgb/final.ckpt --kind image_classifier \
   --name "EuroSAT RGB classifier" --out "$MODELS_DIR/eurosat_rgb.onnx"
+trainer export --checkpoint "$MOCO" --kind image_encoder \
+  --name "MoCo-v2 geo image encoder (EuroSAT, 13 bands)" --out "$MODELS_DIR/moco_eurosat_encoder.onnx"
 trainer export --checkpoint runs/csp_eurosat/checkpoints/last.ckpt --kind location_encoder \
   --name "CSP location encoder (EuroSAT + SSL4EO)" --out "$MODELS_DIR/csp_location_encoder.onnx"
 trainer export --checkpoint runs/prior_eurosat/final.ckpt --kind location_prior \

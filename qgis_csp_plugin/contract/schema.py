@@ -9,7 +9,8 @@ Conventions fixed by the schema (version 2; version 1 files, without ``prior_exp
 * image models take ``image``: float32 ``(N, C, H, W)`` *raw* pixel values in the order of
   ``bands``; normalisation ``(x - mean) / std`` happens inside the graph (``normalization.in_graph``).
 * location models take ``latlon``: float32 ``(N, 2)`` with columns **(lat, lon) in degrees**.
-* classifiers output ``probabilities`` ``(N, n_classes)``; location encoders output ``embedding``.
+* classifiers output ``probabilities`` ``(N, n_classes)``; image and location encoders output
+  ``embedding`` ``(N, embedding_dim)``.
 
 Besides the schema fields, the exporter writes ``geossl_export`` (:data:`EXPORT_REPORT_KEY`): how the
 file was produced (precision, torch/onnxruntime parity, accuracy change of fp16/int8 variants). It is
@@ -42,6 +43,7 @@ class Kind(str, Enum):
     """What an exported model is; equal to its string value (``Kind.FUSED == "fused"``)."""
 
     IMAGE_CLASSIFIER = "image_classifier"
+    IMAGE_ENCODER = "image_encoder"
     LOCATION_ENCODER = "location_encoder"
     LOCATION_PRIOR = "location_prior"
     FUSED = "fused"
@@ -122,7 +124,7 @@ class ModelMetadata:
 
     @property
     def has_image_input(self) -> bool:
-        return self.kind in (Kind.IMAGE_CLASSIFIER, Kind.FUSED)
+        return self.kind in (Kind.IMAGE_CLASSIFIER, Kind.IMAGE_ENCODER, Kind.FUSED)
 
     @property
     def has_location_input(self) -> bool:
@@ -130,8 +132,8 @@ class ModelMetadata:
 
     @property
     def is_classifier(self) -> bool:
-        """Every kind but the location encoder outputs class probabilities."""
-        return self.kind != Kind.LOCATION_ENCODER
+        """Every kind but the (image or location) encoders outputs class probabilities."""
+        return self.kind not in (Kind.IMAGE_ENCODER, Kind.LOCATION_ENCODER)
 
     @property
     def input_names(self) -> list[str]:
@@ -177,9 +179,9 @@ class ModelMetadata:
                    "location_encoder must be a dict with at least 'name' and 'params'")
         if not self.is_classifier:
             _check(isinstance(self.embedding_dim, int) and self.embedding_dim > 0,
-                   "a location_encoder model needs a positive integer embedding_dim")
-            if self.pca_basis is not None:
-                self._validate_pca()
+                   f"a {self.kind} model needs a positive integer embedding_dim")
+        if self.kind == Kind.LOCATION_ENCODER and self.pca_basis is not None:
+            self._validate_pca()
         if self.prior_exponent is not None:
             _check(self.kind == Kind.LOCATION_PRIOR, "prior_exponent is only meaningful for a location_prior")
             _check(isinstance(self.prior_exponent, (int, float)) and not isinstance(self.prior_exponent, bool)

@@ -9,6 +9,7 @@ without GeoTIFF keys (e.g. Equal Earth) moves with it; a stale sidecar of an old
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from types import TracebackType
@@ -24,22 +25,28 @@ from ..contract.errors import CspError
 # (smooth maps shrink by a third).
 CREATE_OPTIONS = ["COMPRESS=DEFLATE", "ZLEVEL=1", "INTERLEAVE=BAND", "TILED=NO", "BIGTIFF=IF_SAFER"]
 FLOAT_OPTIONS = ["PREDICTOR=3"]
+CLASS_NAMES_KEY = "GEOSSL_CLASS_NAMES"
 
 
 class GeoTiffWriter:
-    """``with GeoTiffWriter(...) as out: out.write(row0, block)`` with block ``(bands, rows, cols)``."""
+    """``with GeoTiffWriter(...) as out: out.write(row0, block)`` with block ``(bands, rows, cols)``.
+
+    ``categories`` names the values of a class-id raster (class i = entry i) in the band metadata
+    item :data:`CLASS_NAMES_KEY` (a JSON list, stored inside the TIFF: no sidecar file), so that
+    the file says which class each id is.
+    """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, bands: int, data_type: int,
                  geotransform: tuple[float, ...], wkt: str, nodata: float,
-                 band_names: list[str] | None = None) -> None:
+                 band_names: list[str] | None = None, categories: list[str] | None = None) -> None:
         self.path = Path(path)
         self.temp: Path | None = None  # a unique temporary name, made on entering
         self.shape = (bands, height, width)
-        self._settings = (data_type, geotransform, wkt, nodata, band_names or [])
+        self._settings = (data_type, geotransform, wkt, nodata, band_names or [], categories or [])
         self._dataset = None
 
     def __enter__(self) -> GeoTiffWriter:
-        data_type, geotransform, wkt, nodata, band_names = self._settings
+        data_type, geotransform, wkt, nodata, band_names, categories = self._settings
         bands, height, width = self.shape
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +66,8 @@ class GeoTiffWriter:
             band.SetNoDataValue(nodata)
             if index < len(band_names):
                 band.SetDescription(band_names[index])
+        if categories:  # class names of a class-id raster: value i is categories[i]
+            dataset.GetRasterBand(1).SetMetadataItem(CLASS_NAMES_KEY, json.dumps(categories))
         self._dataset = dataset
         return self
 

@@ -31,8 +31,9 @@ class StagedOutputs:
         return staged
 
     def commit(self) -> None:
-        """Rename every staged file to its final name; if one rename fails, remove those already
-        renamed and raise :class:`CspError` (e.g. an output open in another program on Windows)."""
+        """Rename every staged file (and its GDAL ``.aux.xml`` sidecar: category names, CRSs GeoTIFF
+        keys cannot express) to its final name; if one rename fails, remove those already renamed and
+        raise :class:`CspError` (e.g. an output open in another program on Windows)."""
         done: list[Path] = []
         try:
             for staged, final, _ in self._staged:

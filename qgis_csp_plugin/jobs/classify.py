@@ -30,6 +30,7 @@ from ..contract.schema import Kind, Normalization
 from ..core.band_mapping import default_bands, positional_warning, validate_bands
 from ..core.classify import Classifier, TileResults, check_pixel_memory
 from ..core.default_models import find_default_model
+from ..core.dense import average_overlaps
 from ..core.progress import IsCanceled, Progress
 from ..core.radiometry import BandTransform, band_percentiles, match_percentiles, match_statistics, statistics_warning
 from ..core.staging import StagedOutputs
@@ -70,6 +71,7 @@ class ClassifyRequest:
     resolution_m: float | None = None
     tile_size: int | None = None
     overlap: float | None = None
+    stride: int | None = None
     bands: list[int] | None = None
     batch_size: int = 16
     use_prior: bool = False
@@ -104,8 +106,11 @@ class ClassifyJob:
 
     def execute(self, progress: Progress | None = None,
                 canceled: IsCanceled | None = None) -> tuple[TileResults, dict[str, Path]]:
-        """Classify and write the requested outputs; nothing is left behind on error or cancel."""
-        results = self.classifier.run(self.grid, self.reader, self.keep, progress, canceled)
+        """Classify and write the requested outputs; nothing is left behind on error or cancel.
+
+        With a stride below half the tile size, each cell's probabilities are averaged over the tiles
+        that contain it (:func:`~..core.dense.average_overlaps`)."""
+        results = average_overlaps(self.classifier.run(self.grid, self.reader, self.keep, progress, canceled))
         writers = {"vector": write_tile_vector, "classes": write_class_raster,
                    "probability": write_probability_raster}
         written = {}
@@ -180,9 +185,14 @@ def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle)
     units_per_metre = 1.0 if geographic else _units_per_ground_metre(crs, extent)
     target_m = request.resolution_m or meta.gsd_m
     res_x, res_y = resolution_in_layer_units(target_m, geographic, latitude, units_per_metre)
+    tile_size = request.tile_size or meta.tile_size
     overlap = meta.overlap if request.overlap is None else request.overlap
+    if request.stride is not None:
+        if not 1 <= request.stride <= tile_size:
+            raise CspError(f"the stride must lie between 1 px and the tile size ({tile_size} px), got {request.stride}")
+        overlap = 1 - request.stride / tile_size
     grid = TileGrid.cover(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
-                          res_x, res_y, request.tile_size or meta.tile_size, overlap)
+                          res_x, res_y, tile_size, overlap)
     if request.tile_size and request.tile_size != meta.tile_size:
         _check_fixed_tile_size(model, request.tile_size)
     if request.max_tiles is not None:

@@ -55,7 +55,10 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 f"stored in the prior (chosen on validation data; 1 for priors without one) or PRIOR_EXPONENT; "
                 f"outside the prior's training area α = 0 (image only) unless FORCE_PRIOR. BANDS maps model "
                 f"bands to layer bands, e.g. 4,3,2. "
-                f"Tiles without any valid pixel are skipped: class 'nodata', class_id -1.")
+                f"Tiles without any valid pixel are skipped: class 'nodata', class_id -1. STRIDE (px) below the "
+                f"tile size gives dense maps: the class raster has one cell per stride, and each cell's "
+                f"probabilities are the mean over all tiles that contain it (e.g. 64 px tiles, 8 px stride: "
+                f"49 tiles per cell).")
 
     def createInstance(self) -> ClassifyAlgorithm:  # noqa: N802
         return ClassifyAlgorithm()
@@ -73,6 +76,9 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterNumber("OVERLAP", "Tile overlap fraction (-1 = model default)",
                                                        Qgis.ProcessingNumberParameterType.Double, -1.0,
                                                        minValue=-1.0, maxValue=0.95))
+        self.addParameter(QgsProcessingParameterNumber(
+            "STRIDE", "Stride in px for dense maps (0 = from the overlap; <= tile size)",
+            Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber("BATCH_SIZE", "Batch size",
                                                        Qgis.ProcessingNumberParameterType.Integer, 16, minValue=1))
         self.addParameter(QgsProcessingParameterString("BANDS", "Band mapping, e.g. 1,2,3 (empty = by name)",
@@ -109,6 +115,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 resolution_m=self.parameterAsDouble(parameters, "RESOLUTION", context) or None,
                 tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context) or None,
                 overlap=self._overlap(parameters, context),
+                stride=self.parameterAsInt(parameters, "STRIDE", context) or None,
                 bands=parse_bands(self.parameterAsString(parameters, "BANDS", context)) or None,
                 batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
                 use_prior=self.parameterAsBool(parameters, "USE_LOCATION_PRIOR", context),

@@ -72,20 +72,20 @@ def _check_written(path: Path, n_features: int) -> None:
 
 
 def write_cell_raster(path: Path, results: TileResults, values: np.ndarray, nodata: float,
-                      data_type: int, crs: QgsCoordinateReferenceSystem) -> None:
+                      data_type: int, crs: QgsCoordinateReferenceSystem, categories: list[str] | None = None) -> None:
     """GeoTIFF with one cell per tile (see ``TileGrid.cell_geotransform``); unprocessed cells are nodata."""
     grid = results.grid
     image = np.full(grid.n_tiles, nodata, dtype=values.dtype)
     image[results.indices] = values
     with GeoTiffWriter(path, grid.n_cols, grid.n_rows, 1, data_type, grid.cell_geotransform(),
-                       crs.toWkt(Qgis.CrsWktVariant.PreferredGdal), nodata) as out:
+                       crs.toWkt(Qgis.CrsWktVariant.PreferredGdal), nodata, categories=categories) as out:
         out.write(0, image.reshape(grid.n_rows, grid.n_cols))
 
 
 def write_class_raster(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
     ids = results.class_ids
     values = np.where(ids < 0, CLASS_NODATA, ids).astype(np.uint8)
-    write_cell_raster(path, results, values, CLASS_NODATA, gdal.GDT_Byte, crs)
+    write_cell_raster(path, results, values, CLASS_NODATA, gdal.GDT_Byte, crs, categories=results.class_names)
 
 
 def write_probability_raster(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:

@@ -79,6 +79,10 @@ class ClassifyDialog(QDialog):
         self.resolution = _double(0.01, 100000.0, 2, " m/px")
         self.tile_size = _int(1, 4096)
         self.overlap = _double(0.0, 0.9, 2)
+        self.stride = _int(0, 4096)
+        self.stride.setSpecialValueText("from overlap")
+        self.stride.setToolTip("Dense maps: a stride below the tile size gives one class cell per stride, with "
+                               "probabilities averaged over the tiles that contain it (e.g. 64 px tiles, 8 px stride)")
         self.bands = BandPicker()
         self.batch_size = _int(1, 1024, 16)
         self.use_prior = QCheckBox("fuse P(y|tile) with P(y|location)")
@@ -95,6 +99,7 @@ class ClassifyDialog(QDialog):
                               ("… or model file", self.model_file), ("Extent", self.extent_box),
                               ("Polygon layer", self.polygon_box), ("Resolution", self.resolution),
                               ("Tile size (px)", self.tile_size), ("Overlap", self.overlap),
+                              ("Stride (px)", self.stride),
                               ("Band mapping", self.bands), ("Batch size", self.batch_size),
                               ("Location prior", self.use_prior), ("Prior model file", self.prior_file),
                               ("Prior exponent α", self.prior_exponent), ("Force the prior", self.force_prior),
@@ -219,6 +224,7 @@ class ClassifyDialog(QDialog):
         return ClassifyRequest(
             layer=layer, model_path=model, outputs=outputs, extent=extent, polygons=polygons,
             resolution_m=self.resolution.value(), tile_size=self.tile_size.value(), overlap=self.overlap.value(),
+            stride=self.stride.value() or None,
             bands=self._chosen_bands(layer), batch_size=self.batch_size.value(),
             use_prior=self.use_prior.isEnabled() and self.use_prior.isChecked(),
             prior_path=Path(self.prior_file.filePath()) if self.prior_file.filePath() else None,

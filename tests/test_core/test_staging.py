@@ -24,3 +24,15 @@ def test_failed_commit_rolls_back_the_renamed_files(tmp_path):
         staged.commit()
     assert not (tmp_path / "a.tif").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["b.gpkg"]  # only what was there before
+
+
+def test_gdal_sidecars_move_with_their_file_and_stale_ones_go(tmp_path):
+    (tmp_path / "b.tif.aux.xml").write_text("stale")
+    with StagedOutputs() as staged:
+        a = staged.path(tmp_path / "a.tif")
+        a.write_text("a")
+        a.with_name("a.tif.aux.xml").write_text("categories")
+        staged.path(tmp_path / "b.tif").write_text("b")
+        staged.commit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "a.tif.aux.xml", "b.tif"]
+    assert (tmp_path / "a.tif.aux.xml").read_text() == "categories"

@@ -6,10 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from model_factory import CLASSES
-from qgis.core import QgsApplication, QgsProcessingException, QgsVectorLayer
+from osgeo import gdal
+from qgis.core import QgsApplication, QgsProcessingException, QgsRasterLayer, QgsRectangle, QgsVectorLayer
 
+from qgis_csp_plugin.core.dense import box_mean
+from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 from qgis_csp_plugin.processing.provider import CspProvider
 
 pytestmark = pytest.mark.qgis
@@ -118,3 +122,34 @@ def test_qgis_process_command_line(rgb_model, tmp_path):
                          env=plugin_environment(tmp_path / "again"), capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "band(s) 7 do not exist: the layer has 3 band(s)" in bad.stdout + bad.stderr
     assert not (out / "x.gpkg").exists()
+
+
+def test_dense_stride_averages_the_tiles_that_contain_each_cell(provider, rgb_model, tmp_path):
+    """32 px tiles at an 8 px stride: class cells of 8 px (240 m), each the mean of 3 x 3 containing tiles."""
+    import processing
+
+    layer = QgsRasterLayer(str(LANDSAT), "landsat")
+    e = layer.extent()
+    extent = QgsRectangle(e.xMinimum(), e.yMaximum() - 200 * 30, e.xMinimum() + 200 * 30, e.yMaximum())
+    extent_text = f"{extent.xMinimum()},{extent.xMaximum()},{extent.yMinimum()},{extent.yMaximum()} [EPSG:32621]"
+    result = processing.run("csp:classify", {
+        "INPUT": str(LANDSAT), "MODEL": str(rgb_model), "BANDS": "1,2,3", "STRIDE": 8, "EXTENT": extent_text,
+        "OUTPUT_VECTOR": str(tmp_path / "t.gpkg"), "OUTPUT_PROBABILITY": str(tmp_path / "p.tif")})
+    dataset = gdal.Open(result["OUTPUT_PROBABILITY"])
+    cell_size, written = dataset.GetGeoTransform()[1], dataset.ReadAsArray()
+    dataset = None  # closed before QGIS exits
+    assert cell_size == 8 * 30.0
+    job = prepare(ClassifyRequest(layer, rgb_model, {}, extent=extent, bands=[1, 2, 3], stride=8))
+    raw = job.classifier.run(job.grid, job.reader)
+    grid = job.grid
+    expected = box_mean(raw.probabilities.reshape(grid.n_rows, grid.n_cols, -1), 1).max(axis=2)
+    np.testing.assert_allclose(written, expected, atol=1e-5)
+
+
+def test_stride_above_the_tile_size_is_refused(provider, rgb_model, tmp_path):
+    import processing
+
+    with pytest.raises(QgsProcessingException, match="stride must lie between 1 px and the tile size"):
+        processing.run("csp:classify", {"INPUT": str(LANDSAT), "MODEL": str(rgb_model), "STRIDE": 33,
+                                        "OUTPUT_VECTOR": str(tmp_path / "x.gpkg")})
+    assert list(tmp_path.iterdir()) == []

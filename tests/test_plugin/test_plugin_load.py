@@ -19,6 +19,10 @@ def test_toolbar_actions_and_provider(qgis_iface, qgis_app):
         assert plugin.toolbar.actions()[0].text() == "Classify layer"
         assert isinstance(plugin.toolbar, QToolBar) and plugin.toolbar.windowTitle() == "CSP"
         assert QgsApplication.processingRegistry().providerById("csp") is not None
+        for algorithm in ("csp:train_classifier", "csp:accuracy_assessment"):  # opened by toolbar actions
+            assert algorithm in [target for *_, target in ACTIONS]
+            assert QgsApplication.processingRegistry().algorithmById(algorithm) is not None
+        assert QgsApplication.processingRegistry().algorithmById("csp:class_area_report") is not None
     finally:
         plugin.unload()
     assert plugin.actions == [] and plugin.toolbar is None

@@ -21,6 +21,7 @@ COMMANDS = {
     "moco": ("trainer.cli.moco", "geography-aware MoCo-v2 (fit, linear-probe, finetune)"),
     "shards": ("trainer.cli.shards", "build litdata shards of any image source for streamed training"),
     "prior-exponent": ("trainer.cli.prior_exponent", "choose a location prior's fusion exponent α on validation data"),
+    "import": ("trainer.cli.importer", "import a pretrained location encoder (geoclip) as an ONNX model"),
     "export": ("trainer.cli.export", "export a checkpoint to a self-describing ONNX model"),
     "inspect": ("trainer.cli.inspect", "print an ONNX model's metadata, inputs/outputs and a parity check"),
 }

@@ -76,12 +76,17 @@ def best_exponent(p_image: np.ndarray, p_location: np.ndarray, labels: np.ndarra
 
 def location_probabilities(train: pd.DataFrame, test: pd.DataFrame, class_names: list[str],
                            setup: FewLabelSetup, csp_checkpoint: str | None, seed: int,
-                           loss: str = "softmax") -> np.ndarray:
+                           loss: str = "softmax", pretrained_encoder: str | None = None,
+                           freeze_encoder: bool = False, standardise_embedding: bool = False) -> np.ndarray:
     """P(y | x) (softmax) or per-class presence σ (presence-only) of a location classifier fine-tuned on
-    ``train`` for ``setup.steps`` steps, at the locations of ``test``."""
+    ``train`` for ``setup.steps`` steps, at the locations of ``test``; the encoder starts from random
+    init, ``csp_checkpoint`` or ``pretrained_encoder`` (``geoclip``), fine-tuned or ``freeze_encoder``
+    (``standardise_embedding``: see :class:`LocationClassifierTask`)."""
     L.seed_everything(seed, verbose=False)
     task = LocationClassifierTask(class_names, setup.location_encoder, setup.encoder_params,
-                                  csp_checkpoint=csp_checkpoint, loss=loss, lr=setup.lr)
+                                  csp_checkpoint=csp_checkpoint, loss=loss, lr=setup.lr,
+                                  pretrained_encoder=pretrained_encoder, freeze_encoder=freeze_encoder,
+                                  standardise_embedding=standardise_embedding)
     loader = DataLoader(point_tensors(train), batch_size=min(setup.batch_size, len(train)), shuffle=True)
     trainer = L.Trainer(max_steps=setup.steps, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)

@@ -18,7 +18,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
-from qgis_csp_plugin.contract.schema import EXPORT_REPORT_KEY, Kind, ModelMetadata
+from qgis_csp_plugin.contract.schema import EXPORT_REPORT_KEY, ModelMetadata
 from trainer.export.atomic import atomic_output
 from trainer.export.onnx_writer import write_props
 
@@ -114,6 +114,6 @@ def compare(reference: OnnxModel, variant: OnnxModel, precision: str, batch: int
     feeds = reference.random_batch(batch, seed=1)
     expected, got = reference.run(**feeds), variant.run(**feeds)
     agreement = None
-    if reference.metadata.kind != Kind.LOCATION_ENCODER:
+    if reference.metadata.is_classifier:
         agreement = float(np.mean(expected.argmax(1) == got.argmax(1)))
     return AccuracyChange(precision, float(np.abs(expected - got).max()), agreement, batch)

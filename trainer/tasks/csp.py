@@ -17,6 +17,7 @@ from torch import nn
 
 from qgis_csp_plugin.contract.schema import EMBEDDING_OUTPUT, LATLON_INPUT, Kind, ModelMetadata
 from trainer.encoders import build_location_encoder
+from trainer.encoders.registry import whole_encoder_class
 from trainer.export.pca_basis import global_pca_basis
 from trainer.export.spec import ExportSpec
 from trainer.losses.csp import CspLoss, uniform_sphere_latlon
@@ -26,6 +27,13 @@ from trainer.tasks.base import ExportableTask
 DEFAULT_ENCODER_PARAMS: dict[str, Any] = {"frequency_num": 32, "min_radius": 0.1, "max_radius": 360.0,
                                           "hidden_dim": 256, "num_hidden_layers": 1, "out_dim": 128,
                                           "dropout": 0.5}
+
+
+def with_default_params(location_encoder: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """``params`` over :data:`DEFAULT_ENCODER_PARAMS`; whole encoders (``geoclip``) keep their own defaults."""
+    if whole_encoder_class(location_encoder) is not None:
+        return dict(params or {})
+    return {**DEFAULT_ENCODER_PARAMS, **(params or {})}
 
 
 class CspTask(ExportableTask):
@@ -48,7 +56,7 @@ class CspTask(ExportableTask):
                  lr_decay: float = 0.98, name: str = "CSP location encoder") -> None:
         super().__init__()
         self.save_hyperparameters()
-        params = {**DEFAULT_ENCODER_PARAMS, **(encoder_params or {})}
+        params = with_default_params(location_encoder, encoder_params)
         self.location_encoder = build_location_encoder(location_encoder, **params)
         self.image_projection = nn.Linear(feature_dim, self.location_encoder.out_dim)
         self.loss = CspLoss(loss_form, loss_weights or {"B": 1.0, "L": 1.0, "D": 1.0},

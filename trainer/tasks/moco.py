@@ -18,9 +18,11 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from qgis_csp_plugin.contract.bands import S2_BANDS
+from qgis_csp_plugin.contract.schema import EMBEDDING_OUTPUT, IMAGE_INPUT, Kind, ModelMetadata
 from trainer.checkpoints import read_checkpoint, strip_prefix
 from trainer.data.augment import moco_v2_augment, standardise
 from trainer.errors import TrainerError
+from trainer.export.spec import ExportSpec
 from trainer.losses.moco import KeyQueue, moco_logits, momentum_update
 from trainer.models.backbones import build_backbone
 from trainer.models.kmeans import assign_clusters, spherical_kmeans
@@ -44,6 +46,19 @@ class Encoder(nn.Module):
         return self.head(self.backbone(x))
 
 
+class ImageEncoder(nn.Module):
+    """Export graph: raw pixels → ``(x - mean) / std`` → backbone features (the embedding)."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, backbone: nn.Module) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.clone())
+        self.register_buffer("std", std.clone())
+        self.backbone = backbone
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.backbone(standardise(image, self.mean, self.std))
+
+
 class MocoTask(ExportableTask):
     """MoCo-v2 pre-training; the query backbone (``encoder_q.backbone.*``) feeds classifiers and CSP.
 
@@ -54,6 +69,7 @@ class MocoTask(ExportableTask):
             ``backbone_checkpoint`` optionally initialises it from a local file.
         bands: input band names (the first conv has ``len(bands)`` channels); per-band mean/std are
             taken from the datamodule's training split and stored in the checkpoint.
+        gsd_m: ground sample distance of the training images (m/px), recorded in exported encoders.
         geo_clusters: K of the spherical K-means on training (lat, lon); ``geo_weight`` is λ.
         key_bn: how the key encoder's BatchNorm sees the batch under DDP: ``shuffle`` (default;
             shuffle-BN: keys are encoded in a random cross-process shard, so a key and its query
@@ -62,11 +78,10 @@ class MocoTask(ExportableTask):
             only) or ``local`` (per-process statistics). All three are the same in one process.
     """
 
-    # A pre-trained encoder is no schema model: export the classifier trained on it instead.
-    EXPORT_KINDS: tuple[str, ...] = ()
+    EXPORT_KINDS = (Kind.IMAGE_ENCODER,)
 
     def __init__(self, variant: str = "moco", backbone: str = "resnet50", backbone_checkpoint: str | None = None,
-                 bands: list[str] = S2_BANDS, tile_size: int = 64, proj_dim: int = 128,
+                 bands: list[str] = S2_BANDS, tile_size: int = 64, gsd_m: float = 10.0, proj_dim: int = 128,
                  queue_size: int = 65536, momentum: float = 0.999, temperature: float = 0.2,
                  geo_clusters: int = 100, geo_weight: float = 1.0, lr: float = 0.03, weight_decay: float = 1e-4,
                  sgd_momentum: float = 0.9, key_bn: str = "shuffle", seed: int = 0) -> None:
@@ -156,6 +171,23 @@ class MocoTask(ExportableTask):
             raise TrainerError("the cosine learning-rate schedule needs trainer.max_epochs or trainer.max_steps")
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, int(steps)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
+
+    def build_export_spec(self, kind: str, **options) -> ExportSpec:
+        """The query backbone (without the projection head) as an ``image_encoder``: raw pixels → features."""
+        hp = self.hparams
+        module = copy.deepcopy(ImageEncoder(self.band_mean, self.band_std, self.encoder_q.backbone))
+        module = module.float().cpu().eval()
+        metadata = ModelMetadata(
+            kind=Kind.IMAGE_ENCODER, name=options.get("name", f"MoCo image encoder ({hp.variant}, {hp.backbone})"),
+            description=f"self-supervised {hp.variant} image encoder ({len(hp.bands)} bands, {hp.backbone}); "
+                        "train a classifier on its embeddings with csp:train_classifier",
+            bands=list(hp.bands), tile_size=hp.tile_size, gsd_m=float(hp.gsd_m), overlap=0.0,
+            normalization={"mean": self.band_mean.tolist(), "std": self.band_std.tolist(), "radiometry": "absolute"},
+            embedding_dim=int(self.encoder_q.backbone.num_features),
+            training={"method": hp.variant, "backbone": hp.backbone, "epochs": int(self.current_epoch),
+                      "queue_size": hp.queue_size, "temperature": hp.temperature})
+        example = self.band_mean.view(1, -1, 1, 1).expand(2, -1, hp.tile_size, hp.tile_size).cpu().clone()
+        return ExportSpec(module, (example,), (IMAGE_INPUT,), EMBEDDING_OUTPUT, metadata, atol=1e-3)
 
 
 def load_moco_backbone(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:

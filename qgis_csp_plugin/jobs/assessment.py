@@ -1,0 +1,74 @@
+"""Accuracy assessment of a classification against reference points/polygons, and CSV output."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from qgis.core import QgsMapLayer, QgsProject, QgsRasterLayer, QgsVectorLayer
+
+from ..contract.errors import CspError
+from ..core.accuracy import confusion_matrix, olofsson_estimate, sample_accuracy
+from ..core.accuracy_report import Assessment
+from ..qgis_io.class_map import RasterClassMap, VectorClassMap
+from ..qgis_io.training_samples import collect_samples
+
+#: every map cell inside a reference polygon is a sample (no cap)
+ALL_CELLS = 1_000_000
+
+
+def open_class_map(layer: QgsMapLayer, field: str = "class") -> RasterClassMap | VectorClassMap:
+    if isinstance(layer, QgsRasterLayer):
+        return RasterClassMap(layer)
+    if isinstance(layer, QgsVectorLayer):
+        return VectorClassMap(layer, field)
+    raise CspError("the classification must be a class raster or a polygon layer with a class field")
+
+
+def assess(class_map: RasterClassMap | VectorClassMap, reference: QgsVectorLayer, field: str) -> Assessment:
+    """Confusion matrix, sample measures and Olofsson et al. (2014) estimates; classes matched by name."""
+    samples = collect_samples(reference, field, class_map.crs, QgsProject.instance().transformContext(),
+                              class_map.cell_size, ALL_CELLS)
+    notes = []
+    if samples.no_label or samples.no_geometry:
+        notes.append(f"{samples.no_label} reference features without a class and {samples.no_geometry} without a "
+                     "geometry were skipped")
+    mapped = class_map.classes_at(samples.xs, samples.ys)
+    on_map = mapped >= 0
+    if (~on_map).any():
+        notes.append(f"{int((~on_map).sum())} reference samples fall outside the classification or on nodata "
+                     "and were not used")
+    if not on_map.any():
+        raise CspError("no reference sample falls on a classified cell: check that the layers overlap")
+    names = list(class_map.class_names)
+    lookup = {name.casefold(): i for i, name in enumerate(names)}
+    reference_names = [label for label, keep in zip(samples.labels, on_map) if keep]
+    missing = sorted({n for n in reference_names if n.casefold() not in lookup}, key=str.casefold)
+    if missing:
+        notes.append(f"reference classes missing from the map (never mapped, producer's accuracy 0): "
+                     f"{', '.join(missing)}")
+        for name in missing:
+            lookup[name.casefold()] = len(names)
+            names.append(name)
+    reference_ids = np.array([lookup[n.casefold()] for n in reference_names])
+    matrix = confusion_matrix(mapped[on_map], reference_ids, len(names))
+    map_hectares = np.concatenate([class_map.class_hectares, np.zeros(len(missing))])
+    if samples.geometry == "polygon":
+        notes.append("reference polygons: every map cell inside a polygon is one sample; samples of one polygon are "
+                     "not independent, so confidence intervals are too narrow")
+    try:
+        estimate = olofsson_estimate(matrix, map_hectares)
+    except CspError as exc:
+        estimate = None
+        notes.append(f"area-adjusted estimates not computed: {exc}")
+    return Assessment(names, sample_accuracy(matrix), estimate, map_hectares, notes)
+
+
+def write_csv(path: Path, rows: list[dict[str, object]]) -> None:
+    """Rows as a CSV file (empty cells for missing values)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["class"])
+        writer.writeheader()
+        writer.writerows([{k: "" if v is None else v for k, v in row.items()} for row in rows])

@@ -1,0 +1,126 @@
+"""Processing algorithm ``csp:train_classifier``: labelled points/polygons + an image encoder → ONNX classifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    Qgis,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorLayer,
+)
+
+from ..contract.errors import CspError
+from ..core.band_mapping import parse_bands
+from ..core.default_models import find_default_model
+from ..core.progress import Canceled
+from ..jobs.train_classifier import MAX_FOLDS, TrainRequest, describe_request, prepare
+
+
+class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
+    """Few-label classifier: logistic regression on self-supervised embeddings, written as one ONNX model."""
+
+    def name(self) -> str:
+        return "train_classifier"
+
+    def displayName(self) -> str:  # noqa: N802 (QGIS API names)
+        return "Train classifier from labelled points/polygons"
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("Embeds the tile centred on each labelled point (or tiles sampled inside each polygon, capped "
+                "and weighted per polygon) with a self-supervised image encoder, fits a class-balanced L2 "
+                "logistic regression on the standardised embeddings (numpy), logs k-fold cross-validated "
+                "accuracy and per-class F1 (points/polygons held out whole) and writes one ONNX image "
+                "classifier (encoder + head, class names, colours of the layer's categorized style) that "
+                "'Classify raster layer' runs. Points outside the raster or on nodata are dropped and counted; "
+                "a layer in another CRS is reprojected. OUTPUT_PRIOR optionally also writes a location prior over "
+                "the same classes (the samples' (lat, lon) through a location encoder + the same kind of head), "
+                "for 'Fuse with a location prior' in Classify.")
+
+    def createInstance(self) -> TrainClassifierAlgorithm:  # noqa: N802
+        return TrainClassifierAlgorithm()
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Raster layer"))
+        self.addParameter(QgsProcessingParameterFile("ENCODER", "Image encoder (ONNX; empty = default encoder)",
+                                                     extension="onnx", optional=True))
+        self.addParameter(QgsProcessingParameterVectorLayer(
+            "LABELS", "Labelled points or polygons",
+            [Qgis.ProcessingSourceType.VectorPoint, Qgis.ProcessingSourceType.VectorPolygon]))
+        self.addParameter(QgsProcessingParameterField("CLASS_FIELD", "Class field (text or integer)",
+                                                      parentLayerParameterName="LABELS"))
+        self.addParameter(QgsProcessingParameterString("BANDS", "Band mapping, e.g. 1,2,3 (empty = by name)",
+                                                       optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            "RESOLUTION", "Resolution in metres/pixel (0 = encoder GSD)", Qgis.ProcessingNumberParameterType.Double,
+            0.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in px (0 = encoder default)",
+                                                       Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
+        self.addParameter(QgsProcessingParameterNumber("C", "Inverse L2 strength C (as scikit-learn)",
+                                                       Qgis.ProcessingNumberParameterType.Double, 1.0, minValue=1e-6))
+        self.addParameter(QgsProcessingParameterNumber(
+            "FOLDS", "Cross-validation folds", Qgis.ProcessingNumberParameterType.Integer, MAX_FOLDS, minValue=2))
+        self.addParameter(QgsProcessingParameterNumber("MAX_PER_POLYGON", "Maximum tiles per polygon",
+                                                       Qgis.ProcessingNumberParameterType.Integer, 16, minValue=1))
+        self.addParameter(QgsProcessingParameterString("NAME", "Model name (empty = file name)", optional=True))
+        self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "Classifier model", "ONNX (*.onnx)"))
+        self.addParameter(QgsProcessingParameterFile(
+            "LOCATION_ENCODER", "Location encoder for the optional prior (ONNX; empty = default)", extension="onnx",
+            optional=True))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            "OUTPUT_PRIOR", "Optional location prior P(class | lat, lon) over the same classes", "ONNX (*.onnx)",
+            optional=True, createByDefault=False))
+        self.addOutput(QgsProcessingOutputNumber("CV_ACCURACY", "Cross-validated overall accuracy"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        try:
+            request = TrainRequest(
+                layer=self.parameterAsRasterLayer(parameters, "INPUT", context),
+                encoder_path=self._encoder_path(parameters, context),
+                labels=self.parameterAsVectorLayer(parameters, "LABELS", context),
+                class_field=(self.parameterAsFields(parameters, "CLASS_FIELD", context) or [""])[0],
+                output=Path(self.parameterAsFileOutput(parameters, "OUTPUT", context)),
+                name=self.parameterAsString(parameters, "NAME", context),
+                bands=parse_bands(self.parameterAsString(parameters, "BANDS", context)) or None,
+                resolution_m=self.parameterAsDouble(parameters, "RESOLUTION", context) or None,
+                tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context) or None,
+                c=self.parameterAsDouble(parameters, "C", context),
+                folds=self.parameterAsInt(parameters, "FOLDS", context),
+                max_per_polygon=self.parameterAsInt(parameters, "MAX_PER_POLYGON", context),
+                prior_output=(Path(p) if (p := self.parameterAsFileOutput(parameters, "OUTPUT_PRIOR", context))
+                              else None),
+                location_encoder_path=Path(p) if (p := self.parameterAsFile(parameters, "LOCATION_ENCODER", context))
+                else None,
+            )
+            job = prepare(request)
+            for warning in job.warnings:
+                feedback.pushWarning(warning)
+            feedback.pushInfo(describe_request(job))
+            result = job.execute(feedback.setProgress, feedback.isCanceled)
+        except Canceled as exc:
+            raise QgsProcessingException("canceled; nothing was written") from exc
+        except CspError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        for line in result.lines():
+            feedback.pushInfo(line)
+        outputs = {"OUTPUT": str(result.path), "CV_ACCURACY": result.cv_accuracy}
+        if result.prior_path is not None:
+            outputs["OUTPUT_PRIOR"] = str(result.prior_path)
+        return outputs
+
+    def _encoder_path(self, parameters, context) -> Path:
+        given = self.parameterAsFile(parameters, "ENCODER", context)
+        if given:
+            return Path(given)
+        found = find_default_model("image_encoder")
+        if found is None:
+            raise CspError("no ENCODER given and no default image encoder is installed in models/")
+        return found

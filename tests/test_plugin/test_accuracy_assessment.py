@@ -1,0 +1,174 @@
+"""csp:accuracy_assessment and csp:class_area_report on real GeoTIFFs and GeoPackages."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from osgeo import gdal
+from qgis.core import (
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsGeometry,
+    QgsPointXY,
+    QgsProcessingException,
+    QgsProject,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+from rasterio.transform import from_origin
+
+from qgis_csp_plugin.core.accuracy import confusion_matrix, olofsson_estimate
+from qgis_csp_plugin.core.class_areas import AUTHALIC_RADIUS_M, geographic_row_hectares
+from qgis_csp_plugin.processing.provider import CspProvider
+
+pytestmark = pytest.mark.qgis
+NAMES = ["crop", "forest", "water"]
+# a 10 x 10 class raster, 30 m pixels: rows 0-3 crop, 4-7 forest, 8-9 water, one nodata pixel
+IDS = np.repeat([0, 0, 0, 0, 1, 1, 1, 1, 2, 2], 10).reshape(10, 10).astype(np.uint8)
+IDS[9, 9] = 255
+
+
+@pytest.fixture()
+def provider(qgis_processing):
+    registry = QgsApplication.processingRegistry()
+    if registry.providerById("csp") is None:
+        registry.addProvider(CspProvider())
+    yield
+    registry.removeProvider("csp")
+
+
+@pytest.fixture()
+def class_raster(tmp_path) -> Path:
+    path = tmp_path / "classes.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=10, height=10, count=1, dtype="uint8", crs="EPSG:32633",
+                       transform=from_origin(400_000, 5_000_000, 30, 30), nodata=255) as dst:
+        dst.write(IDS, 1)
+    dataset = gdal.Open(str(path), gdal.GA_Update)
+    dataset.GetRasterBand(1).SetCategoryNames(NAMES)
+    dataset = None
+    return path
+
+
+def reference_points(samples: list[tuple[int, int, str | None]], crs: str = "EPSG:32633") -> QgsVectorLayer:
+    """Points at pixel (row, col) centres of the class raster, with a reference class."""
+    layer = QgsVectorLayer(f"Point?crs={crs}&field=ref:string", "reference", "memory")
+    for row, col, label in samples:
+        feature = QgsFeature(layer.fields())
+        feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(400_015 + 30 * col, 4_999_985 - 30 * row)))
+        feature.setAttributes([label])
+        layer.dataProvider().addFeature(feature)
+    return layer
+
+
+def read_csv(path: str) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+SAMPLES = ([(0, c, "crop") for c in range(6)] + [(1, 0, "forest"), (2, 0, "Water")]
+           + [(5, c, "forest") for c in range(5)] + [(6, 0, "crop")]
+           + [(8, c, "water") for c in range(4)] + [(9, 0, "forest")]
+           + [(9, 9, "water"), (20, 0, "water")]   # on nodata, outside the raster
+           + [(3, 3, "wetland")])                  # a reference class the map does not have
+
+
+def test_assessment_numbers_match_the_core_estimators(provider, class_raster, tmp_path):
+    import processing
+
+    result = processing.run("csp:accuracy_assessment", {
+        "CLASSIFICATION": str(class_raster), "REFERENCE": reference_points(SAMPLES), "REFERENCE_FIELD": "ref",
+        "OUTPUT_CSV": str(tmp_path / "acc.csv"), "OUTPUT_HTML": str(tmp_path / "acc.html"),
+        "OUTPUT_TABLE": "memory:"})
+    rows = read_csv(result["OUTPUT_CSV"])
+    assert [r["class"] for r in rows] == NAMES + ["wetland"]
+    # rows = map, columns = reference (crop, forest, water, wetland)
+    expected = np.array([[6, 1, 1, 1], [1, 5, 0, 0], [0, 1, 4, 0], [0, 0, 0, 0]])
+    mapped = np.repeat(np.arange(4), expected.sum(axis=1))
+    reference = np.concatenate([np.repeat(np.arange(4), r) for r in expected])
+    assert (confusion_matrix(mapped, reference, 4) == expected).all()
+    estimate = olofsson_estimate(expected, np.array([40, 40, 19, 0]) * 0.09)
+    assert [float(r["area_hectares"]) for r in rows] == pytest.approx(estimate.area.tolist(), abs=0.005)
+    assert [float(r["users_accuracy"]) for r in rows[:3]] == pytest.approx([6 / 9, 5 / 6, 4 / 5], abs=5e-5)
+    assert float(rows[0]["map_hectares"]) == pytest.approx(3.6) and rows[3]["users_accuracy"] == ""
+    assert result["OVERALL_ACCURACY"] == pytest.approx(15 / 20)
+    assert result["OVERALL_ACCURACY_ADJ"] == pytest.approx(estimate.overall)
+    report = Path(result["OUTPUT_HTML"]).read_text()
+    assert "wetland" in report and "Olofsson" in report and "2 reference samples fall outside" in report
+    assert result["OUTPUT_TABLE"].featureCount() == 4
+
+
+def test_tile_polygons_and_reprojected_reference(provider, tmp_path):
+    import processing
+
+    tiles = QgsVectorLayer("Polygon?crs=EPSG:32633&field=class:string", "tiles", "memory")
+    for i, label in enumerate(["crop", "forest"]):
+        feature = QgsFeature(tiles.fields())
+        feature.setGeometry(QgsGeometry.fromWkt(
+            f"POLYGON(({400_000 + 300 * i} 5000000, {400_300 + 300 * i} 5000000, {400_300 + 300 * i} 4999700, "
+            f"{400_000 + 300 * i} 4999700, {400_000 + 300 * i} 5000000))"))
+        feature.setAttributes([label])
+        tiles.dataProvider().addFeature(feature)
+    reference = QgsVectorLayer("Point?crs=EPSG:4326&field=ref:string", "reference", "memory")
+    to_wgs84 = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:32633"),
+                                      QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance())
+    for x, label in ((400_100, "crop"), (400_200, "crop"), (400_400, "forest"), (400_500, "crop")):
+        feature = QgsFeature(reference.fields())
+        feature.setGeometry(QgsGeometry.fromPointXY(to_wgs84.transform(QgsPointXY(x, 4_999_850))))
+        feature.setAttributes([label])
+        reference.dataProvider().addFeature(feature)
+    result = processing.run("csp:accuracy_assessment", {
+        "CLASSIFICATION": tiles, "REFERENCE": reference, "REFERENCE_FIELD": "ref",
+        "OUTPUT_CSV": str(tmp_path / "acc.csv")})
+    assert result["OVERALL_ACCURACY"] == pytest.approx(0.75)
+    rows = read_csv(result["OUTPUT_CSV"])
+    assert float(rows[0]["map_hectares"]) == pytest.approx(9.0, rel=1e-2)  # ellipsoidal area of 300 m x 300 m
+
+
+def test_no_overlap_is_a_message_and_nothing_is_written(provider, class_raster, tmp_path):
+    import processing
+
+    with pytest.raises(QgsProcessingException, match="no reference sample falls on a classified cell"):
+        processing.run("csp:accuracy_assessment", {
+            "CLASSIFICATION": str(class_raster), "REFERENCE": reference_points([(50, 50, "crop")]),
+            "REFERENCE_FIELD": "ref", "OUTPUT_CSV": str(tmp_path / "out" / "acc.csv")})
+    assert not (tmp_path / "out" / "acc.csv").exists()
+
+
+def test_class_area_report_projected(provider, class_raster, tmp_path):
+    import processing
+
+    result = processing.run("csp:class_area_report", {"INPUT": str(class_raster),
+                                                      "OUTPUT_CSV": str(tmp_path / "areas.csv")})
+    rows = read_csv(result["OUTPUT_CSV"])
+    assert [(r["class"], int(r["pixels"])) for r in rows] == [("crop", 40), ("forest", 40), ("water", 19)]
+    assert [float(r["hectares"]) for r in rows] == pytest.approx([3.6, 3.6, 1.71])
+    assert sum(float(r["percent"]) for r in rows) == pytest.approx(100.0)
+
+
+def test_class_area_report_geographic_uses_row_latitudes(provider, tmp_path):
+    import processing
+
+    path = tmp_path / "geo.tif"
+    ids = np.array([[0, 1], [0, 1], [2, 2]], dtype=np.uint8)
+    with rasterio.open(path, "w", driver="GTiff", width=2, height=3, count=1, dtype="uint8", crs="EPSG:4326",
+                       transform=from_origin(10.0, 60.0, 1.0, 1.0)) as dst:
+        dst.write(ids, 1)
+    layer = QgsRasterLayer(str(path), "geo")
+    result = processing.run("csp:class_area_report", {"INPUT": layer, "OUTPUT_CSV": str(tmp_path / "a.csv")})
+    rows = read_csv(result["OUTPUT_CSV"])
+    rows_ha = geographic_row_hectares(60.0, 1.0, 1.0, 3)
+    assert [float(r["hectares"]) for r in rows] == pytest.approx(
+        [rows_ha[0] + rows_ha[1], rows_ha[0] + rows_ha[1], 2 * rows_ha[2]])
+    assert [r["class"] for r in rows] == ["0", "1", "2"]  # no category names: the ids
+
+
+def test_spherical_rows_sum_to_the_sphere():
+    rows = geographic_row_hectares(90.0, 1.0, 360.0, 180)
+    assert rows.sum() == pytest.approx(4 * math.pi * AUTHALIC_RADIUS_M ** 2 / 1e4)

@@ -1,0 +1,1 @@
+"""Location encoders released by others, imported into our architectures (GeoCLIP)."""
