@@ -16,6 +16,7 @@ import argparse
 import time
 
 import lightning as L
+import numpy as np
 import torch
 
 from trainer.data.bands import EUROSAT_BANDS
@@ -53,8 +54,10 @@ def build(args) -> tuple[MocoTask, ImageDataModule]:
                            persistent_workers=args.workers > 0)
     data.setup("fit")
     train = data.datasets["train"]
-    train.images, train.latlon, train.labels = (t.repeat(args.repeat, *[1] * (t.dim() - 1))
-                                                for t in (train.images, train.latlon, train.labels))
+    # the disk-backed tiles, listed args.repeat times (each item is read from its file)
+    train.paths, train.band_set, train.offsets = (np.tile(a, (args.repeat,) + (1,) * (a.ndim - 1))
+                                                  for a in (train.paths, train.band_set, train.offsets))
+    train.latlon, train.labels = (t.repeat(args.repeat, *[1] * (t.dim() - 1)) for t in (train.latlon, train.labels))
     model = MocoTask(backbone=args.backbone, bands=list(EUROSAT_BANDS), queue_size=args.queue, momentum=0.99)
     if args.device == "cuda":
         model = model.to(memory_format=torch.channels_last)
