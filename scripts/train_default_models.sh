@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Re-trains the default models in models/ from the real data (CPU) and exports them. Checkpoints and
-# logs go to runs/. EUROSAT=eurosat (default) is the recipe of the shipped models: the 200 EuroSAT
-# patches in data/. EUROSAT=eurosat_all adds the 269 distinct extra patches of
-# ../shared/data/eurosat_ms_extra (a clone without ../shared trains on the 200 and says so), the same
-# number of optimiser steps, and the RGB classifier's cross-sensor recipe (classifier_rgb_sensor.yaml).
+# logs go to runs/. EUROSAT=eurosat_all (default) is the recipe of the shipped models: the 200 EuroSAT
+# patches in data/ plus the 269 distinct extra patches of ../shared/data/eurosat_ms_extra (a clone
+# without ../shared trains on the 200 and says so), the same number of optimiser steps as on 200, and
+# the RGB classifier's cross-sensor recipe (classifier_rgb_sensor.yaml). EUROSAT=eurosat is the
+# previous release's recipe (the 200 patches only, layer_statistics RGB radiometry).
 # Usage:
 #   bash scripts/train_default_models.sh            # writes models/*.onnx
 #   MODELS_DIR=/tmp/m bash scripts/train_default_models.sh
-#   EUROSAT=eurosat_all bash scripts/train_default_models.sh
+#   EUROSAT=eurosat bash scripts/train_default_models.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS_DIR=${MODELS_DIR:-models}
@@ -18,7 +19,7 @@ step() { echo; echo "[train] $*"; }
 trainer() { "$PY" -m trainer "$@"; }
 start=$(date +%s)
 MOCO=runs/moco_eurosat_small/checkpoints/last.ckpt
-EUROSAT=${EUROSAT:-eurosat}
+EUROSAT=${EUROSAT:-eurosat_all}
 MOCO_EPOCHS=60 CLS_EPOCHS=80 RGB_RECIPE=()
 if [ "$EUROSAT" = eurosat_all ]; then
   RGB_RECIPE=(--config trainer/configs/classifier_rgb_sensor.yaml)
