@@ -4,8 +4,8 @@
 #   bash scripts/qgis_desktop.sh SCRIPT.py      (environment variables pass through to SCRIPT)
 # SHOT_WORK names the temporary folder (deleted afterwards) for SCRIPT's scratch files.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 SCRIPT=$(realpath "$1")
+cd "$(dirname "$0")/.."
 export SHOT_WORK; SHOT_WORK=$(mktemp -d)
 trap 'rm -rf "$SHOT_WORK"' EXIT
 mkdir -p "$SHOT_WORK/plugins" "$SHOT_WORK/config/profiles/default/QGIS"
