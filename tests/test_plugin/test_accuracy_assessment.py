@@ -11,7 +11,6 @@ import pytest
 import rasterio
 from osgeo import gdal
 from qgis.core import (
-    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsFeature,
@@ -26,22 +25,12 @@ from rasterio.transform import from_origin
 
 from qgis_csp_plugin.core.accuracy import confusion_matrix, olofsson_estimate
 from qgis_csp_plugin.core.class_areas import AUTHALIC_RADIUS_M, geographic_row_hectares
-from qgis_csp_plugin.processing.provider import CspProvider
 
 pytestmark = pytest.mark.qgis
 NAMES = ["crop", "forest", "water"]
 # a 10 x 10 class raster, 30 m pixels: rows 0-3 crop, 4-7 forest, 8-9 water, one nodata pixel
 IDS = np.repeat([0, 0, 0, 0, 1, 1, 1, 1, 2, 2], 10).reshape(10, 10).astype(np.uint8)
 IDS[9, 9] = 255
-
-
-@pytest.fixture()
-def provider(qgis_processing):
-    registry = QgsApplication.processingRegistry()
-    if registry.providerById("csp") is None:
-        registry.addProvider(CspProvider())
-    yield
-    registry.removeProvider("csp")
 
 
 @pytest.fixture()

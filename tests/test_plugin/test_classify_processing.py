@@ -10,25 +10,15 @@ import numpy as np
 import pytest
 from model_factory import CLASSES
 from osgeo import gdal
-from qgis.core import QgsApplication, QgsProcessingException, QgsRasterLayer, QgsRectangle, QgsVectorLayer
+from qgis.core import QgsProcessingException, QgsRasterLayer, QgsRectangle, QgsVectorLayer
 
 from qgis_csp_plugin.core.dense import box_mean
 from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
-from qgis_csp_plugin.processing.provider import CspProvider
 
 pytestmark = pytest.mark.qgis
 REPO = Path(__file__).resolve().parents[2]
 LANDSAT = REPO / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
-
-
-@pytest.fixture()
-def provider(qgis_processing):
-    registry = QgsApplication.processingRegistry()
-    if registry.providerById("csp") is None:
-        registry.addProvider(CspProvider())
-    yield
-    registry.removeProvider("csp")
 
 
 def test_processing_run(provider, rgb_model, tmp_path):

@@ -11,7 +11,6 @@ import pytest
 import rasterio
 from osgeo import gdal
 from qgis.core import (
-    QgsApplication,
     QgsCategorizedSymbolRenderer,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
@@ -29,7 +28,6 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QColor
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
-from qgis_csp_plugin.processing.provider import CspProvider
 from trainer.data.eurosat_mosaic import build_mosaic
 
 from .test_classify_processing import QGIS_PROCESS, plugin_environment
@@ -46,15 +44,6 @@ def scene(tmp_path_factory):
     patches = [REPO / "data" / "eurosat_ms" / c / f"{c}_{i}.tif" for c in CLASSES for i in range(1, 7)]
     build_mosaic(patches, [p.parent.name for p in patches], folder / "scene.tif", folder / "labels.gpkg", columns=6)
     return folder
-
-
-@pytest.fixture()
-def provider(qgis_processing):
-    registry = QgsApplication.processingRegistry()
-    if registry.providerById("csp") is None:
-        registry.addProvider(CspProvider())
-    yield
-    registry.removeProvider("csp")
 
 
 def labels(scene: Path, layer: str = "centres") -> QgsVectorLayer:
