@@ -18,8 +18,6 @@ from pathlib import Path
 import processing
 from qgis.core import (
     QgsApplication,
-    QgsContrastEnhancement,
-    QgsMultiBandColorRenderer,
     QgsProject,
     QgsVectorLayer,
 )
@@ -29,7 +27,7 @@ from qgis.utils import iface
 
 from qgis_csp_plugin.contract.onnx_model import read_metadata
 from qgis_csp_plugin.qgis_io.layers import load_class_raster
-from qgis_csp_plugin.qgis_io.styling import class_colors
+from qgis_csp_plugin.qgis_io.styling import apply_rgb_stretch, class_colors
 
 RUN = Path(os.environ["FEW_LABEL_RUN"])
 SHOTS = Path(os.environ["SHOT_DIR"])
@@ -47,15 +45,7 @@ def layers() -> None:
         if dock.objectName() not in ("Layers",):
             dock.hide()
     scene = iface.addRasterLayer(str(RUN / "scene.tif"), "EuroSAT patches unseen by the encoder")
-    renderer = QgsMultiBandColorRenderer(scene.dataProvider(), 4, 3, 2)
-    for band, setter in ((4, renderer.setRedContrastEnhancement), (3, renderer.setGreenContrastEnhancement),
-                         (2, renderer.setBlueContrastEnhancement)):
-        enhancement = QgsContrastEnhancement(scene.dataProvider().dataType(band))
-        enhancement.setMinimumValue(700)
-        enhancement.setMaximumValue(2200)
-        enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
-        setter(enhancement)
-    scene.setRenderer(renderer)
+    apply_rgb_stretch(scene, (4, 3, 2), 700, 2200)
     training = QgsVectorLayer(f"{RUN / 'labels.gpkg'}|layername=centres", "training points", "ogr")
     training.setSubsetString(TRAIN_SUBSET)
     held_out = QgsVectorLayer(f"{RUN / 'labels.gpkg'}|layername=centres", "held-out points", "ogr")

@@ -90,3 +90,14 @@ def check_shuffle_bn_keys_come_back(rank: int) -> None:
     torch.testing.assert_close(model.encode_keys(views), model.encoder_k(views), rtol=0, atol=1e-5)
     model.train()
     assert not torch.allclose(model.encode_keys(views), model.encoder_k(views), atol=1e-3)
+
+
+class StopAt(L.Callback):
+    """Simulates a kill: raises once training reaches global step ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise RuntimeError("simulated kill")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
-    QgsContrastEnhancement,
-    QgsMultiBandColorRenderer,
     QgsRasterLayer,
     QgsVectorLayer,
 )
@@ -15,7 +13,7 @@ from ..contract.errors import CspError
 from ..core.heatmap import ENTROPY, HeatmapResult
 from ..core.prediction_heatmap import TileProbabilities
 from ..core.tile_table import PROBABILITY_PREFIX, probability_field
-from .styling import apply_paletted, apply_pseudocolor, class_colors
+from .styling import apply_paletted, apply_pseudocolor, apply_rgb_stretch, class_colors
 
 
 def read_tile_probabilities(layer: QgsVectorLayer) -> TileProbabilities:
@@ -60,15 +58,7 @@ def load_heatmap(result: HeatmapResult) -> QgsRasterLayer:
 def style_heatmap(layer: QgsRasterLayer, result: HeatmapResult) -> None:
     """RGB for embeddings, class palette for "most likely class", viridis/magma stretched to the data."""
     if result.style == "rgb":
-        renderer = QgsMultiBandColorRenderer(layer.dataProvider(), 1, 2, 3)
-        for band, setter in enumerate((renderer.setRedContrastEnhancement, renderer.setGreenContrastEnhancement,
-                                       renderer.setBlueContrastEnhancement), start=1):
-            enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(band))
-            enhancement.setMinimumValue(1)
-            enhancement.setMaximumValue(255)
-            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
-            setter(enhancement)
-        layer.setRenderer(renderer)
+        apply_rgb_stretch(layer, (1, 2, 3), 1, 255)
         layer.triggerRepaint()
     elif result.style == "paletted":
         colors = class_colors(result.class_names, result.class_colors)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsColorRampShader,
+    QgsContrastEnhancement,
+    QgsMultiBandColorRenderer,
     QgsPalettedRasterRenderer,
     QgsRasterLayer,
     QgsRasterShader,
@@ -62,3 +64,18 @@ def apply_pseudocolor(layer: QgsRasterLayer, minimum: float, maximum: float, ram
     renderer.setClassificationMax(maximum)
     layer.setRenderer(renderer)
     layer.triggerRepaint()
+
+
+def apply_rgb_stretch(layer: QgsRasterLayer, bands: tuple[int, int, int], minimum: float, maximum: float) -> None:
+    """Show ``bands`` (red, green, blue) of ``layer`` stretched linearly from ``minimum`` to ``maximum``."""
+    provider = layer.dataProvider()
+    renderer = QgsMultiBandColorRenderer(provider, *bands)
+    setters = (renderer.setRedContrastEnhancement, renderer.setGreenContrastEnhancement,
+               renderer.setBlueContrastEnhancement)
+    for band, setter in zip(bands, setters):
+        enhancement = QgsContrastEnhancement(provider.dataType(band))
+        enhancement.setMinimumValue(minimum)
+        enhancement.setMaximumValue(maximum)
+        enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
+        setter(enhancement)
+    layer.setRenderer(renderer)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from moco_fixtures import eurosat_csv, two_date_csv
+from moco_fixtures import StopAt, eurosat_csv, two_date_csv
 
 from trainer.data.image_datamodule import ImageDataModule
 from trainer.data.temporal import TemporalPairs
@@ -185,15 +185,6 @@ def test_checkpoint_rebuilds_the_task_with_centres_and_statistics(tmp_path):
 def test_bad_options_give_clear_errors(options, message):
     with pytest.raises(TrainerError, match=message):
         MocoTask(**{"backbone": "resnet10t_w32", "bands": BANDS, **options})
-
-
-class StopAt(L.Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step == self.step:
-            raise RuntimeError("simulated kill")
 
 
 def test_resume_mid_epoch_gives_the_same_step_count_and_keeps_checkpoints(tmp_path):

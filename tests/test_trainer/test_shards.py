@@ -8,7 +8,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from moco_fixtures import two_date_csv
+from moco_fixtures import StopAt, two_date_csv
 
 from trainer.cli import main as trainer_main
 from trainer.data.bands import EUROSAT_BANDS
@@ -81,15 +81,6 @@ class Record(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.batches.append((trainer.current_epoch, trainer.global_step, batch["index"].tolist()))
-
-
-class StopAt(L.Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step == self.step:
-            raise RuntimeError("simulated kill")
 
 
 def test_moco_resumes_mid_epoch_on_shards_without_repeating_items(shard_set, tmp_path):
