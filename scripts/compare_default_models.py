@@ -15,10 +15,10 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
-from trainer.data.features import crop_pixels
 from trainer.data.sources import image_records
 from trainer.data.splits import split_records
 from trainer.evaluation.crossval import fold_predictions, wilson
+from trainer.evaluation.linear_probe import embed
 
 
 def labelled_split(source: str) -> dict[str, pd.DataFrame]:
@@ -32,12 +32,6 @@ def accuracy(correct: np.ndarray) -> str:
     k, n = int(correct.sum()), len(correct)
     low, high = wilson(k, n)
     return f"{k / n:.3f} [{low:.2f}, {high:.2f}] ({k}/{n})"
-
-
-def embed(encoder: OnnxModel, records: pd.DataFrame) -> np.ndarray:
-    """The image encoder's embeddings of the records' patches."""
-    bands, size = list(encoder.metadata.bands), int(encoder.metadata.tile_size)
-    return encoder.run(image=crop_pixels(records, bands, size).numpy())
 
 
 def main(old_dir: Path, new_dir: Path) -> None:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qgis_csp_plugin.contract.onnx_model import read_metadata
 from trainer.cli import main
 from trainer.data.sources import SHARED_DATA_ROOT
 from trainer.evaluation.crossval import degrade, wilson
@@ -34,8 +35,6 @@ def test_wilson_interval_matches_the_textbook_value():
 
 @pytest.mark.skipif(not EXTRA.is_file(), reason=f"the shipped models' held-out split needs the shared data ({EXTRA})")
 def test_heldout_table_of_the_shipped_rgb_model_matches_its_recorded_accuracy(tmp_path):
-    from qgis_csp_plugin.contract.onnx_model import read_metadata
-
     model = REPO / "models" / "eurosat_rgb.onnx"
     out = tmp_path / "rgb"
     assert main(["crossval", "--heldout_model", str(model), "--source", "eurosat_all", "--out", str(out)]) == 0
@@ -47,13 +46,28 @@ def test_heldout_table_of_the_shipped_rgb_model_matches_its_recorded_accuracy(tm
 
 
 @pytest.mark.slow
-def test_cross_validation_tests_every_patch_once_with_fold_models(tmp_path):
-    out = tmp_path / "cv"
-    assert main(["crossval", "--classifier_config", str(REPO / "trainer/configs/classifier_eurosat_rgb.yaml"),
-                 "--source", "eurosat", "--folds", "2", "--classifier_args",
+def test_cross_validation_tests_every_patch_once_with_fold_models_sharing_one_moco_per_fold(tmp_path):
+    rgb = str(REPO / "trainer/configs/classifier_eurosat_rgb.yaml")
+    out, sensor = tmp_path / "cv", tmp_path / "cv_sensor"
+    assert main(["crossval", "--moco_config", str(REPO / "trainer/configs/moco_eurosat_small.yaml"),
+                 "--moco_args", "--trainer.max_steps 1 --data.batch_size 8",
+                 "--classifier_config", rgb, "--out", str(out),
+                 "--classifier_config", rgb, str(REPO / "trainer/configs/classifier_rgb_sensor.yaml"),
+                 "--out", str(sensor), "--source", "eurosat", "--folds", "2", "--classifier_args",
                  "--trainer.max_steps 1 --model.augment none --data.batch_size 8",
-                 "--runs_dir", str(tmp_path / "runs"), "--out", str(out)]) == 0
-    rows = pd.read_csv(out.with_suffix(".csv"))
-    assert len(rows) == 200 and rows["image_path"].is_unique and sorted(rows["fold"].unique()) == [0, 1]
-    assert (tmp_path / "runs" / "fold1" / "classifier.onnx").is_file()
-    assert "2-fold stratified cross-validation over the 200 labelled patches" in out.with_suffix(".md").read_text()
+                 "--runs_dir", str(tmp_path / "runs")]) == 0
+    for path in (out, sensor):
+        rows = pd.read_csv(path.with_suffix(".csv"))
+        assert len(rows) == 200 and rows["image_path"].is_unique and sorted(rows["fold"].unique()) == [0, 1]
+        assert "2-fold stratified cross-validation over the 200 labelled patches" in path.with_suffix(".md").read_text()
+    fold1 = tmp_path / "runs" / "fold1"
+    assert (fold1 / "cv.onnx").is_file() and (fold1 / "cv_sensor.onnx").is_file()
+    assert [p.name for p in (fold1 / "moco").glob("*.ckpt")] == ["last.ckpt"]  # one MoCo for both recipes
+    assert read_metadata(fold1 / "cv_sensor.onnx").normalization.radiometry == "layer_percentiles"  # its 2nd config
+
+
+def test_cross_validation_needs_one_out_per_recipe(tmp_path, capsys):
+    config = str(REPO / "trainer/configs/classifier_eurosat_rgb.yaml")
+    assert main(["crossval", "--classifier_config", config, "--classifier_config", config,
+                 "--out", str(tmp_path / "a")]) == 2
+    assert "give one --out per --classifier_config" in capsys.readouterr().err

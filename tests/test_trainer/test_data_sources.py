@@ -46,7 +46,7 @@ def test_shared_sources_come_through_the_registry():
     assert len(image_records("eurosat_all")) == 200 + 269
     scenes = image_records("multitemporal")
     assert len(scenes) == 18 and scenes["location_id"].nunique() == 2 and (scenes["label"] == -1).all()
-    assert set(scenes["available"]) == {("red", "green", "blue", "nir"), ("swir1", "nir", "red", "green")}
+    assert set(scenes["available"]) == {("B04", "B03", "B02", "B08"), ("B11", "B08", "B04", "B03")}  # S2 equivalents
 
 
 def test_tiles_are_read_from_disk_one_window_each(tmp_path):

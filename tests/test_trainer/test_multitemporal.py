@@ -2,12 +2,18 @@
 co-registered by geotransform onto one grid, tiles paired with the same ground at other dates of the
 same scene only."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
+import torch
 from scipy.ndimage import map_coordinates
 
+from qgis_csp_plugin.contract.bands import S2_BANDS
+from trainer.cli.moco import _variant_key_view
 from trainer.data import multitemporal
+from trainer.data.bands import S2_L1C_PERCENTILES
 from trainer.data.image_datamodule import ImageDataModule
 
 needs_scenes = pytest.mark.skipif(not multitemporal.SCENES_ROOT.is_dir(),
@@ -56,7 +62,7 @@ def test_temporal_pairs_are_the_same_ground_of_the_same_scene(cache, monkeypatch
     def image(index: int) -> np.ndarray:
         return dataset.read(int(index)).numpy()
 
-    assert pairs.n_multi_date == len(dataset) > 1000  # every tile of both scenes has other dates
+    assert pairs.n_multi_date == len(dataset) == 35 * 10 + 50 * 8  # every tile of both scenes has other dates
     naip = {len(p) for i, p in enumerate(pairs.partners) if latlon[i][0] > 40}
     landsat = {len(p) for i, p in enumerate(pairs.partners) if latlon[i][0] < 0}
     assert naip == {9} and landsat == {7}  # all other dates, never the other scene
@@ -72,3 +78,42 @@ def test_temporal_pairs_are_the_same_ground_of_the_same_scene(cache, monkeypatch
     elsewhere = np.mean([correlation(image(i), image(rng.choice(pairs.partners[(i + 1) % len(dataset)])))
                          for i in queries])
     assert paired > elsewhere + 0.2  # the other date of the same ground, not just the same scene
+
+
+@needs_scenes
+def test_scenes_are_put_on_the_sentinel2_grid_and_scale(cache):
+    paths = multitemporal.coregister(NAIP, cache, to_s2=True)
+    assert paths[0].parent.name == f"{NAIP.name}_s2"
+    with rasterio.open(paths[3]) as out, rasterio.open(cache / NAIP.name / paths[3].name) as native:
+        assert out.res == (10.0, 10.0) and native.res == (5.0, 5.0)  # NAIP 5 m area-averaged to 10 m
+        assert (out.width, out.height) == (native.width // 2, native.height // 2)
+        pixels = out.read()
+    for band, name in zip(pixels, ("B04", "B03", "B02", "B08"), strict=True):  # red, green, blue, nir
+        np.testing.assert_allclose(np.percentile(band, multitemporal.MATCHED_PERCENTILES), S2_L1C_PERCENTILES[name],
+                                   rtol=1e-4)
+
+
+@needs_scenes
+def test_moco_tp_pairs_real_dates_of_one_scene_for_a_13_band_model(cache, monkeypatch):
+    monkeypatch.setattr(multitemporal, "CACHE_ROOT", cache)
+    data = ImageDataModule(sources=["eurosat", "multitemporal"], bands=list(S2_BANDS), missing_bands="fill",
+                           key_view=_variant_key_view("moco_tp"), tile_size=64)
+    data.setup("fit")
+    dataset = data.datasets["train"]
+    paths, offsets, pairs = dataset.paths, dataset.offsets, dataset.pairs
+    scene = np.array([NAIP.name in p or "landsat" in p for p in paths])
+    assert scene.sum() == 750 and (~scene).sum() == 120  # the multi-date tiles + the EuroSAT training patches
+    generator = torch.Generator().manual_seed(0)
+    for i in range(len(dataset)):
+        key = pairs.sample(i, generator)
+        if not scene[i]:
+            assert key == i  # single-date EuroSAT patch: the key is a second augmentation of itself
+            continue
+        same_scene = Path(paths[key]).parent == Path(paths[i]).parent
+        assert same_scene and paths[key] != paths[i] and (offsets[key] == offsets[i]).all()  # other date, same ground
+    naip = int(np.flatnonzero([NAIP.name in p for p in paths])[0])
+    item = dataset[naip]
+    missing = [S2_BANDS.index(b) for b in S2_BANDS if b not in ("B02", "B03", "B04", "B08")]
+    fill = torch.tensor(data.band_mean)[missing, None, None].expand(-1, 64, 64)
+    assert item["key"].shape == (13, 64, 64) and torch.equal(item["key"][missing], fill)  # filled with the mean
+    assert not torch.equal(item["key"], item["image"])

@@ -1,19 +1,23 @@
-"""``python -m trainer crossval --classifier_config C.yaml [--moco_config M.yaml] [options]``: k-fold
-cross-validated accuracy of an image-classifier recipe with 95 % confidence intervals;
+"""``python -m trainer crossval --classifier_config C.yaml [C2.yaml ...] --out OUT [--classifier_config ...
+--out OUT2] [--moco_config M.yaml] [options]``: k-fold cross-validated accuracy of image-classifier
+recipes (each ``--classifier_config`` one recipe of one or more config files, with its own ``--out``)
+with 95 % confidence intervals;
 ``python -m trainer crossval --heldout_model M.onnx``: the same table for an exported model on the
 held-out test split it was trained around (``split_records(records, 0.2, 0.2, --split_seed)``).
 
-For each fold k of a stratified ``--folds``-fold partition of the labelled ``--source`` patches: MoCo
-pre-training on that fold's training split (``--moco_config``; never on its validation or test patches),
-fine-tuning with the classifier config (``--data.folds K --data.fold k``; the last epoch is kept, nothing
+For each fold k of a stratified ``--folds``-fold partition of the labelled ``--source`` patches: one MoCo
+pre-training on that fold's training split (``--moco_config``; never on its validation or test patches;
+unlabelled sources added with ``--moco_args`` join its training split), shared by every recipe; per recipe,
+fine-tuning (``--data.folds K --data.fold k``; the last epoch is kept, nothing
 is selected on the test fold), ONNX export, and onnxruntime predictions on the fold's test patches, as
 they are and degraded to coarser pixels (``--degrade 30m=3``: area-averaged to 3x larger pixels, read
 back at the model's resolution by nearest neighbour). Writes ``<out>.csv`` (one row per patch) and
 ``<out>.md`` (accuracy and per-class recall pooled over folds, Wilson 95 % intervals).
-Example (CPU, ~10 min per fold):
-  python -m trainer crossval --classifier_config trainer/configs/classifier_eurosat_rgb.yaml \\
-      --moco_config trainer/configs/moco_eurosat_small.yaml --source eurosat_all --folds 5 \\
-      --out docs/results/default_rgb_cv
+Example (CPU, ~5 min per fold):
+  python -m trainer crossval --moco_config trainer/configs/moco_eurosat_small.yaml --source eurosat_all \\
+      --classifier_config trainer/configs/classifier_eurosat_s2.yaml --out docs/results/default_s2_cv \\
+      --classifier_config trainer/configs/classifier_eurosat_rgb.yaml trainer/configs/classifier_rgb_sensor.yaml \\
+      --out docs/results/default_rgb_cv --folds 5
 """
 
 from __future__ import annotations
@@ -24,15 +28,20 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trainer.errors import TrainerError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m trainer crossval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--classifier_config", help="config of `python -m trainer moco finetune` (cross-validated)")
+    what.add_argument("--classifier_config", action="append", nargs="+",
+                      help="config file(s) of `python -m trainer moco finetune`: one recipe (repeatable)")
     what.add_argument("--heldout_model", help="exported image classifier: evaluated on the held-out test split")
     parser.add_argument("--moco_config", help="config of `python -m trainer moco fit` (pre-trained per fold)")
     parser.add_argument("--source", default="eurosat_all", help="labelled image source")
@@ -42,8 +51,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--moco_args", default="", help="extra overrides for the MoCo runs")
     parser.add_argument("--classifier_args", default="", help="extra overrides for the classifier runs")
     parser.add_argument("--runs_dir", default="runs/crossval", help="checkpoints and ONNX files per fold")
-    parser.add_argument("--out", required=True, help="output path without extension (.csv and .md)")
+    parser.add_argument("--out", action="append", required=True,
+                        help="output path without extension (.csv and .md), one per recipe")
     args = parser.parse_args(argv)
+    if len(args.out) != len(args.classifier_config or [None]):
+        raise TrainerError(f"{len(args.out)} --out for {len(args.classifier_config or [None])} recipe(s): "
+                           "give one --out per --classifier_config")
+    if len({Path(out).name for out in args.out}) != len(args.out):
+        raise TrainerError(f"--out {args.out}: the recipes need different file names (their fold runs are named so)")
     if args.classifier_config and args.folds < 2:
         raise TrainerError(f"--folds {args.folds}: cross-validation needs at least 2 folds")
     try:
@@ -63,8 +78,9 @@ def _quiet(folder: Path, checkpoint: bool) -> list[str]:
             "--trainer.default_root_dir", str(folder), "--trainer.callbacks", json.dumps(callbacks)]
 
 
-def run_fold(args: argparse.Namespace, fold: int):
-    """Train (MoCo, then the classifier) on fold ``fold``'s training split and export; the ONNX path."""
+def run_fold(args: argparse.Namespace, fold: int) -> list[Path]:
+    """Train (one MoCo, then each recipe's classifier) on fold ``fold``'s training split and export; the
+    ONNX path per recipe (``<runs_dir>/fold<k>/<out name>.onnx``)."""
     from trainer.checkpoints import load_task
     from trainer.cli import moco
     from trainer.export.onnx_writer import export_onnx
@@ -77,12 +93,15 @@ def run_fold(args: argparse.Namespace, fold: int):
         moco.main(["fit", "--config", args.moco_config, *split, *_quiet(folder / "moco", True),
                    *shlex.split(args.moco_args)])
         init = ["--model.moco_checkpoint", str(folder / "moco" / "last.ckpt")]
-    final = folder / "classifier" / "final.ckpt"
-    moco.main(["finetune", "--config", args.classifier_config, *split, *init, *_quiet(folder / "classifier", False),
-               "--final_checkpoint", str(final), *shlex.split(args.classifier_args)])
-    onnx_path = folder / "classifier.onnx"
-    export_onnx(load_task(final).export_spec("image_classifier"), onnx_path)
-    return onnx_path
+    paths = []
+    for configs, out in zip(args.classifier_config, args.out, strict=True):
+        name = Path(out).name
+        final = folder / name / "final.ckpt"
+        moco.main(["finetune", *(item for config in configs for item in ("--config", config)), *split, *init,
+                   *_quiet(folder / name, False), "--final_checkpoint", str(final), *shlex.split(args.classifier_args)])
+        paths.append(folder / f"{name}.onnx")
+        export_onnx(load_task(final).export_spec("image_classifier"), paths[-1])
+    return paths
 
 
 def main(argv: list[str]) -> int:
@@ -90,9 +109,9 @@ def main(argv: list[str]) -> int:
     import pandas as pd
 
     from qgis_csp_plugin.contract.onnx_model import OnnxModel
-    from trainer.data.sources import REPO_ROOT, image_records
+    from trainer.data.sources import image_records
     from trainer.data.splits import fold_split, split_records
-    from trainer.evaluation.crossval import accuracy_table, fold_predictions, markdown_accuracy
+    from trainer.evaluation.crossval import fold_predictions
 
     records = image_records(args.source)
     records = records[records["label"] >= 0].reset_index(drop=True)
@@ -102,29 +121,45 @@ def main(argv: list[str]) -> int:
         protocol = (f"the held-out test split ({len(frame)} of the {len(records)} labelled patches of "
                     f"`{args.source}`, `split_records` 0.2/0.2, split_seed {args.split_seed}; never used in training "
                     "or model choice)")
-    else:
-        predictions = []
-        for fold in range(args.folds):
-            model = OnnxModel.load(run_fold(args, fold))
-            test = fold_split(records, args.folds, fold, 0.2, args.split_seed)["test"]
+        write_report(args, argv, records, frame, model.metadata.name, protocol, args.out[0])
+        return 0
+    predictions: list[list[pd.DataFrame]] = [[] for _ in args.out]
+    names = [""] * len(args.out)
+    for fold in range(args.folds):
+        test = fold_split(records, args.folds, fold, 0.2, args.split_seed)["test"]
+        for recipe, path in enumerate(run_fold(args, fold)):
+            model = OnnxModel.load(path)
             rows = fold_predictions(model, test, args.degrade).assign(fold=fold)
-            predictions.append(rows)
-            print(f"fold {fold}: top-1 " + ", ".join(f"{c} {(rows[c] == rows['label']).mean():.3f}"
-                                                     for c in ["native", *args.degrade]), file=sys.stderr)
-        frame = pd.concat(predictions, ignore_index=True)
+            predictions[recipe].append(rows)
+            names[recipe] = model.metadata.name
+            print(f"fold {fold} {Path(args.out[recipe]).name}: top-1 " + ", ".join(
+                f"{c} {(rows[c] == rows['label']).mean():.3f}" for c in ["native", *args.degrade]), file=sys.stderr)
+    for recipe, out in enumerate(args.out):
+        frame = pd.concat(predictions[recipe], ignore_index=True)
         protocol = (f"{args.folds}-fold stratified cross-validation over the {len(frame)} labelled patches of "
-                    f"`{args.source}` (every patch tested once, by the fold model that never saw it)")
+                    f"`{args.source}` (every patch tested once, by the fold model that never saw it; "
+                    f"recipe: {', '.join(f'`{c}`' for c in args.classifier_config[recipe])})")
+        write_report(args, argv, records, frame, names[recipe], protocol, out)
+    return 0
+
+
+def write_report(args: argparse.Namespace, argv: list[str], records: pd.DataFrame, frame: pd.DataFrame,
+                 model_name: str, protocol: str, out: str) -> None:
+    """``<out>.csv`` (one row per patch) and ``<out>.md`` (pooled accuracy and per-class recall)."""
+    from trainer.data.sources import REPO_ROOT
+    from trainer.evaluation.crossval import accuracy_table, markdown_accuracy
+
     conditions = ["native", *args.degrade]
     class_names = [str(n) for n in records.drop_duplicates("label").sort_values("label")["class_name"]]
     table = markdown_accuracy(accuracy_table(frame, conditions, class_names), conditions)
-    out = Path(args.out)
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame["image_path"] = [os.path.relpath(path, REPO_ROOT) for path in frame["image_path"]]
     frame.to_csv(out.with_suffix(".csv"), index=False)
     command = "python -m trainer crossval " + shlex.join(argv)
     degraded = ", ".join(f"`{n}`: {f:g}x larger pixels" for n, f in args.degrade.items())
     out.with_suffix(".md").write_text(
-        f"# Accuracy with 95 % intervals: {model.metadata.name}\n\n"
+        f"# Accuracy with 95 % intervals: {model_name}\n\n"
         f"Produced by `{command}`.\n\nTested on {protocol}, run as ONNX by onnxruntime; conditions: `native` "
         f"(the patches as they are), {degraded} (area-averaged, then read back at the model's resolution by "
         "nearest neighbour, as Classify reads a coarser layer). Per class: recall; `all`: accuracy. Brackets: "
@@ -132,4 +167,3 @@ def main(argv: list[str]) -> int:
         f"{table}\n")
     print(table)
     print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.md')}")
-    return 0

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from qgis_csp_plugin.contract.bands import S2_BANDS
 from qgis_csp_plugin.contract.latlon import validate_latlon
-from trainer.data.bands import EUROSAT_BANDS
+from trainer.data.bands import EUROSAT_BANDS, MISSING
 from trainer.data.features import band_percentiles, band_statistics, tile_sample
 from trainer.data.preflight import preflight
 from trainer.data.sources import image_records, is_shards
@@ -30,6 +30,9 @@ from trainer.data.tiles import TileDataset, grid_tiles, loader
 from trainer.errors import TrainerError
 
 KEY_VIEWS = ("none", "augment", "temporal")
+#: What a source lacking some of ``bands`` does: ``error``, or ``fill`` the missing bands with the
+#: training mean (0 once standardised).
+MISSING_BANDS = ("error", "fill")
 #: Band percentiles stored for ``layer_percentiles`` radiometry (robust low/high of the training pixels).
 PERCENTILES = (2.0, 98.0)
 
@@ -43,6 +46,10 @@ class ImageDataModule(L.LightningDataModule):
             unlabelled sources only join the training split (for self-supervised pre-training).
         bands: band names to read (``red``/``green``/``blue`` resolve to B04/B03/B02).
         table_bands: band order of the files of table sources.
+        missing_bands: ``error`` (a source must hold every band) or ``fill``: bands a source lacks
+            (e.g. the 4-band multi-date scenes for a 13-band model) read as the training mean of
+            the band, i.e. 0 once standardised; band statistics come from the training tiles that
+            hold every band.
         skip_bad: skip (and count) rows whose image is missing, unreadable or too small instead of
             stopping at the first one.
         key_view: ``none`` (classifiers), ``augment`` (MoCo: key = second augmentation) or
@@ -59,10 +66,12 @@ class ImageDataModule(L.LightningDataModule):
                  temporal_fallback: bool = True, val_fraction: float = 0.2, test_fraction: float = 0.2,
                  label_ratio: float = 1.0, split_seed: int = 0, batch_size: int = 32, num_workers: int = 0,
                  pin_memory: bool = False, persistent_workers: bool = False, folds: int = 0, fold: int = 0,
-                 skip_bad: bool = False) -> None:
+                 skip_bad: bool = False, missing_bands: str = "error") -> None:
         super().__init__()
         if key_view not in KEY_VIEWS:
             raise TrainerError(f"key_view {key_view!r} is not one of {', '.join(KEY_VIEWS)}")
+        if missing_bands not in MISSING_BANDS:
+            raise TrainerError(f"missing_bands {missing_bands!r} is not one of {', '.join(MISSING_BANDS)}")
         self.save_hyperparameters()
         self.bands = list(bands)
         self.datasets: dict[str, TileDataset] = {}
@@ -101,10 +110,12 @@ class ImageDataModule(L.LightningDataModule):
             self.class_names = [str(n) for n in names]
         for split, frame in parts.items():
             self.datasets[split] = self._dataset(frame.reset_index(drop=True), split == "train")
-        sample = tile_sample(self.datasets["train"], hp.split_seed)
+        sample = tile_sample(self._complete_tiles(parts["train"]), hp.split_seed)
         mean, std = band_statistics(sample)
         self.band_mean, self.band_std = mean.tolist(), std.tolist()
         self.band_low, self.band_high = band_percentiles(sample, PERCENTILES)
+        for dataset in self.datasets.values():
+            dataset.fill = mean.numpy()
         self.train_latlon = self.datasets["train"].latlon.numpy()
 
     def _setup_shards(self) -> None:
@@ -127,7 +138,18 @@ class ImageDataModule(L.LightningDataModule):
 
     def _records(self, source: str) -> pd.DataFrame:
         frame = image_records(source, self.hparams.table_bands)
-        return preflight(frame, self.bands, self.hparams.tile_size, self.hparams.skip_bad, source)
+        return preflight(frame, self.bands, self.hparams.tile_size, self.hparams.skip_bad, source,
+                         fill_missing=self.hparams.missing_bands == "fill")
+
+    def _complete_tiles(self, train: pd.DataFrame) -> TileDataset:
+        """The training dataset, or with filled bands its tiles that hold every band (statistics)."""
+        complete = np.array([MISSING not in indices for indices in train["band_indices"]], dtype=bool)
+        if complete.all():
+            return self.datasets["train"]
+        if not complete.any():
+            raise TrainerError(f"missing_bands fill: no training source holds all of the bands {self.bands}, "
+                               "which the band statistics need")
+        return self._dataset(train[complete].reset_index(drop=True), False)
 
     def _dataset(self, frame: pd.DataFrame, train: bool) -> TileDataset:
         tiles = grid_tiles(frame, self.hparams.tile_size)

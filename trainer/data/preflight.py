@@ -30,11 +30,12 @@ def _header(path: str) -> tuple[int, int, int] | str:
 
 
 def preflight(records: pd.DataFrame, bands: list[str], tile_size: int, skip_bad: bool = False,
-              what: str = "records") -> pd.DataFrame:
+              what: str = "records", fill_missing: bool = False) -> pd.DataFrame:
     """``records`` plus ``height, width`` columns and ``band_indices`` (positions of ``bands`` in each
-    row's ``available`` names); raises :class:`TrainerError` naming the first bad row of ``what``
-    unless ``skip_bad``, which drops bad rows and warns with their count."""
-    indices = [band_indices(available, bands) for available in records["available"]]
+    row's ``available`` names; :data:`~trainer.data.bands.MISSING` for absent bands with
+    ``fill_missing``); raises :class:`TrainerError` naming the first bad row of ``what`` unless
+    ``skip_bad``, which drops bad rows and warns with their count."""
+    indices = [band_indices(available, bands, fill_missing) for available in records["available"]]
     with ThreadPoolExecutor(THREADS) as pool:
         headers = list(tqdm(pool.map(_header, records["image_path"], chunksize=64), total=len(records),
                             desc=f"pre-flight {what}", unit="img", leave=False, disable=len(records) < 1000))

@@ -10,6 +10,7 @@ import rasterio
 import rasterio.windows
 from pyproj import Transformer
 
+from trainer.data.bands import MISSING
 from trainer.errors import TrainerError
 
 
@@ -50,3 +51,18 @@ def read_window(path: str | Path, indices: list[int], y: int, x: int, size: int,
     except rasterio.errors.RasterioIOError as exc:
         raise TrainerError(f"cannot read image {path}: {exc}") from exc
     return data if dtype is None else data.astype(dtype, copy=False)
+
+
+def read_window_filled(path: str | Path, indices: list[int], y: int, x: int, size: int,
+                       fill: np.ndarray | None) -> np.ndarray:
+    """:func:`read_window` as float32, where bands at position :data:`~trainer.data.bands.MISSING` (a
+    product without them) hold the constant ``fill[band]`` (e.g. the training mean: 0 once standardised)."""
+    present = np.array([i != MISSING for i in indices])
+    if present.all():
+        return read_window(path, indices, y, x, size)
+    if fill is None:
+        raise TrainerError(f"{path} lacks {int((~present).sum())} of the bands and no fill values are set")
+    pixels = np.empty((len(indices), size, size), dtype=np.float32)
+    pixels[present] = read_window(path, [i for i in indices if i != MISSING], y, x, size)
+    pixels[~present] = np.asarray(fill, dtype=np.float32)[~present, None, None]
+    return pixels

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from trainer.data.rasters import read_window
+from trainer.data.rasters import read_window_filled
 from trainer.data.temporal import TemporalPairs
 from trainer.errors import TrainerError
 
@@ -45,11 +45,13 @@ def random_crops(records: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
 
 class TileDataset(Dataset):
     """Items ``image`` (raw float32 (C, size, size)), ``latlon``, ``label``, ``index`` and, with
-    ``key_view`` ``augment``/``temporal``, ``key`` (the same tile, or the tile of another date)."""
+    ``key_view`` ``augment``/``temporal``, ``key`` (the same tile, or the tile of another date).
+    ``fill`` (raw value per band) is read for the bands a product lacks (``band_indices`` -1)."""
 
     def __init__(self, tiles: pd.DataFrame, size: int, pairs: TemporalPairs | None = None,
                  key_view: str = "none") -> None:
         self.size, self.pairs, self.key_view = size, pairs, key_view
+        self.fill: np.ndarray | None = None
         self.paths = tiles["image_path"].to_numpy(dtype=str)
         band_sets = sorted(set(tiles["band_indices"]))
         self.band_sets = [list(b) for b in band_sets]
@@ -65,7 +67,8 @@ class TileDataset(Dataset):
     def read(self, index: int) -> torch.Tensor:
         """Raw pixels of tile ``index``; NaN/inf values raise :class:`TrainerError` naming the file."""
         y, x = self.offsets[index]
-        pixels = read_window(self.paths[index], self.band_sets[self.band_set[index]], int(y), int(x), self.size)
+        pixels = read_window_filled(self.paths[index], self.band_sets[self.band_set[index]], int(y), int(x),
+                                    self.size, self.fill)
         if not np.isfinite(pixels).all():
             raise TrainerError(f"{self.paths[index]} holds NaN/inf pixel values in the tile at ({y}, {x})")
         return torch.from_numpy(pixels)
