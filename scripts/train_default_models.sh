@@ -2,12 +2,16 @@
 # Re-trains the default models in models/ from the real data (CPU) and exports them. Checkpoints and
 # logs go to runs/. EUROSAT=eurosat_all (default) is the recipe of the shipped models: the 200 EuroSAT
 # patches in data/ plus the 269 distinct extra patches of ../shared/data/eurosat_ms_extra (a clone
-# without ../shared trains on the 200 and says so), the same number of optimiser steps as on 200, and
-# the RGB classifier's cross-sensor recipe (classifier_rgb_sensor.yaml). EUROSAT=eurosat is the
-# previous release's recipe (the 200 patches only, layer_statistics RGB radiometry).
+# without ../shared trains on the 200 and says so), classifiers with the same number of optimiser
+# steps as on 200, and the RGB classifier's cross-sensor recipe (classifier_rgb_sensor.yaml). MoCo
+# (moco_eurosat_small.yaml) pre-trains on the EuroSAT training patches, SSL4EO and the multi-date
+# scenes of ../shared/data/multitemporal with temporal positives (a clone without them: EuroSAT +
+# the shipped SSL4EO patches, said so). EUROSAT=eurosat is the previous release's recipe (the 200
+# patches only, MoCo on them alone, layer_statistics RGB radiometry).
 # Usage:
 #   bash scripts/train_default_models.sh            # writes models/*.onnx
 #   MODELS_DIR=/tmp/m bash scripts/train_default_models.sh
+#   MOCO_CHECKPOINT=runs/x/last.ckpt bash scripts/train_default_models.sh   # reuse a finished MoCo run
 #   EUROSAT=eurosat bash scripts/train_default_models.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,18 +22,28 @@ mkdir -p "$MODELS_DIR"
 step() { echo; echo "[train] $*"; }
 trainer() { "$PY" -m trainer "$@"; }
 start=$(date +%s)
-MOCO=runs/moco_eurosat_small/checkpoints/last.ckpt
+MOCO=${MOCO_CHECKPOINT:-runs/moco_eurosat_small/checkpoints/last.ckpt}
 EUROSAT=${EUROSAT:-eurosat_all}
-MOCO_EPOCHS=60 CLS_EPOCHS=80 RGB_RECIPE=()
+SHARED=${GEOSSL_SHARED_DATA:-../shared/data}
+CLS_EPOCHS=80 RGB_RECIPE=()
+MOCO_RECIPE=(--data.sources "[eurosat]" --trainer.max_epochs 60 --trainer.max_steps -1)  # previous release
 if [ "$EUROSAT" = eurosat_all ]; then
   RGB_RECIPE=(--config trainer/configs/classifier_rgb_sensor.yaml)
-  # 281 instead of 120 training patches: the same optimiser steps (MoCo 60 x 4, classifiers 80 x 4)
-  if [ -f "${GEOSSL_SHARED_DATA:-../shared/data}/eurosat_ms_extra/index.csv" ]; then MOCO_EPOCHS=27 CLS_EPOCHS=36; fi
+  MOCO_RECIPE=()  # the config's sources: eurosat_all, ssl4eo, multitemporal
+  # 281 instead of 120 training patches: the same classifier optimiser steps (80 x 4)
+  if [ -f "$SHARED/eurosat_ms_extra/index.csv" ]; then CLS_EPOCHS=36; fi
+  if [ ! -d "$SHARED/multitemporal" ]; then
+    echo "[train] no $SHARED/multitemporal: MoCo pre-trains on EuroSAT + the shipped SSL4EO patches only"
+    MOCO_RECIPE=(--data.sources "[eurosat_all, ssl4eo]")
+  fi
 fi
 
-step "1/6 geography-aware MoCo-v2 (+Geo) on EuroSAT, 13 bands"
-trainer moco fit --config trainer/configs/moco_eurosat_small.yaml --data.sources "[$EUROSAT]" \
-  --trainer.max_epochs "$MOCO_EPOCHS"
+if [ -n "${MOCO_CHECKPOINT:-}" ]; then
+  step "1/6 MoCo: reusing $MOCO_CHECKPOINT"
+else
+  step "1/6 geography-aware MoCo-v2 (+Geo, temporal positives) on EuroSAT + SSL4EO + multi-date scenes, 13 bands"
+  trainer moco fit --config trainer/configs/moco_eurosat_small.yaml "${MOCO_RECIPE[@]}"
+fi
 step "2/6 13-band Sentinel-2 classifier (MoCo init, fine-tuned)"
 trainer moco finetune --config trainer/configs/classifier_eurosat_s2.yaml --model.moco_checkpoint "$MOCO" \
   --data.sources "[$EUROSAT]" --trainer.max_epochs "$CLS_EPOCHS"

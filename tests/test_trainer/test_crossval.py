@@ -46,16 +46,16 @@ def test_heldout_table_of_the_shipped_rgb_model_matches_its_recorded_accuracy(tm
 
 
 @pytest.mark.slow
-def test_cross_validation_tests_every_patch_once_with_fold_models_sharing_one_moco_per_fold(tmp_path):
+def test_cross_validation_tests_every_patch_once_with_fold_models_sharing_one_moco_per_fold(tmp_path, capsys):
     rgb = str(REPO / "trainer/configs/classifier_eurosat_rgb.yaml")
     out, sensor = tmp_path / "cv", tmp_path / "cv_sensor"
-    assert main(["crossval", "--moco_config", str(REPO / "trainer/configs/moco_eurosat_small.yaml"),
-                 "--moco_args", "--trainer.max_steps 1 --data.batch_size 8",
-                 "--classifier_config", rgb, "--out", str(out),
-                 "--classifier_config", rgb, str(REPO / "trainer/configs/classifier_rgb_sensor.yaml"),
-                 "--out", str(sensor), "--source", "eurosat", "--folds", "2", "--classifier_args",
-                 "--trainer.max_steps 1 --model.augment none --data.batch_size 8",
-                 "--runs_dir", str(tmp_path / "runs")]) == 0
+    command = ["crossval", "--moco_config", str(REPO / "trainer/configs/moco_eurosat_small.yaml"),
+               "--moco_args", "--trainer.max_steps 1 --data.batch_size 8 --data.sources [eurosat,ssl4eo]",
+               "--classifier_config", rgb, "--out", str(out),
+               "--classifier_config", rgb, str(REPO / "trainer/configs/classifier_rgb_sensor.yaml"),
+               "--out", str(sensor), "--source", "eurosat", "--folds", "2", "--classifier_args",
+               "--trainer.max_steps 1 --model.augment none --data.batch_size 8", "--runs_dir", str(tmp_path / "runs")]
+    assert main(command) == 0
     for path in (out, sensor):
         rows = pd.read_csv(path.with_suffix(".csv"))
         assert len(rows) == 200 and rows["image_path"].is_unique and sorted(rows["fold"].unique()) == [0, 1]
@@ -64,6 +64,9 @@ def test_cross_validation_tests_every_patch_once_with_fold_models_sharing_one_mo
     assert (fold1 / "cv.onnx").is_file() and (fold1 / "cv_sensor.onnx").is_file()
     assert [p.name for p in (fold1 / "moco").glob("*.ckpt")] == ["last.ckpt"]  # one MoCo for both recipes
     assert read_metadata(fold1 / "cv_sensor.onnx").normalization.radiometry == "layer_percentiles"  # its 2nd config
+    capsys.readouterr()
+    assert main(command) == 0  # the same command again: the finished folds are reused, nothing re-trained
+    assert capsys.readouterr().err.count("reusing the finished fold") == 2
 
 
 def test_cross_validation_needs_one_out_per_recipe(tmp_path, capsys):

@@ -80,12 +80,20 @@ def _quiet(folder: Path, checkpoint: bool) -> list[str]:
 
 def run_fold(args: argparse.Namespace, fold: int) -> list[Path]:
     """Train (one MoCo, then each recipe's classifier) on fold ``fold``'s training split and export; the
-    ONNX path per recipe (``<runs_dir>/fold<k>/<out name>.onnx``)."""
+    ONNX path per recipe (``<runs_dir>/fold<k>/<out name>.onnx``). A fold finished by an earlier run of
+    the same settings (``recipe.json``) is reused, so an interrupted cross-validation resumes."""
     from trainer.checkpoints import load_task
     from trainer.cli import moco
     from trainer.export.onnx_writer import export_onnx
 
     folder = Path(args.runs_dir) / f"fold{fold}"
+    paths = [folder / f"{Path(out).name}.onnx" for out in args.out]
+    recipe = folder / "recipe.json"  # written once the fold is complete: a re-run with the same recipe reuses it
+    settings = json.dumps({key: value for key, value in sorted(vars(args).items()) if key not in ("out", "degrade")})
+    if recipe.is_file() and recipe.read_text() == settings and all(path.is_file() for path in paths):
+        print(f"fold {fold}: reusing the finished fold in {folder}", file=sys.stderr)
+        return paths
+    recipe.unlink(missing_ok=True)
     split = ["--data.sources", f"[{args.source}]", "--data.folds", str(args.folds), "--data.fold", str(fold),
              "--data.split_seed", str(args.split_seed)]
     init = []
@@ -93,14 +101,13 @@ def run_fold(args: argparse.Namespace, fold: int) -> list[Path]:
         moco.main(["fit", "--config", args.moco_config, *split, *_quiet(folder / "moco", True),
                    *shlex.split(args.moco_args)])
         init = ["--model.moco_checkpoint", str(folder / "moco" / "last.ckpt")]
-    paths = []
-    for configs, out in zip(args.classifier_config, args.out, strict=True):
-        name = Path(out).name
-        final = folder / name / "final.ckpt"
+    for configs, path in zip(args.classifier_config, paths, strict=True):
+        final = folder / path.stem / "final.ckpt"
         moco.main(["finetune", *(item for config in configs for item in ("--config", config)), *split, *init,
-                   *_quiet(folder / name, False), "--final_checkpoint", str(final), *shlex.split(args.classifier_args)])
-        paths.append(folder / f"{name}.onnx")
-        export_onnx(load_task(final).export_spec("image_classifier"), paths[-1])
+                   *_quiet(folder / path.stem, False), "--final_checkpoint", str(final),
+                   *shlex.split(args.classifier_args)])
+        export_onnx(load_task(final).export_spec("image_classifier"), path)
+    recipe.write_text(settings)
     return paths
 
 
