@@ -26,22 +26,26 @@ MOCO=${MOCO_CHECKPOINT:-runs/moco_eurosat_small/checkpoints/last.ckpt}
 EUROSAT=${EUROSAT:-eurosat_all}
 SHARED=${GEOSSL_SHARED_DATA:-../shared/data}
 CLS_EPOCHS=80 RGB_RECIPE=()
-MOCO_RECIPE=(--data.sources "[eurosat]" --trainer.max_epochs 60 --trainer.max_steps -1)  # previous release
+# previous release: geography-aware MoCo with temporal positives (none in this data) on the 200 patches
+MOCO_RECIPE=(--data.sources "[eurosat]" --trainer.max_epochs 60 --trainer.max_steps -1 --model.variant moco_geo_tp)
+ENCODER_NAME="MoCo-v2 geo image encoder (EuroSAT, 13 bands)"
 if [ "$EUROSAT" = eurosat_all ]; then
   RGB_RECIPE=(--config trainer/configs/classifier_rgb_sensor.yaml)
-  MOCO_RECIPE=()  # the config's sources: eurosat_all, ssl4eo, multitemporal
+  MOCO_RECIPE=()  # the config: plain MoCo-v2 on eurosat_all, ssl4eo, multitemporal (docs/results/temporal_positives.md)
+  ENCODER_NAME="MoCo-v2 image encoder (EuroSAT, SSL4EO, multi-date scenes; 13 bands)"
   # 281 instead of 120 training patches: the same classifier optimiser steps (80 x 4)
   if [ -f "$SHARED/eurosat_ms_extra/index.csv" ]; then CLS_EPOCHS=36; fi
   if [ ! -d "$SHARED/multitemporal" ]; then
     echo "[train] no $SHARED/multitemporal: MoCo pre-trains on EuroSAT + the shipped SSL4EO patches only"
     MOCO_RECIPE=(--data.sources "[eurosat_all, ssl4eo]")
+    ENCODER_NAME="MoCo-v2 image encoder (EuroSAT, SSL4EO; 13 bands)"
   fi
 fi
 
 if [ -n "${MOCO_CHECKPOINT:-}" ]; then
   step "1/6 MoCo: reusing $MOCO_CHECKPOINT"
 else
-  step "1/6 geography-aware MoCo-v2 (+Geo, temporal positives) on EuroSAT + SSL4EO + multi-date scenes, 13 bands"
+  step "1/6 MoCo-v2 image encoder (13 bands), self-supervised"
   trainer moco fit --config trainer/configs/moco_eurosat_small.yaml "${MOCO_RECIPE[@]}"
 fi
 step "2/6 13-band Sentinel-2 classifier (MoCo init, fine-tuned)"
@@ -67,7 +71,7 @@ trainer export --checkpoint runs/classifier_eurosat_s2/final.ckpt --kind image_c
 trainer export --checkpoint runs/classifier_eurosat_rgb/final.ckpt --kind image_classifier \
   --name "EuroSAT RGB classifier" --out "$MODELS_DIR/eurosat_rgb.onnx"
 trainer export --checkpoint "$MOCO" --kind image_encoder \
-  --name "MoCo-v2 geo image encoder (EuroSAT, 13 bands)" --out "$MODELS_DIR/moco_eurosat_encoder.onnx"
+  --name "$ENCODER_NAME" --out "$MODELS_DIR/moco_eurosat_encoder.onnx"
 trainer export --checkpoint runs/csp_eurosat/checkpoints/last.ckpt --kind location_encoder \
   --name "CSP location encoder (EuroSAT + SSL4EO)" --out "$MODELS_DIR/csp_location_encoder.onnx"
 trainer export --checkpoint runs/prior_eurosat/final.ckpt --kind location_prior \
