@@ -8,6 +8,8 @@
 # scenes of ../shared/data/multitemporal with temporal positives (a clone without them: EuroSAT +
 # the shipped SSL4EO patches, said so). EUROSAT=eurosat is the previous release's recipe (the 200
 # patches only, MoCo on them alone, layer_statistics RGB radiometry).
+# The shipped eurosat_s2.onnx and moco_eurosat_encoder.onnx come from the previous MoCo recipe (EuroSAT
+# training patches only; commands in models/README.md): retrained on this one they were worse on validation.
 # Usage:
 #   bash scripts/train_default_models.sh            # writes models/*.onnx
 #   MODELS_DIR=/tmp/m bash scripts/train_default_models.sh
