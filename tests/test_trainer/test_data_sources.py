@@ -9,6 +9,7 @@ import rasterio
 import torch
 from moco_fixtures import eurosat_csv
 
+from trainer.data import preflight as preflight_module
 from trainer.data.bands import EUROSAT_BANDS
 from trainer.data.image_datamodule import ImageDataModule
 from trainer.data.preflight import preflight
@@ -101,6 +102,20 @@ def test_preflight_names_the_first_bad_row_or_skips_and_counts(tmp_path, data_di
     with pytest.warns(UserWarning, match="skipped 3"):
         data.setup("fit")
     assert sum(len(d) for d in data.datasets.values()) == 3
+
+
+def test_preflight_reads_each_file_once_and_counts_rows_in_chunks_over_a_process_pool(tmp_path, data_dir,
+                                                                                       monkeypatch):
+    records = image_records(str(_table_with_bad_rows(tmp_path, data_dir)))
+    repeated = records.iloc[[0, 2, 1, 0, 3, 1, 5]].reset_index(drop=True)  # windows of shared files
+    monkeypatch.setattr(preflight_module, "CHUNK", 2)  # 5 distinct files: 3 chunks over the pool
+    with pytest.raises(TrainerError, match=r"row 2 \(.*missing.tif\) missing or unreadable.*3 bad row"):
+        preflight(repeated, BANDS, 64)
+    with pytest.warns(UserWarning, match=r"skipped 3 of 7 rows .*first: row 2"):
+        kept = preflight(repeated, BANDS, 64, skip_bad=True)
+    assert kept["image_path"].tolist() == repeated["image_path"].iloc[[0, 1, 3, 6]].tolist()
+    assert (kept[["height", "width"]] == 64).all().all()
+    assert kept["band_indices"].tolist() == [tuple(EUROSAT_BANDS.index(b) for b in BANDS)] * 4
 
 
 
