@@ -15,6 +15,7 @@ from trainer.data.image_datamodule import ImageDataModule
 from trainer.data.preflight import preflight
 from trainer.data.rasters import centre_latlon, read_image
 from trainer.data.sources import SHARED_DATA_ROOT, image_records, source_names
+from trainer.data.tiles import TileDataset
 from trainer.errors import TrainerError
 
 BANDS = ["B02", "B03", "B04", "B08"]
@@ -58,6 +59,22 @@ def test_tiles_are_read_from_disk_one_window_each(tmp_path):
     y, x = train.offsets[5]
     whole = read_image(train.paths[5], train.band_sets[train.band_set[5]])
     assert torch.equal(train[5]["image"], torch.from_numpy(whole[:, y:y + 64, x:x + 64]))
+
+
+def test_float_tiles_with_nan_or_inf_name_the_file_and_tile(tmp_path):
+    pixels = np.ones((2, 64, 64), dtype=np.float32)
+    pixels[1, 40, 5] = np.inf
+    path = tmp_path / "float.tif"
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 2, "dtype": "float32", "crs": "EPSG:32633",
+               "transform": rasterio.transform.from_origin(500000, 5000000, 10, 10)}
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(pixels)
+    tiles = pd.DataFrame({"image_path": [str(path)] * 2, "band_indices": [(0,), (0, 1)], "tile_y": [32, 32],
+                          "tile_x": [0, 0], "lat": [45.0] * 2, "lon": [10.0] * 2, "label": [-1] * 2})
+    dataset = TileDataset(tiles, 32)
+    assert torch.equal(dataset[0]["image"], torch.ones(1, 32, 32))
+    with pytest.raises(TrainerError, match=r"float.tif holds NaN/inf pixel values in the tile at \(32, 0\)"):
+        dataset[1]
 
 
 def test_workers_see_every_tile_once_per_epoch(tmp_path):

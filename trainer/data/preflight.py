@@ -1,15 +1,15 @@
 """Pre-flight pass over record tables: image headers only (size, band count), before any pixel is read.
 
 It names the first missing, unreadable or too small image by row, or, with ``skip_bad``, drops and
-counts such rows. Each distinct file's header is read once (rows that are windows of one scene share
-it), by a pool of processes when there are many files: rasterio holds the GIL while it opens a
-dataset, so threads do not help.
+counts such rows. Files are opened without their georeferencing (:func:`trainer.data.rasters.pixels_only`:
+parsing the CRS costs ~10x the rest of an open); each distinct file's header is read once (rows that
+are windows of one scene share it), by a pool of processes when there are many files (rasterio holds
+the GIL while it opens a dataset, so threads do not help).
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -19,13 +19,11 @@ from lightning.pytorch.utilities import rank_zero_warn
 from tqdm import tqdm
 
 from trainer.data.bands import band_indices
+from trainer.data.rasters import pixels_only
 from trainer.errors import TrainerError
 
 #: Files per pool task; fewer files than this are read in the calling process (no pool start-up).
 CHUNK = 2048
-#: GDAL settings for header reads: no directory listing per open (no sidecar files looked for) and no
-#: georeferencing read (its CRS parsing costs ~10x the rest of an open; the pass needs sizes only).
-HEADER_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_GEOREF_SOURCES": "NONE"}
 
 Header = tuple[int, int, int] | str
 
@@ -33,8 +31,7 @@ Header = tuple[int, int, int] | str
 def _headers(paths: list[str]) -> list[Header]:
     """``(height, width, band count)`` of each image, or why it cannot be read."""
     headers: list[Header] = []
-    with rasterio.Env(**HEADER_ENV), warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+    with pixels_only():
         for path in paths:
             try:
                 with rasterio.open(path) as ds:

@@ -65,10 +65,11 @@ class TileDataset(Dataset):
     def read(self, index: int) -> torch.Tensor:
         """Raw pixels of tile ``index``; NaN/inf values raise :class:`TrainerError` naming the file."""
         y, x = self.offsets[index]
-        pixels = read_window(self.paths[index], self.band_sets[self.band_set[index]], int(y), int(x), self.size)
-        if not np.isfinite(pixels).all():
+        pixels = read_window(self.paths[index], self.band_sets[self.band_set[index]], int(y), int(x), self.size,
+                             dtype=None)
+        if pixels.dtype.kind in "fc" and not np.isfinite(pixels).all():  # integer pixels are always finite
             raise TrainerError(f"{self.paths[index]} holds NaN/inf pixel values in the tile at ({y}, {x})")
-        return torch.from_numpy(pixels)
+        return torch.from_numpy(pixels.astype(np.float32, copy=False))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         image = self.read(index)
