@@ -12,9 +12,9 @@ decode and loader overhead, not disk). Sections (``--skip`` any of them):
 - ``rate``: images/s of the trainer's ``TileDataset`` + DataLoader vs raw rasterio window reads of
   the same crops in a process pool of the same size, page cache warm, repeated, medians;
 - ``shards``: images/s of one epoch from a litdata shard set vs from the loose files, at each N;
-- ``rss``: peak RSS of the process tree and wall time of one ``moco fit`` and one ``csp fit`` epoch at
-  each N, from the loose files and from shards (``benchmarks/configs``: tiny backbone, the data path is
-  what is measured).
+- ``rss``: peak RSS and peak PSS of the process tree (main process + loader workers) and wall time
+  of one ``moco fit`` and one ``csp fit`` epoch at each N, from the loose files and from shards
+  (``benchmarks/configs``: tiny backbone, torch on 1 thread; the data path is what is measured).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def rates(source: Path, workers: int, items: int, repeats: int) -> list[tuple[fl
     dataset = data.datasets["train"]
     picked = np.random.default_rng(0).permutation(len(dataset))[:items]
     subset = Subset(dataset, picked.tolist())
-    todo = [(dataset.paths[i], *map(int, dataset.offsets[i])) for i in picked]
+    todo = [(dataset.path(i), *map(int, dataset.offsets[i])) for i in picked]
 
     def trainer_rate() -> float:
         start = time.perf_counter()
@@ -162,20 +162,30 @@ def shard_rate(source: Path, shards: Path, workers: int) -> tuple[float, float]:
     return result[0], result[1]
 
 
-def peak_rss(command: list[str]) -> tuple[float, float, int]:
-    """(peak RSS of the process tree in MiB, wall seconds, exit code) of ``command``."""
+def _pss(pid: int) -> int:
+    """Proportional set size of a process in bytes (Linux ``smaps_rollup``: pages shared by k processes
+    count 1/k in each, so a sum over processes counts every page once)."""
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        return next(int(line.split()[1]) * 1024 for line in rollup if line.startswith("Pss:"))
+
+
+def peak_memory(command: list[str]) -> tuple[float, float, float, int]:
+    """(peak RSS summed over the process tree, peak PSS summed over it, both MiB; wall seconds; exit
+    code) of ``command``, sampled every 0.1 s."""
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "OMP_NUM_THREADS": str(TORCH_THREADS)})
-    peak, root = 0, psutil.Process(process.pid)
+    peak_rss = peak_pss = 0
+    root = psutil.Process(process.pid)
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak_rss, peak_pss
         while not stop.is_set():
             try:
                 tree = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree))
-            except psutil.Error:
+                peak_rss = max(peak_rss, sum(p.memory_info().rss for p in tree))
+                peak_pss = max(peak_pss, sum(_pss(p.pid) for p in tree))
+            except (psutil.Error, OSError):
                 pass
             time.sleep(0.1)
 
@@ -187,7 +197,7 @@ def peak_rss(command: list[str]) -> tuple[float, float, int]:
     thread.join()
     if process.returncode:
         print(err[-2000:], file=sys.stderr)
-    return peak / 2**20, time.perf_counter() - start, process.returncode
+    return peak_rss / 2**20, peak_pss / 2**20, time.perf_counter() - start, process.returncode
 
 
 def fit_command(task: str, source: str, runs: Path) -> list[str]:
@@ -206,6 +216,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip", nargs="*", default=[], choices=["preflight", "rate", "shards", "rss"])
     parser.add_argument("--tasks", nargs="*", default=["moco", "csp"], choices=["moco", "csp"])
+    parser.add_argument("--kinds", nargs="*", default=["loose", "shards"], choices=["loose", "shards"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -228,7 +239,7 @@ def main() -> None:
                   f"rasterio with the trainer's open settings {same:.0f} img/s, ratio "
                   f"{np.median(runs[:, 0] / runs[:, 2]):.2f} (goal >= 0.9)", flush=True)
         shards = {}
-        if not {"shards", "rss"} <= set(args.skip):
+        if "shards" not in args.skip or ("rss" not in args.skip and "shards" in args.kinds):
             for n, source in sources.items():
                 start = time.perf_counter()
                 shards[n] = build(source, folder, args.workers)
@@ -240,16 +251,19 @@ def main() -> None:
                       f"(x{from_shards / loose:.2f})", flush=True)
         if "rss" not in args.skip:
             for task in args.tasks:
-                for kind in ("loose", "shards"):
+                for kind in args.kinds:
                     peaks = []
                     for n, source in sources.items():
                         src = str(source) if kind == "loose" else f"shards:{shards[n]}"
-                        rss, seconds, code = peak_rss(fit_command(task, src, folder / f"runs_{task}_{kind}_{n}"))
-                        peaks.append(rss)
-                        print(f"(b) {task} fit one epoch, {kind}, N={n}: peak RSS {rss:.0f} MiB, {seconds:.0f} s, "
-                              f"exit {code}", flush=True)
-                    print(f"(b) {task} fit, {kind}: growth {peaks[1] - peaks[0]:+.0f} MiB from N={args.sizes[0]} "
-                          f"to N={large} (goal < 150 MiB)", flush=True)
+                        rss, pss, seconds, code = peak_memory(fit_command(task, src,
+                                                                          folder / f"runs_{task}_{kind}_{n}"))
+                        peaks.append((rss, pss))
+                        print(f"(b) {task} fit one epoch, {kind}, N={n}: peak RSS {rss:.0f} MiB, peak PSS {pss:.0f} "
+                              f"MiB, {seconds:.0f} s, exit {code}", flush=True)
+                    (rss_small, pss_small), (rss_large, pss_large) = peaks
+                    print(f"(b) {task} fit, {kind}: growth from N={args.sizes[0]} to N={large}: RSS "
+                          f"{rss_large - rss_small:+.0f} MiB, PSS {pss_large - pss_small:+.0f} MiB (goal < 150 MiB)",
+                          flush=True)
 
 
 if __name__ == "__main__":
