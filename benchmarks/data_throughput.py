@@ -162,29 +162,38 @@ def shard_rate(source: Path, shards: Path, workers: int) -> tuple[float, float]:
     return result[0], result[1]
 
 
-def _pss(pid: int) -> int:
-    """Proportional set size of a process in bytes (Linux ``smaps_rollup``: pages shared by k processes
-    count 1/k in each, so a sum over processes counts every page once)."""
+def _pss(pid: int) -> tuple[int, int]:
+    """(proportional set size, its part in file-backed pages) of a process in bytes, from Linux
+    ``smaps_rollup``: a page shared by k processes counts 1/k in each, so a sum over processes counts
+    every page once; file-backed pages (libraries, memory-mapped shard or cache files) are page cache
+    the kernel can reclaim, the rest (heap, shared-memory batches) is what a process really holds."""
+    fields = {}
     with open(f"/proc/{pid}/smaps_rollup") as rollup:
-        return next(int(line.split()[1]) * 1024 for line in rollup if line.startswith("Pss:"))
+        for line in rollup:
+            name, value = line.split()[:2]
+            if name in ("Pss:", "Pss_File:"):
+                fields[name] = int(value) * 1024
+    return fields["Pss:"], fields.get("Pss_File:", 0)
 
 
-def peak_memory(command: list[str]) -> tuple[float, float, float, int]:
-    """(peak RSS summed over the process tree, peak PSS summed over it, both MiB; wall seconds; exit
-    code) of ``command``, sampled every 0.1 s."""
+def peak_memory(command: list[str]) -> tuple[float, float, float, float, int]:
+    """(peaks summed over the process tree, MiB: RSS, PSS, PSS without file-backed pages; wall seconds;
+    exit code) of ``command``, sampled every 0.1 s."""
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "OMP_NUM_THREADS": str(TORCH_THREADS)})
-    peak_rss = peak_pss = 0
+    peak_rss = peak_pss = peak_held = 0
     root = psutil.Process(process.pid)
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak_rss, peak_pss
+        nonlocal peak_rss, peak_pss, peak_held
         while not stop.is_set():
             try:
                 tree = [root, *root.children(recursive=True)]
                 peak_rss = max(peak_rss, sum(p.memory_info().rss for p in tree))
-                peak_pss = max(peak_pss, sum(_pss(p.pid) for p in tree))
+                pss = [_pss(p.pid) for p in tree]
+                peak_pss = max(peak_pss, sum(total for total, _ in pss))
+                peak_held = max(peak_held, sum(total - file for total, file in pss))
             except (psutil.Error, OSError):
                 pass
             time.sleep(0.1)
@@ -197,7 +206,7 @@ def peak_memory(command: list[str]) -> tuple[float, float, float, int]:
     thread.join()
     if process.returncode:
         print(err[-2000:], file=sys.stderr)
-    return peak_rss / 2**20, peak_pss / 2**20, time.perf_counter() - start, process.returncode
+    return peak_rss / 2**20, peak_pss / 2**20, peak_held / 2**20, time.perf_counter() - start, process.returncode
 
 
 def fit_command(task: str, source: str, runs: Path) -> list[str]:
@@ -255,15 +264,15 @@ def main() -> None:
                     peaks = []
                     for n, source in sources.items():
                         src = str(source) if kind == "loose" else f"shards:{shards[n]}"
-                        rss, pss, seconds, code = peak_memory(fit_command(task, src,
-                                                                          folder / f"runs_{task}_{kind}_{n}"))
-                        peaks.append((rss, pss))
-                        print(f"(b) {task} fit one epoch, {kind}, N={n}: peak RSS {rss:.0f} MiB, peak PSS {pss:.0f} "
-                              f"MiB, {seconds:.0f} s, exit {code}", flush=True)
-                    (rss_small, pss_small), (rss_large, pss_large) = peaks
-                    print(f"(b) {task} fit, {kind}: growth from N={args.sizes[0]} to N={large}: RSS "
-                          f"{rss_large - rss_small:+.0f} MiB, PSS {pss_large - pss_small:+.0f} MiB (goal < 150 MiB)",
-                          flush=True)
+                        *peak, seconds, code = peak_memory(fit_command(task, src, folder / f"runs_{task}_{kind}_{n}"))
+                        peaks.append(np.array(peak))
+                        print(f"(b) {task} fit one epoch, {kind}, N={n}: peak RSS {peak[0]:.0f} MiB, PSS {peak[1]:.0f} "
+                              f"MiB, PSS without file pages {peak[2]:.0f} MiB; {seconds:.0f} s, exit {code}",
+                              flush=True)
+                    growth = peaks[1] - peaks[0]
+                    print(f"(b) {task} fit, {kind}: growth from N={args.sizes[0]} to N={large}: RSS {growth[0]:+.0f} "
+                          f"MiB, PSS {growth[1]:+.0f} MiB, PSS without file pages {growth[2]:+.0f} MiB "
+                          f"(goal < 150 MiB)", flush=True)
 
 
 if __name__ == "__main__":
