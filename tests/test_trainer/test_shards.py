@@ -39,7 +39,7 @@ def test_shards_hold_the_disk_tiles_in_order_with_their_fields(shard_set):
     disk = ImageDataModule(sources=[str(table)], bands=BANDS, tile_size=32, val_fraction=0, test_fraction=0)
     disk.setup("fit")
     tiles = disk.datasets["train"]
-    streamed = ShardDataset(str(location), BANDS, 32, shuffle=False)
+    streamed = ShardDataset(str(location), "train", shuffle=False)
     for i in (0, 5, 63):
         item = streamed[i]
         assert item["index"] == i
@@ -118,10 +118,10 @@ def test_csp_features_stream_from_shards_and_are_cached(shard_set, tmp_path):
     options = dict(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, batch_size=8,
                    feature_cache_dir=str(tmp_path / "cache"), num_workers=2)
     first = CspDataModule(**options)
-    latlon, features = first.pairs
+    features = first.features
     assert features.shape[0] == 64 and first.cache_hit is False and np.isfinite(features).all()
     again = CspDataModule(**options)
-    np.testing.assert_array_equal(again.pairs[1], features)
+    np.testing.assert_array_equal(again.features, features)
     assert again.cache_hit is True
     key = json.loads(next((tmp_path / "cache").glob("*/key.json")).read_text())
     assert key["bands"] == BANDS and len(key["data"]) == 64

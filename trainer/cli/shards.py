@@ -1,7 +1,11 @@
 """``python -m trainer shards build --source <any source> --out <dir>``: a litdata shard set for streaming.
 
-Train from it with ``--data.sources '[shards:<dir-or-URL>]'`` (``moco fit``; ``csp fit`` streams its
-frozen features from it). See :mod:`trainer.data.shards`.
+The train/val/test split is drawn once, per image, when the set is built (``--val-fraction``,
+``--test-fraction``, ``--split-seed``; unlabelled images all go to train) and written as the folders
+``train/ val/ test/``. Train from it with ``--data.sources '[shards:<dir-or-URL>]'`` (``moco fit`` and
+classifier training stream ``train/`` and validate/test on ``val/``/``test/``; ``csp fit`` holds
+``test/`` out; ``finetune --data.source shards:<dir>`` takes the items' coordinates and labels with
+the same split). See :mod:`trainer.data.shards`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ def parser() -> argparse.ArgumentParser:
                        help="band order of a table source's files")
     build.add_argument("--workers", type=int, default=1, help="processes reading and writing")
     build.add_argument("--chunk-bytes", default="64MB", help="size of one shard chunk")
+    build.add_argument("--val-fraction", type=float, default=0.2, help="share of labelled images in val/")
+    build.add_argument("--test-fraction", type=float, default=0.2,
+                       help="share of labelled images in test/ (0 and --val-fraction 0: everything in train/)")
+    build.add_argument("--split-seed", type=int, default=0, help="seed of the stratified split")
     build.add_argument("--skip-bad", action="store_true",
                        help="skip (and count) missing, unreadable or too small images instead of stopping")
     return p
@@ -39,6 +47,6 @@ def main(argv: list[str]) -> int:
     from trainer.data.shards import build_shards
 
     out = build_shards(args.source, args.out, args.bands, args.tile_size, args.table_bands, args.workers,
-                       args.chunk_bytes, args.skip_bad)
+                       args.chunk_bytes, args.skip_bad, args.val_fraction, args.test_fraction, args.split_seed)
     print(f"shards written to {out}; train with --data.sources '[shards:{out}]'")
     return 0
