@@ -163,3 +163,78 @@ def test_a_killed_build_leaves_no_shard_set(tmp_path):
         ImageDataModule(sources=[f"shards:{partial}"], bands=BANDS, tile_size=16).setup("fit")
     build_shards(str(table), out, BANDS, 16, list(EUROSAT_BANDS))  # a rebuild replaces the leftovers
     assert shard_meta(str(out))[0]["items"] == 16 * 16 and not partial.exists()
+
+
+@pytest.fixture(scope="module")
+def labelled_set(tmp_path_factory):
+    """Shards of 30 real EuroSAT patches (3 per class) in 32 px tiles, split 1/3 each per patch: 120 items."""
+    from trainer.data.sources import eurosat_records
+
+    folder = tmp_path_factory.mktemp("labelled")
+    records = eurosat_records().groupby("label").head(3)
+    records[["image_path", "lat", "lon", "class_name"]].rename(columns={"class_name": "label"}).to_csv(
+        folder / "labelled.csv", index=False)
+    location = build_shards(str(folder / "labelled.csv"), folder / "set", BANDS, 32, list(EUROSAT_BANDS), workers=1,
+                            val_fraction=1 / 3, test_fraction=1 / 3)
+    return location, records
+
+
+def test_a_labelled_shard_set_is_split_per_image_into_folders(labelled_set):
+    location, records = labelled_set
+    meta, items = shard_meta(str(location))
+    assert meta["splits"] == {"train": 40, "val": 40, "test": 40} and meta["class_names"] == sorted(
+        records["class_name"])[::3]
+    assert all((location / split / "index.json").is_file() for split in ("train", "val", "test"))
+    images = items.groupby("image_path")["split"].nunique()
+    assert len(images) == 30 and (images == 1).all()  # the 4 tiles of an image stay in one split
+    assert (items.groupby("split")["label"].nunique() == 10).all()  # stratified: every class in every split
+    data = ImageDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, batch_size=8)
+    data.setup("fit")
+    assert data.class_names == meta["class_names"] and len(data.train_latlon) == 40
+    for split in ("val", "test"):
+        batches = list(getattr(data, f"{split}_dataloader")())
+        expected = items[items["split"] == split]
+        assert sorted(torch.cat([b["index"] for b in batches]).tolist()) == list(range(40))
+        assert sorted(torch.cat([b["label"] for b in batches]).tolist()) == sorted(expected["label"])
+    few = ImageDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, batch_size=8, label_ratio=0.25)
+    few.setup("fit")
+    labels = [few.datasets["train"][i]["label"].item() for i in range(len(few.datasets["train"]))]
+    assert len(labels) == 10 and sorted(labels) == list(range(10))  # one training tile per class
+    with pytest.raises(TrainerError, match="holds the one train/val/test split"):
+        ImageDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, folds=2).setup("fit")
+
+
+def test_points_and_csp_use_the_split_written_at_build_time(labelled_set):
+    from trainer.data.points import PointsDataModule
+
+    location, _ = labelled_set
+    _, items = shard_meta(str(location))
+    points = PointsDataModule(f"shards:{location}", batch_size=8)
+    for split in ("train", "val", "test"):
+        np.testing.assert_allclose(points.splits[split][["lat", "lon"]].to_numpy(),
+                                   items.loc[items["split"] == split, ["lat", "lon"]].to_numpy())
+    csp = CspDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, batch_size=8)
+    held = csp.items.records["heldout"].to_numpy()
+    assert csp.features.shape[0] == 120 and held.sum() == 40 and (csp.items.records["split"][held] == "test").all()
+    trained = np.concatenate([csp.split_rows["train"], csp.split_rows["val"]])
+    assert len(trained) == 80 and not held[trained].any()  # no test item is ever a CSP pair
+
+
+def test_csp_end_to_end_streams_pixels_from_the_shard_splits(labelled_set, tmp_path):
+    from torch.utils.data import IterableDataset
+
+    from trainer.tasks.csp import CspTask
+
+    location, _ = labelled_set
+    data = CspDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, batch_size=8,
+                         image_encoder_trainable=True, feature_cache_dir=str(tmp_path / "cache"))
+    assert isinstance(data.datasets["train"], IterableDataset) and len(data.datasets["val"]) == 40
+    model = CspTask(feature_dim=data.feature_dim, num_random_locations=8, image_encoder=data.image_encoder)
+    trainer = L.Trainer(accelerator="cpu", max_steps=2, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        limit_val_batches=1)
+    trainer.fit(model, datamodule=data)
+    assert trainer.global_step == 2 and torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert not (tmp_path / "cache").exists()
+    with pytest.raises(TrainerError, match="no frozen features"):
+        data.features  # noqa: B018

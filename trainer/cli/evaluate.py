@@ -142,7 +142,7 @@ def run_folds(args: argparse.Namespace) -> list[dict]:
             raise TrainerError(f"{args.source} has no labelled records to evaluate on")
         hp = data.hparams
         parts = evaluation_split(records, hp.eval_val_fraction, hp.eval_test_fraction, hp.split_seed, args.folds, fold)
-        if not parts["test"].index.equals(records.index[records["heldout"]]):
+        if not parts["test"].index.sort_values().equals(records.index[records["heldout"]]):
             raise TrainerError(f"the records of {args.source} changed (skipped rows?): the test split is not the "
                                "one the CSP data held out")
         class_names = list(records.drop_duplicates("label").sort_values("label")["class_name"])

@@ -129,7 +129,7 @@ class ImageDataModule(L.LightningDataModule):
         if hp.label_ratio < 1:
             kept = label_subset(train[train["label"] >= 0], hp.label_ratio, hp.split_seed).index.sort_values()
             self.datasets["train"] = Subset(ShardDataset(location, "train", hp.key_view, pairs, shuffle=False),
-                                            kept.to_numpy())
+                                            kept.tolist())
         else:
             self.datasets["train"] = ShardDataset(location, "train", hp.key_view, pairs, seed=hp.split_seed)
         for split in ("val", "test"):
