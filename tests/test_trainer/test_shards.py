@@ -238,3 +238,31 @@ def test_csp_end_to_end_streams_pixels_from_the_shard_splits(labelled_set, tmp_p
     assert not (tmp_path / "cache").exists()
     with pytest.raises(TrainerError, match="no frozen features"):
         data.features  # noqa: B018
+
+
+def test_a_classifier_trains_on_the_shard_train_split_and_tests_on_its_test_split(labelled_set, tmp_path):
+    from trainer.tasks.image_classifier import ImageClassifierTask
+
+    location, _ = labelled_set
+    meta, _ = shard_meta(str(location))
+
+    class Count(L.Callback):
+        def __init__(self) -> None:
+            self.seen: dict[str, list[int]] = {"val": [], "test": []}
+
+        def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+            self.seen["val"] += batch["index"].tolist()
+
+        def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+            self.seen["test"] += batch["index"].tolist()
+
+    data = ImageDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, batch_size=8)
+    model = ImageClassifierTask(bands=BANDS, class_names=meta["class_names"], tile_size=32, augment="none")
+    count = Count()
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        callbacks=[count], num_sanity_val_steps=0)
+    trainer.fit(model, datamodule=data)
+    results = trainer.test(model, datamodule=data, verbose=False)[0]
+    assert trainer.global_step == 5 and 0 <= results["test/top1"] <= 1  # 40 training tiles, batches of 8
+    assert sorted(count.seen["val"]) == sorted(count.seen["test"]) == list(range(40))

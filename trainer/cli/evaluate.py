@@ -60,6 +60,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--split_seed", type=int, help="default: the CSP data's split_seed (else 0); must match it")
     parser.add_argument("--bands", nargs="+",
                         help=f"image-side bands (default: the CSP data's, else {' '.join(COMMON_S2_BANDS)})")
+    parser.add_argument("--table_bands", nargs="+", help="band order of a table source's files (default: the CSP "
+                        "data's, else the EuroSAT order)")
     parser.add_argument("--image_backbone", help="image-side backbone (default: the CSP data's, else resnet10t_w32)")
     parser.add_argument("--image_encoder_checkpoint", help="image-side weights (default: the CSP data's)")
     parser.add_argument("--feature_cache_dir", help="frozen-feature cache (default: the CSP data's, e.g. "
@@ -83,7 +85,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 #: Evaluate options that override the CSP data's settings.
-DATA_OVERRIDES = ("bands", "image_backbone", "image_encoder_checkpoint", "feature_cache_dir", "split_seed")
+DATA_OVERRIDES = ("bands", "table_bands", "image_backbone", "image_encoder_checkpoint", "feature_cache_dir",
+                  "split_seed")
 
 
 def csp_data_settings(checkpoint: str | Path | None) -> dict:
