@@ -52,6 +52,9 @@ class ImageDataModule(L.LightningDataModule):
         label_ratio: fraction of each class kept in the training split (few-label evaluation).
         folds, fold: with ``folds`` >= 2, fold ``fold`` of a stratified k-fold partition is the test
             split (:func:`trainer.data.splits.fold_split`; cross-validation), else one seeded split.
+
+    A ``shards:`` source brings its own split, drawn when it was built (:mod:`trainer.data.shards`):
+    ``val_fraction``, ``test_fraction`` and ``split_seed`` do not apply to it and ``folds`` is refused.
     """
 
     def __init__(self, sources: list[str] = ("eurosat",), bands: list[str] = S2_BANDS,
