@@ -154,11 +154,11 @@ def test_a_killed_build_leaves_no_shard_set(tmp_path):
                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = tmp_path / "set.partial"
     deadline = time.monotonic() + 300
-    while not any(partial.glob("*.bin")) and time.monotonic() < deadline and build.poll() is None:
+    while not any(partial.glob("train/*.bin")) and time.monotonic() < deadline and build.poll() is None:
         time.sleep(0.05)
     os.killpg(build.pid, signal.SIGKILL)
     build.wait()
-    assert any(partial.glob("*.bin")) and not out.exists()  # killed mid-build: chunks, no shard set
+    assert any(partial.glob("train/*.bin")) and not out.exists()  # killed mid-build: chunks, no shard set
     with pytest.raises(TrainerError, match="not a complete shard set"):
         ImageDataModule(sources=[f"shards:{partial}"], bands=BANDS, tile_size=16).setup("fit")
     build_shards(str(table), out, BANDS, 16, list(EUROSAT_BANDS))  # a rebuild replaces the leftovers
@@ -236,6 +236,9 @@ def test_csp_end_to_end_streams_pixels_from_the_shard_splits(labelled_set, tmp_p
     trainer.fit(model, datamodule=data)
     assert trainer.global_step == 2 and torch.isfinite(trainer.callback_metrics["train/loss"])
     assert not (tmp_path / "cache").exists()
+    trainer.save_checkpoint(tmp_path / "last.ckpt")  # the stream's position, for a mid-epoch resume
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=False)["CspDataModule"]["shard_loader"]
+    assert saved["num_samples_yielded"] == 16, saved  # 2 steps of 8 items
     with pytest.raises(TrainerError, match="no frozen features"):
         data.features  # noqa: B018
 
@@ -266,3 +269,16 @@ def test_a_classifier_trains_on_the_shard_train_split_and_tests_on_its_test_spli
     results = trainer.test(model, datamodule=data, verbose=False)[0]
     assert trainer.global_step == 5 and 0 <= results["test/top1"] <= 1  # 40 training tiles, batches of 8
     assert sorted(count.seen["val"]) == sorted(count.seen["test"]) == list(range(40))
+
+
+def test_evaluate_takes_a_shard_set_with_its_split(labelled_set, tmp_path, capsys):
+    import pandas as pd
+
+    location, _ = labelled_set
+    assert trainer_main(["evaluate", "--source", f"shards:{location}", "--bands", *BANDS, "--tile_size", "32",
+                         "--ratios", "1", "--seeds", "0", "--steps", "2", "--prior_losses", "softmax",
+                         "--prior_exponents", "--out", str(tmp_path / "eval")]) == 0
+    rows = pd.read_csv(tmp_path / "eval.csv")
+    image = rows[rows["model"] == "image only"].set_index("split")
+    assert image.loc["test", "n_eval"] == 40 and image.loc["val", "n_eval"] == 40  # the build-time split
+    assert "image features of 120" in capsys.readouterr().err

@@ -62,6 +62,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help=f"image-side bands (default: the CSP data's, else {' '.join(COMMON_S2_BANDS)})")
     parser.add_argument("--table_bands", nargs="+", help="band order of a table source's files (default: the CSP "
                         "data's, else the EuroSAT order)")
+    parser.add_argument("--tile_size", type=int, help="image crop / shard tile size (default: the CSP data's, else 64)")
     parser.add_argument("--image_backbone", help="image-side backbone (default: the CSP data's, else resnet10t_w32)")
     parser.add_argument("--image_encoder_checkpoint", help="image-side weights (default: the CSP data's)")
     parser.add_argument("--feature_cache_dir", help="frozen-feature cache (default: the CSP data's, e.g. "
@@ -85,8 +86,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 #: Evaluate options that override the CSP data's settings.
-DATA_OVERRIDES = ("bands", "table_bands", "image_backbone", "image_encoder_checkpoint", "feature_cache_dir",
-                  "split_seed")
+DATA_OVERRIDES = ("bands", "table_bands", "tile_size", "image_backbone", "image_encoder_checkpoint",
+                  "feature_cache_dir", "split_seed")
 
 
 def csp_data_settings(checkpoint: str | Path | None) -> dict:
@@ -124,7 +125,7 @@ def evaluation_data(args: argparse.Namespace, settings: dict, fold: int):
 def run_folds(args: argparse.Namespace) -> list[dict]:
     """Rows of :func:`trainer.evaluation.few_label.evaluate_ratio` (plus ``fold``) for every split/fold, ratio, seed."""
     from trainer.cli.csp import pretrain_for_evaluation
-    from trainer.data.splits import evaluation_split
+    from trainer.data.splits import evaluation_split, stored_split
     from trainer.evaluation.few_label import FewLabelSetup, evaluate_ratio
     from trainer.tasks.location_classifier import csp_encoder_state
 
@@ -144,7 +145,8 @@ def run_folds(args: argparse.Namespace) -> list[dict]:
         if not len(records):
             raise TrainerError(f"{args.source} has no labelled records to evaluate on")
         hp = data.hparams
-        parts = evaluation_split(records, hp.eval_val_fraction, hp.eval_test_fraction, hp.split_seed, args.folds, fold)
+        parts = stored_split(records, args.folds) if "split" in records else evaluation_split(
+            records, hp.eval_val_fraction, hp.eval_test_fraction, hp.split_seed, args.folds, fold)
         if not parts["test"].index.sort_values().equals(records.index[records["heldout"]]):
             raise TrainerError(f"the records of {args.source} changed (skipped rows?): the test split is not the "
                                "one the CSP data held out")

@@ -34,6 +34,7 @@ from trainer.data.bands import EUROSAT_BANDS, SSL4EO_L2A_BANDS
 from trainer.data.feature_cache import cached_features, data_fingerprint, file_hash
 from trainer.data.features import checked_crops, frozen_backbone, stream_features, tile_statistics
 from trainer.data.geotagged import checked_latlon
+from trainer.data.shard_state import ShardLoaderState
 from trainer.data.sources import image_records, is_shards
 from trainer.data.splits import evaluation_split
 from trainer.data.tiles import TileDataset, loader
@@ -90,7 +91,7 @@ class FeaturePairs(Dataset):
         return torch.from_numpy(np.array(self.latlon[row])), torch.from_numpy(np.array(self.features[row]))
 
 
-class CspDataModule(L.LightningDataModule):
+class CspDataModule(ShardLoaderState, L.LightningDataModule):
     """Seeded random train/val split (``val_fraction``) of the image-location pairs that are not held
     out; ``eval_folds`` > 0 holds out test fold ``eval_fold`` of the k-fold evaluation (``python -m
     trainer evaluate --folds``). ``image_encoder_trainable``: batches of pixels for end-to-end
@@ -234,6 +235,9 @@ class CspDataModule(L.LightningDataModule):
         return loader(dataset, hp.batch_size, shuffle=train, drop_last=train, num_workers=workers)
 
     def train_dataloader(self) -> DataLoader:
+        train = self.datasets["train"]
+        if isinstance(train, IterableDataset):  # shards, end to end: resumable mid-epoch
+            return self.resumable_loader(train, self.hparams.batch_size, self.hparams.num_workers)
         return self._loader("train", True)
 
     def val_dataloader(self) -> DataLoader | list:

@@ -23,6 +23,7 @@ from qgis_csp_plugin.contract.latlon import validate_latlon
 from trainer.data.bands import EUROSAT_BANDS
 from trainer.data.features import band_percentiles, band_statistics, tile_sample
 from trainer.data.preflight import preflight
+from trainer.data.shard_state import ShardLoaderState
 from trainer.data.sources import image_records, is_shards
 from trainer.data.splits import evaluation_split, label_subset
 from trainer.data.temporal import TemporalPairs
@@ -34,7 +35,7 @@ KEY_VIEWS = ("none", "augment", "temporal")
 PERCENTILES = (2.0, 98.0)
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(ShardLoaderState, L.LightningDataModule):
     """Train/val/test splits (seeded, stratified when labelled) of geotagged patches.
 
     Args:
@@ -71,15 +72,6 @@ class ImageDataModule(L.LightningDataModule):
         self.datasets: dict[str, TileDataset] = {}
         self.class_names: list[str] = []
         self.band_mean = self.band_std = self.band_low = self.band_high = self.train_latlon = None
-        self._shard_loader = self._shard_loader_state = None
-
-    def state_dict(self) -> dict:
-        """The shard loader's position, saved in Lightning checkpoints for a mid-epoch resume (Lightning's
-        own loader-state restore is skipped when the task asks for ``estimated_stepping_batches``)."""
-        return {"shard_loader": self._shard_loader.state_dict()} if self._shard_loader is not None else {}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._shard_loader_state = state_dict.get("shard_loader")
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -172,11 +164,8 @@ class ImageDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
         if isinstance(self.datasets["train"], IterableDataset):
-            self._shard_loader = self._loader("train", True)
-            if self._shard_loader_state:
-                self._shard_loader.load_state_dict(self._shard_loader_state)
-                self._shard_loader_state = None
-            return self._shard_loader
+            return self.resumable_loader(self.datasets["train"], hp.batch_size, hp.num_workers, hp.pin_memory,
+                                         hp.persistent_workers)
         size = len(self.datasets["train"])
         if size == 0:
             raise TrainerError("the training split is empty")

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from trainer.data.geotagged import checked_latlon, encode_labels
 from trainer.data.sources import location_records
-from trainer.data.splits import evaluation_split, label_subset
+from trainer.data.splits import evaluation_split, label_subset, stored_split
 from trainer.errors import TrainerError
 
 
@@ -65,10 +65,7 @@ class PointsDataModule(L.LightningDataModule):
     def splits(self) -> dict[str, pd.DataFrame]:
         hp = self.hparams
         if "split" in self.records:
-            if hp.folds:
-                raise TrainerError(f"{hp.source} holds the one split drawn when it was built: folds need a "
-                                   "source without one")
-            parts = {name: self.records[self.records["split"] == name] for name in ("train", "val", "test")}
+            parts = stored_split(self.records, hp.folds)
         else:
             parts = evaluation_split(self.records, hp.val_fraction, hp.test_fraction, hp.split_seed, hp.folds,
                                      hp.fold)
