@@ -282,3 +282,19 @@ def test_evaluate_takes_a_shard_set_with_its_split(labelled_set, tmp_path, capsy
     image = rows[rows["model"] == "image only"].set_index("split")
     assert image.loc["test", "n_eval"] == 40 and image.loc["val", "n_eval"] == 40  # the build-time split
     assert "image features of 120" in capsys.readouterr().err
+
+
+def test_the_dates_of_one_place_share_a_split():
+    import pandas as pd
+
+    from trainer.data.shards import split_of_records
+
+    n = 60  # 30 places (3 classes x 10), 2 dates each, and 6 unlabelled images
+    records = pd.DataFrame({"image_path": [f"{i}.tif" for i in range(n + 6)],
+                            "location_id": [f"loc{i // 2}" for i in range(n)] + [""] * 6,
+                            "label": [(i // 2) % 3 for i in range(n)] + [-1] * 6})
+    parts = split_of_records(records, 0.2, 0.2, seed=0)
+    assert {name: len(part) for name, part in parts.items()} == {"train": 36 + 6, "val": 12, "test": 12}
+    located = pd.concat([part.assign(split=name) for name, part in parts.items()])
+    assert (located[located["label"] >= 0].groupby("location_id")["split"].nunique() == 1).all()
+    assert set(parts["train"].index) >= set(range(n, n + 6))  # unlabelled images: pre-training data

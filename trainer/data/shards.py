@@ -6,11 +6,12 @@ per item in stream order: ``lat, lon, label, class_name, timestamp, location_id,
 image_path``: the location_id → items index for temporal positives and the coordinates, read without
 loading any pixel) — and ``shards.json`` (bands, tile size, item counts per split, class names, the
 split's fractions and seed, per-band mean/std and percentiles of a sample of the training split,
-source). The split is drawn once, at build time, per image (all tiles of an image stay together),
-stratified by label as :func:`trainer.data.splits.evaluation_split`; unlabelled images all go to
-``train`` (pre-training data). Each item holds one tile's pixels in the file's own dtype. A build
-writes into ``<out>.partial`` and renames it when complete, so a killed build never leaves anything a
-later run would read as a shard set. Training streams from a local folder or any URL litdata reads
+source). The split is drawn once, at build time, per place (all tiles of an image and all dates
+of a ``location_id`` stay together), stratified by label as
+:func:`trainer.data.splits.evaluation_split`; unlabelled images all go to ``train`` (pre-training
+data). Each item holds one tile's pixels in the file's own dtype. A build writes into
+``<out>.partial`` and renames it when complete, so a killed build never leaves anything a later run
+would read as a shard set. Training streams from a local folder or any URL litdata reads
 (``s3://bucket/prefix``: credentials from the usual AWS variables; the sidecars are read with boto3,
 which litdata installs).
 """
@@ -54,13 +55,17 @@ def _sample(row: tuple, size: int) -> dict[str, Any]:
 
 def split_of_records(records: pd.DataFrame, val_fraction: float, test_fraction: float,
                      seed: int) -> dict[str, pd.DataFrame]:
-    """Train/val/test records: labelled ones by :func:`evaluation_split`, unlabelled ones all train
-    (fractions 0 and 0: everything is train)."""
+    """Train/val/test records: labelled ones by :func:`evaluation_split` over places (the images of one
+    ``location_id``, e.g. its dates, share a split; an image without one is its own place), unlabelled
+    ones all train (fractions 0 and 0: everything is train)."""
     labelled = records[records["label"] >= 0]
     if val_fraction == test_fraction == 0 or not len(labelled):
         parts = {"train": records, "val": records.iloc[:0], "test": records.iloc[:0]}
     else:
-        parts = evaluation_split(labelled, val_fraction, test_fraction, seed)
+        place = labelled["location_id"].where(labelled["location_id"] != "", "row " + labelled.index.astype(str))
+        places = evaluation_split(labelled.assign(place=place).drop_duplicates("place"), val_fraction,
+                                  test_fraction, seed)
+        parts = {name: labelled[place.isin(part["place"])] for name, part in places.items()}
         parts["train"] = pd.concat([parts["train"], records[records["label"] < 0]])
     return {name: part.sort_index() for name, part in parts.items()}
 
