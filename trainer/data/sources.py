@@ -275,6 +275,8 @@ def vector_points(path: str | Path) -> pd.DataFrame:
     WGS84 degrees, whatever the layer's CRS."""
     from osgeo import ogr, osr
 
+    if not Path(path).is_file():
+        raise TrainerError(f"point file not found: {path}")
     source = ogr.Open(str(path))
     if source is None:
         raise TrainerError(f"{path}: not a readable vector file")
