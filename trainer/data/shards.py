@@ -34,7 +34,7 @@ from litdata import StreamingDataLoader, StreamingDataset, optimize
 from trainer.data.features import band_percentiles, band_statistics, tile_sample
 from trainer.data.image_datamodule import PERCENTILES
 from trainer.data.preflight import preflight
-from trainer.data.rasters import read_window
+from trainer.data.shard_item import tile_item
 from trainer.data.sources import SHARDS_PREFIX, image_records
 from trainer.data.splits import evaluation_split
 from trainer.data.temporal import TemporalPairs
@@ -44,13 +44,6 @@ from trainer.errors import TrainerError
 META = "shards.json"
 ITEMS = "items.parquet"
 ITEM_COLUMNS = ["lat", "lon", "label", "class_name", "timestamp", "location_id", "tile_y", "tile_x", "image_path"]
-
-
-def _sample(row: tuple, size: int) -> dict[str, Any]:
-    """One shard item: the tile's pixels (file dtype) and its record fields (run in optimize workers)."""
-    item, path, bands, y, x, lat, lon, label, timestamp, location_id = row
-    return {"item": item, "image": read_window(path, list(bands), y, x, size, dtype=None), "lat": lat,
-            "lon": lon, "label": label, "timestamp": timestamp, "location_id": location_id}
 
 
 def split_of_records(records: pd.DataFrame, val_fraction: float, test_fraction: float,
@@ -111,7 +104,7 @@ def _write_split(tiles: pd.DataFrame, folder: Path, tile_size: int, workers: int
     rows = list(zip(range(len(tiles)), tiles["image_path"], tiles["band_indices"], tiles["tile_y"].tolist(),
                     tiles["tile_x"].tolist(), tiles["lat"].tolist(), tiles["lon"].tolist(),
                     tiles["label"].astype(int).tolist(), tiles["timestamp"], tiles["location_id"], strict=True))
-    optimize(fn=partial(_sample, size=tile_size), inputs=rows, output_dir=str(folder), chunk_bytes=chunk_bytes,
+    optimize(fn=partial(tile_item, size=tile_size), inputs=rows, output_dir=str(folder), chunk_bytes=chunk_bytes,
              num_workers=max(1, workers), mode="overwrite", reorder_files=False, keep_data_ordered=True)
     tiles.assign(class_name=tiles["class_name"].astype(str))[ITEM_COLUMNS].to_parquet(folder / ITEMS, index=False)
 
