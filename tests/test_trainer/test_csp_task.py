@@ -85,6 +85,7 @@ def test_evaluate_reuses_the_features_csp_fit_cached(csp_checkpoint, tmp_path, c
 
 
 def test_csp_trains_the_image_encoder_end_to_end(tmp_path):
+    from trainer.data.feature_cache import file_hash
     from trainer.data.features import frozen_backbone
 
     args = [*_csp_args(tmp_path, 1), "--data.image_encoder_trainable", "true", "--trainer.max_steps", "2"]
@@ -96,12 +97,17 @@ def test_csp_trains_the_image_encoder_end_to_end(tmp_path):
                if k.startswith("image_encoder.")}
     assert trained.keys() == initial.keys()
     assert not torch.equal(trained["conv1.0.weight"], initial["conv1.0.weight"])  # back-propagated into pixels
-    assert not (tmp_path / "features").exists()  # no frozen features, no cache
+    assert not (tmp_path / "features").exists()  # no frozen features, no cache while training
     mean = state["state_dict"]["band_mean"]
     assert mean.shape == (4,) and (mean > 100).all()  # raw reflectance statistics of the training patches
     assert cli_main(["export", "--checkpoint", str(tmp_path / "ckpt" / "last.ckpt"), "--kind", "location_encoder",
                      "--out", str(tmp_path / "loc.onnx")]) == 0
     assert OnnxModel.load(tmp_path / "loc.onnx").metadata.kind == "location_encoder"
+    assert cli_main(["evaluate", "--csp_checkpoint", str(tmp_path / "ckpt" / "last.ckpt"), "--ratios", "1",
+                     "--seeds", "0", "--steps", "2", "--prior_losses", "softmax", "--prior_exponents",
+                     "--out", str(tmp_path / "eval")]) == 0
+    key = json.loads(next((tmp_path / "features").glob("*/key.json")).read_text())
+    assert key["checkpoint_sha256"] == file_hash(tmp_path / "ckpt" / "last.ckpt")  # the trained image encoder
 
 
 def test_location_prior_from_csp_checkpoint(csp_checkpoint, tmp_path):

@@ -9,7 +9,8 @@ The location priors are trained with each loss of ``--prior_losses`` (``softmax`
 α among ``--prior_exponents`` chosen by the fused log-likelihood on the validation split (α = 0 is
 image-only; pass no value to skip). The image side is a linear head on frozen ``--image_backbone``
 features: the CSP data's own (:class:`trainer.data.csp_datamodule.CspDataModule` with the data settings
-saved in the CSP checkpoint; its bands, backbone, normalisation), memory-mapped from the feature cache
+saved in the CSP checkpoint; its bands, backbone, normalisation; a CSP image encoder trained end to
+end is taken from the checkpoint), memory-mapped from the feature cache
 that ``csp fit`` filled (``--feature_cache_dir``; nothing is recomputed when the key matches), or, without
 CSP, a random-init ``--image_backbone`` unless ``--image_encoder_checkpoint``; ``--bands``,
 ``--image_backbone``, ``--image_encoder_checkpoint`` override the CSP data's (other features, other key).
@@ -103,11 +104,13 @@ def csp_data_settings(checkpoint: str | Path | None) -> dict:
     return {k: v for k, v in saved.items() if k in inspect.signature(CspDataModule).parameters}
 
 
-def evaluation_data(args: argparse.Namespace, settings: dict, fold: int):
-    """The CSP data (``settings`` of the CSP checkpoint, overridden by the evaluate options) whose frozen
-    features are the image side of fold ``fold``."""
+def evaluation_data(args: argparse.Namespace, checkpoint: str | None, fold: int):
+    """The CSP data (the settings saved in ``checkpoint``, overridden by the evaluate options) whose
+    frozen features are the image side of fold ``fold``; a CSP model trained end to end brings its
+    image encoder."""
     from trainer.data.csp_datamodule import CspDataModule
 
+    settings = csp_data_settings(checkpoint)
     if settings and (settings.get("eval_folds", 0), settings.get("eval_fold", 0)) != (args.folds, fold):
         raise TrainerError(f"the CSP checkpoint held out fold {settings.get('eval_fold', 0)} of "
                            f"{settings.get('eval_folds', 0)} folds, not fold {fold} of {args.folds}")
@@ -116,6 +119,8 @@ def evaluation_data(args: argparse.Namespace, settings: dict, fold: int):
                            f"{settings.get('split_seed', 0)}")
     options = {**settings, "sources": list(settings.get("sources", [])), "eval_folds": args.folds,
                "eval_fold": fold, "image_encoder_trainable": False}
+    if settings.get("image_encoder_trainable"):  # trained end to end: the image side uses CSP's own encoder
+        options["image_encoder_checkpoint"] = str(checkpoint)
     options.update({name: getattr(args, name) for name in DATA_OVERRIDES if getattr(args, name) is not None})
     if args.source not in options["sources"]:
         options["sources"].append(args.source)
@@ -136,7 +141,7 @@ def run_folds(args: argparse.Namespace) -> list[dict]:
             checkpoint = str(pretrain_for_evaluation(args.csp_config, shlex.split(args.csp_args),
                                                      Path(args.runs_dir) / f"fold{fold}", args.split_seed or 0,
                                                      args.folds, fold))
-        data = evaluation_data(args, csp_data_settings(checkpoint), fold)
+        data = evaluation_data(args, checkpoint, fold)
         records, features = data.source_features(args.source)
         print(f"fold {fold}: image features of {len(records)} {args.source} records "
               f"{'from the feature cache' if data.cache_hit else 'computed'}", file=sys.stderr)
