@@ -53,7 +53,7 @@ def test_second_run_reuses_the_cache_and_a_new_key_never_does(tmp_path):
         other = _data(tmp_path, **change)
         assert other.cache_hit is None and other.features.shape[0] == 12 and other.cache_hit is False
     assert len(list((tmp_path / "cache").iterdir())) == 4
-    assert not list((tmp_path / "cache").glob("*.partial"))
+    assert not list((tmp_path / "cache").glob("*.partial*"))
 
 
 def test_a_rewritten_image_file_misses_the_cache(tmp_path):
@@ -86,3 +86,24 @@ def test_csp_trains_from_cached_features(tmp_path):
     assert torch.isfinite(trainer.callback_metrics["train/loss"]).all()
     latlon, features = data.datasets["train"][0]  # pairs are read per item from the memory map
     assert latlon.shape == (2,) and features.shape == (data.feature_dim,)
+
+
+def test_processes_computing_one_key_at_once_leave_one_complete_folder(tmp_path, monkeypatch):
+    import os
+
+    from trainer.data.feature_cache import cached_features, key_hash
+
+    key = {"data": "same"}
+
+    def first_rank(out: np.ndarray) -> None:
+        out[:] = 1.0
+
+    def second_rank(out: np.ndarray) -> None:  # meanwhile another process (DDP rank) finishes the same key
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "getpid", lambda: 999_999)
+            cached_features(tmp_path, key, (3, 2), first_rank)
+        out[:] = 1.0
+
+    features, hit = cached_features(tmp_path, key, (3, 2), second_rank)
+    assert hit is False and (features == 1.0).all()
+    assert [p.name for p in tmp_path.iterdir()] == [key_hash(key)]  # no partial folder left behind
