@@ -88,10 +88,13 @@ def test_csp_trains_the_image_encoder_end_to_end(tmp_path):
     from trainer.data.feature_cache import file_hash
     from trainer.data.features import frozen_backbone
 
-    args = [*_csp_args(tmp_path, 1), "--data.image_encoder_trainable", "true", "--trainer.max_steps", "2"]
+    args = [*_csp_args(tmp_path, 1), "--data.image_encoder_trainable", "true", "--trainer.max_steps", "2",
+            "--model.image_lr", "0.0005"]
     assert cli_main(["csp", *args]) == 0
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=False)
     assert state["global_step"] == 2
+    assert [group["initial_lr"] for group in state["optimizer_states"][0]["param_groups"]] == pytest.approx(
+        [1e-3, 5e-4])  # location side, image encoder
     initial = frozen_backbone("resnet10t_w32", 4).state_dict()  # the task's initial weights (seeded)
     trained = {k.removeprefix("image_encoder."): v for k, v in state["state_dict"].items()
                if k.startswith("image_encoder.")}

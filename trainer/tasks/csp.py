@@ -51,7 +51,8 @@ class CspTask(ExportableTask):
         num_random_locations: random negative locations per batch (objective L).
         lr_decay: multiplicative learning-rate decay per epoch (CSP: 0.98).
         image_encoder: ``{"backbone", "in_channels"}`` of an image encoder trained end to end (linked
-            from the data; ``None``: batches hold frozen features).
+            from the data; ``None``: batches hold frozen features); ``image_lr`` its learning rate
+            (default ``lr``; e.g. 1e-4 to fine-tune a pre-trained MoCo encoder gently).
     """
 
     EXPORT_KINDS = (Kind.LOCATION_ENCODER,)
@@ -61,7 +62,7 @@ class CspTask(ExportableTask):
                  loss_weights: dict[str, float] | None = None, temperatures: dict[str, float] | None = None,
                  num_random_locations: int = 128, lr: float = 1e-3, weight_decay: float = 0.0,
                  lr_decay: float = 0.98, name: str = "CSP location encoder",
-                 image_encoder: dict[str, Any] | None = None) -> None:
+                 image_encoder: dict[str, Any] | None = None, image_lr: float | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         params = with_default_params(location_encoder, encoder_params)
@@ -123,8 +124,12 @@ class CspTask(ExportableTask):
         self.log("val/retrieval_top1", hits.float().mean(), batch_size=len(latlon), sync_dist=True)
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        image = [] if self.image_encoder is None else list(self.image_encoder.parameters())
+        chosen = {id(p) for p in image}
+        groups = [{"params": [p for p in self.parameters() if p.requires_grad and id(p) not in chosen]}]
+        if image:  # end to end: the image encoder may learn more gently (image_lr)
+            groups.append({"params": image, "lr": self.hparams.image_lr or self.hparams.lr})
+        optimizer = torch.optim.Adam(groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.hparams.lr_decay)
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
