@@ -58,6 +58,10 @@ def test_build_refuses_an_existing_folder_and_training_refuses_other_bands(shard
     (tmp_path / "half").mkdir()
     with pytest.raises(TrainerError, match="not a complete shard set"):
         ImageDataModule(sources=[f"shards:{tmp_path / 'half'}"], bands=BANDS, tile_size=32).setup("fit")
+    (tmp_path / "old").mkdir()  # the layout before splits: one litdata folder, no "splits" in shards.json
+    (tmp_path / "old" / "shards.json").write_text(json.dumps({"bands": BANDS, "tile_size": 32, "items": 64}))
+    with pytest.raises(TrainerError, match="without train/val/test folders .*rebuild it"):
+        ImageDataModule(sources=[f"shards:{tmp_path / 'old'}"], bands=BANDS, tile_size=32).setup("fit")
 
 
 def test_temporal_keys_stream_from_the_other_date(shard_set):
