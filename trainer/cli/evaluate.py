@@ -1,4 +1,5 @@
-"""``python -m trainer evaluate [options]``: the CSP few-label table on EuroSAT (paper protocol).
+"""``python -m trainer evaluate [options]``: the CSP few-label table on EuroSAT (paper protocol) or
+any labelled ``--source`` of the registry (a table, ``inat:``, ``fmow:``, ``shards:`` with its split…).
 
 For label ratios (default 5/10/20/100 %) and seeds, trains image-only, location-only (random init
 and CSP) and fused classifiers on a training split, prints top-1/top-3 on the held-out test split
@@ -197,7 +198,7 @@ def main(argv: list[str]) -> int:
     protocol = (f"{args.folds}-fold cross-validation, every patch tested once: {n_test} test patches"
                 if args.folds else f"held-out test split, {n_test} patches")
     out.with_suffix(".md").write_text(
-        f"# CSP few-label evaluation on EuroSAT ({protocol})\n\n"
+        f"# CSP few-label evaluation on {'EuroSAT' if args.source == 'eurosat' else args.source} ({protocol})\n\n"
         f"Produced by `{command}`; mean ± std over seeds {args.seeds} of the accuracy over all test patches.\n\n"
         f"{table}\n\n## Paired differences (same seeds, same test patches)\n\n{differences}\n")
     print(f"{table}\n\n{differences}")
