@@ -302,3 +302,34 @@ def test_the_dates_of_one_place_share_a_split():
     located = pd.concat([part.assign(split=name) for name, part in parts.items()])
     assert (located[located["label"] >= 0].groupby("location_id")["split"].nunique() == 1).all()
     assert set(parts["train"].index) >= set(range(n, n + 6))  # unlabelled images: pre-training data
+
+
+@pytest.mark.slow
+def test_csp_end_to_end_resumes_mid_epoch_on_shards_without_repeating_items(labelled_set, tmp_path):
+    from trainer.tasks.csp import CspTask
+
+    torch.set_num_threads(1)
+    location, _ = labelled_set
+    checkpoints = tmp_path / "checkpoints"
+
+    def run(record: Record, stop: int | None, ckpt_path=None) -> L.Trainer:
+        L.seed_everything(0)
+        data = CspDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, batch_size=8,
+                             image_encoder_trainable=True, num_workers=1)  # 40 train items: 5 steps per epoch
+        model = CspTask(feature_dim=data.feature_dim, num_random_locations=8, image_encoder=data.image_encoder)
+        saver = L.pytorch.callbacks.ModelCheckpoint(dirpath=checkpoints, every_n_train_steps=2, save_last=True)
+        trainer = L.Trainer(accelerator="cpu", max_epochs=2, logger=False, enable_progress_bar=False,
+                            enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0,
+                            callbacks=[saver, record] + ([StopAt(stop)] if stop else []))
+        trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)
+        return trainer
+
+    killed, resumed = Record(), Record()
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        run(killed, stop=3)
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 2
+    trainer = run(resumed, stop=None, ckpt_path=checkpoints / "last.ckpt")
+    assert trainer.global_step == 10
+    saved = [i for _, step, items in killed.batches if step < 2 for i in items]
+    after = [i for epoch, _, items in resumed.batches if epoch == 0 for i in items]
+    assert len(after) == 3 * 8 and sorted(saved + after) == list(range(40))  # each item once in epoch 0
