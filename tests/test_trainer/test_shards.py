@@ -302,6 +302,8 @@ def test_the_dates_of_one_place_share_a_split():
     located = pd.concat([part.assign(split=name) for name, part in parts.items()])
     assert (located[located["label"] >= 0].groupby("location_id")["split"].nunique() == 1).all()
     assert set(parts["train"].index) >= set(range(n, n + 6))  # unlabelled images: pre-training data
+    with pytest.raises(TrainerError, match="cannot split 30 records.*or 0 and 0 for no split"):
+        split_of_records(records, 0.05, 0.05, seed=0)  # 1 test place for 3 classes
 
 
 @pytest.mark.slow

@@ -56,8 +56,12 @@ def split_of_records(records: pd.DataFrame, val_fraction: float, test_fraction: 
         parts = {"train": records, "val": records.iloc[:0], "test": records.iloc[:0]}
     else:
         place = labelled["location_id"].where(labelled["location_id"] != "", "row " + labelled.index.astype(str))
-        places = evaluation_split(labelled.assign(place=place).drop_duplicates("place"), val_fraction,
-                                  test_fraction, seed)
+        try:
+            places = evaluation_split(labelled.assign(place=place).drop_duplicates("place"), val_fraction,
+                                      test_fraction, seed)
+        except TrainerError as exc:
+            raise TrainerError(f"{exc} (places: images of one location_id count once); choose other "
+                               "--val-fraction/--test-fraction, or 0 and 0 for no split") from exc
         parts = {name: labelled[place.isin(part["place"])] for name, part in places.items()}
         parts["train"] = pd.concat([parts["train"], records[records["label"] < 0]])
     return {name: part.sort_index() for name, part in parts.items()}
