@@ -55,8 +55,8 @@ def build(args) -> tuple[MocoTask, ImageDataModule]:
     data.setup("fit")
     train = data.datasets["train"]
     # the disk-backed tiles, listed args.repeat times (each item is read from its file)
-    train.paths, train.band_set, train.offsets = (np.tile(a, (args.repeat,) + (1,) * (a.ndim - 1))
-                                                  for a in (train.paths, train.band_set, train.offsets))
+    train.file, train.band_set, train.offsets = (np.tile(a, (args.repeat,) + (1,) * (a.ndim - 1))
+                                                 for a in (train.file, train.band_set, train.offsets))
     train.latlon, train.labels = (t.repeat(args.repeat, *[1] * (t.dim() - 1)) for t in (train.latlon, train.labels))
     model = MocoTask(backbone=args.backbone, bands=list(EUROSAT_BANDS), queue_size=args.queue, momentum=0.99)
     if args.device == "cuda":

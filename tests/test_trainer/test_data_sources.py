@@ -9,11 +9,13 @@ import rasterio
 import torch
 from moco_fixtures import eurosat_csv
 
+from trainer.data import preflight as preflight_module
 from trainer.data.bands import EUROSAT_BANDS
 from trainer.data.image_datamodule import ImageDataModule
 from trainer.data.preflight import preflight
 from trainer.data.rasters import centre_latlon, read_image
 from trainer.data.sources import SHARED_DATA_ROOT, image_records, source_names
+from trainer.data.tiles import TileDataset
 from trainer.errors import TrainerError
 
 BANDS = ["B02", "B03", "B04", "B08"]
@@ -104,6 +106,22 @@ def test_tiles_are_read_from_disk_one_window_each(tmp_path):
     assert torch.equal(train[5]["image"], torch.from_numpy(whole[:, y:y + 64, x:x + 64]))
 
 
+def test_float_tiles_with_nan_or_inf_name_the_file_and_tile(tmp_path):
+    pixels = np.ones((2, 64, 64), dtype=np.float32)
+    pixels[1, 40, 5] = np.inf
+    path = tmp_path / "float.tif"
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 2, "dtype": "float32", "crs": "EPSG:32633",
+               "transform": rasterio.transform.from_origin(500000, 5000000, 10, 10)}
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(pixels)
+    tiles = pd.DataFrame({"image_path": [str(path)] * 2, "band_indices": [(0,), (0, 1)], "tile_y": [32, 32],
+                          "tile_x": [0, 0], "lat": [45.0] * 2, "lon": [10.0] * 2, "label": [-1] * 2})
+    dataset = TileDataset(tiles, 32)
+    assert torch.equal(dataset[0]["image"], torch.ones(1, 32, 32))
+    with pytest.raises(TrainerError, match=r"float.tif holds NaN/inf pixel values in the tile at \(32, 0\)"):
+        dataset[1]
+
+
 def test_workers_see_every_tile_once_per_epoch(tmp_path):
     data = ImageDataModule(sources=[str(eurosat_csv(tmp_path))], bands=BANDS, tile_size=32, batch_size=8,
                            num_workers=2, persistent_workers=True)
@@ -146,6 +164,20 @@ def test_preflight_names_the_first_bad_row_or_skips_and_counts(tmp_path, data_di
     with pytest.warns(UserWarning, match="skipped 3"):
         data.setup("fit")
     assert sum(len(d) for d in data.datasets.values()) == 3
+
+
+def test_preflight_reads_each_file_once_and_counts_rows_in_chunks_over_a_process_pool(tmp_path, data_dir,
+                                                                                       monkeypatch):
+    records = image_records(str(_table_with_bad_rows(tmp_path, data_dir)))
+    repeated = records.iloc[[0, 2, 1, 0, 3, 1, 5]].reset_index(drop=True)  # windows of shared files
+    monkeypatch.setattr(preflight_module, "CHUNK", 2)  # 5 distinct files: 3 chunks over the pool
+    with pytest.raises(TrainerError, match=r"row 2 \(.*missing.tif\) missing or unreadable.*3 bad row"):
+        preflight(repeated, BANDS, 64)
+    with pytest.warns(UserWarning, match=r"skipped 3 of 7 rows .*first: row 2"):
+        kept = preflight(repeated, BANDS, 64, skip_bad=True)
+    assert kept["image_path"].tolist() == repeated["image_path"].iloc[[0, 1, 3, 6]].tolist()
+    assert (kept[["height", "width"]] == 64).all().all()
+    assert kept["band_indices"].tolist() == [tuple(EUROSAT_BANDS.index(b) for b in BANDS)] * 4
 
 
 

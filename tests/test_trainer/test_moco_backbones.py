@@ -26,6 +26,14 @@ def test_torchvision_only_backbone_takes_thirteen_bands():
     assert model.encoder_q(torch.randn(2, 13, 32, 32)).shape == (2, 128)
 
 
+def test_named_reduced_width_variants_set_their_widths():
+    small = build_backbone("resnet10t_w8", 3)
+    assert small.num_features == 64 and small.conv1[3].out_channels == 8  # stem width 8 (timm default 32)
+    assert sum(p.numel() for p in small.parameters()) < 100_000
+    assert small(torch.randn(2, 3, 64, 64)).shape == (2, 64)
+    assert build_backbone("resnet10t_w32", 3).num_features == 256
+
+
 def test_torchvision_model_without_linear_classifier_is_refused():
     with pytest.raises(TrainerError, match="'squeezenet1_0' has no first convolution or no linear classifier"):
         build_backbone("squeezenet1_0", 3)

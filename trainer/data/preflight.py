@@ -1,12 +1,16 @@
 """Pre-flight pass over record tables: image headers only (size, band count), before any pixel is read.
 
 It names the first missing, unreadable or too small image by row, or, with ``skip_bad``, drops and
-counts such rows. Headers are read by a thread pool (GDAL releases the GIL while it opens files).
+counts such rows. Files are opened without their georeferencing (:func:`trainer.data.rasters.pixels_only`:
+parsing the CRS costs ~10x the rest of an open); each distinct file's header is read once (rows that
+are windows of one scene share it), by a pool of processes when there are many files (rasterio holds
+the GIL while it opens a dataset, so threads do not help).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import os
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -15,18 +19,42 @@ from lightning.pytorch.utilities import rank_zero_warn
 from tqdm import tqdm
 
 from trainer.data.bands import band_indices
+from trainer.data.rasters import pixels_only
 from trainer.errors import TrainerError
 
-THREADS = 8
+#: Files per pool task; fewer files than this are read in the calling process (no pool start-up).
+CHUNK = 2048
+
+Header = tuple[int, int, int] | str
 
 
-def _header(path: str) -> tuple[int, int, int] | str:
-    """``(height, width, band count)`` of an image, or why it cannot be read."""
-    try:
-        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(path) as ds:
-            return ds.height, ds.width, ds.count
-    except rasterio.errors.RasterioIOError as exc:
-        return f"missing or unreadable ({str(exc).splitlines()[0]})"
+def _headers(paths: list[str]) -> list[Header]:
+    """``(height, width, band count)`` of each image, or why it cannot be read."""
+    headers: list[Header] = []
+    with pixels_only():
+        for path in paths:
+            try:
+                with rasterio.open(path) as ds:
+                    headers.append((ds.height, ds.width, ds.count))
+            except rasterio.errors.RasterioIOError as exc:
+                headers.append(f"missing or unreadable ({str(exc).splitlines()[0]})")
+    return headers
+
+
+def read_headers(paths: list[str], what: str = "records") -> list[Header]:
+    """:func:`_headers` of ``paths`` (distinct files), in chunks over a process pool when there are
+    more than :data:`CHUNK`, with a progress bar."""
+    chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    if len(chunks) <= 1:
+        return _headers(paths)
+    workers = min(len(chunks), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    headers: list[Header] = []
+    with ProcessPoolExecutor(workers) as pool, tqdm(total=len(paths), desc=f"pre-flight {what}", unit="file",
+                                                    leave=False) as bar:
+        for part in pool.map(_headers, chunks):
+            headers += part
+            bar.update(len(part))
+    return headers
 
 
 def preflight(records: pd.DataFrame, bands: list[str], tile_size: int, skip_bad: bool = False,
@@ -34,26 +62,27 @@ def preflight(records: pd.DataFrame, bands: list[str], tile_size: int, skip_bad:
     """``records`` plus ``height, width`` columns and ``band_indices`` (positions of ``bands`` in each
     row's ``available`` names); raises :class:`TrainerError` naming the first bad row of ``what``
     unless ``skip_bad``, which drops bad rows and warns with their count."""
-    indices = [band_indices(available, bands) for available in records["available"]]
-    with ThreadPoolExecutor(THREADS) as pool:
-        headers = list(tqdm(pool.map(_header, records["image_path"], chunksize=64), total=len(records),
-                            desc=f"pre-flight {what}", unit="img", leave=False, disable=len(records) < 1000))
-    problems = [_problem(h, max(i) + 1, tile_size) for h, i in zip(headers, indices, strict=True)]
-    bad = [row for row, problem in enumerate(problems) if problem]
-    if bad and not skip_bad:
+    file_of_row, files = pd.factorize(records["image_path"])
+    set_of_row, band_sets = pd.factorize(records["available"])
+    indices = [tuple(band_indices(available, bands)) for available in band_sets]
+    headers = read_headers(list(files), what)
+    problems = np.array([_problem(headers[f], max(indices[s]) + 1, tile_size)
+                         for f, s in zip(file_of_row, set_of_row, strict=True)], dtype=object)
+    bad = np.flatnonzero(problems != "")
+    if len(bad) and not skip_bad:
         row = bad[0]
         raise TrainerError(f"{what}: row {row} ({records['image_path'].iloc[row]}) {problems[row]}; "
                            f"{len(bad)} bad row(s) in all (--data.skip_bad true skips them)")
-    if bad:
+    if len(bad):
         rank_zero_warn(f"{what}: skipped {len(bad)} of {len(records)} rows with missing, unreadable or too "
                        f"small images (first: row {bad[0]}, {problems[bad[0]]})")
-    good = np.array([not p for p in problems], dtype=bool)
-    sizes = np.array([h[:2] if not p else (0, 0) for h, p in zip(headers, problems, strict=True)], dtype=np.int64)
-    return records.assign(height=sizes[:, 0], width=sizes[:, 1],
-                          band_indices=[tuple(i) for i in indices])[good].reset_index(drop=True)
+    sizes = np.array([h[:2] if not isinstance(h, str) else (0, 0) for h in headers], dtype=np.int64).reshape(-1, 2)
+    good = problems == ""
+    return records.assign(height=sizes[file_of_row, 0], width=sizes[file_of_row, 1],
+                          band_indices=[indices[s] for s in set_of_row])[good].reset_index(drop=True)
 
 
-def _problem(header: tuple[int, int, int] | str, n_bands: int, tile_size: int) -> str:
+def _problem(header: Header, n_bands: int, tile_size: int) -> str:
     if isinstance(header, str):
         return header
     height, width, count = header

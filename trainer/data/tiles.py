@@ -1,11 +1,13 @@
 """Disk-backed datasets: each item is one ``tile_size`` crop read from its file with a rasterio window.
 
-Nothing but paths, pixel offsets, coordinates and labels is held in memory, so a table of a million
-images costs tens of MB, and DataLoader workers share the (numpy) arrays without copying them.
+Nothing but paths (each distinct file once, as bytes), pixel offsets, coordinates and labels is held
+in memory, in numpy arrays that DataLoader workers share without copying them (no Python object per
+item, so no copy-on-write): a table of a million images costs tens of MB.
 """
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -24,14 +26,13 @@ STATISTICS_SAMPLE = 512
 def grid_tiles(records: pd.DataFrame, size: int) -> pd.DataFrame:
     """One row per non-overlapping ``size`` tile of each record (needs ``height, width``), with its
     pixel offset ``tile_y, tile_x``, in record order then row-major tile order."""
-    rows, offsets = [], []
-    for i, (height, width) in enumerate(zip(records["height"], records["width"], strict=True)):
-        for y in range(0, height - size + 1, size):
-            for x in range(0, width - size + 1, size):
-                rows.append(i)
-                offsets.append((y, x))
+    across = np.maximum(records["width"].to_numpy(np.int64) // size, 0)
+    counts = np.maximum(records["height"].to_numpy(np.int64) // size, 0) * across
+    rows = np.repeat(np.arange(len(records)), counts)
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)  # tile number in its record
     tiles = records.iloc[rows].reset_index(drop=True)
-    tiles[["tile_y", "tile_x"]] = np.array(offsets, dtype=np.int64).reshape(-1, 2)
+    tiles["tile_y"] = within // across[rows] * size
+    tiles["tile_x"] = within % across[rows] * size
     return tiles
 
 
@@ -50,7 +51,9 @@ class TileDataset(Dataset):
     def __init__(self, tiles: pd.DataFrame, size: int, pairs: TemporalPairs | None = None,
                  key_view: str = "none") -> None:
         self.size, self.pairs, self.key_view = size, pairs, key_view
-        self.paths = tiles["image_path"].to_numpy(dtype=str)
+        codes, files = pd.factorize(tiles["image_path"])  # tiles of one file share its path
+        self.file = codes.astype(np.int32)
+        self.files = np.array([os.fsencode(f) for f in files], dtype=bytes)  # 1 byte per character, not 4
         band_sets = sorted(set(tiles["band_indices"]))
         self.band_sets = [list(b) for b in band_sets]
         lookup = {b: i for i, b in enumerate(band_sets)}
@@ -60,15 +63,25 @@ class TileDataset(Dataset):
         self.labels = torch.tensor(tiles["label"].to_numpy(np.int64))
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.file)
+
+    def path(self, index: int) -> str:
+        """File of tile ``index``."""
+        return os.fsdecode(self.files[self.file[index]])
+
+    @property
+    def paths(self) -> np.ndarray:
+        """Every tile's file, in item order (a new array: :meth:`path` reads one)."""
+        return np.array([os.fsdecode(f) for f in self.files], dtype=str)[self.file]
 
     def read(self, index: int) -> torch.Tensor:
         """Raw pixels of tile ``index``; NaN/inf values raise :class:`TrainerError` naming the file."""
         y, x = self.offsets[index]
-        pixels = read_window(self.paths[index], self.band_sets[self.band_set[index]], int(y), int(x), self.size)
-        if not np.isfinite(pixels).all():
-            raise TrainerError(f"{self.paths[index]} holds NaN/inf pixel values in the tile at ({y}, {x})")
-        return torch.from_numpy(pixels)
+        path = self.path(index)
+        pixels = read_window(path, self.band_sets[self.band_set[index]], int(y), int(x), self.size, dtype=None)
+        if pixels.dtype.kind in "fc" and not np.isfinite(pixels).all():  # integer pixels are always finite
+            raise TrainerError(f"{path} holds NaN/inf pixel values in the tile at ({y}, {x})")
+        return torch.from_numpy(pixels.astype(np.float32, copy=False))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         image = self.read(index)

@@ -20,6 +20,8 @@ from trainer.errors import TrainerError
 #: Named reduced-width timm models (name -> (timm name, kwargs)) for small, fast default models.
 VARIANTS: dict[str, tuple[str, dict]] = {
     "resnet10t_w32": ("resnet10t", {"channels": (32, 64, 128, 256)}),  # 1.3 M params, 256 features
+    # 80 k params, 64 features: for benchmarks of the data path on CPU (benchmarks/data_throughput.py)
+    "resnet10t_w8": ("resnet10t", {"channels": (8, 16, 32, 64), "stem_width": 8}),
 }
 
 
