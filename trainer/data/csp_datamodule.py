@@ -63,11 +63,22 @@ def source_records(sources: list[str], table_bands: list[str], split_seed: int, 
     return records
 
 
+#: Record columns kept per item, compact (numbers and categories: no Python object per item, so
+#: DataLoader workers share them without copy-on-write growth).
+ITEM_COLUMNS = ("lat", "lon", "label", "class_name", "source", "heldout", "split")
+
+
+def compact_records(records: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`ITEM_COLUMNS` of ``records``, text columns as categories."""
+    kept = records[[column for column in ITEM_COLUMNS if column in records]]
+    return kept.astype({column: "category" for column in ("class_name", "source", "split") if column in kept})
+
+
 @dataclass
 class ImageItems:
-    """Every image item of the CSP data: ``records`` (``lat, lon, label, class_name, source, heldout``,
-    one row per item), the datasets holding them (``(dataset, first row)``: one, or one per shard
-    split; items in row order), band statistics of the training items and a data fingerprint."""
+    """Every image item of the CSP data: ``records`` (:data:`ITEM_COLUMNS`, one row per item), the
+    datasets holding them (``(dataset, first row)``: one, or one per shard split; items in row order),
+    band statistics of the training items and a data fingerprint."""
 
     records: pd.DataFrame
     parts: list[tuple[Dataset, int]]
@@ -121,7 +132,7 @@ class CspDataModule(ShardLoaderState, L.LightningDataModule):
         crops = checked_crops(records, list(hp.bands), hp.tile_size, hp.split_seed, hp.skip_bad, "CSP records")
         dataset = TileDataset(crops, hp.tile_size)
         mean, std = tile_statistics(dataset, hp.split_seed, np.flatnonzero(~crops["heldout"].to_numpy()))
-        return ImageItems(crops, [(dataset, 0)], mean, std, partial(data_fingerprint, dataset))
+        return ImageItems(compact_records(crops), [(dataset, 0)], mean, std, partial(data_fingerprint, dataset))
 
     def _shard_items(self) -> ImageItems:
         """Every split of a shard set (``test`` held out), in split then stream order."""
@@ -137,7 +148,7 @@ class CspDataModule(ShardLoaderState, L.LightningDataModule):
         for split in splits:
             parts.append((ShardDataset(location, split, shuffle=False), first))
             first += int((items["split"] == split).sum())
-        records = items.assign(source=hp.sources[0], heldout=items["split"].eq("test"))
+        records = compact_records(items.assign(source=hp.sources[0], heldout=items["split"].eq("test")))
         return ImageItems(records, parts, torch.tensor(meta["band_mean"]), torch.tensor(meta["band_std"]),
                           partial(shard_fingerprint, location, splits), location)
 

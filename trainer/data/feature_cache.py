@@ -35,13 +35,16 @@ def file_hash(path: str | Path | None) -> str | None:
 
 
 def data_fingerprint(dataset: TileDataset) -> str:
-    """Hash of the items' files (path, byte size, modification time), band positions and crop
-    offsets, in order."""
-    digest = hashlib.sha256()
-    for path, (y, x), band_set in zip(dataset.paths, dataset.offsets, dataset.band_set, strict=True):
+    """Hash of the items' files (path, byte size, modification time: each distinct file stat'ed once),
+    band positions and crop offsets, in order."""
+    files = []
+    for name in dataset.files:
+        path = os.fsdecode(name)
         stat = Path(path).stat()
-        bands = dataset.band_sets[band_set]
-        digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{bands}|{y}|{x}\n".encode())
+        files.append(f"{path}|{stat.st_size}|{stat.st_mtime_ns}")
+    digest = hashlib.sha256()
+    for code, (y, x), band_set in zip(dataset.file, dataset.offsets, dataset.band_set, strict=True):
+        digest.update(f"{files[code]}|{dataset.band_sets[band_set]}|{y}|{x}\n".encode())
     return digest.hexdigest()
 
 
