@@ -87,32 +87,43 @@ class Record(L.Callback):
         self.batches.append((trainer.current_epoch, trainer.global_step, batch["index"].tolist()))
 
 
-def test_moco_resumes_mid_epoch_on_shards_without_repeating_items(shard_set, tmp_path):
-    torch.set_num_threads(1)
-    location, _ = shard_set
+def kill_and_resume(tmp_path, make_data, make_model, *, save_every: int, stop: int, items: int, batch: int,
+                    **trainer_options) -> Record:
+    """Train 2 epochs killed after ``stop`` steps (checkpoints every ``save_every``), resume from last.ckpt and
+    check that epoch 0 then saw each of the ``items`` once; the resumed run's batches."""
     checkpoints = tmp_path / "checkpoints"
 
     def run(record: Record, stop: int | None, ckpt_path=None) -> L.Trainer:
         L.seed_everything(0)
-        data = ImageDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, key_view="temporal",
-                               batch_size=8, num_workers=1)  # 64 items: 8 steps per epoch
-        model = MocoTask(backbone="resnet10t_w32", bands=BANDS, tile_size=32, queue_size=16)
-        saver = L.pytorch.callbacks.ModelCheckpoint(dirpath=checkpoints, every_n_train_steps=3, save_last=True)
+        data = make_data()
+        saver = L.pytorch.callbacks.ModelCheckpoint(dirpath=checkpoints, every_n_train_steps=save_every, save_last=True)
         trainer = L.Trainer(accelerator="cpu", max_epochs=2, logger=False, enable_progress_bar=False,
                             enable_model_summary=False, default_root_dir=tmp_path,
-                            callbacks=[saver, record] + ([StopAt(stop)] if stop else []))
-        trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)
+                            callbacks=[saver, record] + ([StopAt(stop)] if stop else []), **trainer_options)
+        trainer.fit(make_model(data), datamodule=data, ckpt_path=ckpt_path)
         return trainer
 
     killed, resumed = Record(), Record()
     with pytest.raises(RuntimeError, match="simulated kill"):
-        run(killed, stop=5)
-    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 3
-    trainer = run(resumed, stop=None, ckpt_path=checkpoints / "last.ckpt")
-    assert trainer.global_step == 16
-    saved = [i for _, step, items in killed.batches if step < 3 for i in items]
-    after = [i for epoch, _, items in resumed.batches if epoch == 0 for i in items]
-    assert len(after) == 5 * 8 and sorted(saved + after) == list(range(64))  # each item once in epoch 0
+        run(killed, stop=stop)
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == save_every
+    steps_per_epoch = items // batch
+    assert run(resumed, stop=None, ckpt_path=checkpoints / "last.ckpt").global_step == 2 * steps_per_epoch
+    saved = [i for _, step, indices in killed.batches if step < save_every for i in indices]
+    after = [i for epoch, _, indices in resumed.batches if epoch == 0 for i in indices]
+    assert len(after) == (steps_per_epoch - save_every) * batch and sorted(saved + after) == list(range(items))
+    return resumed
+
+
+def test_moco_resumes_mid_epoch_on_shards_without_repeating_items(shard_set, tmp_path):
+    torch.set_num_threads(1)
+    location, _ = shard_set
+    resumed = kill_and_resume(
+        tmp_path,
+        lambda: ImageDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, key_view="temporal",
+                                batch_size=8, num_workers=1),
+        lambda data: MocoTask(backbone="resnet10t_w32", bands=BANDS, tile_size=32, queue_size=16),
+        save_every=3, stop=5, items=64, batch=8)  # 8 steps per epoch
     epoch1 = [i for epoch, _, items in resumed.batches if epoch == 1 for i in items]
     assert sorted(epoch1) == list(range(64)) and epoch1 != sorted(epoch1)  # reshuffled, complete
 
@@ -312,26 +323,9 @@ def test_csp_end_to_end_resumes_mid_epoch_on_shards_without_repeating_items(labe
 
     torch.set_num_threads(1)
     location, _ = labelled_set
-    checkpoints = tmp_path / "checkpoints"
-
-    def run(record: Record, stop: int | None, ckpt_path=None) -> L.Trainer:
-        L.seed_everything(0)
-        data = CspDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, batch_size=8,
-                             image_encoder_trainable=True, num_workers=1)  # 40 train items: 5 steps per epoch
-        model = CspTask(feature_dim=data.feature_dim, num_random_locations=8, image_encoder=data.image_encoder)
-        saver = L.pytorch.callbacks.ModelCheckpoint(dirpath=checkpoints, every_n_train_steps=2, save_last=True)
-        trainer = L.Trainer(accelerator="cpu", max_epochs=2, logger=False, enable_progress_bar=False,
-                            enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0,
-                            callbacks=[saver, record] + ([StopAt(stop)] if stop else []))
-        trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)
-        return trainer
-
-    killed, resumed = Record(), Record()
-    with pytest.raises(RuntimeError, match="simulated kill"):
-        run(killed, stop=3)
-    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 2
-    trainer = run(resumed, stop=None, ckpt_path=checkpoints / "last.ckpt")
-    assert trainer.global_step == 10
-    saved = [i for _, step, items in killed.batches if step < 2 for i in items]
-    after = [i for epoch, _, items in resumed.batches if epoch == 0 for i in items]
-    assert len(after) == 3 * 8 and sorted(saved + after) == list(range(40))  # each item once in epoch 0
+    kill_and_resume(
+        tmp_path,
+        lambda: CspDataModule(sources=[f"shards:{location}"], bands=BANDS, tile_size=32, batch_size=8,
+                              image_encoder_trainable=True, num_workers=1),
+        lambda data: CspTask(feature_dim=data.feature_dim, num_random_locations=8, image_encoder=data.image_encoder),
+        save_every=2, stop=3, items=40, batch=8, limit_val_batches=0)  # 40 train items: 5 steps per epoch
