@@ -30,7 +30,8 @@ def _csp_args(root: Path, epochs: int) -> list[str]:
             "--trainer.logger", "false", "--trainer.callbacks",
             json.dumps([{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                          "init_args": {"dirpath": str(root / "ckpt"), "save_last": True}}]),
-            "--data.sources", "[eurosat]", "--data.bands", "[B02, B03, B04, B08]"]
+            "--data.sources", "[eurosat]", "--data.bands", "[B02, B03, B04, B08]",
+            "--data.feature_cache_dir", str(root / "features")]
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,57 @@ def test_csp_fit_resume_and_export(csp_checkpoint, tmp_path):
     with torch.no_grad():
         expected = task.eval()(torch.from_numpy(latlon)).numpy()
     assert np.allclose(model.run(latlon=latlon), expected, atol=1e-4)
+
+
+def test_evaluate_reuses_the_features_csp_fit_cached(csp_checkpoint, tmp_path, capsys, monkeypatch):
+    import trainer.data.csp_datamodule as csp_data
+
+    computed = []
+    monkeypatch.setattr(csp_data, "stream_features", lambda *a, **k: computed.append(1))  # any pass would show
+    cache = csp_checkpoint.parent.parent / "features"
+    (folder,) = list(cache.iterdir())
+    written = (folder / "features.npy").stat().st_mtime_ns
+    args = ["evaluate", "--csp_checkpoint", str(csp_checkpoint), "--ratios", "0.05", "--seeds", "0", "--steps", "3",
+            "--prior_losses", "softmax", "--prior_exponents", "--out", str(tmp_path / "eval")]
+    assert cli_main(args) == 0
+    assert "image features of 200 eurosat records from the feature cache" in capsys.readouterr().err
+    assert computed == [] and (folder / "features.npy").stat().st_mtime_ns == written and list(cache.iterdir()) == [
+        folder]
+    monkeypatch.undo()
+    assert cli_main([*args, "--bands", "B02", "B03", "B04"]) == 0  # another key: computed, never the stale ones
+    assert "image features of 200 eurosat records computed" in capsys.readouterr().err
+    assert len(list(cache.glob("*/key.json"))) == 2
+    assert cli_main([*args, "--split_seed", "3"]) == 2
+    assert "held out the test split of split_seed 0" in capsys.readouterr().err
+
+
+def test_csp_trains_the_image_encoder_end_to_end(tmp_path):
+    from trainer.data.feature_cache import file_hash
+    from trainer.data.features import frozen_backbone
+
+    args = [*_csp_args(tmp_path, 1), "--data.image_encoder_trainable", "true", "--trainer.max_steps", "2",
+            "--model.image_lr", "0.0005"]
+    assert cli_main(["csp", *args]) == 0
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["global_step"] == 2
+    assert [group["initial_lr"] for group in state["optimizer_states"][0]["param_groups"]] == pytest.approx(
+        [1e-3, 5e-4])  # location side, image encoder
+    initial = frozen_backbone("resnet10t_w32", 4).state_dict()  # the task's initial weights (seeded)
+    trained = {k.removeprefix("image_encoder."): v for k, v in state["state_dict"].items()
+               if k.startswith("image_encoder.")}
+    assert trained.keys() == initial.keys()
+    assert not torch.equal(trained["conv1.0.weight"], initial["conv1.0.weight"])  # back-propagated into pixels
+    assert not (tmp_path / "features").exists()  # no frozen features, no cache while training
+    mean = state["state_dict"]["band_mean"]
+    assert mean.shape == (4,) and (mean > 100).all()  # raw reflectance statistics of the training patches
+    assert cli_main(["export", "--checkpoint", str(tmp_path / "ckpt" / "last.ckpt"), "--kind", "location_encoder",
+                     "--out", str(tmp_path / "loc.onnx")]) == 0
+    assert OnnxModel.load(tmp_path / "loc.onnx").metadata.kind == "location_encoder"
+    assert cli_main(["evaluate", "--csp_checkpoint", str(tmp_path / "ckpt" / "last.ckpt"), "--ratios", "1",
+                     "--seeds", "0", "--steps", "2", "--prior_losses", "softmax", "--prior_exponents",
+                     "--out", str(tmp_path / "eval")]) == 0
+    key = json.loads(next((tmp_path / "features").glob("*/key.json")).read_text())
+    assert key["checkpoint_sha256"] == file_hash(tmp_path / "ckpt" / "last.ckpt")  # the trained image encoder
 
 
 def test_location_prior_from_csp_checkpoint(csp_checkpoint, tmp_path):

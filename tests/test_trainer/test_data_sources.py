@@ -30,6 +30,51 @@ def test_registry_names_every_source_and_refuses_unknown_ones():
         image_records("inat")
 
 
+def test_points_sources_come_through_the_registry(tmp_path):
+    from osgeo import ogr, osr
+    from pyproj import Transformer
+
+    from trainer.data.points import point_records
+
+    eurosat = image_records("eurosat")
+    points = point_records("eurosat")  # an image source: its records' places and classes, no pixel read
+    np.testing.assert_allclose(points[["lat", "lon"]].to_numpy(), eurosat[["lat", "lon"]].to_numpy())
+    assert points["class_name"].tolist() == eurosat["class_name"].tolist()
+    assert set(point_records("cities", "continent")["class_name"]) == {"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
+    path = tmp_path / "sites.gpkg"  # a point layer in Web Mercator: placed in WGS84 degrees
+    mercator = osr.SpatialReference()
+    mercator.ImportFromEPSG(3857)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = source.CreateLayer("sites", mercator, ogr.wkbPoint)
+    layer.CreateField(ogr.FieldDefn("habitat", ogr.OFTString))
+    xy = [(261_600.0, 6_250_000.0), (-13_580_000.0, 4_500_000.0)]
+    for habitat, (x, y) in zip(("dune", "marsh"), xy, strict=True):
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetField("habitat", habitat)
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT ({x} {y})"))
+        layer.CreateFeature(feature)
+    layer = source = None
+    sites = point_records(str(path), "habitat")
+    assert sites["class_name"].tolist() == ["dune", "marsh"]
+    lon, lat = Transformer.from_crs(3857, 4326, always_xy=True).transform(*np.array(xy).T)
+    np.testing.assert_allclose(sites[["lat", "lon"]].to_numpy(), np.stack([lat, lon], axis=1), atol=1e-9)
+    with pytest.raises(TrainerError, match="has no labels"):
+        point_records("ssl4eo")
+    with pytest.raises(TrainerError, match="unknown points source 'nope'.*ariolimax.*shards:<dir-or-URL>"):
+        point_records("nope")
+
+
+@SHARED
+def test_ariolimax_presence_points_are_a_points_source():
+    from trainer.data.points import PointsDataModule
+
+    points = PointsDataModule("ariolimax")
+    assert points.class_names == ["background", "presence"]
+    records = points.records
+    assert len(records) == 6585 and (records["label"] == 1).sum() == 1595
+    assert records["lat"].between(32, 42.5).all() and records["lon"].between(-125, -114).all()  # California
+
+
 def test_table_band_order_is_one_option_for_every_command(tmp_path):
     records = image_records(str(eurosat_csv(tmp_path, n=2)), table_bands=list(EUROSAT_BANDS[::-1]))
     assert records["available"].iloc[0] == EUROSAT_BANDS[::-1]

@@ -25,7 +25,7 @@ def _data(tmp_path, **overrides) -> CspDataModule:
 
 def test_streamed_features_equal_in_memory_features(tmp_path):
     data = _data(tmp_path, feature_cache_dir=None, num_workers=2)
-    latlon, features = data.pairs
+    features, latlon = data.features, data.items.records[["lat", "lon"]].to_numpy(np.float32)
     records = image_records(str(tmp_path / "records.csv"))
     pixels = crop_pixels(records, BANDS, 32)
     mean = pixels.transpose(0, 1).reshape(4, -1).mean(dim=1)
@@ -37,7 +37,7 @@ def test_streamed_features_equal_in_memory_features(tmp_path):
 
 def test_second_run_reuses_the_cache_and_a_new_key_never_does(tmp_path):
     first = _data(tmp_path)
-    features = np.array(first.pairs[1])
+    features = np.array(first.features)
     assert first.cache_hit is False
     (folder,) = [p for p in (tmp_path / "cache").iterdir()]
     key = json.loads((folder / "key.json").read_text())
@@ -45,15 +45,15 @@ def test_second_run_reuses_the_cache_and_a_new_key_never_does(tmp_path):
     written = (folder / "features.npy").stat().st_mtime_ns
 
     second = _data(tmp_path)
-    assert isinstance(second.pairs[1], np.memmap) and second.cache_hit is True
-    np.testing.assert_array_equal(second.pairs[1], features)
+    assert isinstance(second.features, np.memmap) and second.cache_hit is True
+    np.testing.assert_array_equal(second.features, features)
     assert (folder / "features.npy").stat().st_mtime_ns == written  # nothing computed or rewritten
 
     for change in ({"bands": BANDS[:3]}, {"tile_size": 16}, {"split_seed": 1}):
         other = _data(tmp_path, **change)
-        assert other.cache_hit is None and other.pairs[1].shape[0] == 12 and other.cache_hit is False
+        assert other.cache_hit is None and other.features.shape[0] == 12 and other.cache_hit is False
     assert len(list((tmp_path / "cache").iterdir())) == 4
-    assert not list((tmp_path / "cache").glob("*.partial"))
+    assert not list((tmp_path / "cache").glob("*.partial*"))
 
 
 def test_a_rewritten_image_file_misses_the_cache(tmp_path):
@@ -64,11 +64,11 @@ def test_a_rewritten_image_file_misses_the_cache(tmp_path):
         shutil.copy(path, copies / f"{i}.tif")
     records.assign(image_path=[f"{i}.tif" for i in range(12)])[["image_path", "lat", "lon"]].to_csv(
         copies / "t.csv", index=False)
-    _data(tmp_path, sources=[str(copies / "t.csv")]).pairs  # noqa: B018 (fills the cache)
+    _data(tmp_path, sources=[str(copies / "t.csv")]).features  # noqa: B018 (fills the cache)
     with rasterio.open(copies / "5.tif", "r+") as ds:  # new pixels in one file, same place
         ds.write(ds.read() + 1)
     again = _data(tmp_path, sources=[str(copies / "t.csv")])
-    again.pairs  # noqa: B018
+    again.features  # noqa: B018
     assert again.cache_hit is False
 
 
@@ -86,3 +86,24 @@ def test_csp_trains_from_cached_features(tmp_path):
     assert torch.isfinite(trainer.callback_metrics["train/loss"]).all()
     latlon, features = data.datasets["train"][0]  # pairs are read per item from the memory map
     assert latlon.shape == (2,) and features.shape == (data.feature_dim,)
+
+
+def test_processes_computing_one_key_at_once_leave_one_complete_folder(tmp_path, monkeypatch):
+    import os
+
+    from trainer.data.feature_cache import cached_features, key_hash
+
+    key = {"data": "same"}
+
+    def first_rank(out: np.ndarray) -> None:
+        out[:] = 1.0
+
+    def second_rank(out: np.ndarray) -> None:  # meanwhile another process (DDP rank) finishes the same key
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "getpid", lambda: 999_999)
+            cached_features(tmp_path, key, (3, 2), first_rank)
+        out[:] = 1.0
+
+    features, hit = cached_features(tmp_path, key, (3, 2), second_rank)
+    assert hit is False and (features == 1.0).all()
+    assert [p.name for p in tmp_path.iterdir()] == [key_hash(key)]  # no partial folder left behind

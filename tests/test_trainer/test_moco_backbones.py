@@ -59,7 +59,7 @@ def test_moco_backbone_is_csp_frozen_image_encoder(tmp_path, moco_checkpoint):
     torch.testing.assert_close(features, expected)
     data = CspDataModule(sources=[str(eurosat_csv(tmp_path))], bands=BANDS, tile_size=32,
                          image_encoder_checkpoint=str(path), val_fraction=0.25, batch_size=4)
-    assert data.feature_dim == 256 and data.pairs[1].shape[0] == 16
+    assert data.feature_dim == 256 and data.features.shape[0] == 16
 
 
 def test_moco_backbone_with_other_bands_is_refused_clearly(moco_checkpoint):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.data.csp_datamodule import training_records
+from trainer.data.csp_datamodule import source_records
 from trainer.data.points import point_records
 from trainer.data.sources import image_records
 from trainer.data.splits import evaluation_split, fold_split, label_subset, split_records
@@ -77,8 +77,10 @@ def test_folds_test_every_record_once_stratified_and_seeded():
 
 def test_csp_pretraining_records_leave_the_test_fold_out():
     test = fold_split(image_records("eurosat"), 5, 1, seed=0)["test"]
-    kept = training_records(["eurosat"], [], 0, 0.2, 0.2, eval_folds=5, eval_fold=1)
+    records = source_records(["eurosat"], [], 0, 0.2, 0.2, eval_folds=5, eval_fold=1)
+    kept = records[~records["heldout"]]
     assert len(kept) == 160 and not set(kept["image_path"]) & set(test["image_path"])
+    assert set(records.loc[records["heldout"], "image_path"]) == set(test["image_path"])
 
 
 @pytest.mark.parametrize("folds, fold, val, message", [(1, 0, 0.2, "need folds >= 2"), (5, 5, 0.2, "0 <= fold"),

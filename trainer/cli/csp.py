@@ -1,7 +1,9 @@
 """``python -m trainer csp {fit,validate} --config trainer/configs/csp_eurosat.yaml [overrides]``.
 
 LightningCLI over :class:`trainer.tasks.csp.CspTask` and :class:`trainer.data.csp_datamodule.CspDataModule`
-(the model's ``feature_dim`` follows the data's frozen image features). Resume with
+(the model's ``feature_dim`` follows the data's frozen image features). ``--data.image_encoder_trainable
+true`` trains the image encoder end to end instead (pixels streamed from the files or shards at every
+step; no feature cache). Resume with
 ``--ckpt_path last`` or a checkpoint path. GPU: ``--trainer.accelerator gpu --trainer.precision
 bf16-mixed``; several GPUs: ``--trainer.devices N --trainer.strategy ddp`` (on CPU, ddp runs
 ``--trainer.devices N`` processes with the gloo backend).
@@ -26,6 +28,7 @@ def csp_cli(argv: list[str], run: bool = True):
     class CspCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.feature_dim", "model.feature_dim", apply_on="instantiate")
+            parser.link_arguments("data.image_encoder", "model.image_encoder", apply_on="instantiate")
 
     return build_cli(CspCLI, CspTask, CspDataModule, argv, run=run)
 

@@ -17,6 +17,7 @@ from trainer.errors import TrainerError
 
 
 def parser() -> argparse.ArgumentParser:
+    from trainer.data.bands import EUROSAT_BANDS
     from trainer.evaluation.prior_exponent import DEFAULT_CANDIDATES
 
     p = argparse.ArgumentParser(prog="python -m trainer prior-exponent", description=__doc__,
@@ -24,6 +25,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", required=True, type=Path, help="location prior ONNX file (rewritten in place)")
     p.add_argument("--image_model", required=True, type=Path, help="image classifier ONNX over the same classes")
     p.add_argument("--source", default="eurosat", help="labelled image source (eurosat or a geotagged table)")
+    p.add_argument("--table_bands", nargs="+", default=list(EUROSAT_BANDS),
+                   help="band order of a table source's files")
     p.add_argument("--split_seed", type=int, default=0, help="seed of the train/val/test split")
     p.add_argument("--candidates", type=float, nargs="+", default=list(DEFAULT_CANDIDATES),
                    help="α values to choose from (0 = image only, 1 = plain product)")
@@ -40,7 +43,7 @@ def main(argv: list[str]) -> int:
     for path in (args.prior, args.image_model):
         if not path.is_file():
             raise TrainerError(f"model not found: {path}")
-    records = image_records(args.source)
+    records = image_records(args.source, args.table_bands)
     val = split_records(records[records["label"] >= 0], 0.2, 0.2, args.split_seed)["val"]
     selection = select_exponent(OnnxModel.load(args.prior), OnnxModel.load(args.image_model), val,
                                 tuple(args.candidates))

@@ -1,57 +1,91 @@
-"""Image-location pairs for CSP pre-training: ``(latlon, frozen image features)`` batches.
+"""Image-location pairs for CSP pre-training: ``(latlon, frozen image features)`` or ``(latlon, pixels)``.
 
 Default data: EuroSAT MS patches and SSL4EO-S12 patches (one seeded random 64 px crop each), read
 with the 12 Sentinel-2 bands both products have (B10 is missing in SSL4EO L2A); any image source of
-:func:`trainer.data.sources.image_records` works. The image encoder is frozen, so its features are
-computed once here, in one streaming pass over the files (random init, or
-``image_encoder_checkpoint``: e.g. a ``python -m trainer moco fit`` checkpoint whose band count
-matches ``bands``), and, with ``feature_cache_dir``, cached on disk and memory-mapped by later runs
-and by ``evaluate`` (:mod:`trainer.data.feature_cache`).
+:func:`trainer.data.sources.image_records` works, and ``shards:<dir-or-URL>`` (its ``test`` split is
+held out). By default the image encoder is frozen, so its features are computed once here, in one
+streaming pass over the files (random init, or ``image_encoder_checkpoint``: e.g. a ``python -m
+trainer moco fit`` checkpoint whose band count matches ``bands``), and, with ``feature_cache_dir``,
+cached on disk and memory-mapped by later runs and by ``python -m trainer evaluate``
+(:mod:`trainer.data.feature_cache`). With ``image_encoder_trainable`` the batches hold pixels instead,
+streamed from the files or shards at every step, and the task trains the image encoder end to end
+(no features are computed or cached).
+
 Labelled records of the evaluation's test split (:func:`trainer.data.splits.evaluation_split` with
 ``eval_val_fraction``/``eval_test_fraction`` and ``split_seed``, or fold ``eval_fold`` of
-``eval_folds`` folds) are left out so that the few-label evaluation never sees test images, not
-even unlabelled.
+``eval_folds`` folds) are held out: never a training pair, so that the few-label evaluation never
+trains on test images, not even unlabelled. Their frozen features are computed and cached with the
+others (the frozen encoder learns nothing from them), for ``evaluate``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property, partial
 
 import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 
 from trainer.data.bands import EUROSAT_BANDS, SSL4EO_L2A_BANDS
 from trainer.data.feature_cache import cached_features, data_fingerprint, file_hash
-from trainer.data.features import crop_dataset, frozen_backbone, stream_features, tile_statistics
+from trainer.data.features import checked_crops, frozen_backbone, stream_features, tile_statistics
 from trainer.data.geotagged import checked_latlon
+from trainer.data.shard_state import ShardLoaderState
 from trainer.data.sources import image_records, is_shards
 from trainer.data.splits import evaluation_split
-from trainer.data.tiles import loader
+from trainer.data.tiles import TileDataset, loader
 from trainer.errors import TrainerError
 
 #: Sentinel-2 bands in both EuroSAT (L1C) and SSL4EO-S12 (L2A), in SSL4EO order.
 COMMON_S2_BANDS = [b for b in SSL4EO_L2A_BANDS if b in EUROSAT_BANDS]
 
 
-def training_records(sources: list[str], table_bands: list[str], split_seed: int, eval_val_fraction: float,
-                     eval_test_fraction: float, eval_folds: int = 0, eval_fold: int = 0) -> pd.DataFrame:
-    """All sources' records minus the labelled records of the evaluation's test split (or test fold)."""
+def source_records(sources: list[str], table_bands: list[str], split_seed: int, eval_val_fraction: float,
+                   eval_test_fraction: float, eval_folds: int = 0, eval_fold: int = 0) -> pd.DataFrame:
+    """All sources' records with their ``source`` and ``heldout`` (labelled records of the evaluation's
+    test split or test fold)."""
     frames = []
     for source in sources:
-        frame = image_records(source, table_bands)
+        frame = image_records(source, table_bands).reset_index(drop=True)
+        heldout = np.zeros(len(frame), dtype=bool)
         labelled = frame[frame["label"] >= 0]
         if len(labelled):
             test = evaluation_split(labelled, eval_val_fraction, eval_test_fraction, split_seed, eval_folds,
                                     eval_fold)["test"]
-            frame = frame.drop(index=test.index)
-        frames.append(frame)
+            heldout[test.index.to_numpy()] = True
+        frames.append(frame.assign(source=source, heldout=heldout))
     records = pd.concat(frames, ignore_index=True)
     checked_latlon(records, "image coordinates")
     return records
+
+
+#: Record columns kept per item, compact (numbers and categories: no Python object per item, so
+#: DataLoader workers share them without copy-on-write growth).
+ITEM_COLUMNS = ("lat", "lon", "label", "class_name", "source", "heldout", "split")
+
+
+def compact_records(records: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`ITEM_COLUMNS` of ``records``, text columns as categories."""
+    kept = records[[column for column in ITEM_COLUMNS if column in records]]
+    return kept.astype({column: "category" for column in ("class_name", "source", "split") if column in kept})
+
+
+@dataclass
+class ImageItems:
+    """Every image item of the CSP data: ``records`` (:data:`ITEM_COLUMNS`, one row per item), the
+    datasets holding them (``(dataset, first row)``: one, or one per shard split; items in row order),
+    band statistics of the training items and a data fingerprint."""
+
+    records: pd.DataFrame
+    parts: list[tuple[Dataset, int]]
+    mean: torch.Tensor
+    std: torch.Tensor
+    fingerprint: Callable[[], str]
+    shards: str | None = None
 
 
 class FeaturePairs(Dataset):
@@ -68,17 +102,19 @@ class FeaturePairs(Dataset):
         return torch.from_numpy(np.array(self.latlon[row])), torch.from_numpy(np.array(self.features[row]))
 
 
-class CspDataModule(L.LightningDataModule):
-    """Seeded random train/val split (``val_fraction``) of image-location pairs; ``eval_folds`` > 0 leaves
-    out test fold ``eval_fold`` of the k-fold evaluation (``python -m trainer evaluate --folds``)."""
+class CspDataModule(ShardLoaderState, L.LightningDataModule):
+    """Seeded random train/val split (``val_fraction``) of the image-location pairs that are not held
+    out; ``eval_folds`` > 0 holds out test fold ``eval_fold`` of the k-fold evaluation (``python -m
+    trainer evaluate --folds``). ``image_encoder_trainable``: batches of pixels for end-to-end
+    training (shards: the ``train`` split streamed, validation on the ``val`` split)."""
 
     def __init__(self, sources: list[str] = ("eurosat", "ssl4eo"), bands: list[str] = COMMON_S2_BANDS,
                  table_bands: list[str] = EUROSAT_BANDS, tile_size: int = 64,
                  image_backbone: str = "resnet10t_w32", image_encoder_checkpoint: str | None = None,
-                 val_fraction: float = 0.1, split_seed: int = 0, eval_val_fraction: float = 0.2,
-                 eval_test_fraction: float = 0.2, eval_folds: int = 0, eval_fold: int = 0,
-                 batch_size: int = 128, num_workers: int = 0, feature_cache_dir: str | None = None,
-                 skip_bad: bool = False) -> None:
+                 image_encoder_trainable: bool = False, val_fraction: float = 0.1, split_seed: int = 0,
+                 eval_val_fraction: float = 0.2, eval_test_fraction: float = 0.2, eval_folds: int = 0,
+                 eval_fold: int = 0, batch_size: int = 128, num_workers: int = 0,
+                 feature_cache_dir: str | None = None, skip_bad: bool = False) -> None:
         super().__init__()
         if not 0 < val_fraction < 1:
             raise TrainerError(f"val_fraction {val_fraction} must be in (0, 1)")
@@ -86,71 +122,134 @@ class CspDataModule(L.LightningDataModule):
         self.cache_hit: bool | None = None  # set when features come from (True) or go to the cache
 
     @cached_property
-    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(latlon (N, 2), features (N, F))`` of every training record (features computed once, or
-        memory-mapped from the feature cache)."""
+    def items(self) -> ImageItems:
+        """The image items (files: one seeded random crop per record, after a header pre-flight)."""
         hp = self.hparams
         if any(is_shards(source) for source in hp.sources):
-            dataset, latlon, mean, std, fingerprint = self._shard_items()
-        else:
-            records = training_records(list(hp.sources), list(hp.table_bands), hp.split_seed, hp.eval_val_fraction,
-                                       hp.eval_test_fraction, hp.eval_folds, hp.eval_fold)
-            dataset = crop_dataset(records, list(hp.bands), hp.tile_size, hp.split_seed, hp.skip_bad,
-                                   "CSP records")
-            latlon = dataset.latlon.numpy()
-            mean, std = tile_statistics(dataset, hp.split_seed)
-            fingerprint = partial(data_fingerprint, dataset)
-        model = frozen_backbone(hp.image_backbone, len(hp.bands), hp.image_encoder_checkpoint)
-        shape = (len(latlon), int(model.num_features))
-        compute = partial(stream_features, dataset, model, mean, std, num_workers=hp.num_workers)
-        if hp.feature_cache_dir is None:
-            features = np.empty(shape, np.float32)
-            compute(features)
-        else:
-            key = {"backbone": hp.image_backbone, "checkpoint_sha256": file_hash(hp.image_encoder_checkpoint),
-                   "bands": list(hp.bands), "tile_size": hp.tile_size, "band_mean": mean.tolist(),
-                   "band_std": std.tolist(), "data": fingerprint()}
-            features, self.cache_hit = cached_features(hp.feature_cache_dir, key, shape, compute)
-        return latlon, features
+            return self._shard_items()
+        records = source_records(list(hp.sources), list(hp.table_bands), hp.split_seed, hp.eval_val_fraction,
+                                 hp.eval_test_fraction, hp.eval_folds, hp.eval_fold)
+        crops = checked_crops(records, list(hp.bands), hp.tile_size, hp.split_seed, hp.skip_bad, "CSP records")
+        dataset = TileDataset(crops, hp.tile_size)
+        mean, std = tile_statistics(dataset, hp.split_seed, np.flatnonzero(~crops["heldout"].to_numpy()))
+        return ImageItems(compact_records(crops), [(dataset, 0)], mean, std, partial(data_fingerprint, dataset))
 
-    def _shard_items(self) -> tuple[Dataset, np.ndarray, torch.Tensor, torch.Tensor, Callable[[], str]]:
-        """A shard set's items in stream order, coordinates, band statistics and fingerprint (all
-        items are training pairs: build the shard set without the evaluation's test images)."""
-        from trainer.data.shards import (
-            ShardDataset,
-            checked_meta,
-            shard_fingerprint,
-            shard_location,
-        )
+    def _shard_items(self) -> ImageItems:
+        """Every split of a shard set (``test`` held out), in split then stream order."""
+        from trainer.data.shards import ShardDataset, checked_meta, shard_fingerprint, shard_location
 
         hp = self.hparams
         if len(hp.sources) != 1:
             raise TrainerError("a shards: source streams on its own: build one shard set from all sources")
         location = shard_location(hp.sources[0])
         meta, items = checked_meta(location, list(hp.bands), hp.tile_size)
-        dataset = ShardDataset(location, list(hp.bands), hp.tile_size, shuffle=False)
-        return (dataset, items[["lat", "lon"]].to_numpy(np.float32), torch.tensor(meta["band_mean"]),
-                torch.tensor(meta["band_std"]), partial(shard_fingerprint, location))
+        splits = tuple(items["split"].unique())
+        parts, first = [], 0
+        for split in splits:
+            parts.append((ShardDataset(location, split, shuffle=False), first))
+            first += int((items["split"] == split).sum())
+        records = compact_records(items.assign(source=hp.sources[0], heldout=items["split"].eq("test")))
+        return ImageItems(records, parts, torch.tensor(meta["band_mean"]), torch.tensor(meta["band_std"]),
+                          partial(shard_fingerprint, location, splits), location)
+
+    @cached_property
+    def features(self) -> np.ndarray:
+        """``(N, F)`` frozen features of every item, held-out ones included (computed once in one
+        streaming pass, or memory-mapped from the feature cache)."""
+        hp, items = self.hparams, self.items
+        if hp.image_encoder_trainable:
+            raise TrainerError("image_encoder_trainable: the image encoder trains end to end, there are no "
+                               "frozen features")
+        model = frozen_backbone(hp.image_backbone, len(hp.bands), hp.image_encoder_checkpoint)
+        shape = (len(items.records), int(model.num_features))
+
+        def compute(out: np.ndarray) -> None:
+            for dataset, first in items.parts:
+                stream_features(dataset, model, items.mean, items.std, out[first:], num_workers=hp.num_workers)
+
+        if hp.feature_cache_dir is None:
+            features = np.empty(shape, np.float32)
+            compute(features)
+            return features
+        key = {"backbone": hp.image_backbone, "checkpoint_sha256": file_hash(hp.image_encoder_checkpoint),
+               "bands": list(hp.bands), "tile_size": hp.tile_size, "band_mean": items.mean.tolist(),
+               "band_std": items.std.tolist(), "data": items.fingerprint()}
+        features, self.cache_hit = cached_features(hp.feature_cache_dir, key, shape, compute)
+        return features
+
+    def source_features(self, source: str) -> tuple[pd.DataFrame, np.ndarray]:
+        """Records of one of the ``sources`` (index: their rows in :attr:`features`) and their features."""
+        records = self.items.records
+        rows = records[records["source"] == source]
+        if not len(rows):
+            raise TrainerError(f"{source!r} is not one of the CSP data's sources {list(self.hparams.sources)}")
+        return rows, np.asarray(self.features[rows.index.to_numpy()])
 
     @property
     def feature_dim(self) -> int:
         """Width of the image features (linked to the model at instantiation)."""
-        return int(self.pairs[1].shape[1])
+        hp = self.hparams
+        if hp.image_encoder_trainable:
+            return int(frozen_backbone(hp.image_backbone, len(hp.bands), hp.image_encoder_checkpoint).num_features)
+        return int(self.features.shape[1])
+
+    @property
+    def image_encoder(self) -> dict | None:
+        """The image encoder the task trains end to end (linked to the model), ``None`` when frozen."""
+        hp = self.hparams
+        return {"backbone": hp.image_backbone, "in_channels": len(hp.bands)} if hp.image_encoder_trainable else None
+
+    @property
+    def band_mean(self) -> list[float]:
+        return self.items.mean.tolist()
+
+    @property
+    def band_std(self) -> list[float]:
+        return self.items.std.tolist()
 
     @cached_property
-    def datasets(self) -> dict[str, FeaturePairs]:
-        latlon, features = self.pairs
-        order = torch.randperm(len(latlon), generator=torch.Generator().manual_seed(self.hparams.split_seed))
+    def split_rows(self) -> dict[str, np.ndarray]:
+        """Seeded random train/val rows among the items that are not held out."""
+        rows = np.flatnonzero(~self.items.records["heldout"].to_numpy())
+        order = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(self.hparams.split_seed))]
         n_val = max(1, round(len(order) * self.hparams.val_fraction))
-        parts = {"val": order[:n_val], "train": order[n_val:]}
-        return {name: FeaturePairs(latlon, features, rows.numpy()) for name, rows in parts.items()}
+        return {"val": order[:n_val], "train": order[n_val:]}
+
+    @cached_property
+    def datasets(self) -> dict[str, Dataset]:
+        """``train``/``val`` pairs: features, pixels read per item, or (shards, end to end) streamed."""
+        items = self.items
+        if not self.hparams.image_encoder_trainable:
+            latlon = items.records[["lat", "lon"]].to_numpy(np.float32)
+            return {name: FeaturePairs(latlon, self.features, rows) for name, rows in self.split_rows.items()}
+        if items.shards is None:
+            dataset = items.parts[0][0]
+            return {name: Subset(dataset, rows) for name, rows in self.split_rows.items()}
+        from trainer.data.shards import ShardDataset
+
+        streamed = {"train": ShardDataset(items.shards, "train", seed=self.hparams.split_seed)}
+        if (items.records["split"] == "val").any():
+            streamed["val"] = ShardDataset(items.shards, "val", shuffle=False)
+        return streamed
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        hp = self.hparams
+        dataset = self.datasets[split]
+        if isinstance(dataset, IterableDataset):
+            from trainer.data.shards import shard_loader
+
+            return shard_loader(dataset, hp.batch_size, hp.num_workers)
+        if train and len(dataset) < hp.batch_size:
+            raise TrainerError(f"batch_size {hp.batch_size} is larger than the training split "
+                               f"({len(dataset)} pairs)")
+        workers = hp.num_workers if hp.image_encoder_trainable else 0  # features: read from memory
+        return loader(dataset, hp.batch_size, shuffle=train, drop_last=train, num_workers=workers)
 
     def train_dataloader(self) -> DataLoader:
         train = self.datasets["train"]
-        if len(train) < self.hparams.batch_size:
-            raise TrainerError(f"batch_size {self.hparams.batch_size} is larger than the training split "
-                               f"({len(train)} pairs)")
-        return loader(train, self.hparams.batch_size, shuffle=True, drop_last=True)
+        if isinstance(train, IterableDataset):  # shards, end to end: resumable mid-epoch
+            return self.resumable_loader(train, self.hparams.batch_size, self.hparams.num_workers)
+        return self._loader("train", True)
 
-    def val_dataloader(self) -> DataLoader:
-        return loader(self.datasets["val"], self.hparams.batch_size)
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val", False) if "val" in self.datasets else []

@@ -3,13 +3,16 @@
 The key names everything the features depend on (backbone, checkpoint hash, bands, tile size,
 band statistics, data fingerprint); its hash names the cache folder, so a later run with the same
 key memory-maps the stored features and computes nothing, and a different key never meets stale
-features. A folder counts as complete only once ``key.json`` is written, after the features.
+features. A folder counts as complete only once ``key.json`` is written, after the features, and is
+renamed into place whole; processes that compute the same key at once (DDP ranks) each write their
+own ``.partial-<pid>`` folder and the first rename wins.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -32,13 +35,16 @@ def file_hash(path: str | Path | None) -> str | None:
 
 
 def data_fingerprint(dataset: TileDataset) -> str:
-    """Hash of the items' files (path, byte size, modification time), band positions and crop
-    offsets, in order."""
-    digest = hashlib.sha256()
-    for path, (y, x), band_set in zip(dataset.paths, dataset.offsets, dataset.band_set, strict=True):
+    """Hash of the items' files (path, byte size, modification time: each distinct file stat'ed once),
+    band positions and crop offsets, in order."""
+    files = []
+    for name in dataset.files:
+        path = os.fsdecode(name)
         stat = Path(path).stat()
-        bands = dataset.band_sets[band_set]
-        digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{bands}|{y}|{x}\n".encode())
+        files.append(f"{path}|{stat.st_size}|{stat.st_mtime_ns}")
+    digest = hashlib.sha256()
+    for code, (y, x), band_set in zip(dataset.file, dataset.offsets, dataset.band_set, strict=True):
+        digest.update(f"{files[code]}|{dataset.band_sets[band_set]}|{y}|{x}\n".encode())
     return digest.hexdigest()
 
 
@@ -57,7 +63,7 @@ def cached_features(cache_dir: str | Path, key: dict, shape: tuple[int, int],
         if stored == key and features.shape == shape:
             return features, True
         raise TrainerError(f"feature cache {folder} holds other features than its key says: delete it")
-    partial = folder.with_name(folder.name + ".partial")
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")  # one per process (DDP ranks)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
@@ -66,7 +72,12 @@ def cached_features(cache_dir: str | Path, key: dict, shape: tuple[int, int],
         out.flush()
         del out
         (partial / "key.json").write_text(json.dumps(key, indent=1, sort_keys=True))
-        partial.rename(folder)
+        try:
+            partial.rename(folder)
+        except OSError:  # another process wrote the same key first: keep its (identical) features
+            if not (folder / "key.json").is_file():
+                raise
+            shutil.rmtree(partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -18,14 +18,20 @@ from trainer.errors import TrainerError
 from trainer.models.backbones import build_backbone
 
 
-def crop_dataset(frame: pd.DataFrame, bands: list[str], tile_size: int, seed: int = 0,
-                 skip_bad: bool = False, what: str = "records") -> TileDataset:
-    """Disk-backed dataset of one seeded random ``tile_size`` crop per record (bands by name), after a
-    pre-flight pass over the image headers."""
+def checked_crops(frame: pd.DataFrame, bands: list[str], tile_size: int, seed: int = 0, skip_bad: bool = False,
+                  what: str = "records") -> pd.DataFrame:
+    """``frame`` after a pre-flight pass over the image headers, with one seeded random ``tile_size``
+    crop offset per record (bands by name)."""
     checked = preflight(frame, list(bands), tile_size, skip_bad, what)
     if not len(checked):
         raise TrainerError("no images to read")
-    return TileDataset(random_crops(checked, tile_size, seed), tile_size)
+    return random_crops(checked, tile_size, seed)
+
+
+def crop_dataset(frame: pd.DataFrame, bands: list[str], tile_size: int, seed: int = 0,
+                 skip_bad: bool = False, what: str = "records") -> TileDataset:
+    """Disk-backed dataset of :func:`checked_crops`."""
+    return TileDataset(checked_crops(frame, bands, tile_size, seed, skip_bad, what), tile_size)
 
 
 def crop_pixels(frame: pd.DataFrame, bands: list[str], tile_size: int, seed: int = 0) -> torch.Tensor:
@@ -40,11 +46,13 @@ def band_statistics(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return flat.mean(dim=1), flat.std(dim=1).clamp_min(1e-6)
 
 
-def tile_sample(dataset: TileDataset, seed: int = 0) -> torch.Tensor:
-    """Raw pixels of a seeded sample of ``STATISTICS_SAMPLE`` tiles (all when fewer), in dataset order."""
-    if len(dataset) == 0:
+def tile_sample(dataset: TileDataset, seed: int = 0, rows: np.ndarray | None = None) -> torch.Tensor:
+    """Raw pixels of a seeded sample of ``STATISTICS_SAMPLE`` tiles (all when fewer) of ``rows`` (default:
+    every tile), in dataset order."""
+    rows = np.arange(len(dataset)) if rows is None else np.asarray(rows)
+    if len(rows) == 0:
         raise TrainerError("no images to compute band statistics from")
-    order = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:STATISTICS_SAMPLE])
+    order = np.sort(rows[np.random.default_rng(seed).permutation(len(rows))[:STATISTICS_SAMPLE]])
     return torch.stack([dataset.read(int(i)) for i in order])
 
 
@@ -54,9 +62,10 @@ def band_percentiles(pixels: torch.Tensor, q: tuple[float, float]) -> tuple[list
     return low.tolist(), high.tolist()
 
 
-def tile_statistics(dataset: TileDataset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def tile_statistics(dataset: TileDataset, seed: int = 0,
+                    rows: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`band_statistics` of :func:`tile_sample`."""
-    return band_statistics(tile_sample(dataset, seed))
+    return band_statistics(tile_sample(dataset, seed, rows))
 
 
 def frozen_backbone(backbone: str, in_channels: int, checkpoint: str | None = None,

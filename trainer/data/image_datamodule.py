@@ -16,13 +16,14 @@ import lightning as L
 import numpy as np
 import pandas as pd
 from lightning.pytorch.utilities import rank_zero_warn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 
 from qgis_csp_plugin.contract.bands import S2_BANDS
 from qgis_csp_plugin.contract.latlon import validate_latlon
 from trainer.data.bands import EUROSAT_BANDS, MISSING
 from trainer.data.features import band_percentiles, band_statistics, tile_sample
 from trainer.data.preflight import preflight
+from trainer.data.shard_state import ShardLoaderState
 from trainer.data.sources import image_records, is_shards
 from trainer.data.splits import evaluation_split, label_subset
 from trainer.data.temporal import TemporalPairs
@@ -37,7 +38,7 @@ MISSING_BANDS = ("error", "fill")
 PERCENTILES = (2.0, 98.0)
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(ShardLoaderState, L.LightningDataModule):
     """Train/val/test splits (seeded, stratified when labelled) of geotagged patches.
 
     Args:
@@ -59,6 +60,9 @@ class ImageDataModule(L.LightningDataModule):
         label_ratio: fraction of each class kept in the training split (few-label evaluation).
         folds, fold: with ``folds`` >= 2, fold ``fold`` of a stratified k-fold partition is the test
             split (:func:`trainer.data.splits.fold_split`; cross-validation), else one seeded split.
+
+    A ``shards:`` source brings its own split, drawn when it was built (:mod:`trainer.data.shards`):
+    ``val_fraction``, ``test_fraction`` and ``split_seed`` do not apply to it and ``folds`` is refused.
     """
 
     def __init__(self, sources: list[str] = ("eurosat",), bands: list[str] = S2_BANDS,
@@ -77,15 +81,6 @@ class ImageDataModule(L.LightningDataModule):
         self.datasets: dict[str, TileDataset] = {}
         self.class_names: list[str] = []
         self.band_mean = self.band_std = self.band_low = self.band_high = self.train_latlon = None
-        self._shard_loader = self._shard_loader_state = None
-
-    def state_dict(self) -> dict:
-        """The shard loader's position, saved in Lightning checkpoints for a mid-epoch resume (Lightning's
-        own loader-state restore is skipped when the task asks for ``estimated_stepping_batches``)."""
-        return {"shard_loader": self._shard_loader.state_dict()} if self._shard_loader is not None else {}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._shard_loader_state = state_dict.get("shard_loader")
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -119,22 +114,37 @@ class ImageDataModule(L.LightningDataModule):
         self.train_latlon = self.datasets["train"].latlon.numpy()
 
     def _setup_shards(self) -> None:
-        """One shard set, streamed as the training split (for pre-training; no val/test split)."""
+        """One shard set: its ``train`` split streamed (a seeded ``label_ratio`` subset of it read by
+        index), its ``val``/``test`` splits (written at build time) for validation and test."""
+        from torch.utils.data import Subset
+
         from trainer.data.shards import ShardDataset, checked_meta, shard_location
 
         hp = self.hparams
         if len(hp.sources) != 1:
             raise TrainerError("a shards: source streams on its own: build one shard set from all sources")
+        if hp.folds:
+            raise TrainerError("a shard set holds the one train/val/test split drawn when it was built: folds "
+                               "need a source that is not sharded")
         location = shard_location(hp.sources[0])
         meta, items = checked_meta(location, self.bands, hp.tile_size)
+        train = items[items["split"] == "train"].reset_index(drop=True)
         pairs = None
         if hp.key_view == "temporal":
-            pairs = TemporalPairs(items, strict=not hp.temporal_fallback, same=("tile_y", "tile_x"))
-        self.datasets["train"] = ShardDataset(location, self.bands, hp.tile_size, hp.key_view, pairs,
-                                              seed=hp.split_seed)
+            pairs = TemporalPairs(train, strict=not hp.temporal_fallback, same=("tile_y", "tile_x"))
+        if hp.label_ratio < 1:
+            kept = label_subset(train[train["label"] >= 0], hp.label_ratio, hp.split_seed).index.sort_values()
+            self.datasets["train"] = Subset(ShardDataset(location, "train", hp.key_view, pairs, shuffle=False),
+                                            kept.tolist())
+        else:
+            self.datasets["train"] = ShardDataset(location, "train", hp.key_view, pairs, seed=hp.split_seed)
+        for split in ("val", "test"):
+            if meta["splits"].get(split):
+                self.datasets[split] = ShardDataset(location, split, shuffle=False)
+        self.class_names = list(meta["class_names"])
         self.band_mean, self.band_std = meta["band_mean"], meta["band_std"]
         self.band_low, self.band_high = meta["band_low"], meta["band_high"]
-        self.train_latlon = items[["lat", "lon"]].to_numpy(np.float32)
+        self.train_latlon = train[["lat", "lon"]].to_numpy(np.float32)
 
     def _records(self, source: str) -> pd.DataFrame:
         frame = image_records(source, self.hparams.table_bands)
@@ -164,27 +174,27 @@ class ImageDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         hp = self.hparams
-        return loader(self.datasets[split], batch_size or hp.batch_size, shuffle, shuffle, hp.num_workers,
+        dataset = self.datasets[split]
+        if isinstance(dataset, IterableDataset):  # a streamed shard split
+            from trainer.data.shards import shard_loader
+
+            return shard_loader(dataset, batch_size or hp.batch_size, hp.num_workers, hp.pin_memory,
+                                hp.persistent_workers)
+        return loader(dataset, batch_size or hp.batch_size, shuffle, shuffle, hp.num_workers,
                       hp.pin_memory, hp.persistent_workers)
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
-        if any(is_shards(s) for s in hp.sources):
-            from trainer.data.shards import shard_loader
-
-            self._shard_loader = shard_loader(self.datasets["train"], hp.batch_size, hp.num_workers,
-                                              hp.pin_memory, hp.persistent_workers)
-            if self._shard_loader_state:
-                self._shard_loader.load_state_dict(self._shard_loader_state)
-                self._shard_loader_state = None
-            return self._shard_loader
+        if isinstance(self.datasets["train"], IterableDataset):
+            return self.resumable_loader(self.datasets["train"], hp.batch_size, hp.num_workers, hp.pin_memory,
+                                         hp.persistent_workers)
         size = len(self.datasets["train"])
         if size == 0:
             raise TrainerError("the training split is empty")
-        if size < self.hparams.batch_size:  # few-label subsets: one smaller batch per epoch
-            rank_zero_warn(f"batch_size {self.hparams.batch_size} is larger than the training split "
+        if size < hp.batch_size:  # few-label subsets: one smaller batch per epoch
+            rank_zero_warn(f"batch_size {hp.batch_size} is larger than the training split "
                            f"({size} images): using batches of {size}")
-        return self._loader("train", True, min(size, self.hparams.batch_size))
+        return self._loader("train", True, min(size, hp.batch_size))
 
     def val_dataloader(self) -> DataLoader | list:
         return self._loader("val", False) if "val" in self.datasets else []

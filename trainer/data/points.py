@@ -1,9 +1,12 @@
 """Labelled points ``(lat, lon) -> class`` for location-only classifiers (location priors).
 
-Sources: ``eurosat`` (patch centres, land-cover class), ``cities`` (GeoNames cities, any column,
-e.g. ``continent``) or a CSV/Parquet table with ``lat, lon`` and the label column. Splits are the
-seeded stratified ones of :mod:`trainer.data.splits`; ``label_ratio`` keeps a stratified subset of
-the training split (5/10/20/100 % few-label runs).
+Sources: any of :func:`trainer.data.sources.location_records` — ``cities`` (GeoNames cities, any
+column, e.g. ``continent``), ``ariolimax`` (presence/background), a CSV/Parquet table or point file
+(.gpkg/.geojson/.shp) with the label column, or any image source (``eurosat`` patch centres with their
+land-cover class, ``inat:<root>``, ``fmow:<root>``, an image table, ``shards:<dir>``…). Splits are the
+seeded stratified ones of :mod:`trainer.data.splits`, except for records that carry their own
+``split`` column (shard sets: the split written at build time); ``label_ratio`` keeps a stratified
+subset of the training split (5/10/20/100 % few-label runs).
 """
 
 from __future__ import annotations
@@ -16,27 +19,22 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from trainer.data.geotagged import checked_latlon, encode_labels, read_table
-from trainer.data.sources import EUROSAT_SOURCES, cities_records, eurosat_source_records
-from trainer.data.splits import evaluation_split, label_subset
+from trainer.data.geotagged import checked_latlon, encode_labels
+from trainer.data.sources import location_records
+from trainer.data.splits import evaluation_split, label_subset, stored_split
 from trainer.errors import TrainerError
 
 
 def point_records(source: str, label_column: str = "label") -> pd.DataFrame:
-    """``lat, lon, label, class_name`` of a named source or a table path."""
-    if source in EUROSAT_SOURCES:
-        frame = eurosat_source_records(source)
-        label_column = "class_name"
-    elif source == "cities":
-        frame = cities_records()
-    else:
-        frame = read_table(source)
+    """``lat, lon, label, class_name`` (and ``split`` when the source fixes one) of any points source."""
+    frame = location_records(source)
     for column in ("lat", "lon"):
         if column not in frame:
             raise TrainerError(f"points source {source!r} has no {column!r} column")
     frame = encode_labels(frame, label_column)
     checked_latlon(frame, f"coordinates of {source}")
-    return frame[["lat", "lon", "label", "class_name"]].reset_index(drop=True)
+    columns = ["lat", "lon", "label", "class_name"] + (["split"] if "split" in frame else [])
+    return frame[columns].reset_index(drop=True)
 
 
 def point_tensors(frame: pd.DataFrame) -> TensorDataset:
@@ -66,7 +64,11 @@ class PointsDataModule(L.LightningDataModule):
     @cached_property
     def splits(self) -> dict[str, pd.DataFrame]:
         hp = self.hparams
-        parts = evaluation_split(self.records, hp.val_fraction, hp.test_fraction, hp.split_seed, hp.folds, hp.fold)
+        if "split" in self.records:
+            parts = stored_split(self.records, hp.folds)
+        else:
+            parts = evaluation_split(self.records, hp.val_fraction, hp.test_fraction, hp.split_seed, hp.folds,
+                                     hp.fold)
         parts["train"] = label_subset(parts["train"], hp.label_ratio, hp.split_seed)
         return parts
 

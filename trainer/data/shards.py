@@ -1,14 +1,19 @@
 """Sharded streaming datasets with litdata: ``python -m trainer shards build`` and ``shards:<dir-or-URL>``.
 
-A shard set is litdata's ``optimize`` output (chunks + ``index.json``) with two sidecar files:
-``shards.json`` (bands, tile size, item count, per-band mean/std and percentiles of a sample, source) and
-``items.parquet`` (one row per item in stream order: ``lat, lon, label, timestamp, location_id,
-tile_y, tile_x, image_path`` — the location_id → items index for temporal positives and the training
-coordinates, read without loading any pixel). Each item holds one tile's pixels in the file's own
-dtype. A build writes into ``<out>.partial`` and renames it when complete, so a killed build never
-leaves anything a later run would read as a shard set. Training streams from a local folder or any
-URL litdata reads (``s3://bucket/prefix``: credentials from the usual AWS variables; the sidecars
-are read with boto3, which litdata installs).
+A shard set is one folder per split — ``train/``, ``val/``, ``test/`` (a split without items has no
+folder), each litdata's ``optimize`` output (chunks + ``index.json``) plus ``items.parquet`` (one row
+per item in stream order: ``lat, lon, label, class_name, timestamp, location_id, tile_y, tile_x,
+image_path``: the location_id → items index for temporal positives and the coordinates, read without
+loading any pixel) — and ``shards.json`` (bands, tile size, item counts per split, class names, the
+split's fractions and seed, per-band mean/std and percentiles of a sample of the training split,
+source). The split is drawn once, at build time, per place (all tiles of an image and all dates
+of a ``location_id`` stay together), stratified by label as
+:func:`trainer.data.splits.evaluation_split`; unlabelled images all go to ``train`` (pre-training
+data). Each item holds one tile's pixels in the file's own dtype. A build writes into
+``<out>.partial`` and renames it when complete, so a killed build never leaves anything a later run
+would read as a shard set. Training streams from a local folder or any URL litdata reads
+(``s3://bucket/prefix``: credentials from the usual AWS variables; the sidecars are read with boto3,
+which litdata installs).
 """
 
 from __future__ import annotations
@@ -29,47 +34,66 @@ from litdata import StreamingDataLoader, StreamingDataset, optimize
 from trainer.data.features import band_percentiles, band_statistics, tile_sample
 from trainer.data.image_datamodule import PERCENTILES
 from trainer.data.preflight import preflight
-from trainer.data.rasters import read_window
+from trainer.data.shard_item import tile_item
 from trainer.data.sources import SHARDS_PREFIX, image_records
+from trainer.data.splits import evaluation_split
 from trainer.data.temporal import TemporalPairs
 from trainer.data.tiles import TileDataset, grid_tiles
 from trainer.errors import TrainerError
 
 META = "shards.json"
 ITEMS = "items.parquet"
-ITEM_COLUMNS = ["lat", "lon", "label", "timestamp", "location_id", "tile_y", "tile_x", "image_path"]
+ITEM_COLUMNS = ["lat", "lon", "label", "class_name", "timestamp", "location_id", "tile_y", "tile_x", "image_path"]
 
 
-def _sample(row: tuple, size: int) -> dict[str, Any]:
-    """One shard item: the tile's pixels (file dtype) and its record fields (run in optimize workers)."""
-    item, path, bands, y, x, lat, lon, label, timestamp, location_id = row
-    return {"item": item, "image": read_window(path, list(bands), y, x, size, dtype=None), "lat": lat,
-            "lon": lon, "label": label, "timestamp": timestamp, "location_id": location_id}
+def split_of_records(records: pd.DataFrame, val_fraction: float, test_fraction: float,
+                     seed: int) -> dict[str, pd.DataFrame]:
+    """Train/val/test records: labelled ones by :func:`evaluation_split` over places (the images of one
+    ``location_id``, e.g. its dates, share a split; an image without one is its own place), unlabelled
+    ones all train (fractions 0 and 0: everything is train)."""
+    labelled = records[records["label"] >= 0]
+    if val_fraction == test_fraction == 0 or not len(labelled):
+        parts = {"train": records, "val": records.iloc[:0], "test": records.iloc[:0]}
+    else:
+        place = labelled["location_id"].where(labelled["location_id"] != "", "row " + labelled.index.astype(str))
+        try:
+            places = evaluation_split(labelled.assign(place=place).drop_duplicates("place"), val_fraction,
+                                      test_fraction, seed)
+        except TrainerError as exc:
+            raise TrainerError(f"{exc} (places: images of one location_id count once); choose other "
+                               "--val-fraction/--test-fraction, or 0 and 0 for no split") from exc
+        parts = {name: labelled[place.isin(part["place"])] for name, part in places.items()}
+        parts["train"] = pd.concat([parts["train"], records[records["label"] < 0]])
+    return {name: part.sort_index() for name, part in parts.items()}
 
 
 def build_shards(source: str, out: str | Path, bands: list[str], tile_size: int, table_bands: list[str],
-                 workers: int = 1, chunk_bytes: str = "64MB", skip_bad: bool = False) -> Path:
-    """Write the shard set of every ``tile_size`` tile of ``source`` to ``out`` (atomically)."""
+                 workers: int = 1, chunk_bytes: str = "64MB", skip_bad: bool = False, val_fraction: float = 0.2,
+                 test_fraction: float = 0.2, split_seed: int = 0) -> Path:
+    """Write the shard set of every ``tile_size`` tile of ``source``, split into ``train/ val/ test/``
+    folders at build time, to ``out`` (atomically)."""
     out = Path(out).resolve()
     if out.exists():
         raise TrainerError(f"{out} already exists: remove it or choose another --out")
     records = preflight(image_records(source, table_bands), bands, tile_size, skip_bad, source)
-    tiles = grid_tiles(records, tile_size)
-    for column, default in (("timestamp", ""), ("location_id", "")):
-        tiles[column] = tiles[column].fillna(default).astype(str) if column in tiles else default
-    sample = tile_sample(TileDataset(tiles, tile_size))
+    records = records.assign(**{column: records[column].fillna("").astype(str) if column in records else ""
+                                for column in ("timestamp", "location_id")})
+    parts = {name: grid_tiles(part, tile_size)
+             for name, part in split_of_records(records, val_fraction, test_fraction, split_seed).items()}
+    sample = tile_sample(TileDataset(parts["train"], tile_size))
     (mean, std), (low, high) = band_statistics(sample), band_percentiles(sample, PERCENTILES)
+    labelled = records[records["label"] >= 0].drop_duplicates("label").sort_values("label")
     partial_dir = out.with_name(out.name + ".partial")
     shutil.rmtree(partial_dir, ignore_errors=True)
     try:
-        rows = list(zip(range(len(tiles)), tiles["image_path"], tiles["band_indices"], tiles["tile_y"].tolist(),
-                        tiles["tile_x"].tolist(), tiles["lat"].tolist(), tiles["lon"].tolist(),
-                        tiles["label"].astype(int).tolist(), tiles["timestamp"], tiles["location_id"], strict=True))
-        optimize(fn=partial(_sample, size=tile_size), inputs=rows, output_dir=str(partial_dir),
-                 chunk_bytes=chunk_bytes, num_workers=max(1, workers), mode="overwrite",
-                 reorder_files=False, keep_data_ordered=True)  # stream index = items.parquet row
-        tiles[ITEM_COLUMNS].to_parquet(partial_dir / ITEMS, index=False)
-        meta = {"source": source, "bands": list(bands), "tile_size": tile_size, "items": len(tiles),
+        for name, tiles in parts.items():
+            if len(tiles):
+                _write_split(tiles, partial_dir / name, tile_size, workers, chunk_bytes)
+        meta = {"source": source, "bands": list(bands), "tile_size": tile_size,
+                "items": sum(len(tiles) for tiles in parts.values()),
+                "splits": {name: len(tiles) for name, tiles in parts.items()},
+                "split": {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": split_seed},
+                "class_names": labelled["class_name"].astype(str).tolist(),
                 "band_mean": mean.tolist(), "band_std": std.tolist(), "band_low": low, "band_high": high}
         (partial_dir / META).write_text(json.dumps(meta, indent=1))
         partial_dir.rename(out)
@@ -77,6 +101,16 @@ def build_shards(source: str, out: str | Path, bands: list[str], tile_size: int,
         shutil.rmtree(partial_dir, ignore_errors=True)
         raise
     return out
+
+
+def _write_split(tiles: pd.DataFrame, folder: Path, tile_size: int, workers: int, chunk_bytes: str) -> None:
+    """One split's litdata chunks and ``items.parquet`` (stream index = row)."""
+    rows = list(zip(range(len(tiles)), tiles["image_path"], tiles["band_indices"], tiles["tile_y"].tolist(),
+                    tiles["tile_x"].tolist(), tiles["lat"].tolist(), tiles["lon"].tolist(),
+                    tiles["label"].astype(int).tolist(), tiles["timestamp"], tiles["location_id"], strict=True))
+    optimize(fn=partial(tile_item, size=tile_size), inputs=rows, output_dir=str(folder), chunk_bytes=chunk_bytes,
+             num_workers=max(1, workers), mode="overwrite", reorder_files=False, keep_data_ordered=True)
+    tiles.assign(class_name=tiles["class_name"].astype(str))[ITEM_COLUMNS].to_parquet(folder / ITEMS, index=False)
 
 
 def shard_location(source: str) -> str:
@@ -103,29 +137,54 @@ def _sidecar(location: str, name: str) -> bytes:
     return path.read_bytes()
 
 
+def split_location(location: str, split: str) -> str:
+    """The folder or URL of one split of a shard set."""
+    return f"{location.rstrip('/')}/{split}"
+
+
 def shard_meta(location: str) -> tuple[dict, pd.DataFrame]:
-    """``(shards.json, items table)`` of a shard set (no pixels are read)."""
+    """``(shards.json, items table)`` of a shard set (no pixels are read): the items of every split,
+    with their ``split`` and their stream index ``item`` within it."""
     meta = json.loads(_sidecar(location, META))
-    return meta, pd.read_parquet(io.BytesIO(_sidecar(location, ITEMS)))
+    if "splits" not in meta:
+        raise TrainerError(f"{location} is a shard set without train/val/test folders (built before splits "
+                           "were written): rebuild it with python -m trainer shards build")
+    frames = [pd.read_parquet(io.BytesIO(_sidecar(location, f"{split}/{ITEMS}"))).assign(split=split)
+              for split, count in meta["splits"].items() if count]
+    items = pd.concat(frames, ignore_index=True)
+    items["item"] = items.groupby("split").cumcount()
+    return meta, items
 
 
-def shard_fingerprint(location: str) -> str:
-    """Hash of a shard set's litdata index and sidecars (what the items are, without reading them)."""
-    digest = hashlib.sha256()
-    for name in ("index.json", META, ITEMS):
-        digest.update(_sidecar(location, name))
+def shard_items(source: str) -> pd.DataFrame:
+    """The labelled items of a ``shards:`` source (coordinates, labels, split; no pixel is read)."""
+    _, items = shard_meta(shard_location(source))
+    labelled = items[items["label"] >= 0]
+    if not len(labelled):
+        raise TrainerError(f"{source} has no labelled items")
+    return labelled
+
+
+def shard_fingerprint(location: str, splits: tuple[str, ...]) -> str:
+    """Hash of ``splits`` of a shard set: their litdata indices and sidecars (what the items are,
+    without reading them)."""
+    digest = hashlib.sha256(_sidecar(location, META))
+    for split in splits:
+        for name in ("index.json", ITEMS):
+            digest.update(_sidecar(location, f"{split}/{name}"))
     return digest.hexdigest()
 
 
 class ShardDataset(StreamingDataset):
-    """Streamed shard items as the trainer's dicts ``image`` (raw float32), ``latlon``, ``label``,
-    ``index`` (+ ``key``: the same tile for ``augment``, the same tile of another date for
-    ``temporal``, fetched by index)."""
+    """Streamed items of one split of a shard set as the trainer's dicts ``image`` (raw float32),
+    ``latlon``, ``label``, ``index`` (+ ``key``: the same tile for ``augment``, the same tile of another
+    date for ``temporal``, fetched by index)."""
 
-    def __init__(self, location: str, bands: list[str], tile_size: int, key_view: str = "none",
+    def __init__(self, location: str, split: str = "train", key_view: str = "none",
                  pairs: TemporalPairs | None = None, shuffle: bool = True, seed: int = 0,
                  cache_dir: str | None = None) -> None:
-        super().__init__(location, cache_dir=cache_dir, shuffle=shuffle, drop_last=shuffle, seed=seed)
+        super().__init__(split_location(location, split), cache_dir=cache_dir, shuffle=shuffle, drop_last=shuffle,
+                         seed=seed)
         self.key_view, self.pairs = key_view, pairs
 
     def __getitem__(self, index: Any) -> dict[str, torch.Tensor]:

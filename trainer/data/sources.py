@@ -6,6 +6,9 @@ Image sources are registered with :func:`image_source` and resolved by :func:`im
 every command uses: ``eurosat``, ``eurosat_all``, ``eurosat_extra``, ``ssl4eo``, ``multitemporal[:<root>]``, a
 ``.csv``/``.csv.gz``/``.parquet`` table (band order ``table_bands``), ``inat:<root>``, ``fmow:<root>``
 and ``shards:<dir-or-URL>`` (streamed, see :mod:`trainer.data.shards`).
+Location-only sources (``cities``, ``ariolimax``, registered with :func:`location_source`) and vector
+files join them in :func:`location_records`, the (lat, lon, label) records of location priors
+(:mod:`trainer.data.points`), which also accepts every image source (no pixel is read).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pandas as pd
 from qgis_csp_plugin.contract.bands import RGB_BANDS
 from trainer.data.bands import EUROSAT_BANDS, SSL4EO_L2A_BANDS
 from trainer.data.fmow import fmow_records
-from trainer.data.geotagged import geotagged_records
+from trainer.data.geotagged import geotagged_records, read_table
 from trainer.data.inat import inat_records
 from trainer.data.rasters import centre_latlon
 from trainer.errors import TrainerError
@@ -33,6 +36,7 @@ SHARED_DATA_ROOT = Path(os.environ.get("GEOSSL_SHARED_DATA", REPO_ROOT.parent / 
 #: the 269 distinct patches of ``<shared>/eurosat_ms_extra`` when that folder exists.
 EUROSAT_SOURCES = ("eurosat", "eurosat_all")
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".shp")
 SHARDS_PREFIX = "shards:"
 
 EUROSAT_CLASSES = (
@@ -226,3 +230,90 @@ def _multitemporal(root: str, _: tuple[str, ...]) -> pd.DataFrame:
 
     frame = multitemporal_records(root or None)
     return frame.assign(label=-1, class_name="")
+
+
+LocationSource = Callable[[str], pd.DataFrame]
+_LOCATION_SOURCES: dict[str, LocationSource] = {}
+
+
+def location_source(name: str) -> Callable[[LocationSource], LocationSource]:
+    """Register ``function(argument) -> lat, lon, ... records`` as the location-only source ``name``
+    (used as ``name`` or ``name:<path>``)."""
+    def register(function: LocationSource) -> LocationSource:
+        _LOCATION_SOURCES[name] = function
+        return function
+    return register
+
+
+def location_records(source: str) -> pd.DataFrame:
+    """Records with ``lat, lon`` (degrees) and the source's other columns of any source: a location-only
+    one (:func:`location_source`), a table, a vector file (.gpkg/.geojson/.shp, any CRS) or any image
+    source (its records; a ``shards:`` set's items with their ``split``), without reading a pixel."""
+    name, _, argument = source.partition(":")
+    if name in _LOCATION_SOURCES:
+        return _LOCATION_SOURCES[name](argument)
+    if is_table(source):
+        return read_table(source)
+    if source.lower().endswith(VECTOR_SUFFIXES):
+        return vector_points(source)
+    if is_shards(source):
+        from trainer.data.shards import shard_items
+
+        return shard_items(source)
+    if name not in _IMAGE_SOURCES:
+        raise TrainerError(f"unknown points source {source!r}: use {', '.join(sorted(_LOCATION_SOURCES))}, an "
+                           f"image source ({', '.join(source_names())}, shards:<dir-or-URL>), a "
+                           f"{'/'.join(TABLE_SUFFIXES)} table or a {'/'.join(VECTOR_SUFFIXES)} point file")
+    frame = image_records(source)
+    if (frame["label"] < 0).all():
+        raise TrainerError(f"image source {source!r} has no labels: a location prior needs labelled points")
+    return frame[frame["label"] >= 0]
+
+
+def vector_points(path: str | Path) -> pd.DataFrame:
+    """Attribute table of a point layer (first layer of the file) with ``lat, lon`` of each point in
+    WGS84 degrees, whatever the layer's CRS."""
+    from osgeo import ogr, osr
+
+    if not Path(path).is_file():
+        raise TrainerError(f"point file not found: {path}")
+    source = ogr.Open(str(path))
+    if source is None:
+        raise TrainerError(f"{path}: not a readable vector file")
+    layer = source.GetLayer(0)
+    wgs84 = osr.SpatialReference()
+    wgs84.ImportFromEPSG(4326)
+    wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    crs = layer.GetSpatialRef()
+    if crs is None:
+        raise TrainerError(f"{path}: the layer has no coordinate reference system")
+    crs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    transform = osr.CoordinateTransformation(crs, wgs84)
+    rows = []
+    for feature in layer:
+        geometry = feature.GetGeometryRef()
+        if geometry is None or geometry.GetGeometryType() not in (ogr.wkbPoint, ogr.wkbPoint25D):
+            raise TrainerError(f"{path}: feature {feature.GetFID()} is not a point")
+        lon, lat = transform.TransformPoint(geometry.GetX(), geometry.GetY())[:2]
+        rows.append({**feature.items(), "lat": lat, "lon": lon})
+    if not rows:
+        raise TrainerError(f"{path}: the layer has no points")
+    return pd.DataFrame(rows)
+
+
+@location_source("cities")
+def _cities(path: str) -> pd.DataFrame:
+    """GeoNames cities (:func:`cities_records`): label columns continent, country_code, timezone…"""
+    return cities_records(path or None)
+
+
+@location_source("ariolimax")
+def _ariolimax(path: str) -> pd.DataFrame:
+    """Presence (1) and background (0) points of the slug *Ariolimax buttoni* (California; the team's
+    shared data, or ``ariolimax:<gpkg>``): ``label`` = presence, class names background/presence."""
+    path = Path(path) if path else SHARED_DATA_ROOT / "points" / "ariolimax.gpkg"
+    if not path.is_file():
+        raise TrainerError(f"Ariolimax points not found: {path}")
+    frame = vector_points(path)
+    return frame.assign(label=frame["presence"].astype(int),
+                        class_name=frame["presence"].map({0: "background", 1: "presence"}))

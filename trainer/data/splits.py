@@ -57,6 +57,18 @@ def evaluation_split(records: pd.DataFrame, val_fraction: float, test_fraction: 
     return split_records(records, val_fraction, test_fraction, seed)
 
 
+SPLITS = ("train", "val", "test")
+
+
+def stored_split(records: pd.DataFrame, folds: int = 0) -> dict[str, pd.DataFrame]:
+    """The train/val/test split a source wrote into its ``split`` column (a shard set, at build time);
+    ``folds`` are refused: the split is fixed."""
+    if folds:
+        raise TrainerError("these records hold the one split drawn when their shard set was built: folds need a "
+                           "source without one")
+    return {name: records[records["split"] == name] for name in SPLITS}
+
+
 def label_subset(records: pd.DataFrame, ratio: float, seed: int = 0) -> pd.DataFrame:
     """``round(n_c · ratio)`` (at least one) records of every class ``c``, seeded."""
     if not 0 < ratio <= 1:

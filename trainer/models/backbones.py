@@ -62,11 +62,12 @@ def torchvision_backbone(name: str, in_channels: int, **kwargs) -> nn.Module:
 
 
 def load_backbone_weights(model: nn.Module, checkpoint: str | Path) -> None:
-    """Load a local state dict (plain, or a Lightning checkpoint's ``backbone.*`` keys)."""
+    """Load a local state dict (plain, or a Lightning checkpoint's ``backbone.*`` keys; a CSP checkpoint
+    trained end to end: its ``image_encoder.*``)."""
     path = Path(checkpoint)
     state = read_checkpoint(path, "backbone checkpoint")
     state = state.get("state_dict", state)
-    for prefix in ("backbone.", "encoder_q.backbone.", "image_encoder.backbone."):
+    for prefix in ("backbone.", "encoder_q.backbone.", "image_encoder.backbone.", "image_encoder."):
         picked = strip_prefix(state, prefix)
         if picked:
             state = picked

@@ -1,7 +1,10 @@
 """CSP contrastive spatial pre-training (Mai et al. 2023) as a Lightning task.
 
 Dual encoder: frozen image features (computed once by :class:`trainer.data.csp_datamodule.CspDataModule`)
-pass through a linear projection; the location encoder (:func:`trainer.encoders.build_location_encoder`)
+pass through a linear projection — or, with the data's ``image_encoder_trainable``, pixels pass through
+the image encoder (``image_encoder``: backbone and band count, linked from the data; weights from the
+data's ``image_encoder_checkpoint`` or random; band mean/std from the data) trained end to end with
+the location encoder; the location encoder (:func:`trainer.encoders.build_location_encoder`)
 maps (lat, lon) degrees into the same space. The loss (:class:`trainer.losses.csp.CspLoss`) combines
 in-batch negatives (B), random locations uniform on the sphere (L) and SimCSE dropout positives (D)
 in the NCE or MC form: CSP-NCE-BLD / CSP-MC-BLD. Exports kind ``location_encoder``.
@@ -16,11 +19,13 @@ import torch
 from torch import nn
 
 from qgis_csp_plugin.contract.schema import EMBEDDING_OUTPUT, LATLON_INPUT, Kind, ModelMetadata
+from trainer.data.features import frozen_backbone
 from trainer.encoders import build_location_encoder
 from trainer.encoders.registry import whole_encoder_class
 from trainer.export.pca_basis import global_pca_basis
 from trainer.export.spec import ExportSpec
 from trainer.losses.csp import CspLoss, uniform_sphere_latlon
+from trainer.models.backbones import load_backbone_weights
 from trainer.tasks.base import ExportableTask
 
 #: CSP code defaults (iNat2018) except a smaller MLP, for minutes on a CPU.
@@ -45,6 +50,9 @@ class CspTask(ExportableTask):
             objective B, L, D (weight 0 switches one off).
         num_random_locations: random negative locations per batch (objective L).
         lr_decay: multiplicative learning-rate decay per epoch (CSP: 0.98).
+        image_encoder: ``{"backbone", "in_channels"}`` of an image encoder trained end to end (linked
+            from the data; ``None``: batches hold frozen features); ``image_lr`` its learning rate
+            (default ``lr``; e.g. 1e-4 to fine-tune a pre-trained MoCo encoder gently).
     """
 
     EXPORT_KINDS = (Kind.LOCATION_ENCODER,)
@@ -53,11 +61,18 @@ class CspTask(ExportableTask):
                  encoder_params: dict[str, Any] | None = None, loss_form: str = "mc",
                  loss_weights: dict[str, float] | None = None, temperatures: dict[str, float] | None = None,
                  num_random_locations: int = 128, lr: float = 1e-3, weight_decay: float = 0.0,
-                 lr_decay: float = 0.98, name: str = "CSP location encoder") -> None:
+                 lr_decay: float = 0.98, name: str = "CSP location encoder",
+                 image_encoder: dict[str, Any] | None = None, image_lr: float | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         params = with_default_params(location_encoder, encoder_params)
         self.location_encoder = build_location_encoder(location_encoder, **params)
+        self.image_encoder = None
+        if image_encoder is not None:
+            channels = int(image_encoder["in_channels"])
+            self.image_encoder = frozen_backbone(image_encoder["backbone"], channels).train()
+            self.register_buffer("band_mean", torch.zeros(channels))
+            self.register_buffer("band_std", torch.ones(channels))
         self.image_projection = nn.Linear(feature_dim, self.location_encoder.out_dim)
         self.loss = CspLoss(loss_form, loss_weights or {"B": 1.0, "L": 1.0, "D": 1.0},
                             temperatures or {"B": 0.1, "L": 0.1, "D": 0.1})
@@ -65,6 +80,24 @@ class CspTask(ExportableTask):
     def forward(self, latlon: torch.Tensor) -> torch.Tensor:
         """Location embeddings ``(N, D)`` of (lat, lon) degrees."""
         return self.location_encoder(latlon)
+
+    def setup(self, stage: str) -> None:
+        """End to end: the data's band statistics and initial image-encoder weights (a resumed run then
+        loads its own)."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.image_encoder is None or stage != "fit" or datamodule is None:
+            return
+        self.band_mean.copy_(torch.tensor(datamodule.band_mean))
+        self.band_std.copy_(torch.tensor(datamodule.band_std))
+        if datamodule.hparams.image_encoder_checkpoint:
+            load_backbone_weights(self.image_encoder, datamodule.hparams.image_encoder_checkpoint)
+
+    def pairs(self, batch: tuple[torch.Tensor, torch.Tensor] | dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(latlon, image features)`` of a batch of frozen features or (end to end) of pixels."""
+        if self.image_encoder is None:
+            return batch
+        image = (batch["image"] - self.band_mean.view(1, -1, 1, 1)) / self.band_std.view(1, -1, 1, 1)
+        return batch["latlon"], self.image_encoder(image)
 
     def _terms(self, latlon: torch.Tensor, features: torch.Tensor) -> dict[str, torch.Tensor]:
         location = self.location_encoder(latlon)
@@ -74,14 +107,15 @@ class CspTask(ExportableTask):
             random = self.location_encoder(uniform_sphere_latlon(self.hparams.num_random_locations, latlon.device))
         return self.loss(location, self.image_projection(features), again, random)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        terms = self._terms(*batch)
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=True, batch_size=len(batch[0]))
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor] | dict, batch_idx: int) -> torch.Tensor:
+        latlon, features = self.pairs(batch)
+        terms = self._terms(latlon, features)
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=True, batch_size=len(latlon))
         return terms["loss"]
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor] | dict, batch_idx: int) -> None:
         """Loss (dropout off) and location→image retrieval top-1 within the batch."""
-        latlon, features = batch
+        latlon, features = self.pairs(batch)
         terms = self._terms(latlon, features)
         location = nn.functional.normalize(self.location_encoder(latlon), dim=1)
         image = nn.functional.normalize(self.image_projection(features), dim=1)
@@ -90,8 +124,12 @@ class CspTask(ExportableTask):
         self.log("val/retrieval_top1", hits.float().mean(), batch_size=len(latlon), sync_dist=True)
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        image = [] if self.image_encoder is None else list(self.image_encoder.parameters())
+        chosen = {id(p) for p in image}
+        groups = [{"params": [p for p in self.parameters() if p.requires_grad and id(p) not in chosen]}]
+        if image:  # end to end: the image encoder may learn more gently (image_lr)
+            groups.append({"params": image, "lr": self.hparams.image_lr or self.hparams.lr})
+        optimizer = torch.optim.Adam(groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.hparams.lr_decay)
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
