@@ -8,9 +8,9 @@
 # scenes of ../shared/data/multitemporal with temporal positives (a clone without them: EuroSAT +
 # the shipped SSL4EO patches, said so). EUROSAT=eurosat is the previous release's recipe (the 200
 # patches only, MoCo on them alone, layer_statistics RGB radiometry).
-# The S2 classifier and the image encoder come from a second MoCo run, the previous recipe (geography-aware
-# moco_geo_tp on the EuroSAT training patches only): fine-tuned from the multi-date run the S2 classifier
-# was worse on validation (models/README.md), so each model keeps the MoCo that validated best.
+# The S2 classifier comes from a second MoCo run, the previous recipe (geography-aware moco_geo_tp on the
+# EuroSAT training patches only): fine-tuned from the multi-date run it was worse on validation
+# (models/README.md), so each model keeps the MoCo that validated best.
 # Usage:
 #   bash scripts/train_default_models.sh            # writes models/*.onnx
 #   MODELS_DIR=/tmp/m bash scripts/train_default_models.sh
@@ -26,7 +26,8 @@ step() { echo; echo "[train] $*"; }
 trainer() { "$PY" -m trainer "$@"; }
 start=$(date +%s)
 MOCO=${MOCO_CHECKPOINT:-runs/moco_eurosat_small/checkpoints/last.ckpt}
-MOCO_S2=$MOCO  # the MoCo of the S2 classifier and the image encoder
+MOCO_S2=$MOCO  # the MoCo of the S2 classifier
+ENCODER_NAME="MoCo-v2 geo image encoder (EuroSAT, 13 bands)"
 EUROSAT=${EUROSAT:-eurosat_all}
 SHARED=${GEOSSL_SHARED_DATA:-../shared/data}
 CLS_EPOCHS=80 RGB_RECIPE=()
@@ -36,11 +37,13 @@ if [ "$EUROSAT" = eurosat_all ]; then
   RGB_RECIPE=(--config trainer/configs/classifier_rgb_sensor.yaml)
   MOCO_RECIPE=()  # the config: plain MoCo-v2 on eurosat_all, ssl4eo, multitemporal (docs/results/temporal_positives.md)
   MOCO_S2=runs/moco_eurosat_geo/checkpoints/last.ckpt
+  ENCODER_NAME="MoCo-v2 image encoder (EuroSAT, SSL4EO, multi-date scenes; 13 bands)"
   # 281 instead of 120 training patches: the same classifier optimiser steps (80 x 4)
   if [ -f "$SHARED/eurosat_ms_extra/index.csv" ]; then CLS_EPOCHS=36; fi
   if [ ! -d "$SHARED/multitemporal" ]; then
     echo "[train] no $SHARED/multitemporal: MoCo pre-trains on EuroSAT + the shipped SSL4EO patches only"
     MOCO_RECIPE=(--data.sources "[eurosat_all, ssl4eo]")
+    ENCODER_NAME="MoCo-v2 image encoder (EuroSAT, SSL4EO; 13 bands)"
   fi
 fi
 
@@ -51,7 +54,7 @@ else
   trainer moco fit --config trainer/configs/moco_eurosat_small.yaml "${MOCO_RECIPE[@]}"
 fi
 if [ "$MOCO_S2" != "$MOCO" ]; then
-  step "1/6 geography-aware MoCo-v2 (+Geo) on the EuroSAT training patches (S2 classifier, image encoder)"
+  step "1/6 geography-aware MoCo-v2 (+Geo) on the EuroSAT training patches (S2 classifier)"
   trainer moco fit --config trainer/configs/moco_eurosat_small.yaml --data.sources "[$EUROSAT]" \
     --model.variant moco_geo_tp --trainer.max_steps -1 --trainer.max_epochs 27 \
     --trainer.default_root_dir runs/moco_eurosat_geo
@@ -78,8 +81,8 @@ trainer export --checkpoint runs/classifier_eurosat_s2/final.ckpt --kind image_c
   --name "EuroSAT Sentinel-2 13-band classifier" --out "$MODELS_DIR/eurosat_s2.onnx"
 trainer export --checkpoint runs/classifier_eurosat_rgb/final.ckpt --kind image_classifier \
   --name "EuroSAT RGB classifier" --out "$MODELS_DIR/eurosat_rgb.onnx"
-trainer export --checkpoint "$MOCO_S2" --kind image_encoder \
-  --name "MoCo-v2 geo image encoder (EuroSAT, 13 bands)" --out "$MODELS_DIR/moco_eurosat_encoder.onnx"
+trainer export --checkpoint "$MOCO" --kind image_encoder \
+  --name "$ENCODER_NAME" --out "$MODELS_DIR/moco_eurosat_encoder.onnx"
 trainer export --checkpoint runs/csp_eurosat/checkpoints/last.ckpt --kind location_encoder \
   --name "CSP location encoder (EuroSAT + SSL4EO)" --out "$MODELS_DIR/csp_location_encoder.onnx"
 trainer export --checkpoint runs/prior_eurosat/final.ckpt --kind location_prior \
