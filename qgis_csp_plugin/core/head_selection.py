@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..contract.errors import CspError
-from .logistic_regression import cross_validate_path, fit_logistic, group_folds
+from .logistic_regression import LogisticModel, cross_validate_path, fit_logistic, group_folds
 from .progress import Canceled, IsCanceled, Progress
-from .tile_features import FEATURE_SETS, feature_blocks, feature_matrix
+from .tile_features import FEATURE_SETS, feature_blocks, feature_matrix, feature_weights
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 EPSILON = 1e-12  # probability floor of the log-loss (a class missing from a training fold has probability 0)
@@ -67,7 +67,7 @@ def select_head(blocks: dict[str, np.ndarray], statistics: tuple[str, ...], y: n
     y = np.asarray(y, np.int64)
     groups = np.asarray(groups)
     weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    matrices = {name: feature_matrix(blocks, feature_blocks(name, statistics)) for name in feature_sets}
+    matrices = {name: _features(blocks, feature_blocks(name, statistics)) for name in feature_sets}
     nested = len(feature_sets) * len(c_grid) > 1
     fits = len(matrices) * len(c_grid) * k * ((1 + k) if nested else 1) + (k if nested else 0)
     tick = _ticker(fits, progress, canceled)
@@ -84,13 +84,21 @@ def select_head(blocks: dict[str, np.ndarray], statistics: tuple[str, ...], y: n
         remap[present] = np.arange(len(present))
         y_train = remap[y[train]]
         inner = group_folds(y_train, groups[train], _inner_k(y_train, groups[train], k), seed)
-        inner_candidates, _ = _score({n: m[train] for n, m in matrices.items()}, y_train, len(present), inner,
-                                     weights[train], c_grid, tick)
+        inner_candidates, _ = _score({n: (x[train], w) for n, (x, w) in matrices.items()}, y_train, len(present),
+                                     inner, weights[train], c_grid, tick)
         best = choose(inner_candidates)
-        model = fit_logistic(matrices[best.features][train], y_train, len(present), best.c, weights[train])
+        x, w = matrices[best.features]
+        model = fit_logistic(x[train], y_train, len(present), best.c, weights[train], feature_weight=w)
         tick()
-        predicted[test] = present[model.predict_proba(matrices[best.features][test]).argmax(axis=1)]
+        predicted[test] = present[model.predict_proba(x[test]).argmax(axis=1)]
     return Selection(chosen, candidates, predicted, True)
+
+
+def fit_head(blocks: dict[str, np.ndarray], names: tuple[str, ...], y: np.ndarray, n_classes: int, c: float,
+             sample_weight: np.ndarray | None = None) -> LogisticModel:
+    """The head on the feature blocks ``names`` (group-weighted as in the selection) fitted on all samples."""
+    x, weight = _features(blocks, names)
+    return fit_logistic(x, y, n_classes, c, sample_weight, feature_weight=weight)
 
 
 def choose(candidates: list[Candidate]) -> Candidate:
@@ -98,13 +106,18 @@ def choose(candidates: list[Candidate]) -> Candidate:
     return min(enumerate(candidates), key=lambda ic: (-ic[1].accuracy, ic[1].log_loss, ic[0]))[1]
 
 
-def _score(matrices: dict[str, np.ndarray], y: np.ndarray, n_classes: int, folds: np.ndarray, weights: np.ndarray,
-           c_grid: tuple[float, ...], tick: Callable[[], None]) -> tuple[list[Candidate], list[np.ndarray]]:
+def _features(blocks: dict[str, np.ndarray], names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    return feature_matrix(blocks, names), feature_weights(blocks, names)
+
+
+def _score(matrices: dict[str, tuple[np.ndarray, np.ndarray]], y: np.ndarray, n_classes: int, folds: np.ndarray,
+           weights: np.ndarray, c_grid: tuple[float, ...],
+           tick: Callable[[], None]) -> tuple[list[Candidate], list[np.ndarray]]:
     """Every (feature set, C) candidate's out-of-fold accuracy and log-loss, and its probabilities."""
     candidates, all_probabilities = [], []
-    for name, x in matrices.items():
+    for name, (x, weight) in matrices.items():
         for c, probabilities in zip(c_grid, cross_validate_path(x, y, n_classes, folds, c_grid, weights,
-                                                                 after_fit=tick)):
+                                                                 after_fit=tick, feature_weight=weight)):
             truth = probabilities[np.arange(len(y)), y]
             candidates.append(Candidate(name, float(c), float(np.mean(probabilities.argmax(axis=1) == y)),
                                         float(-np.mean(np.log(np.maximum(truth, EPSILON))))))

@@ -25,8 +25,8 @@ from ..core.band_mapping import default_bands, positional_warning, validate_band
 from ..core.class_labels import check_training_labels
 from ..core.classify import fill_invalid, read_strip
 from ..core.default_models import find_default_model
-from ..core.head_selection import C_GRID, Candidate, Selection, select_head
-from ..core.logistic_regression import LogisticModel, fit_logistic
+from ..core.head_selection import C_GRID, Candidate, Selection, fit_head, select_head
+from ..core.logistic_regression import LogisticModel
 from ..core.onnx_head import append_head
 from ..core.progress import Canceled, IsCanceled, Progress, part
 from ..core.radiometry import BandTransform
@@ -35,7 +35,6 @@ from ..core.tile_features import (
     EMBEDDING,
     FEATURE_SETS,
     feature_blocks,
-    feature_matrix,
     statistic_blocks,
     tile_statistics,
 )
@@ -262,7 +261,7 @@ def train(job: TrainClassifierJob, progress: Progress | None = None, canceled: I
                             request.seed, feature_sets, c_grid, part(progress, 50, 95), canceled)
     cv = sample_accuracy(confusion_matrix(selection.predicted, y, len(class_names)))
     names = feature_blocks(selection.chosen.features, statistics)
-    head = fit_logistic(feature_matrix(blocks, names), y, len(class_names), selection.chosen.c, samples.weights)
+    head = fit_head(blocks, names, y, len(class_names), selection.chosen.c, samples.weights)
     metadata = _classifier_metadata(job, class_names, counts, int((~kept).sum()), cv.overall, cv.f1, folds,
                                     selection, names)
     heads = [(job.encoder, names, head, metadata, request.output)]
@@ -273,7 +272,7 @@ def train(job: TrainClassifierJob, progress: Progress | None = None, canceled: I
         prior = select_head(location, (), y, len(class_names), samples.groups, folds, samples.weights, request.seed,
                             (EMBEDDING,), c_grid, part(progress, 95, 99), canceled)
         prior_accuracy = float(np.mean(prior.predicted == y))
-        prior_head = fit_logistic(location[EMBEDDING], y, len(class_names), prior.chosen.c, samples.weights)
+        prior_head = fit_head(location, (EMBEDDING,), y, len(class_names), prior.chosen.c, samples.weights)
         heads.append((job.location_encoder, (EMBEDDING,), prior_head,
                       _prior_metadata(job, metadata, latlon, prior_accuracy, folds, prior.chosen.c),
                       request.prior_output))

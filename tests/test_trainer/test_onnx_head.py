@@ -16,7 +16,8 @@ import rasterio
 from onnx import TensorProto, helper, numpy_helper, version_converter
 
 from qgis_csp_plugin.contract.errors import CspError
-from qgis_csp_plugin.core.logistic_regression import LogisticModel, fit_logistic
+from qgis_csp_plugin.core.head_selection import fit_head
+from qgis_csp_plugin.core.logistic_regression import LogisticModel
 from qgis_csp_plugin.core.onnx_head import FEATURES_TENSOR, append_head
 from qgis_csp_plugin.core.tile_features import (
     FEATURE_SETS,
@@ -56,7 +57,7 @@ def session(model: bytes, *extra_outputs: str) -> ort.InferenceSession:
 
 
 def fitted(blocks: dict[str, np.ndarray], names: tuple[str, ...], y: np.ndarray) -> LogisticModel:
-    return fit_logistic(feature_matrix(blocks, names), y, len(CLASSES), c=1.0)
+    return fit_head(blocks, names, y, len(CLASSES), c=1.0)
 
 
 @pytest.mark.parametrize("opset", [17, 18])
