@@ -191,15 +191,16 @@ def summarise(results: list[dict]) -> str:
     from scipy import stats
 
     frame = pd.DataFrame(results)
-    lines = ["| labels/class | method | overall accuracy, mean ± std over seeds | kappa | macro F1 | chosen (seeds) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| labels/class | method | overall accuracy, mean ± std over seeds | kappa | macro F1 | chosen (seeds) "
+             "| reported CV accuracy: nested / of the chosen candidate |", "|---|---|---|---|---|---|---|"]
     for (n, method), group in frame.groupby(["labels_per_class", "method"], sort=False):
-        chosen = ""
+        chosen, reported = "", ""
         if "chosen" in group and group["chosen"].notna().any():
             picks = group.apply(lambda r: f"{r['chosen']} C={r['c']:g}", axis=1).value_counts()
             chosen = "; ".join(f"{k} ×{v}" for k, v in picks.items())
+            reported = f"{group.cv_accuracy.mean():.3f} / {group.cv_accuracy_chosen.mean():.3f}"
         lines.append(f"| {n} | {method} | {group.overall.mean():.3f} ± {group.overall.std():.3f} | "
-                     f"{group.kappa.mean():.3f} | {group.macro_f1.mean():.3f} | {chosen} |")
+                     f"{group.kappa.mean():.3f} | {group.macro_f1.mean():.3f} | {chosen} | {reported} |")
     lines += ["", f"Paired differences of overall accuracy vs {BASELINE} (same seed = same training and test points); "
               "95 % CI of the mean difference from the paired t distribution over the seeds:", "",
               "| labels/class | method − statistics + LR | mean | 95 % CI | seeds won / tied / lost | paired t p |",
@@ -211,10 +212,10 @@ def summarise(results: list[dict]) -> str:
                 continue
             diff = (table[method] - table[BASELINE]).to_numpy()
             half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
-            p = stats.ttest_rel(table[method], table[BASELINE]).pvalue if diff.std() > 0 else float("nan")
+            p = f"{stats.ttest_rel(table[method], table[BASELINE]).pvalue:.3g}" if diff.std() > 0 else "— (equal)"
             low, high = diff.mean() - half, diff.mean() + half
             lines.append(f"| {n} | {method} | {diff.mean():+.3f} | [{low:+.3f}, {high:+.3f}] "
-                         f"| {(diff > 0).sum()} / {(diff == 0).sum()} / {(diff < 0).sum()} | {p:.3g} |")
+                         f"| {(diff > 0).sum()} / {(diff == 0).sum()} / {(diff < 0).sum()} | {p} |")
     return "\n".join(lines)
 
 
