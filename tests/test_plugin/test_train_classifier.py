@@ -21,6 +21,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProject,
+    QgsRasterLayer,
     QgsRendererCategory,
     QgsSymbol,
     QgsVectorFileWriter,
@@ -229,6 +230,38 @@ def test_a_statistics_head_computes_its_statistics_in_the_graph(provider, scene,
         assert np.abs(p.read(1).ravel() - expected.max(axis=1)).max() < 1e-5
     truth = [CLASSES.index(f["class"]) for f in labels(scene).getFeatures()]  # patch i = tile i
     assert np.mean(expected.argmax(axis=1) == truth) > 0.8
+
+
+def test_the_statistics_see_the_same_radiometric_mapping_in_training_and_classify(provider, scene, tmp_path):
+    """With a layer_statistics encoder the plugin maps the layer's values before the graph: csp:classify's
+    output equals the model on tiles mapped by the training job's own transform."""
+    import json
+
+    import onnx
+    import processing
+
+    from qgis_csp_plugin.jobs.train_classifier import TrainRequest, prepare
+
+    encoder = onnx.load(ENCODER)
+    props = {p.key: p for p in encoder.metadata_props}
+    normalization = json.loads(props["normalization"].value)
+    props["normalization"].value = json.dumps({**normalization, "radiometry": "layer_statistics"})
+    onnx.save(encoder, tmp_path / "encoder.onnx")
+    layer = QgsRasterLayer(str(scene / "scene.tif"), "scene")
+    job = prepare(TrainRequest(layer, tmp_path / "encoder.onnx", labels(scene), "class", tmp_path / "unused.onnx"))
+    assert job.transform is not None and not np.allclose(job.transform.scale, 1)
+    result = train(scene, labels(scene), tmp_path / "mapped.onnx", ENCODER=str(tmp_path / "encoder.onnx"),
+                   FEATURES=FEATURE_CHOICES.index("statistics"), C=1.0)
+    classified = processing.run("csp:classify", {
+        "INPUT": str(scene / "scene.tif"), "MODEL": result["OUTPUT"], "OUTPUT_VECTOR": str(tmp_path / "t.gpkg"),
+        "OUTPUT_PROBABILITY": str(tmp_path / "p.tif")})
+    with rasterio.open(scene / "scene.tif") as src:
+        pixels = src.read().astype(np.float32)
+    tiles = np.stack([pixels[:, r:r + 64, c:c + 64] for r in range(0, pixels.shape[1], 64)
+                      for c in range(0, pixels.shape[2], 64)])
+    expected = OnnxModel.load(result["OUTPUT"]).run(image=job.transform.apply(tiles))
+    with rasterio.open(classified["OUTPUT_PROBABILITY"]) as p:
+        assert np.abs(p.read(1).ravel() - expected.max(axis=1)).max() < 1e-5
 
 
 @pytest.mark.parametrize("case, message", [
