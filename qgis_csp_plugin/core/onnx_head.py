@@ -1,152 +1,177 @@
-"""Append a softmax head to an ONNX ``image_encoder`` without the ``onnx`` package.
+"""Append a few-label head to an ONNX ``image_encoder`` without the ``onnx`` package.
 
-Inside QGIS only onnxruntime and numpy can be assumed, and onnxruntime cannot edit graphs. An ONNX
-file is a protobuf ``ModelProto``; protobuf messages are sequences of ``(tag, value)`` fields in
-which repeated fields may appear in any number and order, so a graph is extended by *appending*
-fields to its ``GraphProto``: two initializers, a ``Gemm`` and a ``Softmax`` node, and a new graph
-output ``probabilities`` in place of ``embedding``. The few wire-format rules needed are written
-out here (about 60 lines, field numbers from ``onnx/onnx.proto``); every other byte of the encoder
-is copied unchanged. The trainer's tests check the result with ``onnx.checker`` and against the
-encoder + head computed in numpy.
+The head computes the chosen feature blocks (:mod:`.tile_features`) inside the graph: the encoder's
+``embedding`` and/or per-band statistics of the ``image`` input (``ReduceMean``/``Sub``/``Mul``/
+``Sqrt`` for mean and std, ``Shape``/``Slice`` for the centre pixel), concatenates them, standardises
+them with the training mean and scale (``Sub``, ``Div``) and applies the logistic regression
+(``Gemm`` → ``Softmax`` → ``probabilities``). Without an ``embedding`` block the encoder's nodes and
+weights are dropped (its inputs stay, so every classifier of an encoder is fed alike). Nodes,
+initializers and the new output are appended as protobuf fields (:mod:`.onnx_wire`); every other byte
+of the encoder is copied unchanged. ``ReduceMean`` takes its axes as an attribute before opset 18 and
+as an input from 18: the encoder's opset decides. The trainer's tests check the result with
+``onnx.checker`` and against the features and probabilities computed in numpy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
 from ..contract.errors import CspError
-from ..contract.schema import EMBEDDING_OUTPUT, PROBABILITIES_OUTPUT
+from ..contract.schema import EMBEDDING_OUTPUT, IMAGE_INPUT, PROBABILITIES_OUTPUT
+from .logistic_regression import LogisticModel
+from .onnx_wire import (
+    GRAPH_INITIALIZER,
+    GRAPH_INPUT,
+    GRAPH_NODE,
+    GRAPH_OUTPUT,
+    GRAPH_QUANTIZATION,
+    GRAPH_SPARSE_INITIALIZER,
+    GRAPH_VALUE_INFO,
+    LENGTH_DELIMITED,
+    MODEL_DOC,
+    MODEL_GRAPH,
+    MODEL_METADATA,
+    default_opset,
+    fields,
+    int_attribute,
+    ints_attribute,
+    message,
+    name_of,
+    node,
+    tensor,
+    tensor_name,
+    value_info,
+)
+from .tile_features import EMBEDDING, STATISTIC_BLOCKS
 
-# field numbers of onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto, TypeProto)
-MODEL_DOC, MODEL_GRAPH, MODEL_METADATA = 6, 7, 14
-GRAPH_NODE, GRAPH_INITIALIZER, GRAPH_OUTPUT = 1, 5, 12
-FLOAT = 1  # TensorProto.DataType.FLOAT
-VARINT, LENGTH_DELIMITED = 0, 2
-WIRE_SIZES = {1: 8, 5: 4}  # fixed64, fixed32
 HEAD_PREFIX = "geossl_head"
+FEATURES_TENSOR = f"{HEAD_PREFIX}_features"  # the concatenated, unstandardised features (for tests)
+MIN_STATISTICS_OPSET = 10  # Slice with starts/ends as inputs
+REDUCE_AXES_AS_INPUT = 18  # ReduceMean's axes: an attribute before opset 18, an input from 18
+ENCODER_FIELDS = (GRAPH_NODE, GRAPH_INITIALIZER, GRAPH_VALUE_INFO, GRAPH_QUANTIZATION, GRAPH_SPARSE_INITIALIZER)
 
 
-def append_softmax_head(model: bytes, weight: np.ndarray, bias: np.ndarray, props: dict[str, str],
-                        doc: str = "") -> bytes:
-    """``model`` (an encoder with output ``embedding`` ``(N, D)``) + ``softmax(embedding @ weight + bias)``.
+def append_head(model: bytes, blocks: tuple[str, ...], head: LogisticModel, props: dict[str, str],
+                doc: str = "") -> bytes:
+    """``model`` (an encoder with the single output ``embedding``) + the head on the feature ``blocks``.
 
-    ``weight`` is ``(D, K)``, ``bias`` ``(K,)``; the result's only output is ``probabilities``
-    ``(N, K)`` and its ``metadata_props`` are replaced by ``props`` (and its doc string by ``doc``).
+    ``head`` acts on the blocks' columns in the order given; the result's only output is
+    ``probabilities`` ``(N, K)`` and its ``metadata_props`` are replaced by ``props`` (and its doc
+    string by ``doc``).
     """
-    weight = np.ascontiguousarray(weight, dtype="<f4")
-    bias = np.ascontiguousarray(bias, dtype="<f4")
-    if weight.ndim != 2 or bias.shape != (weight.shape[1],):
-        raise CspError(f"head weight {weight.shape} and bias {bias.shape} do not fit (D, K) and (K,)")
+    unknown = [b for b in blocks if b != EMBEDDING and b not in STATISTIC_BLOCKS]
+    if not blocks or unknown:
+        raise CspError(f"a head needs feature blocks among {EMBEDDING}, {', '.join(STATISTIC_BLOCKS)}; got {blocks}")
+    width = len(head.mean)
+    if head.coef.ndim != 2 or head.coef.shape[1] != width or head.scale.shape != (width,) \
+            or head.intercept.shape != (head.coef.shape[0],):
+        raise CspError(f"head standardisation {head.mean.shape}/{head.scale.shape}, coefficients "
+                       f"{head.coef.shape} and intercept {head.intercept.shape} do not fit (D,), (K, D), (K,)")
+    opset = default_opset(model)
     out = bytearray()
     graphs = 0
-    for number, wire, raw, payload in _fields(model):
+    for number, wire, raw, payload in fields(model):
         if number == MODEL_GRAPH and wire == LENGTH_DELIMITED:
-            out += _message(MODEL_GRAPH, _graph_with_head(payload, weight, bias))
+            out += message(MODEL_GRAPH, _graph_with_head(payload, blocks, head, opset))
             graphs += 1
         elif number not in (MODEL_METADATA, MODEL_DOC):
             out += raw
     if graphs != 1:
         raise CspError("the encoder file is not an ONNX model (no graph found)")
-    out += _message(MODEL_DOC, doc.encode())
+    out += message(MODEL_DOC, doc.encode())
     for key, value in props.items():
-        out += _message(MODEL_METADATA, _message(1, key.encode()) + _message(2, value.encode()))
+        out += message(MODEL_METADATA, message(1, key.encode()) + message(2, value.encode()))
     return bytes(out)
 
 
-def _graph_with_head(graph: bytes, weight: np.ndarray, bias: np.ndarray) -> bytes:
+class _Nodes:
+    """Initializers and nodes appended to a graph, named ``geossl_head_<suffix>``."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.constants: set[str] = set()
+
+    def constant(self, suffix: str, array: np.ndarray) -> str:
+        name = f"{HEAD_PREFIX}_{suffix}"
+        if name not in self.constants:
+            self.constants.add(name)
+            self.parts.append(message(GRAPH_INITIALIZER, tensor(name, array)))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], suffix: str, *attributes: bytes, output: str | None = None) -> str:
+        output = output or f"{HEAD_PREFIX}_{suffix}"
+        self.parts.append(message(GRAPH_NODE, node(op_type, inputs, [output], f"{HEAD_PREFIX}_{suffix}", attributes)))
+        return output
+
+
+def _graph_with_head(graph: bytes, blocks: tuple[str, ...], head: LogisticModel, opset: int) -> bytes:
+    keep_encoder = EMBEDDING in blocks
+    initializers = {tensor_name(p) for n, w, _, p in fields(graph) if n == GRAPH_INITIALIZER and w == LENGTH_DELIMITED}
     out = bytearray()
-    outputs = []
-    for number, wire, raw, payload in _fields(graph):
+    outputs, inputs = [], []
+    for number, wire, raw, payload in fields(graph):
         if number == GRAPH_OUTPUT and wire == LENGTH_DELIMITED:
-            outputs.append(_value_info_name(payload))
-        else:
+            outputs.append(name_of(payload))
+            continue
+        if number == GRAPH_INPUT and wire == LENGTH_DELIMITED:
+            inputs.append(name_of(payload))
+            if not keep_encoder and inputs[-1] in initializers:
+                continue
+        if keep_encoder or number not in ENCODER_FIELDS:
             out += raw
     if outputs != [EMBEDDING_OUTPUT]:
         raise CspError(f"the encoder graph must have the single output {EMBEDDING_OUTPUT!r}, found {outputs}")
-    w_name, b_name, logits = f"{HEAD_PREFIX}_weight", f"{HEAD_PREFIX}_bias", f"{HEAD_PREFIX}_logits"
-    out += _message(GRAPH_INITIALIZER, _tensor(w_name, weight))
-    out += _message(GRAPH_INITIALIZER, _tensor(b_name, bias))
-    out += _message(GRAPH_NODE, _node("Gemm", [EMBEDDING_OUTPUT, w_name, b_name], [logits], f"{HEAD_PREFIX}_gemm"))
-    out += _message(GRAPH_NODE, _node("Softmax", [logits], [PROBABILITIES_OUTPUT], f"{HEAD_PREFIX}_softmax"))
-    out += _message(GRAPH_OUTPUT, _value_info(PROBABILITIES_OUTPUT, ["batch", weight.shape[1]]))
+    nodes = _Nodes()
+    columns = _statistics(nodes, blocks, opset, inputs)
+    columns[EMBEDDING] = EMBEDDING_OUTPUT
+    features = nodes.op("Concat", [columns[b] for b in blocks], "features", int_attribute("axis", 1))
+    centred = nodes.op("Sub", [features, nodes.constant("feature_mean", head.mean.astype(np.float32))], "centred")
+    scaled = nodes.op("Div", [centred, nodes.constant("feature_scale", head.scale.astype(np.float32))], "standardised")
+    logits = nodes.op("Gemm", [scaled, nodes.constant("weight", head.coef.T.astype(np.float32)),
+                               nodes.constant("bias", head.intercept.astype(np.float32))], "logits")
+    nodes.op("Softmax", [logits], "softmax", output=PROBABILITIES_OUTPUT)
+    out += b"".join(nodes.parts)
+    out += message(GRAPH_OUTPUT, value_info(PROBABILITIES_OUTPUT, ["batch", head.coef.shape[0]]))
     return bytes(out)
 
 
-def _tensor(name: str, array: np.ndarray) -> bytes:
-    dims = b"".join(_varint_field(1, d) for d in array.shape)
-    return dims + _varint_field(2, FLOAT) + _message(8, name.encode()) + _message(9, array.tobytes())
+def _statistics(nodes: _Nodes, blocks: tuple[str, ...], opset: int, inputs: list[str]) -> dict[str, str]:
+    """Append the nodes of the statistic blocks in ``blocks``; ``{block: tensor name}``."""
+    wanted = [b for b in blocks if b in STATISTIC_BLOCKS]
+    if not wanted:
+        return {}
+    if IMAGE_INPUT not in inputs:
+        raise CspError(f"tile statistics need the graph input {IMAGE_INPUT!r}; the encoder has {inputs}")
+    if opset < MIN_STATISTICS_OPSET:
+        raise CspError(f"tile statistics need ONNX opset >= {MIN_STATISTICS_OPSET}; the encoder uses opset {opset}")
+    columns = {}
+    flatten = int_attribute("axis", 1)
+    if "mean" in wanted or "std" in wanted:
+        mean = _reduce_mean(nodes, IMAGE_INPUT, "band_mean_hw", True, opset)
+        if "mean" in wanted:
+            columns["mean"] = nodes.op("Flatten", [mean], "band_mean", flatten)
+    if "std" in wanted:
+        deviation = nodes.op("Sub", [IMAGE_INPUT, mean], "deviation")
+        squared = nodes.op("Mul", [deviation, deviation], "squared_deviation")
+        variance = _reduce_mean(nodes, squared, "band_variance", False, opset)
+        columns["std"] = nodes.op("Sqrt", [variance], "band_std")
+    if "centre" in wanted:
+        int64 = np.int64
+        shape = nodes.op("Shape", [IMAGE_INPUT], "image_shape")
+        size = nodes.op("Slice", [shape, nodes.constant("two", np.array([2], int64)),
+                                  nodes.constant("four", np.array([4], int64)),
+                                  nodes.constant("zero", np.array([0], int64))], "image_hw")
+        start = nodes.op("Div", [size, nodes.constant("two", np.array([2], int64))], "centre_start")
+        end = nodes.op("Add", [start, nodes.constant("one", np.array([1], int64))], "centre_end")
+        pixel = nodes.op("Slice", [IMAGE_INPUT, start, end, nodes.constant("axes_hw", np.array([2, 3], int64))],
+                         "centre_pixel")
+        columns["centre"] = nodes.op("Flatten", [pixel], "centre", flatten)
+    return columns
 
 
-def _node(op_type: str, inputs: list[str], outputs: list[str], name: str) -> bytes:
-    return (b"".join(_message(1, i.encode()) for i in inputs) + b"".join(_message(2, o.encode()) for o in outputs)
-            + _message(3, name.encode()) + _message(4, op_type.encode()))
-
-
-def _value_info(name: str, shape: list[int | str]) -> bytes:
-    dims = b"".join(_message(1, _message(2, d.encode()) if isinstance(d, str) else _varint_field(1, d))
-                    for d in shape)
-    tensor_type = _varint_field(1, FLOAT) + _message(2, dims)
-    return _message(1, name.encode()) + _message(2, _message(1, tensor_type))
-
-
-def _value_info_name(payload: bytes) -> str:
-    return next((p.decode() for n, w, _, p in _fields(payload) if n == 1 and w == LENGTH_DELIMITED), "")
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int, bytes, bytes]]:
-    """``(field number, wire type, raw field bytes, payload)`` of each top-level field of a message."""
-    pos = 0
-    try:
-        while pos < len(buf):
-            start = pos
-            tag, pos = _read_varint(buf, pos)
-            number, wire = tag >> 3, tag & 7
-            if wire == VARINT:
-                _, end = _read_varint(buf, pos)
-                payload_start = pos
-            elif wire == LENGTH_DELIMITED:
-                length, payload_start = _read_varint(buf, pos)
-                end = payload_start + length
-            elif wire in WIRE_SIZES:
-                payload_start, end = pos, pos + WIRE_SIZES[wire]
-            else:
-                raise ValueError(f"wire type {wire}")
-            if end > len(buf):
-                raise ValueError("truncated field")
-            yield number, wire, buf[start:end], buf[payload_start:end]
-            pos = end
-    except (IndexError, ValueError) as exc:
-        raise CspError(f"the encoder file is not a readable ONNX model ({exc})") from exc
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        byte = buf[pos]
-        value |= (byte & 0x7F) << shift
-        pos += 1
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _varint_field(number: int, value: int) -> bytes:
-    return _varint(number << 3 | VARINT) + _varint(int(value))
-
-
-def _message(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | LENGTH_DELIMITED) + _varint(len(payload)) + payload
+def _reduce_mean(nodes: _Nodes, x: str, suffix: str, keepdims: bool, opset: int) -> str:
+    """Mean over the two spatial axes of ``(N, C, H, W)``."""
+    keep = int_attribute("keepdims", int(keepdims))
+    if opset >= REDUCE_AXES_AS_INPUT:
+        return nodes.op("ReduceMean", [x, nodes.constant("axes_hw", np.array([2, 3], np.int64))], suffix, keep)
+    return nodes.op("ReduceMean", [x], suffix, ints_attribute("axes", [2, 3]), keep)

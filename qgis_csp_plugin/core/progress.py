@@ -14,3 +14,10 @@ IsCanceled = Callable[[], bool]
 
 class Canceled(CspError):
     """The user canceled a run; nothing was written."""
+
+
+def part(progress: Progress | None, start: float, end: float) -> Progress | None:
+    """``progress`` of a stage that covers ``start``–``end`` % of the whole run (``None`` stays ``None``)."""
+    if progress is None:
+        return None
+    return lambda percent: progress(start + (end - start) * percent / 100.0)

@@ -1,10 +1,12 @@
-"""The runner behind ``csp:train_classifier``: labelled points/polygons → embeddings → logistic head →
-one ONNX ``image_classifier`` (encoder + head) that *Classify layer* runs like any other model.
+"""The runner behind ``csp:train_classifier``: labelled points/polygons → embeddings and tile statistics →
+the feature set and C chosen by cross-validation → logistic head → one ONNX ``image_classifier``
+(encoder + statistics + head, :mod:`..core.onnx_head`) that *Classify layer* runs like any other model.
 Optionally also a ``location_prior`` over the same classes: the (lat, lon) of the same samples →
 a location encoder (e.g. CSP) → a logistic head, for *Classify layer*'s fusion P(y|image)·P(y|location).
 
 :func:`prepare` (main thread) validates the request and collects the samples; ``job.execute``
-(any thread) embeds the tiles, cross-validates, fits and writes the model(s) all-or-nothing.
+(any thread) embeds the tiles, chooses the features and C (:mod:`..core.head_selection`), fits and writes
+the model(s) all-or-nothing.
 """
 
 from __future__ import annotations
@@ -23,11 +25,19 @@ from ..core.band_mapping import default_bands, positional_warning, validate_band
 from ..core.class_labels import check_training_labels
 from ..core.classify import fill_invalid, read_strip
 from ..core.default_models import find_default_model
-from ..core.logistic_regression import cross_validate, fit_logistic
-from ..core.onnx_head import append_softmax_head
-from ..core.progress import Canceled, IsCanceled, Progress
+from ..core.head_selection import C_GRID, Candidate, Selection, fit_head, select_head
+from ..core.logistic_regression import LogisticModel
+from ..core.onnx_head import append_head
+from ..core.progress import Canceled, IsCanceled, Progress, part
 from ..core.radiometry import BandTransform
 from ..core.staging import StagedOutputs
+from ..core.tile_features import (
+    EMBEDDING,
+    FEATURE_SETS,
+    feature_blocks,
+    statistic_blocks,
+    tile_statistics,
+)
 from ..core.tiling import Extent, Strip, resolution_in_layer_units
 from ..qgis_io.crs import cell_to_latlon
 from ..qgis_io.provider_reader import ProviderReader, band_labels
@@ -36,6 +46,7 @@ from ..qgis_io.training_samples import SampleSet, collect_samples, layer_class_c
 from .classify import _radiometric_transform, _sample_values
 
 MAX_FOLDS = 5
+AUTO = "auto"  # choose the feature set by cross-validation
 
 
 @dataclass
@@ -51,7 +62,8 @@ class TrainRequest:
     bands: list[int] | None = None
     resolution_m: float | None = None
     tile_size: int | None = None
-    c: float = 1.0
+    c: float | None = None  # inverse L2 strength; None: chosen by cross-validation among C_GRID
+    features: str = AUTO  # one of FEATURE_SETS, or AUTO: chosen by cross-validation
     folds: int = MAX_FOLDS
     max_per_polygon: int = 16
     batch_size: int = 32
@@ -89,19 +101,26 @@ class TrainResult:
     class_names: list[str]
     counts: list[int]
     dropped: int
-    cv_accuracy: float
+    cv_accuracy: float  # of the whole procedure: nested CV when features or C were chosen
     cv_f1: list[float]
     folds: int
     path: Path
+    selection: Selection
     prior_path: Path | None = None
     prior_cv_accuracy: float | None = None
 
     def lines(self) -> list[str]:
         per_class = ", ".join(f"{n} {c} (F1 {f:.2f})" for n, c, f in zip(self.class_names, self.counts, self.cv_f1))
+        chosen, nested = self.selection.chosen, self.selection.nested
         return [f"samples per class: {per_class}",
                 f"{self.dropped} samples outside the raster or on nodata were dropped",
+                *candidate_lines(self.selection.candidates, self.folds),
+                f"chosen: {chosen.features}, C = {chosen.c:g}: {self.folds}-fold CV accuracy {chosen.accuracy:.3f}"
+                + (f" (the best of {len(self.selection.candidates)} candidates, so optimistic)" if nested else ""),
                 f"{self.folds}-fold cross-validated accuracy {self.cv_accuracy:.3f}, macro F1 "
-                f"{float(np.nanmean(self.cv_f1)):.3f}", f"wrote {self.path}"] + (
+                f"{float(np.nanmean(self.cv_f1)):.3f}" + (" (nested: the choice repeated on the training part of "
+                                                           "each fold, an honest estimate)" if nested else ""),
+                f"wrote {self.path}"] + (
                 [f"location prior: {self.folds}-fold cross-validated accuracy {self.prior_cv_accuracy:.3f} "
                  f"(location alone); wrote {self.prior_path}"] if self.prior_path else [])
 
@@ -159,16 +178,24 @@ def _prepare_prior(job: TrainClassifierJob) -> None:
     job.latlon = latlon
 
 
+def candidate_lines(candidates: list[Candidate], folds: int) -> list[str]:
+    """One log line per feature set: its CV accuracy at each C."""
+    return [f"{folds}-fold CV accuracy of {name}: "
+            + ", ".join(f"C = {c.c:g} {c.accuracy:.3f}" for c in candidates if c.features == name)
+            for name in dict.fromkeys(c.features for c in candidates)]
+
+
 def embed_samples(job: TrainClassifierJob, progress: Progress | None = None,
-                  canceled: IsCanceled | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(embeddings (M, D), kept (N,) bool)``: a sample is dropped when its centre pixel is outside
-    the raster or nodata."""
+                  canceled: IsCanceled | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``(feature blocks, kept (N,) bool)``: the blocks (``embedding`` ``(M, D)`` when the request may use it,
+    and the tile statistics ``mean``, ``std``, ``centre`` ``(M, C)``) of the M kept samples; a sample is
+    dropped when its centre pixel is outside the raster or nodata."""
     samples, size = job.samples, job.tile_size
     n_bands = len(job.encoder.metadata.bands)
     half_x, half_y = size * job.res[0] / 2, size * job.res[1] / 2
     kept = np.zeros(len(samples.xs), dtype=bool)
     tiles: list[np.ndarray] = []
-    embeddings: list[np.ndarray] = []
+    embeddings: list[dict[str, np.ndarray]] = []
     for i, (x, y) in enumerate(zip(samples.xs, samples.ys)):
         if canceled is not None and canceled():
             raise Canceled("training canceled")
@@ -186,79 +213,123 @@ def embed_samples(job: TrainClassifierJob, progress: Progress | None = None,
             progress(90.0 * (i + 1) / len(samples.xs))
     if tiles:
         embeddings.append(_embed(job, tiles))
-    dim = job.encoder.metadata.embedding_dim
-    return (np.concatenate(embeddings) if embeddings else np.zeros((0, dim), np.float32)), kept
+    if not embeddings:
+        return {}, kept  # no usable sample: the label check that follows says so
+    return {name: np.concatenate([e[name] for e in embeddings]) for name in embeddings[0]}, kept
 
 
-def _embed(job: TrainClassifierJob, tiles: list[np.ndarray]) -> np.ndarray:
+def _embed(job: TrainClassifierJob, tiles: list[np.ndarray]) -> dict[str, np.ndarray]:
     batch = np.stack(tiles)
     tiles.clear()
     if job.transform is not None:
         job.transform.apply(batch)
-    return job.encoder.run(image=batch)
+    blocks = tile_statistics(batch)  # of the values the graph's image input gets at Classify
+    if any(EMBEDDING in name for name in _feature_sets(job.request)):
+        blocks[EMBEDDING] = job.encoder.run(image=batch)
+    return blocks
+
+
+def _feature_sets(request: TrainRequest) -> tuple[str, ...]:
+    if request.features == AUTO:
+        return FEATURE_SETS
+    if request.features not in FEATURE_SETS:
+        raise CspError(f"unknown feature set {request.features!r}: choose {AUTO} or one of {', '.join(FEATURE_SETS)}")
+    return (request.features,)
+
+
+def _c_grid(request: TrainRequest) -> tuple[float, ...]:
+    if request.c is None:
+        return C_GRID
+    if not request.c > 0:
+        raise CspError(f"the inverse L2 strength C must be > 0, got {request.c}")
+    return (float(request.c),)
 
 
 def train(job: TrainClassifierJob, progress: Progress | None = None, canceled: IsCanceled | None = None) -> TrainResult:
     """See :meth:`TrainClassifierJob.execute`."""
     request = job.request
-    embeddings, kept = embed_samples(job, progress, canceled)
+    feature_sets, c_grid = _feature_sets(request), _c_grid(request)
+    blocks, kept = embed_samples(job, part(progress, 0, 50), canceled)
     samples = job.samples.subset(kept)
     class_names = check_training_labels(samples.labels, request.class_field, job.samples.labels)
     y = np.array([class_names.index(label) for label in samples.labels])
     counts = np.bincount(y, minlength=len(class_names))
     groups_per_class = min(len(np.unique(samples.groups[y == k])) for k in range(len(class_names)))
     folds = max(2, min(request.folds, groups_per_class))
-    predicted = cross_validate(embeddings, y, len(class_names), samples.groups, folds, request.c,
-                               samples.weights, request.seed)
-    cv = sample_accuracy(confusion_matrix(predicted, y, len(class_names)))
-    metadata = _classifier_metadata(job, class_names, counts, int((~kept).sum()), cv.overall, cv.f1, folds)
-    heads = [(job.encoder, embeddings, metadata, request.output)]
+    statistics = statistic_blocks(job.samples.geometry)
+    selection = select_head(blocks, statistics, y, len(class_names), samples.groups, folds, samples.weights,
+                            request.seed, feature_sets, c_grid, part(progress, 50, 95), canceled)
+    cv = sample_accuracy(confusion_matrix(selection.predicted, y, len(class_names)))
+    names = feature_blocks(selection.chosen.features, statistics)
+    head = fit_head(blocks, names, y, len(class_names), selection.chosen.c, samples.weights)
+    metadata = _classifier_metadata(job, class_names, counts, int((~kept).sum()), cv.overall, cv.f1, folds,
+                                    selection, names)
+    heads = [(job.encoder, names, head, metadata, request.output)]
     prior_accuracy = None
     if job.location_encoder is not None:
         latlon = job.latlon[kept]
-        location_embeddings = job.location_encoder.run(latlon=latlon.astype(np.float32))
-        predicted = cross_validate(location_embeddings, y, len(class_names), samples.groups, folds, request.c,
-                                   samples.weights, request.seed)
-        prior_accuracy = float(np.mean(predicted == y))
-        heads.append((job.location_encoder, location_embeddings,
-                      _prior_metadata(job, metadata, latlon, prior_accuracy, folds), request.prior_output))
-    with StagedOutputs() as staging:
-        for encoder, features, meta, final in heads:
-            weight, bias = fit_logistic(features, y, len(class_names), request.c, samples.weights).folded()
-            staged = staging.path(final)
-            staged.write_bytes(append_softmax_head(encoder.path.read_bytes(), weight, bias, meta.to_props(),
-                                                   meta.describe()))
-            OnnxModel.load(staged).self_check()
-        staging.commit()
+        location = {EMBEDDING: job.location_encoder.run(latlon=latlon.astype(np.float32))}
+        prior = select_head(location, (), y, len(class_names), samples.groups, folds, samples.weights, request.seed,
+                            (EMBEDDING,), c_grid, part(progress, 95, 99), canceled)
+        prior_accuracy = float(np.mean(prior.predicted == y))
+        prior_head = fit_head(location, (EMBEDDING,), y, len(class_names), prior.chosen.c, samples.weights)
+        heads.append((job.location_encoder, (EMBEDDING,), prior_head,
+                      _prior_metadata(job, metadata, latlon, prior_accuracy, folds, prior.chosen.c),
+                      request.prior_output))
+    _write(heads)
     if progress is not None:
         progress(100.0)
     return TrainResult(class_names, counts.tolist(), int((~kept).sum()), cv.overall,
-                       np.nan_to_num(cv.f1).tolist(), folds, request.output,
+                       np.nan_to_num(cv.f1).tolist(), folds, request.output, selection,
                        request.prior_output if job.location_encoder is not None else None, prior_accuracy)
 
 
+def _write(heads: list[tuple[OnnxModel, tuple[str, ...], LogisticModel, ModelMetadata, Path]]) -> None:
+    """Each encoder + its head as one ONNX file, all or nothing."""
+    with StagedOutputs() as staging:
+        for encoder, names, head, meta, final in heads:
+            staged = staging.path(final)
+            staged.write_bytes(append_head(encoder.path.read_bytes(), names, head, meta.to_props(), meta.describe()))
+            OnnxModel.load(staged).self_check()
+        staging.commit()
+
+
 def _classifier_metadata(job: TrainClassifierJob, class_names: list[str], counts: np.ndarray, dropped: int,
-                         accuracy: float, f1: np.ndarray, folds: int) -> ModelMetadata:
+                         accuracy: float, f1: np.ndarray, folds: int, selection: Selection,
+                         names: tuple[str, ...]) -> ModelMetadata:
     request, encoder = job.request, job.encoder.metadata
     colors = class_colors(class_names, layer_class_colors(request.labels, request.class_field, class_names))
     name = request.name or f"{request.output.stem} ({len(class_names)} classes)"
+    chosen = selection.chosen
     return ModelMetadata.from_dict({
         **encoder.to_dict(), "kind": "image_classifier", "name": name, "schema_version": SCHEMA_VERSION,
-        "description": f"logistic regression on {encoder.name} embeddings, trained in QGIS on "
+        "description": f"logistic regression on {_feature_description(names, encoder.name)}, trained in QGIS on "
                        f"{request.labels.name()}.{request.class_field}",
         "class_names": class_names, "class_colors": colors, "tile_size": job.tile_size,
         "training": {"encoder": encoder.name, "encoder_training": encoder.training, "labels": request.labels.name(),
                      "class_field": request.class_field, "geometry": job.samples.geometry,
                      "samples_per_class": dict(zip(class_names, counts.tolist())), "dropped_samples": dropped,
-                     "l2_c": request.c, "max_per_polygon": request.max_per_polygon,
-                     "resolution_m": request.resolution_m or encoder.gsd_m},
+                     "l2_c": chosen.c, "features": chosen.features, "feature_blocks": list(names),
+                     "selection": {"candidates": [c.to_dict() for c in selection.candidates],
+                                   "requested": {"features": request.features, "l2_c": request.c},
+                                   "rule": "highest k-fold CV accuracy, ties: lower CV log-loss",
+                                   "nested_cv": selection.nested},
+                     "max_per_polygon": request.max_per_polygon, "resolution_m": request.resolution_m or encoder.gsd_m},
         "metrics": {"cv_accuracy": round(float(accuracy), 4), "cv_macro_f1": round(float(np.nanmean(f1)), 4),
-                    "cv_folds": folds},
+                    "cv_folds": folds, "cv_accuracy_chosen": round(chosen.accuracy, 4)},
     })
 
 
+def _feature_description(names: tuple[str, ...], encoder: str) -> str:
+    """``"MoCo embeddings + per-band tile mean, std"``-style words for the blocks ``names``."""
+    statistics = [n for n in names if n != EMBEDDING]
+    words = ([f"{encoder} embeddings"] if EMBEDDING in names else []) + (
+        [f"per-band tile {', '.join(statistics)}".replace("centre", "centre pixel")] if statistics else [])
+    return " + ".join(words)
+
+
 def _prior_metadata(job: TrainClassifierJob, classifier: ModelMetadata, latlon: np.ndarray, accuracy: float,
-                    folds: int) -> ModelMetadata:
+                    folds: int, c: float) -> ModelMetadata:
     encoder = job.location_encoder.metadata
     lat, lon = latlon[:, 0], latlon[:, 1]
     return ModelMetadata.from_dict({
@@ -269,6 +340,7 @@ def _prior_metadata(job: TrainClassifierJob, classifier: ModelMetadata, latlon: 
         "class_names": classifier.class_names, "class_colors": classifier.class_colors, "pca_basis": None,
         "embedding_dim": None,
         "training": {"encoder": encoder.name, "samples_per_class": classifier.training["samples_per_class"],
+                     "l2_c": c,
                      "latlon_bounds": {"lat": [float(lat.min()), float(lat.max())],
                                        "lon": [float(lon.min()), float(lon.max())]}},
         "metrics": {"cv_accuracy": round(accuracy, 4), "cv_folds": folds},

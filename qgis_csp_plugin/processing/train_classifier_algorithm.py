@@ -9,6 +9,8 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -21,8 +23,12 @@ from qgis.core import (
 from ..contract.errors import CspError
 from ..core.band_mapping import parse_bands
 from ..core.default_models import find_default_model
+from ..core.head_selection import C_GRID
 from ..core.progress import Canceled
-from ..jobs.train_classifier import MAX_FOLDS, TrainRequest, describe_request, prepare
+from ..core.tile_features import FEATURE_SETS
+from ..jobs.train_classifier import AUTO, MAX_FOLDS, TrainRequest, describe_request, prepare
+
+FEATURE_CHOICES = (AUTO, *FEATURE_SETS)
 
 
 class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
@@ -36,14 +42,18 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802
         return ("Embeds the tile centred on each labelled point (or tiles sampled inside each polygon, capped "
-                "and weighted per polygon) with a self-supervised image encoder, fits a class-balanced L2 "
-                "logistic regression on the standardised embeddings (numpy), logs k-fold cross-validated "
-                "accuracy and per-class F1 (points/polygons held out whole) and writes one ONNX image "
-                "classifier (encoder + head, class names, colours of the layer's categorized style) that "
-                "'Classify raster layer' runs. Points outside the raster or on nodata are dropped and counted; "
-                "a layer in another CRS is reprojected. OUTPUT_PRIOR optionally also writes a location prior over "
-                "the same classes (the samples' (lat, lon) through a location encoder + the same kind of head), "
-                "for 'Fuse with a location prior' in Classify.")
+                "and weighted per polygon) with a self-supervised image encoder and computes per-band tile "
+                "statistics (mean, std; for points also the centre pixel's spectrum). FEATURES 'auto' and C = 0 "
+                "choose the features (statistics, embedding, or both) and the L2 strength C "
+                f"({', '.join(f'{c:g}' for c in C_GRID)}) by k-fold cross-validation on your labels "
+                "(points/polygons held out whole) and log every candidate's accuracy; the reported accuracy is "
+                "nested (the choice repeated inside each fold). A class-balanced L2 logistic regression on the "
+                "standardised features (numpy) is then written as one ONNX image classifier (encoder and/or "
+                "statistics computed inside the graph + head, class names, colours of the layer's categorized "
+                "style) that 'Classify raster layer' runs. Points outside the raster or on nodata are dropped and "
+                "counted; a layer in another CRS is reprojected. OUTPUT_PRIOR optionally also writes a location "
+                "prior over the same classes (the samples' (lat, lon) through a location encoder + the same kind "
+                "of head), for 'Fuse with a location prior' in Classify.")
 
     def createInstance(self) -> TrainClassifierAlgorithm:  # noqa: N802
         return TrainClassifierAlgorithm()
@@ -64,8 +74,11 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in px (0 = encoder default)",
                                                        Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
-        self.addParameter(QgsProcessingParameterNumber("C", "Inverse L2 strength C (as scikit-learn)",
-                                                       Qgis.ProcessingNumberParameterType.Double, 1.0, minValue=1e-6))
+        self.addParameter(QgsProcessingParameterEnum(
+            "FEATURES", "Features (auto = chosen by cross-validation)", list(FEATURE_CHOICES), defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            "C", "Inverse L2 strength C (as scikit-learn; 0 = chosen by cross-validation)",
+            Qgis.ProcessingNumberParameterType.Double, 0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber(
             "FOLDS", "Cross-validation folds", Qgis.ProcessingNumberParameterType.Integer, MAX_FOLDS, minValue=2))
         self.addParameter(QgsProcessingParameterNumber("MAX_PER_POLYGON", "Maximum tiles per polygon",
@@ -78,7 +91,9 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             "OUTPUT_PRIOR", "Optional location prior P(class | lat, lon) over the same classes", "ONNX (*.onnx)",
             optional=True, createByDefault=False))
-        self.addOutput(QgsProcessingOutputNumber("CV_ACCURACY", "Cross-validated overall accuracy"))
+        self.addOutput(QgsProcessingOutputNumber("CV_ACCURACY", "Cross-validated overall accuracy (nested when "
+                                                                "features or C were chosen)"))
+        self.addOutput(QgsProcessingOutputString("FEATURES", "The features the classifier uses"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         try:
@@ -92,7 +107,8 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                 bands=parse_bands(self.parameterAsString(parameters, "BANDS", context)) or None,
                 resolution_m=self.parameterAsDouble(parameters, "RESOLUTION", context) or None,
                 tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context) or None,
-                c=self.parameterAsDouble(parameters, "C", context),
+                c=self.parameterAsDouble(parameters, "C", context) or None,
+                features=FEATURE_CHOICES[self.parameterAsEnum(parameters, "FEATURES", context)],
                 folds=self.parameterAsInt(parameters, "FOLDS", context),
                 max_per_polygon=self.parameterAsInt(parameters, "MAX_PER_POLYGON", context),
                 prior_output=(Path(p) if (p := self.parameterAsFileOutput(parameters, "OUTPUT_PRIOR", context))
@@ -111,7 +127,8 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc)) from exc
         for line in result.lines():
             feedback.pushInfo(line)
-        outputs = {"OUTPUT": str(result.path), "CV_ACCURACY": result.cv_accuracy}
+        outputs = {"OUTPUT": str(result.path), "CV_ACCURACY": result.cv_accuracy,
+                   "FEATURES": result.selection.chosen.features}
         if result.prior_path is not None:
             outputs["OUTPUT_PRIOR"] = str(result.prior_path)
         return outputs

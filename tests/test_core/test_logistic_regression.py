@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from qgis_csp_plugin.contract.errors import CspError
-from qgis_csp_plugin.core.logistic_regression import cross_validate, fit_logistic, group_folds
+from qgis_csp_plugin.core.logistic_regression import cross_validate_path, fit_logistic, group_folds
 
 
 def blobs(n: int = 240, d: int = 64, k: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -74,5 +74,5 @@ def test_group_folds_keep_groups_together_and_spread_classes():
 
 def test_cross_validation_is_out_of_fold_and_accurate_on_separable_data():
     x, y = blobs(n=200, d=16, k=3, seed=5)
-    predicted = cross_validate(x, y, 3, groups=np.arange(len(y)), k=5)
+    predicted = cross_validate_path(x, y, 3, group_folds(y, np.arange(len(y)), 5), [1.0])[0].argmax(axis=1)
     assert predicted.shape == y.shape and (predicted == y).mean() > 0.9

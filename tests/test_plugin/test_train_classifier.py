@@ -1,5 +1,6 @@
 """csp:train_classifier on a real labelled scene (EuroSAT patches laid side by side), then csp:classify
-with the written model; every bad input gives a message and writes nothing."""
+with the written model; the feature set and C chosen by cross-validation are logged and recorded, and a
+statistics head computes its statistics inside the graph; every bad input gives a message and writes nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from qgis.core import (
     QgsGeometry,
     QgsPointXY,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProject,
+    QgsRasterLayer,
     QgsRendererCategory,
     QgsSymbol,
     QgsVectorFileWriter,
@@ -28,6 +31,10 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QColor
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.schema import ModelMetadata
+from qgis_csp_plugin.core.head_selection import C_GRID
+from qgis_csp_plugin.core.tile_features import FEATURE_SETS
+from qgis_csp_plugin.processing.train_classifier_algorithm import FEATURE_CHOICES
 from trainer.data.eurosat_mosaic import build_mosaic
 
 from .test_classify_processing import QGIS_PROCESS, plugin_environment
@@ -90,12 +97,22 @@ def as_file(layer: QgsVectorLayer, path: Path) -> str:
     return str(path)
 
 
-def train(scene: Path, layer, out: Path, field: str = "class", **extra):
+def train(scene: Path, layer, out: Path, field: str = "class", feedback: QgsProcessingFeedback | None = None,
+          **extra):
     import processing
 
     return processing.run("csp:train_classifier", {
         "INPUT": str(scene / "scene.tif"), "ENCODER": str(ENCODER), "LABELS": layer, "CLASS_FIELD": field,
-        "FOLDS": 3, "OUTPUT": str(out), **extra})
+        "FOLDS": 3, "OUTPUT": str(out), **extra}, feedback=feedback)
+
+
+class Recorder(QgsProcessingFeedback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.infos: list[str] = []
+
+    def pushInfo(self, info: str) -> None:  # noqa: N802 (QGIS API name)
+        self.infos.append(info)
 
 
 def test_points_train_a_classifier_that_classify_runs(provider, scene, tmp_path):
@@ -107,7 +124,7 @@ def test_points_train_a_classifier_that_classify_runs(provider, scene, tmp_path)
     assert meta.kind == "image_classifier" and meta.class_names == list(CLASSES)
     assert meta.bands == OnnxModel.load(ENCODER).metadata.bands and meta.tile_size == 64
     assert meta.training["samples_per_class"] == dict.fromkeys(CLASSES, 6)
-    assert meta.metrics["cv_folds"] == 3
+    assert meta.metrics["cv_folds"] == 3 and meta.training["features"] == result["FEATURES"]
     assert result["CV_ACCURACY"] == pytest.approx(meta.metrics["cv_accuracy"], abs=1e-4)
     assert result["CV_ACCURACY"] > 1 / len(CLASSES)
     classified = processing.run("csp:classify", {
@@ -149,6 +166,7 @@ def test_polygons_with_an_integer_field_and_the_layer_style_colours(provider, sc
     meta = OnnxModel.load(result["OUTPUT"]).metadata
     assert meta.class_names == ["0", "1", "2"] and meta.class_colors == colours
     assert meta.training["geometry"] == "polygon"
+    assert "centre" not in meta.training["feature_blocks"]  # polygons: tile mean and std only
     # 48 px polygons hold one 64 px tile-centre spacing cell each: one sample per polygon
     assert meta.training["samples_per_class"] == {"0": 6, "1": 6, "2": 6}
 
@@ -163,6 +181,87 @@ def test_reprojected_labels_and_points_off_the_raster(provider, scene, tmp_path)
     reference = OnnxModel.load(train(scene, labels(scene), tmp_path / "utm.onnx")["OUTPUT"])
     images = reference.random_batch(2)["image"]
     assert np.allclose(OnnxModel.load(result["OUTPUT"]).run(image=images), reference.run(image=images), atol=1e-4)
+
+
+def test_every_candidate_is_logged_and_recorded(provider, scene, tmp_path):
+    """Features and C chosen by CV: each candidate's accuracy in the log and the metadata, which round-trips
+    through the schema; the reported accuracy is the nested one."""
+    feedback = Recorder()
+    result = train(scene, labels(scene), tmp_path / "auto.onnx", feedback=feedback)
+    meta = OnnxModel.load(result["OUTPUT"]).metadata
+    assert ModelMetadata.from_props(meta.to_props()) == meta
+    selection = meta.training["selection"]
+    candidates = selection["candidates"]
+    assert [(c["features"], c["c"]) for c in candidates] == [(f, c) for f in FEATURE_SETS for c in C_GRID]
+    assert selection["nested_cv"] and selection["requested"] == {"features": "auto", "l2_c": None}
+    chosen = max(candidates, key=lambda c: (c["cv_accuracy"], -c["cv_log_loss"]))
+    assert (meta.training["features"], meta.training["l2_c"]) == (chosen["features"], chosen["c"])
+    assert meta.metrics["cv_accuracy_chosen"] == chosen["cv_accuracy"]
+    assert result["CV_ACCURACY"] == pytest.approx(meta.metrics["cv_accuracy"], abs=1e-4)
+    log = "\n".join(feedback.infos)
+    for name in FEATURE_SETS:
+        line = next(line for line in feedback.infos if line.startswith(f"3-fold CV accuracy of {name}:"))
+        assert line.count("C = ") == len(C_GRID)
+    assert f"chosen: {chosen['features']}, C = {chosen['c']:g}" in log and "optimistic" in log and "nested" in log
+
+
+def test_a_statistics_head_computes_its_statistics_in_the_graph(provider, scene, tmp_path):
+    """FEATURES=statistics with a fixed C: no encoder in the file, and csp:classify gives, tile by tile, what
+    the model gives on the raster's own 64 px tiles (the patches); numpy parity: test_onnx_head.py."""
+    import processing
+
+    result = train(scene, labels(scene), tmp_path / "stats.onnx", FEATURES=FEATURE_CHOICES.index("statistics"), C=0.5)
+    model = OnnxModel.load(result["OUTPUT"])
+    meta = model.metadata
+    assert result["FEATURES"] == "statistics" and meta.training["l2_c"] == 0.5
+    assert meta.training["feature_blocks"] == ["mean", "std", "centre"]
+    assert not meta.training["selection"]["nested_cv"] and len(meta.training["selection"]["candidates"]) == 1
+    assert Path(result["OUTPUT"]).stat().st_size < 20_000 < ENCODER.stat().st_size  # the encoder was dropped
+    classified = processing.run("csp:classify", {
+        "INPUT": str(scene / "scene.tif"), "MODEL": result["OUTPUT"], "OUTPUT_VECTOR": str(tmp_path / "t.gpkg"),
+        "OUTPUT_CLASSES": str(tmp_path / "c.tif"), "OUTPUT_PROBABILITY": str(tmp_path / "p.tif")})
+    with rasterio.open(scene / "scene.tif") as src:
+        pixels = src.read().astype(np.float32)
+    tiles = np.stack([pixels[:, r:r + 64, c:c + 64] for r in range(0, pixels.shape[1], 64)
+                      for c in range(0, pixels.shape[2], 64)])
+    expected = model.run(image=tiles)
+    with rasterio.open(classified["OUTPUT_CLASSES"]) as classes, rasterio.open(classified["OUTPUT_PROBABILITY"]) as p:
+        assert (classes.read(1).ravel() == expected.argmax(axis=1)).all()
+        assert np.abs(p.read(1).ravel() - expected.max(axis=1)).max() < 1e-5
+    truth = [CLASSES.index(f["class"]) for f in labels(scene).getFeatures()]  # patch i = tile i
+    assert np.mean(expected.argmax(axis=1) == truth) > 0.8
+
+
+def test_the_statistics_see_the_same_radiometric_mapping_in_training_and_classify(provider, scene, tmp_path):
+    """With a layer_statistics encoder the plugin maps the layer's values before the graph: csp:classify's
+    output equals the model on tiles mapped by the training job's own transform."""
+    import json
+
+    import onnx
+    import processing
+
+    from qgis_csp_plugin.jobs.train_classifier import TrainRequest, prepare
+
+    encoder = onnx.load(ENCODER)
+    props = {p.key: p for p in encoder.metadata_props}
+    normalization = json.loads(props["normalization"].value)
+    props["normalization"].value = json.dumps({**normalization, "radiometry": "layer_statistics"})
+    onnx.save(encoder, tmp_path / "encoder.onnx")
+    layer = QgsRasterLayer(str(scene / "scene.tif"), "scene")
+    job = prepare(TrainRequest(layer, tmp_path / "encoder.onnx", labels(scene), "class", tmp_path / "unused.onnx"))
+    assert job.transform is not None and not np.allclose(job.transform.scale, 1)
+    result = train(scene, labels(scene), tmp_path / "mapped.onnx", ENCODER=str(tmp_path / "encoder.onnx"),
+                   FEATURES=FEATURE_CHOICES.index("statistics"), C=1.0)
+    classified = processing.run("csp:classify", {
+        "INPUT": str(scene / "scene.tif"), "MODEL": result["OUTPUT"], "OUTPUT_VECTOR": str(tmp_path / "t.gpkg"),
+        "OUTPUT_PROBABILITY": str(tmp_path / "p.tif")})
+    with rasterio.open(scene / "scene.tif") as src:
+        pixels = src.read().astype(np.float32)
+    tiles = np.stack([pixels[:, r:r + 64, c:c + 64] for r in range(0, pixels.shape[1], 64)
+                      for c in range(0, pixels.shape[2], 64)])
+    expected = OnnxModel.load(result["OUTPUT"]).run(image=job.transform.apply(tiles))
+    with rasterio.open(classified["OUTPUT_PROBABILITY"]) as p:
+        assert np.abs(p.read(1).ravel() - expected.max(axis=1)).max() < 1e-5
 
 
 @pytest.mark.parametrize("case, message", [

@@ -1,5 +1,6 @@
 """``export --kind image_encoder`` from a real MoCo checkpoint, and the encoder + numpy head merged
-into one ONNX ``image_classifier`` without the onnx package (checked here with onnx's checker)."""
+into one ONNX ``image_classifier`` without the onnx package (checked here with onnx's checker; the
+head's tile statistics: ``test_onnx_head.py``)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from moco_fixtures import eurosat_csv
 from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.schema import ModelMetadata
-from qgis_csp_plugin.core.logistic_regression import softmax
-from qgis_csp_plugin.core.onnx_head import append_softmax_head
+from qgis_csp_plugin.core.logistic_regression import LogisticModel
+from qgis_csp_plugin.core.onnx_head import append_head
 from trainer.cli import main
 from trainer.data.image_datamodule import ImageDataModule
 from trainer.errors import TrainerError
@@ -60,10 +61,10 @@ def test_encoder_metadata_and_output_equal_the_moco_backbone(encoder_path):
 def test_merged_classifier_equals_encoder_plus_numpy_head(encoder_path, tmp_path):
     encoder = OnnxModel.load(encoder_path)
     rng = np.random.default_rng(0)
-    weight, bias = rng.normal(size=(256, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32)
+    head = LogisticModel(rng.normal(size=256), rng.uniform(0.5, 2, 256), rng.normal(size=(3, 256)), rng.normal(size=3))
     meta = ModelMetadata.from_dict({**encoder.metadata.to_dict(), "kind": "image_classifier", "name": "few-label",
                                     "class_names": ["a", "b", "c"]})
-    merged = append_softmax_head(encoder_path.read_bytes(), weight, bias, meta.to_props(), meta.describe())
+    merged = append_head(encoder_path.read_bytes(), ("embedding",), head, meta.to_props(), meta.describe())
     proto = onnx.load_from_string(merged)
     onnx.checker.check_model(proto, full_check=True)
     assert [o.name for o in proto.graph.output] == ["probabilities"]
@@ -74,15 +75,17 @@ def test_merged_classifier_equals_encoder_plus_numpy_head(encoder_path, tmp_path
     assert classifier.metadata.class_names == ["a", "b", "c"] and classifier.metadata.kind == "image_classifier"
     assert json.loads(dict((p.key, p.value) for p in proto.metadata_props)["kind"]) == "image_classifier"
     images = encoder.random_batch(4)["image"]
-    expected = softmax(encoder.run(image=images).astype(np.float64) @ weight + bias)
+    expected = head.predict_proba(encoder.run(image=images))
     assert np.abs(classifier.run(image=images) - expected).max() < 1e-5
 
 
 def test_head_needs_an_encoder_graph(encoder_path):
+    head = LogisticModel(np.zeros(2), np.ones(2), np.zeros((2, 2)), np.zeros(2))
     with pytest.raises(CspError, match="not a readable ONNX model|no graph"):
-        append_softmax_head(b"\x0a\xff\xff", np.zeros((2, 2)), np.zeros(2), {})
+        append_head(b"\x0a\xff\xff", ("embedding",), head, {})
     with pytest.raises(CspError, match="do not fit"):
-        append_softmax_head(encoder_path.read_bytes(), np.zeros((256, 2)), np.zeros(3), {})
+        append_head(encoder_path.read_bytes(), ("embedding",), LogisticModel(np.zeros(256), np.ones(256),
+                                                                             np.zeros((2, 256)), np.zeros(3)), {})
 
 
 def test_classifier_tasks_cannot_export_encoders():
