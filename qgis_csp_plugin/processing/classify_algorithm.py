@@ -25,7 +25,7 @@ from ..core.band_mapping import parse_bands
 from ..core.default_models import find_default_model
 from ..core.progress import Canceled
 from ..core.tiling import MAX_TILES
-from ..jobs.classify import ClassifyRequest, prepare
+from ..jobs.classify import ClassifyRequest, output_layer_name, prepare
 from ..qgis_io.layers import TOP_K
 from ..qgis_io.settings import apply_runtime
 from ..qgis_io.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
@@ -138,7 +138,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc)) from exc
         feedback.pushInfo(f"classified {len(results.indices):,} tiles, {int(results.skipped.sum()):,} all-nodata "
                           "tiles skipped")
-        self._style_outputs(context, job.model.metadata, written)
+        self._style_outputs(context, layer.name(), job.model.metadata, written)
         return {OUTPUT_PARAMETERS[kind]: str(path) for kind, path in written.items()}
 
     def _output_path(self, parameters, name: str, context) -> Path | None:
@@ -166,12 +166,13 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         value = self.parameterAsDouble(parameters, "OVERLAP", context)
         return None if value < 0 else value
 
-    def _style_outputs(self, context, meta, written: dict[str, Path]) -> None:
-        """Style the outputs that Processing loads into the project when the run ends."""
+    def _style_outputs(self, context, layer_name: str, meta, written: dict[str, Path]) -> None:
+        """Name and style the outputs that Processing loads into the project when the run ends."""
         for kind, path in written.items():
             if context.willLoadLayerOnCompletion(str(path)):
-                styler = OutputStyler(kind, meta.class_names, meta.class_colors)
-                context.layerToLoadOnCompletionDetails(str(path)).setPostProcessor(styler)
+                details = context.layerToLoadOnCompletionDetails(str(path))
+                details.name = output_layer_name(layer_name, meta.name, kind)
+                details.setPostProcessor(OutputStyler(kind, meta.class_names, meta.class_colors))
 
 
 class OutputStyler(QgsProcessingLayerPostProcessorInterface):

@@ -14,9 +14,9 @@ from .messages import log_notes
 class ClassifyTask(BackgroundTask):
     """Runs :meth:`ClassifyJob.execute` in a worker thread; adds the styled layers to the project when done."""
 
-    def __init__(self, job: ClassifyJob, iface=None,
+    def __init__(self, job: ClassifyJob, where=None,
                  on_done: Callable[[list[QgsMapLayer]], None] | None = None) -> None:
-        super().__init__(job.description, "classification", iface)
+        super().__init__(job.description, "classification", where)
         log_notes(job.notes)
         self.job = job
         self.on_done = on_done
