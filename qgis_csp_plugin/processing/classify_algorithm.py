@@ -47,7 +47,8 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         return "Classify raster layer"
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return (f"Cuts the raster into tiles at the model's resolution, classifies each tile with an ONNX "
+        return (f"Cuts the raster into tiles (RESOLUTION: by default the layer's own when it lies within 2x of the "
+                f"model's, else the model's), classifies each tile with an ONNX "
                 f"image classifier (optionally fused with a location prior P(y|lat,lon)) and writes tile "
                 f"polygons (class, prob, top-{TOP_K}, entropy, p_<class>), a class-id raster and a "
                 f"probability raster. MODEL defaults to the shipped Sentinel-2 model for layers with 13+ "
@@ -69,8 +70,8 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                                                      extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Processing extent (empty = layer)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            "RESOLUTION", "Resolution in metres/pixel (0 = model GSD)", Qgis.ProcessingNumberParameterType.Double,
-            0.0, minValue=0.0))
+            "RESOLUTION", "Resolution in metres/pixel (0 = the layer's own within 2x of the model's, else the model's)",
+            Qgis.ProcessingNumberParameterType.Double, 0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in px (0 = model default)",
                                                        Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber("OVERLAP", "Tile overlap fraction (-1 = model default)",
