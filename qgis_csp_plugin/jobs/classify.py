@@ -332,8 +332,8 @@ OUTPUT_NOUNS = {"vector": "tiles", "classes": "classes", "probability": "probabi
 
 def output_layer_name(layer_name: str, model_name: str, kind: str) -> str:
     """What a result layer shows, from which layer and model: "LC08_… — EuroSAT RGB classes"."""
-    model = re.sub(r"\s+(image\s+)?classifier$", "", model_name.strip(), flags=re.IGNORECASE) or model_name
-    return f"{layer_name} — {model} {OUTPUT_NOUNS[kind]}"
+    model = re.sub(r"\s+(\(\d+ classes\)|(image\s+)?classifier)$", "", model_name.strip(), flags=re.IGNORECASE)
+    return f"{layer_name} — {model or model_name} {OUTPUT_NOUNS[kind]}"
 
 
 def load_outputs(job: ClassifyJob, written: dict[str, Path]) -> list[QgsMapLayer]:

@@ -2,13 +2,17 @@
 
 Rules: the active layer when it fits, else the first fitting layer of the Layers panel; a class field is
 the first text or integer field that is not the GeoPackage feature id; the reference layer of an
-assessment is never the classification itself nor another classified-tiles layer.
+assessment is never the classification itself nor another classified-tiles layer; the plugin's own
+GeoTIFFs (heatmaps, class rasters) are never offered as images.
 """
 
 from __future__ import annotations
 
+from osgeo import gdal
 from qgis.core import (
     Qgis,
+    QgsCoordinateTransform,
+    QgsCsException,
     QgsMapLayer,
     QgsPalettedRasterRenderer,
     QgsProject,
@@ -18,6 +22,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QMetaType
 
+from ..core.geotiff import OUTPUT_KEY
 from ..core.tile_table import PROBABILITY_PREFIX
 
 ID_FIELDS = {"fid", "ogc_fid"}
@@ -51,6 +56,14 @@ def is_raster(layer: QgsMapLayer | None) -> bool:
     return isinstance(layer, QgsRasterLayer) and layer.isValid()
 
 
+def is_plugin_output(layer: QgsMapLayer | None) -> bool:
+    """A GeoTIFF this plugin wrote (a heatmap, class or probability raster), not an image to classify."""
+    if not is_raster(layer) or layer.providerType() != "gdal":
+        return False
+    dataset = gdal.OpenEx(layer.source().split("|")[0], gdal.OF_RASTER)
+    return dataset is not None and dataset.GetMetadataItem(OUTPUT_KEY) is not None
+
+
 def is_labelled(layer: QgsMapLayer | None) -> bool:
     """Points or polygons with a class field (training labels, reference samples), not classified tiles."""
     return (isinstance(layer, QgsVectorLayer) and layer.isValid() and not is_classified_tiles(layer)
@@ -74,18 +87,38 @@ def is_class_raster(layer: QgsMapLayer | None) -> bool:
 def train_classifier_inputs(active: QgsMapLayer | None) -> dict[str, object]:
     """INPUT, LABELS and CLASS_FIELD of ``csp:train_classifier`` from the project (layer ids; missing ones
     left out)."""
-    raster = pick(active, lambda layer: is_raster(layer) and not is_class_raster(layer))
-    labels = pick(active, is_labelled)
+    raster = pick(active, lambda layer: is_raster(layer) and not is_class_raster(layer) and not is_plugin_output(layer))
+    labels = pick(active, lambda layer: is_labelled(layer) and (raster is None or overlaps(layer, raster)))
     return _present({"INPUT": raster, "LABELS": labels, "CLASS_FIELD": class_field(labels)})
 
 
 def assessment_inputs(active: QgsMapLayer | None) -> dict[str, object]:
     """CLASSIFICATION, REFERENCE and REFERENCE_FIELD of ``csp:accuracy_assessment`` (missing ones left out):
-    a class raster (else classified tiles), and reference samples that are another layer."""
-    classification = (pick(active, is_class_raster) or pick(active, is_classified_tiles))
-    reference = pick(active, is_labelled, exclude=(classification,))
+    a class raster (else classified tiles) and reference samples that are another layer and overlap it.
+    An active labelled layer is the reference (the analyst just loaded or selected it)."""
+    def class_map(layer: QgsMapLayer) -> bool:
+        return is_class_raster(layer) or is_classified_tiles(layer)
+
+    if is_labelled(active):
+        reference = active
+        classification = (pick(None, lambda layer: is_class_raster(layer) and overlaps(layer, reference))
+                          or pick(None, lambda layer: class_map(layer) and overlaps(layer, reference)))
+    else:
+        classification = pick(active, is_class_raster) or pick(active, is_classified_tiles)
+        reference = pick(None, lambda layer: is_labelled(layer) and (classification is None
+                                                                       or overlaps(layer, classification)),
+                         exclude=(classification,))
     return _present({"CLASSIFICATION": classification, "REFERENCE": reference,
                      "REFERENCE_FIELD": class_field(reference)})
+
+
+def overlaps(layer: QgsMapLayer, other: QgsMapLayer) -> bool:
+    """Whether the extents of two layers (in any CRSs) overlap."""
+    try:
+        to_other = QgsCoordinateTransform(layer.crs(), other.crs(), QgsProject.instance())
+        return to_other.transformBoundingBox(layer.extent()).intersects(other.extent())
+    except QgsCsException:
+        return False
 
 
 def _present(values: dict[str, object]) -> dict[str, object]:

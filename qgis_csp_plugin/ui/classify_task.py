@@ -30,9 +30,10 @@ class ClassifyTask(BackgroundTask):
     def publish(self) -> str:
         self.layers = load_outputs(self.job, self.written)
         QgsProject.instance().addMapLayers(self.layers)
-        files = ", ".join(map(str, self.written.values()))
+        paths = list(self.written.values())
+        files = ", ".join(path.name for path in paths)
         return (f"Classified {self.job.request.layer.name()}: {len(self.results.indices):,} "
-                f"tiles of {self.job.grid.tile_size} px; wrote {files}")
+                f"tiles of {self.job.grid.tile_size} px; wrote {files} in {paths[0].parent}")
 
     def done(self) -> None:
         if self.on_done is not None:

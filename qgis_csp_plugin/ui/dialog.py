@@ -17,7 +17,7 @@ from qgis.PyQt.QtWidgets import (
 from .ownership import Running
 
 SCREEN_SHARE = 0.85  # of the screen's available height, leaving room for the window frame
-MIN_WIDTH = 560  # px: extent, CRS and file fields need about this much to show their contents
+MIN_WIDTH = 760  # px: an extent in degrees, a CRS name or a file name need about this much
 
 
 class CspDialog(QDialog):

@@ -34,8 +34,7 @@ class HeatmapTask(BackgroundTask):
         QgsProject.instance().addMapLayer(self.layer)
         done = self.result
         notes = "".join(f"; {note}" for note in done.notes)
-        return (f"{done.title}: {done.coverage()}, "
-                f"wrote {done.path}{notes}")
+        return f"{done.title}: {done.coverage()}, wrote {done.path.name}{notes}"  # the layer's source: the path
 
     def done(self) -> None:
         if self.on_done is not None:

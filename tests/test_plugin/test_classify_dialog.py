@@ -4,6 +4,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from model_factory import export_image_classifier
 from osgeo import osr
@@ -165,26 +166,35 @@ def _srs(epsg: int):
 
 
 def test_preselects_the_active_raster_the_model_can_read(qgis_app, qgis_iface, model, tmp_path):
-    """A one-band heatmap is active (and first): the dialog picks the first layer the RGB model can read;
-    an active readable layer wins over the layer order."""
+    """A one-band heatmap is active and the plugin's own 3-band embedding heatmap (which an RGB model could
+    read by band count) comes first: the dialog picks the first layer the RGB model can read; an active
+    readable layer wins over the layer order; with no readable layer, none is preselected."""
     from osgeo import gdal
+
+    from qgis_csp_plugin.core.geotiff import GeoTiffWriter
 
     heatmap_path = tmp_path / "heatmap.tif"
     heatmap = gdal.GetDriverByName("GTiff").Create(str(heatmap_path), 8, 8, 1, gdal.GDT_Float32)
     heatmap.SetGeoTransform((0, 1, 0, 0, 0, -1))
     heatmap.SetProjection(_srs(4326).ExportToWkt())
     heatmap = None
+    with GeoTiffWriter(tmp_path / "embedding.tif", 8, 8, 3, gdal.GDT_Byte, (0, 1, 0, 0, 0, -1),
+                       _srs(4326).ExportToWkt(), 0, ["PC1", "PC2", "PC3"]) as out:
+        out.write(0, np.ones((3, 8, 8), np.uint8))
     QgsSettings().setValue(SETTINGS + "model", str(model))  # the model of the last run
-    layers = [QgsRasterLayer(str(heatmap_path), "heatmap"), QgsRasterLayer(str(LANDSAT), "landsat"),
-              QgsRasterLayer(str(LANDSAT.with_name("RGB.byte.tif")), "rgb byte")]
+    layers = [QgsRasterLayer(str(heatmap_path), "heatmap"), QgsRasterLayer(str(tmp_path / "embedding.tif"), "pca"),
+              QgsRasterLayer(str(LANDSAT), "landsat"), QgsRasterLayer(str(LANDSAT.with_name("RGB.byte.tif")), "byte")]
     QgsProject.instance().addMapLayers(layers)
     try:
         qgis_iface.setActiveLayer(layers[0])
         dialog = ClassifyDialog(qgis_iface, None)
         assert dialog.model_box.currentText() == "landsat_rgb"
         assert dialog.layer_box.currentLayer().name() == "landsat" and dialog.bands.bands() == [1, 2, 3]
-        qgis_iface.setActiveLayer(layers[2])
-        assert ClassifyDialog(qgis_iface, None).layer_box.currentLayer().name() == "rgb byte"
+        qgis_iface.setActiveLayer(layers[3])
+        assert ClassifyDialog(qgis_iface, None).layer_box.currentLayer().name() == "byte"
+        QgsProject.instance().removeMapLayers([layers[2].id(), layers[3].id()])
+        qgis_iface.setActiveLayer(layers[1])
+        assert ClassifyDialog(qgis_iface, None).layer_box.currentLayer() is None
     finally:
         QgsProject.instance().clear()
 
