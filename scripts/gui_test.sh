@@ -3,7 +3,8 @@
 # (--profiles-path) with the packaged plugin zip installed and enabled, driven through the CSP toolbar by
 # scripts/gui_test.py; its screenshots go to docs/img (the README's), its reports to .test-reports/gui_test.
 #   bash scripts/gui_test.sh [runs, default 1] [screenshot folder, default docs/img]
-# Exit status 0 when every check of every run passed. About 2-3 min per run on 2 cores.
+# Exit status 0 when every check of every run passed. About 2 min per run on 2 cores. QGIS gets the X
+# display of Xvfb (QT_QPA_PLATFORM=xcb, also when the caller runs headless tests with "offscreen").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-1}
@@ -60,7 +61,7 @@ for run in $(seq 1 "$RUNS"); do
   result="$REPORTS/run$run.json"
   rm -f "$result"
   start=$(date +%s)
-  GUI_WORK="$profiles/work" GUI_SHOTS="$SHOTS" GUI_RESULT="$result" \
+  QT_QPA_PLATFORM=xcb GUI_WORK="$profiles/work" GUI_SHOTS="$SHOTS" GUI_RESULT="$result" \
     GUI_LANDSAT="$(pwd)/data/scenes/LC08_L1TP_224078_20200518_RGB.tif" \
     timeout 900 xvfb-run -a -s "-screen 0 1366x768x24" /usr/bin/qgis --profiles-path "$profiles" --nologo \
     --noversioncheck --code scripts/gui_test.py >"$REPORTS/run$run.qgis.log" 2>&1 \
