@@ -15,6 +15,7 @@ from .contract.errors import CspError, MissingDependencyError
 from .contract.onnx_model import needs_install, onnxruntime_install_hint, onnxruntime_version
 from .qgis_io.settings import activate_dependencies, apply_runtime
 from .ui.messages import show_error
+from .ui.ownership import Running
 
 ICONS = Path(__file__).resolve().parent / "icons"
 
@@ -30,7 +31,10 @@ ACTIONS = (
 
 
 class CspPlugin:
-    """Adds the toolbar, menu entries and options page; every action opens a dialog that runs a QgsTask."""
+    """Adds the toolbar, menu entries and options page; every action opens a dialog that runs a QgsTask.
+
+    ``running`` holds the open dialogs and their tasks until they are done (see :mod:`.ui.ownership`).
+    """
 
     def __init__(self, iface) -> None:
         self.iface = iface
@@ -38,6 +42,7 @@ class CspPlugin:
         self.actions: list[QAction] = []
         self.provider = None
         self.options_factory = None
+        self.running = Running()
         activate_dependencies()  # an onnxruntime installed by the plugin, also for qgis_process
         apply_runtime()
 
@@ -80,26 +85,31 @@ class CspPlugin:
         if heatmap_kind is not None and heatmap_kind.startswith("csp:"):
             import processing
 
-            processing.execAlgorithmDialog(heatmap_kind)  # the Processing dialog: runs in the background
+            from .qgis_io.layer_defaults import assessment_inputs, train_classifier_inputs
+
+            inputs = train_classifier_inputs if heatmap_kind == "csp:train_classifier" else assessment_inputs
+            # the Processing dialog (modal; runs the algorithm in the background), filled from the project
+            processing.execAlgorithmDialog(heatmap_kind, inputs(self.iface.activeLayer()))
             return
         try:
             if heatmap_kind is None:
                 from .ui.classify_dialog import ClassifyDialog
 
-                dialog = ClassifyDialog(self.iface, self.iface.mainWindow())
+                dialog = ClassifyDialog(self.iface, self.iface.mainWindow(), self.running)
             else:
                 from .ui.heatmap_dialog import HeatmapDialog
 
-                dialog = HeatmapDialog(self.iface, heatmap_kind, self.iface.mainWindow())
+                dialog = HeatmapDialog(self.iface, heatmap_kind, self.iface.mainWindow(), self.running)
         except MissingDependencyError:
             self.check_onnxruntime()
             return
         except CspError as exc:
             show_error(self.iface, str(exc))
             return
-        dialog.show()
+        self.running.show(dialog)
 
     def unload(self) -> None:
+        self.running.cancel_all()
         for action in self.actions:
             self.iface.removePluginRasterMenu("&CSP", action)
             if self.toolbar is not None:

@@ -117,9 +117,9 @@ class OnnxModel:
 
     @property
     def runtime_note(self) -> str:
-        """One line for the log of every run: model, provider, and the fallback warning if any."""
-        note = f"{self.path.name} runs on onnxruntime {self.provider} (device setting: {DEVICES[self.device][0]})"
-        return f"{note}; {self.provider_warning}" if self.provider_warning else note
+        """One line for the log of every run: model and provider (a fallback is :attr:`provider_warning`,
+        which every run reports once as a warning)."""
+        return f"{self.path.name} runs on onnxruntime {self.provider} (device setting: {DEVICES[self.device][0]})"
 
     @property
     def input_names(self) -> list[str]:

@@ -6,6 +6,9 @@ Cell ``(r, c)`` spans pixels ``[c·s + p, c·s + p + s)`` with ``p = (T − s) /
 a ``(2h + 1)²`` box mean over the tile grid (skipped, all-nodata tiles excluded). With
 ``T = 64, s = 8`` that is 7 × 7 = 49 tiles per cell; with ``s ≥ T/2`` (h = 0) nothing changes.
 Computed with cumulative sums, separably: O(tiles · classes) time and memory.
+
+The tile polygons of a dense run overlap; :func:`tile_cell_boxes` recovers each tile's cell from them
+(for assessments, which need one class per place and areas that are not counted several times).
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from .classify import TileResults
+from .prediction_heatmap import lattice_step
+
+SAME_SIZE = 1e-6  # relative tolerance on tile sizes and spacings
 
 
 def cell_halfwidth(tile_size: int, stride: int) -> int:
@@ -51,3 +57,21 @@ def average_overlaps(results: TileResults) -> TileResults:
     probabilities = averaged[results.indices]
     probabilities[results.skipped] = np.nan
     return TileResults(grid, results.class_names, results.indices, probabilities, results.valid_fraction)
+
+
+def tile_cell_boxes(xmin: np.ndarray, ymin: np.ndarray, xmax: np.ndarray,
+                    ymax: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """For equal rectangles on a regular lattice spaced closer than their size (the tiles of a dense run),
+    the cell of each: the lattice step square centred on it, as ``(xmin, ymin, xmax, ymax)``; ``None``
+    when the rectangles differ in size or do not overlap (then each rectangle is its own cell)."""
+    if len(xmin) < 2:
+        return None
+    width, height = xmax - xmin, ymax - ymin
+    w, h = float(np.median(width)), float(np.median(height))
+    if w <= 0 or h <= 0 or not (np.allclose(width, w, rtol=SAME_SIZE) and np.allclose(height, h, rtol=SAME_SIZE)):
+        return None
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    step_x, step_y = lattice_step(cx, w), lattice_step(cy, h)
+    if step_x >= w * (1 - SAME_SIZE) and step_y >= h * (1 - SAME_SIZE):
+        return None
+    return cx - step_x / 2, cy - step_y / 2, cx + step_x / 2, cy + step_y / 2

@@ -26,6 +26,7 @@ from ..contract.errors import CspError
 CREATE_OPTIONS = ["COMPRESS=DEFLATE", "ZLEVEL=1", "INTERLEAVE=BAND", "TILED=NO", "BIGTIFF=IF_SAFER"]
 FLOAT_OPTIONS = ["PREDICTOR=3"]
 CLASS_NAMES_KEY = "GEOSSL_CLASS_NAMES"
+OUTPUT_KEY = "GEOSSL_OUTPUT"  # dataset metadata of every file written here: not an image to classify
 
 
 class GeoTiffWriter:
@@ -33,7 +34,8 @@ class GeoTiffWriter:
 
     ``categories`` names the values of a class-id raster (class i = entry i) in the band metadata
     item :data:`CLASS_NAMES_KEY` (a JSON list, stored inside the TIFF: no sidecar file), so that
-    the file says which class each id is.
+    the file says which class each id is. Every file carries :data:`OUTPUT_KEY`, so that dialogs do not
+    offer the plugin's own outputs (heatmaps, class rasters) as images to classify.
     """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, bands: int, data_type: int,
@@ -61,6 +63,7 @@ class GeoTiffWriter:
             raise CspError(f"cannot create the GeoTIFF {self.path}: {gdal.GetLastErrorMsg()}")
         dataset.SetGeoTransform(geotransform)
         dataset.SetProjection(wkt)
+        dataset.SetMetadataItem(OUTPUT_KEY, "geo-SSL for QGIS")
         for index in range(bands):
             band = dataset.GetRasterBand(index + 1)
             band.SetNoDataValue(nodata)

@@ -95,6 +95,11 @@ class HeatmapResult:
     total_cells: int = 0
     notes: list[str] = field(default_factory=list)
 
+    def coverage(self) -> str:
+        """How many cells got a value: on Earth (location heatmaps), with a classified tile (prediction)."""
+        where = "with a classified tile" if self.kind == PREDICTION else "on Earth"
+        return f"{self.valid_cells:,} of {self.total_cells:,} cells {where}"
+
 
 class LocationHeatmap:
     """Runs a location model over every cell of a grid and writes the result as a GeoTIFF."""

@@ -63,8 +63,8 @@ def tile_cells(tiles: TileProbabilities) -> tuple[CellGrid, np.ndarray, np.ndarr
     if len(tiles.xmin) == 0:
         raise CspError("the classified layer has no tiles")
     cx, cy = tiles.centres
-    step_x = _lattice_step(cx, float(np.median(tiles.xmax - tiles.xmin)))
-    step_y = _lattice_step(cy, float(np.median(tiles.ymax - tiles.ymin)))
+    step_x = lattice_step(cx, float(np.median(tiles.xmax - tiles.xmin)))
+    step_y = lattice_step(cy, float(np.median(tiles.ymax - tiles.ymin)))
     col_f, row_f = (cx - cx.min()) / step_x, (cy.max() - cy) / step_y
     cols, rows = np.rint(col_f).astype(np.int64), np.rint(row_f).astype(np.int64)
     if max(np.abs(col_f - cols).max(), np.abs(row_f - rows).max()) > LATTICE_TOLERANCE:
@@ -76,9 +76,10 @@ def tile_cells(tiles: TileProbabilities) -> tuple[CellGrid, np.ndarray, np.ndarr
 
 def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: str, choice: str,
                        prior: OnnxModel | None = None, to_latlon: LatLonTransform | None = None,
-                       prior_exponent: float = 1.0) -> HeatmapResult:
+                       prior_exponent: float = 1.0, source: str = "tiles") -> HeatmapResult:
     """Write the chosen quantity per tile (class probability, max probability, entropy, or class);
-    with a ``prior``, of P(y | tile) · P(y | location)^α, α = ``prior_exponent``."""
+    with a ``prior``, of P(y | tile) · P(y | location)^α, α = ``prior_exponent``. ``source`` names the
+    tiles in the title (their layer)."""
     quantity = choose_quantity(choice, tiles.class_names, (MAX_PROBABILITY, ENTROPY, MOST_LIKELY))
     grid, rows, cols = tile_cells(tiles)
     lattice = np.full((grid.n_cells, len(tiles.class_names)), np.nan, dtype=np.float32)
@@ -86,7 +87,7 @@ def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: s
     done = np.isfinite(row_sums(lattice))  # skipped tiles have NaN probabilities
     class_map = quantity.is_class_map
     data_type, nodata = quantity.raster
-    result = HeatmapResult(Path(path), PREDICTION, prediction_title(quantity, prior is not None),
+    result = HeatmapResult(Path(path), PREDICTION, prediction_title(quantity, prior is not None, source),
                            "paletted" if class_map else "pseudocolor", quantity.label, list(tiles.class_names),
                            class_colors=list(tiles.class_colors), total_cells=grid.n_cells)
     if prior is not None:
@@ -121,14 +122,14 @@ def _prior_heatmap(prior: OnnxModel, to_latlon: LatLonTransform | None, class_na
     return LocationHeatmap(prior, to_latlon)
 
 
-def prediction_title(quantity: Quantity, fused: bool) -> str:
-    """Layer name of a prediction heatmap."""
+def prediction_title(quantity: Quantity, fused: bool, source: str = "tiles") -> str:
+    """Layer name of a prediction heatmap: what, of which tiles (their layer's name)."""
     what = {MAX_PROBABILITY: "max probability", ENTROPY: "entropy", MOST_LIKELY: "predicted class"}.get(
         quantity.label, f"P({quantity.label})")
-    return f"{what} of tiles" + (" fused with location prior" if fused else "")
+    return f"{what} of {source}" + (" fused with location prior" if fused else "")
 
 
-def _lattice_step(centres: np.ndarray, tile_size: float) -> float:
+def lattice_step(centres: np.ndarray, tile_size: float) -> float:
     """Smallest spacing of distinct centre coordinates; the tile size for a single row/column."""
     unique = np.unique(np.round(centres / tile_size, 6)) * tile_size
     gaps = np.diff(unique)

@@ -183,11 +183,30 @@ def layer_resolution_m(res_x: float, res_y: float, geographic: bool, latitude: f
     return (res_x + res_y) / 2 / units_per_metre
 
 
-def resolution_warning(layer_m: float, target_m: float, factor: float = 2.0) -> str | None:
-    """A sentence when the layer's own pixel size differs from the target by more than ``factor``."""
+def default_resolution(layer_m: float | None, model_m: float, factor: float = 2.0) -> float:
+    """The layer's own pixel size when it lies within ``factor`` of the model's (no needless resampling),
+    else the model's (or the model's when the layer's is unknown, e.g. a web service)."""
+    if layer_m is not None and layer_m > 0 and 1 / factor <= layer_m / model_m <= factor:
+        return layer_m
+    return model_m
+
+
+def resampling_factor(layer_m: float, target_m: float) -> tuple[str, float]:
+    """("upsampled" | "downsampled", factor ≥ 1) of resampling ``layer_m`` pixels to ``target_m``."""
     ratio = layer_m / target_m
-    if 1 / factor <= ratio <= factor:
-        return None
-    way = "upsampled" if ratio > 1 else "downsampled"
-    return (f"the layer's pixel size ({layer_m:.3g} m) differs a lot from the model's resolution "
-            f"({target_m:.3g} m): the raster is {way} by {max(ratio, 1 / ratio):.1f}x, predictions may be poor")
+    return ("upsampled" if ratio > 1 else "downsampled"), max(ratio, 1 / ratio)
+
+
+def resolution_warning(layer_m: float, target_m: float, model_m: float, factor: float = 2.0) -> str | None:
+    """A sentence when a resolution the user chose (``target_m``) resamples the layer by more than ``factor``
+    or shows the model its objects at more than ``factor`` times another scale than in training."""
+    way, by = resampling_factor(layer_m, target_m)
+    if by > factor:
+        return (f"the layer's pixel size ({layer_m:.3g} m) differs a lot from the chosen resolution "
+                f"({target_m:.3g} m): the raster is {way} by {by:.1f}x, predictions may be poor")
+    scale = max(target_m / model_m, model_m / target_m)
+    if scale > factor:
+        size = "smaller" if target_m > model_m else "larger"
+        return (f"the model was trained at {model_m:.3g} m per pixel: at {target_m:.3g} m it sees objects "
+                f"{scale:.1f}x {size} than in training, predictions may be poor")
+    return None

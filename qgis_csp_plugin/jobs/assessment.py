@@ -57,11 +57,17 @@ def assess(class_map: RasterClassMap | VectorClassMap, reference: QgsVectorLayer
     if samples.geometry == "polygon":
         notes.append("reference polygons: every map cell inside a polygon is one sample; samples of one polygon are "
                      "not independent, so confidence intervals are too narrow")
-    try:
-        estimate = olofsson_estimate(matrix, map_hectares)
-    except CspError as exc:
-        estimate = None
-        notes.append(f"area-adjusted estimates not computed: {exc}")
+    unsampled = [names[i] for i in np.flatnonzero((matrix.sum(axis=1) == 0) & (map_hectares > 0))]
+    estimate = None
+    if unsampled:
+        notes.append(f"area-adjusted accuracies and class areas (Olofsson et al. 2014) were not estimated: no "
+                     f"reference sample falls in the mapped class(es) {', '.join(unsampled)}, so their true "
+                     "classes are unknown; add reference samples there to get them")
+    else:
+        try:
+            estimate = olofsson_estimate(matrix, map_hectares)
+        except CspError as exc:
+            notes.append(f"area-adjusted accuracies and class areas were not estimated: {exc}")
     return Assessment(names, sample_accuracy(matrix), estimate, map_hectares, notes)
 
 

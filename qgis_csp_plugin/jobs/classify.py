@@ -7,6 +7,7 @@ outputs all-or-nothing; :func:`load_outputs` (main thread) opens and styles the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,9 @@ from ..core.tiling import (
     Extent,
     ExtentError,
     TileGrid,
+    default_resolution,
     layer_resolution_m,
+    resampling_factor,
     resolution_in_layer_units,
     resolution_warning,
 )
@@ -94,6 +97,8 @@ class ClassifyJob:
     crs: QgsCoordinateReferenceSystem
     warnings: list[str] = field(default_factory=list)
     prior_exponent: float | None = None  # the α fused with; None without a prior
+    remarks: list[str] = field(default_factory=list)  # facts for the log, e.g. the resampling of the default
+
 
     @property
     def description(self) -> str:
@@ -101,8 +106,8 @@ class ClassifyJob:
 
     @property
     def notes(self) -> list[str]:
-        """Which execution provider runs each model, for the log of every run."""
-        return [m.runtime_note for m in (self.model, self.classifier.prior) if m is not None]
+        """For the log of every run: which execution provider runs each model, and the remarks."""
+        return [m.runtime_note for m in (self.model, self.classifier.prior) if m is not None] + self.remarks
 
     def execute(self, progress: Progress | None = None,
                 canceled: IsCanceled | None = None) -> tuple[TileResults, dict[str, Path]]:
@@ -140,7 +145,7 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     bands = validate_bands(request.bands or default_bands(meta.bands, labels), meta.bands, len(labels))
     mapping_note = None if request.bands else positional_warning(meta.bands, labels)
     extent = _processing_extent(request)
-    grid, warnings = _tile_grid(request, model, extent)
+    grid, warnings, notes = _tile_grid(request, model, extent)
     warnings += ([model.provider_warning] if model.provider_warning else []) + ([mapping_note] if mapping_note else [])
     check_pixel_memory(grid, len(meta.bands), request.batch_size)
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
@@ -165,7 +170,7 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
         exponent = chosen.value
     classifier = Classifier(model, prior, to_latlon, transform, request.batch_size,
                             1.0 if exponent is None else exponent)
-    return ClassifyJob(request, model, classifier, grid, keep, reader, crs, warnings, exponent)
+    return ClassifyJob(request, model, classifier, grid, keep, reader, crs, warnings, exponent, notes)
 
 
 def _units_per_ground_metre(crs: QgsCoordinateReferenceSystem, extent: QgsRectangle) -> float:
@@ -176,14 +181,35 @@ def _units_per_ground_metre(crs: QgsCoordinateReferenceSystem, extent: QgsRectan
     return ground if ground is not None and abs(ground / nominal - 1) > SCALE_TOLERANCE else nominal
 
 
-def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle) -> tuple[TileGrid, list[str]]:
-    """The grid at the requested resolution (ground metres converted to layer units) and resolution warnings."""
+def layer_resolution(layer: QgsRasterLayer, extent: QgsRectangle | None = None) -> float | None:
+    """The layer's own mean pixel size in ground metres around ``extent`` (default: the layer's);
+    ``None`` for layers without a native pixel size (web services)."""
+    if not layer.dataProvider().capabilities() & Qgis.RasterInterfaceCapability.Size:
+        return None
+    extent = extent or layer.extent()
+    crs = layer.crs()
+    geographic = crs.isGeographic()
+    return layer_resolution_m(layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY(), geographic,
+                              extent.center().y() if geographic else 0.0,
+                              1.0 if geographic else _units_per_ground_metre(crs, extent))
+
+
+def default_resolution_m(layer: QgsRasterLayer | None, model_m: float) -> float:
+    """Classify's default resolution (see :func:`~..core.tiling.default_resolution`) for ``layer``."""
+    return default_resolution(layer_resolution(layer) if layer is not None else None, model_m)
+
+
+def _tile_grid(request: ClassifyRequest, model: OnnxModel,
+               extent: QgsRectangle) -> tuple[TileGrid, list[str], list[str]]:
+    """The grid at the requested resolution (ground metres converted to layer units), the warnings
+    about a resolution the user chose and notes about the default one."""
     layer, meta = request.layer, model.metadata
     crs = layer.crs()
     geographic = crs.isGeographic()
     latitude = extent.center().y() if geographic else 0.0
     units_per_metre = 1.0 if geographic else _units_per_ground_metre(crs, extent)
-    target_m = request.resolution_m or meta.gsd_m
+    own_m = layer_resolution(layer, extent)
+    target_m = request.resolution_m or default_resolution(own_m, meta.gsd_m)
     res_x, res_y = resolution_in_layer_units(target_m, geographic, latitude, units_per_metre)
     tile_size = request.tile_size or meta.tile_size
     overlap = meta.overlap if request.overlap is None else request.overlap
@@ -197,14 +223,15 @@ def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle)
         _check_fixed_tile_size(model, request.tile_size)
     if request.max_tiles is not None:
         grid.check_tile_count(request.max_tiles)
-    warnings = []
-    if layer.dataProvider().capabilities() & Qgis.RasterInterfaceCapability.Size:
-        own_m = layer_resolution_m(layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY(), geographic,
-                                   latitude, units_per_metre)
-        warning = resolution_warning(own_m, target_m)
-        if warning:
-            warnings.append(warning)
-    return grid, warnings
+    warnings, notes = [], []
+    if own_m is not None and request.resolution_m:
+        warning = resolution_warning(own_m, target_m, meta.gsd_m)
+        warnings += [warning] if warning else []
+    elif own_m is not None and abs(own_m - target_m) > 1e-9 * target_m:
+        way, by = resampling_factor(own_m, target_m)
+        notes.append(f"the layer's {own_m:.3g} m pixels are {way} {by:.1f}x to the model's {target_m:.3g} m, the "
+                     "resolution it was trained at (a layer within 2x of it keeps its own resolution)")
+    return grid, warnings, notes
 
 
 def _processing_extent(request: ClassifyRequest) -> QgsRectangle:
@@ -300,13 +327,22 @@ def _latlon_function(crs: QgsCoordinateReferenceSystem,
     return to_latlon
 
 
+OUTPUT_NOUNS = {"vector": "tiles", "classes": "classes", "probability": "probability"}
+
+
+def output_layer_name(layer_name: str, model_name: str, kind: str) -> str:
+    """What a result layer shows, from which layer and model: "LC08_… — EuroSAT RGB classes"."""
+    model = re.sub(r"\s+(\(\d+ classes\)|(image\s+)?classifier)$", "", model_name.strip(), flags=re.IGNORECASE)
+    return f"{layer_name} — {model or model_name} {OUTPUT_NOUNS[kind]}"
+
+
 def load_outputs(job: ClassifyJob, written: dict[str, Path]) -> list[QgsMapLayer]:
     """Open and style the written files (not yet added to a project)."""
     meta = job.model.metadata
     base = job.request.layer.name()
     loaders = {
-        "vector": lambda p: load_tile_vector(p, f"{base} classes ({meta.name})", meta.class_names, meta.class_colors),
-        "classes": lambda p: load_class_raster(p, f"{base} class ids", meta.class_names, meta.class_colors),
-        "probability": lambda p: load_probability_raster(p, f"{base} probability"),
+        "vector": lambda p, name: load_tile_vector(p, name, meta.class_names, meta.class_colors),
+        "classes": lambda p, name: load_class_raster(p, name, meta.class_names, meta.class_colors),
+        "probability": load_probability_raster,
     }
-    return [loaders[kind](path) for kind, path in written.items()]
+    return [loaders[kind](path, output_layer_name(base, meta.name, kind)) for kind, path in written.items()]

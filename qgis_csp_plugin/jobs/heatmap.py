@@ -81,6 +81,7 @@ class HeatmapJob:
     prior: OnnxModel | None = None
     to_latlon: LatLonTransform | None = None
     prior_exponent: PriorExponent = field(default_factory=lambda: PriorExponent(1.0))  # α of the fusion
+    source: str = "tiles"  # the name of the prediction heatmap's tile layer
 
     def execute(self, progress: Progress | None = None, canceled: IsCanceled | None = None) -> HeatmapResult:
         """Compute and write the GeoTIFF (any thread); raises ``Canceled`` when ``canceled()`` says so."""
@@ -89,7 +90,7 @@ class HeatmapJob:
         if self.kind == CLASS_PRIOR:
             return self.heatmap.prior(self.grid, self.output, self.wkt, self.choice, progress, canceled)
         result = prediction_heatmap(self.tiles, self.output, self.wkt, self.choice, self.prior, self.to_latlon,
-                                    self.prior_exponent.value)
+                                    self.prior_exponent.value, self.source)
         result.notes += self.prior_exponent.notes
         if progress is not None:
             progress(100.0)
@@ -177,5 +178,5 @@ def _prepare_prediction(request: HeatmapRequest, output: Path) -> HeatmapJob:
         to_latlon = cell_to_latlon(layer.crs(), tile_width)
     return HeatmapJob(f"CSP: prediction heatmap of {layer.name()}", PREDICTION, output, wkt_of(layer.crs()),
                       request.choice or MAX_PROBABILITY, tiles=tiles, prior=prior, to_latlon=to_latlon,
-                      prior_exponent=exponent)
+                      prior_exponent=exponent, source=layer.name())
 

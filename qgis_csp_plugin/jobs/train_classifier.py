@@ -108,6 +108,7 @@ class TrainResult:
     selection: Selection
     prior_path: Path | None = None
     prior_cv_accuracy: float | None = None
+    notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         per_class = ", ".join(f"{n} {c} (F1 {f:.2f})" for n, c, f in zip(self.class_names, self.counts, self.cv_f1))
@@ -120,7 +121,7 @@ class TrainResult:
                 f"{self.folds}-fold cross-validated accuracy {self.cv_accuracy:.3f}, macro F1 "
                 f"{float(np.nanmean(self.cv_f1)):.3f}" + (" (nested: the choice repeated on the training part of "
                                                            "each fold, an honest estimate)" if nested else ""),
-                f"wrote {self.path}"] + (
+                *self.notes, f"wrote {self.path}"] + (
                 [f"location prior: {self.folds}-fold cross-validated accuracy {self.prior_cv_accuracy:.3f} "
                  f"(location alone); wrote {self.prior_path}"] if self.prior_path else [])
 
@@ -141,6 +142,7 @@ def prepare(request: TrainRequest) -> TrainClassifierJob:
     labels = band_labels(layer)
     bands = validate_bands(request.bands or default_bands(meta.bands, labels), meta.bands, len(labels))
     warnings = [] if request.bands else [w for w in [positional_warning(meta.bands, labels)] if w]
+    warnings += [encoder.provider_warning] if encoder.provider_warning else []
     crs = layer.crs()
     extent = layer.extent()
     units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(Qgis.DistanceUnit.Meters, crs.mapUnits())
@@ -254,8 +256,10 @@ def train(job: TrainClassifierJob, progress: Progress | None = None, canceled: I
     class_names = check_training_labels(samples.labels, request.class_field, job.samples.labels)
     y = np.array([class_names.index(label) for label in samples.labels])
     counts = np.bincount(y, minlength=len(class_names))
-    groups_per_class = min(len(np.unique(samples.groups[y == k])) for k in range(len(class_names)))
-    folds = max(2, min(request.folds, groups_per_class))
+    groups = [len(np.unique(samples.groups[y == k])) for k in range(len(class_names))]
+    folds = max(2, min(request.folds, min(groups)))
+    notes = [] if folds == request.folds else [fewer_folds_note(request.folds, folds, class_names, groups,
+                                                                  samples.geometry)]
     statistics = statistic_blocks(job.samples.geometry)
     selection = select_head(blocks, statistics, y, len(class_names), samples.groups, folds, samples.weights,
                             request.seed, feature_sets, c_grid, part(progress, 50, 95), canceled)
@@ -281,7 +285,14 @@ def train(job: TrainClassifierJob, progress: Progress | None = None, canceled: I
         progress(100.0)
     return TrainResult(class_names, counts.tolist(), int((~kept).sum()), cv.overall,
                        np.nan_to_num(cv.f1).tolist(), folds, request.output, selection,
-                       request.prior_output if job.location_encoder is not None else None, prior_accuracy)
+                       request.prior_output if job.location_encoder is not None else None, prior_accuracy, notes)
+
+
+def fewer_folds_note(asked: int, used: int, class_names: list[str], groups: list[int], geometry: str) -> str:
+    """Why cross-validation used fewer folds than asked: each fold holds out whole points/polygons."""
+    smallest = int(np.argmin(groups))
+    return (f"{used}-fold cross-validation instead of the {asked} folds asked: the class {class_names[smallest]!r} "
+            f"has only {groups[smallest]} labelled {geometry}(s), and each fold must hold one out")
 
 
 def _write(heads: list[tuple[OnnxModel, tuple[str, ...], LogisticModel, ModelMetadata, Path]]) -> None:

@@ -77,7 +77,7 @@ class AccuracyAssessmentAlgorithm(QgsProcessingAlgorithm):
             class_map = open_class_map(self.parameterAsLayer(parameters, "CLASSIFICATION", context),
                                        self.parameterAsString(parameters, "MAP_FIELD", context))
             reference = self.parameterAsVectorLayer(parameters, "REFERENCE", context)
-            field = (self.parameterAsFields(parameters, "REFERENCE_FIELD", context) or [""])[0]
+            field = (self.parameterAsStrings(parameters, "REFERENCE_FIELD", context) or [""])[0]
             assessment = assess(class_map, reference, field)
             rows = assessment.class_rows()
             csv_path = Path(self.parameterAsFileOutput(parameters, "OUTPUT_CSV", context))

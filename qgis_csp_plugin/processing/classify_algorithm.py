@@ -25,7 +25,7 @@ from ..core.band_mapping import parse_bands
 from ..core.default_models import find_default_model
 from ..core.progress import Canceled
 from ..core.tiling import MAX_TILES
-from ..jobs.classify import ClassifyRequest, prepare
+from ..jobs.classify import ClassifyRequest, output_layer_name, prepare
 from ..qgis_io.layers import TOP_K
 from ..qgis_io.settings import apply_runtime
 from ..qgis_io.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
@@ -47,7 +47,8 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         return "Classify raster layer"
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return (f"Cuts the raster into tiles at the model's resolution, classifies each tile with an ONNX "
+        return (f"Cuts the raster into tiles (RESOLUTION: by default the layer's own when it lies within 2x of the "
+                f"model's, else the model's), classifies each tile with an ONNX "
                 f"image classifier (optionally fused with a location prior P(y|lat,lon)) and writes tile "
                 f"polygons (class, prob, top-{TOP_K}, entropy, p_<class>), a class-id raster and a "
                 f"probability raster. MODEL defaults to the shipped Sentinel-2 model for layers with 13+ "
@@ -69,8 +70,8 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                                                      extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Processing extent (empty = layer)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            "RESOLUTION", "Resolution in metres/pixel (0 = model GSD)", Qgis.ProcessingNumberParameterType.Double,
-            0.0, minValue=0.0))
+            "RESOLUTION", "Resolution in metres/pixel (0 = the layer's own within 2x of the model's, else the model's)",
+            Qgis.ProcessingNumberParameterType.Double, 0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in px (0 = model default)",
                                                        Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber("OVERLAP", "Tile overlap fraction (-1 = model default)",
@@ -138,7 +139,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc)) from exc
         feedback.pushInfo(f"classified {len(results.indices):,} tiles, {int(results.skipped.sum()):,} all-nodata "
                           "tiles skipped")
-        self._style_outputs(context, job.model.metadata, written)
+        self._style_outputs(context, layer.name(), job.model.metadata, written)
         return {OUTPUT_PARAMETERS[kind]: str(path) for kind, path in written.items()}
 
     def _output_path(self, parameters, name: str, context) -> Path | None:
@@ -166,12 +167,13 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         value = self.parameterAsDouble(parameters, "OVERLAP", context)
         return None if value < 0 else value
 
-    def _style_outputs(self, context, meta, written: dict[str, Path]) -> None:
-        """Style the outputs that Processing loads into the project when the run ends."""
+    def _style_outputs(self, context, layer_name: str, meta, written: dict[str, Path]) -> None:
+        """Name and style the outputs that Processing loads into the project when the run ends."""
         for kind, path in written.items():
             if context.willLoadLayerOnCompletion(str(path)):
-                styler = OutputStyler(kind, meta.class_names, meta.class_colors)
-                context.layerToLoadOnCompletionDetails(str(path)).setPostProcessor(styler)
+                details = context.layerToLoadOnCompletionDetails(str(path))
+                details.name = output_layer_name(layer_name, meta.name, kind)
+                details.setPostProcessor(OutputStyler(kind, meta.class_names, meta.class_colors))
 
 
 class OutputStyler(QgsProcessingLayerPostProcessorInterface):

@@ -110,7 +110,7 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException("canceled; nothing was written") from exc
         except CspError as exc:
             raise QgsProcessingException(str(exc)) from exc
-        feedback.pushInfo(f"{result.valid_cells:,} of {result.total_cells:,} cells on Earth")
+        feedback.pushInfo(result.coverage())
         for note in result.notes:
             feedback.pushInfo(note)
         output = str(result.path)

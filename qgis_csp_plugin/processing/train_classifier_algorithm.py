@@ -101,7 +101,7 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                 layer=self.parameterAsRasterLayer(parameters, "INPUT", context),
                 encoder_path=self._encoder_path(parameters, context),
                 labels=self.parameterAsVectorLayer(parameters, "LABELS", context),
-                class_field=(self.parameterAsFields(parameters, "CLASS_FIELD", context) or [""])[0],
+                class_field=(self.parameterAsStrings(parameters, "CLASS_FIELD", context) or [""])[0],
                 output=Path(self.parameterAsFileOutput(parameters, "OUTPUT", context)),
                 name=self.parameterAsString(parameters, "NAME", context),
                 bands=parse_bands(self.parameterAsString(parameters, "BANDS", context)) or None,

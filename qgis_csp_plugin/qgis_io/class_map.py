@@ -2,7 +2,8 @@
 
 Two sources: a class-id raster (names from the class-name metadata *Classify layer* writes, else its
 GDAL category names, else its paletted style, else the ids themselves) or classified tile polygons with a text
-``class`` field (areas from the polygons' ellipsoidal areas).
+``class`` field (areas from the polygons' ellipsoidal areas; the overlapping tiles of a dense run count
+with their cells).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from osgeo import gdal
 from qgis.core import (
     Qgis,
     QgsDistanceArea,
-    QgsFeatureRequest,
     QgsGeometry,
     QgsPalettedRasterRenderer,
     QgsPointXY,
@@ -29,6 +29,7 @@ from qgis.core import (
 from ..contract.errors import CspError
 from ..core.class_areas import SQUARE_METRES_PER_HECTARE, add_counts, geographic_row_hectares
 from ..core.class_labels import label_text, ordered_classes
+from ..core.dense import tile_cell_boxes
 from ..core.geotiff import CLASS_NAMES_KEY
 from .provider_reader import DTYPES
 
@@ -113,7 +114,12 @@ class RasterClassMap:
 
 
 class VectorClassMap:
-    """Classified polygons (e.g. *Classify layer*'s tiles) with a text class field."""
+    """Classified polygons (e.g. *Classify layer*'s tiles) with a text class field.
+
+    The tiles of a dense run (stride below the tile size) overlap: each then stands for its cell (the
+    stride square at its centre, as in the class raster), so that a place has one class and no area is
+    counted twice (:func:`~..core.dense.tile_cell_boxes`).
+    """
 
     def __init__(self, layer: QgsVectorLayer, field: str = "class") -> None:
         if layer is None or not layer.isValid():
@@ -121,37 +127,60 @@ class VectorClassMap:
         if layer.fields().indexOf(field) < 0:
             raise CspError(f"the classification layer {layer.name()!r} has no field {field!r}")
         self.layer, self.crs, self.field = layer, layer.crs(), field
+        self.labels: dict[int, str] = {}
+        geometries: dict[int, QgsGeometry] = {}
+        rectangles = True
+        for feature in layer.getFeatures():
+            label = label_text(feature[field])
+            geometry = feature.geometry()
+            if label is None or label == "nodata" or geometry.isEmpty():
+                continue
+            self.labels[feature.id()] = label
+            geometries[feature.id()] = geometry
+            box = geometry.boundingBox()
+            rectangles &= abs(geometry.area() - box.area()) <= 1e-9 * box.area()
+        if not self.labels:
+            raise CspError(f"the classification layer {layer.name()!r} has no classified polygon")
+        self.cells = _dense_cells(geometries) if rectangles else None
+        shapes = ({fid: QgsGeometry.fromRect(cell) for fid, cell in self.cells.items()} if self.cells is not None
+                  else geometries)
         area = QgsDistanceArea()
         area.setSourceCrs(self.crs, QgsProject.instance().transformContext())
         area.setEllipsoid(QgsProject.instance().ellipsoid() or "EPSG:7030")
-        self.labels: dict[int, str] = {}
         by_class: dict[str, float] = {}
-        sizes = []
-        for feature in layer.getFeatures():
-            label = label_text(feature[field])
-            if label is None or label == "nodata" or feature.geometry().isEmpty():
-                continue
-            self.labels[feature.id()] = label
-            hectares = area.convertAreaMeasurement(area.measureArea(feature.geometry()), Qgis.AreaUnit.Hectares)
-            by_class[label] = by_class.get(label, 0.0) + hectares
-            sizes.append(feature.geometry().boundingBox().width())
-        if not self.labels:
-            raise CspError(f"the classification layer {layer.name()!r} has no classified polygon")
+        for fid, shape in shapes.items():
+            hectares = area.convertAreaMeasurement(area.measureArea(shape), Qgis.AreaUnit.Hectares)
+            by_class[self.labels[fid]] = by_class.get(self.labels[fid], 0.0) + hectares
         self.class_names = ordered_classes(by_class)
         self.class_hectares = np.array([by_class[n] for n in self.class_names])
-        self.cell_size = float(np.median(sizes))
-        self.index = QgsSpatialIndex(layer.getFeatures(QgsFeatureRequest().setFilterFids(list(self.labels))))
+        self.cell_size = float(np.median([shape.boundingBox().width() for shape in shapes.values()]))
+        self.index = QgsSpatialIndex()
+        for fid, shape in shapes.items():
+            self.index.addFeature(fid, shape.boundingBox())
 
     def classes_at(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         position = {name: i for i, name in enumerate(self.class_names)}
         out = np.full(len(xs), -1, dtype=np.int64)
         for k, (x, y) in enumerate(zip(xs, ys)):
-            point = QgsGeometry.fromPointXY(QgsPointXY(float(x), float(y)))
-            for fid in self.index.intersects(point.boundingBox()):
-                if self.layer.getFeature(fid).geometry().contains(point):
+            point = QgsPointXY(float(x), float(y))
+            for fid in self.index.intersects(QgsRectangle(point, point)):
+                inside = (self.cells[fid].contains(point) if self.cells is not None
+                          else self.layer.getFeature(fid).geometry().contains(point))
+                if inside:
                     out[k] = position[self.labels[fid]]
                     break
         return out
+
+
+def _dense_cells(geometries: dict[int, QgsGeometry]) -> dict[int, QgsRectangle] | None:
+    """The cell of each tile of a dense run, or None when the polygons are not such tiles."""
+    fids = list(geometries)
+    boxes = np.array([[b.xMinimum(), b.yMinimum(), b.xMaximum(), b.yMaximum()]
+                      for b in (geometries[fid].boundingBox() for fid in fids)])
+    cells = tile_cell_boxes(*boxes.T)
+    if cells is None:
+        return None
+    return {fid: QgsRectangle(*map(float, corners)) for fid, corners in zip(fids, np.column_stack(cells))}
 
 
 def _block_array(block, rows: int, width: int) -> np.ndarray:

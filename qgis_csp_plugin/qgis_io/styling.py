@@ -18,17 +18,15 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
-# Colour-blind-friendly fixed palette (Tableau 10 + 10 more) for models without class_colors.
-PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-           "#9c755f", "#bab0ac", "#1f77b4", "#aec7e8", "#ff7f0e", "#98df8a", "#d62728", "#c5b0d5",
-           "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
+from ..core.class_palette import default_class_colors
 
 
 def class_colors(class_names: list[str], colors: list[str] | None = None) -> list[str]:
-    """One '#rrggbb' per class: the model's own colours if given, else the fixed palette (cycled)."""
+    """One '#rrggbb' per class: the model's own colours if given, else land-cover colours for known names
+    and a fixed palette for the rest (:func:`~..core.class_palette.default_class_colors`)."""
     if colors and len(colors) == len(class_names):
         return list(colors)
-    return [PALETTE[i % len(PALETTE)] for i in range(len(class_names))]
+    return default_class_colors(class_names)
 
 
 def apply_categorized(layer: QgsVectorLayer, field: str, categories: list[tuple[object, str, str]],

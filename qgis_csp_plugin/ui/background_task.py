@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from qgis.core import Qgis, QgsTask
 
 from ..contract.errors import CspError
@@ -13,13 +15,15 @@ class BackgroundTask(QgsTask):
     """Cancellable task: :meth:`compute` runs in the worker thread, :meth:`publish` on the main thread.
 
     Cancel or error leave nothing behind (the jobs write under temporary names) and end as one
-    message in the message bar and the log, never a traceback dialog.
+    message in the log and the message bar of ``where`` (see :mod:`.messages`), never a traceback dialog.
+    ``after_finished``: callables run last on the main thread (the plugin releases the task there).
     """
 
-    def __init__(self, description: str, label: str, iface=None) -> None:
+    def __init__(self, description: str, label: str, where=None) -> None:
         super().__init__(description, QgsTask.Flag.CanCancel)
-        self.label, self.iface = label, iface
+        self.label, self.where = label, where
         self.error: str | None = None
+        self.after_finished: list[Callable[[], None]] = []
 
     def compute(self) -> None:
         """The long work (worker thread); raises :class:`Canceled` when the user cancels."""
@@ -46,15 +50,19 @@ class BackgroundTask(QgsTask):
         return True
 
     def finished(self, result: bool) -> None:
-        if not result:
-            if self.error:
-                show_error(self.iface, self.error)
+        try:
+            if not result:
+                if self.error:
+                    show_error(self.where, self.error)
+                else:
+                    show_info(self.where, f"{self.label.capitalize()} canceled; nothing was written.",
+                              Qgis.MessageLevel.Warning)
             else:
-                show_info(self.iface, f"{self.label.capitalize()} canceled; nothing was written.",
-                          Qgis.MessageLevel.Warning)
-        else:
-            try:
-                show_info(self.iface, self.publish())
-            except CspError as exc:
-                show_error(self.iface, str(exc))
-        self.done()
+                try:
+                    show_info(self.where, self.publish())
+                except CspError as exc:
+                    show_error(self.where, str(exc))
+            self.done()
+        finally:
+            for callback in self.after_finished:
+                callback()

@@ -8,6 +8,7 @@ from qgis.PyQt.QtWidgets import QFormLayout, QWidget
 
 from ..contract.errors import CspError
 from ..core.band_mapping import default_bands
+from ..qgis_io.layer_defaults import is_plugin_output
 from ..qgis_io.provider_reader import band_labels
 
 
@@ -61,9 +62,8 @@ def readable_by(layer: QgsMapLayer | None, model_bands: list[str]) -> bool:
 
 
 def preferred_layer(active: QgsMapLayer | None, model_bands: list[str]) -> QgsRasterLayer | None:
-    """The active layer when the model can read it, else the first such raster of the project's layer tree."""
-    if readable_by(active, model_bands):
-        return active
+    """The active layer when the model can read it, else the first such raster of the project's layer tree;
+    never one of the plugin's own outputs (a 3-band embedding heatmap fits an RGB model by band count)."""
     tree = QgsProject.instance().layerTreeRoot()
-    layers = [node.layer() for node in tree.findLayers()] if tree is not None else []
-    return next((layer for layer in layers if readable_by(layer, model_bands)), None)
+    layers = [active] + ([node.layer() for node in tree.findLayers()] if tree is not None else [])
+    return next((layer for layer in layers if readable_by(layer, model_bands) and not is_plugin_output(layer)), None)

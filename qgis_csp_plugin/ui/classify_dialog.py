@@ -8,7 +8,6 @@ from pathlib import Path
 
 from qgis.core import (
     Qgis,
-    QgsApplication,
     QgsCoordinateTransform,
     QgsCsException,
     QgsGeometry,
@@ -21,10 +20,8 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFormLayout,
     QMessageBox,
     QSpinBox,
 )
@@ -35,11 +32,14 @@ from ..contract.schema import Kind
 from ..core.band_mapping import default_bands
 from ..core.default_models import default_model_paths, find_default_model
 from ..core.tiling import TooManyTilesError
-from ..jobs.classify import ClassifyJob, ClassifyRequest, prepare
+from ..jobs.classify import ClassifyJob, ClassifyRequest, default_resolution_m, prepare
 from ..qgis_io.provider_reader import band_labels
 from .band_picker import BandPicker, preferred_layer
 from .classify_task import ClassifyTask
+from .dialog import CspDialog
+from .file_field import on_path_settled
 from .messages import show_error, show_info
+from .ownership import Running
 from .prior_exponent_box import prior_exponent_box, prior_exponent_value
 
 EXTENT_CHOICES = ("Layer extent", "Map canvas extent", "Polygons of a vector layer",
@@ -51,18 +51,17 @@ SUFFIXES = {"vector": "_tiles.gpkg", "classes": "_classes.tif", "probability": "
 SETTINGS = "csp/classify/"  # QgsSettings group of the choices remembered between runs
 
 
-class ClassifyDialog(QDialog):
+class ClassifyDialog(CspDialog):
     """Input layer, model, extent, resolution, tiling, bands, prior, outputs; OK starts the task."""
 
-    def __init__(self, iface, parent=None) -> None:
+    def __init__(self, iface, parent=None, running: Running | None = None) -> None:
         import_onnxruntime()  # raises MissingDependencyError with the install hint
-        super().__init__(parent)
-        self.iface = iface
+        super().__init__(iface, "CSP: Classify layer", parent, running)
         self.task: ClassifyTask | None = None
-        self.setWindowTitle("CSP: Classify layer")
-        form = QFormLayout(self)
+        self.default_resolution: float | None = None  # what the resolution box was set to for this layer/model
         self.layer_box = QgsMapLayerComboBox()
         self.layer_box.setFilters(Qgis.LayerFilter.RasterLayer)
+        self.layer_box.setAllowEmptyLayer(True, "choose a raster layer")
         self.model_box = QComboBox()
         for path in default_model_paths():
             try:
@@ -71,12 +70,14 @@ class ClassifyDialog(QDialog):
                 continue  # an unreadable or non-classifier default model is simply not listed
         self.model_file = QgsFileWidget()
         self.model_file.setFilter("ONNX models (*.onnx)")
-        self.model_file.fileChanged.connect(self._model_file_chosen)
+        on_path_settled(self.model_file, self._model_file_chosen)
         self.extent_box = QComboBox()
         self.extent_box.addItems(EXTENT_CHOICES)
         self.polygon_box = QgsMapLayerComboBox()
         self.polygon_box.setFilters(Qgis.LayerFilter.PolygonLayer)
         self.resolution = _double(0.01, 100000.0, 2, " m/px")
+        self.resolution.setToolTip("Default: the layer's own resolution when it is within 2x of the model's, "
+                                   "else the model's")
         self.tile_size = _int(1, 4096)
         self.overlap = _double(0.0, 0.9, 2)
         self.stride = _int(0, 4096)
@@ -104,28 +105,27 @@ class ClassifyDialog(QDialog):
                               ("Location prior", self.use_prior), ("Prior model file", self.prior_file),
                               ("Prior exponent α", self.prior_exponent), ("Force the prior", self.force_prior),
                               ("Outputs", self.output_box), ("Output folder", self.output_dir)):
-            form.addRow(label, widget)
+            self.form.addRow(label, widget)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.start)
         buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        self.main_layout.addWidget(buttons)
         self.model_box.currentIndexChanged.connect(self._apply_model_defaults)
         self.layer_box.layerChanged.connect(self._apply_model_defaults)
         self.use_prior.setEnabled(find_default_model(Kind.LOCATION_PRIOR) is not None)
-        self.prior_file.fileChanged.connect(lambda path: self.use_prior.setEnabled(bool(path) or
-                                            find_default_model(Kind.LOCATION_PRIOR) is not None))
+        on_path_settled(self.prior_file, lambda path: self.use_prior.setEnabled(
+            bool(path) or find_default_model(Kind.LOCATION_PRIOR) is not None))
         self._restore()
         self._preselect_layer()
         self._apply_model_defaults()
 
     def _preselect_layer(self) -> None:
-        """The active raster layer when the chosen model can read it, else the first one it can read."""
+        """The active raster layer when the chosen model can read it, else the first one it can read,
+        else none (never a layer the model cannot take, such as a one-band heatmap)."""
         path = self.model_path()
         if path is None or self.iface is None:
             return
-        layer = preferred_layer(self.iface.activeLayer(), read_metadata(path).bands)
-        if layer is not None:
-            self.layer_box.setLayer(layer)
+        self.layer_box.setLayer(preferred_layer(self.iface.activeLayer(), read_metadata(path).bands))
 
     def _restore(self) -> None:
         """The choices of the last run (model, extent, outputs, folder, batch size, prior)."""
@@ -153,6 +153,8 @@ class ClassifyDialog(QDialog):
 
     def _add_model(self, path: Path) -> None:
         """List a model by name with its metadata as tooltip; raises CspError if it is not usable."""
+        if self.model_box.findData(str(path)) >= 0:
+            return
         model = OnnxModel.load(path, threads=1, device="cpu")
         meta = model.metadata
         if meta.kind != Kind.IMAGE_CLASSIFIER:
@@ -166,7 +168,7 @@ class ClassifyDialog(QDialog):
         try:
             self._add_model(Path(path))
         except CspError as exc:
-            show_error(self.iface, str(exc))
+            show_error(self, str(exc))
             return
         self.model_box.setCurrentIndex(self.model_box.findData(path))
 
@@ -182,14 +184,17 @@ class ClassifyDialog(QDialog):
         try:
             meta = read_metadata(path)
         except CspError as exc:
-            show_error(self.iface, str(exc))
+            show_error(self, str(exc))
             return
-        self.resolution.setValue(meta.gsd_m)
+        layer = self.layer_box.currentLayer()
+        layer = layer if isinstance(layer, QgsRasterLayer) and layer.isValid() else None
+        self.default_resolution = round(default_resolution_m(layer, meta.gsd_m), self.resolution.decimals())
+        self.resolution.setValue(self.default_resolution)
         self.tile_size.setValue(meta.tile_size)
         self.overlap.setValue(meta.overlap)
-        layer = self.layer_box.currentLayer()
-        self.bands.set_bands(layer if isinstance(layer, QgsRasterLayer) else None, meta.bands)
+        self.bands.set_bands(layer, meta.bands)
         self.bands.setToolTip(f"model bands: {', '.join(meta.bands)}")
+        self.fit_to_screen()  # 13 band pickers need room, 3 give it back
 
     def _chosen_bands(self, layer: QgsRasterLayer) -> list[int] | None:
         """The pickers' bands; ``None`` when they show the default mapping (prepare() then warns if
@@ -223,7 +228,8 @@ class ClassifyDialog(QDialog):
         extent, polygons = self._extent(layer)
         return ClassifyRequest(
             layer=layer, model_path=model, outputs=outputs, extent=extent, polygons=polygons,
-            resolution_m=self.resolution.value(), tile_size=self.tile_size.value(), overlap=self.overlap.value(),
+            resolution_m=None if self.resolution.value() == self.default_resolution else self.resolution.value(),
+            tile_size=self.tile_size.value(), overlap=self.overlap.value(),
             stride=self.stride.value() or None,
             bands=self._chosen_bands(layer), batch_size=self.batch_size.value(),
             use_prior=self.use_prior.isEnabled() and self.use_prior.isChecked(),
@@ -264,23 +270,24 @@ class ClassifyDialog(QDialog):
             return prepare(request)
 
     def start(self) -> None:
-        """Validate, then run the classification as a background task (the dialog closes)."""
+        """Validate, then run the classification as a background task (the dialog closes; the task's
+        messages go to QGIS's message bar)."""
         try:
             job = self.prepared_job()
         except CspError as exc:
-            show_error(self.iface, str(exc))
+            show_error(self, str(exc))
             return
         except QgsCsException as exc:  # e.g. a world-wide canvas extent over a UTM layer
-            show_error(self.iface, f"the chosen extent cannot be transformed to the layer CRS: {exc}")
+            show_error(self, f"the chosen extent cannot be transformed to the layer CRS: {exc}")
             return
         if job is None:
             return
         self._remember()
-        for warning in job.warnings:
-            show_info(self.iface, warning, level=Qgis.MessageLevel.Warning)
-        self.task = ClassifyTask(job, self.iface)
-        QgsApplication.taskManager().addTask(self.task)
+        self.task = ClassifyTask(job, self)
+        self.running.start(self.task, self)
         self.accept()
+        for warning in job.warnings:  # after closing: in QGIS's bar, beside the run's result
+            show_info(self, warning, level=Qgis.MessageLevel.Warning)
 
 
 def _int(low: int, high: int, value: int = 0) -> QSpinBox:

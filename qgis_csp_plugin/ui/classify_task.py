@@ -14,9 +14,9 @@ from .messages import log_notes
 class ClassifyTask(BackgroundTask):
     """Runs :meth:`ClassifyJob.execute` in a worker thread; adds the styled layers to the project when done."""
 
-    def __init__(self, job: ClassifyJob, iface=None,
+    def __init__(self, job: ClassifyJob, where=None,
                  on_done: Callable[[list[QgsMapLayer]], None] | None = None) -> None:
-        super().__init__(job.description, "classification", iface)
+        super().__init__(job.description, "classification", where)
         log_notes(job.notes)
         self.job = job
         self.on_done = on_done
@@ -30,9 +30,10 @@ class ClassifyTask(BackgroundTask):
     def publish(self) -> str:
         self.layers = load_outputs(self.job, self.written)
         QgsProject.instance().addMapLayers(self.layers)
-        files = ", ".join(map(str, self.written.values()))
+        paths = list(self.written.values())
+        files = ", ".join(path.name for path in paths)
         return (f"Classified {self.job.request.layer.name()}: {len(self.results.indices):,} "
-                f"tiles of {self.job.grid.tile_size} px; wrote {files}")
+                f"tiles of {self.job.grid.tile_size} px; wrote {files} in {paths[0].parent}")
 
     def done(self) -> None:
         if self.on_done is not None:

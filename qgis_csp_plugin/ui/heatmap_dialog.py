@@ -6,9 +6,7 @@ from pathlib import Path
 
 from qgis.core import (
     Qgis,
-    QgsApplication,
     QgsProcessingUtils,
-    QgsProject,
     QgsRectangle,
     QgsVectorLayer,
 )
@@ -21,13 +19,11 @@ from qgis.gui import (
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QProgressBar,
-    QVBoxLayout,
 )
 
 from ..contract.errors import CspError, ModelLoadError
@@ -35,10 +31,13 @@ from ..contract.onnx_model import OnnxModel, read_metadata
 from ..core.grid import CellGrid
 from ..core.heatmap import CLASS_PRIOR, EMBEDDING, ENTROPY, MAX_PROBABILITY, MOST_LIKELY, PREDICTION
 from ..jobs.heatmap import DEFAULT_WIDTH, HeatmapRequest, default_model, prepare
-from ..qgis_io.crs import to_extent, world_extent
+from ..qgis_io.crs import WGS84, to_extent, world_extent
 from ..qgis_io.heatmap_layers import read_tile_probabilities
+from .dialog import CspDialog
+from .file_field import on_path_settled
 from .heatmap_task import HeatmapTask
 from .messages import show_error
+from .ownership import Running
 from .prior_exponent_box import prior_exponent_box, prior_exponent_value
 
 TITLES = {EMBEDDING: "Location-embedding heatmap", CLASS_PRIOR: "Class-prior heatmap P(y|location)",
@@ -46,18 +45,17 @@ TITLES = {EMBEDDING: "Location-embedding heatmap", CLASS_PRIOR: "Class-prior hea
 SUMMARIES = {CLASS_PRIOR: (MOST_LIKELY, ENTROPY), PREDICTION: (MAX_PROBABILITY, ENTROPY, MOST_LIKELY)}
 
 
-class HeatmapDialog(QDialog):
+class HeatmapDialog(CspDialog):
     """One dialog per heatmap ``kind`` ("location_embedding", "class_prior", "prediction")."""
 
-    def __init__(self, iface, kind: str, parent=None) -> None:
+    def __init__(self, iface, kind: str, parent=None, running: Running | None = None) -> None:
         if kind not in TITLES:
             raise CspError(f"unknown heatmap kind {kind!r}")
-        super().__init__(parent)
-        self.iface, self.kind = iface, kind
+        super().__init__(iface, f"CSP – {TITLES[kind]}", parent, running)
+        self.kind = kind
         self.task: HeatmapTask | None = None
         self.last_layer = None
-        self.setWindowTitle(f"CSP – {TITLES[kind]}")
-        form = QFormLayout()
+        form = self.form
         self.model = QgsFileWidget()
         self.model.setFilter("ONNX models (*.onnx)")
         # A prediction heatmap fuses with the prior over the tiles' classes: chosen when left empty.
@@ -83,17 +81,15 @@ class HeatmapDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setEnabled(False)
         self.buttons.rejected.connect(self.reject)  # Close; a running task goes on in the background
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.buttons)
-        self.model.fileChanged.connect(self.refresh_classes)
+        self.main_layout.addWidget(self.progress)
+        self.main_layout.addWidget(self.buttons)
+        on_path_settled(self.model, lambda _path: self.refresh_classes())
         self.refresh_classes()
+        self.fit_to_screen()
 
     def _build_grid(self, form: QFormLayout) -> None:
         self.crs = QgsProjectionSelectionWidget()
-        if QgsProject.instance().crs().isValid():
-            self.crs.setCrs(QgsProject.instance().crs())
+        self.crs.setCrs(WGS84)  # world heatmaps: the project's CRS may be a conic or local one
         self.extent = QgsExtentWidget()
         canvas = self.iface.mapCanvas() if self.iface is not None else None
         if canvas is not None:
@@ -186,14 +182,14 @@ class HeatmapDialog(QDialog):
         try:
             job = prepare(self.request())
         except CspError as exc:
-            show_error(self.iface, str(exc))
+            show_error(self, str(exc))
             return None
-        self.task = HeatmapTask(job, self.iface, on_done=self._finished)
+        self.task = HeatmapTask(job, self, on_done=self._finished)
         self.progress.setValue(0)
         self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
         self.cancel_button.setEnabled(True)
-        QgsApplication.taskManager().addTask(self.task)
+        self.running.start(self.task, self)
         return self.task
 
     def cancel(self) -> None:

@@ -16,12 +16,12 @@ from .messages import log_notes, show_info
 class HeatmapTask(BackgroundTask):
     """Runs ``job`` in a worker thread; adds the styled heatmap layer to the project when done."""
 
-    def __init__(self, job: HeatmapJob, iface=None,
+    def __init__(self, job: HeatmapJob, where=None,
                  on_done: Callable[[QgsRasterLayer | None], None] | None = None) -> None:
-        super().__init__(job.description, "heatmap", iface)
+        super().__init__(job.description, "heatmap", where)
         log_notes(job.notes)
         for warning in job.warnings:
-            show_info(iface, warning, level=Qgis.MessageLevel.Warning)
+            show_info(where, warning, level=Qgis.MessageLevel.Warning)
         self.job, self.on_done = job, on_done
         self.result: HeatmapResult | None = None
         self.layer: QgsRasterLayer | None = None
@@ -34,8 +34,7 @@ class HeatmapTask(BackgroundTask):
         QgsProject.instance().addMapLayer(self.layer)
         done = self.result
         notes = "".join(f"; {note}" for note in done.notes)
-        return (f"{done.title}: {done.valid_cells:,} of {done.total_cells:,} cells on Earth, "
-                f"wrote {done.path}{notes}")
+        return f"{done.title}: {done.coverage()}, wrote {done.path.name}{notes}"  # the layer's source: the path
 
     def done(self) -> None:
         if self.on_done is not None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qgis_csp_plugin.core.classify import TileResults
-from qgis_csp_plugin.core.dense import average_overlaps, box_mean, cell_halfwidth
+from qgis_csp_plugin.core.dense import average_overlaps, box_mean, cell_halfwidth, tile_cell_boxes
 from qgis_csp_plugin.core.tiling import Extent, TileGrid
 
 
@@ -56,3 +56,23 @@ def test_stride_of_half_a_tile_or_more_leaves_results_unchanged():
     results = TileResults(grid, ["a", "b"], np.arange(grid.n_tiles), np.full((grid.n_tiles, 2), 0.5, np.float32),
                           np.ones(grid.n_tiles, np.float32))
     assert average_overlaps(results) is results
+
+
+def test_tile_cell_boxes_recover_the_cells_of_overlapping_tiles():
+    """64 px tiles at 10 m with a 16 px stride: each tile's cell is the 160 m square at its centre."""
+    grid = TileGrid.cover(Extent(0, 0, 1280, 960), 10.0, 10.0, 64, 0.75)
+    boxes = tile_boxes(grid)
+    xmin, ymin, xmax, ymax = tile_cell_boxes(*boxes.T)
+    assert np.allclose(xmax - xmin, 160) and np.allclose(ymax - ymin, 160)
+    assert np.allclose((xmin + xmax) / 2, (boxes[:, 0] + boxes[:, 2]) / 2)
+    cell = grid.cell_geotransform()  # the class raster's cells: the same squares
+    assert (xmin.min(), ymax.max()) == pytest.approx((cell[0], cell[3]))
+    adjacent = TileGrid.cover(Extent(0, 0, 1280, 960), 10.0, 10.0, 64, 0.0)
+    assert tile_cell_boxes(*tile_boxes(adjacent).T) is None
+    mixed = boxes.copy()
+    mixed[0, 2] += 5  # polygons of different sizes are not tiles of one run
+    assert tile_cell_boxes(*mixed.T) is None
+
+
+def tile_boxes(grid: TileGrid) -> np.ndarray:
+    return np.array([[e.xmin, e.ymin, e.xmax, e.ymax] for e in map(grid.tile_extent, range(grid.n_tiles))])

@@ -10,6 +10,7 @@ from qgis_csp_plugin.core.tiling import (
     ExtentError,
     TileGrid,
     TooManyTilesError,
+    default_resolution,
     layer_resolution_m,
     pixel_window,
     resolution_in_layer_units,
@@ -71,9 +72,18 @@ def test_geographic_resolution_keeps_pixels_square_on_the_ground():
     assert layer_resolution_m(res_x, res_y, True, 60.0) == pytest.approx(10.0)
 
 
-def test_resolution_warning_only_for_large_differences():
-    assert resolution_warning(12.0, 10.0) is None
-    assert "upsampled by 3.0x" in resolution_warning(30.0, 10.0)
+def test_default_resolution_is_the_layers_within_2x_of_the_models():
+    assert default_resolution(30.0, 10.0) == 10.0  # Landsat under a 10 m model: the model's scale
+    assert default_resolution(15.0, 10.0) == 15.0 and default_resolution(5.0, 10.0) == 5.0  # no needless resampling
+    assert default_resolution(None, 10.0) == 10.0  # a web service has no own pixel size
+
+
+def test_resolution_warning_only_for_large_differences_the_user_chose():
+    assert resolution_warning(12.0, 10.0, 10.0) is None
+    assert "upsampled by 3.0x" in resolution_warning(30.0, 10.0, 10.0)
+    assert "downsampled by 4.0x" in resolution_warning(30.0, 120.0, 60.0)
+    scale = resolution_warning(30.0, 40.0, 10.0)  # hardly resampled, but 4x the model's scale
+    assert "trained at 10 m per pixel: at 40 m it sees objects 4.0x smaller" in scale
 
 
 def test_bad_grids_raise_clear_errors():

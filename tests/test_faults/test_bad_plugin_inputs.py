@@ -100,7 +100,8 @@ def test_web_mercator_tiles_cover_ground_metres(tmp_path, qgis_app):
     job = prepare(ClassifyRequest(QgsRasterLayer(str(mercator), "mercator"), MODELS / "eurosat_rgb.onnx", {}))
     assert job.grid.res_x == pytest.approx(10.0 / np.cos(np.radians(25.5)), rel=0.01)
     assert 1.0 <= job.grid.n_tiles / utm_job.grid.n_tiles < 1.1  # the warped footprint is a little larger
-    assert any("the layer's pixel size (30 m)" in w for w in job.warnings)
+    # the default resolution (the model's 10 m: 30 m is not within 2x) is noted, not warned about
+    assert any("the layer's 30 m pixels are upsampled 3.0x to the model's 10 m" in n for n in job.notes)
 
 
 def test_huge_batch_and_tile_sizes_are_refused_before_allocating(rgb_model, qgis_app):

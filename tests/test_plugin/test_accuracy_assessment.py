@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -161,3 +162,64 @@ def test_class_area_report_geographic_uses_row_latitudes(provider, tmp_path):
 def test_spherical_rows_sum_to_the_sphere():
     rows = geographic_row_hectares(90.0, 1.0, 360.0, 180)
     assert rows.sum() == pytest.approx(4 * math.pi * AUTHALIC_RADIUS_M ** 2 / 1e4)
+
+
+def test_dense_tile_polygons_assess_like_the_class_raster(provider, rgb_model, tmp_path):
+    """A dense run's tile polygons overlap (32 px tiles, 8 px stride): each counts with its cell, so the
+    assessment against them equals the one against the class raster, areas and estimates included."""
+    import processing
+
+    landsat = Path(__file__).resolve().parents[2] / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
+    layer = QgsRasterLayer(str(landsat), "landsat")
+    e = layer.extent()
+    extent = f"{e.xMinimum()},{e.xMinimum() + 9000},{e.yMaximum() - 9000},{e.yMaximum()} [EPSG:32621]"
+    out = processing.run("csp:classify", {"INPUT": layer, "MODEL": str(rgb_model), "EXTENT": extent, "STRIDE": 8,
+                                          "OUTPUT_VECTOR": str(tmp_path / "tiles.gpkg"),
+                                          "OUTPUT_CLASSES": str(tmp_path / "classes.tif")})
+    dataset = gdal.Open(out["OUTPUT_CLASSES"])
+    ids, (x0, dx, _, y0, _, dy) = dataset.GetRasterBand(1).ReadAsArray(), dataset.GetGeoTransform()
+    names = json.loads(dataset.GetRasterBand(1).GetMetadataItem("GEOSSL_CLASS_NAMES"))
+    rng = np.random.default_rng(0)
+    reference = QgsVectorLayer("Point?crs=EPSG:32621&field=ref:string", "reference", "memory")
+    for class_id in np.unique(ids[ids != 255]):  # 3 cells of every mapped class, one labelled wrongly
+        rows, cols = np.nonzero(ids == class_id)
+        for k, i in enumerate(rng.choice(len(rows), 3)):
+            feature = QgsFeature(reference.fields())
+            feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(x0 + (cols[i] + 0.5) * dx,
+                                                                   y0 + (rows[i] + 0.5) * dy)))
+            feature.setAttributes([names[class_id] if k else names[(class_id + 1) % len(names)]])
+            reference.dataProvider().addFeature(feature)
+    tiles = QgsVectorLayer(f"{out['OUTPUT_VECTOR']}|layername=tiles", "tiles", "ogr")
+    assert tiles.featureCount() > 1000
+    results = [processing.run("csp:accuracy_assessment", {
+        "CLASSIFICATION": classification, "REFERENCE": reference, "REFERENCE_FIELD": "ref",
+        "OUTPUT_CSV": str(tmp_path / f"{name}.csv")}) for name, classification in (("raster", out["OUTPUT_CLASSES"]),
+                                                                                  ("tiles", tiles))]
+    raster_rows, tile_rows = (read_csv(r["OUTPUT_CSV"]) for r in results)
+    assert [r["class"] for r in tile_rows] == [r["class"] for r in raster_rows]
+    for raster_row, tile_row in zip(raster_rows, tile_rows, strict=True):
+        assert float(tile_row["map_hectares"]) == pytest.approx(float(raster_row["map_hectares"]), rel=0.01)
+        assert float(tile_row["area_hectares"]) == pytest.approx(float(raster_row["area_hectares"]), rel=0.01)
+        assert tile_row["map_samples"] == raster_row["map_samples"]
+    assert results[1]["OVERALL_ACCURACY"] == results[0]["OVERALL_ACCURACY"] == pytest.approx(2 / 3)
+    assert results[1]["OVERALL_ACCURACY_ADJ"] == pytest.approx(results[0]["OVERALL_ACCURACY_ADJ"], rel=0.01)
+
+
+def test_a_mapped_class_without_reference_samples_is_named_in_a_warning(provider, class_raster, tmp_path):
+    from qgis.core import QgsProcessingFeedback
+
+    class Collect(QgsProcessingFeedback):
+        warnings: list[str] = []
+
+        def pushWarning(self, text):  # noqa: N802 (QGIS API name)
+            self.warnings.append(text)
+
+    import processing
+
+    feedback = Collect()
+    result = processing.run("csp:accuracy_assessment", {
+        "CLASSIFICATION": str(class_raster), "REFERENCE": reference_points([(0, 0, "crop"), (5, 0, "forest")]),
+        "REFERENCE_FIELD": "ref", "OUTPUT_CSV": str(tmp_path / "acc.csv")}, feedback=feedback)
+    assert "OVERALL_ACCURACY_ADJ" not in result and "area_hectares" not in read_csv(result["OUTPUT_CSV"])[0]
+    assert any("not estimated: no reference sample falls in the mapped class(es) water" in w
+               for w in feedback.warnings)

@@ -198,3 +198,11 @@ def test_xyz_tile_layer_in_web_mercator(qgis_app, models, scenes, tmp_path):
     assert layer.crs().authid() == "EPSG:3857" and job.reader.color and job.classifier.transform is not None
     check_vector(vector, layer, job.grid.n_tiles)
     assert 0 < results.skipped.sum() < job.grid.n_tiles  # transparent tiles outside the scene are skipped
+
+
+def test_output_layer_names_say_what_from_which_layer_and_model():
+    from qgis_csp_plugin.jobs.classify import output_layer_name
+
+    assert output_layer_name("LC08", "EuroSAT RGB classifier", "classes") == "LC08 — EuroSAT RGB classes"
+    assert output_layer_name("scene", "my_classes (10 classes)", "vector") == "scene — my_classes tiles"
+    assert output_layer_name("scene", "classifier", "probability") == "scene — classifier probability"

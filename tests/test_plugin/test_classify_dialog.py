@@ -4,10 +4,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from model_factory import export_image_classifier
 from osgeo import osr
-from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsSettings
+from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer, QgsSettings
 
 from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.ui.classify_dialog import SETTINGS, ClassifyDialog
@@ -45,7 +46,8 @@ def test_dialog_defaults_and_background_run(qgis_app, qgis_iface, model, tmp_pat
         assert dialog.model_box.currentText() == "landsat_rgb"
         tooltip = dialog.model_box.itemData(dialog.model_box.currentIndex(), 3)  # == `trainer inspect` text
         assert "tile 32 px at 60 m/px" in tooltip and "input image: float32" in tooltip
-        assert (dialog.resolution.value(), dialog.tile_size.value(), dialog.bands.bands()) == (60.0, 32, [1, 2, 3])
+        # the layer's own 30 m: within 2x of the model's 60 m, so not resampled
+        assert (dialog.resolution.value(), dialog.tile_size.value(), dialog.bands.bands()) == (30.0, 32, [1, 2, 3])
         assert [box.layer().name() for box in dialog.bands.boxes] == ["landsat"] * 3
         assert dialog.bands.names == ["red", "green", "blue"]
         dialog.output_dir.setFilePath(str(tmp_path))
@@ -58,7 +60,8 @@ def test_dialog_defaults_and_background_run(qgis_app, qgis_iface, model, tmp_pat
             qgis_app.processEvents()
         assert task.error is None and len(task.layers) == 3
         names = sorted(layer.name() for layer in QgsProject.instance().mapLayers().values())
-        assert names == ["landsat", "landsat class ids", "landsat classes (landsat_rgb)", "landsat probability"]
+        assert names == ["landsat", "landsat — landsat_rgb classes", "landsat — landsat_rgb probability",
+                         "landsat — landsat_rgb tiles"]
         assert sorted(p.name for p in tmp_path.iterdir()) == ["landsat_classes.tif", "landsat_probability.tif",
                                                               "landsat_tiles.gpkg"]
         again = ClassifyDialog(qgis_iface, None)  # the next dialog remembers this run's choices
@@ -87,6 +90,7 @@ def test_dialog_reports_bad_band_mapping_without_running(qgis_app, qgis_iface, m
     messages = []
     QgsApplication.messageLog().messageReceived.connect(lambda text, tag, level: messages.append((tag, text)))
     dialog = open_dialog(qgis_iface, model)
+    dialog.show()
     try:
         dialog.bands.boxes[2].setBand(-1)  # "not set"
         dialog.output_dir.setFilePath(str(tmp_path))
@@ -94,7 +98,12 @@ def test_dialog_reports_bad_band_mapping_without_running(qgis_app, qgis_iface, m
         assert dialog.task is None
         assert ("CSP", "choose a layer band for every model band: blue not set") in messages
         assert list(tmp_path.iterdir()) == [] and QgsProject.instance().count() == 1
+        # shown in the dialog that caused it, not in the main window's bar behind it
+        texts = [item.text() for item in dialog.bar.items()]
+        assert texts == ["choose a layer band for every model band: blue not set"]
+        assert qgis_iface.messageBar().items() == []
     finally:
+        dialog.close()
         QgsProject.instance().clear()
 
 
@@ -157,25 +166,111 @@ def _srs(epsg: int):
 
 
 def test_preselects_the_active_raster_the_model_can_read(qgis_app, qgis_iface, model, tmp_path):
-    """A one-band heatmap is active (and first): the dialog picks the first layer the RGB model can read;
-    an active readable layer wins over the layer order."""
+    """A one-band heatmap is active and the plugin's own 3-band embedding heatmap (which an RGB model could
+    read by band count) comes first: the dialog picks the first layer the RGB model can read; an active
+    readable layer wins over the layer order; with no readable layer, none is preselected."""
     from osgeo import gdal
+
+    from qgis_csp_plugin.core.geotiff import GeoTiffWriter
 
     heatmap_path = tmp_path / "heatmap.tif"
     heatmap = gdal.GetDriverByName("GTiff").Create(str(heatmap_path), 8, 8, 1, gdal.GDT_Float32)
     heatmap.SetGeoTransform((0, 1, 0, 0, 0, -1))
     heatmap.SetProjection(_srs(4326).ExportToWkt())
     heatmap = None
+    with GeoTiffWriter(tmp_path / "embedding.tif", 8, 8, 3, gdal.GDT_Byte, (0, 1, 0, 0, 0, -1),
+                       _srs(4326).ExportToWkt(), 0, ["PC1", "PC2", "PC3"]) as out:
+        out.write(0, np.ones((3, 8, 8), np.uint8))
     QgsSettings().setValue(SETTINGS + "model", str(model))  # the model of the last run
-    layers = [QgsRasterLayer(str(heatmap_path), "heatmap"), QgsRasterLayer(str(LANDSAT), "landsat"),
-              QgsRasterLayer(str(LANDSAT.with_name("RGB.byte.tif")), "rgb byte")]
+    layers = [QgsRasterLayer(str(heatmap_path), "heatmap"), QgsRasterLayer(str(tmp_path / "embedding.tif"), "pca"),
+              QgsRasterLayer(str(LANDSAT), "landsat"), QgsRasterLayer(str(LANDSAT.with_name("RGB.byte.tif")), "byte")]
     QgsProject.instance().addMapLayers(layers)
     try:
         qgis_iface.setActiveLayer(layers[0])
         dialog = ClassifyDialog(qgis_iface, None)
         assert dialog.model_box.currentText() == "landsat_rgb"
         assert dialog.layer_box.currentLayer().name() == "landsat" and dialog.bands.bands() == [1, 2, 3]
-        qgis_iface.setActiveLayer(layers[2])
-        assert ClassifyDialog(qgis_iface, None).layer_box.currentLayer().name() == "rgb byte"
+        qgis_iface.setActiveLayer(layers[3])
+        assert ClassifyDialog(qgis_iface, None).layer_box.currentLayer().name() == "byte"
+        QgsProject.instance().removeMapLayers([layers[2].id(), layers[3].id()])
+        qgis_iface.setActiveLayer(layers[1])
+        assert ClassifyDialog(qgis_iface, None).layer_box.currentLayer() is None
+    finally:
+        QgsProject.instance().clear()
+
+
+def test_default_resolution_resamples_only_far_from_the_model_and_warns_only_for_a_choice(qgis_app, qgis_iface,
+                                                                                          tmp_path):
+    """A 10 m model on the 30 m scene: the model's 10 m by default, said in the log and not as a warning;
+    a resolution the user types that resamples far gets the warning."""
+    ten = export_image_classifier(tmp_path / "ten_metre.onnx", tile_size=32, gsd_m=10.0, bands=("red", "green", "blue"))
+    dialog = open_dialog(qgis_iface, ten)
+    try:
+        dialog.extent_box.setCurrentIndex(0)
+        assert dialog.resolution.value() == 10.0 and dialog.request().resolution_m is None
+        job = dialog.prepared_job()
+        assert not [w for w in job.warnings if "sampled" in w or "trained at" in w]
+        assert any("30 m pixels are upsampled 3.0x to the model's 10 m" in note for note in job.notes)
+        dialog.resolution.setValue(5.0)
+        assert dialog.request().resolution_m == 5.0
+        assert any("upsampled by 6.0x" in w for w in dialog.prepared_job().warnings)
+    finally:
+        QgsProject.instance().clear()
+
+
+def test_typed_model_path_is_checked_once_when_editing_finishes(qgis_app, qgis_iface, model, tmp_path):
+    from qgis.PyQt.QtTest import QTest
+
+    errors = []
+    QgsApplication.messageLog().messageReceived.connect(
+        lambda text, tag, level: errors.append(text) if tag == "CSP" and level == Qgis.MessageLevel.Critical else None)
+    dialog = open_dialog(qgis_iface, model)
+    try:
+        line = dialog.model_file.lineEdit()
+        line.clear()
+        QTest.keyClicks(line, str(tmp_path / "no_such_model.onnx"))  # one fileChanged per keystroke
+        assert errors == []
+        line.editingFinished.emit()
+        line.editingFinished.emit()  # focus lost again: the same path is not checked twice
+        assert len(errors) == 1 and "no_such_model.onnx" in errors[0]
+        line.clear()
+        QTest.keyClicks(line, str(model))
+        line.editingFinished.emit()
+        assert len(errors) == 1 and dialog.model_box.currentText() == "landsat_rgb"
+    finally:
+        QgsProject.instance().clear()
+
+
+def test_dialog_fits_the_screen_and_shrinks_back(qgis_app, qgis_iface, model, tmp_path, monkeypatch):
+    """13 band pickers scroll inside a dialog no taller than the screen allows (1366 x 768 here); 3 bands
+    give the room back (on a tall screen, where both fit)."""
+    from qgis.PyQt.QtCore import QRect
+
+    class Screen:
+        def __init__(self, height: int) -> None:
+            self.height = height
+
+        def availableGeometry(self) -> QRect:  # noqa: N802 (Qt API name)
+            return QRect(0, 0, 1366, self.height)
+
+    s2 = export_image_classifier(tmp_path / "s2.onnx", bands=[f"B{i:02d}" for i in range(1, 14)])
+    dialog = open_dialog(qgis_iface, model)
+    try:
+        for height in (2000, 768):
+            monkeypatch.setattr(dialog, "screen", lambda height=height: Screen(height))
+            dialog.model_box.setCurrentIndex(dialog.model_box.findData(str(model)))
+            dialog.fit_to_screen()
+            three = dialog.height()
+            dialog.model_file.setFilePath(str(s2)) if dialog.model_box.findData(str(s2)) < 0 else (
+                dialog.model_box.setCurrentIndex(dialog.model_box.findData(str(s2))))
+            assert len(dialog.bands.boxes) == 13
+            thirteen = dialog.height()
+            dialog.model_box.setCurrentIndex(dialog.model_box.findData(str(model)))
+            assert len(dialog.bands.boxes) == 3 and dialog.height() == three
+            if height == 2000:
+                assert three < thirteen  # grows for 13 pickers, shrinks back for 3
+            else:
+                assert thirteen <= 0.85 * 768  # what does not fit scrolls
+        assert dialog.scroll.widgetResizable() and dialog.width() <= 1366
     finally:
         QgsProject.instance().clear()

@@ -63,8 +63,12 @@ def test_run_and_load_results_styles_the_outputs(provider, rgb_model, tmp_path):
         "INPUT": str(LANDSAT), "MODEL": str(rgb_model), "OUTPUT_VECTOR": str(tmp_path / "tiles.gpkg"),
         "OUTPUT_CLASSES": str(tmp_path / "classes.tif")})
     try:
-        renderers = {type(layer.renderer()) for layer in QgsProject.instance().mapLayers().values()}
+        layers = QgsProject.instance().mapLayers().values()
+        renderers = {type(layer.renderer()) for layer in layers}
         assert renderers == {QgsCategorizedSymbolRenderer, QgsPalettedRasterRenderer}
+        # named for what they show, from which layer and model (not "Classified tiles", "Class ids")
+        names = sorted(layer.name() for layer in layers)
+        assert names == [f"{LANDSAT.stem} — rgb classes", f"{LANDSAT.stem} — rgb tiles"]
     finally:
         QgsProject.instance().clear()
 

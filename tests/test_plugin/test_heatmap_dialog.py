@@ -8,6 +8,7 @@ from heatmap_models import write_classified_tiles
 from model_factory import CLASSES, export_location_model
 from osgeo import gdal
 from qgis.core import (
+    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsMultiBandColorRenderer,
     QgsPalettedRasterRenderer,
@@ -148,3 +149,44 @@ def test_toolbar_actions_open_the_three_dialogs(qgis_iface):
         for dialog in shown:
             dialog.close()
         plugin.unload()
+
+
+def test_world_heatmaps_default_to_epsg4326_whatever_the_project_crs(qgis_app, qgis_iface, models, tmp_path):
+    """The project's CRS may be a conic or local one: world heatmaps start in EPSG:4326 (as documented);
+    an error shows in the dialog's own bar (the main window's bar is hidden behind a modeless dialog)."""
+    QgsProject.instance().setCrs(QgsCoordinateReferenceSystem("EPSG:3035"))
+    try:
+        dialog = HeatmapDialog(qgis_iface, "class_prior")
+        assert dialog.crs.crs().authid() == "EPSG:4326"
+        assert dialog.extent.outputExtent().toString(0) == "-180,-90 : 180,90"
+        dialog.show()
+        dialog.model.setFilePath(str(tmp_path / "missing.onnx"))
+        dialog.output.setFilePath(str(tmp_path / "prior.tif"))
+        assert dialog.start() is None  # refused at once
+        dialog.model.setFilePath(str(models["encoder"]))  # not a prior: the task fails
+        dialog.cell_size.setValue(10.0)
+        assert dialog.start() is not None and wait(dialog, qgis_app) is None
+        texts = sorted(item.text() for item in dialog.bar.items())
+        assert len(texts) == 2 and "location_prior" in texts[0] and "missing.onnx" in texts[1]
+        assert dialog.width() >= 560  # extent, CRS and file fields are not squeezed
+        dialog.close()
+    finally:
+        QgsProject.instance().clear()
+
+
+def test_prediction_heatmap_names_its_tiles_and_counts_cells_with_data(qgis_app, qgis_iface, tmp_path):
+    write_classified_tiles(tmp_path / "tiles.gpkg")
+    tiles = QgsVectorLayer(f"{tmp_path / 'tiles.gpkg'}|layername=tiles", "scene — model tiles", "ogr")
+    QgsProject.instance().addMapLayer(tiles)
+    messages = []
+    QgsApplication.messageLog().messageReceived.connect(lambda text, tag, level: messages.append(text))
+    try:
+        dialog = HeatmapDialog(qgis_iface, "prediction")
+        dialog.layer.setLayer(tiles)
+        dialog.output.setFilePath(str(tmp_path / "max.tif"))
+        dialog.start()
+        layer = wait(dialog, qgis_app)
+        assert layer.name() == "max probability of scene — model tiles"
+        assert [m for m in messages if "cells with a classified tile" in m and "on Earth" not in m]
+    finally:
+        QgsProject.instance().clear()

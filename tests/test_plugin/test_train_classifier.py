@@ -5,6 +5,7 @@ statistics head computes its statistics inside the graph; every bad input gives 
 from __future__ import annotations
 
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -144,13 +145,23 @@ def test_points_train_classify_assess_on_held_out_patches(provider, scene, tmp_p
     training.setSubsetString("substr(patch, -5, 1) IN ('1', '2', '3')")
     held_out.setSubsetString("substr(patch, -5, 1) IN ('4', '5', '6')")
     assert training.featureCount() == held_out.featureCount() == 9
-    model = train(scene, training, tmp_path / "few.onnx")["OUTPUT"]
-    classes = processing.run("csp:classify", {
-        "INPUT": str(scene / "scene.tif"), "MODEL": model, "OUTPUT_VECTOR": str(tmp_path / "tiles.gpkg"),
-        "OUTPUT_CLASSES": str(tmp_path / "classes.tif")})["OUTPUT_CLASSES"]
-    report = processing.run("csp:accuracy_assessment", {
-        "CLASSIFICATION": classes, "REFERENCE": held_out, "REFERENCE_FIELD": "class",
-        "OUTPUT_CSV": str(tmp_path / "acc.csv"), "OUTPUT_HTML": str(tmp_path / "acc.html")})
+    feedback = Recorder()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        processing.run("csp:train_classifier", {  # 5 folds asked, 3 points per class
+            "INPUT": str(scene / "scene.tif"), "ENCODER": str(ENCODER), "LABELS": training, "CLASS_FIELD": "class",
+            "FOLDS": 5, "OUTPUT": str(tmp_path / "few.onnx")}, feedback=feedback)
+        model = str(tmp_path / "few.onnx")
+        classes = processing.run("csp:classify", {
+            "INPUT": str(scene / "scene.tif"), "MODEL": model, "OUTPUT_VECTOR": str(tmp_path / "tiles.gpkg"),
+            "OUTPUT_CLASSES": str(tmp_path / "classes.tif")})["OUTPUT_CLASSES"]
+        report = processing.run("csp:accuracy_assessment", {
+            "CLASSIFICATION": classes, "REFERENCE": held_out, "REFERENCE_FIELD": "class",
+            "OUTPUT_CSV": str(tmp_path / "acc.csv"), "OUTPUT_HTML": str(tmp_path / "acc.html")})
+    assert [w for w in caught if "qgis_csp_plugin" in w.filename] == []  # e.g. no deprecated parameterAsFields
+    assert "3-fold cross-validation instead of the 5 folds asked: the class 'Forest' has only 3 labelled point(s), " \
+           "and each fold must hold one out" in feedback.infos
+    assert OnnxModel.load(model).metadata.metrics["cv_folds"] == 3
     assert report["SAMPLES"] == 9 and report["OVERALL_ACCURACY"] >= 5 / 9
     rows = (tmp_path / "acc.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == list(CLASSES)  # names from the class raster's categories
