@@ -230,15 +230,16 @@ class OnnxModel:
         lines.append(f"file: {self.path} ({size_mb:.2f} MB)")
         return "\n".join(lines)
 
-    def random_batch(self, batch: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+    def random_batch(self, batch: int = 8, seed: int = 0, size: int | None = None) -> dict[str, np.ndarray]:
         """Plausible random inputs: raw pixels around the training mean, points over the globe, the bands
-        masked at training masked, random months."""
+        masked at training masked, random months; tiles of ``size`` px (default: the model's tile size)."""
         rng = np.random.default_rng(seed)
         feeds: dict[str, np.ndarray] = {}
         meta = self.metadata
         if meta.has_image_input:
             assert meta.normalization is not None and meta.tile_size is not None
-            shape = (batch, len(meta.bands), meta.tile_size, meta.tile_size)
+            side = size or meta.tile_size
+            shape = (batch, len(meta.bands), side, side)
             mean = np.asarray(meta.normalization.mean, dtype=np.float32).reshape(1, -1, 1, 1)
             std = np.asarray(meta.normalization.std, dtype=np.float32).reshape(1, -1, 1, 1)
             feeds[IMAGE_INPUT] = (mean + std * rng.standard_normal(shape)).astype(np.float32)
@@ -258,7 +259,7 @@ class OnnxModel:
         describes, to finite outputs (that sum to 1)."""
         name = self.path.name
         try:
-            output = self.run(**self.random_batch(batch))
+            output = self.run(**self.random_batch(batch, size=check_tile_size(self.metadata)))
         except CspError as exc:
             raise ModelLoadError(f"{name}: self check failed, the model does not run as its metadata describes "
                                  f"({exc})") from exc
@@ -272,6 +273,14 @@ class OnnxModel:
                 raise ModelLoadError(f"{name}: self check probabilities do not sum to 1 (off by {worst:.2e})")
             summary += f", rows sum to 1 (max error {worst:.1e})"
         return summary
+
+
+def check_tile_size(meta: ModelMetadata) -> int | None:
+    """Tile size of random checks: models with spectral inputs take any size (tile models: multiples of
+    their patch; here 2 x 2 patches), and small tiles keep the check of a pixel encoder, which embeds every
+    pixel, fast; other models: their own tile size (None)."""
+    spectral = meta.spectral
+    return min(meta.tile_size, max(2 * (spectral.patch_size or 4), 8)) if spectral is not None else None
 
 
 def read_metadata(path: str | os.PathLike) -> ModelMetadata:

@@ -85,29 +85,29 @@ class GalileoEncoder(nn.Module):
         self.blocks = nn.ModuleList([MaskedBlock(dim, heads, mlp_ratio) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim)
 
-    def spatial_codes(self, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
-        """``(rows·cols, code_dim)`` [sin-cos(column), sin-cos(row)] of each token, positions in units of
-        the released 10 m pixel × patch size (the token's ground size / BASE_GSD_M)."""
-        scale = self.patch_size  # input at BASE_GSD_M per pixel
+    def spatial_codes(self, rows: int, cols: int) -> torch.Tensor:
+        """``(rows, cols, code_dim)`` [sin-cos(column), sin-cos(row)] of each token, positions in units of the
+        released 10 m pixel: the token's ground size is ``patch_size`` of them (input at BASE_GSD_M)."""
         half = self.code_dim // 2
-        col = sincos(torch.arange(cols, dtype=like.dtype) * scale, half)  # (cols, half)
-        row = sincos(torch.arange(rows, dtype=like.dtype) * scale, half)  # (rows, half)
-        return torch.cat([col.unsqueeze(0).expand(rows, -1, -1), row.unsqueeze(1).expand(-1, cols, -1)],
-                         dim=-1).reshape(-1, self.code_dim)
+        col = sincos(torch.arange(cols, dtype=torch.float32) * self.patch_size, half)  # (cols, half)
+        row = sincos(torch.arange(rows, dtype=torch.float32) * self.patch_size, half)  # (rows, half)
+        return torch.cat([col.unsqueeze(0) + torch.zeros_like(row[:, :1]).unsqueeze(1),
+                          row.unsqueeze(1) + torch.zeros_like(col[:, :1]).unsqueeze(0)], dim=-1)
 
     def forward(self, image: torch.Tensor, keep: torch.Tensor, month: torch.Tensor,
                 latlon: torch.Tensor | None = None) -> torch.Tensor:
-        n = image.shape[0]
         rows, cols = image.shape[2] // self.patch_size, image.shape[3] // self.patch_size
-        spatial = self.spatial_codes(rows, cols, image).unsqueeze(0).expand(n, -1, -1)  # (N, T, c)
-        month_code = self.months[month].unsqueeze(1).expand(-1, rows * cols, -1)  # (N, T, c)
+        dim, c = self.norm.normalized_shape[0], self.code_dim
+        spatial = F.pad(self.spatial_codes(rows, cols).reshape(-1, c), (dim - c, 0))  # (T, D): [0 | spatial]
+        month_code = F.pad(self.months[month], (2 * c, dim - 3 * c)).unsqueeze(1)  # (N, 1, D): [0 | month | 0]
         tokens = []
         for g, embed in enumerate(self.patch_embed.values()):
             patches = embed(image[:, self.channels[g]]).flatten(2).transpose(1, 2)  # (N, T, D)
-            group = self.group_codes[g].expand(n, rows * cols, -1)
-            tokens.append(patches + torch.cat([group, month_code, spatial], dim=-1))
-        x = torch.cat(tokens, dim=1)  # (N, G·T, D), group-major
-        kept = keep.unsqueeze(1).expand(-1, rows * cols).reshape(-1)
+            group_code = F.pad(self.group_codes[g], (0, dim - 2 * c))  # [group | timestep | 0]
+            tokens.append(patches + group_code + month_code + spatial)
+        x = torch.stack(tokens, dim=1)  # (N, G, T, D)
+        kept = (keep.unsqueeze(1) * torch.ones_like(x[0, :, :, 0])).reshape(-1)  # (G·T,)
+        x = x.flatten(1, 2)  # group-major tokens
         if self.use_location:
             if latlon is None:
                 raise ValueError("this Galileo encoder embeds the location: pass latlon")

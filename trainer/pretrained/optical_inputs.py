@@ -59,3 +59,13 @@ def cartesian(latlon: torch.Tensor) -> torch.Tensor:
     """(lat, lon) degrees ``(..., 2)`` → unit vectors ``(..., 3)`` = (cos φ cos λ, cos φ sin λ, sin φ)."""
     lat, lon = (latlon * (math.pi / 180.0)).unbind(-1)
     return torch.stack([torch.cos(lat) * torch.cos(lon), torch.cos(lat) * torch.sin(lon), torch.sin(lat)], dim=-1)
+
+
+#: Mean and std of raw Sentinel-2 L1C digital numbers of :data:`BANDS` over the 10,000-sample subset of
+#: Galileo's pre-training data (nasaharvest/galileo ``config/normalization.json``, key "13"): typical values
+#: of the global Sentinel-2 data both released encoders were pre-trained on. Presto ships no statistics
+#: (it divides by 10000), so its model metadata records these for bringing unscaled imagery to them.
+PRETRAINING_MEAN = [1395.3408730676722, 1338.4026921784578, 1343.09883810357, 1543.8607982512297, 2186.2022069512263,
+                    2525.0932853316694, 2410.3377187373408, 2750.2854646886753, 2234.911100061487, 1474.5311266077113]
+PRETRAINING_STD = [917.7041440370853, 913.2988423581528, 1092.678723527555, 1047.2206083460424, 1048.0101611156767,
+                   1143.6903026819996, 1098.979177731649, 1204.472755085893, 1145.9774063078878, 980.2429840007796]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from trainer.errors import TrainerError
 from trainer.pretrained.masked_transformer import MaskedBlock, key_bias, masked_mean
@@ -52,11 +53,11 @@ class PrestoEncoder(nn.Module):
 
     def forward(self, pixels: torch.Tensor, keep: torch.Tensor, latlon: torch.Tensor,
                 month: torch.Tensor) -> torch.Tensor:
-        month_code = self.months[month]  # (P, month_dim)
+        month_code = F.pad(self.months[month], (0, self.group_codes.shape[1]))  # (P, D): [month | 0]
         tokens = [self.latlon_embed(cartesian(latlon))]
         for g, embed in enumerate(self.group_embed.values()):
-            code = torch.cat([month_code, self.group_codes[g].expand(len(pixels), -1)], dim=-1)
-            tokens.append(embed(pixels[:, self.channels[g]]) + code)
+            group_code = F.pad(self.group_codes[g], (self.months.shape[1], 0))  # (D,): [0 | group | timestep]
+            tokens.append(embed(pixels[:, self.channels[g]]) + month_code + group_code)
         x = torch.stack(tokens, dim=1)  # (P, 1 + G, D): the location token first
         kept = torch.cat([torch.ones_like(keep[:1]), keep])
         bias = key_bias(kept)
@@ -124,4 +125,5 @@ class PrestoImageGraph(nn.Module):
         pixel_month = (month - 1).unsqueeze(1).expand(n, per_pixel).reshape(-1)
         keep = group_keep(band_mask, self.membership)
         embeddings = self.encoder(pixels, keep, pixel_latlon, pixel_month)
-        return embeddings.reshape(n, per_pixel, -1).mean(dim=1)
+        dim = self.encoder.norm.normalized_shape[0]
+        return embeddings.reshape(n, per_pixel, dim).mean(dim=1).reshape(-1, dim)

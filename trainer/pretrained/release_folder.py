@@ -57,7 +57,8 @@ class ReleaseFolder:
 
 
 def open_release(folder: str | Path, weights: str, config: str) -> ReleaseFolder:
-    """Check that ``folder`` holds ``weights``, ``config`` and ``LICENSE``; :class:`TrainerError` says what is missing."""
+    """Check that ``folder`` holds ``weights``, ``config`` and ``LICENSE``; a :class:`TrainerError` says what
+    is missing."""
     root = Path(folder)
     if not root.is_dir():
         raise TrainerError(f"{root} is not a folder: give --source, the folder with the released {weights}, "
