@@ -172,7 +172,7 @@ def s2_band_of_label(label: str, sensor: Sensor | None = None) -> str | None:
         sensor_band = sensor.band(token) if sensor is not None else None
         if sensor_band is not None:
             ids.add(sensor_band.s2)
-        elif re.match(r"^b\d{1,2}$|^b?8a$", token):
+        elif re.match(r"^b\d{1,2}$|^b?0?8a$", token):
             ids.add(_s2_id(token))
     ids.discard(None)
     if ids:
