@@ -56,8 +56,12 @@ class BandMapping:
 
     def pairs(self) -> list[str]:
         """``"B04 ← band 1 (Red)"`` for each used model band."""
-        return [f"{band} ← band {layer} ({_short(self.layer_labels[layer - 1])})"
-                for band, layer in zip(self.model_bands, self.read_bands) if layer != MISSING]
+        pairs = []
+        for band, layer in zip(self.model_bands, self.read_bands):
+            if layer != MISSING:
+                short = _short(self.layer_labels[layer - 1])
+                pairs.append(f"{band} ← band {layer}" + (f" ({short})" if short else ""))
+        return pairs
 
     def describe(self) -> str:
         """One log line: the pairs, the masked bands and how the mapping was found."""
@@ -73,12 +77,11 @@ class BandMapping:
 
 
 def _short(label: str) -> str:
-    """A layer band label without QGIS's repeated "Band n" prefix: ``Band 1 Band 1: Red Red`` → ``Red``."""
-    text = re.sub(r"^Band \d+\s*(Band \d+:?)?\s*", "", label).strip()
-    words = text.split()
-    if len(words) == 2 and words[0] == words[1]:
-        text = words[0]
-    return text or label
+    """A layer band label without QGIS's "Band n" prefixes, repeats and uninformative colour interpretations:
+    ``Band 1 Band 1 (Red) Red`` → ``Red``, ``Band 2 Band 2: SR_B4 (Gray) Gray`` → ``SR_B4``."""
+    text = re.sub(r"^Band \d+\s*(Band \d+:?)?\s*", "", label).replace("(", " ").replace(")", " ")
+    words = [w for w in dict.fromkeys(text.split()) if w not in ("Gray", "Undefined")]
+    return " ".join(words)
 
 
 def parse_bands(text: str) -> BandChoice:

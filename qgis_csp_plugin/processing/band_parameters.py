@@ -14,6 +14,7 @@ from qgis.core import (
 )
 
 from ..contract.bands import SENSORS
+from ..contract.errors import CspError
 from ..core.acquisition_date import DEFAULT_MONTH
 from ..core.band_mapping import BandChoice, parse_bands
 
@@ -43,5 +44,7 @@ def band_parameter_values(algorithm: QgsProcessingAlgorithm, parameters,
     """(band mapping or None, sensor key or None, acquisition date or None)."""
     bands = parse_bands(algorithm.parameterAsString(parameters, "BANDS", context)) or None
     sensor = SENSOR_KEYS[algorithm.parameterAsEnum(parameters, "SENSOR", context)]
-    acquired = algorithm.parameterAsDate(parameters, "DATE", context) if parameters.get("DATE") else None
-    return bands, sensor, (acquired.toPyDate() if acquired is not None and acquired.isValid() else None)
+    stamp = algorithm.parameterAsDateTime(parameters, "DATE", context) if parameters.get("DATE") else None
+    if stamp is not None and not stamp.isValid():
+        raise CspError(f"DATE {parameters.get('DATE')!r} is not a date: give YYYY-MM-DD")
+    return bands, sensor, (stamp.date().toPyDate() if stamp is not None else None)
