@@ -76,9 +76,16 @@ class BandPicker(QWidget):
         return [name for name, box in zip(self.names, self.boxes) if box.currentBand() < 1]
 
     def mapping(self) -> BandMapping:
-        """The mapping the pickers describe (raises :class:`CspError` when it does not fit the model)."""
+        """The mapping the pickers describe: the automatic one while they show it, else the user's (raises
+        :class:`CspError` when it does not fit the model)."""
         if self.layer is None or self.meta is None:
             raise CspError("choose an input raster layer")
+        try:
+            automatic = automatic_mapping(self.layer, self.meta)
+        except CspError:
+            automatic = None
+        if automatic is not None and automatic.layer_bands == self.chosen():
+            return automatic
         return band_mapping(self.meta, band_labels(self.layer), self.chosen(), file_name(self.layer))
 
     def show_pairs(self, *_args) -> None:
