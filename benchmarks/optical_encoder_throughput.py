@@ -31,7 +31,8 @@ from qgis_csp_plugin.contract.bands import S2_OPTICAL_BANDS  # noqa: E402
 from qgis_csp_plugin.contract.onnx_model import PIXELS_PER_RUN, OnnxModel  # noqa: E402
 from trainer.data.bands import EUROSAT_BANDS  # noqa: E402
 
-MODELS = {"Presto": REPO / "models" / "presto_encoder.onnx", "Galileo nano": REPO / "models" / "galileo_nano_encoder.onnx"}
+MODELS = {"Presto": REPO / "models" / "presto_encoder.onnx",
+          "Galileo nano": REPO / "models" / "galileo_nano_encoder.onnx"}
 
 
 def patches(n: int) -> np.ndarray:
@@ -77,7 +78,7 @@ def main() -> None:
             pixel_latlon = np.repeat(latlon, 64 * 64, axis=0)
             pixel_month = np.repeat(month, 64 * 64)
 
-            def per_pixel(model=model, pixels=pixels) -> None:
+            def per_pixel(model=model, pixels=pixels, pixel_latlon=pixel_latlon, pixel_month=pixel_month) -> None:
                 for start in range(0, len(pixels), PIXELS_PER_RUN):
                     stop = start + PIXELS_PER_RUN
                     model.run(image=pixels[start:stop], band_mask=np.zeros(len(S2_OPTICAL_BANDS), np.float32),

@@ -84,7 +84,7 @@ def main() -> None:
     images, y, latlon = load()
     print(f"{len(y)} EuroSAT patches, {len(np.unique(y))} classes; logistic regression (C = 1, balanced) on k labels "
           "per class, the rest held out, mean of 5 seeds")
-    print(f"| features | bands | k = 5 | k = 20 | seconds |\n|---|---|---|---|---|")
+    print("| features | bands | k = 5 | k = 20 | seconds |\n|---|---|---|---|---|")
     for setting, mask in (("Sentinel-2 (10 optical)", np.zeros(len(OPTICAL), np.float32)), ("RGB", RGB_MASK)):
         kept = [OPTICAL[i] for i in np.flatnonzero(mask == 0)]
         stats = np.concatenate([images[:, kept].mean(axis=(2, 3)), images[:, kept].std(axis=(2, 3))], axis=1)
