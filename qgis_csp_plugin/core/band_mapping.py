@@ -296,14 +296,3 @@ def no_match_message(model_bands: list[str], layer_labels: list[str], allow_miss
             + (f" ({sensor.title} has another band count)" if sensor is not None else "")
             + f". {mapping_hint(model_bands, layer_labels, allow_missing)}"
             + (f"; or name the sensor ({sensors})" if allow_missing else ""))
-
-
-def default_bands(model_bands: list[str], layer_labels: list[str]) -> list[int]:
-    """Layer bands for ``model_bands`` of a model without band groups (all bands needed): by name, else
-    in layer order when the counts agree; raises :class:`BandMappingError` with a hint."""
-    by_name = match_by_label(model_bands, layer_labels)
-    if MISSING not in by_name and len(set(by_name)) == len(by_name):
-        return by_name
-    if len(layer_labels) == len(model_bands):
-        return list(range(1, len(model_bands) + 1))
-    raise BandMappingError(no_match_message(model_bands, layer_labels, False, None))

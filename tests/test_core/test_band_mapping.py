@@ -16,7 +16,6 @@ from qgis_csp_plugin.contract.schema import ModelMetadata, Normalization, Spectr
 from qgis_csp_plugin.core.band_mapping import (
     BandMappingError,
     band_mapping,
-    default_bands,
     mapping_hint,
     parse_bands,
     resolve_choice,
@@ -65,12 +64,15 @@ def test_sensors_from_product_names():
 
 
 def test_non_maskable_models_map_by_name_then_by_position():
+    def automatic(bands, labels):
+        return band_mapping(image_model(bands), labels).layer_bands
+
     labels = ["Band 1 (Blue)", "Band 2 (Green)", "Band 3 (Red)"]
-    assert default_bands(["red", "green", "blue"], labels) == [3, 2, 1]
-    assert default_bands(S2, [f"Band {i:02d} (Gray)" for i in range(1, 14)]) == list(range(1, 14))
+    assert automatic(["red", "green", "blue"], labels) == [3, 2, 1]
+    assert automatic(S2, [f"Band {i:02d} (Gray)" for i in range(1, 14)]) == list(range(1, 14))
     esa = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
-    assert [esa[i - 1] for i in default_bands(S2, esa)] == [b.replace("B0", "B") for b in S2]
-    assert default_bands(["B04", "B03", "B02"], ["B02 (blue)", "B03", "B04"]) == [3, 2, 1]
+    assert [esa[i - 1] for i in automatic(S2, esa)] == [b.replace("B0", "B") for b in S2]
+    assert automatic(["B04", "B03", "B02"], ["B02 (blue)", "B03", "B04"]) == [3, 2, 1]
     gray = band_mapping(image_model(S2), [f"Band {i} (Gray)" for i in range(1, 14)])
     assert gray.how == "position" and "layer order" in gray.notes[0]
     assert band_mapping(image_model(S2), esa).how == "names" and not band_mapping(image_model(S2), esa).notes
