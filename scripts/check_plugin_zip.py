@@ -7,7 +7,9 @@ repository's upload validator applies (size, one top folder named like a Python 
 ``.pyc``/``__pycache__``/``.git``/``__MACOSX``, ``__init__.py``, ``metadata.txt`` with its required
 keys, a ``LICENSE`` file, http(s) links, no slash in ``author``) plus what this project requires of
 itself: ``changelog``, ``homepage`` and ``tags`` filled in, an existing icon, and no compiled or
-binary files (the repository refuses plugins that ship binaries).
+binary files (the repository refuses plugins that ship binaries), and every third-party copyright notice a
+model carries in its metadata (``Copyright (c) …``, e.g. the imported Presto and Galileo encoders) also in a
+``models/LICENSE_*.txt`` file of the zip.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ FORBIDDEN_DIRS = {"__pycache__", ".git", "__MACOSX"}
 COMPILED = (".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib", ".exe", ".o", ".a", ".lib")
 PACKAGE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]+$")
 VERSION = re.compile(r"^\d+(\.\d+){1,2}$")
+MODEL_NOTICE = re.compile(rb"Copyright \(c\) [^\"()\\]+")
 
 
 def _member_problems(names: list[str]) -> list[str]:
@@ -53,6 +56,21 @@ def _metadata_problems(general: dict[str, str]) -> list[str]:
             problems.append(f"metadata.txt: '{key}' must look like 1.2 or 1.2.3, found {general[key]!r}")
     if "/" in general.get("author", ""):
         problems.append("metadata.txt: 'author' cannot contain slashes")
+    return problems
+
+
+def _notice_problems(archive: zipfile.ZipFile, names: list[str], package: str) -> list[str]:
+    """Models that carry a copyright notice which no ``models/LICENSE_*.txt`` in the zip reproduces."""
+    folder = f"{package}/models/"
+    notices = " ".join(archive.read(name).decode("utf-8", "replace") for name in names
+                       if name.startswith(folder + "LICENSE_") and name.endswith(".txt"))
+    problems = []
+    for name in names:
+        if name.startswith(folder) and name.endswith(".onnx"):
+            found = {m.decode("utf-8", "replace").strip() for m in MODEL_NOTICE.findall(archive.read(name))}
+            for notice in sorted(found):
+                if notice not in notices:
+                    problems.append(f"{name}: carries the notice '{notice}', which no {folder}LICENSE_*.txt reproduces")
     return problems
 
 
@@ -84,6 +102,7 @@ def check_zip(path: Path) -> list[str]:
         for required in ("__init__.py", "metadata.txt", "LICENSE"):
             if f"{package}/{required}" not in names:
                 problems.append(f"{package}/{required} is missing")
+        problems += _notice_problems(archive, names, package)
         if f"{package}/metadata.txt" not in names:
             return problems
         parser = configparser.ConfigParser(interpolation=None)

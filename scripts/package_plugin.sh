@@ -4,7 +4,8 @@
 #   bash scripts/package_plugin.sh /tmp/p.zip      # another output path
 #   MODELS_DIR=/some/models bash scripts/package_plugin.sh   # default models from elsewhere (default: models/)
 # Layout: qgis_csp_plugin/{__init__.py, plugin.py, contract/, core/, qgis_io/, jobs/, processing/, ui/, icons/, icon.svg,
-# metadata.txt, LICENSE, models/*.onnx}; no trainer, no tests, no bytecode. The zip is checked against the
+# metadata.txt, LICENSE, models/*.onnx + the models' third-party licence notices models/LICENSE_*.txt}; no trainer,
+# no tests, no bytecode. The zip is checked against the
 # plugin repository's rules (scripts/check_plugin_zip.py) before it is written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,8 @@ shopt -s nullglob
 models=("$MODELS_DIR"/*.onnx)
 if ((${#models[@]})); then
   cp "${models[@]}" "$pkg/models/"
+  notices=("$MODELS_DIR"/LICENSE_*.txt)
+  ((${#notices[@]})) && cp "${notices[@]}" "$pkg/models/"
 else
   say "warning: no *.onnx in $MODELS_DIR: the zip has no default models" >&2
 fi

@@ -11,6 +11,8 @@
 # The S2 classifier comes from a second MoCo run, the previous recipe (geography-aware moco_geo_tp on the
 # EuroSAT training patches only): fine-tuned from the multi-date run it was worse on validation
 # (models/README.md), so each model keeps the MoCo that validated best.
+# The imported encoders galileo_nano_encoder.onnx and presto_encoder.onnx are not trained: they are
+# converted from their authors' released weights in ../shared/pretrained (python -m trainer import).
 # Usage:
 #   bash scripts/train_default_models.sh            # writes models/*.onnx
 #   MODELS_DIR=/tmp/m bash scripts/train_default_models.sh
@@ -89,6 +91,10 @@ trainer export --checkpoint runs/prior_eurosat/final.ckpt --kind location_prior 
   --name "EuroSAT land-use location prior" --out "$MODELS_DIR/eurosat_prior.onnx"
 trainer export --checkpoint runs/prior_continents/final.ckpt --kind location_prior \
   --name "World continent prior (GeoNames cities)" --out "$MODELS_DIR/world_continent_prior.onnx"
+step "importing the released Presto and Galileo nano encoders (../shared/pretrained; no training)"
+trainer import galileo --out "$MODELS_DIR/galileo_nano_encoder.onnx"
+trainer import presto --out "$MODELS_DIR/presto_encoder.onnx"
+[ "$MODELS_DIR" -ef models ] || cp models/LICENSE_presto_galileo.txt "$MODELS_DIR/"
 step "choosing the EuroSAT prior's fusion exponent α on the validation split (RGB classifier)"
 trainer prior-exponent --prior "$MODELS_DIR/eurosat_prior.onnx" --image_model "$MODELS_DIR/eurosat_rgb.onnx" \
   --source "$EUROSAT"

@@ -13,10 +13,21 @@ import numpy as np
 
 from .errors import CspError, MissingDependencyError, ModelLoadError
 from .execution import CPU, DEVICES, current_runtime, fallback_warning, requested_provider
-from .schema import EXPORT_REPORT_KEY, IMAGE_INPUT, LATLON_INPUT, MetadataError, ModelMetadata
+from .schema import (
+    BAND_MASK_INPUT,
+    EXPORT_REPORT_KEY,
+    IMAGE_INPUT,
+    LATLON_INPUT,
+    MONTH_INPUT,
+    MetadataError,
+    ModelMetadata,
+)
 
-ORT_DTYPES = {"float": "float32", "double": "float64", "float16": "float16"}
+ORT_DTYPES = {"float": "float32", "double": "float64", "float16": "float16", "int64": "int64"}
 MIN_VERSION = (1, 17)  # the oldest onnxruntime the plugin accepts
+#: Pixel encoders embed every pixel of a tile: one session run holds at most this many pixels (memory
+#: of the per-pixel token activations, ~20 kB each), so a batch of tiles is run in slices.
+PIXELS_PER_RUN = 8192
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -143,17 +154,43 @@ class OnnxModel:
                 f"{expected_out!r}, found inputs {self.input_names} and outputs {self.output_names}"
             )
 
-    def run(self, image: np.ndarray | None = None, latlon: np.ndarray | None = None) -> np.ndarray:
-        """Run one batch; returns probabilities or embeddings as float32 ``(N, K)``."""
+    def run(self, image: np.ndarray | None = None, latlon: np.ndarray | None = None,
+            band_mask: np.ndarray | None = None, month: np.ndarray | None = None) -> np.ndarray:
+        """Run one batch; returns probabilities or embeddings as float32 ``(N, K)``.
+
+        ``latlon``: (lat, lon) degrees per row (location models; image models that take the tile centres);
+        ``band_mask``: ``(C,)`` 1 = band missing (zeros in ``image``), 0 = present; ``month``: ``(N,)``
+        calendar months 1-12. Pixel encoders run in slices of at most :data:`PIXELS_PER_RUN` pixels."""
+        meta = self.metadata
         feeds: dict[str, np.ndarray] = {}
-        if self.metadata.has_image_input:
-            if image is None:
-                raise ValueError(f"{self.metadata.name} needs an image batch")
-            feeds[IMAGE_INPUT] = np.ascontiguousarray(image, dtype=np.float32)
-        if self.metadata.has_location_input:
-            if latlon is None:
-                raise ValueError(f"{self.metadata.name} needs a (lat, lon) batch")
-            feeds[LATLON_INPUT] = np.ascontiguousarray(latlon, dtype=np.float32)
+        wanted = {IMAGE_INPUT: (image, np.float32, "an image batch"),
+                  LATLON_INPUT: (latlon, np.float32, "a (lat, lon) batch"),
+                  BAND_MASK_INPUT: (band_mask, np.float32, "a band mask (1 = missing band)"),
+                  MONTH_INPUT: (month, np.int64, "the acquisition month of each row (1-12)")}
+        for name in meta.input_names:
+            value, dtype, what = wanted[name]
+            if value is None:
+                raise ValueError(f"{meta.name} needs {what}")
+            feeds[name] = np.ascontiguousarray(value, dtype=dtype)
+        if MONTH_INPUT in feeds and feeds[MONTH_INPUT].size and not (
+                (feeds[MONTH_INPUT] >= 1) & (feeds[MONTH_INPUT] <= 12)).all():
+            raise CspError(f"{meta.name}: months must lie in 1..12, got {np.unique(feeds[MONTH_INPUT]).tolist()}")
+        parts = [self._run_feeds(chunk) for chunk in self._slices(feeds)]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def _slices(self, feeds: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """``feeds`` cut along the batch axis so that a pixel encoder's run holds <= PIXELS_PER_RUN pixels."""
+        spectral = self.metadata.spectral
+        image = feeds.get(IMAGE_INPUT)
+        if spectral is None or spectral.consumes != "pixels" or image is None or image.ndim != 4:
+            return [feeds]
+        rows = max(1, PIXELS_PER_RUN // max(1, image.shape[2] * image.shape[3]))
+        if len(image) <= rows:
+            return [feeds]
+        return [{name: (value if name == BAND_MASK_INPUT else value[start:start + rows])
+                 for name, value in feeds.items()} for start in range(0, len(image), rows)]
+
+    def _run_feeds(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         try:
             result = self.session.run([self.metadata.output_name], feeds)[0]
         except Exception as exc:  # onnxruntime's private error types (INVALID_ARGUMENT, allocation, ...)
@@ -193,20 +230,28 @@ class OnnxModel:
         lines.append(f"file: {self.path} ({size_mb:.2f} MB)")
         return "\n".join(lines)
 
-    def random_batch(self, batch: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
-        """Plausible random inputs: raw pixels around the training mean, points over the globe."""
+    def random_batch(self, batch: int = 8, seed: int = 0, size: int | None = None) -> dict[str, np.ndarray]:
+        """Plausible random inputs: raw pixels around the training mean, points over the globe, the bands
+        masked at training masked, random months; tiles of ``size`` px (default: the model's tile size)."""
         rng = np.random.default_rng(seed)
         feeds: dict[str, np.ndarray] = {}
         meta = self.metadata
         if meta.has_image_input:
             assert meta.normalization is not None and meta.tile_size is not None
-            shape = (batch, len(meta.bands), meta.tile_size, meta.tile_size)
+            side = size or meta.tile_size
+            shape = (batch, len(meta.bands), side, side)
             mean = np.asarray(meta.normalization.mean, dtype=np.float32).reshape(1, -1, 1, 1)
             std = np.asarray(meta.normalization.std, dtype=np.float32).reshape(1, -1, 1, 1)
             feeds[IMAGE_INPUT] = (mean + std * rng.standard_normal(shape)).astype(np.float32)
-        if meta.has_location_input:
+        if LATLON_INPUT in meta.input_names:
             lat = np.degrees(np.arcsin(rng.uniform(-1, 1, batch)))
             feeds[LATLON_INPUT] = np.stack([lat, rng.uniform(-180, 180, batch)], 1).astype(np.float32)
+        if BAND_MASK_INPUT in meta.input_names:
+            masked = set(meta.spectral.masked_bands)
+            feeds[BAND_MASK_INPUT] = np.array([band in masked for band in meta.bands], dtype=np.float32)
+            feeds[IMAGE_INPUT][:, feeds[BAND_MASK_INPUT] > 0] = 0.0
+        if MONTH_INPUT in meta.input_names:
+            feeds[MONTH_INPUT] = rng.integers(1, 13, batch).astype(np.int64)
         return feeds
 
     def self_check(self, batch: int = 8) -> str:
@@ -214,7 +259,7 @@ class OnnxModel:
         describes, to finite outputs (that sum to 1)."""
         name = self.path.name
         try:
-            output = self.run(**self.random_batch(batch))
+            output = self.run(**self.random_batch(batch, size=check_tile_size(self.metadata)))
         except CspError as exc:
             raise ModelLoadError(f"{name}: self check failed, the model does not run as its metadata describes "
                                  f"({exc})") from exc
@@ -228,6 +273,14 @@ class OnnxModel:
                 raise ModelLoadError(f"{name}: self check probabilities do not sum to 1 (off by {worst:.2e})")
             summary += f", rows sum to 1 (max error {worst:.1e})"
         return summary
+
+
+def check_tile_size(meta: ModelMetadata) -> int | None:
+    """Tile size of random checks: models with spectral inputs take any size (tile models: multiples of
+    their patch; here 2 x 2 patches), and small tiles keep the check of a pixel encoder, which embeds every
+    pixel, fast; other models: their own tile size (None)."""
+    spectral = meta.spectral
+    return min(meta.tile_size, max(2 * (spectral.patch_size or 4), 8)) if spectral is not None else None
 
 
 def read_metadata(path: str | os.PathLike) -> ModelMetadata:

@@ -4,11 +4,16 @@ An exported ONNX model carries its description in ``metadata_props``: every valu
 document, keys are the field names below plus the marker ``geossl_schema_version``. This module
 is pure Python (no Qt, no torch, no onnx) so that both sides import it.
 
-Conventions fixed by the schema (version 2; version 1 files, without ``prior_exponent``, still load):
+Conventions fixed by the schema (version 3; version 1 and 2 files, without ``prior_exponent`` or the
+version-3 fields, still load):
 
 * image models take ``image``: float32 ``(N, C, H, W)`` *raw* pixel values in the order of
-  ``bands``; normalisation ``(x - mean) / std`` happens inside the graph (``normalization.in_graph``).
+  ``bands``; normalisation happens inside the graph (``normalization.in_graph``).
 * location models take ``latlon``: float32 ``(N, 2)`` with columns **(lat, lon) in degrees**.
+* image models may take ``extra_inputs`` (version 3): ``band_mask`` float32 ``(C,)`` (1 = the band is
+  missing, fed as zeros and masked), ``latlon`` float32 ``(N, 2)`` (the tile centres) and ``month``
+  int64 ``(N,)`` (calendar month 1-12 of the acquisition); ``spectral`` then says which bands are
+  maskable, in which groups, at which wavelengths, and whether the model embeds pixels or tiles.
 * classifiers output ``probabilities`` ``(N, n_classes)``; image and location encoders output
   ``embedding`` ``(N, embedding_dim)``.
 
@@ -26,15 +31,23 @@ from typing import Any
 
 from .errors import CspError
 
-SCHEMA_VERSION = 2
-#: Versions this plugin reads: version 1 lacks ``prior_exponent`` (read as α = 1, see :mod:`.prior_exponent`).
-READABLE_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+#: Versions this plugin reads: version 1 lacks ``prior_exponent`` (read as α = 1, see :mod:`.prior_exponent`),
+#: versions 1 and 2 lack ``spectral``, ``extra_inputs``, ``source_band_labels`` and the ``reflectance`` radiometry.
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 SCHEMA_MARKER = "geossl_schema_version"
 EXPORT_REPORT_KEY = "geossl_export"
 COORDINATE_ORDER = "lat,lon"
-RADIOMETRY = ("absolute", "layer_statistics", "layer_percentiles")
+RADIOMETRY = ("absolute", "layer_statistics", "layer_percentiles", "reflectance")
 IMAGE_INPUT = "image"
 LATLON_INPUT = "latlon"
+BAND_MASK_INPUT = "band_mask"
+MONTH_INPUT = "month"
+#: Inputs an image model may take besides ``image`` (version 3), in this order.
+EXTRA_INPUTS = (BAND_MASK_INPUT, LATLON_INPUT, MONTH_INPUT)
+#: What an image model embeds: each pixel's spectrum (a tile's embedding is the mean over its pixels),
+#: or whole tiles.
+CONSUMES = ("pixels", "tiles")
 PROBABILITIES_OUTPUT = "probabilities"
 EMBEDDING_OUTPUT = "embedding"
 
@@ -63,12 +76,15 @@ class MetadataError(CspError, ValueError):
 class Normalization:
     """Per-band statistics applied as ``(x - mean) / std`` to raw pixel values.
 
-    ``radiometry="absolute"``: pixel values are in the training data's units (e.g. Sentinel-2
-    L1C digital numbers) and are fed as is. ``"layer_statistics"``: the layer's own per-band
-    mean/std are matched to the training mean/std first (for sensors with other units, e.g.
-    8-bit RGB), see :func:`qgis_csp_plugin.core.radiometry`. ``"layer_percentiles"``: the layer's
-    per-band percentiles ``percentiles.q`` (e.g. 2 and 98) are matched to the training ones
-    (``percentiles.low``/``high``), robust to nodata fill values and outliers.
+    ``radiometry="reflectance"`` (version 3): the graph takes surface or top-of-atmosphere reflectance
+    times ``reflectance_scale`` (10000: Sentinel-2 digital numbers) and normalises it its own way;
+    ``mean``/``std`` are then the typical values of the encoder's training data in those units, used to
+    bring imagery of unknown scale (8-bit) to them. ``radiometry="absolute"``: pixel values are in the
+    training data's units (e.g. Sentinel-2 L1C digital numbers) and are fed as is.
+    ``"layer_statistics"``: the layer's own per-band mean/std are matched to the training mean/std
+    first (for sensors with other units, e.g. 8-bit RGB), see :func:`qgis_csp_plugin.core.radiometry`.
+    ``"layer_percentiles"``: the layer's per-band percentiles ``percentiles.q`` (e.g. 2 and 98) are
+    matched to the training ones (``percentiles.low``/``high``), robust to nodata fill values and outliers.
     """
 
     mean: list[float]
@@ -76,6 +92,28 @@ class Normalization:
     in_graph: bool = True
     radiometry: str = "absolute"
     percentiles: dict[str, list[float]] | None = None
+    reflectance_scale: float | None = None
+
+
+@dataclass
+class Spectral:
+    """How an image model reads bands (version 3): maskable groups, wavelengths, pixels or tiles.
+
+    ``band_groups``: bands used together; a group is used only when all its bands are present, else the
+    whole group is masked. ``derived``: inputs computed in the graph (e.g. NDVI from B08 and B04), used
+    when all their bands are present. ``required_bands`` must be present. ``masked_bands``: bands the
+    model was trained with masked (a classifier built on the encoder); Classify masks them again.
+    ``patch_size``: tile models need H and W to be multiples of it.
+    """
+
+    consumes: str
+    wavelengths_nm: list[float]
+    band_groups: dict[str, list[str]] = field(default_factory=dict)
+    required_bands: list[str] = field(default_factory=list)
+    derived: dict[str, list[str]] = field(default_factory=dict)
+    patch_size: int | None = None
+    timesteps: int = 1
+    masked_bands: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +145,9 @@ class ModelMetadata:
     embedding_dim: int | None = None
     pca_basis: PcaBasis | None = None
     prior_exponent: float | None = None
+    spectral: Spectral | None = None
+    extra_inputs: list[str] = field(default_factory=list)
+    source_band_labels: list[str | None] | None = None
     coordinate_order: str = COORDINATE_ORDER
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -120,6 +161,8 @@ class ModelMetadata:
             self.normalization = Normalization(**_known(Normalization, self.normalization))
         if isinstance(self.pca_basis, dict):
             self.pca_basis = PcaBasis(**_known(PcaBasis, self.pca_basis))
+        if isinstance(self.spectral, dict):
+            self.spectral = Spectral(**_known(Spectral, self.spectral))
         self.validate()
 
     @property
@@ -137,8 +180,9 @@ class ModelMetadata:
 
     @property
     def input_names(self) -> list[str]:
-        """The graph's inputs: ``image`` and/or ``latlon``."""
-        return [IMAGE_INPUT] * self.has_image_input + [LATLON_INPUT] * self.has_location_input
+        """The graph's inputs: ``image`` and/or ``latlon``, then the ``extra_inputs``."""
+        names = [IMAGE_INPUT] * self.has_image_input + [LATLON_INPUT] * self.has_location_input
+        return names + [name for name in self.extra_inputs if name not in names]
 
     @property
     def output_name(self) -> str:
@@ -174,6 +218,9 @@ class ModelMetadata:
             _check(len(set(self.class_names)) == len(self.class_names), "class_names must be unique")
         if self.has_image_input:
             self._validate_image_fields()
+        else:
+            _check(not self.extra_inputs and self.spectral is None and self.source_band_labels is None,
+                   "extra_inputs, spectral and source_band_labels are only meaningful for image models")
         if self.has_location_input:
             _check(isinstance(self.location_encoder, dict) and "name" in self.location_encoder,
                    "location_encoder must be a dict with at least 'name' and 'params'")
@@ -202,6 +249,41 @@ class ModelMetadata:
         _check(norm.radiometry in RADIOMETRY, f"normalization.radiometry must be one of {RADIOMETRY}")
         if norm.radiometry == "layer_percentiles" or norm.percentiles is not None:
             self._validate_percentiles(norm.percentiles)
+        if norm.radiometry == "reflectance":
+            _check(isinstance(norm.reflectance_scale, (int, float)) and norm.reflectance_scale > 0,
+                   "normalization.reflectance_scale (image value of reflectance 1.0) must be a positive number")
+        _check(_str_list(self.extra_inputs) and set(self.extra_inputs) <= set(EXTRA_INPUTS)
+               and len(set(self.extra_inputs)) == len(self.extra_inputs),
+               f"extra_inputs must be distinct names among {', '.join(EXTRA_INPUTS)}")
+        _check(BAND_MASK_INPUT not in self.extra_inputs or self.spectral is not None,
+               "a model with a band_mask input needs 'spectral' (its band groups)")
+        if self.spectral is not None:
+            self._validate_spectral(self.spectral)
+        if self.source_band_labels is not None:
+            labels = self.source_band_labels
+            _check(isinstance(labels, list) and len(labels) == len(self.bands)
+                   and all(label is None or isinstance(label, str) for label in labels),
+                   f"source_band_labels must hold one layer band label (or null) per band ({len(self.bands)})")
+
+    def _validate_spectral(self, spectral: Spectral) -> None:
+        bands = set(self.bands)
+        _check(spectral.consumes in CONSUMES, f"spectral.consumes must be one of {', '.join(CONSUMES)}")
+        _check(isinstance(spectral.wavelengths_nm, list) and len(spectral.wavelengths_nm) == len(self.bands)
+               and all(isinstance(w, (int, float)) and w > 0 for w in spectral.wavelengths_nm),
+               f"spectral.wavelengths_nm must hold one positive wavelength per band ({len(self.bands)})")
+        grouped = [band for members in spectral.band_groups.values() for band in members]
+        _check(set(grouped) <= bands and len(grouped) == len(set(grouped)),
+               "spectral.band_groups must name bands of 'bands', each in at most one group")
+        _check(set(spectral.required_bands) <= bands and set(spectral.masked_bands) <= bands
+               and not set(spectral.required_bands) & set(spectral.masked_bands),
+               "spectral.required_bands and masked_bands must be disjoint sets of bands of 'bands'")
+        _check(all(set(sources) <= bands for sources in spectral.derived.values()),
+               "spectral.derived inputs must be computed from bands of 'bands'")
+        _check(isinstance(spectral.timesteps, int) and spectral.timesteps >= 1, "spectral.timesteps must be >= 1")
+        if spectral.patch_size is not None:
+            _check(isinstance(spectral.patch_size, int) and spectral.patch_size > 0
+                   and self.tile_size % spectral.patch_size == 0,
+                   f"spectral.patch_size must be a positive divisor of tile_size ({self.tile_size})")
 
     def _validate_percentiles(self, percentiles: Any) -> None:
         _check(isinstance(percentiles, dict) and {"q", "low", "high"} <= set(percentiles),
@@ -272,8 +354,14 @@ class ModelMetadata:
         if self.has_image_input:
             assert self.normalization is not None
             lines.append(f"bands ({len(self.bands)}): {', '.join(self.bands)}")
+            scale = self.normalization.reflectance_scale
             lines.append(f"tile {self.tile_size} px at {self.gsd_m:g} m/px, overlap {self.overlap:g}, "
-                         f"radiometry {self.normalization.radiometry}")
+                         f"radiometry {self.normalization.radiometry}"
+                         + (f" (reflectance x {scale:g})" if self.normalization.radiometry == "reflectance" else ""))
+        if self.spectral is not None:
+            lines.append(_describe_spectral(self.spectral))
+        if self.extra_inputs:
+            lines.append(f"extra inputs: {', '.join(self.extra_inputs)}")
         if self.location_encoder:
             params = self.location_encoder.get("params", {})
             shown = ", ".join(f"{k}={v}" for k, v in params.items() if not isinstance(v, (list, dict)))
@@ -289,6 +377,20 @@ class ModelMetadata:
         if self.trainer_version:
             lines.append(f"trainer {self.trainer_version}")
         return "\n".join(lines)
+
+
+def _describe_spectral(spectral: Spectral) -> str:
+    what = ("embeds each pixel's spectrum (tile = mean of its pixels)" if spectral.consumes == "pixels"
+            else "embeds tiles" + (f" in {spectral.patch_size} px patches" if spectral.patch_size else ""))
+    groups = "; ".join(f"{name}: {', '.join(members)}" for name, members in spectral.band_groups.items())
+    text = f"{what}; {spectral.timesteps} timestep(s); maskable band groups {groups}"
+    if spectral.derived:
+        text += "; derived " + ", ".join(f"{name} ({', '.join(src)})" for name, src in spectral.derived.items())
+    if spectral.required_bands:
+        text += f"; required {', '.join(spectral.required_bands)}"
+    if spectral.masked_bands:
+        text += f"; masked as in training: {', '.join(spectral.masked_bands)}"
+    return text
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from ..contract.latlon import validate_latlon
 from ..contract.onnx_model import OnnxModel
 from ..contract.prior_exponent import check_override
 from ..contract.probabilities import fuse
-from ..contract.schema import Kind
+from ..contract.schema import LATLON_INPUT, MONTH_INPUT, Kind
 from .progress import Canceled, IsCanceled, Progress
 from .radiometry import BandTransform
 from .tiling import Extent, Strip, TileGrid, pixel_window, window_extent
@@ -88,6 +88,24 @@ def read_strip(reader: PixelReader, strip: Strip, n_bands: int) -> tuple[np.ndar
     return pixels, valid
 
 
+class ModelBandReader:
+    """The layer bands a model reads, placed at their model band positions; the other (masked) model
+    bands read as 0. ``positions``: the model band index of each band ``reader`` delivers."""
+
+    def __init__(self, reader: PixelReader, positions: list[int], n_bands: int) -> None:
+        self.reader, self.positions, self.n_bands = reader, list(positions), n_bands
+
+    @property
+    def extent(self) -> Extent:
+        return self.reader.extent
+
+    def read(self, extent: Extent, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        data, valid = self.reader.read(extent, width, height)
+        pixels = np.zeros((self.n_bands, height, width), dtype=np.float32)
+        pixels[self.positions] = data
+        return pixels, valid
+
+
 def fill_invalid(tile: np.ndarray, valid: np.ndarray) -> None:
     """Replace invalid pixels of a ``(C, H, W)`` tile by the band means of its valid pixels."""
     means = tile[:, valid].mean(axis=1)
@@ -100,9 +118,10 @@ class Classifier:
     def __init__(self, model: OnnxModel, prior: OnnxModel | None = None,
                  to_latlon: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                  transform: BandTransform | None = None, batch_size: int = 16,
-                 prior_exponent: float = 1.0) -> None:
+                 prior_exponent: float = 1.0, band_mask: np.ndarray | None = None, month: int | None = None) -> None:
         """``prior_exponent``: α in P(y | image) · P(y | location)^α
-        (see :mod:`qgis_csp_plugin.contract.prior_exponent`)."""
+        (see :mod:`qgis_csp_plugin.contract.prior_exponent`). Models with extra inputs (schema v3) get
+        ``band_mask`` (1 = masked band), the tile centres' (lat, lon) through ``to_latlon`` and ``month``."""
         meta = model.metadata
         if not meta.has_image_input or meta.kind != Kind.IMAGE_CLASSIFIER:
             raise CspError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier")
@@ -114,8 +133,15 @@ class Classifier:
                                f"{meta.name}: they cannot be fused")
             if to_latlon is None:
                 raise CspError("a location prior needs the transformation of tile centres to (lat, lon)")
+        if LATLON_INPUT in meta.input_names and to_latlon is None:
+            raise CspError(f"{model.path.name} takes the (lat, lon) of each tile: give the transformation of tile "
+                           "centres to (lat, lon)")
+        if MONTH_INPUT in meta.input_names and month is None:
+            raise CspError(f"{model.path.name} takes the acquisition month")
         if batch_size < 1:
             raise CspError(f"batch size must be at least 1, got {batch_size}")
+        self.band_mask = np.zeros(len(meta.bands), np.float32) if band_mask is None else band_mask
+        self.month = month
         self.model, self.prior, self.to_latlon = model, prior, to_latlon
         self.transform, self.batch_size = transform, batch_size
         self.prior_exponent = check_override(prior_exponent)
@@ -166,10 +192,13 @@ class Classifier:
         images = batch[:len(pending)]
         if self.transform is not None:
             self.transform.apply(images)
-        result = self.model.run(image=images)
-        if self.prior is not None:
+        latlon = None
+        if self.to_latlon is not None:
             xs, ys = grid.centres(indices[pending])
             latlon = validate_latlon(self.to_latlon(xs, ys), "tile centres")
+        month = None if self.month is None else np.full(len(pending), self.month, np.int64)
+        result = self.model.run(image=images, latlon=latlon, band_mask=self.band_mask, month=month)
+        if self.prior is not None:
             result = fuse(result, self.prior.run(latlon=latlon), self.prior_exponent)
         probabilities[pending] = result
         pending.clear()

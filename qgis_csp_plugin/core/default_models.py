@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..contract.errors import ModelLoadError
+from ..contract.errors import CspError, ModelLoadError
 from ..contract.onnx_model import read_metadata
+from .band_mapping import band_mapping
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 
@@ -50,3 +51,34 @@ def find_default_model(kind: str, prefer: str | None = None, class_names: list[s
                 return path
     return candidates[0][0] if candidates else None
 
+
+
+#: Default image encoders of csp:train_classifier, best first (frozen-embedding few-label accuracy on
+#: EuroSAT, docs/results): the first installed one that can read the layer's bands is used.
+DEFAULT_ENCODERS = ("galileo_nano_encoder", "presto_encoder", "moco_eurosat_encoder")
+
+
+def default_image_encoder(layer_labels: list[str], layer_name: str = "", bands=None, sensor: str | None = None) -> Path:
+    """The first of :data:`DEFAULT_ENCODERS` (then any other installed image encoder) whose band mapping
+    fits the layer; :class:`CspError` naming what was tried when none does."""
+    installed = {}
+    for path in default_model_paths():
+        try:
+            meta = read_metadata(path)
+        except ModelLoadError:
+            continue
+        if meta.kind == "image_encoder":
+            installed[path.stem] = (path, meta)
+    order = [stem for stem in DEFAULT_ENCODERS if stem in installed] + sorted(set(installed) - set(DEFAULT_ENCODERS))
+    problems = []
+    for stem in order:
+        path, meta = installed[stem]
+        try:
+            band_mapping(meta, layer_labels, bands, layer_name, sensor)
+        except CspError as exc:
+            problems.append(f"{path.name}: {exc}")
+            continue
+        return path
+    if not problems:
+        raise CspError("no ENCODER given and no default image encoder is installed in models/")
+    raise CspError("no installed image encoder can read this layer's bands: " + " | ".join(problems))

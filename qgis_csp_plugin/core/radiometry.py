@@ -8,6 +8,7 @@ fill values and outliers barely move. ``absolute`` models get raw values.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,3 +95,69 @@ def statistics_warning(layer_mean, layer_std, train_mean, train_std) -> str | No
 def _values(values: np.ndarray, shown: int = 4) -> str:
     text = ", ".join(f"{v:.4g}" for v in values[:shown])
     return f"{text}, ..." if len(values) > shown else text
+
+
+#: Landsat Collection 2 Level-2 surface reflectance products (file names ``…_L2SP_…``, bands ``SR_B4``).
+LANDSAT_C2_L2 = re.compile(r"_L2S[PR]_|(^|[^a-z])SR_B\d", re.IGNORECASE)
+#: Landsat 8/9 OLI Level-1 products (``LC08_L1TP_…``): digital numbers.
+LANDSAT_OLI_L1 = re.compile(r"^L[CO]0[89]_L1", re.IGNORECASE)
+#: Float layers whose 99th percentile is at most this are read as reflectance in 0..1.
+UNIT_REFLECTANCE_MAX = 1.5
+
+
+@dataclass(frozen=True)
+class ReflectanceRule:
+    """How a layer's values become reflectance × ``reflectance_scale`` (models with ``reflectance`` radiometry)."""
+
+    transform: BandTransform | None  # None: the values are fed as they are
+    note: str
+    warning: str | None = None
+
+
+def reflectance_rule(values: np.ndarray, used: np.ndarray, norm, data_kind: str, name: str,
+                     labels: list[str]) -> ReflectanceRule:
+    """The declared rule for a layer, in this order:
+
+    1. Landsat Collection 2 Level-2 (``_L2SP_`` in the name, ``SR_B…`` bands): ρ = 0.0000275·DN − 0.2 (USGS);
+    2. Landsat 8/9 OLI Level-1 (``LC08_L1…``): ρ = 0.00002·DN − 0.1 (USGS default REFLECTANCE_MULT/ADD),
+       not corrected for the sun elevation;
+    3. float values whose 99th percentile is <= 1.5: reflectance in 0..1;
+    4. 8-bit values, or values far from the training scale (:func:`statistics_warning`): each band's
+       mean/std matched to the encoder's training statistics (``normalization.mean/std``), with a warning;
+    5. else the values are reflectance × ``reflectance_scale`` already (Sentinel-2 digital numbers).
+
+    ``values``: ``(C, N)`` sampled pixels in model band order; ``used``: ``(C,)`` bands the model reads
+    (the others stay 0); ``data_kind``: ``byte``, ``int`` or ``float``.
+    """
+    scale = float(norm.reflectance_scale)
+    used = np.asarray(used, bool)
+    text = " ".join([name, *labels])
+
+    def affine(gain: float, offset: float) -> BandTransform:
+        return BandTransform(np.where(used, gain * scale, 0).astype(np.float32),
+                             np.where(used, offset * scale, 0).astype(np.float32))
+
+    if LANDSAT_C2_L2.search(text):
+        return ReflectanceRule(affine(2.75e-5, -0.2), "Landsat Collection 2 Level-2 surface reflectance: "
+                               "reflectance = 0.0000275 x DN - 0.2 (USGS scale factors)")
+    if LANDSAT_OLI_L1.search(name):
+        return ReflectanceRule(affine(2e-5, -0.1), "Landsat 8/9 OLI Level-1 digital numbers: reflectance = "
+                               "0.00002 x DN - 0.1 (USGS default REFLECTANCE_MULT/ADD), not corrected for the sun "
+                               "elevation (reflectance is underestimated by sin(sun elevation))")
+    sample = values[used]
+    if data_kind == "float" and sample.size and np.percentile(sample, 99) <= UNIT_REFLECTANCE_MAX:
+        return ReflectanceRule(affine(1.0, 0.0), f"float values in 0..1 read as reflectance (x {scale:g})")
+    mean, std = values.mean(axis=1), values.std(axis=1)
+    train_mean, train_std = np.asarray(norm.mean, np.float64), np.asarray(norm.std, np.float64)
+    far = statistics_warning(mean[used], std[used], train_mean[used], train_std[used])
+    if data_kind == "byte" or far:
+        matched = match_statistics(mean[used], std[used], train_mean[used], train_std[used])
+        transform = BandTransform(np.zeros(len(used), np.float32), np.zeros(len(used), np.float32))
+        transform.scale[used], transform.offset[used] = matched.scale, matched.offset
+        why = "8-bit values have no reflectance scale" if data_kind == "byte" else "the values are far from " \
+              "reflectance x 10000"
+        return ReflectanceRule(transform, "each band's mean/std matched to the encoder's training statistics",
+                               f"{why}: each band's mean and std were matched to the encoder's training statistics "
+                               "(Sentinel-2 L1C worldwide), which removes the layer's own brightness and contrast; "
+                               "if the layer is reflectance, scale it to reflectance x 10000")
+    return ReflectanceRule(None, f"values read as reflectance x {scale:g} (Sentinel-2 digital numbers)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +28,12 @@ from ..contract.errors import CspError
 from ..contract.latlon import fraction_outside
 from ..contract.onnx_model import OnnxModel
 from ..contract.prior_exponent import fusion_exponent
-from ..contract.schema import Kind, Normalization
-from ..core.band_mapping import default_bands, positional_warning, validate_bands
-from ..core.classify import Classifier, TileResults, check_pixel_memory
+from ..contract.schema import LATLON_INPUT, Kind
+from ..core.band_mapping import BandChoice
+from ..core.classify import Classifier, PixelReader, TileResults, check_pixel_memory
 from ..core.default_models import find_default_model
 from ..core.dense import average_overlaps
 from ..core.progress import IsCanceled, Progress
-from ..core.radiometry import BandTransform, band_percentiles, match_percentiles, match_statistics, statistics_warning
 from ..core.staging import StagedOutputs
 from ..core.tiling import (
     MAX_TILES,
@@ -56,9 +56,8 @@ from ..qgis_io.layers import (
     write_probability_raster,
     write_tile_vector,
 )
-from ..qgis_io.provider_reader import ProviderReader, band_labels
+from .layer_inputs import layer_inputs
 
-STATISTICS_SAMPLE = 250_000
 SCALE_TOLERANCE = 0.01  # UTM and national grids (scale within 1 %) keep their nominal metres
 
 
@@ -75,7 +74,9 @@ class ClassifyRequest:
     tile_size: int | None = None
     overlap: float | None = None
     stride: int | None = None
-    bands: list[int] | None = None
+    bands: BandChoice | None = None  # None: by name, as at training, by sensor or position (band_mapping)
+    sensor: str | None = None  # a key of contract.bands.SENSORS; None: from the file name
+    acquired: date | None = None  # acquisition date (month input); None: from the file name/metadata, else July
     batch_size: int = 16
     use_prior: bool = False
     prior_path: Path | None = None
@@ -93,12 +94,11 @@ class ClassifyJob:
     classifier: Classifier
     grid: TileGrid
     keep: np.ndarray | None
-    reader: ProviderReader
+    reader: PixelReader
     crs: QgsCoordinateReferenceSystem
     warnings: list[str] = field(default_factory=list)
     prior_exponent: float | None = None  # the α fused with; None without a prior
-    remarks: list[str] = field(default_factory=list)  # facts for the log, e.g. the resampling of the default
-
+    remarks: list[str] = field(default_factory=list)  # facts for the log: resampling, bands used/masked, month…
 
     @property
     def description(self) -> str:
@@ -141,19 +141,16 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     meta = model.metadata
     if meta.kind != Kind.IMAGE_CLASSIFIER:
         raise CspError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier model")
-    labels = band_labels(layer)
-    bands = validate_bands(request.bands or default_bands(meta.bands, labels), meta.bands, len(labels))
-    mapping_note = None if request.bands else positional_warning(meta.bands, labels)
     extent = _processing_extent(request)
     grid, warnings, notes = _tile_grid(request, model, extent)
-    warnings += ([model.provider_warning] if model.provider_warning else []) + ([mapping_note] if mapping_note else [])
+    warnings += [model.provider_warning] if model.provider_warning else []
     check_pixel_memory(grid, len(meta.bands), request.batch_size)
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
-    reader = ProviderReader(layer.dataProvider().clone(), bands, layer.name())
-    values = _sample_values(reader, extent)  # also the first read: a damaged file fails here
-    transform, warning = _radiometric_transform(values, meta.normalization)
-    warnings += [warning] if warning else []
+    inputs = layer_inputs(layer, meta, extent, request.bands, request.sensor, request.acquired)
+    warnings += inputs.warnings
     prior, to_latlon, exponent = None, None, None
+    if LATLON_INPUT in meta.input_names:
+        to_latlon = _latlon_function(crs, tile_width=grid.res_x * grid.tile_size)
     if request.use_prior:
         prior_path = request.prior_path or find_default_model(Kind.LOCATION_PRIOR, class_names=meta.class_names)
         if prior_path is None:
@@ -168,9 +165,10 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
         chosen = fusion_exponent(prior.metadata, request.prior_exponent, area is not None, request.force_prior)
         warnings += chosen.notes
         exponent = chosen.value
-    classifier = Classifier(model, prior, to_latlon, transform, request.batch_size,
-                            1.0 if exponent is None else exponent)
-    return ClassifyJob(request, model, classifier, grid, keep, reader, crs, warnings, exponent, notes)
+    classifier = Classifier(model, prior, to_latlon, inputs.transform, request.batch_size,
+                            1.0 if exponent is None else exponent, inputs.mapping.band_mask, inputs.month)
+    return ClassifyJob(request, model, classifier, grid, keep, inputs.reader, crs, warnings, exponent,
+                       notes + inputs.notes)
 
 
 def _units_per_ground_metre(crs: QgsCoordinateReferenceSystem, extent: QgsRectangle) -> float:
@@ -221,6 +219,7 @@ def _tile_grid(request: ClassifyRequest, model: OnnxModel,
                           res_x, res_y, tile_size, overlap)
     if request.tile_size and request.tile_size != meta.tile_size:
         _check_fixed_tile_size(model, request.tile_size)
+        check_patch_multiple(meta, request.tile_size)
     if request.max_tiles is not None:
         grid.check_tile_count(request.max_tiles)
     warnings, notes = [], []
@@ -250,28 +249,12 @@ def _processing_extent(request: ClassifyRequest) -> QgsRectangle:
     return clipped
 
 
-def _sample_values(reader: ProviderReader, extent: QgsRectangle) -> np.ndarray:
-    """``(C, N)`` valid pixel values of one block of about STATISTICS_SAMPLE pixels resampled over ``extent``
-    (read through the reader, so a corrupt file is reported as a read error, never as constant bands)."""
-    side = int(STATISTICS_SAMPLE ** 0.5)
-    width = max(1, round(side * min(1.0, extent.width() / extent.height())))
-    height = max(1, round(side * min(1.0, extent.height() / extent.width())))
-    pixels, valid = reader.read(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
-                                width, height)
-    return pixels[:, valid]
-
-
-def _radiometric_transform(values: np.ndarray, norm: Normalization) -> tuple[BandTransform | None, str | None]:
-    """The per-band mapping of the layer's sampled ``(C, N)`` values onto the training radiometry, and for
-    ``absolute`` models (no mapping) a warning when the values are on another scale than in training."""
-    mean, std = values.mean(axis=1), values.std(axis=1)
-    if norm.radiometry == "layer_statistics":
-        return match_statistics(mean, std, norm.mean, norm.std), None
-    if norm.radiometry == "layer_percentiles":
-        percentiles = norm.percentiles
-        low, high = band_percentiles(values, tuple(percentiles["q"]))
-        return match_percentiles(low, high, percentiles["low"], percentiles["high"]), None
-    return None, statistics_warning(mean, std, norm.mean, norm.std)
+def check_patch_multiple(meta, tile_size: int) -> None:
+    """Tile encoders cut tiles into patches: the tile size must be a multiple of the patch size."""
+    patch = meta.spectral.patch_size if meta.spectral is not None else None
+    if patch and tile_size % patch:
+        raise CspError(f"{meta.name} cuts tiles into {patch} px patches: choose a tile size that is a multiple of "
+                       f"{patch} px, not {tile_size}")
 
 
 def _check_fixed_tile_size(model: OnnxModel, tile_size: int) -> None:

@@ -12,6 +12,7 @@ the model(s) all-or-nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +20,11 @@ from qgis.core import Qgis, QgsProject, QgsRasterLayer, QgsUnitTypes, QgsVectorL
 
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel
-from ..contract.schema import SCHEMA_VERSION, ModelMetadata
+from ..contract.schema import LATLON_INPUT, SCHEMA_VERSION, ModelMetadata
 from ..core.accuracy import confusion_matrix, sample_accuracy
-from ..core.band_mapping import default_bands, positional_warning, validate_bands
+from ..core.band_mapping import BandChoice, BandMapping
 from ..core.class_labels import check_training_labels
-from ..core.classify import fill_invalid, read_strip
+from ..core.classify import PixelReader, fill_invalid, read_strip
 from ..core.default_models import find_default_model
 from ..core.head_selection import C_GRID, Candidate, Selection, fit_head, select_head
 from ..core.logistic_regression import LogisticModel
@@ -40,10 +41,10 @@ from ..core.tile_features import (
 )
 from ..core.tiling import Extent, Strip, resolution_in_layer_units
 from ..qgis_io.crs import cell_to_latlon
-from ..qgis_io.provider_reader import ProviderReader, band_labels
 from ..qgis_io.styling import class_colors
 from ..qgis_io.training_samples import SampleSet, collect_samples, layer_class_colors
-from .classify import _radiometric_transform, _sample_values
+from .classify import check_patch_multiple
+from .layer_inputs import layer_inputs
 
 MAX_FOLDS = 5
 AUTO = "auto"  # choose the feature set by cross-validation
@@ -59,7 +60,9 @@ class TrainRequest:
     class_field: str
     output: Path
     name: str = ""
-    bands: list[int] | None = None
+    bands: BandChoice | None = None  # None: by name, by sensor or position (band_mapping)
+    sensor: str | None = None  # a key of contract.bands.SENSORS; None: from the file name
+    acquired: date | None = None  # acquisition date (month input); None: from the file name/metadata, else July
     resolution_m: float | None = None
     tile_size: int | None = None
     c: float | None = None  # inverse L2 strength; None: chosen by cross-validation among C_GRID
@@ -78,14 +81,17 @@ class TrainClassifierJob:
 
     request: TrainRequest
     encoder: OnnxModel
-    reader: ProviderReader
+    reader: PixelReader
     transform: BandTransform | None
     samples: SampleSet
     res: tuple[float, float]
     tile_size: int
     location_encoder: OnnxModel | None = None
-    latlon: np.ndarray | None = None  # (N, 2) (lat, lon) degrees of every sample, for the prior
+    latlon: np.ndarray | None = None  # (N, 2) (lat, lon) degrees of every sample (prior, encoders taking latlon)
     warnings: list[str] = field(default_factory=list)
+    mapping: BandMapping | None = None  # which layer band feeds which encoder band; masked bands
+    month: int | None = None  # acquisition month for encoders that take it
+    notes: list[str] = field(default_factory=list)  # bands used/masked, radiometry, month
 
     @property
     def description(self) -> str:
@@ -139,30 +145,39 @@ def prepare(request: TrainRequest) -> TrainClassifierJob:
     meta = encoder.metadata
     if meta.kind != "image_encoder":
         raise CspError(f"{encoder.path.name} is a {meta.kind} model; training needs an image_encoder")
-    labels = band_labels(layer)
-    bands = validate_bands(request.bands or default_bands(meta.bands, labels), meta.bands, len(labels))
-    warnings = [] if request.bands else [w for w in [positional_warning(meta.bands, labels)] if w]
-    warnings += [encoder.provider_warning] if encoder.provider_warning else []
     crs = layer.crs()
     extent = layer.extent()
     units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(Qgis.DistanceUnit.Meters, crs.mapUnits())
     res = resolution_in_layer_units(request.resolution_m or meta.gsd_m, crs.isGeographic(),
                                     extent.center().y() if crs.isGeographic() else 0.0, units_per_metre)
     tile_size = request.tile_size or meta.tile_size
+    check_patch_multiple(meta, tile_size)
     samples = collect_samples(request.labels, request.class_field, crs, QgsProject.instance().transformContext(),
                               tile_size * res[0], request.max_per_polygon, request.seed)
     check_training_labels(samples.labels, request.class_field)  # early message; re-checked after nodata
-    reader = ProviderReader(layer.dataProvider().clone(), bands, layer.name())
-    transform, warning = _radiometric_transform(_sample_values(reader, extent), meta.normalization)
-    warnings += [warning] if warning else []
-    job = TrainClassifierJob(request, encoder, reader, transform, samples, res, tile_size, warnings=warnings)
+    inputs = layer_inputs(layer, meta, extent, request.bands, request.sensor, request.acquired)
+    warnings = inputs.warnings + ([encoder.provider_warning] if encoder.provider_warning else [])
+    job = TrainClassifierJob(request, encoder, inputs.reader, inputs.transform, samples, res, tile_size,
+                             warnings=warnings, mapping=inputs.mapping, month=inputs.month, notes=inputs.notes)
+    if request.prior_output is not None or LATLON_INPUT in meta.input_names:
+        job.latlon = _sample_latlon(job)
     if request.prior_output is not None:
         _prepare_prior(job)
     return job
 
 
+def _sample_latlon(job: TrainClassifierJob) -> np.ndarray:
+    """(lat, lon) degrees of every sample (the centres of their tiles)."""
+    to_latlon = cell_to_latlon(job.request.layer.crs(), job.res[0])
+    latlon, valid = to_latlon(job.samples.xs.astype(np.float64), job.samples.ys.astype(np.float64))
+    if not valid.all():
+        raise CspError("some samples have no place on Earth in the raster's CRS: their (lat, lon) is needed by the "
+                       "encoder or the location prior")
+    return latlon
+
+
 def _prepare_prior(job: TrainClassifierJob) -> None:
-    """Load the location encoder and place every sample at its (lat, lon)."""
+    """Load the location encoder (the samples' (lat, lon) are in ``job.latlon``)."""
     request = job.request
     if request.prior_output.suffix.lower() != ".onnx" or request.prior_output == request.output:
         raise CspError(f"the location-prior output must be another .onnx file, got {request.prior_output.name}")
@@ -173,11 +188,6 @@ def _prepare_prior(job: TrainClassifierJob) -> None:
     if job.location_encoder.metadata.kind != "location_encoder":
         raise CspError(f"{job.location_encoder.path.name} is a {job.location_encoder.metadata.kind} model; "
                        "the location prior needs a location_encoder")
-    to_latlon = cell_to_latlon(request.layer.crs(), job.res[0])
-    latlon, valid = to_latlon(job.samples.xs.astype(np.float64), job.samples.ys.astype(np.float64))
-    if not valid.all():
-        raise CspError("some samples have no place on Earth in the raster's CRS: the location prior cannot be trained")
-    job.latlon = latlon
 
 
 def candidate_lines(candidates: list[Candidate], folds: int) -> list[str]:
@@ -197,6 +207,7 @@ def embed_samples(job: TrainClassifierJob, progress: Progress | None = None,
     half_x, half_y = size * job.res[0] / 2, size * job.res[1] / 2
     kept = np.zeros(len(samples.xs), dtype=bool)
     tiles: list[np.ndarray] = []
+    rows: list[int] = []  # the samples whose tiles are in ``tiles``
     embeddings: list[dict[str, np.ndarray]] = []
     for i, (x, y) in enumerate(zip(samples.xs, samples.ys)):
         if canceled is not None and canceled():
@@ -209,25 +220,32 @@ def embed_samples(job: TrainClassifierJob, progress: Progress | None = None,
             fill_invalid(pixels, valid)
         kept[i] = True
         tiles.append(pixels)
+        rows.append(i)
         if len(tiles) == job.request.batch_size:
-            embeddings.append(_embed(job, tiles))
+            embeddings.append(_embed(job, tiles, rows))
         if progress is not None:
             progress(90.0 * (i + 1) / len(samples.xs))
     if tiles:
-        embeddings.append(_embed(job, tiles))
+        embeddings.append(_embed(job, tiles, rows))
     if not embeddings:
         return {}, kept  # no usable sample: the label check that follows says so
     return {name: np.concatenate([e[name] for e in embeddings]) for name in embeddings[0]}, kept
 
 
-def _embed(job: TrainClassifierJob, tiles: list[np.ndarray]) -> dict[str, np.ndarray]:
+def _embed(job: TrainClassifierJob, tiles: list[np.ndarray], rows: list[int]) -> dict[str, np.ndarray]:
+    """Feature blocks of the collected tiles of samples ``rows``: their statistics and, when wanted, their
+    embedding (with (lat, lon), month and band mask when the encoder takes them); empties both lists."""
     batch = np.stack(tiles)
+    latlon = job.latlon[rows] if job.latlon is not None else None
+    month = np.full(len(rows), job.month, np.int64) if job.month is not None else None
     tiles.clear()
+    rows.clear()
     if job.transform is not None:
         job.transform.apply(batch)
     blocks = tile_statistics(batch)  # of the values the graph's image input gets at Classify
     if any(EMBEDDING in name for name in _feature_sets(job.request)):
-        blocks[EMBEDDING] = job.encoder.run(image=batch)
+        band_mask = job.mapping.band_mask if job.mapping is not None else None
+        blocks[EMBEDDING] = job.encoder.run(image=batch, latlon=latlon, band_mask=band_mask, month=month)
     return blocks
 
 
@@ -325,9 +343,11 @@ def _classifier_metadata(job: TrainClassifierJob, class_names: list[str], counts
                                    "requested": {"features": request.features, "l2_c": request.c},
                                    "rule": "highest k-fold CV accuracy, ties: lower CV log-loss",
                                    "nested_cv": selection.nested},
-                     "max_per_polygon": request.max_per_polygon, "resolution_m": request.resolution_m or encoder.gsd_m},
+                     "max_per_polygon": request.max_per_polygon, "resolution_m": request.resolution_m or encoder.gsd_m,
+                     "inputs": job.notes},
         "metrics": {"cv_accuracy": round(float(accuracy), 4), "cv_macro_f1": round(float(np.nanmean(f1)), 4),
                     "cv_folds": folds, "cv_accuracy_chosen": round(chosen.accuracy, 4)},
+        **band_fields(job),
     })
 
 
@@ -337,6 +357,19 @@ def _feature_description(names: tuple[str, ...], encoder: str) -> str:
     words = ([f"{encoder} embeddings"] if EMBEDDING in names else []) + (
         [f"per-band tile {', '.join(statistics)}".replace("centre", "centre pixel")] if statistics else [])
     return " + ".join(words)
+
+
+def band_fields(job: TrainClassifierJob) -> dict:
+    """What the classifier keeps of the band mapping: the layer band labels it was trained on (Classify
+    re-matches them) and, for encoders with band groups, the bands masked at training (Classify masks them
+    again)."""
+    encoder, mapping = job.encoder.metadata, job.mapping
+    if mapping is None:
+        return {}
+    fields = {"source_band_labels": mapping.source_labels()}
+    if encoder.spectral is not None:
+        fields["spectral"] = {**encoder.to_dict()["spectral"], "masked_bands": list(mapping.masked)}
+    return fields
 
 
 def _prior_metadata(job: TrainClassifierJob, classifier: ModelMetadata, latlon: np.ndarray, accuracy: float,

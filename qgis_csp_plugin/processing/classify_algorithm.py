@@ -15,13 +15,11 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
 )
 
 from ..contract.errors import CspError
 from ..contract.schema import Kind
-from ..core.band_mapping import parse_bands
 from ..core.default_models import find_default_model
 from ..core.progress import Canceled
 from ..core.tiling import MAX_TILES
@@ -29,6 +27,8 @@ from ..jobs.classify import ClassifyRequest, output_layer_name, prepare
 from ..qgis_io.layers import TOP_K
 from ..qgis_io.settings import apply_runtime
 from ..qgis_io.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
+from .band_parameters import HELP as BAND_HELP
+from .band_parameters import add_band_parameters, band_parameter_values
 from .prior_exponent_parameter import add_prior_exponent_parameter, prior_exponent_value
 
 SENTINEL2_MIN_BANDS = 13
@@ -54,8 +54,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 f"probability raster. MODEL defaults to the shipped Sentinel-2 model for layers with 13+ "
                 f"bands and to the RGB model otherwise. The fusion is P(y|image)·P(y|location)^α with the α "
                 f"stored in the prior (chosen on validation data; 1 for priors without one) or PRIOR_EXPONENT; "
-                f"outside the prior's training area α = 0 (image only) unless FORCE_PRIOR. BANDS maps model "
-                f"bands to layer bands, e.g. 4,3,2. "
+                f"outside the prior's training area α = 0 (image only) unless FORCE_PRIOR. {BAND_HELP} "
                 f"Tiles without any valid pixel are skipped: class 'nodata', class_id -1. STRIDE (px) below the "
                 f"tile size gives dense maps: the class raster has one cell per stride, and each cell's "
                 f"probabilities are the mean over all tiles that contain it (e.g. 64 px tiles, 8 px stride: "
@@ -82,8 +81,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
             Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber("BATCH_SIZE", "Batch size",
                                                        Qgis.ProcessingNumberParameterType.Integer, 16, minValue=1))
-        self.addParameter(QgsProcessingParameterString("BANDS", "Band mapping, e.g. 1,2,3 (empty = by name)",
-                                                       optional=True))
+        add_band_parameters(self)
         self.addParameter(QgsProcessingParameterBoolean("USE_LOCATION_PRIOR", "Fuse with a location prior", False))
         self.addParameter(QgsProcessingParameterFile("PRIOR_MODEL", "Location-prior model (empty = default)",
                                                      extension="onnx", optional=True))
@@ -107,6 +105,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         try:
             outputs = {kind: self._output_path(parameters, name, context) for kind, name in OUTPUT_PARAMETERS.items()}
             outputs = {kind: path for kind, path in outputs.items() if path is not None}
+            bands, sensor, acquired = band_parameter_values(self, parameters, context)
             request = ClassifyRequest(
                 layer=layer,
                 model_path=self._model_path(parameters, context, layer.bandCount()),
@@ -117,7 +116,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context) or None,
                 overlap=self._overlap(parameters, context),
                 stride=self.parameterAsInt(parameters, "STRIDE", context) or None,
-                bands=parse_bands(self.parameterAsString(parameters, "BANDS", context)) or None,
+                bands=bands, sensor=sensor, acquired=acquired,
                 batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
                 use_prior=self.parameterAsBool(parameters, "USE_LOCATION_PRIOR", context),
                 prior_path=Path(p) if (p := self.parameterAsFile(parameters, "PRIOR_MODEL", context)) else None,

@@ -21,12 +21,15 @@ from qgis.core import (
 )
 
 from ..contract.errors import CspError
-from ..core.band_mapping import parse_bands
-from ..core.default_models import find_default_model
+from ..core.default_models import DEFAULT_ENCODERS, default_image_encoder
 from ..core.head_selection import C_GRID
 from ..core.progress import Canceled
 from ..core.tile_features import FEATURE_SETS
 from ..jobs.train_classifier import AUTO, MAX_FOLDS, TrainRequest, describe_request, prepare
+from ..qgis_io.layer_facts import file_name
+from ..qgis_io.provider_reader import band_labels
+from .band_parameters import HELP as BAND_HELP
+from .band_parameters import add_band_parameters, band_parameter_values
 
 FEATURE_CHOICES = (AUTO, *FEATURE_SETS)
 
@@ -53,7 +56,8 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                 "style) that 'Classify raster layer' runs. Points outside the raster or on nodata are dropped and "
                 "counted; a layer in another CRS is reprojected. OUTPUT_PRIOR optionally also writes a location "
                 "prior over the same classes (the samples' (lat, lon) through a location encoder + the same kind "
-                "of head), for 'Fuse with a location prior' in Classify.")
+                "of head), for 'Fuse with a location prior' in Classify. ENCODER defaults to the first installed "
+                f"default encoder that can read the layer's bands ({', '.join(DEFAULT_ENCODERS)}). {BAND_HELP}")
 
     def createInstance(self) -> TrainClassifierAlgorithm:  # noqa: N802
         return TrainClassifierAlgorithm()
@@ -67,8 +71,7 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             [Qgis.ProcessingSourceType.VectorPoint, Qgis.ProcessingSourceType.VectorPolygon]))
         self.addParameter(QgsProcessingParameterField("CLASS_FIELD", "Class field (text or integer)",
                                                       parentLayerParameterName="LABELS"))
-        self.addParameter(QgsProcessingParameterString("BANDS", "Band mapping, e.g. 1,2,3 (empty = by name)",
-                                                       optional=True))
+        add_band_parameters(self)
         self.addParameter(QgsProcessingParameterNumber(
             "RESOLUTION", "Resolution in metres/pixel (0 = encoder GSD)", Qgis.ProcessingNumberParameterType.Double,
             0.0, minValue=0.0))
@@ -97,14 +100,16 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         try:
+            layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
+            bands, sensor, acquired = band_parameter_values(self, parameters, context)
             request = TrainRequest(
-                layer=self.parameterAsRasterLayer(parameters, "INPUT", context),
-                encoder_path=self._encoder_path(parameters, context),
+                layer=layer,
+                encoder_path=self._encoder_path(parameters, context, layer, bands, sensor),
                 labels=self.parameterAsVectorLayer(parameters, "LABELS", context),
                 class_field=(self.parameterAsStrings(parameters, "CLASS_FIELD", context) or [""])[0],
                 output=Path(self.parameterAsFileOutput(parameters, "OUTPUT", context)),
                 name=self.parameterAsString(parameters, "NAME", context),
-                bands=parse_bands(self.parameterAsString(parameters, "BANDS", context)) or None,
+                bands=bands, sensor=sensor, acquired=acquired,
                 resolution_m=self.parameterAsDouble(parameters, "RESOLUTION", context) or None,
                 tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context) or None,
                 c=self.parameterAsDouble(parameters, "C", context) or None,
@@ -117,6 +122,8 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                 else None,
             )
             job = prepare(request)
+            for note in job.notes:
+                feedback.pushInfo(note)
             for warning in job.warnings:
                 feedback.pushWarning(warning)
             feedback.pushInfo(describe_request(job))
@@ -133,11 +140,10 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             outputs["OUTPUT_PRIOR"] = str(result.prior_path)
         return outputs
 
-    def _encoder_path(self, parameters, context) -> Path:
+    def _encoder_path(self, parameters, context, layer, bands, sensor) -> Path:
         given = self.parameterAsFile(parameters, "ENCODER", context)
         if given:
             return Path(given)
-        found = find_default_model("image_encoder")
-        if found is None:
-            raise CspError("no ENCODER given and no default image encoder is installed in models/")
-        return found
+        if layer is None:
+            raise CspError("INPUT is not a raster layer")
+        return default_image_encoder(band_labels(layer), file_name(layer), bands, sensor)

@@ -15,7 +15,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsSettings,
 )
-from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
+from qgis.gui import QgsDateEdit, QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
@@ -29,12 +29,11 @@ from qgis.PyQt.QtWidgets import (
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel, import_onnxruntime, read_metadata
 from ..contract.schema import Kind
-from ..core.band_mapping import default_bands
+from ..core.acquisition_date import DEFAULT_MONTH
 from ..core.default_models import default_model_paths, find_default_model
 from ..core.tiling import TooManyTilesError
 from ..jobs.classify import ClassifyJob, ClassifyRequest, default_resolution_m, prepare
-from ..qgis_io.provider_reader import band_labels
-from .band_picker import BandPicker, preferred_layer
+from .band_picker import BandPicker, automatic_mapping, preferred_layer
 from .classify_task import ClassifyTask
 from .dialog import CspDialog
 from .file_field import on_path_settled
@@ -85,6 +84,13 @@ class ClassifyDialog(CspDialog):
         self.stride.setToolTip("Dense maps: a stride below the tile size gives one class cell per stride, with "
                                "probabilities averaged over the tiles that contain it (e.g. 64 px tiles, 8 px stride)")
         self.bands = BandPicker()
+        self.acquired = QgsDateEdit()
+        self.acquired.setObjectName("csp_acquisition_date")
+        self.acquired.setAllowNull(True)
+        self.acquired.clear()
+        self.acquired.setToolTip("Acquisition date of the layer (its month is an input of the Presto and Galileo "
+                                 "encoders); empty = a date in the file name or metadata, else July "
+                                 f"(month {DEFAULT_MONTH})")
         self.batch_size = _int(1, 1024, 16)
         self.use_prior = QCheckBox("fuse P(y|tile) with P(y|location)")
         self.prior_file = QgsFileWidget()
@@ -101,7 +107,8 @@ class ClassifyDialog(CspDialog):
                               ("Polygon layer", self.polygon_box), ("Resolution", self.resolution),
                               ("Tile size (px)", self.tile_size), ("Overlap", self.overlap),
                               ("Stride (px)", self.stride),
-                              ("Band mapping", self.bands), ("Batch size", self.batch_size),
+                              ("Band mapping", self.bands), ("Acquisition date", self.acquired),
+                              ("Batch size", self.batch_size),
                               ("Location prior", self.use_prior), ("Prior model file", self.prior_file),
                               ("Prior exponent α", self.prior_exponent), ("Force the prior", self.force_prior),
                               ("Outputs", self.output_box), ("Output folder", self.output_dir)):
@@ -125,7 +132,7 @@ class ClassifyDialog(CspDialog):
         path = self.model_path()
         if path is None or self.iface is None:
             return
-        self.layer_box.setLayer(preferred_layer(self.iface.activeLayer(), read_metadata(path).bands))
+        self.layer_box.setLayer(preferred_layer(self.iface.activeLayer(), read_metadata(path)))
 
     def _restore(self) -> None:
         """The choices of the last run (model, extent, outputs, folder, batch size, prior)."""
@@ -192,13 +199,14 @@ class ClassifyDialog(CspDialog):
         self.resolution.setValue(self.default_resolution)
         self.tile_size.setValue(meta.tile_size)
         self.overlap.setValue(meta.overlap)
-        self.bands.set_bands(layer, meta.bands)
+        self.bands.set_bands(layer, meta)
         self.bands.setToolTip(f"model bands: {', '.join(meta.bands)}")
+        self.acquired.setEnabled("month" in meta.input_names)
         self.fit_to_screen()  # 13 band pickers need room, 3 give it back
 
     def _chosen_bands(self, layer: QgsRasterLayer) -> list[int] | None:
-        """The pickers' bands; ``None`` when they show the default mapping (prepare() then warns if
-        it is by position only); raises :class:`CspError` when only some are set."""
+        """The pickers' bands; ``None`` when they show the automatic mapping (prepare() then says how it
+        was found); raises :class:`CspError` when only some bands of a model that needs all are set."""
         chosen, unset = self.bands.bands(), self.bands.unset()
         if chosen is None:
             if len(unset) < len(self.bands.names):
@@ -206,7 +214,7 @@ class ClassifyDialog(CspDialog):
             return None
         meta = read_metadata(self.model_path())
         try:
-            return None if chosen == default_bands(meta.bands, band_labels(layer)) else chosen
+            return None if chosen == automatic_mapping(layer, meta).layer_bands else chosen
         except CspError:
             return chosen
 
@@ -232,6 +240,7 @@ class ClassifyDialog(CspDialog):
             tile_size=self.tile_size.value(), overlap=self.overlap.value(),
             stride=self.stride.value() or None,
             bands=self._chosen_bands(layer), batch_size=self.batch_size.value(),
+            acquired=None if self.acquired.isNull() else self.acquired.date().toPyDate(),
             use_prior=self.use_prior.isEnabled() and self.use_prior.isChecked(),
             prior_path=Path(self.prior_file.filePath()) if self.prior_file.filePath() else None,
             prior_exponent=prior_exponent_value(self.prior_exponent), force_prior=self.force_prior.isChecked())

@@ -87,7 +87,8 @@ def test_wrong_schema_version(image_model, tmp_path):
                 prop.value = "99"
 
     message = load_error(edited(image_model, tmp_path / "future.onnx", bump))
-    assert "future.onnx: model metadata schema version 99 is not supported (this plugin reads versions 1, 2)" in message
+    assert ("future.onnx: model metadata schema version 99 is not supported (this plugin reads versions 1, 2, 3)"
+            in message)
 
 
 def test_invalid_metadata_value(image_model, tmp_path):

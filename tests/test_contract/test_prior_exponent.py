@@ -21,7 +21,7 @@ def priors(tmp_path_factory):
 
 def test_alpha_is_stored_in_the_metadata_of_a_v2_prior(priors):
     meta = priors["v2"].metadata
-    assert SCHEMA_VERSION == 2 and meta.schema_version == 2 and meta.prior_exponent == 0.25
+    assert SCHEMA_VERSION == 3 and meta.schema_version == 3 and meta.prior_exponent == 0.25
     assert stored_exponent(meta).value == 0.25 and stored_exponent(meta).notes == []
     assert "fusion exponent α = 0.25" in priors["v2"].describe()
 
@@ -40,7 +40,7 @@ def test_a_v1_prior_without_alpha_loads_with_alpha_1_and_a_note(priors):
     ({"prior_exponent": float("inf")}, "must be a finite number >= 0"),
     ({"prior_exponent": "half"}, "must be a finite number >= 0"),
     ({"kind": "location_encoder", "embedding_dim": 4, "class_names": []}, "only meaningful for a location_prior"),
-    ({"schema_version": 3}, "schema version 3 is not supported (this plugin reads versions 1, 2)"),
+    ({"schema_version": 4}, "schema version 4 is not supported (this plugin reads versions 1, 2, 3)"),
 ])
 def test_bad_alpha_or_schema_is_refused(priors, changes, message):
     data = {**priors["v2"].metadata.to_dict(), **changes}

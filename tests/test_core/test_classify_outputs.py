@@ -1,56 +1,12 @@
-"""Band mapping, the tile attribute table and all-or-nothing output staging."""
+"""The tile attribute table and all-or-nothing output staging."""
 
 import numpy as np
 import pytest
 
-from qgis_csp_plugin.core.band_mapping import (
-    BandMappingError,
-    default_bands,
-    parse_bands,
-    positional_warning,
-    validate_bands,
-)
 from qgis_csp_plugin.core.classify import TileResults
 from qgis_csp_plugin.core.staging import StagedOutputs
 from qgis_csp_plugin.core.tile_table import NODATA_CLASS, field_specs, probability_field, rows
 from qgis_csp_plugin.core.tiling import Extent, TileGrid
-
-S2 = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A"]
-
-
-def test_default_bands_by_name_then_by_position():
-    labels = ["Band 1 (Blue)", "Band 2 (Green)", "Band 3 (Red)"]
-    assert default_bands(["red", "green", "blue"], labels) == [3, 2, 1]
-    assert default_bands(S2, [f"Band {i:02d} (Gray)" for i in range(1, 14)]) == list(range(1, 14))
-    with pytest.raises(BandMappingError, match="needs 13 bands .* the layer has 3"):
-        default_bands(S2, labels)
-
-
-def test_unpadded_sentinel2_names_in_esa_order_map_by_name():
-    esa = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
-    mapping = default_bands(S2, esa)
-    assert [esa[i - 1] for i in mapping] == [b.replace("B0", "B") for b in S2]  # B8A found at position 9
-    assert positional_warning(S2, esa) is None
-    gray = [f"Band {i} (Gray)" for i in range(1, 14)]
-    assert "layer order" in positional_warning(S2, gray)
-
-
-def test_band_aliases_map_colour_names_to_sentinel2_names_and_back():
-    s2_rgb = ["B02 (blue)", "B03", "B04"]
-    assert default_bands(["red", "green", "blue"], s2_rgb) == [3, 2, 1]
-    assert positional_warning(["red", "green", "blue"], s2_rgb) is None
-    colour_labels = ["Band 1 (Blue)", "Band 2 (Green)", "Band 3 (Red)"]
-    assert default_bands(["B04", "B03", "B02"], colour_labels) == [3, 2, 1]
-
-
-def test_parse_and_validate_bands():
-    assert parse_bands(" 4, 3 ,2") == [4, 3, 2] and parse_bands("") == []
-    with pytest.raises(BandMappingError, match="comma-separated"):
-        parse_bands("red,green")
-    with pytest.raises(BandMappingError, match="band\\(s\\) 4 do not exist: the layer has 3"):
-        validate_bands([4, 3, 2], ["red", "green", "blue"], 3)
-    with pytest.raises(BandMappingError, match="needs 3 bands"):
-        validate_bands([1, 2], ["red", "green", "blue"], 3)
 
 
 def test_rows_follow_the_field_specs():

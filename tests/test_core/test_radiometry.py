@@ -54,3 +54,32 @@ def test_percentile_matching_rejects_flat_bands_and_empty_extents():
         match_percentiles([5, 1], [5, 2], [0, 0], [1, 1])
     with pytest.raises(CspError, match="no valid pixel"):
         band_percentiles(np.zeros((3, 0), np.float32), (2.0, 98.0))
+
+
+def test_reflectance_rules_for_real_landsat_8bit_and_unit_layers(data_dir):
+    """The declared rules of ``reflectance`` models, on real pixels: Landsat 8 Level-1 DN, an 8-bit
+    layer (matched to the training statistics, with a warning), Sentinel-2 DN (as they are), 0..1 floats."""
+    from qgis_csp_plugin.contract.schema import Normalization
+    from qgis_csp_plugin.core.radiometry import reflectance_rule
+
+    norm = Normalization([1395.0, 1338.0, 1343.0, 1544.0], [918.0, 913.0, 1093.0, 1047.0], radiometry="reflectance",
+                         reflectance_scale=10000.0)
+    used = np.array([True, True, True, False])
+    landsat = gdal.Open(str(data_dir / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif")).ReadAsArray()
+    values = np.concatenate([landsat[::-1].reshape(3, -1)[:, ::50], np.zeros((1, 20972))]).astype(np.float32)
+    rule = reflectance_rule(values, used, norm, "int", "LC08_L1TP_224078_20200518_RGB.tif", [])
+    assert "Landsat 8/9 OLI Level-1" in rule.note and rule.warning is None
+    reflectance = rule.transform.apply(values.reshape(4, -1, 1).copy())[:, :, 0]
+    assert 300 < np.median(reflectance[0]) < 1500 and (reflectance[3] == 0).all()  # blue of a reservoir scene
+    assert "Collection 2 Level-2" in reflectance_rule(values, used, norm, "int", "x.tif", ["Band 1: SR_B2"]).note
+    byte = gdal.Open(str(data_dir / "scenes" / "RGB.byte.tif")).ReadAsArray().reshape(3, -1)
+    byte = np.concatenate([byte[:, (byte > 0).all(axis=0)], np.zeros((1, (byte > 0).all(axis=0).sum()))])
+    rule = reflectance_rule(byte.astype(np.float32), used, norm, "byte", "RGB.byte.tif", [])
+    assert "8-bit values have no reflectance scale" in rule.warning
+    matched = rule.transform.apply(byte.astype(np.float32).reshape(4, -1, 1))[:, :, 0]
+    assert matched[:3].mean(axis=1) == pytest.approx(norm.mean[:3], rel=1e-3) and (matched[3] == 0).all()
+    eurosat = gdal.Open(str(data_dir / "eurosat_ms" / "Forest" / "Forest_1.tif")).ReadAsArray()[1:5]
+    s2 = reflectance_rule(eurosat.reshape(4, -1).astype(np.float32), used, norm, "int", "Forest_1.tif", [])
+    assert s2.transform is None and "Sentinel-2 digital numbers" in s2.note and s2.warning is None
+    unit = reflectance_rule(eurosat.reshape(4, -1).astype(np.float32) / 10000, used, norm, "float", "f.tif", [])
+    assert unit.transform.scale.tolist() == [10000, 10000, 10000, 0] and "0..1" in unit.note

@@ -274,3 +274,19 @@ def test_dialog_fits_the_screen_and_shrinks_back(qgis_app, qgis_iface, model, tm
         assert dialog.scroll.widgetResizable() and dialog.width() <= 1366
     finally:
         QgsProject.instance().clear()
+
+
+def test_dialog_shows_model_band_to_layer_band_pairs(qgis_app, qgis_iface, model):
+    """#27: the pairs are visible before the run and follow the pickers."""
+    dialog = open_dialog(qgis_iface, model)
+    try:
+        pairs = dialog.bands.summary
+        assert pairs.text() == ("bands by band name/wavelength: red ← band 1 (Red), green ← band 2 (Green), "
+                                "blue ← band 3 (Blue)")
+        dialog.bands.boxes[0].setBand(3)
+        assert pairs.text().startswith("bands as given: red ← band 3 (Blue), green ← band 2 (Green)")
+        dialog.bands.boxes[2].setBand(-1)
+        assert "needs every band (red, green, blue): 0 (missing) is not allowed" in pairs.text()
+        assert not dialog.acquired.isEnabled()  # this model takes no month
+    finally:
+        QgsProject.instance().clear()

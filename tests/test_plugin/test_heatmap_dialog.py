@@ -54,7 +54,7 @@ def test_class_prior_dialog_lists_classes_and_runs_to_a_styled_layer(qgis_app, q
     items = [dialog.classes.itemText(i) for i in range(dialog.classes.count())]
     assert items == ["most likely class", "entropy", *CLASSES]
     tooltip = dialog.model.toolTip()  # the same text as `python -m trainer inspect`
-    assert "(location_prior, schema v2)" in tooltip and "input latlon: float32" in tooltip
+    assert "(location_prior, schema v3)" in tooltip and "input latlon: float32" in tooltip
     dialog.crs.setCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
     assert dialog.extent.outputExtent().xMaximum() == pytest.approx(20_037_508.34, rel=1e-6)  # world by default
     dialog.cell_size.setValue(1_000_000.0)

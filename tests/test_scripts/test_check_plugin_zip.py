@@ -83,3 +83,15 @@ def test_command_line_ok_and_usage(tmp_path):
     ok = subprocess.run([sys.executable, str(SCRIPT), str(_zip(tmp_path / "ok.zip"))], capture_output=True, text=True)
     assert ok.returncode == 0 and "follows the plugin repository rules" in ok.stdout
     assert subprocess.run([sys.executable, str(SCRIPT)], capture_output=True).returncode == 2
+
+
+def test_third_party_model_notices_must_be_shipped(tmp_path):
+    """A model whose metadata carries "Copyright (c) …" (the imported Presto/Galileo encoders) needs that notice in
+    a models/LICENSE_*.txt of the zip."""
+    model = {f"{PACKAGE}/models/presto_encoder.onnx": (REPO / "models" / "presto_encoder.onnx").read_bytes()}
+    problems = checker.check_zip(_zip(tmp_path / "p.zip", extra=model))
+    assert problems == [f"{PACKAGE}/models/presto_encoder.onnx: carries the notice 'Copyright (c) 2024 Presto "
+                        f"Authors', which no {PACKAGE}/models/LICENSE_*.txt reproduces"]
+    licence = REPO / "models" / "LICENSE_presto_galileo.txt"
+    notice = {f"{PACKAGE}/models/{licence.name}": licence.read_bytes()}
+    assert checker.check_zip(_zip(tmp_path / "ok.zip", extra={**model, **notice})) == []

@@ -361,7 +361,7 @@ def test_inspect_prints_description_and_self_check_without_torch(good_model):
     assert "torch imported: False" in text
     model = OnnxModel.load(out)
     assert model.describe() in text  # the same text as the plugin's tooltip
-    for line in ("tiny fused (fused, schema v2)", "classes (3): Forest, River, Residential",
+    for line in ("tiny fused (fused, schema v3)", "classes (3): Forest, River, Residential",
                  "input image: float32 (batch, 3, 16, 16)", "input latlon: float32 (batch, 2)",
                  "output probabilities: float32 (batch, 3)", "export: precision=float32", "MB)",
                  "self check ok: 8 random inputs -> finite probabilities (8, 3), rows sum to 1"):

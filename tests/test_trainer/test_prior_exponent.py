@@ -24,7 +24,7 @@ def test_alpha_is_chosen_on_validation_data_and_stored(tmp_path, capsys):
                  "--candidates", *candidates]) == 0
     after = OnnxModel.load(prior_path)
     meta, selection = after.metadata, after.metadata.training["prior_exponent_selection"]
-    assert meta.schema_version == 2 and meta.prior_exponent in (0.0, 0.5, 1.0)
+    assert meta.schema_version == 3 and meta.prior_exponent in (0.0, 0.5, 1.0)
     assert selection["n_val"] == 40 and "validation split of eurosat" in selection["data"]
     nll = selection["val_nll"]
     assert meta.prior_exponent == float(min(nll, key=lambda a: (nll[a], float(a))))

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import torch
 
-from qgis_csp_plugin.contract.onnx_model import OnnxModel
+from qgis_csp_plugin.contract.onnx_model import OnnxModel, check_tile_size
 from qgis_csp_plugin.contract.schema import EXPORT_REPORT_KEY
 from trainer import __version__
 from trainer.errors import TrainerError
@@ -56,7 +56,7 @@ def export_onnx(spec: ExportSpec, out_path: str | os.PathLike) -> ParityReport:
             torch.onnx.export(
                 module, spec.example_inputs, str(tmp), input_names=list(spec.input_names),
                 output_names=[spec.output_name], opset_version=OPSET, dynamo=False,
-                dynamic_axes={name: {0: "batch"} for name in (*spec.input_names, spec.output_name)},
+                dynamic_axes=spec.axes(),
             )
         proto = onnx.load(str(tmp))
         props = spec.metadata.to_props()
@@ -86,7 +86,7 @@ def parity_check(spec: ExportSpec, onnx_path: str | os.PathLike, batch: int = 5,
     """Run the same random batch (raw pixels around the training mean, points over the globe)
     through torch and onnxruntime and report the largest absolute difference."""
     model = OnnxModel.load(onnx_path, check=False)  # the parity check reports
-    feeds = model.random_batch(batch, seed)
+    feeds = model.random_batch(batch, seed, size=check_tile_size(spec.metadata))
     with torch.no_grad():
         expected = spec.module.eval()(*(torch.from_numpy(feeds[name]) for name in spec.input_names)).numpy()
     got = model.session.run([spec.output_name], feeds)[0]

@@ -15,7 +15,8 @@ class ExportSpec:
 
     ``example_inputs`` are in the order of ``input_names`` (``image`` and/or ``latlon``);
     the single output is ``probabilities`` or ``embedding``. ``atol`` is the torch↔ORT parity
-    bound (1e-4 for location models, 1e-3 for image backbones).
+    bound (1e-4 for location models, 1e-3 for image backbones). ``dynamic_axes``: the dynamic axes of
+    each input/output (name → {axis: name}); by default axis 0 ("batch") of every one.
     """
 
     module: torch.nn.Module
@@ -24,3 +25,9 @@ class ExportSpec:
     output_name: str
     metadata: ModelMetadata
     atol: float = 1e-4
+    dynamic_axes: dict[str, dict[int, str]] | None = None
+
+    def axes(self) -> dict[str, dict[int, str]]:
+        if self.dynamic_axes is not None:
+            return self.dynamic_axes
+        return {name: {0: "batch"} for name in (*self.input_names, self.output_name)}
