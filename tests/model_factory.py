@@ -92,3 +92,16 @@ def as_schema_v1(path: Path) -> Path:
         proto.metadata_props.add(key=key, value=value)
     onnx.save(proto, str(path))
     return path
+
+
+def with_metadata(source: Path, target: Path, **props: str) -> Path:
+    """A copy of an exported model whose metadata keys ``props`` hold the given raw (JSON) strings."""
+    import onnx
+
+    proto = onnx.load(str(source))
+    values = {p.key: p.value for p in proto.metadata_props} | props
+    del proto.metadata_props[:]
+    for key, value in values.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(target))
+    return target

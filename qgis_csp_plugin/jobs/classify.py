@@ -33,7 +33,7 @@ from ..core.default_models import find_default_model
 from ..core.dense import average_overlaps
 from ..core.progress import IsCanceled, Progress
 from ..core.radiometry import BandTransform, band_percentiles, match_percentiles, match_statistics, statistics_warning
-from ..core.staging import StagedOutputs
+from ..core.staging import StagedOutputs, check_output_paths
 from ..core.tiling import (
     MAX_TILES,
     Extent,
@@ -128,6 +128,7 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     layer = request.layer
     if layer is None or not layer.isValid():
         raise CspError("the input layer is missing or cannot be read")
+    check_output_paths(path for path in request.outputs.values() if path is not None)
     crs = layer.crs()
     if not crs.isValid():
         raise CspError(f"the layer {layer.name()!r} has no coordinate reference system: set one "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal, ogr
+from osgeo import gdal
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
@@ -24,7 +26,7 @@ from qgis.PyQt.QtCore import QMetaType
 from ..contract.errors import CspError
 from ..core.classify import TileResults
 from ..core.geotiff import GeoTiffWriter
-from ..core.tile_table import field_specs, rows
+from ..core.tile_table import field_aliases, field_specs, rows
 from .styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 
 CLASS_NODATA = 255
@@ -34,11 +36,15 @@ QT_TYPES = {str: QMetaType.Type.QString, int: QMetaType.Type.Int, float: QMetaTy
 
 
 def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
-    """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes, read back to check it
-    is complete (the writer reports no failed COMMIT, e.g. on a full disk)."""
+    """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes (each probability field's
+    alias is its class name), read back to check it is complete (:func:`check_geopackage`: the writer
+    reports neither a failed COMMIT nor a spatial index it could not build, e.g. on a full disk)."""
     fields = QgsFields()
+    aliases = field_aliases(results.class_names)
     for name, kind in field_specs(results.class_names, TOP_K):
-        fields.append(QgsField(name, QT_TYPES[kind]))
+        field = QgsField(name, QT_TYPES[kind])
+        field.setAlias(aliases.get(name, ""))
+        fields.append(field)
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "tiles"
@@ -56,19 +62,38 @@ def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateRefere
                 raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
     finally:
         del writer
-    _check_written(path, len(results.indices))
+    check_geopackage(path, "tiles", len(results.indices))
 
 
-def _check_written(path: Path, n_features: int) -> None:
-    """Raise :class:`CspError` unless ``path`` opens with a ``tiles`` table of ``n_features`` rows."""
-    gdal.ErrorReset()
-    dataset = ogr.Open(str(path))
-    table = dataset.GetLayerByName("tiles") if dataset is not None else None
-    count = table.GetFeatureCount() if table is not None else -1
-    table = dataset = None
-    if count != n_features:
-        reason = gdal.GetLastErrorMsg() or "the tiles table is missing or incomplete"
+def check_geopackage(path: Path, table: str, n_features: int) -> None:
+    """Raise :class:`CspError` unless ``path`` holds ``table`` with ``n_features`` rows and its complete
+    spatial index: the ``rtree_<table>_<geometry>`` table with a row per feature, registered in
+    ``gpkg_extensions`` (read with SQLite itself, whatever GDAL's exception state)."""
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            rows = db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+            indexed = _spatial_index_rows(db, table)
+    except sqlite3.Error as exc:
+        reason = f"the {table} table is missing or unreadable: {exc}"
+    else:
+        reason = (f"{rows:,} of {n_features:,} {table} rows" if rows != n_features else
+                  "its spatial index is missing or incomplete" if indexed != n_features else None)
+    if reason:
         raise CspError(f"could not write {path.name} ({reason}): is the disk full?")
+
+
+def _spatial_index_rows(db: sqlite3.Connection, table: str) -> int:
+    """Rows of ``table``'s R-tree when ``gpkg_extensions`` registers one, else -1."""
+    try:
+        geometry = db.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
+                              (table,)).fetchone()
+        registered = db.execute("SELECT COUNT(*) FROM gpkg_extensions WHERE table_name = ? AND "
+                                "extension_name = 'gpkg_rtree_index'", (table,)).fetchone()[0]
+        if geometry is None or not registered:
+            return -1
+        return db.execute(f'SELECT COUNT(*) FROM "rtree_{table}_{geometry[0]}"').fetchone()[0]
+    except sqlite3.OperationalError:  # no such table
+        return -1
 
 
 def write_cell_raster(path: Path, results: TileResults, values: np.ndarray, nodata: float,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from osgeo import gdal
 
 FAULTS = Path(__file__).resolve().parent
 if str(FAULTS) not in sys.path:  # fault_helpers, run_algorithm
@@ -32,6 +33,17 @@ def read_only_folder(tmp_path) -> Iterator[Path]:
     mount_tmpfs(folder, "64k", read_only=True)
     yield folder
     unmount(folder)
+
+
+@pytest.fixture(params=["exceptions off", "exceptions on"])
+def gdal_exceptions(request) -> Iterator[bool]:
+    """GDAL's Python exceptions off (a plain session) and on (as QGIS's GDAL provider sets them in
+    qgis_process); the previous state is restored."""
+    before = gdal.GetUseExceptions()
+    on = request.param == "exceptions on"
+    gdal.UseExceptions() if on else gdal.DontUseExceptions()
+    yield on
+    gdal.UseExceptions() if before else gdal.DontUseExceptions()
 
 
 def pytest_runtest_logreport(report) -> None:
