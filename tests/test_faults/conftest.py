@@ -13,8 +13,18 @@ FAULTS = Path(__file__).resolve().parent
 if str(FAULTS) not in sys.path:  # fault_helpers, run_algorithm
     sys.path.append(str(FAULTS))
 from fault_helpers import mount_tmpfs, unmount  # noqa: E402
+from model_factory import export_image_classifier, export_location_model  # noqa: E402
 
 _outcomes: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """A small RGB image classifier (32 px tiles at 30 m: 1,024 tiles on the Landsat scene) and a
+    location encoder."""
+    folder = tmp_path_factory.mktemp("models")
+    return {"rgb": export_image_classifier(folder / "rgb.onnx", tile_size=32, gsd_m=30.0),
+            "encoder": export_location_model(folder / "encoder.onnx", "location_encoder")}
 
 
 @pytest.fixture

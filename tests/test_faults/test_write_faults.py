@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from fault_helpers import DATA, MODELS, fill, mount_tmpfs, unmount
-from model_factory import export_image_classifier, export_location_model
 from osgeo import gdal
 from qgis.core import QgsRasterLayer
 
@@ -29,13 +28,6 @@ from qgis_csp_plugin.qgis_io.layers import check_geopackage, write_tile_vector
 pytestmark = pytest.mark.qgis
 LANDSAT = DATA / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
 OLD = b"the previous complete output"
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("models")
-    return {"rgb": export_image_classifier(folder / "rgb.onnx", tile_size=32, gsd_m=30.0),
-            "encoder": export_location_model(folder / "encoder.onnx", "location_encoder")}
 
 
 def classify(model: Path, outputs: dict[str, Path]):
