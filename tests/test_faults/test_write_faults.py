@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from fault_helpers import DATA, MODELS, fill, mount_tmpfs, unmount
+from model_factory import CLASSES
 from osgeo import gdal
 from qgis.core import QgsRasterLayer
 
@@ -23,6 +24,7 @@ from qgis_csp_plugin.core.staging import StagedOutputs
 from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 from qgis_csp_plugin.jobs.heatmap import HeatmapRequest
 from qgis_csp_plugin.jobs.heatmap import prepare as prepare_heatmap
+from qgis_csp_plugin.qgis_io.class_map import RasterClassMap
 from qgis_csp_plugin.qgis_io.layers import check_geopackage, write_tile_vector
 
 pytestmark = pytest.mark.qgis
@@ -215,3 +217,20 @@ def test_long_legal_output_names_are_written(qgis_app, models, tmp_path, length)
     embedding_heatmap(models["encoder"], heatmap, width=16)
     assert sorted(tmp_path.iterdir()) == sorted([*outputs.values(), heatmap])
     check_geopackage(outputs["vector"], "tiles", 1024)
+
+
+def test_reading_a_class_raster_writes_nothing_next_to_it(qgis_app, models, tmp_path):
+    """The plugin's own GDAL read of a class raster (its class names) leaves no <raster>.aux.xml; the layer
+    is made with GDAL_PAM_ENABLED=NO so that QGIS's own statistics for its default style do not count
+    (issue 26, point 8)."""
+    folder = tmp_path / "input"
+    classify(models["rgb"], {"classes": folder / "classes.tif"})
+    gdal.SetConfigOption("GDAL_PAM_ENABLED", "NO")
+    try:
+        layer = QgsRasterLayer(str(folder / "classes.tif"), "classes")
+    finally:
+        gdal.SetConfigOption("GDAL_PAM_ENABLED", None)
+    class_map = RasterClassMap(layer)
+    assert class_map.class_names and set(class_map.class_names) <= set(CLASSES)  # names read from the file
+    del class_map, layer
+    assert [p.name for p in folder.iterdir()] == ["classes.tif"]
