@@ -130,6 +130,9 @@ def prepare(request: TrainRequest) -> TrainClassifierJob:
     tile_size = request.tile_size or meta.tile_size
     samples = collect_samples(request.labels, request.class_field, crs, QgsProject.instance().transformContext(),
                               tile_size * res[0], request.max_per_polygon, request.seed)
+    outside = samples.outside_message(extent, layer.name())
+    if outside:
+        raise CspError(outside)
     check_training_labels(samples.labels, request.class_field)  # early message; re-checked after nodata
     reader = ProviderReader(layer.dataProvider().clone(), bands, layer.name())
     transform, warning = _radiometric_transform(_sample_values(reader, extent), meta.normalization)

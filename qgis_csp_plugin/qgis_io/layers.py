@@ -37,14 +37,12 @@ QT_TYPES = {str: QMetaType.Type.QString, int: QMetaType.Type.Int, float: QMetaTy
 
 def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
     """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes (each probability field's
-    alias is its class name), read back to check it is complete (:func:`check_geopackage`: the writer
-    reports neither a failed COMMIT nor a spatial index it could not build, e.g. on a full disk)."""
+    alias is its class name: :func:`_store_aliases`), read back to check it is complete
+    (:func:`check_geopackage`: the writer reports neither a failed COMMIT nor a spatial index it could
+    not build, e.g. on a full disk)."""
     fields = QgsFields()
-    aliases = field_aliases(results.class_names)
     for name, kind in field_specs(results.class_names, TOP_K):
-        field = QgsField(name, QT_TYPES[kind])
-        field.setAlias(aliases.get(name, ""))
-        fields.append(field)
+        fields.append(QgsField(name, QT_TYPES[kind]))
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "tiles"
@@ -62,7 +60,20 @@ def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateRefere
                 raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
     finally:
         del writer
+    _store_aliases(path, field_aliases(results.class_names))
     check_geopackage(path, "tiles", len(results.indices))
+
+
+def _store_aliases(path: Path, aliases: dict[str, str]) -> None:
+    """Each probability field's class name as its alias, kept in the layer's default QGIS style inside the
+    GeoPackage (``layer_styles``; GDAL before 3.7 stores no field aliases), which QGIS loads with the layer."""
+    layer = QgsVectorLayer(f"{path}|layername=tiles", "tiles", "ogr")
+    for name, alias in aliases.items():
+        layer.setFieldAlias(layer.fields().indexOf(name), alias)
+    error = layer.saveStyleToDatabase("default", "class names of the probability fields", True, "")
+    del layer
+    if error:
+        raise CspError(f"could not write {path.name} ({error}): is the disk full?")
 
 
 def check_geopackage(path: Path, table: str, n_features: int) -> None:
