@@ -94,14 +94,16 @@ def as_schema_v1(path: Path) -> Path:
     return path
 
 
-def with_metadata(source: Path, target: Path, **props: str) -> Path:
-    """A copy of an exported model whose metadata keys ``props`` hold the given raw (JSON) strings."""
+
+def with_metadata_of(model: Path, graph, target: Path, **changes: str) -> Path:
+    """``graph`` (an ``onnx.ModelProto``) carrying ``model``'s metadata, entries replaced by ``changes``
+    (JSON text), saved as ``target``."""
     import onnx
 
-    proto = onnx.load(str(source))
-    values = {p.key: p.value for p in proto.metadata_props} | props
-    del proto.metadata_props[:]
-    for key, value in values.items():
-        proto.metadata_props.add(key=key, value=value)
-    onnx.save(proto, str(target))
+    props = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    props.update(changes)
+    del graph.metadata_props[:]
+    for key, value in props.items():
+        graph.metadata_props.add(key=key, value=value)
+    onnx.save(graph, str(target))
     return target

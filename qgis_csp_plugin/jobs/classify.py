@@ -250,10 +250,9 @@ def _radiometric_transform(values: np.ndarray, norm: Normalization) -> tuple[Ban
 
 def _check_fixed_tile_size(model: OnnxModel, tile_size: int) -> None:
     """Models exported with a fixed spatial size accept no other tile size."""
-    shape = model.session.get_inputs()[0].shape
-    fixed = [d for d in shape[2:] if isinstance(d, int)]
-    if fixed and any(d != tile_size for d in fixed):
-        raise CspError(f"{model.path.name} only accepts {fixed[0]} px tiles, not {tile_size}")
+    fixed = model.graph_tile_size
+    if fixed is not None and fixed != tile_size:
+        raise CspError(f"{model.path.name} only accepts {fixed} px tiles, not {tile_size}")
 
 
 def _polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:

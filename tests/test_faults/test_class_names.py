@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 from fault_helpers import DATA
-from model_factory import with_metadata
+from model_factory import with_metadata_of
 from osgeo import gdal
 from qgis.core import (
     QgsCoordinateReferenceSystem,
@@ -49,8 +50,8 @@ FORMULAS = ["Water", "scrub", "🌲", "🌊", "crop", '=HYPERLINK("http://x.exam
 
 @pytest.fixture(scope="module")
 def awkward_model(models, tmp_path_factory) -> Path:
-    return with_metadata(models["rgb"], tmp_path_factory.mktemp("awkward") / "awkward.onnx",
-                         class_names=json.dumps(NAMES))
+    return with_metadata_of(models["rgb"], onnx.load(str(models["rgb"])), tmp_path_factory.mktemp("awkward") /
+                            "awkward.onnx", class_names=json.dumps(NAMES))
 
 
 @pytest.fixture(scope="module")
