@@ -31,9 +31,10 @@ def gdal_call(function: Callable[..., Any], *args: Any) -> tuple[Any, str | None
 
 
 @contextmanager
-def destructor_errors() -> Iterator[list[str]]:
-    """Collect the GDAL errors raised while a dataset is deleted (GDAL < 3.8 has no ``Close()``: with
-    exceptions on, closing raises inside the destructor, which Python would print as "Exception ignored")."""
+def closing_errors() -> Iterator[list[str]]:
+    """GDAL's errors while a dataset is closed inside the block (by deleting its last reference, which
+    works in every GDAL version): raised in the destructor with exceptions on (Python would only print
+    "Exception ignored"), or left in GDAL's error state with exceptions off. Empty when closing worked."""
     caught: list[str] = []
     previous = sys.unraisablehook
 
@@ -44,7 +45,10 @@ def destructor_errors() -> Iterator[list[str]]:
             previous(unraisable)
 
     sys.unraisablehook = hook
+    gdal.ErrorReset()
     try:
         yield caught
     finally:
         sys.unraisablehook = previous
+        if not caught and gdal.GetLastErrorType() >= gdal.CE_Failure:
+            caught.append(gdal.GetLastErrorMsg() or UNKNOWN)

@@ -21,7 +21,7 @@ from osgeo import gdal
 
 from ..contract import temp_files
 from ..contract.errors import CspError
-from .gdal_calls import UNKNOWN, destructor_errors, gdal_call
+from .gdal_calls import UNKNOWN, closing_errors, gdal_call
 from .staging import check_output_paths, replace_companions
 
 # DEFLATE level 1 (fast; higher levels gain little here), bands stored apart (an RGB heatmap
@@ -112,12 +112,6 @@ class GeoTiffWriter:
         if dataset is None:
             return None
         failure = gdal_call(dataset.FlushCache)[1]
-        if hasattr(dataset, "Close"):  # GDAL >= 3.8
-            closing = gdal_call(dataset.Close)[1]
-        else:  # closing writes the last strips and the directory
-            with destructor_errors() as raised:
-                gdal.ErrorReset()
-                del dataset
-            failed = raised or gdal.GetLastErrorType() >= gdal.CE_Failure
-            closing = (raised[0] if raised else gdal.GetLastErrorMsg() or UNKNOWN) if failed else None
-        return "; ".join(dict.fromkeys(m for m in (failure, closing) if m)) or None
+        with closing_errors() as closing:
+            del dataset  # closing writes the last strips and the directory
+        return "; ".join(dict.fromkeys(m for m in (failure, *closing) if m)) or None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -16,6 +17,7 @@ from qgis.core import (
     QgsField,
     QgsFields,
     QgsGeometry,
+    QgsProviderRegistry,
     QgsRasterLayer,
     QgsRectangle,
     QgsVectorFileWriter,
@@ -25,7 +27,8 @@ from qgis.PyQt.QtCore import QMetaType
 
 from ..contract.errors import CspError
 from ..core.classify import TileResults
-from ..core.geotiff import GeoTiffWriter
+from ..core.gdal_calls import closing_errors, gdal_call
+from ..core.geotiff import CLASS_NAMES_KEY, GeoTiffWriter
 from ..core.tile_table import field_aliases, field_specs, rows
 from .styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 
@@ -36,10 +39,10 @@ QT_TYPES = {str: QMetaType.Type.QString, int: QMetaType.Type.Int, float: QMetaTy
 
 
 def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
-    """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes (each probability field's
-    alias is its class name: :func:`_store_aliases`), read back to check it is complete
-    (:func:`check_geopackage`: the writer reports neither a failed COMMIT nor a spatial index it could
-    not build, e.g. on a full disk)."""
+    """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes, read back to check it is
+    complete (:func:`check_geopackage`: the writer reports neither a failed COMMIT nor a spatial index it
+    could not build, e.g. on a full disk); the class names of the probability fields are kept in the
+    layer's metadata (:func:`stored_class_names`)."""
     fields = QgsFields()
     for name, kind in field_specs(results.class_names, TOP_K):
         fields.append(QgsField(name, QT_TYPES[kind]))
@@ -60,20 +63,47 @@ def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateRefere
                 raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
     finally:
         del writer
-    _store_aliases(path, field_aliases(results.class_names))
     check_geopackage(path, "tiles", len(results.indices))
+    _store_class_names(path, results.class_names)
 
 
-def _store_aliases(path: Path, aliases: dict[str, str]) -> None:
-    """Each probability field's class name as its alias, kept in the layer's default QGIS style inside the
-    GeoPackage (``layer_styles``; GDAL before 3.7 stores no field aliases), which QGIS loads with the layer."""
-    layer = QgsVectorLayer(f"{path}|layername=tiles", "tiles", "ogr")
-    for name, alias in aliases.items():
-        layer.setFieldAlias(layer.fields().indexOf(name), alias)
-    error = layer.saveStyleToDatabase("default", "class names of the probability fields", True, "")
-    del layer
-    if error:
-        raise CspError(f"could not write {path.name} ({error}): is the disk full?")
+def _store_class_names(path: Path, class_names: list[str]) -> None:
+    """The class names (in class order: :func:`~..core.tile_table.probability_fields` maps them to the
+    fields) as the ``tiles`` layer's metadata item :data:`CLASS_NAMES_KEY`, as in the class rasters (GDAL
+    keeps it in ``gpkg_metadata``; GeoPackage has no field aliases before GDAL 3.7)."""
+    dataset, failure = gdal_call(gdal.OpenEx, str(path), gdal.OF_VECTOR | gdal.OF_UPDATE)
+    if dataset is not None and not failure:
+        table = dataset.GetLayerByName("tiles")
+        failure = gdal_call(table.SetMetadataItem, CLASS_NAMES_KEY, json.dumps(class_names))[1]
+        del table
+        failure = failure or gdal_call(dataset.FlushCache)[1]
+    with closing_errors() as closing:
+        del dataset
+    if failure or closing:
+        raise CspError(f"could not write {path.name} ({failure or closing[0]}): is the disk full?")
+
+
+def stored_class_names(layer: QgsVectorLayer) -> list[str] | None:
+    """The class names a Classify tile layer stores (:func:`_store_class_names`); ``None`` for other layers."""
+    if layer.providerType() != "ogr":
+        return None
+    parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
+    dataset = gdal_call(gdal.OpenEx, parts.get("path", ""), gdal.OF_VECTOR | gdal.OF_READONLY)[0]
+    table = dataset.GetLayerByName(parts.get("layerName") or "tiles") if dataset is not None else None
+    stored = table.GetMetadataItem(CLASS_NAMES_KEY) if table is not None else None
+    try:
+        names = json.loads(stored) if stored else None
+    except ValueError:
+        return None
+    return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
+
+
+def set_probability_aliases(layer: QgsVectorLayer, class_names: list[str]) -> None:
+    """Each ``p_`` field's alias: its class name (shown in the attribute table and forms)."""
+    for field, name in field_aliases(class_names).items():
+        index = layer.fields().indexOf(field)
+        if index >= 0:
+            layer.setFieldAlias(index, name)
 
 
 def check_geopackage(path: Path, table: str, n_features: int) -> None:
@@ -135,6 +165,7 @@ def write_probability_raster(path: Path, results: TileResults, crs: QgsCoordinat
 def load_tile_vector(path: Path, name: str, class_names: list[str], colors: list[str] | None) -> QgsVectorLayer:
     layer = QgsVectorLayer(f"{path}|layername=tiles", name, "ogr")
     _check_valid(layer, path)
+    set_probability_aliases(layer, class_names)
     palette = class_colors(class_names, colors)
     apply_categorized(layer, "class", [(c, c, color) for c, color in zip(class_names, palette)])
     return layer

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +29,13 @@ from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.core.class_areas import area_table
 from qgis_csp_plugin.core.geotiff import GeoTiffWriter
 from qgis_csp_plugin.jobs.assessment import assess, csv_cell, write_csv
-from qgis_csp_plugin.jobs.classify import ClassifyRequest
+from qgis_csp_plugin.jobs.classify import ClassifyRequest, load_outputs
 from qgis_csp_plugin.jobs.classify import prepare as prepare_classify
 from qgis_csp_plugin.jobs.train_classifier import TrainRequest
 from qgis_csp_plugin.jobs.train_classifier import prepare as prepare_training
 from qgis_csp_plugin.qgis_io.class_map import RasterClassMap
 from qgis_csp_plugin.qgis_io.heatmap_layers import read_tile_probabilities
+from qgis_csp_plugin.qgis_io.layers import check_geopackage
 from trainer.data.eurosat_mosaic import build_mosaic
 from trainer.data.points import point_records
 from trainer.errors import TrainerError
@@ -68,15 +71,21 @@ def mosaic(tmp_path_factory) -> Path:
 def test_colliding_class_names_get_distinct_fields_and_keep_their_names(qgis_app, awkward_model, tmp_path):
     """'Water'/'water' used to give 'duplicate column name: p_Water'; '🌲'/'🌊' one 'p_' field, a class lost."""
     layer = QgsRasterLayer(str(LANDSAT), "landsat")
-    prepare_classify(ClassifyRequest(layer, awkward_model, {"vector": tmp_path / "tiles.gpkg"})).execute()
-    tiles = QgsVectorLayer(f"{tmp_path / 'tiles.gpkg'}|layername=tiles", "tiles", "ogr")
-    fields = [f for f in tiles.fields() if f.name().startswith("p_")]
+    job = prepare_classify(ClassifyRequest(layer, awkward_model, {"vector": tmp_path / "tiles.gpkg"}))
+    (loaded,) = load_outputs(job, job.execute()[1])  # the layer the dialog adds
+    fields = [f for f in loaded.fields() if f.name().startswith("p_")]
     assert [f.name() for f in fields] == ["p_Water", "p_water_1", "p_class2", "p_class3", "p_crop",
                                           "p_HYPERLINK_http_x_example_click", "p_SUM_A1", "p_1", "p_1_8", "p_Forest"]
-    assert [f.alias() for f in fields] == NAMES  # the real names, read back from the GeoPackage
-    probabilities = read_tile_probabilities(tiles)
-    assert probabilities.class_names == NAMES
-    np.testing.assert_allclose(probabilities.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert [f.alias() for f in fields] == NAMES
+    plain = QgsVectorLayer(f"{tmp_path / 'tiles.gpkg'}|layername=tiles", "tiles", "ogr")  # names from the file
+    assert not any(f.alias() for f in plain.fields())
+    for tiles in (loaded, plain):
+        probabilities = read_tile_probabilities(tiles)
+        assert probabilities.class_names == NAMES
+        np.testing.assert_allclose(probabilities.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    check_geopackage(tmp_path / "tiles.gpkg", "tiles", len(probabilities.probabilities))
+    with closing(sqlite3.connect(tmp_path / "tiles.gpkg")) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # a plain file, no WAL side files
 
 
 def test_formulas_in_class_names_are_text_in_both_csvs(qgis_app, tmp_path):

@@ -1,6 +1,7 @@
 """A crafted shard set must not run code: its items' formats are checked before litdata reads one
 (issue 26, point 1). The set is a real litdata ``optimize`` output whose ``timestamp`` field holds an
-object with a ``__reduce__`` payload (litdata stores it as ``pickle``; loading it would create a file)."""
+object with a ``__reduce__`` payload (``RunsCode``: litdata stores it as ``pickle``; loading it creates a
+marker file)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from litdata import StreamingDataset, optimize
 from moco_fixtures import eurosat_csv
 from test_bad_tables import last_error_line, trainer_cli
+from test_crafted_checkpoints import RunsCode
 
 from trainer.cli import main as trainer_main
 from trainer.data.bands import EUROSAT_BANDS, band_indices
@@ -21,19 +23,9 @@ from trainer.data.shard_item import tile_item
 BANDS = ["B02", "B03", "B04", "B08"]
 
 
-class Payload:
-    """Unpickling this object calls ``open(marker, "w")``: the marker file shows that code ran."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return open, (self.marker, "w")
-
-
-def crafted_item(row: tuple, size: int, marker: str) -> dict:
+def crafted_item(row: tuple, size: int, marker: Path) -> dict:
     """The builder's item with its timestamp replaced by the payload."""
-    return {**tile_item(row, size), "timestamp": Payload(marker)}
+    return {**tile_item(row, size), "timestamp": RunsCode(marker)}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +43,7 @@ def crafted(tmp_path_factory) -> tuple[Path, Path]:
             for i, item in enumerate(items.itertuples())]
     evil = folder / "evil"
     shutil.copytree(real, evil, ignore=shutil.ignore_patterns("chunk-*", "index.json"))
-    optimize(fn=partial(crafted_item, size=32, marker=str(marker)), inputs=rows, output_dir=str(evil / "train"),
+    optimize(fn=partial(crafted_item, size=32, marker=marker), inputs=rows, output_dir=str(evil / "train"),
              chunk_bytes="64MB", num_workers=1, mode="overwrite", reorder_files=False)
     assert '"pickle"' in (evil / "train" / "index.json").read_text()
     return evil, marker
