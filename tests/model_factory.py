@@ -92,3 +92,18 @@ def as_schema_v1(path: Path) -> Path:
         proto.metadata_props.add(key=key, value=value)
     onnx.save(proto, str(path))
     return path
+
+
+
+def with_metadata_of(model: Path, graph, target: Path, **changes: str) -> Path:
+    """``graph`` (an ``onnx.ModelProto``) carrying ``model``'s metadata, entries replaced by ``changes``
+    (JSON text), saved as ``target``."""
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    props.update(changes)
+    del graph.metadata_props[:]
+    for key, value in props.items():
+        graph.metadata_props.add(key=key, value=value)
+    onnx.save(graph, str(target))
+    return target

@@ -32,15 +32,16 @@ def allowed_globals() -> Iterator[None]:
         yield
 
 
-def read_checkpoint(path: str | os.PathLike, what: str = "checkpoint") -> dict:
-    """The dict saved in ``path`` (on CPU, ``weights_only=True``); :class:`TrainerError` naming
-    ``what`` when it is missing or not a torch file, or saying why it was refused."""
+def read_checkpoint(path: str | os.PathLike, what: str = "checkpoint", mmap: bool = False) -> dict:
+    """The dict saved in ``path`` (on CPU, ``weights_only=True``; ``mmap``: tensors mapped from the file,
+    not read, for a check); :class:`TrainerError` naming ``what`` when it is missing or not a torch file,
+    or saying why it was refused."""
     path = Path(path)
     if not path.is_file():
         raise TrainerError(f"{what} not found: {path}")
     try:
         with allowed_globals():
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # pickle, zip and torch errors all mean "not a checkpoint"
         needs = re.search(r"GLOBAL ([\w.]+)", str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
         if needs:  # a class or function outside the allow-list: the pickle wants to run code

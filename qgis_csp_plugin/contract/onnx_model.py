@@ -28,6 +28,7 @@ MIN_VERSION = (1, 17)  # the oldest onnxruntime the plugin accepts
 #: Pixel encoders embed every pixel of a tile: one session run holds at most this many pixels (memory
 #: of the per-pixel token activations, ~20 kB each), so a batch of tiles is run in slices.
 PIXELS_PER_RUN = 8192
+MAX_TILE_BYTES = 64 * 1024 ** 2  # float32 pixels of one tile, all bands (shipped models: 64 px x 13 bands, 0.2 MiB)
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -153,6 +154,29 @@ class OnnxModel:
                 f"{self.path.name}: a {meta.kind} model must have inputs {expected_in} and output "
                 f"{expected_out!r}, found inputs {self.input_names} and outputs {self.output_names}"
             )
+        if meta.has_image_input:
+            self._check_tile_size()
+
+    @property
+    def graph_tile_size(self) -> int | None:
+        """The tile size the graph's image input fixes, ``None`` when its height and width are dynamic."""
+        shape = next(i.shape for i in self.session.get_inputs() if i.name == IMAGE_INPUT)
+        fixed = [d for d in shape[2:] if isinstance(d, int)]
+        return fixed[0] if fixed else None
+
+    def _check_tile_size(self) -> None:
+        """Refuse a metadata tile size the graph contradicts, or one tile larger than :data:`MAX_TILE_BYTES`
+        (before the self-check or a run allocates a batch of them)."""
+        meta, graph = self.metadata, self.graph_tile_size
+        if graph is not None and graph != meta.tile_size:
+            raise ModelLoadError(f"{self.path.name}: its metadata says tile_size {meta.tile_size} px, but the graph "
+                                 f"takes {graph} px tiles: the metadata is wrong")
+        tile_bytes = len(meta.bands) * meta.tile_size ** 2 * 4
+        if tile_bytes > MAX_TILE_BYTES:
+            raise ModelLoadError(f"{self.path.name}: its metadata tile_size {meta.tile_size:,} px needs "
+                                 f"{tile_bytes / 1024 ** 3:,.1f} GiB per tile of {len(meta.bands)} bands, more than "
+                                 f"the {MAX_TILE_BYTES / 1024 ** 2:g} MiB allowed: the metadata is wrong or the "
+                                 "model cannot run here")
 
     def run(self, image: np.ndarray | None = None, latlon: np.ndarray | None = None,
             band_mask: np.ndarray | None = None, month: np.ndarray | None = None) -> np.ndarray:

@@ -37,6 +37,7 @@ SCHEMA_VERSION = 3
 READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 SCHEMA_MARKER = "geossl_schema_version"
 EXPORT_REPORT_KEY = "geossl_export"
+MAX_NESTING = 32  # levels of lists/dicts in one metadata value (deeper JSON would exhaust Python's recursion)
 COORDINATE_ORDER = "lat,lon"
 RADIOMETRY = ("absolute", "layer_statistics", "layer_percentiles", "reflectance")
 IMAGE_INPUT = "image"
@@ -339,8 +340,11 @@ class ModelMetadata:
                 continue
             try:
                 data[key] = json.loads(raw)
-            except (TypeError, ValueError) as exc:
-                raise MetadataError(f"metadata key {key!r} is not valid JSON: {raw!r:.80}") from exc
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise MetadataError(f"metadata key {key!r} is not valid JSON (or nests too deeply): {raw!r:.80}")\
+                    from exc
+            if _nesting(data[key]) > MAX_NESTING:
+                raise MetadataError(f"metadata key {key!r} nests lists/dicts more than {MAX_NESTING} levels deep")
         data["schema_version"] = data.pop(SCHEMA_MARKER)
         return cls.from_dict(data)
 
@@ -397,6 +401,16 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     """Keep keys that ``cls`` declares; unknown keys from newer minor exports are ignored."""
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in data.items() if k in names}
+
+
+def _nesting(value: Any) -> int:
+    """Levels of lists/dicts in ``value`` (1 for a plain value), counted without recursion."""
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [child for item in level if isinstance(item, (list, dict))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+    return depth
 
 
 def _check(condition: bool, message: str) -> None:

@@ -5,39 +5,53 @@ Every writer (GeoTIFFs, staged Classify outputs, the trainer's exports) writes t
 renames it on success. Two runs to one output never share a temporary name. A SIGTERM removes the
 temporaries of the process before it dies; a SIGKILL cannot be caught, so the next write to the
 same output removes temporaries whose process is gone (:func:`sweep_stale`).
+
+Temporary files are created with the mode the umask gives (0644 typically), like any other output,
+so a renamed output keeps it. Temporary names keep at most :data:`KEPT_NAME_BYTES` of the final name
+(never shortening the final name itself), so that every legal output name (up to 255 bytes) gives a
+temporary whose name, sidecars and SQLite journals fit in 255 bytes, and whose path is no longer than
+the output's (SQLite refuses paths over 512 bytes).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 SUFFIX = ".part"
 STALE_AGE_S = 24 * 3600  # Windows, where a process cannot be probed safely
+#: bytes of the final name a temporary name keeps (255 is the limit of one name on ext4, NTFS, APFS)
+KEPT_NAME_BYTES = 100
+_RANDOM_HEX = 8
 
 _live: set[Path] = set()
 _lock = threading.Lock()
 
 
 def temp_file(final: Path) -> Path:
-    """A new empty hidden file beside ``final`` (registered for removal on SIGTERM)."""
-    sweep_stale(final)
-    fd, name = tempfile.mkstemp(prefix=_prefix(final), suffix=SUFFIX, dir=final.parent)
-    os.close(fd)
-    return register(Path(name))
+    """A new empty hidden file beside ``final`` (registered for removal on SIGTERM), with the mode the
+    umask gives (not mkstemp's 0600)."""
+    return _create(final, lambda path: os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)))
 
 
 def temp_folder(final: Path) -> Path:
     """A new hidden folder beside ``final`` (registered for removal on SIGTERM)."""
-    sweep_stale(final)
-    return register(Path(tempfile.mkdtemp(prefix=_prefix(final), suffix=SUFFIX, dir=final.parent)))
+    return _create(final, lambda path: os.mkdir(path, 0o700))
+
+
+def inner_name(final: Path) -> str:
+    """The name of ``final``'s file inside its temporary folder: ``final``'s own name, shortened to
+    :data:`KEPT_NAME_BYTES` (keeping its suffix) when longer."""
+    if len(_utf8(final.name)) <= KEPT_NAME_BYTES:
+        return final.name
+    return _shortened(final.stem, KEPT_NAME_BYTES - len(_utf8(final.suffix))) + final.suffix
 
 
 def register(path: Path) -> Path:
@@ -64,7 +78,8 @@ def remove(path: Path) -> None:
 
 def sweep_stale(final: Path) -> list[Path]:
     """Remove temporaries of ``final`` left by processes that no longer run (e.g. after a SIGKILL)."""
-    pattern = re.compile(re.escape(f".{final.name}.") + r"(\d+)-[^/\\]*" + re.escape(SUFFIX) + r"(\.aux\.xml)?$")
+    pattern = re.compile(re.escape(f".{_short_name(final)}.") + r"(\d+)-[^/\\]*" + re.escape(SUFFIX)
+                         + r"(\.aux\.xml)?$")
     removed = []
     if not final.parent.is_dir():
         return removed
@@ -102,8 +117,31 @@ def _on_sigterm(signum, frame) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _prefix(final: Path) -> str:
-    return f".{final.name}.{os.getpid()}-"
+def _create(final: Path, make) -> Path:
+    """``make(path)`` at a new unique temporary name of ``final`` (retried if the name is taken)."""
+    sweep_stale(final)
+    while True:
+        path = final.parent / f".{_short_name(final)}.{os.getpid()}-{secrets.token_hex(_RANDOM_HEX // 2)}{SUFFIX}"
+        try:
+            make(path)
+        except FileExistsError:
+            continue
+        return register(path)
+
+
+def _short_name(final: Path) -> str:
+    """``final``'s name as its temporary names show it (at most :data:`KEPT_NAME_BYTES`)."""
+    return _shortened(final.name, KEPT_NAME_BYTES)
+
+
+def _shortened(name: str, limit: int) -> str:
+    """``name`` cut to at most ``limit`` bytes of UTF-8 (never inside a character)."""
+    encoded = _utf8(name)
+    return name if len(encoded) <= limit else encoded[:limit].decode("utf-8", "ignore")
+
+
+def _utf8(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
 
 
 def _is_stale(path: Path, pid: int) -> bool:

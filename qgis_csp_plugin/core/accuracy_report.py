@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .accuracy import AreaEstimate, SampleAccuracy
+from .class_areas import HECTARE_DIGITS, table_number
 
 CITATION = ("Olofsson, P., Foody, G. M., Herold, M., Stehman, S. V., Woodcock, C. E., Wulder, M. A. (2014). Good "
             "practices for estimating area and assessing accuracy of land change. Remote Sensing of Environment "
@@ -30,20 +30,23 @@ class Assessment:
         s, e = self.samples, self.estimate
         rows = []
         for i, name in enumerate(self.class_names):
-            row = {"class": name, "map_hectares": _num(self.map_hectares[i], 2),
+            row = {"class": name, "map_hectares": table_number(self.map_hectares[i], HECTARE_DIGITS),
                    "map_samples": int(s.matrix[i].sum()), "reference_samples": int(s.matrix[:, i].sum()),
-                   "users_accuracy": _num(s.users[i]), "producers_accuracy": _num(s.producers[i]),
-                   "f1": _num(s.f1[i])}
+                   "users_accuracy": table_number(s.users[i]), "producers_accuracy": table_number(s.producers[i]),
+                   "f1": table_number(s.f1[i])}
             if e is not None:
-                row.update({"users_accuracy_adj": _num(e.users[i]), "users_ci95": _num(e.users_ci[i]),
-                            "producers_accuracy_adj": _num(e.producers[i]), "producers_ci95": _num(e.producers_ci[i]),
-                            "area_hectares": _num(e.area[i], 2), "area_ci95_hectares": _num(e.area_ci[i], 2)})
+                row.update({"users_accuracy_adj": table_number(e.users[i]),
+                            "users_ci95": table_number(e.users_ci[i]),
+                            "producers_accuracy_adj": table_number(e.producers[i]),
+                            "producers_ci95": table_number(e.producers_ci[i]),
+                            "area_hectares": table_number(e.area[i], HECTARE_DIGITS),
+                            "area_ci95_hectares": table_number(e.area_ci[i], HECTARE_DIGITS)})
             rows.append(row)
         return rows
 
     def summary(self) -> dict[str, object]:
         summary = {"samples": int(self.samples.matrix.sum()), "overall_accuracy": self.samples.overall,
-                   "kappa": _num(self.samples.kappa)}
+                   "kappa": table_number(self.samples.kappa)}
         if self.estimate is not None:
             summary.update({"overall_accuracy_adj": self.estimate.overall,
                             "overall_ci95": self.estimate.overall_ci})
@@ -74,12 +77,6 @@ class Assessment:
                 "(2014) with the map classes as strata, 95 % confidence half-widths; areas in hectares.</p>"
                 f"<table>{table}</table>" + (f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "")
                 + f"<p><small>{html.escape(CITATION)}</small></p></body></html>")
-
-
-def _num(value: float, digits: int = 4) -> float | None:
-    """Rounded for tables (accuracies to 4 decimals, hectares to 2); ``None`` for undefined values."""
-    value = float(value)
-    return None if math.isnan(value) else round(value, digits)
 
 
 def _cell(value: object) -> str:

@@ -13,6 +13,11 @@ import numpy as np
 
 AUTHALIC_RADIUS_M = 6_371_007.2
 SQUARE_METRES_PER_HECTARE = 10_000.0
+#: Decimals of the report tables (CSV, HTML, table layers): areas to 0.01 ha, percentages to 0.01 %,
+#: proportions (accuracies, F1, kappa) to 0.0001, so no float noise such as 1610.2400000000725 shows.
+HECTARE_DIGITS = 2
+PERCENT_DIGITS = 2
+FRACTION_DIGITS = 4
 
 
 def add_counts(totals: np.ndarray, ids: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -32,9 +37,17 @@ def geographic_row_hectares(top_lat: float, res_lat: float, res_lon: float, rows
     return AUTHALIC_RADIUS_M ** 2 * math.radians(res_lon) * band / SQUARE_METRES_PER_HECTARE
 
 
+def table_number(value: float, digits: int = FRACTION_DIGITS) -> float | None:
+    """``value`` rounded for a report table; ``None`` (an empty cell) for undefined values."""
+    value = float(value)
+    return None if math.isnan(value) else round(value, digits)
+
+
 def area_table(class_names: list[str], pixels: np.ndarray, hectares: np.ndarray) -> list[dict[str, object]]:
-    """Rows ``class, class_id, pixels, hectares, percent`` (percent of the classified area)."""
+    """Rows ``class, class_id, pixels, hectares, percent`` (percent of the classified area), rounded
+    (:data:`HECTARE_DIGITS`, :data:`PERCENT_DIGITS`)."""
     total = float(hectares.sum())
-    return [{"class": name, "class_id": i, "pixels": int(pixels[i]), "hectares": float(hectares[i]),
-             "percent": 100.0 * float(hectares[i]) / total if total > 0 else 0.0}
+    return [{"class": name, "class_id": i, "pixels": int(pixels[i]),
+             "hectares": table_number(hectares[i], HECTARE_DIGITS),
+             "percent": table_number(100.0 * float(hectares[i]) / total if total > 0 else 0.0, PERCENT_DIGITS)}
             for i, name in enumerate(class_names)]

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..contract.class_names import case_conflict
 from ..contract.errors import CspError
 
 MIN_SAMPLES_PER_CLASS = 2
@@ -31,16 +32,23 @@ def ordered_classes(names: Iterable[str]) -> list[str]:
         return sorted(distinct, key=str.casefold)
 
 
-def check_training_labels(labels: list[str], field: str, labelled: Iterable[str] = ()) -> list[str]:
-    """The ordered class names; raises :class:`CspError` unless there are ≥ 2 classes of ≥ 2 samples.
+def check_training_labels(labels: list[str], field: str, labelled: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The ordered class names; raises :class:`CspError` unless there are ≥ 2 classes of ≥ 2 samples whose
+    names differ by more than case.
 
-    ``labelled``: every class given in the layer, so that a class whose samples were all dropped
-    (outside the raster, nodata) is reported rather than silently left out.
+    ``labelled``: the label of every sample given in the layer, so that a class whose samples were all
+    dropped (outside the raster, nodata) is reported rather than silently left out.
     """
     if not labels:
+        if labelled:
+            raise CspError(f"{len(labelled)} of {len(labelled)} samples of the class field {field!r} lie outside "
+                           "the raster or on nodata: nothing to train on (do the layers overlap?)")
         raise CspError(f"the class field {field!r} has no value at any usable sample: nothing to train on")
     counts = Counter(labels)
     classes = ordered_classes([*counts, *labelled])
+    conflict = case_conflict(classes)
+    if conflict:
+        raise CspError(f"class field {field!r}: {conflict}")
     if len(classes) < 2:
         raise CspError(f"the class field {field!r} holds a single class ({classes[0]!r}): a classifier needs "
                        "at least two classes")

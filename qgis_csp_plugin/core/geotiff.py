@@ -3,8 +3,10 @@
 Rows are written to a hidden temporary file beside the target (unique per run, see
 :mod:`..contract.temp_files`), which is renamed over the target only when GDAL reports no error on writing,
 flushing and closing (a full disk fails the run and keeps the old file); it is deleted on any error
-or cancel, so no partial heatmap is ever left behind. The ``.aux.xml`` sidecar GDAL writes for CRSs
-without GeoTIFF keys (e.g. Equal Earth) moves with it; a stale sidecar of an older file is removed.
+or cancel, so no partial heatmap is ever left behind, whether GDAL's Python exceptions are on (as in
+``qgis_process``) or off (:mod:`.gdal_calls`). The ``.aux.xml`` sidecar GDAL writes for CRSs without
+GeoTIFF keys (e.g. Equal Earth) moves with it; stale companions of an older file (statistics, overviews,
+masks) are removed (:func:`~.staging.replace_companions`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from osgeo import gdal
 
 from ..contract import temp_files
 from ..contract.errors import CspError
+from .gdal_calls import UNKNOWN, closing_errors, gdal_call
+from .staging import check_output_paths, replace_companions
 
 # DEFLATE level 1 (fast; higher levels gain little here), bands stored apart (an RGB heatmap
 # compresses 2x better than pixel-interleaved), and the floating-point predictor for Float32
@@ -50,74 +54,67 @@ class GeoTiffWriter:
     def __enter__(self) -> GeoTiffWriter:
         data_type, geotransform, wkt, nodata, band_names, categories = self._settings
         bands, height, width = self.shape
+        check_output_paths([self.path])
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.temp = temp_files.temp_file(self.path)
         except OSError as exc:
             raise CspError(f"cannot write in {self.path.parent}: {exc.strerror or exc}") from exc
         options = CREATE_OPTIONS + (FLOAT_OPTIONS if data_type == gdal.GDT_Float32 else [])
-        gdal.ErrorReset()
-        dataset = gdal.GetDriverByName("GTiff").Create(str(self.temp), width, height, bands, data_type, options)
-        if dataset is None:
+        driver = gdal.GetDriverByName("GTiff")
+        self._dataset, failure = gdal_call(driver.Create, str(self.temp), width, height, bands, data_type, options)
+        if self._dataset is None or failure:
+            self._close()
             temp_files.remove(self.temp)
-            raise CspError(f"cannot create the GeoTIFF {self.path}: {gdal.GetLastErrorMsg()}")
-        dataset.SetGeoTransform(geotransform)
-        dataset.SetProjection(wkt)
-        dataset.SetMetadataItem(OUTPUT_KEY, "geo-SSL for QGIS")
+            raise CspError(f"could not write {self.path.name} ({failure or 'GDAL created no dataset'})")
+        calls = [(self._dataset.SetGeoTransform, geotransform), (self._dataset.SetProjection, wkt),
+                 (self._dataset.SetMetadataItem, OUTPUT_KEY, "geo-SSL for QGIS")]
         for index in range(bands):
-            band = dataset.GetRasterBand(index + 1)
-            band.SetNoDataValue(nodata)
+            band = self._dataset.GetRasterBand(index + 1)
+            calls.append((band.SetNoDataValue, nodata))
             if index < len(band_names):
-                band.SetDescription(band_names[index])
+                calls.append((band.SetDescription, band_names[index]))
         if categories:  # class names of a class-id raster: value i is categories[i]
-            dataset.GetRasterBand(1).SetMetadataItem(CLASS_NAMES_KEY, json.dumps(categories))
-        self._dataset = dataset
+            calls.append((self._dataset.GetRasterBand(1).SetMetadataItem, CLASS_NAMES_KEY, json.dumps(categories)))
+        for function, *args in calls:
+            failure = gdal_call(function, *args)[1]
+            if failure:
+                self._close()
+                temp_files.remove(self.temp)
+                raise CspError(f"could not write {self.path.name} ({failure})")
         return self
 
     def write(self, row0: int, block: np.ndarray) -> None:
         """Write ``block`` (``(bands, rows, cols)`` or ``(rows, cols)`` for one band) at ``row0``."""
         block = block.reshape((self.shape[0], -1, self.shape[2]))
         for index, rows in enumerate(block):
-            gdal.ErrorReset()
-            if (self._dataset.GetRasterBand(index + 1).WriteArray(rows, 0, row0) != 0
-                    or gdal.GetLastErrorType() >= gdal.CE_Failure):
-                raise CspError(f"cannot write rows {row0}+ of {self.path}: {gdal.GetLastErrorMsg()}")
+            status, failure = gdal_call(self._dataset.GetRasterBand(index + 1).WriteArray, rows, 0, row0)
+            if failure or status != 0:
+                raise CspError(f"could not write {self.path.name} (rows {row0}+: {failure or UNKNOWN})")
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         failure = self._close()
-        sidecar, temp_sidecar = _aux(self.path), _aux(self.temp)
         if kind is not None:
             temp_files.remove(self.temp)
             return
         if failure:
             temp_files.remove(self.temp)
-            raise CspError(f"could not write {self.path} ({failure}); the previous file, if any, is unchanged")
+            raise CspError(f"could not write {self.path.name} ({failure}); the previous file, if any, is unchanged")
         try:
             os.replace(self.temp, self.path)
         except OSError as exc:
             temp_files.remove(self.temp)
             raise CspError(f"cannot replace {self.path} (open in another program?): {exc}") from exc
         temp_files.release(self.temp)
-        if temp_sidecar.exists():  # GDAL keeps CRSs that GeoTIFF keys cannot express (Equal Earth) there
-            os.replace(temp_sidecar, sidecar)
-        else:
-            sidecar.unlink(missing_ok=True)  # stale statistics of an older file
+        replace_companions(self.temp, self.path)
 
     def _close(self) -> str | None:
-        """Flush and close the dataset; GDAL's error message if that failed (e.g. disk full)."""
+        """Flush and close the dataset; GDAL's error messages if that failed (e.g. disk full)."""
         dataset, self._dataset = self._dataset, None
         if dataset is None:
             return None
-        gdal.ErrorReset()
-        dataset.FlushCache()
-        failed = gdal.GetLastErrorType() >= gdal.CE_Failure
-        message = gdal.GetLastErrorMsg()
-        del dataset  # closing writes the last strips and the directory
-        if gdal.GetLastErrorType() >= gdal.CE_Failure:
-            failed, message = True, gdal.GetLastErrorMsg()
-        return (message or "GDAL reported a write error") if failed else None
-
-
-def _aux(path: Path) -> Path:
-    return path.with_name(path.name + ".aux.xml")
+        failure = gdal_call(dataset.FlushCache)[1]
+        with closing_errors() as closing:
+            del dataset  # closing writes the last strips and the directory
+        return "; ".join(dict.fromkeys(m for m in (failure, *closing) if m)) or None

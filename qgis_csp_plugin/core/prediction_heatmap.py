@@ -35,7 +35,7 @@ from .heatmap import (
     Quantity,
     choose_quantity,
 )
-from .tile_table import probability_field
+from .tile_table import probability_fields
 from .tiling import Extent
 
 LATTICE_TOLERANCE = 0.01  # fraction of a cell
@@ -113,7 +113,7 @@ def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: s
 
 def _prior_heatmap(prior: OnnxModel, to_latlon: LatLonTransform | None, class_names: list[str]) -> LocationHeatmap:
     """The location heatmap engine for a prior over exactly the layer's classes."""
-    same = [probability_field(n) for n in prior.metadata.class_names] == [probability_field(n) for n in class_names]
+    same = probability_fields(prior.metadata.class_names) == probability_fields(class_names)
     if prior.metadata.kind != Kind.LOCATION_PRIOR or not same:
         raise CspError(f"{prior.path.name} is not a location prior over the layer's classes "
                        f"({', '.join(class_names)}): cannot fuse")

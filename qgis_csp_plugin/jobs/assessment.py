@@ -16,6 +16,8 @@ from ..qgis_io.training_samples import collect_samples
 
 #: every map cell inside a reference polygon is a sample (no cap)
 ALL_CELLS = 1_000_000
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection / CWE-1236).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def open_class_map(layer: QgsMapLayer, field: str = "class") -> RasterClassMap | VectorClassMap:
@@ -72,9 +74,20 @@ def assess(class_map: RasterClassMap | VectorClassMap, reference: QgsVectorLayer
 
 
 def write_csv(path: Path, rows: list[dict[str, object]]) -> None:
-    """Rows as a CSV file (empty cells for missing values)."""
+    """Rows as a CSV file (empty cells for missing values, text made safe for spreadsheets: :func:`csv_cell`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["class"])
         writer.writeheader()
-        writer.writerows([{k: "" if v is None else v for k, v in row.items()} for row in rows])
+        writer.writerows([{k: csv_cell(v) for k, v in row.items()} for row in rows])
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell: ``""`` for a missing value; text that a spreadsheet would run as a formula (a class
+    named ``=HYPERLINK(…)``, ``@SUM(…)``, ``+1``, ``-1``) prefixed with ``'`` as OWASP recommends, so
+    Excel and LibreOffice show it as text; numbers as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -34,7 +34,7 @@ from ..core.classify import Classifier, PixelReader, TileResults, check_pixel_me
 from ..core.default_models import find_default_model
 from ..core.dense import average_overlaps
 from ..core.progress import IsCanceled, Progress
-from ..core.staging import StagedOutputs
+from ..core.staging import StagedOutputs, check_output_paths
 from ..core.tiling import (
     MAX_TILES,
     Extent,
@@ -133,6 +133,7 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     layer = request.layer
     if layer is None or not layer.isValid():
         raise CspError("the input layer is missing or cannot be read")
+    check_output_paths(path for path in request.outputs.values() if path is not None)
     crs = layer.crs()
     if not crs.isValid():
         raise CspError(f"the layer {layer.name()!r} has no coordinate reference system: set one "
@@ -259,10 +260,9 @@ def check_patch_multiple(meta, tile_size: int) -> None:
 
 def _check_fixed_tile_size(model: OnnxModel, tile_size: int) -> None:
     """Models exported with a fixed spatial size accept no other tile size."""
-    shape = model.session.get_inputs()[0].shape
-    fixed = [d for d in shape[2:] if isinstance(d, int)]
-    if fixed and any(d != tile_size for d in fixed):
-        raise CspError(f"{model.path.name} only accepts {fixed[0]} px tiles, not {tile_size}")
+    fixed = model.graph_tile_size
+    if fixed is not None and fixed != tile_size:
+        raise CspError(f"{model.path.name} only accepts {fixed} px tiles, not {tile_size}")
 
 
 def _polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:

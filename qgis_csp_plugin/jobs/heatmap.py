@@ -33,6 +33,7 @@ from ..core.heatmap import (
 )
 from ..core.prediction_heatmap import TileProbabilities, prediction_heatmap
 from ..core.progress import IsCanceled, Progress
+from ..core.staging import check_output_paths
 from ..core.tiling import Extent
 from ..qgis_io.crs import WGS84, cell_to_latlon, wkt_of, world_extent
 from ..qgis_io.heatmap_layers import read_tile_probabilities
@@ -151,6 +152,7 @@ def prepare(request: HeatmapRequest) -> HeatmapJob:
     output = Path(request.output)
     if output.suffix.lower() not in (".tif", ".tiff"):
         raise CspError(f"the heatmap output must be a .tif file, got {output.name}")
+    check_output_paths([output])
     if request.kind == PREDICTION:
         return _prepare_prediction(request, output)
     if request.kind not in (EMBEDDING, CLASS_PRIOR):

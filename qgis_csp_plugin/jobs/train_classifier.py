@@ -154,6 +154,9 @@ def prepare(request: TrainRequest) -> TrainClassifierJob:
     check_patch_multiple(meta, tile_size)
     samples = collect_samples(request.labels, request.class_field, crs, QgsProject.instance().transformContext(),
                               tile_size * res[0], request.max_per_polygon, request.seed)
+    outside = samples.outside_message(extent, layer.name())
+    if outside:
+        raise CspError(outside)
     check_training_labels(samples.labels, request.class_field)  # early message; re-checked after nodata
     inputs = layer_inputs(layer, meta, extent, request.bands, request.sensor, request.acquired)
     warnings = inputs.warnings + ([encoder.provider_warning] if encoder.provider_warning else [])

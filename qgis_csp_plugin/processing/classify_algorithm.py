@@ -24,7 +24,7 @@ from ..core.default_models import find_default_model
 from ..core.progress import Canceled
 from ..core.tiling import MAX_TILES
 from ..jobs.classify import ClassifyRequest, output_layer_name, prepare
-from ..qgis_io.layers import TOP_K
+from ..qgis_io.layers import TOP_K, set_probability_aliases
 from ..qgis_io.settings import apply_runtime
 from ..qgis_io.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 from .band_parameters import HELP as BAND_HELP
@@ -191,6 +191,7 @@ class OutputStyler(QgsProcessingLayerPostProcessorInterface):
 
     def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802
         if self.kind == "vector":
+            set_probability_aliases(layer, self.class_names)
             apply_categorized(layer, "class", [(c, c, col) for c, col in zip(self.class_names, self.colors)])
         elif self.kind == "classes":
             apply_paletted(layer, [(i, c, col) for i, (c, col) in enumerate(zip(self.class_names, self.colors))])

@@ -30,6 +30,7 @@ from ..contract.errors import CspError
 from ..core.class_areas import SQUARE_METRES_PER_HECTARE, add_counts, geographic_row_hectares
 from ..core.class_labels import label_text, ordered_classes
 from ..core.dense import tile_cell_boxes
+from ..core.gdal_calls import gdal_call
 from ..core.geotiff import CLASS_NAMES_KEY
 from .provider_reader import DTYPES
 
@@ -53,7 +54,10 @@ class RasterClassMap:
         self.class_names = [names.get(int(v), str(int(v))) for v in values]
 
     def _names(self) -> dict[int, str]:
-        dataset = gdal.Open(self.layer.source()) if self.provider.name() == "gdal" else None
+        """Class names by value. The file is opened read-only for its metadata and never modified, so GDAL
+        writes no ``.aux.xml`` beside the user's raster (whatever GDAL's exception state)."""
+        dataset = (gdal_call(gdal.OpenEx, self.layer.source(), gdal.OF_RASTER | gdal.OF_READONLY)[0]
+                   if self.provider.name() == "gdal" else None)
         if dataset is not None:
             band = dataset.GetRasterBand(1)
             ours = band.GetMetadataItem(CLASS_NAMES_KEY)

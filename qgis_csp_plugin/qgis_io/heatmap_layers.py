@@ -12,12 +12,15 @@ from qgis.core import (
 from ..contract.errors import CspError
 from ..core.heatmap import ENTROPY, HeatmapResult
 from ..core.prediction_heatmap import TileProbabilities
-from ..core.tile_table import PROBABILITY_PREFIX, probability_field
+from ..core.tile_table import PROBABILITY_PREFIX, field_aliases, probability_field
+from .layers import stored_class_names
 from .styling import apply_paletted, apply_pseudocolor, apply_rgb_stretch, class_colors
 
 
 def read_tile_probabilities(layer: QgsVectorLayer) -> TileProbabilities:
-    """Tile rectangles and ``p_<class>`` fields of a "Classify layer" vector result (NULL → NaN)."""
+    """Tile rectangles and ``p_<class>`` fields of a "Classify layer" vector result (NULL → NaN); class
+    names from the fields' aliases, else the class names the file stores, else (older results) from the
+    ``class`` values naming each field."""
     fields = [f.name() for f in layer.fields() if f.name().startswith(PROBABILITY_PREFIX)]
     if len(fields) < 2 or layer.fields().indexOf("class") < 0:
         raise CspError(f"{layer.name()} is not a Classify layer result: it has no 'class' and p_<class> fields")
@@ -32,7 +35,10 @@ def read_tile_probabilities(layer: QgsVectorLayer) -> TileProbabilities:
         if isinstance(predicted, str):
             names[probability_field(predicted)] = predicted
     box_array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    class_names = [names.get(name, name[len(PROBABILITY_PREFIX):]) for name in fields]
+    stored = stored_class_names(layer)
+    aliases = field_aliases(stored) if stored else {}
+    aliases.update({name: layer.fields().field(name).alias() for name in fields if layer.fields().field(name).alias()})
+    class_names = [aliases.get(name) or names.get(name, name[len(PROBABILITY_PREFIX):]) for name in fields]
     return TileProbabilities(class_names, np.asarray(probabilities, dtype=np.float32).reshape(-1, len(fields)),
                              *box_array.T, class_colors=_legend_colors(layer, class_names))
 

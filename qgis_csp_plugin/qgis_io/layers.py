@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal, ogr
+from osgeo import gdal
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
@@ -14,6 +17,7 @@ from qgis.core import (
     QgsField,
     QgsFields,
     QgsGeometry,
+    QgsProviderRegistry,
     QgsRasterLayer,
     QgsRectangle,
     QgsVectorFileWriter,
@@ -23,8 +27,9 @@ from qgis.PyQt.QtCore import QMetaType
 
 from ..contract.errors import CspError
 from ..core.classify import TileResults
-from ..core.geotiff import GeoTiffWriter
-from ..core.tile_table import field_specs, rows
+from ..core.gdal_calls import closing_errors, gdal_call
+from ..core.geotiff import CLASS_NAMES_KEY, GeoTiffWriter
+from ..core.tile_table import field_aliases, field_specs, rows
 from .styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 
 CLASS_NODATA = 255
@@ -34,8 +39,10 @@ QT_TYPES = {str: QMetaType.Type.QString, int: QMetaType.Type.Int, float: QMetaTy
 
 
 def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
-    """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes, read back to check it
-    is complete (the writer reports no failed COMMIT, e.g. on a full disk)."""
+    """GeoPackage of tile polygons with the :mod:`core.tile_table` attributes, read back to check it is
+    complete (:func:`check_geopackage`: the writer reports neither a failed COMMIT nor a spatial index it
+    could not build, e.g. on a full disk); the class names of the probability fields are kept in the
+    layer's metadata (:func:`stored_class_names`)."""
     fields = QgsFields()
     for name, kind in field_specs(results.class_names, TOP_K):
         fields.append(QgsField(name, QT_TYPES[kind]))
@@ -56,19 +63,78 @@ def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateRefere
                 raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
     finally:
         del writer
-    _check_written(path, len(results.indices))
+    check_geopackage(path, "tiles", len(results.indices))
+    _store_class_names(path, results.class_names)
 
 
-def _check_written(path: Path, n_features: int) -> None:
-    """Raise :class:`CspError` unless ``path`` opens with a ``tiles`` table of ``n_features`` rows."""
-    gdal.ErrorReset()
-    dataset = ogr.Open(str(path))
-    table = dataset.GetLayerByName("tiles") if dataset is not None else None
-    count = table.GetFeatureCount() if table is not None else -1
-    table = dataset = None
-    if count != n_features:
-        reason = gdal.GetLastErrorMsg() or "the tiles table is missing or incomplete"
+def _store_class_names(path: Path, class_names: list[str]) -> None:
+    """The class names (in class order: :func:`~..core.tile_table.probability_fields` maps them to the
+    fields) as the ``tiles`` layer's metadata item :data:`CLASS_NAMES_KEY`, as in the class rasters (GDAL
+    keeps it in ``gpkg_metadata``; GeoPackage has no field aliases before GDAL 3.7)."""
+    dataset, failure = gdal_call(gdal.OpenEx, str(path), gdal.OF_VECTOR | gdal.OF_UPDATE)
+    if dataset is not None and not failure:
+        table = dataset.GetLayerByName("tiles")
+        failure = gdal_call(table.SetMetadataItem, CLASS_NAMES_KEY, json.dumps(class_names))[1]
+        del table
+        failure = failure or gdal_call(dataset.FlushCache)[1]
+    with closing_errors() as closing:
+        del dataset
+    if failure or closing:
+        raise CspError(f"could not write {path.name} ({failure or closing[0]}): is the disk full?")
+
+
+def stored_class_names(layer: QgsVectorLayer) -> list[str] | None:
+    """The class names a Classify tile layer stores (:func:`_store_class_names`); ``None`` for other layers."""
+    if layer.providerType() != "ogr":
+        return None
+    parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
+    dataset = gdal_call(gdal.OpenEx, parts.get("path", ""), gdal.OF_VECTOR | gdal.OF_READONLY)[0]
+    table = dataset.GetLayerByName(parts.get("layerName") or "tiles") if dataset is not None else None
+    stored = table.GetMetadataItem(CLASS_NAMES_KEY) if table is not None else None
+    try:
+        names = json.loads(stored) if stored else None
+    except ValueError:
+        return None
+    return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
+
+
+def set_probability_aliases(layer: QgsVectorLayer, class_names: list[str]) -> None:
+    """Each ``p_`` field's alias: its class name (shown in the attribute table and forms)."""
+    for field, name in field_aliases(class_names).items():
+        index = layer.fields().indexOf(field)
+        if index >= 0:
+            layer.setFieldAlias(index, name)
+
+
+def check_geopackage(path: Path, table: str, n_features: int) -> None:
+    """Raise :class:`CspError` unless ``path`` holds ``table`` with ``n_features`` rows and its complete
+    spatial index: the ``rtree_<table>_<geometry>`` table with a row per feature, registered in
+    ``gpkg_extensions`` (read with SQLite itself, whatever GDAL's exception state)."""
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            rows = db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+            indexed = _spatial_index_rows(db, table)
+    except sqlite3.Error as exc:
+        reason = f"the {table} table is missing or unreadable: {exc}"
+    else:
+        reason = (f"{rows:,} of {n_features:,} {table} rows" if rows != n_features else
+                  "its spatial index is missing or incomplete" if indexed != n_features else None)
+    if reason:
         raise CspError(f"could not write {path.name} ({reason}): is the disk full?")
+
+
+def _spatial_index_rows(db: sqlite3.Connection, table: str) -> int:
+    """Rows of ``table``'s R-tree when ``gpkg_extensions`` registers one, else -1."""
+    try:
+        geometry = db.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
+                              (table,)).fetchone()
+        registered = db.execute("SELECT COUNT(*) FROM gpkg_extensions WHERE table_name = ? AND "
+                                "extension_name = 'gpkg_rtree_index'", (table,)).fetchone()[0]
+        if geometry is None or not registered:
+            return -1
+        return db.execute(f'SELECT COUNT(*) FROM "rtree_{table}_{geometry[0]}"').fetchone()[0]
+    except sqlite3.OperationalError:  # no such table
+        return -1
 
 
 def write_cell_raster(path: Path, results: TileResults, values: np.ndarray, nodata: float,
@@ -99,6 +165,7 @@ def write_probability_raster(path: Path, results: TileResults, crs: QgsCoordinat
 def load_tile_vector(path: Path, name: str, class_names: list[str], colors: list[str] | None) -> QgsVectorLayer:
     layer = QgsVectorLayer(f"{path}|layername=tiles", name, "ogr")
     _check_valid(layer, path)
+    set_probability_aliases(layer, class_names)
     palette = class_colors(class_names, colors)
     apply_categorized(layer, "class", [(c, c, color) for c, color in zip(class_names, palette)])
     return layer

@@ -20,6 +20,7 @@ from qgis.core import (
     QgsCsException,
     QgsGeometry,
     QgsPointXY,
+    QgsRectangle,
     QgsVectorLayer,
     QgsWkbTypes,
 )
@@ -40,6 +41,16 @@ class SampleSet:
     geometry: str  # "point" or "polygon"
     no_label: int = 0
     no_geometry: int = 0
+
+    def outside_message(self, extent: QgsRectangle, raster: str) -> str | None:
+        """A sentence when every sample centre lies outside ``extent`` (the raster's, in its CRS), else None."""
+        inside = ((self.xs >= extent.xMinimum()) & (self.xs <= extent.xMaximum())
+                  & (self.ys >= extent.yMinimum()) & (self.ys <= extent.yMaximum()))
+        if inside.any() or not len(self.xs):
+            return None
+        what = "points" if self.geometry == "point" else "polygon samples"
+        return (f"{len(self.xs)} of {len(self.xs)} {what} lie outside the raster {raster!r}: check that the "
+                "labelled layer covers the raster (and its CRS)")
 
     def subset(self, keep: np.ndarray) -> SampleSet:
         return SampleSet(self.xs[keep], self.ys[keep], [lab for lab, k in zip(self.labels, keep) if k],

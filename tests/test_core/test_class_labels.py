@@ -27,3 +27,7 @@ def test_checks_name_the_problem():
         check_training_labels(["a", "a", "b"], "class")
     with pytest.raises(CspError, match=r"'c' \(0\)"):
         check_training_labels(["a", "a", "b", "b"], "class", labelled=["a", "b", "c"])
+    with pytest.raises(CspError, match="3 of 3 samples of the class field 'class' lie outside the raster or on nodata"):
+        check_training_labels([], "class", labelled=["a", "b", "b"])  # all dropped after reading the pixels
+    with pytest.raises(CspError, match="class field 'class': the classes 'Water' / 'water' differ only in upper/lower"):
+        check_training_labels(["water", "Water", "water", "Water", "crop", "crop"], "class")

@@ -3,7 +3,7 @@
 import pytest
 
 from qgis_csp_plugin.contract.errors import CspError
-from qgis_csp_plugin.core.staging import StagedOutputs
+from qgis_csp_plugin.core.staging import StagedOutputs, check_output_paths
 
 
 def test_commit_renames_all_and_cleans_up(tmp_path):
@@ -14,20 +14,36 @@ def test_commit_renames_all_and_cleans_up(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "b.gpkg"]
 
 
-def test_failed_commit_rolls_back_the_renamed_files(tmp_path):
+def test_failed_commit_puts_the_previous_files_back(tmp_path):
+    (tmp_path / "a.tif").write_text("old a")
     staged = StagedOutputs()
-    staged.path(tmp_path / "a.tif").write_text("a")
-    (tmp_path / "b.gpkg").mkdir()  # a directory in the way: renaming a file onto it fails
-    (tmp_path / "b.gpkg" / "keep").write_text("x")
-    staged.path(tmp_path / "b.gpkg").write_text("b")
-    with pytest.raises(CspError, match="nothing was written"):
+    staged.path(tmp_path / "a.tif").write_text("new a")
+    staged.path(tmp_path / "b.gpkg").unlink(missing_ok=True)  # vanished before the commit: its rename fails
+    with pytest.raises(CspError, match="nothing was written, earlier files are unchanged"):
         staged.commit()
-    assert not (tmp_path / "a.tif").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["b.gpkg"]  # only what was there before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.tif"] and (tmp_path / "a.tif").read_text() == "old a"
 
 
-def test_gdal_sidecars_move_with_their_file_and_stale_ones_go(tmp_path):
-    (tmp_path / "b.tif.aux.xml").write_text("stale")
+def test_an_output_that_is_a_folder_is_refused_before_anything_is_touched(tmp_path):
+    """Issue 26 point 6: a folder in the way used to make the rollback delete the other, earlier outputs."""
+    (tmp_path / "a.tif").write_text("old a")
+    (tmp_path / "b.gpkg").mkdir()
+    (tmp_path / "b.gpkg" / "keep").write_text("x")
+    with pytest.raises(CspError, match="the output .*b.gpkg is an existing folder: give a file name"):
+        check_output_paths([tmp_path / "a.tif", tmp_path / "b.gpkg"])
+    staged = StagedOutputs()
+    staged.path(tmp_path / "a.tif").write_text("new a")
+    with pytest.raises(CspError, match="is an existing folder"):
+        staged.path(tmp_path / "b.gpkg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "b.gpkg"]
+    assert (tmp_path / "a.tif").read_text() == "old a" and (tmp_path / "b.gpkg" / "keep").read_text() == "x"
+    with pytest.raises(CspError, match="given for two outputs"):
+        check_output_paths([tmp_path / "c.tif", tmp_path / "." / "c.tif"])
+
+
+def test_gdal_sidecars_move_with_their_file_and_stale_companions_go(tmp_path):
+    for stale in ("b.tif.aux.xml", "b.tif.ovr", "b.tif.msk", "a.tif.ovr"):
+        (tmp_path / stale).write_text("stale")
     with StagedOutputs() as staged:
         a = staged.path(tmp_path / "a.tif")
         a.write_text("a")

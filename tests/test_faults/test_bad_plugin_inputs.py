@@ -3,16 +3,15 @@ never a traceback or a silently wrong map (issue 20, defects 3, 6, 9 and 13)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnx
 import pytest
 import torch
 from fault_helpers import DATA, MODELS
-from model_factory import export_image_classifier, export_location_model
+from model_factory import TinyImageNet, export_image_classifier, export_location_model, with_metadata_of
 from osgeo import gdal
 from qgis.core import QgsRasterLayer
+from test_bad_tables import last_error_line, trainer_cli
 
 from qgis_csp_plugin.contract.errors import CspError, ModelLoadError
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
@@ -32,17 +31,6 @@ def rgb_model(tmp_path_factory):
     return export_image_classifier(tmp_path_factory.mktemp("m") / "rgb.onnx", tile_size=32, gsd_m=30.0)
 
 
-def with_metadata_of(model: Path, graph: onnx.ModelProto, target: Path, **changes) -> Path:
-    """``graph`` carrying ``model``'s metadata (entries replaced by ``changes``, as JSON text)."""
-    props = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
-    props.update(changes)
-    del graph.metadata_props[:]
-    for key, value in props.items():
-        graph.metadata_props.add(key=key, value=value)
-    onnx.save(graph, str(target))
-    return target
-
-
 def landsat() -> QgsRasterLayer:
     return QgsRasterLayer(str(LANDSAT), "landsat")
 
@@ -57,6 +45,37 @@ def test_metadata_contradicting_the_graph_is_refused_on_load(rgb_model, tmp_path
         OnnxModel.load(liar)
     with pytest.raises(ModelLoadError, match="liar.onnx: self check failed"):
         prepare(ClassifyRequest(landsat(), liar, {}))
+
+
+def test_a_huge_metadata_tile_size_is_refused_before_allocating(rgb_model, tmp_path, qgis_app):
+    """tile_size 30000 used to allocate 161 GiB for the self-check batch and die with a traceback (issue 26,
+    point 7): refused against the graph's fixed size, and against memory where the graph is dynamic."""
+    fixed = with_metadata_of(rgb_model, onnx.load(str(rgb_model)), tmp_path / "fixed.onnx", tile_size="30000")
+    with pytest.raises(ModelLoadError, match="fixed.onnx: its metadata says tile_size 30000 px, but the graph takes "
+                                             "32 px tiles"):
+        OnnxModel.load(fixed)
+    raw = tmp_path / "dynamic_raw.onnx"
+    torch.onnx.export(TinyImageNet(3, 10, [100.0] * 3, [50.0] * 3), (torch.zeros(2, 3, 32, 32),), str(raw),
+                      input_names=["image"], output_names=["probabilities"], dynamo=False,
+                      dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}})
+    dynamic = with_metadata_of(rgb_model, onnx.load(str(raw)), tmp_path / "dynamic.onnx", tile_size="30000")
+    with pytest.raises(ModelLoadError, match="dynamic.onnx: its metadata tile_size 30,000 px needs 10.1 GiB per "
+                                             "tile of 3 bands, more than the 64 MiB allowed"):
+        OnnxModel.load(dynamic)
+    assert OnnxModel.load(with_metadata_of(rgb_model, onnx.load(str(raw)), tmp_path / "ok.onnx",
+                                           tile_size="48")).metadata.tile_size == 48  # dynamic: any sane size
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_deeply_nested_metadata_is_a_metadata_error(rgb_model, tmp_path, depth, qgis_app):
+    """A RecursionError traceback before (issue 26, point 7)."""
+    nested = with_metadata_of(rgb_model, onnx.load(str(rgb_model)), tmp_path / "nested.onnx",
+                              training="[" * depth + "]" * depth)
+    with pytest.raises(ModelLoadError, match="nested.onnx: metadata key 'training' (nests lists/dicts more than 32 "
+                                             "levels deep|is not valid JSON \\(or nests too deeply\\))"):
+        OnnxModel.load(nested)
+    line = last_error_line(trainer_cli("inspect", str(nested)))
+    assert line.startswith("error: nested.onnx: metadata key 'training'"), line
 
 
 def test_a_model_producing_nan_is_refused(rgb_model, tmp_path, qgis_app):

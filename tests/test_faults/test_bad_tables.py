@@ -92,6 +92,25 @@ def test_swapped_point_table_is_warned_about(tmp_path):
     assert not [w for w in caught if "inhabited land" in str(w.message)]
 
 
+def test_swapped_african_towns_are_warned_about_although_half_lie_on_land(tmp_path):
+    """Issue 26, point 3: swapped, 300 African towns still put about half of the points on inhabited land
+    (|lon| <= 90 passes every range check); read as (lon, lat) all of them are: the swap is warned about."""
+    africa = cities_records().query("continent == 'AF'").sample(300, random_state=0)
+    table = tmp_path / "towns.csv"
+    pd.DataFrame({"lat": africa["lon"], "lon": africa["lat"], "label": africa["country_code"]}).to_csv(table,
+                                                                                                      index=False)
+    with pytest.warns(UserWarning, match=r"only 5\d% of the points lie on inhabited land .*; read as \(lon, lat\) "
+                                         "100% would: are the lat and lon columns swapped"):
+        point_records(str(table))
+    right = tmp_path / "right.csv"
+    pd.DataFrame({"lat": africa["lat"], "lon": africa["lon"], "label": africa["country_code"]}).to_csv(right,
+                                                                                                      index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        point_records(str(right))
+    assert not [w for w in caught if "inhabited land" in str(w.message)]
+
+
 def _table(path: Path, images: list[Path], frame: pd.DataFrame | None = None) -> Path:
     (frame if frame is not None else pd.DataFrame({"image_path": [str(p) for p in images]})).to_csv(path, index=False)
     return path

@@ -1,9 +1,6 @@
 """csp:classify through processing.run and through the qgis_process command line."""
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +8,7 @@ import pytest
 from model_factory import CLASSES
 from osgeo import gdal
 from qgis.core import QgsProcessingException, QgsRasterLayer, QgsRectangle, QgsVectorLayer
+from qgis_process_env import QGIS_PROCESS, plugin_environment
 
 from qgis_csp_plugin.core.dense import box_mean
 from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
@@ -18,7 +16,6 @@ from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 pytestmark = pytest.mark.qgis
 REPO = Path(__file__).resolve().parents[2]
 LANDSAT = REPO / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
-QGIS_PROCESS = "/usr/bin/qgis_process.bin"
 
 
 def test_processing_run(provider, rgb_model, tmp_path):
@@ -84,23 +81,6 @@ def test_processing_limits_tiles_and_writes_nothing(provider, rgb_model, tmp_pat
         processing.run("csp:classify", {"INPUT": str(LANDSAT), "MODEL": str(rgb_model),
                                         "OUTPUT_VECTOR": str(tmp_path / "t.shp")})
     assert list(tmp_path.iterdir()) == []
-
-
-def plugin_environment(tmp_path: Path) -> dict[str, str]:
-    """A plugin folder (package + metadata.txt) and a fresh profile that enables the plugin.
-
-    QGIS 3.22's qgis_process has no ``plugins enable``: it loads the enabled plugins of the profile
-    found under QGIS_CUSTOM_CONFIG_PATH, searching QGIS_PLUGINPATH.
-    """
-    plugin = tmp_path / "plugins" / "qgis_csp_plugin"
-    shutil.copytree(REPO / "qgis_csp_plugin", plugin, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "metadata.txt", plugin / "metadata.txt")
-    ini = tmp_path / "config" / "profiles" / "default" / "QGIS" / "QGIS3.ini"
-    ini.parent.mkdir(parents=True)
-    ini.write_text("[PythonPlugins]\nqgis_csp_plugin=true\n")
-    site = [p for p in sys.path if p.endswith("site-packages")]  # onnxruntime of this interpreter
-    return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGIS_PLUGINPATH": str(plugin.parent),
-            "QGIS_CUSTOM_CONFIG_PATH": str(ini.parents[3]), "PYTHONPATH": os.pathsep.join(site)}
 
 
 @pytest.mark.skipif(not Path(QGIS_PROCESS).exists(), reason="qgis_process is not installed")

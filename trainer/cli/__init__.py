@@ -30,13 +30,21 @@ CKPT_KEYWORDS = ("last", "best", "hpc", "null", "None")
 
 
 def check_ckpt_path(argv: list[str]) -> None:
-    """``--ckpt_path FILE`` must exist (Lightning's keywords ``last``, ``best``, ``hpc``, ``registry`` aside)."""
+    """``--ckpt_path FILE`` must exist (Lightning's keywords ``last``, ``best``, ``hpc``, ``registry`` aside)
+    and load as a checkpoint through the trainer's one safe loader (:func:`trainer.checkpoints.read_checkpoint`:
+    a crafted, truncated or text file is one clear line, not Lightning's traceback)."""
     for index, arg in enumerate(argv):
         value = arg.partition("=")[2] if arg.startswith("--ckpt_path=") else (
             argv[index + 1] if arg == "--ckpt_path" and index + 1 < len(argv) else None)
-        if value and value not in CKPT_KEYWORDS and not value.startswith("registry") and not os.path.isfile(value):
+        if not value or value in CKPT_KEYWORDS or value.startswith("registry"):
+            continue
+        if not os.path.isfile(value):
             raise CspError(f"--ckpt_path {value}: checkpoint not found (give a .ckpt file, or 'last' to resume "
                            "the latest run)")
+        from trainer.checkpoints import read_checkpoint
+
+        if "state_dict" not in read_checkpoint(value, "--ckpt_path", mmap=True):
+            raise CspError(f"--ckpt_path {value} is not a Lightning checkpoint (no 'state_dict' entry)")
 
 
 def usage() -> str:

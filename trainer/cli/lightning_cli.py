@@ -2,11 +2,14 @@
 
 Every config starts from ``trainer/configs/base.yaml`` (accelerator, loggers, checkpoint callback).
 Folders of loggers and callbacks may start with ``<default_root_dir>``, replaced by the run's
-``trainer.default_root_dir``, so one base serves every run.
+``trainer.default_root_dir``, so one base serves every run. Callbacks a run turns off are left out,
+with a note, instead of failing in Lightning: ``LearningRateMonitor`` (the MoCo configs) with
+``--trainer.logger false``, ``ModelCheckpoint`` with ``--trainer.enable_checkpointing false``.
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -16,6 +19,8 @@ from lightning.pytorch.cli import LightningCLI
 BASE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "base.yaml"
 ROOT_PLACEHOLDER = "<default_root_dir>"
 FOLDER_ARGS = ("save_dir", "dirpath")  # loggers' and ModelCheckpoint's folders
+#: callbacks Lightning refuses when a trainer setting is off: setting -> class names
+TURNED_OFF = {"logger": ("LearningRateMonitor",), "enable_checkpointing": ("ModelCheckpoint",)}
 
 
 class TrainerCLI(LightningCLI):
@@ -29,6 +34,16 @@ class TrainerCLI(LightningCLI):
                 value = spec.init_args.get(key)
                 if isinstance(value, str) and ROOT_PLACEHOLDER in value:
                     spec.init_args[key] = value.replace(ROOT_PLACEHOLDER, root)
+        for setting, names in TURNED_OFF.items():
+            callbacks = config.trainer.callbacks
+            if config.trainer.get(setting) not in (False, []) or not isinstance(callbacks, list):
+                continue  # logger None is Lightning's default logger, not "off"
+            dropped = [c for c in callbacks if isinstance(c, Namespace)
+                       and str(c.get("class_path", "")).rpartition(".")[2] in names]
+            if dropped:
+                config.trainer.callbacks = [c for c in callbacks if c not in dropped]
+                print(f"note: trainer.{setting} is off: {', '.join(c.class_path for c in dropped)} left out",
+                      file=sys.stderr)
 
 
 def _class_specs(value) -> list[Namespace]:

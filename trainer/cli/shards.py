@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
                        help="share of labelled images in test/ (0 and --val-fraction 0: everything in train/)")
     build.add_argument("--split-seed", "--split_seed", type=int, default=0, help="seed of the stratified split")
     build.add_argument("--skip-bad", "--skip_bad", action="store_true",
-                       help="skip (and count) missing, unreadable or too small images instead of stopping")
+                       help="skip (and count) missing, unreadable, corrupt or too small images instead of stopping")
     return p
 
 

@@ -20,7 +20,7 @@ from trainer.errors import TrainerError
 
 CELL_DEG = 0.5
 MOSTLY_OUTSIDE = 0.5  # warn when fewer than half the points lie on inhabited land
-SWAP_MARGIN = 0.3  # ... and the swapped reading puts at least 30 % more of them there
+SWAP_MARGIN = 0.3  # warn of swapped columns when (lon, lat) puts at least 30 % more of the points there
 GEOREFERENCE_SAMPLE = 50
 GEOREFERENCE_TOLERANCE_DEG = 0.5
 
@@ -51,18 +51,19 @@ def inhabited_fraction(latlon: np.ndarray) -> float:
 
 
 def latlon_warning(latlon: np.ndarray, what: str) -> str | None:
-    """A sentence when most points lie off inhabited land, saying so when swapping would fix it."""
+    """A sentence when the swapped reading (lon, lat) is clearly more plausible than the given one (puts
+    :data:`SWAP_MARGIN` more of the points on inhabited land, however many the given one puts there), or
+    when most points lie off inhabited land; ``None`` otherwise."""
     latlon = np.asarray(latlon, dtype=np.float64)
     given = inhabited_fraction(latlon)
-    if given >= MOSTLY_OUTSIDE:
+    swapped = inhabited_fraction(latlon[:, ::-1]) if np.abs(latlon[:, 1]).max(initial=0) <= 90 else 0.0
+    if given >= MOSTLY_OUTSIDE and swapped < given + SWAP_MARGIN:
         return None
     message = (f"{what}: only {given:.0%} of the points lie on inhabited land (lat {latlon[:, 0].min():.3g}.."
                f"{latlon[:, 0].max():.3g}, lon {latlon[:, 1].min():.3g}..{latlon[:, 1].max():.3g})")
-    if np.abs(latlon[:, 1]).max(initial=0) <= 90:
-        swapped = inhabited_fraction(latlon[:, ::-1])
-        if swapped >= given + SWAP_MARGIN:
-            return (f"{message}; read as (lon, lat) {swapped:.0%} would: are the lat and lon columns swapped? "
-                    "Columns must be (lat, lon) in degrees")
+    if swapped >= given + SWAP_MARGIN:
+        return (f"{message}; read as (lon, lat) {swapped:.0%} would: are the lat and lon columns swapped? "
+                "Columns must be (lat, lon) in degrees")
     return f"{message}: check the coordinates (lat, lon in degrees, WGS84)"
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from lightning.pytorch.utilities import rank_zero_warn
 
+from qgis_csp_plugin.contract.class_names import case_conflict
 from qgis_csp_plugin.contract.latlon import validate_latlon
 from trainer.data.coordinate_checks import check_georeference, latlon_warning
 from trainer.data.rasters import centre_latlon
@@ -47,7 +48,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 def encode_labels(frame: pd.DataFrame, column: str = "label") -> pd.DataFrame:
     """``label`` as int 0..K-1 and ``class_name``. Integer labels keep their numeric order (and an
-    existing ``class_name`` column); other labels are ordered by their sorted text."""
+    existing ``class_name`` column); other labels are ordered by their sorted text. Class names that
+    differ only in case are refused (:func:`~qgis_csp_plugin.contract.class_names.case_conflict`)."""
     if column not in frame:
         raise TrainerError(f"label column {column!r} not in the table's columns {list(frame.columns)}")
     values = frame[column]
@@ -59,10 +61,13 @@ def encode_labels(frame: pd.DataFrame, column: str = "label") -> pd.DataFrame:
         names = frame["class_name"].astype(str) if "class_name" in frame else values.astype(str)
         frame["class_name"] = list(names)
         frame["label"] = values.map({v: i for i, v in enumerate(order)}).astype(int)
-        return frame
-    lookup = {name: i for i, name in enumerate(sorted({str(v) for v in values}))}
-    frame["class_name"] = [str(v) for v in values]
-    frame["label"] = [lookup[str(v)] for v in values]
+    else:
+        lookup = {name: i for i, name in enumerate(sorted({str(v) for v in values}))}
+        frame["class_name"] = [str(v) for v in values]
+        frame["label"] = [lookup[str(v)] for v in values]
+    conflict = case_conflict(frame["class_name"])
+    if conflict:
+        raise TrainerError(f"label column {column!r}: {conflict}")
     return frame
 
 

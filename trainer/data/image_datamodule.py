@@ -51,7 +51,7 @@ class ImageDataModule(ShardLoaderState, L.LightningDataModule):
             (e.g. the 4-band multi-date scenes for a 13-band model) read as the training mean of
             the band, i.e. 0 once standardised; band statistics come from the training tiles that
             hold every band.
-        skip_bad: skip (and count) rows whose image is missing, unreadable or too small instead of
+        skip_bad: skip (and count) rows whose image is missing, unreadable, corrupt or too small instead of
             stopping at the first one.
         key_view: ``none`` (classifiers), ``augment`` (MoCo: key = second augmentation) or
             ``temporal`` (key = the tile at the same pixel offset of another date of the same

@@ -1,10 +1,13 @@
-"""Pre-flight pass over record tables: image headers only (size, band count), before any pixel is read.
+"""Pre-flight pass over record tables: image headers (size, band count) and the last pixel row of each
+file, before training reads any tile.
 
-It names the first missing, unreadable or too small image by row, or, with ``skip_bad``, drops and
-counts such rows. Files are opened without their georeferencing (:func:`trainer.data.rasters.pixels_only`:
-parsing the CRS costs ~10x the rest of an open); each distinct file's header is read once (rows that
-are windows of one scene share it), by a pool of processes when there are many files (rasterio holds
-the GIL while it opens a dataset, so threads do not help).
+It names the first missing, unreadable, corrupt or too small image by row, or, with ``skip_bad``, drops
+and counts such rows. The last row of the last band is decoded because a truncated or damaged file
+usually still has a readable header (its pixels are what is missing); it is one block of a tiled or
+striped GeoTIFF. Files are opened without their georeferencing (:func:`trainer.data.rasters.pixels_only`:
+parsing the CRS costs ~10x the rest of an open); each distinct file is read once (rows that are windows
+of one scene share it), by a pool of processes when there are many files (rasterio holds the GIL while
+it opens a dataset, so threads do not help).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 import rasterio
+import rasterio.windows
 from lightning.pytorch.utilities import rank_zero_warn
 from tqdm import tqdm
 
@@ -34,10 +38,18 @@ def _headers(paths: list[str]) -> list[Header]:
     with pixels_only():
         for path in paths:
             try:
-                with rasterio.open(path) as ds:
-                    headers.append((ds.height, ds.width, ds.count))
+                ds = rasterio.open(path)
             except rasterio.errors.RasterioIOError as exc:
                 headers.append(f"missing or unreadable ({str(exc).splitlines()[0]})")
+                continue
+            with ds:
+                try:
+                    ds.read(ds.count, window=rasterio.windows.Window(0, ds.height - 1, ds.width, 1))
+                except rasterio.errors.RasterioError as exc:
+                    reason = str(exc.__cause__ or exc).splitlines()[0]  # GDAL's own message, when rasterio keeps it
+                    headers.append(f"is corrupt or truncated: its pixels cannot be read ({reason})")
+                    continue
+                headers.append((ds.height, ds.width, ds.count))
     return headers
 
 
@@ -75,8 +87,8 @@ def preflight(records: pd.DataFrame, bands: list[str], tile_size: int, skip_bad:
         raise TrainerError(f"{what}: row {row} ({records['image_path'].iloc[row]}) {problems[row]}; "
                            f"{len(bad)} bad row(s) in all (--data.skip_bad true skips them)")
     if len(bad):
-        rank_zero_warn(f"{what}: skipped {len(bad)} of {len(records)} rows with missing, unreadable or too "
-                       f"small images (first: row {bad[0]}, {problems[bad[0]]})")
+        rank_zero_warn(f"{what}: skipped {len(bad)} of {len(records)} rows with missing, unreadable, corrupt or "
+                       f"too small images (first: row {bad[0]}, {problems[bad[0]]})")
     sizes = np.array([h[:2] if not isinstance(h, str) else (0, 0) for h in headers], dtype=np.int64).reshape(-1, 2)
     good = problems == ""
     return records.assign(height=sizes[file_of_row, 0], width=sizes[file_of_row, 1],

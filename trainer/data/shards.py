@@ -13,7 +13,9 @@ data). Each item holds one tile's pixels in the file's own dtype. A build writes
 ``<out>.partial`` and renames it when complete, so a killed build never leaves anything a later run
 would read as a shard set. Training streams from a local folder or any URL litdata reads
 (``s3://bucket/prefix``: credentials from the usual AWS variables; the sidecars are read with boto3,
-which litdata installs).
+which litdata installs). Since such data comes from elsewhere, each split's ``index.json`` is checked
+before litdata reads an item: only the fields and formats the builder writes (:data:`ITEM_FORMATS`) are
+accepted, so a crafted set whose items need pickle (which runs code while it loads) is refused.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ from trainer.errors import TrainerError
 META = "shards.json"
 ITEMS = "items.parquet"
 ITEM_COLUMNS = ["lat", "lon", "label", "class_name", "timestamp", "location_id", "tile_y", "tile_x", "image_path"]
+#: litdata's serializer of each item field as :func:`~trainer.data.shard_item.tile_item` writes it: the only
+#: formats a shard set may hold (litdata's ``pickle`` and the formats built on it would run code on loading).
+ITEM_FORMATS = {"item": "int", "image": "numpy", "lat": "float", "lon": "float", "label": "int", "timestamp": "str",
+                "location_id": "str"}
+#: The item layout litdata records for a flat dict of leaves (its pytree spec).
+LEAF_SPEC = {"type": None, "context": None, "children_spec": []}
 
 
 def split_of_records(records: pd.DataFrame, val_fraction: float, test_fraction: float,
@@ -175,14 +183,47 @@ def shard_fingerprint(location: str, splits: tuple[str, ...]) -> str:
     return digest.hexdigest()
 
 
+def check_index(location: str, split: str) -> None:
+    """Refuse a split whose litdata ``index.json`` describes items other than the builder's: another item
+    loader, encryption or compression, other fields, or a field in another format than :data:`ITEM_FORMATS`
+    (e.g. ``pickle``). Reads only the index, before litdata deserialises anything."""
+    what = f"{split_location(location, split)}/index.json"
+    try:
+        config = json.loads(_sidecar(location, f"{split}/index.json"))["config"]
+        _, spec = json.loads(config["data_spec"])
+        names = json.loads(spec["context"])
+        formats = list(config["data_format"])
+        leaves = spec["children_spec"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TrainerError(f"{what} is not the index of a shard set written by python -m trainer shards build "
+                           f"({type(exc).__name__}: {exc})") from exc
+    settings = {"item_loader": config.get("item_loader"), "encryption": config.get("encryption"),
+                "compression": config.get("compression")}
+    for key, value in settings.items():
+        if value != ("PyTreeLoader" if key == "item_loader" else None):
+            raise TrainerError(f"{what}: {key} is {value!r}; shards build writes no such shard set: refusing "
+                               "to read it")
+    if spec.get("type") != "builtins.dict" or any(leaf != LEAF_SPEC for leaf in leaves) \
+            or not isinstance(names, list) or sorted(map(str, names)) != sorted(ITEM_FORMATS) \
+            or len(formats) != len(names):
+        raise TrainerError(f"{what}: its items are not the fields {', '.join(ITEM_FORMATS)} that shards build "
+                           f"writes (found {names!r} as {formats!r}): refusing to read it")
+    for name, written in zip(names, formats, strict=True):
+        if written != ITEM_FORMATS[name]:
+            raise TrainerError(f"{what}: field {name!r} is stored as {written!r}, not {ITEM_FORMATS[name]!r} as "
+                               "shards build writes it; refusing to read it (formats such as pickle run code "
+                               "while they load): rebuild the shard set with python -m trainer shards build")
+
+
 class ShardDataset(StreamingDataset):
     """Streamed items of one split of a shard set as the trainer's dicts ``image`` (raw float32),
     ``latlon``, ``label``, ``index`` (+ ``key``: the same tile for ``augment``, the same tile of another
-    date for ``temporal``, fetched by index)."""
+    date for ``temporal``, fetched by index). The split's index is checked first (:func:`check_index`)."""
 
     def __init__(self, location: str, split: str = "train", key_view: str = "none",
                  pairs: TemporalPairs | None = None, shuffle: bool = True, seed: int = 0,
                  cache_dir: str | None = None) -> None:
+        check_index(location, split)
         super().__init__(split_location(location, split), cache_dir=cache_dir, shuffle=shuffle, drop_last=shuffle,
                          seed=seed)
         self.key_view, self.pairs = key_view, pairs

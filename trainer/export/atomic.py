@@ -14,8 +14,6 @@ from pathlib import Path
 from qgis_csp_plugin.contract import temp_files
 from trainer.errors import TrainerError
 
-FILE_MODE = 0o644
-
 
 @contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
@@ -32,7 +30,6 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         raise TrainerError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         yield tmp
-        tmp.chmod(FILE_MODE)  # mkstemp creates 0600; models are shared and packaged
         os.replace(tmp, path)
     finally:
         temp_files.remove(tmp)
