@@ -10,23 +10,14 @@ from datetime import date
 import numpy as np
 from qgis.core import QgsRasterLayer, QgsRectangle
 
-from ..contract.schema import MONTH_INPUT, ModelMetadata, Normalization
+from ..contract.radiometry import BandTransform, layer_radiometry, sample_shape
+from ..contract.schema import MONTH_INPUT, ModelMetadata
 from ..core.acquisition_date import acquisition_month
 from ..core.band_mapping import MISSING, BandChoice, BandMapping, band_mapping
 from ..core.classify import ModelBandReader, PixelReader
-from ..core.radiometry import (
-    BandTransform,
-    band_percentiles,
-    match_percentiles,
-    match_statistics,
-    reflectance_rule,
-    statistics_warning,
-)
 from ..core.tiling import Extent
 from ..qgis_io.layer_facts import data_kind, date_sources, file_name
 from ..qgis_io.provider_reader import ProviderReader, band_labels
-
-STATISTICS_SAMPLE = 250_000
 
 
 @dataclass
@@ -52,41 +43,20 @@ def layer_inputs(layer: QgsRasterLayer, meta: ModelMetadata, extent: QgsRectangl
     provider = ProviderReader(layer.dataProvider().clone(), [read[i] for i in positions], layer.name())
     reader = provider if len(positions) == len(read) else ModelBandReader(provider, positions, len(read))
     values = sample_values(reader, extent)  # also the first read: a damaged file fails here
-    notes, warnings = [mapping.describe()], list(mapping.notes)
-    if meta.normalization.radiometry == "reflectance":
-        rule = reflectance_rule(values, mapping.band_mask == 0, meta.normalization, data_kind(layer), name, labels)
-        transform = rule.transform
-        notes.append(f"radiometry: {rule.note}")
-        warnings += [rule.warning] if rule.warning else []
-    else:
-        transform, warning = radiometric_transform(values, meta.normalization)
-        warnings += [warning] if warning else []
+    radiometry = layer_radiometry(values, meta.normalization, mapping.band_mask == 0, data_kind(layer), name, labels)
+    notes = [mapping.describe()] + ([f"radiometry: {radiometry.note}"] if radiometry.note else [])
+    warnings = list(mapping.notes) + ([radiometry.warning] if radiometry.warning else [])
     month = None
     if MONTH_INPUT in meta.input_names:
         month, how = acquisition_month(acquired, date_sources(layer))
         notes.append(f"acquisition {how}")
-    return LayerInputs(mapping, reader, transform, month, notes, warnings)
+    return LayerInputs(mapping, reader, radiometry.transform, month, notes, warnings)
 
 
 def sample_values(reader: PixelReader, extent: QgsRectangle) -> np.ndarray:
     """``(C, N)`` valid pixel values of one block of about STATISTICS_SAMPLE pixels resampled over ``extent``
     (read through the reader, so a corrupt file is reported as a read error, never as constant bands)."""
-    side = int(STATISTICS_SAMPLE ** 0.5)
-    width = max(1, round(side * min(1.0, extent.width() / extent.height())))
-    height = max(1, round(side * min(1.0, extent.height() / extent.width())))
+    width, height = sample_shape(extent.width(), extent.height())
     pixels, valid = reader.read(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
                                 width, height)
     return pixels[:, valid]
-
-
-def radiometric_transform(values: np.ndarray, norm: Normalization) -> tuple[BandTransform | None, str | None]:
-    """The per-band mapping of the layer's sampled ``(C, N)`` values onto the training radiometry, and for
-    ``absolute`` models (no mapping) a warning when the values are on another scale than in training."""
-    mean, std = values.mean(axis=1), values.std(axis=1)
-    if norm.radiometry == "layer_statistics":
-        return match_statistics(mean, std, norm.mean, norm.std), None
-    if norm.radiometry == "layer_percentiles":
-        percentiles = norm.percentiles
-        low, high = band_percentiles(values, tuple(percentiles["q"]))
-        return match_percentiles(low, high, percentiles["low"], percentiles["high"]), None
-    return None, statistics_warning(mean, std, norm.mean, norm.std)

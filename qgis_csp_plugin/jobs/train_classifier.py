@@ -20,6 +20,7 @@ from qgis.core import Qgis, QgsProject, QgsRasterLayer, QgsUnitTypes, QgsVectorL
 
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel
+from ..contract.radiometry import BandTransform
 from ..contract.schema import LATLON_INPUT, SCHEMA_VERSION, ModelMetadata
 from ..core.accuracy import confusion_matrix, sample_accuracy
 from ..core.band_mapping import BandChoice, BandMapping
@@ -30,7 +31,6 @@ from ..core.head_selection import C_GRID, Candidate, Selection, fit_head, select
 from ..core.logistic_regression import LogisticModel
 from ..core.onnx_head import append_head
 from ..core.progress import Canceled, IsCanceled, Progress, part
-from ..core.radiometry import BandTransform
 from ..core.staging import StagedOutputs
 from ..core.tile_features import (
     EMBEDDING,
