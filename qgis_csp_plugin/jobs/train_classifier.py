@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from qgis.core import Qgis, QgsProject, QgsRasterLayer, QgsUnitTypes, QgsVectorLayer
+from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel
@@ -39,12 +39,11 @@ from ..core.tile_features import (
     statistic_blocks,
     tile_statistics,
 )
-from ..core.tiling import Extent, Strip, resolution_in_layer_units
+from ..core.tiling import Extent, Strip
 from ..qgis_io.crs import cell_to_latlon
 from ..qgis_io.styling import class_colors
 from ..qgis_io.training_samples import SampleSet, collect_samples, layer_class_colors
-from .classify import check_patch_multiple
-from .layer_inputs import layer_inputs
+from .raster_input import read_plan
 
 MAX_FOLDS = 5
 AUTO = "auto"  # choose the feature set by cross-validation
@@ -84,14 +83,15 @@ class TrainClassifierJob:
     reader: PixelReader
     transform: BandTransform | None
     samples: SampleSet
-    res: tuple[float, float]
+    res: tuple[float, float]  # layer units per pixel: the ground resolution as Classify reads this layer
     tile_size: int
+    resolution_m: float  # ground metres per pixel
     location_encoder: OnnxModel | None = None
     latlon: np.ndarray | None = None  # (N, 2) (lat, lon) degrees of every sample (prior, encoders taking latlon)
     warnings: list[str] = field(default_factory=list)
     mapping: BandMapping | None = None  # which layer band feeds which encoder band; masked bands
     month: int | None = None  # acquisition month for encoders that take it
-    notes: list[str] = field(default_factory=list)  # bands used/masked, radiometry, month
+    notes: list[str] = field(default_factory=list)  # resolution, bands used/masked, radiometry, month
 
     @property
     def description(self) -> str:
@@ -145,23 +145,21 @@ def prepare(request: TrainRequest) -> TrainClassifierJob:
     meta = encoder.metadata
     if meta.kind != "image_encoder":
         raise CspError(f"{encoder.path.name} is a {meta.kind} model; training needs an image_encoder")
-    crs = layer.crs()
     extent = layer.extent()
-    units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(Qgis.DistanceUnit.Meters, crs.mapUnits())
-    res = resolution_in_layer_units(request.resolution_m or meta.gsd_m, crs.isGeographic(),
-                                    extent.center().y() if crs.isGeographic() else 0.0, units_per_metre)
-    tile_size = request.tile_size or meta.tile_size
-    check_patch_multiple(meta, tile_size)
-    samples = collect_samples(request.labels, request.class_field, crs, QgsProject.instance().transformContext(),
-                              tile_size * res[0], request.max_per_polygon, request.seed)
+    plan = read_plan(layer, encoder, extent, request.resolution_m, request.tile_size, request.bands, request.sensor,
+                     request.acquired)  # the pixels Classify will read from this layer
+    samples = collect_samples(request.labels, request.class_field, layer.crs(),
+                              QgsProject.instance().transformContext(), plan.tile_width, request.max_per_polygon,
+                              request.seed)
     outside = samples.outside_message(extent, layer.name())
     if outside:
         raise CspError(outside)
     check_training_labels(samples.labels, request.class_field)  # early message; re-checked after nodata
-    inputs = layer_inputs(layer, meta, extent, request.bands, request.sensor, request.acquired)
-    warnings = inputs.warnings + ([encoder.provider_warning] if encoder.provider_warning else [])
-    job = TrainClassifierJob(request, encoder, inputs.reader, inputs.transform, samples, res, tile_size,
-                             warnings=warnings, mapping=inputs.mapping, month=inputs.month, notes=inputs.notes)
+    inputs = plan.layer_inputs()
+    warnings = plan.warnings + inputs.warnings + ([encoder.provider_warning] if encoder.provider_warning else [])
+    job = TrainClassifierJob(request, encoder, inputs.reader, inputs.transform, samples, (plan.res_x, plan.res_y),
+                             plan.tile_size, plan.resolution_m, warnings=warnings, mapping=inputs.mapping,
+                             month=inputs.month, notes=plan.notes + inputs.notes)
     if request.prior_output is not None or LATLON_INPUT in meta.input_names:
         job.latlon = _sample_latlon(job)
     if request.prior_output is not None:
@@ -346,7 +344,8 @@ def _classifier_metadata(job: TrainClassifierJob, class_names: list[str], counts
                                    "requested": {"features": request.features, "l2_c": request.c},
                                    "rule": "highest k-fold CV accuracy, ties: lower CV log-loss",
                                    "nested_cv": selection.nested},
-                     "max_per_polygon": request.max_per_polygon, "resolution_m": request.resolution_m or encoder.gsd_m,
+                     "max_per_polygon": request.max_per_polygon,
+                     "resolution_m": job.resolution_m,
                      "inputs": job.notes},
         "metrics": {"cv_accuracy": round(float(accuracy), 4), "cv_macro_f1": round(float(np.nanmean(f1)), 4),
                     "cv_folds": folds, "cv_accuracy_chosen": round(chosen.accuracy, 4)},

@@ -73,8 +73,8 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                                                       parentLayerParameterName="LABELS"))
         add_band_parameters(self)
         self.addParameter(QgsProcessingParameterNumber(
-            "RESOLUTION", "Resolution in metres/pixel (0 = encoder GSD)", Qgis.ProcessingNumberParameterType.Double,
-            0.0, minValue=0.0))
+            "RESOLUTION", "Resolution in metres/pixel (0 = the layer's own within 2x of the encoder's, else the "
+                          "encoder's)", Qgis.ProcessingNumberParameterType.Double, 0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in px (0 = encoder default)",
                                                        Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterEnum(

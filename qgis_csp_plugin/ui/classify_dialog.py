@@ -32,7 +32,8 @@ from ..contract.schema import Kind
 from ..core.acquisition_date import DEFAULT_MONTH
 from ..core.default_models import default_model_paths, find_default_model
 from ..core.tiling import TooManyTilesError
-from ..jobs.classify import ClassifyJob, ClassifyRequest, default_resolution_m, prepare
+from ..jobs.classify import ClassifyJob, ClassifyRequest, prepare
+from ..jobs.raster_input import default_resolution_m
 from .band_picker import BandPicker, automatic_mapping, preferred_layer
 from .classify_task import ClassifyTask
 from .dialog import CspDialog
