@@ -31,6 +31,7 @@ from ..core.band_mapping import BandChoice
 from ..core.classify import Classifier, PixelReader, TileResults, check_pixel_memory
 from ..core.default_models import find_default_model
 from ..core.dense import average_overlaps
+from ..core.kinds import OutputKind
 from ..core.progress import IsCanceled, Progress
 from ..core.staging import StagedOutputs, check_output_paths
 from ..core.tiling import MAX_TILES, Extent, ExtentError, TileGrid
@@ -52,7 +53,7 @@ class ClassifyRequest:
 
     layer: QgsRasterLayer
     model_path: Path
-    outputs: dict[str, Path]
+    outputs: dict[OutputKind, Path]
     extent: QgsRectangle | None = None
     polygons: QgsGeometry | None = None
     resolution_m: float | None = None
@@ -236,10 +237,10 @@ def _latlon_function(crs: QgsCoordinateReferenceSystem,
     return to_latlon
 
 
-OUTPUT_NOUNS = {"vector": "tiles", "classes": "classes", "probability": "probability"}
+OUTPUT_NOUNS = {OutputKind.VECTOR: "tiles", OutputKind.CLASSES: "classes", OutputKind.PROBABILITY: "probability"}
 
 
-def output_layer_name(layer_name: str, model_name: str, kind: str) -> str:
+def output_layer_name(layer_name: str, model_name: str, kind: OutputKind) -> str:
     """What a result layer shows, from which layer and model: "LC08_… — EuroSAT RGB classes"."""
     model = re.sub(r"\s+(\(\d+ classes\)|(image\s+)?classifier)$", "", model_name.strip(), flags=re.IGNORECASE)
     return f"{layer_name} — {model or model_name} {OUTPUT_NOUNS[kind]}"
@@ -250,8 +251,8 @@ def load_outputs(job: ClassifyJob, written: dict[str, Path]) -> list[QgsMapLayer
     meta = job.model.metadata
     base = job.request.layer.name()
     loaders = {
-        "vector": lambda p, name: load_tile_vector(p, name, meta.class_names, meta.class_colors),
-        "classes": lambda p, name: load_class_raster(p, name, meta.class_names, meta.class_colors),
-        "probability": load_probability_raster,
+        OutputKind.VECTOR: lambda p, name: load_tile_vector(p, name, meta.class_names, meta.class_colors),
+        OutputKind.CLASSES: lambda p, name: load_class_raster(p, name, meta.class_names, meta.class_colors),
+        OutputKind.PROBABILITY: load_probability_raster,
     }
     return [loaders[kind](path, output_layer_name(base, meta.name, kind)) for kind, path in written.items()]

@@ -22,15 +22,8 @@ from ..contract.schema import Kind
 from ..core.cell_latlon import LatLonTransform
 from ..core.default_models import find_default_model
 from ..core.grid import CellGrid
-from ..core.heatmap import (
-    CLASS_PRIOR,
-    EMBEDDING,
-    MAX_PROBABILITY,
-    MOST_LIKELY,
-    PREDICTION,
-    HeatmapResult,
-    LocationHeatmap,
-)
+from ..core.heatmap import MAX_PROBABILITY, MOST_LIKELY, HeatmapResult, LocationHeatmap
+from ..core.kinds import HeatmapKind
 from ..core.prediction_heatmap import TileProbabilities, prediction_heatmap
 from ..core.progress import IsCanceled, Progress
 from ..core.staging import check_output_paths
@@ -39,7 +32,8 @@ from ..qgis_io.crs import WGS84, cell_to_latlon, wkt_of, world_extent
 from ..qgis_io.heatmap_layers import read_tile_probabilities
 
 DEFAULT_WIDTH = 720
-MODEL_KINDS = {EMBEDDING: Kind.LOCATION_ENCODER, CLASS_PRIOR: Kind.LOCATION_PRIOR, PREDICTION: Kind.LOCATION_PRIOR}
+MODEL_KINDS = {HeatmapKind.LOCATION_EMBEDDING: Kind.LOCATION_ENCODER, HeatmapKind.CLASS_PRIOR: Kind.LOCATION_PRIOR,
+               HeatmapKind.PREDICTION: Kind.LOCATION_PRIOR}
 
 
 @dataclass
@@ -52,7 +46,7 @@ class HeatmapRequest:
     in CRS units, else ``width`` (× ``height``) cells, else 720 cells wide.
     """
 
-    kind: str
+    kind: HeatmapKind
     output: Path
     model_path: Path | None = None
     crs: QgsCoordinateReferenceSystem | None = None
@@ -72,7 +66,7 @@ class HeatmapJob:
     ``tiles`` (and ``prior``/``to_latlon``/``prior_exponent`` when fused)."""
 
     description: str
-    kind: str
+    kind: HeatmapKind
     output: Path
     wkt: str
     choice: str
@@ -86,9 +80,9 @@ class HeatmapJob:
 
     def execute(self, progress: Progress | None = None, canceled: IsCanceled | None = None) -> HeatmapResult:
         """Compute and write the GeoTIFF (any thread); raises ``Canceled`` when ``canceled()`` says so."""
-        if self.kind == EMBEDDING:
+        if self.kind == HeatmapKind.LOCATION_EMBEDDING:
             return self.heatmap.embedding(self.grid, self.output, self.wkt, progress, canceled)
-        if self.kind == CLASS_PRIOR:
+        if self.kind == HeatmapKind.CLASS_PRIOR:
             return self.heatmap.prior(self.grid, self.output, self.wkt, self.choice, progress, canceled)
         result = prediction_heatmap(self.tiles, self.output, self.wkt, self.choice, self.prior, self.to_latlon,
                                     self.prior_exponent.value, self.source)
@@ -110,7 +104,7 @@ class HeatmapJob:
         return [model.provider_warning for model in models if model is not None and model.provider_warning]
 
 
-def default_model(kind: str) -> Path | None:
+def default_model(kind: HeatmapKind) -> Path | None:
     """The installed default model for a heatmap kind (world-region prior preferred)."""
     return find_default_model(MODEL_KINDS[kind], prefer="world" if MODEL_KINDS[kind] == Kind.LOCATION_PRIOR else None)
 
@@ -153,9 +147,9 @@ def prepare(request: HeatmapRequest) -> HeatmapJob:
     if output.suffix.lower() not in (".tif", ".tiff"):
         raise CspError(f"the heatmap output must be a .tif file, got {output.name}")
     check_output_paths([output])
-    if request.kind == PREDICTION:
+    if request.kind == HeatmapKind.PREDICTION:
         return _prepare_prediction(request, output)
-    if request.kind not in (EMBEDDING, CLASS_PRIOR):
+    if request.kind not in (HeatmapKind.LOCATION_EMBEDDING, HeatmapKind.CLASS_PRIOR):
         raise CspError(f"unknown heatmap kind {request.kind!r}")
     crs = request.crs if request.crs is not None and request.crs.isValid() else WGS84
     model = load_model(request)
@@ -178,7 +172,7 @@ def _prepare_prediction(request: HeatmapRequest, output: Path) -> HeatmapJob:
         exponent = fusion_exponent(prior.metadata, request.prior_exponent)
         tile_width = float(np.median(tiles.xmax - tiles.xmin)) if len(tiles.xmin) else 1.0
         to_latlon = cell_to_latlon(layer.crs(), tile_width)
-    return HeatmapJob(f"CSP: prediction heatmap of {layer.name()}", PREDICTION, output, wkt_of(layer.crs()),
-                      request.choice or MAX_PROBABILITY, tiles=tiles, prior=prior, to_latlon=to_latlon,
-                      prior_exponent=exponent, source=layer.name())
+    return HeatmapJob(f"CSP: prediction heatmap of {layer.name()}", HeatmapKind.PREDICTION, output,
+                      wkt_of(layer.crs()), request.choice or MAX_PROBABILITY, tiles=tiles, prior=prior,
+                      to_latlon=to_latlon, prior_exponent=exponent, source=layer.name())
 

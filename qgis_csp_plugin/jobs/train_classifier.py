@@ -21,7 +21,7 @@ from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel
 from ..contract.radiometry import BandTransform
-from ..contract.schema import LATLON_INPUT, SCHEMA_VERSION, ModelMetadata
+from ..contract.schema import LATLON_INPUT, SCHEMA_VERSION, Kind, ModelMetadata
 from ..core.accuracy import confusion_matrix, sample_accuracy
 from ..core.band_mapping import BandChoice, BandMapping
 from ..core.class_labels import check_training_labels
@@ -143,7 +143,7 @@ def prepare(request: TrainRequest) -> TrainClassifierJob:
         raise CspError(f"the output must be a .onnx file, got {request.output.name}")
     encoder = OnnxModel.load(request.encoder_path)
     meta = encoder.metadata
-    if meta.kind != "image_encoder":
+    if meta.kind != Kind.IMAGE_ENCODER:
         raise CspError(f"{encoder.path.name} is a {meta.kind} model; training needs an image_encoder")
     extent = layer.extent()
     plan = read_plan(layer, encoder, extent, request.resolution_m, request.tile_size, request.bands, request.sensor,
@@ -182,11 +182,11 @@ def _prepare_prior(job: TrainClassifierJob) -> None:
     request = job.request
     if request.prior_output.suffix.lower() != ".onnx" or request.prior_output == request.output:
         raise CspError(f"the location-prior output must be another .onnx file, got {request.prior_output.name}")
-    path = request.location_encoder_path or find_default_model("location_encoder")
+    path = request.location_encoder_path or find_default_model(Kind.LOCATION_ENCODER)
     if path is None:
         raise CspError("a location prior needs a location encoder: none given and none installed in models/")
     job.location_encoder = OnnxModel.load(path)
-    if job.location_encoder.metadata.kind != "location_encoder":
+    if job.location_encoder.metadata.kind != Kind.LOCATION_ENCODER:
         raise CspError(f"{job.location_encoder.path.name} is a {job.location_encoder.metadata.kind} model; "
                        "the location prior needs a location_encoder")
 
@@ -332,7 +332,7 @@ def _classifier_metadata(job: TrainClassifierJob, class_names: list[str], counts
     name = request.name or f"{request.output.stem} ({len(class_names)} classes)"
     chosen = selection.chosen
     return ModelMetadata.from_dict({
-        **encoder.to_dict(), "kind": "image_classifier", "name": name, "schema_version": SCHEMA_VERSION,
+        **encoder.to_dict(), "kind": Kind.IMAGE_CLASSIFIER.value, "name": name, "schema_version": SCHEMA_VERSION,
         "description": f"logistic regression on {_feature_description(names, encoder.name)}, trained in QGIS on "
                        f"{request.labels.name()}.{request.class_field}",
         "class_names": class_names, "class_colors": colors, "tile_size": job.tile_size,
@@ -379,7 +379,7 @@ def _prior_metadata(job: TrainClassifierJob, classifier: ModelMetadata, latlon: 
     encoder = job.location_encoder.metadata
     lat, lon = latlon[:, 0], latlon[:, 1]
     return ModelMetadata.from_dict({
-        **encoder.to_dict(), "kind": "location_prior", "name": f"{classifier.name} location prior",
+        **encoder.to_dict(), "kind": Kind.LOCATION_PRIOR.value, "name": f"{classifier.name} location prior",
         "schema_version": SCHEMA_VERSION,
         "description": f"P(class | lat, lon) from {encoder.name} embeddings of the labelled samples of "
                        f"{job.request.labels.name()}.{job.request.class_field}",

@@ -21,15 +21,8 @@ from qgis.core import (
 )
 
 from ..contract.errors import CspError
-from ..core.heatmap import (
-    CLASS_PRIOR,
-    EMBEDDING,
-    ENTROPY,
-    MAX_PROBABILITY,
-    MOST_LIKELY,
-    PREDICTION,
-    HeatmapResult,
-)
+from ..core.heatmap import ENTROPY, MAX_PROBABILITY, MOST_LIKELY, HeatmapResult
+from ..core.kinds import HeatmapKind
 from ..core.progress import Canceled
 from ..jobs.heatmap import DEFAULT_WIDTH, HeatmapRequest, prepare
 from ..qgis_io.crs import to_extent
@@ -122,7 +115,7 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
 
 
 class LocationEmbeddingHeatmap(_HeatmapAlgorithm):
-    kind = EMBEDDING
+    kind = HeatmapKind.LOCATION_EMBEDDING
     title = "Location-embedding heatmap"
     help_text = ("Runs a location encoder on every cell centre and shows its embedding as RGB: the 3 principal "
                  "components of the PCA basis stored in the model (or, without one, fitted on the grid, so "
@@ -136,7 +129,7 @@ class LocationEmbeddingHeatmap(_HeatmapAlgorithm):
 
 
 class ClassPriorHeatmap(_HeatmapAlgorithm):
-    kind = CLASS_PRIOR
+    kind = HeatmapKind.CLASS_PRIOR
     title = "Class-prior heatmap P(y|location)"
     help_text = ("P(y = class | location) of a location-prior model per cell. CLASS: a class name, "
                  f"'{MOST_LIKELY}' (class ids with a paletted legend) or '{ENTROPY}' (nats). MODEL defaults "
@@ -151,7 +144,7 @@ class ClassPriorHeatmap(_HeatmapAlgorithm):
 
 
 class PredictionHeatmap(_HeatmapAlgorithm):
-    kind = PREDICTION
+    kind = HeatmapKind.PREDICTION
     title = "Prediction-probability heatmap"
     help_text = ("Rasterises a Classify layer result (tile polygons with p_<class> fields) onto one cell per "
                  f"tile: CLASS is a class name, '{MAX_PROBABILITY}', '{ENTROPY}' or '{MOST_LIKELY}'. With "

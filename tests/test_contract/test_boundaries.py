@@ -68,3 +68,22 @@ def test_processing_jobs_and_qgis_io_do_not_import_the_dialogs():
         for path in (REPO / "qgis_csp_plugin" / folder).glob("*.py"):
             ui = {name for name in imported_modules(path) if name.startswith("qgis_csp_plugin.ui")}
             assert not ui, f"{path.relative_to(REPO)} imports {sorted(ui)}"
+
+
+def test_the_plugin_compares_and_passes_kinds_as_enums_not_bare_strings():
+    """Model kinds (``Kind``), heatmap kinds (``HeatmapKind``) and Classify output kinds (``OutputKind``) are
+    compared and passed as enum members: a bare ``"location_prior"`` in a comparison or a call is a name the
+    enums do not see (a typo there would fail silently)."""
+    from qgis_csp_plugin.core.kinds import HeatmapKind, OutputKind
+
+    kinds = set(KINDS) | {k.value for k in HeatmapKind} | {k.value for k in OutputKind}
+    bare = []
+    for path in (REPO / "qgis_csp_plugin").rglob("*.py"):
+        if path.name in ("schema.py", "kinds.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            operands = (node.comparators + [node.left] if isinstance(node, ast.Compare)
+                        else node.args + [k.value for k in node.keywords] if isinstance(node, ast.Call) else [])
+            bare += [f"{path.relative_to(REPO)}:{node.lineno} {o.value!r}" for o in operands
+                     if isinstance(o, ast.Constant) and o.value in kinds]
+    assert not bare, f"kinds written as bare strings: {bare}"
