@@ -24,9 +24,8 @@ from ..contract.errors import CspError
 from ..core.heatmap import ENTROPY, MAX_PROBABILITY, MOST_LIKELY, HeatmapResult
 from ..core.kinds import HeatmapKind
 from ..core.progress import Canceled
-from ..jobs.heatmap import DEFAULT_WIDTH, HeatmapRequest, prepare
+from ..jobs.heatmap import DEFAULT_WIDTH, HEATMAP_TYPES, HeatmapRequest, prepare, style_heatmap
 from ..qgis_io.crs import to_extent
-from ..qgis_io.heatmap_layers import style_heatmap
 from ..qgis_io.settings import apply_runtime
 from .prior_exponent_parameter import add_prior_exponent_parameter, prior_exponent_value
 
@@ -39,15 +38,14 @@ GRID_HELP = (f"EXTENT (default: the world, or the CRS's area of use) in CRS (def
 class _HeatmapAlgorithm(QgsProcessingAlgorithm):
     """Shared parameters and run/styling of the three heatmap algorithms."""
 
-    kind = ""
-    title = ""
+    kind: HeatmapKind
     help_text = ""
 
     def name(self) -> str:
         return f"{self.kind}_heatmap"
 
     def displayName(self) -> str:  # noqa: N802 (QGIS API names)
-        return self.title
+        return HEATMAP_TYPES[self.kind].title
 
     def group(self) -> str:
         return "Heatmaps"
@@ -116,7 +114,6 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
 
 class LocationEmbeddingHeatmap(_HeatmapAlgorithm):
     kind = HeatmapKind.LOCATION_EMBEDDING
-    title = "Location-embedding heatmap"
     help_text = ("Runs a location encoder on every cell centre and shows its embedding as RGB: the 3 principal "
                  "components of the PCA basis stored in the model (or, without one, fitted on the grid, so "
                  "colours then depend on the extent). MODEL defaults to the installed location encoder. "
@@ -130,7 +127,6 @@ class LocationEmbeddingHeatmap(_HeatmapAlgorithm):
 
 class ClassPriorHeatmap(_HeatmapAlgorithm):
     kind = HeatmapKind.CLASS_PRIOR
-    title = "Class-prior heatmap P(y|location)"
     help_text = ("P(y = class | location) of a location-prior model per cell. CLASS: a class name, "
                  f"'{MOST_LIKELY}' (class ids with a paletted legend) or '{ENTROPY}' (nats). MODEL defaults "
                  "to the installed world-region prior. " + GRID_HELP)
@@ -145,7 +141,6 @@ class ClassPriorHeatmap(_HeatmapAlgorithm):
 
 class PredictionHeatmap(_HeatmapAlgorithm):
     kind = HeatmapKind.PREDICTION
-    title = "Prediction-probability heatmap"
     help_text = ("Rasterises a Classify layer result (tile polygons with p_<class> fields) onto one cell per "
                  f"tile: CLASS is a class name, '{MAX_PROBABILITY}', '{ENTROPY}' or '{MOST_LIKELY}'. With "
                  "FUSE_PRIOR the tile probabilities are multiplied by the location prior MODEL at the tile "

@@ -31,7 +31,7 @@ from ..contract.onnx_model import OnnxModel, read_metadata
 from ..core.grid import CellGrid
 from ..core.heatmap import ENTROPY, MAX_PROBABILITY, MOST_LIKELY
 from ..core.kinds import HeatmapKind
-from ..jobs.heatmap import DEFAULT_WIDTH, HeatmapRequest, default_model, prepare
+from ..jobs.heatmap import DEFAULT_WIDTH, HEATMAP_TYPES, HeatmapRequest, default_model, prepare
 from ..qgis_io.crs import WGS84, to_extent, world_extent
 from ..qgis_io.heatmap_layers import read_tile_probabilities
 from .dialog import CspDialog
@@ -41,9 +41,6 @@ from .messages import show_error
 from .ownership import Running
 from .prior_exponent_box import prior_exponent_box, prior_exponent_value
 
-TITLES = {HeatmapKind.LOCATION_EMBEDDING: "Location-embedding heatmap",
-          HeatmapKind.CLASS_PRIOR: "Class-prior heatmap P(y|location)",
-          HeatmapKind.PREDICTION: "Prediction-probability heatmap"}
 SUMMARIES = {HeatmapKind.CLASS_PRIOR: (MOST_LIKELY, ENTROPY),
              HeatmapKind.PREDICTION: (MAX_PROBABILITY, ENTROPY, MOST_LIKELY)}
 
@@ -53,7 +50,7 @@ class HeatmapDialog(CspDialog):
 
     def __init__(self, iface, kind: HeatmapKind | str, parent=None, running: Running | None = None) -> None:
         kind = HeatmapKind.of(kind)
-        super().__init__(iface, f"CSP – {TITLES[kind]}", parent, running)
+        super().__init__(iface, f"CSP – {HEATMAP_TYPES[kind].title}", parent, running)
         self.kind = kind
         self.task: HeatmapTask | None = None
         self.last_layer = None
