@@ -26,6 +26,7 @@ from qgis.PyQt.QtCore import QMetaType
 from ..contract.errors import CspError
 from ..core.progress import Canceled
 from ..jobs.assessment import AreaReportRequest, AssessmentRequest, prepare, prepare_area_report
+from .command_line import log_command
 
 
 class AccuracyAssessmentAlgorithm(QgsProcessingAlgorithm):
@@ -71,6 +72,7 @@ class AccuracyAssessmentAlgorithm(QgsProcessingAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(name, description))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        log_command(self, parameters, context, feedback)
         csv_path = Path(self.parameterAsFileOutput(parameters, "OUTPUT_CSV", context))
         html_path = self.parameterAsFileOutput(parameters, "OUTPUT_HTML", context)
         try:
@@ -125,6 +127,7 @@ class ClassAreaReportAlgorithm(QgsProcessingAlgorithm):
                                                             Qgis.ProcessingSourceType.Vector, optional=True))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        log_command(self, parameters, context, feedback)
         csv_path = self.parameterAsFileOutput(parameters, "OUTPUT_CSV", context)
         try:
             job = prepare_area_report(AreaReportRequest(self.parameterAsRasterLayer(parameters, "INPUT", context),

@@ -30,6 +30,7 @@ from ..qgis_io.settings import apply_runtime
 from ..qgis_io.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 from .band_parameters import HELP as BAND_HELP
 from .band_parameters import add_band_parameters, band_parameter_values
+from .command_line import log_command
 from .prior_exponent_parameter import add_prior_exponent_parameter, prior_exponent_value
 
 SENTINEL2_MIN_BANDS = 13
@@ -100,6 +101,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                                                                   optional=True))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        log_command(self, parameters, context, feedback)
         apply_runtime()  # the device and threads of Settings > Options > CSP
         layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
         if layer is None:

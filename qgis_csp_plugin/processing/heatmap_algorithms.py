@@ -27,6 +27,7 @@ from ..core.progress import Canceled
 from ..jobs.heatmap import DEFAULT_WIDTH, HEATMAP_TYPES, HeatmapRequest, prepare, style_heatmap
 from ..qgis_io.crs import to_extent
 from ..qgis_io.settings import apply_runtime
+from .command_line import log_command
 from .prior_exponent_parameter import add_prior_exponent_parameter, prior_exponent_value
 
 GRID_HELP = (f"EXTENT (default: the world, or the CRS's area of use) in CRS (default EPSG:4326); cells of "
@@ -88,6 +89,7 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
                     if self.parameterDefinition("CLASS") is not None else ""))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        log_command(self, parameters, context, feedback)
         apply_runtime()  # the device and threads of Settings > Options > CSP
         try:
             job = prepare(self.request(parameters, context))

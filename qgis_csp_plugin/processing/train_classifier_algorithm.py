@@ -30,6 +30,7 @@ from ..qgis_io.layer_facts import file_name
 from ..qgis_io.provider_reader import band_labels
 from .band_parameters import HELP as BAND_HELP
 from .band_parameters import add_band_parameters, band_parameter_values
+from .command_line import log_command
 
 FEATURE_CHOICES = (AUTO, *FEATURE_SETS)
 
@@ -99,6 +100,7 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputString("FEATURES", "The features the classifier uses"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        log_command(self, parameters, context, feedback)
         try:
             layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
             bands, sensor, acquired = band_parameter_values(self, parameters, context)
