@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel  # noqa: E402
 from qgis_csp_plugin.contract.pca import fit_pca  # noqa: E402
+from qgis_csp_plugin.contract.schema import Kind  # noqa: E402
 from qgis_csp_plugin.core.batch_runner import BATCH_SIZE, default_workers  # noqa: E402
 from qgis_csp_plugin.core.cell_latlon import latlon_transform  # noqa: E402
 from qgis_csp_plugin.core.default_models import find_default_model  # noqa: E402
@@ -215,7 +216,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        encoder_path, prior_path = find_default_model("location_encoder"), find_default_model("location_prior", "world")
+        encoder_path = find_default_model(Kind.LOCATION_ENCODER)
+        prior_path = find_default_model(Kind.LOCATION_PRIOR, "world")
         label = "default models in models/"
         if encoder_path is None or prior_path is None:
             encoder_path, prior_path, label = stand_in_models(folder)

@@ -13,20 +13,22 @@ from qgis.PyQt.QtGui import (  # QAction: its Qt 6 home, which QGIS 3.40 also ma
 
 from .contract.errors import CspError, MissingDependencyError
 from .contract.onnx_model import needs_install, onnxruntime_install_hint, onnxruntime_version
+from .core.kinds import HeatmapKind
 from .qgis_io.settings import activate_dependencies, apply_runtime
 from .ui.messages import show_error
 from .ui.ownership import Running
 
 ICONS = Path(__file__).resolve().parent / "icons"
 
-# (object name, menu text, icon file, heatmap kind, a Processing algorithm id, or None for "Classify layer")
+# (object name, menu text, icon file, what it opens: None for "Classify layer", a heatmap kind, or the id of a
+# Processing algorithm)
 ACTIONS = (
     ("csp_classify_layer", "Classify layer", "classify.svg", None),
     ("csp_train_classifier", "Train classifier from labelled points/polygons", "train.svg", "csp:train_classifier"),
     ("csp_accuracy_assessment", "Accuracy assessment", "accuracy.svg", "csp:accuracy_assessment"),
-    ("csp_embedding_heatmap", "Location-embedding heatmap", "embedding.svg", "location_embedding"),
-    ("csp_prior_heatmap", "Class-prior heatmap P(y|location)", "prior.svg", "class_prior"),
-    ("csp_prediction_heatmap", "Prediction-probability heatmap", "prediction.svg", "prediction"),
+    ("csp_embedding_heatmap", "Location-embedding heatmap", "embedding.svg", HeatmapKind.LOCATION_EMBEDDING),
+    ("csp_prior_heatmap", "Class-prior heatmap P(y|location)", "prior.svg", HeatmapKind.CLASS_PRIOR),
+    ("csp_prediction_heatmap", "Prediction-probability heatmap", "prediction.svg", HeatmapKind.PREDICTION),
 )
 
 
@@ -56,10 +58,10 @@ class CspPlugin:
         self.initProcessing()
         self.toolbar = self.iface.addToolBar("CSP")
         self.toolbar.setObjectName("CspToolbar")
-        for object_name, text, icon, heatmap in ACTIONS:
+        for object_name, text, icon, opens in ACTIONS:
             action = QAction(QIcon(str(ICONS / icon)), text, self.iface.mainWindow())
             action.setObjectName(object_name)
-            action.triggered.connect(lambda _checked=False, kind=heatmap: self.open_dialog(kind))
+            action.triggered.connect(lambda _checked=False, what=opens: self.open_dialog(what))
             self.toolbar.addAction(action)
             self.iface.addPluginToRasterMenu("&CSP", action)
             self.actions.append(action)
@@ -80,26 +82,26 @@ class CspPlugin:
             return False
         return True
 
-    def open_dialog(self, heatmap_kind: str | None) -> None:
-        """Open the dialog for "Classify layer" (``None``), a heatmap kind or a Processing algorithm."""
-        if heatmap_kind is not None and heatmap_kind.startswith("csp:"):
+    def open_dialog(self, what: HeatmapKind | str | None) -> None:
+        """Open the dialog for "Classify layer" (``None``), a heatmap kind or a Processing algorithm (its id)."""
+        if what is not None and not isinstance(what, HeatmapKind):
             import processing
 
             from .qgis_io.layer_defaults import assessment_inputs, train_classifier_inputs
 
-            inputs = train_classifier_inputs if heatmap_kind == "csp:train_classifier" else assessment_inputs
+            inputs = train_classifier_inputs if what == "csp:train_classifier" else assessment_inputs
             # the Processing dialog (modal; runs the algorithm in the background), filled from the project
-            processing.execAlgorithmDialog(heatmap_kind, inputs(self.iface.activeLayer()))
+            processing.execAlgorithmDialog(what, inputs(self.iface.activeLayer()))
             return
         try:
-            if heatmap_kind is None:
+            if what is None:
                 from .ui.classify_dialog import ClassifyDialog
 
                 dialog = ClassifyDialog(self.iface, self.iface.mainWindow(), self.running)
             else:
                 from .ui.heatmap_dialog import HeatmapDialog
 
-                dialog = HeatmapDialog(self.iface, heatmap_kind, self.iface.mainWindow(), self.running)
+                dialog = HeatmapDialog(self.iface, what, self.iface.mainWindow(), self.running)
         except MissingDependencyError:
             self.check_onnxruntime()
             return

@@ -75,13 +75,14 @@ def start_qgis() -> QgsApplication:
 
 def default_models() -> dict[str, Path]:
     """The default models the demo needs, found through the plugin's own lookup."""
+    from qgis_csp_plugin.contract.schema import Kind
     from qgis_csp_plugin.core.default_models import find_default_model
 
     wanted = {
-        "rgb classifier": ("image_classifier", "rgb"),
-        "EuroSAT location prior": ("location_prior", "eurosat"),
-        "world-region prior": ("location_prior", "world"),
-        "location encoder": ("location_encoder", None),
+        "rgb classifier": (Kind.IMAGE_CLASSIFIER, "rgb"),
+        "EuroSAT location prior": (Kind.LOCATION_PRIOR, "eurosat"),
+        "world-region prior": (Kind.LOCATION_PRIOR, "world"),
+        "location encoder": (Kind.LOCATION_ENCODER, None),
     }
     found, missing = {}, []
     for label, (kind, prefer) in wanted.items():

@@ -36,6 +36,7 @@ def wait_for(task, seconds: float) -> None:
 def install(out: Path) -> dict:
     from qgis_csp_plugin.contract.errors import MissingDependencyError
     from qgis_csp_plugin.contract.onnx_model import import_onnxruntime
+    from qgis_csp_plugin.contract.schema import Kind
     from qgis_csp_plugin.core.default_models import find_default_model
     from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
     from qgis_csp_plugin.plugin import CspPlugin
@@ -61,7 +62,7 @@ def install(out: Path) -> dict:
 
     found["ort_file"], found["ort_version"] = onnxruntime.__file__, onnxruntime.__version__
     layer = QgsRasterLayer(str(SCENE), "landsat")
-    job = prepare(ClassifyRequest(layer=layer, model_path=find_default_model("image_classifier", prefer="rgb"),
+    job = prepare(ClassifyRequest(layer=layer, model_path=find_default_model(Kind.IMAGE_CLASSIFIER, prefer="rgb"),
                                   outputs={"vector": out / "tiles.gpkg", "classes": out / "classes.tif"}))
     task = ClassifyTask(job)
     QgsApplication.taskManager().addTask(task)

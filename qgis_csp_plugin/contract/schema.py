@@ -83,7 +83,7 @@ class Normalization:
     bring imagery of unknown scale (8-bit) to them. ``radiometry="absolute"``: pixel values are in the
     training data's units (e.g. Sentinel-2 L1C digital numbers) and are fed as is.
     ``"layer_statistics"``: the layer's own per-band mean/std are matched to the training mean/std
-    first (for sensors with other units, e.g. 8-bit RGB), see :func:`qgis_csp_plugin.core.radiometry`.
+    first (for sensors with other units, e.g. 8-bit RGB), see :mod:`.radiometry`.
     ``"layer_percentiles"``: the layer's per-band percentiles ``percentiles.q`` (e.g. 2 and 98) are
     matched to the training ones (``percentiles.low``/``high``), robust to nodata fill values and outliers.
     """

@@ -1,10 +1,13 @@
 """Hidden temporary outputs of our own naming: unique per run, removed on SIGTERM, swept when stale.
 
-Every writer (GeoTIFFs, staged Classify outputs, the trainer's exports) writes to
-``.<final name>.<pid>-<random>.part`` beside the final file (a file, or a folder holding it) and
-renames it on success. Two runs to one output never share a temporary name. A SIGTERM removes the
-temporaries of the process before it dies; a SIGKILL cannot be caught, so the next write to the
-same output removes temporaries whose process is gone (:func:`sweep_stale`).
+Every atomic write of the plugin and the trainer (GeoTIFFs, staged Classify outputs, the onnxruntime
+install, the trainer's exports, shards and caches) writes to ``.<final name>.<pid>-<random>.part`` beside
+the final file or folder and renames it on success: :func:`atomic_file` and :func:`atomic_folder` do the
+whole round; :func:`temp_file` and :func:`temp_folder` hand out the temporary for writers that rename it
+themselves. Two runs to one output never share a temporary name. A SIGTERM removes the temporaries of the
+process before it dies (:func:`install_sigterm_cleanup`); a SIGKILL cannot be caught, so the next write to
+the same output removes temporaries whose process is gone (:func:`sweep_stale`), and a program can sweep
+a whole folder at start-up (:func:`sweep_folder`).
 
 Temporary files are created with the mode the umask gives (0644 typically), like any other output,
 so a renamed output keeps it. Temporary names keep at most :data:`KEPT_NAME_BYTES` of the final name
@@ -23,6 +26,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SUFFIX = ".part"
@@ -44,6 +49,49 @@ def temp_file(final: Path) -> Path:
 def temp_folder(final: Path) -> Path:
     """A new hidden folder beside ``final`` (registered for removal on SIGTERM)."""
     return _create(final, lambda path: os.mkdir(path, 0o700))
+
+
+@contextmanager
+def atomic_file(final: Path) -> Iterator[Path]:
+    """A new temporary file beside ``final`` to write; renamed over ``final`` when the block ends without an
+    exception, removed otherwise (``final`` is then untouched)."""
+    temp = temp_file(final)
+    try:
+        yield temp
+        os.replace(temp, final)
+    finally:
+        remove(temp)
+
+
+@contextmanager
+def atomic_folder(final: Path) -> Iterator[Path]:
+    """A new temporary folder beside ``final`` to fill; when the block ends without an exception it takes
+    ``final``'s place (a previous ``final`` is removed once the new one is in place, and put back if that
+    fails), otherwise it is removed (``final`` is then untouched)."""
+    staged = temp_folder(final)
+    try:
+        yield staged
+        _replace_folder(staged, final)
+    finally:
+        remove(staged)
+
+
+def _replace_folder(staged: Path, final: Path) -> None:
+    """Rename ``staged`` to ``final``; an existing ``final`` is moved into a temporary folder first (a folder
+    cannot be renamed over a non-empty one) and removed after."""
+    if not (final.exists() or final.is_symlink()):
+        os.replace(staged, final)
+        return
+    previous = temp_folder(final)
+    try:
+        os.replace(final, previous / final.name)
+        try:
+            os.replace(staged, final)
+        except OSError:
+            os.replace(previous / final.name, final)
+            raise
+    finally:
+        remove(previous)
 
 
 def inner_name(final: Path) -> str:
@@ -78,12 +126,21 @@ def remove(path: Path) -> None:
 
 def sweep_stale(final: Path) -> list[Path]:
     """Remove temporaries of ``final`` left by processes that no longer run (e.g. after a SIGKILL)."""
-    pattern = re.compile(re.escape(f".{_short_name(final)}.") + r"(\d+)-[^/\\]*" + re.escape(SUFFIX)
-                         + r"(\.aux\.xml)?$")
+    return _sweep(final.parent, re.escape(f".{_short_name(final)}."))
+
+
+def sweep_folder(folder: Path) -> list[Path]:
+    """Remove the temporaries of every output in ``folder`` left by processes that no longer run (a
+    start-up sweep of an output or cache folder)."""
+    return _sweep(folder, r"\..+\.")
+
+
+def _sweep(folder: Path, name_pattern: str) -> list[Path]:
+    pattern = re.compile(name_pattern + r"(\d+)-[^/\\]*" + re.escape(SUFFIX) + r"(\.aux\.xml)?$")
     removed = []
-    if not final.parent.is_dir():
+    if not folder.is_dir():
         return removed
-    for path in final.parent.iterdir():
+    for path in folder.iterdir():
         match = pattern.match(path.name)
         if match and _is_stale(path, int(match.group(1))):
             remove(path)

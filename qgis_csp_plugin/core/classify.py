@@ -23,9 +23,9 @@ from ..contract.latlon import validate_latlon
 from ..contract.onnx_model import OnnxModel
 from ..contract.prior_exponent import check_override
 from ..contract.probabilities import fuse
+from ..contract.radiometry import BandTransform
 from ..contract.schema import LATLON_INPUT, MONTH_INPUT, Kind
 from .progress import Canceled, IsCanceled, Progress
-from .radiometry import BandTransform
 from .tiling import Extent, Strip, TileGrid, pixel_window, window_extent
 
 MAX_PIXEL_BYTES = 2 * 1024 ** 3  # float32 pixels held at once: one strip (read + validity) and one batch

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..contract.errors import CspError, ModelLoadError
 from ..contract.onnx_model import read_metadata
+from ..contract.schema import Kind
 from .band_mapping import band_mapping
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ def default_model_paths() -> list[Path]:
     return []
 
 
-def find_default_model(kind: str, prefer: str | None = None, class_names: list[str] | None = None) -> Path | None:
+def find_default_model(kind: Kind, prefer: str | None = None, class_names: list[str] | None = None) -> Path | None:
     """The first default model of ``kind``; ``prefer`` picks one whose name or file name contains it
     (any case); ``class_names`` keeps only models over exactly those classes (e.g. a prior to fuse)."""
     candidates = []
@@ -67,7 +68,7 @@ def default_image_encoder(layer_labels: list[str], layer_name: str = "", bands=N
             meta = read_metadata(path)
         except ModelLoadError:
             continue
-        if meta.kind == "image_encoder":
+        if meta.kind == Kind.IMAGE_ENCODER:
             installed[path.stem] = (path, meta)
     order = [stem for stem in DEFAULT_ENCODERS if stem in installed] + sorted(set(installed) - set(DEFAULT_ENCODERS))
     problems = []

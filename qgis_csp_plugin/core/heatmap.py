@@ -28,9 +28,9 @@ from .batch_runner import BATCH_SIZE, BatchRunner, Reduce, finish
 from .cell_latlon import LatLonTransform
 from .geotiff import GeoTiffWriter
 from .grid import CellGrid
+from .kinds import HeatmapKind
 from .progress import Canceled, IsCanceled, Progress
 
-EMBEDDING, CLASS_PRIOR, PREDICTION = "location_embedding", "class_prior", "prediction"
 MOST_LIKELY, MAX_PROBABILITY, ENTROPY = "most likely class", "max probability", "entropy"
 FLOAT_NODATA = -1.0
 CLASS_NODATA = 255
@@ -84,7 +84,7 @@ class HeatmapResult:
     """A finished heatmap file and what the QGIS layer needs to style it."""
 
     path: Path
-    kind: str
+    kind: HeatmapKind
     title: str
     style: str  # "rgb", "pseudocolor" or "paletted"
     quantity: str = ""
@@ -97,7 +97,7 @@ class HeatmapResult:
 
     def coverage(self) -> str:
         """How many cells got a value: on Earth (location heatmaps), with a classified tile (prediction)."""
-        where = "with a classified tile" if self.kind == PREDICTION else "on Earth"
+        where = "with a classified tile" if self.kind == HeatmapKind.PREDICTION else "on Earth"
         return f"{self.valid_cells:,} of {self.total_cells:,} cells {where}"
 
 
@@ -123,14 +123,14 @@ class LocationHeatmap:
         meta = self.model.metadata
         if meta.kind != Kind.LOCATION_ENCODER:
             raise CspError(f"{self.model.path.name} is a model of kind {meta.kind}; the embedding heatmap needs a "
-                           "location_encoder")
+                           f"{Kind.LOCATION_ENCODER}")
         basis, notes = meta.pca_basis, ["PCA basis stored in the model"]
         if basis is None:
             basis, notes = self.fit_basis(grid), ["no PCA basis in the model: fitted on this grid's cells, "
                                                   "so colours depend on the extent"]
 
-        result = HeatmapResult(Path(path), EMBEDDING, f"{meta.name} embedding (PCA RGB)", "rgb", "PC1-PC3",
-                               notes=notes)
+        result = HeatmapResult(Path(path), HeatmapKind.LOCATION_EMBEDDING, f"{meta.name} embedding (PCA RGB)", "rgb",
+                               "PC1-PC3", notes=notes)
         colours = PcaColours(basis)
         self.stream(grid, wkt, lambda outputs, _: colours(outputs), gdal.GDT_Byte, RGB_NODATA,
                     ["PC1", "PC2", "PC3"], result, progress, canceled)
@@ -142,10 +142,10 @@ class LocationHeatmap:
         meta = self.model.metadata
         if meta.kind != Kind.LOCATION_PRIOR:
             raise CspError(f"{self.model.path.name} is a model of kind {meta.kind}; the class-prior heatmap needs "
-                           "a location_prior")
+                           f"a {Kind.LOCATION_PRIOR}")
         quantity = choose_quantity(choice, meta.class_names, (MOST_LIKELY, ENTROPY))
         title = prior_title(quantity, meta.name, presence=meta.output_activation == "sigmoid")
-        result = HeatmapResult(Path(path), CLASS_PRIOR, title,
+        result = HeatmapResult(Path(path), HeatmapKind.CLASS_PRIOR, title,
                                "paletted" if quantity.is_class_map else "pseudocolor", quantity.label,
                                list(meta.class_names), list(meta.class_colors))
         self.stream(grid, wkt, lambda outputs, _: quantity.values(outputs), *quantity.raster, [quantity.label],

@@ -5,8 +5,9 @@ The folder is ``<QGIS settings>/python/csp_dependencies/py<major><minor>``: outs
 pip runs with QGIS's interpreter — found next to the running Python and confirmed by asking it for
 its version and prefix, never ``sys.executable`` blindly (that is ``qgis-bin.exe`` on Windows and the
 ``QGIS`` app binary on macOS) — and with the user's pip configuration (index, proxy, certificates).
-It installs into a staging folder, verifies the result by importing it in a subprocess, and only then
-replaces the folder, so a failed or cancelled install leaves nothing behind.
+It installs into a hidden staging folder (:func:`~..contract.temp_files.atomic_folder`), verifies the result
+by importing it in a subprocess, and only then replaces the folder, so a failed, cancelled or terminated
+install leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import os
 import queue
 import shlex
-import shutil
 import subprocess
 import sys
 import threading
@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
+from ..contract import temp_files
 from ..contract.errors import CspError
 from ..contract.onnx_model import MIN_VERSION, needs_install
 
@@ -163,19 +164,30 @@ def install(python: Path, target: Path, log: Callable[[str], None],
     """Run pip into a staging folder, verify, then replace ``target``; returns :func:`verify`'s text.
 
     ``log`` receives pip's output line by line; ``canceled`` is polled. On any failure the staging
-    folder is removed, ``target`` is left as it was and :class:`InstallError` says why.
+    folder (:func:`~..contract.temp_files.atomic_folder`: also removed on SIGTERM, swept when stale) is
+    removed, ``target`` is left as it was and :class:`InstallError` says why.
     """
-    staging = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    command = pip_command(python, staging)
-    log("$ " + " ".join(command))
-    tail: list[str] = []
     try:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   bufsize=1, creationflags=_NO_WINDOW, env=_child_env())
-    except OSError as exc:
-        raise InstallError(f"could not start pip with {python}: {exc}") from exc
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with temp_files.atomic_folder(target) as staging:
+            command = pip_command(python, staging)
+            log("$ " + " ".join(command))
+            try:
+                process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                           bufsize=1, creationflags=_NO_WINDOW, env=_child_env())
+            except OSError as exc:
+                raise InstallError(f"could not start pip with {python}: {exc}") from exc
+            _follow(process, python, target, log, canceled)
+            summary = verify(python, staging)
+    except OSError as exc:  # the folder cannot be written or replaced (permissions, a file in use on Windows)
+        raise InstallError(f"could not write {target}: {exc.strerror or exc}; nothing was changed") from exc
+    return summary
+
+
+def _follow(process: subprocess.Popen, python: Path, target: Path, log: Callable[[str], None],
+            canceled: Callable[[], bool]) -> None:
+    """Log pip's lines until it ends; raise :class:`InstallError` when it fails or ``canceled()``."""
+    tail: list[str] = []
     lines: queue.Queue[str | None] = queue.Queue()
     reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
     reader.start()
@@ -196,20 +208,11 @@ def install(python: Path, target: Path, log: Callable[[str], None],
             raise InstallError("pip could not install onnxruntime (offline, proxy or no wheel for this "
                                f"platform?). pip said: {' | '.join(tail) or 'nothing'}. "
                                f"To install it by hand: {manual_command(python, target)}")
-        summary = verify(python, staging)
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if target.exists():
-            target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-        return summary
     finally:
         if process.poll() is None:
             process.kill()
         process.wait()
         reader.join(timeout=10)
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _read_lines(stream, lines: queue.Queue) -> None:

@@ -29,12 +29,12 @@ from .heatmap import (
     MAX_PROBABILITY,
     MOST_LIKELY,
     NUMPY_TYPES,
-    PREDICTION,
     HeatmapResult,
     LocationHeatmap,
     Quantity,
     choose_quantity,
 )
+from .kinds import HeatmapKind
 from .tile_table import probability_fields
 from .tiling import Extent
 
@@ -87,7 +87,7 @@ def prediction_heatmap(tiles: TileProbabilities, path: str | os.PathLike, wkt: s
     done = np.isfinite(row_sums(lattice))  # skipped tiles have NaN probabilities
     class_map = quantity.is_class_map
     data_type, nodata = quantity.raster
-    result = HeatmapResult(Path(path), PREDICTION, prediction_title(quantity, prior is not None, source),
+    result = HeatmapResult(Path(path), HeatmapKind.PREDICTION, prediction_title(quantity, prior is not None, source),
                            "paletted" if class_map else "pseudocolor", quantity.label, list(tiles.class_names),
                            class_colors=list(tiles.class_colors), total_cells=grid.n_cells)
     if prior is not None:

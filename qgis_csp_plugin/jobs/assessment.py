@@ -1,8 +1,12 @@
-"""Accuracy assessment of a classification against reference points/polygons, and CSV output."""
+"""Accuracy assessment of a classification against reference points/polygons, and the class-area report,
+with the shape of the other jobs: :func:`prepare` / :func:`prepare_area_report` (main thread) open the class
+map, read the reference samples and check the outputs; ``job.execute`` (any thread) computes and writes the
+CSV and HTML all-or-nothing (:class:`~..core.staging.StagedOutputs`)."""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +15,98 @@ from qgis.core import QgsMapLayer, QgsProject, QgsRasterLayer, QgsVectorLayer
 from ..contract.errors import CspError
 from ..core.accuracy import confusion_matrix, olofsson_estimate, sample_accuracy
 from ..core.accuracy_report import Assessment
+from ..core.class_areas import area_table
+from ..core.progress import Canceled, IsCanceled, Progress
+from ..core.staging import StagedOutputs, check_output_paths
 from ..qgis_io.class_map import RasterClassMap, VectorClassMap
-from ..qgis_io.training_samples import collect_samples
+from ..qgis_io.training_samples import SampleSet, collect_samples
 
 #: every map cell inside a reference polygon is a sample (no cap)
 ALL_CELLS = 1_000_000
 #: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection / CWE-1236).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class AssessmentRequest:
+    """A classification (class raster or classified polygons with ``map_field``), reference points/polygons
+    with a class ``field``, and where to write the per-class table (CSV) and the report (HTML, optional)."""
+
+    classification: QgsMapLayer
+    reference: QgsVectorLayer
+    field: str
+    csv: Path
+    html: Path | None = None
+    map_field: str = "class"
+
+
+@dataclass
+class AssessmentJob:
+    """A validated request: the class map and the reference samples; safe to run in a worker thread."""
+
+    request: AssessmentRequest
+    class_map: RasterClassMap | VectorClassMap
+    samples: SampleSet
+
+    @property
+    def title(self) -> str:
+        return f"Accuracy of {self.class_map.layer.name()} against {self.request.reference.name()}.{self.request.field}"
+
+    def execute(self, progress: Progress | None = None, canceled: IsCanceled | None = None) -> Assessment:
+        """Assess and write the CSV (and HTML) all-or-nothing."""
+        assessment = assess(self.class_map, self.samples)
+        if canceled is not None and canceled():
+            raise Canceled("accuracy assessment canceled")
+        with StagedOutputs() as staging:
+            write_csv(staging.path(self.request.csv), assessment.class_rows())
+            if self.request.html:
+                staging.path(self.request.html).write_text(assessment.html(self.title), encoding="utf-8")
+            staging.commit()
+        if progress is not None:
+            progress(100.0)
+        return assessment
+
+
+def prepare(request: AssessmentRequest) -> AssessmentJob:
+    """Open the classification and read the reference samples; :class:`CspError` for bad input."""
+    check_output_paths(path for path in (request.csv, request.html) if path)
+    class_map = open_class_map(request.classification, request.map_field)
+    samples = collect_samples(request.reference, request.field, class_map.crs,
+                              QgsProject.instance().transformContext(), class_map.cell_size, ALL_CELLS)
+    return AssessmentJob(request, class_map, samples)
+
+
+@dataclass
+class AreaReportRequest:
+    """A class raster and where to write its class areas (CSV, optional)."""
+
+    layer: QgsRasterLayer
+    csv: Path | None = None
+
+
+@dataclass
+class AreaReportJob:
+    """Pixels, hectares and percent of the classified area per class of a class raster."""
+
+    request: AreaReportRequest
+    class_map: RasterClassMap
+
+    def execute(self, progress: Progress | None = None, canceled: IsCanceled | None = None) -> list[dict[str, object]]:
+        """The table's rows, also written to the CSV when one was asked for."""
+        rows = area_table(self.class_map.class_names, self.class_map.class_pixels, self.class_map.class_hectares)
+        if self.request.csv:
+            with StagedOutputs() as staging:
+                write_csv(staging.path(self.request.csv), rows)
+                staging.commit()
+        if progress is not None:
+            progress(100.0)
+        return rows
+
+
+def prepare_area_report(request: AreaReportRequest) -> AreaReportJob:
+    """Open the class raster (and count its classes); :class:`CspError` for bad input."""
+    check_output_paths([request.csv] if request.csv else [])
+    return AreaReportJob(request, RasterClassMap(request.layer))
 
 
 def open_class_map(layer: QgsMapLayer, field: str = "class") -> RasterClassMap | VectorClassMap:
@@ -28,10 +117,9 @@ def open_class_map(layer: QgsMapLayer, field: str = "class") -> RasterClassMap |
     raise CspError("the classification must be a class raster or a polygon layer with a class field")
 
 
-def assess(class_map: RasterClassMap | VectorClassMap, reference: QgsVectorLayer, field: str) -> Assessment:
-    """Confusion matrix, sample measures and Olofsson et al. (2014) estimates; classes matched by name."""
-    samples = collect_samples(reference, field, class_map.crs, QgsProject.instance().transformContext(),
-                              class_map.cell_size, ALL_CELLS)
+def assess(class_map: RasterClassMap | VectorClassMap, samples: SampleSet) -> Assessment:
+    """Confusion matrix, sample measures and Olofsson et al. (2014) estimates of the map at the reference
+    ``samples``; classes matched by name."""
     notes = []
     if samples.no_label or samples.no_geometry:
         notes.append(f"{samples.no_label} reference features without a class and {samples.no_geometry} without a "

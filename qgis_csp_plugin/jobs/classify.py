@@ -15,13 +15,11 @@ from pathlib import Path
 
 import numpy as np
 from qgis.core import (
-    Qgis,
     QgsCoordinateReferenceSystem,
     QgsGeometry,
     QgsMapLayer,
     QgsRasterLayer,
     QgsRectangle,
-    QgsUnitTypes,
 )
 
 from ..contract.errors import CspError
@@ -33,21 +31,11 @@ from ..core.band_mapping import BandChoice
 from ..core.classify import Classifier, PixelReader, TileResults, check_pixel_memory
 from ..core.default_models import find_default_model
 from ..core.dense import average_overlaps
+from ..core.kinds import OutputKind
 from ..core.progress import IsCanceled, Progress
 from ..core.staging import StagedOutputs, check_output_paths
-from ..core.tiling import (
-    MAX_TILES,
-    Extent,
-    ExtentError,
-    TileGrid,
-    default_resolution,
-    layer_resolution_m,
-    resampling_factor,
-    resolution_in_layer_units,
-    resolution_warning,
-)
+from ..core.tiling import MAX_TILES, Extent, ExtentError, TileGrid
 from ..qgis_io.crs import cell_to_latlon
-from ..qgis_io.ground_scale import ground_units_per_metre
 from ..qgis_io.layers import (
     load_class_raster,
     load_probability_raster,
@@ -56,9 +44,7 @@ from ..qgis_io.layers import (
     write_probability_raster,
     write_tile_vector,
 )
-from .layer_inputs import layer_inputs
-
-SCALE_TOLERANCE = 0.01  # UTM and national grids (scale within 1 %) keep their nominal metres
+from .raster_input import ReadPlan, read_plan
 
 
 @dataclass
@@ -67,7 +53,7 @@ class ClassifyRequest:
 
     layer: QgsRasterLayer
     model_path: Path
-    outputs: dict[str, Path]
+    outputs: dict[OutputKind, Path]
     extent: QgsRectangle | None = None
     polygons: QgsGeometry | None = None
     resolution_m: float | None = None
@@ -143,22 +129,24 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     if meta.kind != Kind.IMAGE_CLASSIFIER:
         raise CspError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier model")
     extent = _processing_extent(request)
-    grid, warnings, notes = _tile_grid(request, model, extent)
-    warnings += [model.provider_warning] if model.provider_warning else []
+    plan = read_plan(layer, model, extent, request.resolution_m, request.tile_size, request.bands, request.sensor,
+                     request.acquired)
+    grid = _tile_grid(request, plan)
+    warnings = plan.warnings + ([model.provider_warning] if model.provider_warning else [])
     check_pixel_memory(grid, len(meta.bands), request.batch_size)
     keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
-    inputs = layer_inputs(layer, meta, extent, request.bands, request.sensor, request.acquired)
+    inputs = plan.layer_inputs()
     warnings += inputs.warnings
     prior, to_latlon, exponent = None, None, None
     if LATLON_INPUT in meta.input_names:
-        to_latlon = _latlon_function(crs, tile_width=grid.res_x * grid.tile_size)
+        to_latlon = _latlon_function(crs, tile_width=plan.tile_width)
     if request.use_prior:
         prior_path = request.prior_path or find_default_model(Kind.LOCATION_PRIOR, class_names=meta.class_names)
         if prior_path is None:
             raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
         prior = OnnxModel.load(prior_path)
         warnings += [prior.provider_warning] if prior.provider_warning else []
-        to_latlon = _latlon_function(crs, tile_width=grid.res_x * grid.tile_size)
+        to_latlon = _latlon_function(crs, tile_width=plan.tile_width)
         area = _outside_training_area(prior, to_latlon, extent)
         if area and request.force_prior:
             warnings.append(f"{area}, so P(y|location) is extrapolated and may dominate the fused result: "
@@ -169,69 +157,23 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     classifier = Classifier(model, prior, to_latlon, inputs.transform, request.batch_size,
                             1.0 if exponent is None else exponent, inputs.mapping.band_mask, inputs.month)
     return ClassifyJob(request, model, classifier, grid, keep, inputs.reader, crs, warnings, exponent,
-                       notes + inputs.notes)
+                       plan.notes + inputs.notes)
 
 
-def _units_per_ground_metre(crs: QgsCoordinateReferenceSystem, extent: QgsRectangle) -> float:
-    """Projected CRS units per metre on the ground: the nominal unit factor, or the local scale
-    factor where the projection stretches distances by more than 1 % (Web Mercator, polar)."""
-    nominal = QgsUnitTypes.fromUnitToUnitFactor(Qgis.DistanceUnit.Meters, crs.mapUnits())
-    ground = ground_units_per_metre(crs, extent)
-    return ground if ground is not None and abs(ground / nominal - 1) > SCALE_TOLERANCE else nominal
-
-
-def layer_resolution(layer: QgsRasterLayer, extent: QgsRectangle | None = None) -> float | None:
-    """The layer's own mean pixel size in ground metres around ``extent`` (default: the layer's);
-    ``None`` for layers without a native pixel size (web services)."""
-    if not layer.dataProvider().capabilities() & Qgis.RasterInterfaceCapability.Size:
-        return None
-    extent = extent or layer.extent()
-    crs = layer.crs()
-    geographic = crs.isGeographic()
-    return layer_resolution_m(layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY(), geographic,
-                              extent.center().y() if geographic else 0.0,
-                              1.0 if geographic else _units_per_ground_metre(crs, extent))
-
-
-def default_resolution_m(layer: QgsRasterLayer | None, model_m: float) -> float:
-    """Classify's default resolution (see :func:`~..core.tiling.default_resolution`) for ``layer``."""
-    return default_resolution(layer_resolution(layer) if layer is not None else None, model_m)
-
-
-def _tile_grid(request: ClassifyRequest, model: OnnxModel,
-               extent: QgsRectangle) -> tuple[TileGrid, list[str], list[str]]:
-    """The grid at the requested resolution (ground metres converted to layer units), the warnings
-    about a resolution the user chose and notes about the default one."""
-    layer, meta = request.layer, model.metadata
-    crs = layer.crs()
-    geographic = crs.isGeographic()
-    latitude = extent.center().y() if geographic else 0.0
-    units_per_metre = 1.0 if geographic else _units_per_ground_metre(crs, extent)
-    own_m = layer_resolution(layer, extent)
-    target_m = request.resolution_m or default_resolution(own_m, meta.gsd_m)
-    res_x, res_y = resolution_in_layer_units(target_m, geographic, latitude, units_per_metre)
-    tile_size = request.tile_size or meta.tile_size
-    overlap = meta.overlap if request.overlap is None else request.overlap
+def _tile_grid(request: ClassifyRequest, plan: ReadPlan) -> TileGrid:
+    """The grid of the plan's tiles over its extent, ``request.stride`` (or the overlap) apart."""
+    overlap = plan.model.metadata.overlap if request.overlap is None else request.overlap
     if request.stride is not None:
-        if not 1 <= request.stride <= tile_size:
-            raise CspError(f"the stride must lie between 1 px and the tile size ({tile_size} px), got {request.stride}")
-        overlap = 1 - request.stride / tile_size
+        if not 1 <= request.stride <= plan.tile_size:
+            raise CspError(f"the stride must lie between 1 px and the tile size ({plan.tile_size} px), got "
+                           f"{request.stride}")
+        overlap = 1 - request.stride / plan.tile_size
+    extent = plan.extent
     grid = TileGrid.cover(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
-                          res_x, res_y, tile_size, overlap)
-    if request.tile_size and request.tile_size != meta.tile_size:
-        _check_fixed_tile_size(model, request.tile_size)
-        check_patch_multiple(meta, request.tile_size)
+                          plan.res_x, plan.res_y, plan.tile_size, overlap)
     if request.max_tiles is not None:
         grid.check_tile_count(request.max_tiles)
-    warnings, notes = [], []
-    if own_m is not None and request.resolution_m:
-        warning = resolution_warning(own_m, target_m, meta.gsd_m)
-        warnings += [warning] if warning else []
-    elif own_m is not None and abs(own_m - target_m) > 1e-9 * target_m:
-        way, by = resampling_factor(own_m, target_m)
-        notes.append(f"the layer's {own_m:.3g} m pixels are {way} {by:.1f}x to the model's {target_m:.3g} m, the "
-                     "resolution it was trained at (a layer within 2x of it keeps its own resolution)")
-    return grid, warnings, notes
+    return grid
 
 
 def _processing_extent(request: ClassifyRequest) -> QgsRectangle:
@@ -248,21 +190,6 @@ def _processing_extent(request: ClassifyRequest) -> QgsRectangle:
     if clipped.isNull() or clipped.isEmpty():
         raise ExtentError(f"the processing extent does not overlap the layer {request.layer.name()!r}")
     return clipped
-
-
-def check_patch_multiple(meta, tile_size: int) -> None:
-    """Tile encoders cut tiles into patches: the tile size must be a multiple of the patch size."""
-    patch = meta.spectral.patch_size if meta.spectral is not None else None
-    if patch and tile_size % patch:
-        raise CspError(f"{meta.name} cuts tiles into {patch} px patches: choose a tile size that is a multiple of "
-                       f"{patch} px, not {tile_size}")
-
-
-def _check_fixed_tile_size(model: OnnxModel, tile_size: int) -> None:
-    """Models exported with a fixed spatial size accept no other tile size."""
-    fixed = model.graph_tile_size
-    if fixed is not None and fixed != tile_size:
-        raise CspError(f"{model.path.name} only accepts {fixed} px tiles, not {tile_size}")
 
 
 def _polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:
@@ -310,10 +237,10 @@ def _latlon_function(crs: QgsCoordinateReferenceSystem,
     return to_latlon
 
 
-OUTPUT_NOUNS = {"vector": "tiles", "classes": "classes", "probability": "probability"}
+OUTPUT_NOUNS = {OutputKind.VECTOR: "tiles", OutputKind.CLASSES: "classes", OutputKind.PROBABILITY: "probability"}
 
 
-def output_layer_name(layer_name: str, model_name: str, kind: str) -> str:
+def output_layer_name(layer_name: str, model_name: str, kind: OutputKind) -> str:
     """What a result layer shows, from which layer and model: "LC08_… — EuroSAT RGB classes"."""
     model = re.sub(r"\s+(\(\d+ classes\)|(image\s+)?classifier)$", "", model_name.strip(), flags=re.IGNORECASE)
     return f"{layer_name} — {model or model_name} {OUTPUT_NOUNS[kind]}"
@@ -324,8 +251,8 @@ def load_outputs(job: ClassifyJob, written: dict[str, Path]) -> list[QgsMapLayer
     meta = job.model.metadata
     base = job.request.layer.name()
     loaders = {
-        "vector": lambda p, name: load_tile_vector(p, name, meta.class_names, meta.class_colors),
-        "classes": lambda p, name: load_class_raster(p, name, meta.class_names, meta.class_colors),
-        "probability": load_probability_raster,
+        OutputKind.VECTOR: lambda p, name: load_tile_vector(p, name, meta.class_names, meta.class_colors),
+        OutputKind.CLASSES: lambda p, name: load_class_raster(p, name, meta.class_names, meta.class_colors),
+        OutputKind.PROBABILITY: load_probability_raster,
     }
     return [loaders[kind](path, output_layer_name(base, meta.name, kind)) for kind, path in written.items()]

@@ -16,11 +16,12 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from qgis.core import Qgis, QgsProject, QgsRasterLayer, QgsUnitTypes, QgsVectorLayer
+from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel
-from ..contract.schema import LATLON_INPUT, SCHEMA_VERSION, ModelMetadata
+from ..contract.radiometry import BandTransform
+from ..contract.schema import LATLON_INPUT, SCHEMA_VERSION, Kind, ModelMetadata
 from ..core.accuracy import confusion_matrix, sample_accuracy
 from ..core.band_mapping import BandChoice, BandMapping
 from ..core.class_labels import check_training_labels
@@ -30,7 +31,6 @@ from ..core.head_selection import C_GRID, Candidate, Selection, fit_head, select
 from ..core.logistic_regression import LogisticModel
 from ..core.onnx_head import append_head
 from ..core.progress import Canceled, IsCanceled, Progress, part
-from ..core.radiometry import BandTransform
 from ..core.staging import StagedOutputs
 from ..core.tile_features import (
     EMBEDDING,
@@ -39,12 +39,11 @@ from ..core.tile_features import (
     statistic_blocks,
     tile_statistics,
 )
-from ..core.tiling import Extent, Strip, resolution_in_layer_units
+from ..core.tiling import Extent, Strip
 from ..qgis_io.crs import cell_to_latlon
 from ..qgis_io.styling import class_colors
 from ..qgis_io.training_samples import SampleSet, collect_samples, layer_class_colors
-from .classify import check_patch_multiple
-from .layer_inputs import layer_inputs
+from .raster_input import read_plan
 
 MAX_FOLDS = 5
 AUTO = "auto"  # choose the feature set by cross-validation
@@ -84,14 +83,15 @@ class TrainClassifierJob:
     reader: PixelReader
     transform: BandTransform | None
     samples: SampleSet
-    res: tuple[float, float]
+    res: tuple[float, float]  # layer units per pixel: the ground resolution as Classify reads this layer
     tile_size: int
+    resolution_m: float  # ground metres per pixel
     location_encoder: OnnxModel | None = None
     latlon: np.ndarray | None = None  # (N, 2) (lat, lon) degrees of every sample (prior, encoders taking latlon)
     warnings: list[str] = field(default_factory=list)
     mapping: BandMapping | None = None  # which layer band feeds which encoder band; masked bands
     month: int | None = None  # acquisition month for encoders that take it
-    notes: list[str] = field(default_factory=list)  # bands used/masked, radiometry, month
+    notes: list[str] = field(default_factory=list)  # resolution, bands used/masked, radiometry, month
 
     @property
     def description(self) -> str:
@@ -143,25 +143,23 @@ def prepare(request: TrainRequest) -> TrainClassifierJob:
         raise CspError(f"the output must be a .onnx file, got {request.output.name}")
     encoder = OnnxModel.load(request.encoder_path)
     meta = encoder.metadata
-    if meta.kind != "image_encoder":
+    if meta.kind != Kind.IMAGE_ENCODER:
         raise CspError(f"{encoder.path.name} is a {meta.kind} model; training needs an image_encoder")
-    crs = layer.crs()
     extent = layer.extent()
-    units_per_metre = QgsUnitTypes.fromUnitToUnitFactor(Qgis.DistanceUnit.Meters, crs.mapUnits())
-    res = resolution_in_layer_units(request.resolution_m or meta.gsd_m, crs.isGeographic(),
-                                    extent.center().y() if crs.isGeographic() else 0.0, units_per_metre)
-    tile_size = request.tile_size or meta.tile_size
-    check_patch_multiple(meta, tile_size)
-    samples = collect_samples(request.labels, request.class_field, crs, QgsProject.instance().transformContext(),
-                              tile_size * res[0], request.max_per_polygon, request.seed)
+    plan = read_plan(layer, encoder, extent, request.resolution_m, request.tile_size, request.bands, request.sensor,
+                     request.acquired)  # the pixels Classify will read from this layer
+    samples = collect_samples(request.labels, request.class_field, layer.crs(),
+                              QgsProject.instance().transformContext(), plan.tile_width, request.max_per_polygon,
+                              request.seed)
     outside = samples.outside_message(extent, layer.name())
     if outside:
         raise CspError(outside)
     check_training_labels(samples.labels, request.class_field)  # early message; re-checked after nodata
-    inputs = layer_inputs(layer, meta, extent, request.bands, request.sensor, request.acquired)
-    warnings = inputs.warnings + ([encoder.provider_warning] if encoder.provider_warning else [])
-    job = TrainClassifierJob(request, encoder, inputs.reader, inputs.transform, samples, res, tile_size,
-                             warnings=warnings, mapping=inputs.mapping, month=inputs.month, notes=inputs.notes)
+    inputs = plan.layer_inputs()
+    warnings = plan.warnings + inputs.warnings + ([encoder.provider_warning] if encoder.provider_warning else [])
+    job = TrainClassifierJob(request, encoder, inputs.reader, inputs.transform, samples, (plan.res_x, plan.res_y),
+                             plan.tile_size, plan.resolution_m, warnings=warnings, mapping=inputs.mapping,
+                             month=inputs.month, notes=plan.notes + inputs.notes)
     if request.prior_output is not None or LATLON_INPUT in meta.input_names:
         job.latlon = _sample_latlon(job)
     if request.prior_output is not None:
@@ -184,11 +182,11 @@ def _prepare_prior(job: TrainClassifierJob) -> None:
     request = job.request
     if request.prior_output.suffix.lower() != ".onnx" or request.prior_output == request.output:
         raise CspError(f"the location-prior output must be another .onnx file, got {request.prior_output.name}")
-    path = request.location_encoder_path or find_default_model("location_encoder")
+    path = request.location_encoder_path or find_default_model(Kind.LOCATION_ENCODER)
     if path is None:
         raise CspError("a location prior needs a location encoder: none given and none installed in models/")
     job.location_encoder = OnnxModel.load(path)
-    if job.location_encoder.metadata.kind != "location_encoder":
+    if job.location_encoder.metadata.kind != Kind.LOCATION_ENCODER:
         raise CspError(f"{job.location_encoder.path.name} is a {job.location_encoder.metadata.kind} model; "
                        "the location prior needs a location_encoder")
 
@@ -334,7 +332,7 @@ def _classifier_metadata(job: TrainClassifierJob, class_names: list[str], counts
     name = request.name or f"{request.output.stem} ({len(class_names)} classes)"
     chosen = selection.chosen
     return ModelMetadata.from_dict({
-        **encoder.to_dict(), "kind": "image_classifier", "name": name, "schema_version": SCHEMA_VERSION,
+        **encoder.to_dict(), "kind": Kind.IMAGE_CLASSIFIER.value, "name": name, "schema_version": SCHEMA_VERSION,
         "description": f"logistic regression on {_feature_description(names, encoder.name)}, trained in QGIS on "
                        f"{request.labels.name()}.{request.class_field}",
         "class_names": class_names, "class_colors": colors, "tile_size": job.tile_size,
@@ -346,7 +344,8 @@ def _classifier_metadata(job: TrainClassifierJob, class_names: list[str], counts
                                    "requested": {"features": request.features, "l2_c": request.c},
                                    "rule": "highest k-fold CV accuracy, ties: lower CV log-loss",
                                    "nested_cv": selection.nested},
-                     "max_per_polygon": request.max_per_polygon, "resolution_m": request.resolution_m or encoder.gsd_m,
+                     "max_per_polygon": request.max_per_polygon,
+                     "resolution_m": job.resolution_m,
                      "inputs": job.notes},
         "metrics": {"cv_accuracy": round(float(accuracy), 4), "cv_macro_f1": round(float(np.nanmean(f1)), 4),
                     "cv_folds": folds, "cv_accuracy_chosen": round(chosen.accuracy, 4)},
@@ -380,7 +379,7 @@ def _prior_metadata(job: TrainClassifierJob, classifier: ModelMetadata, latlon: 
     encoder = job.location_encoder.metadata
     lat, lon = latlon[:, 0], latlon[:, 1]
     return ModelMetadata.from_dict({
-        **encoder.to_dict(), "kind": "location_prior", "name": f"{classifier.name} location prior",
+        **encoder.to_dict(), "kind": Kind.LOCATION_PRIOR.value, "name": f"{classifier.name} location prior",
         "schema_version": SCHEMA_VERSION,
         "description": f"P(class | lat, lon) from {encoder.name} embeddings of the labelled samples of "
                        f"{job.request.labels.name()}.{job.request.class_field}",

@@ -24,10 +24,9 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QMetaType
 
 from ..contract.errors import CspError
-from ..core.class_areas import area_table
-from ..core.staging import StagedOutputs
-from ..jobs.assessment import assess, open_class_map, write_csv
-from ..qgis_io.class_map import RasterClassMap
+from ..core.progress import Canceled
+from ..jobs.assessment import AreaReportRequest, AssessmentRequest, prepare, prepare_area_report
+from .command_line import log_command
 
 
 class AccuracyAssessmentAlgorithm(QgsProcessingAlgorithm):
@@ -73,24 +72,22 @@ class AccuracyAssessmentAlgorithm(QgsProcessingAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(name, description))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        log_command(self, parameters, context, feedback)
+        csv_path = Path(self.parameterAsFileOutput(parameters, "OUTPUT_CSV", context))
+        html_path = self.parameterAsFileOutput(parameters, "OUTPUT_HTML", context)
         try:
-            class_map = open_class_map(self.parameterAsLayer(parameters, "CLASSIFICATION", context),
-                                       self.parameterAsString(parameters, "MAP_FIELD", context))
-            reference = self.parameterAsVectorLayer(parameters, "REFERENCE", context)
-            field = (self.parameterAsStrings(parameters, "REFERENCE_FIELD", context) or [""])[0]
-            assessment = assess(class_map, reference, field)
-            rows = assessment.class_rows()
-            csv_path = Path(self.parameterAsFileOutput(parameters, "OUTPUT_CSV", context))
-            html_path = self.parameterAsFileOutput(parameters, "OUTPUT_HTML", context)
-            with StagedOutputs() as staging:
-                write_csv(staging.path(csv_path), rows)
-                if html_path:
-                    staging.path(html_path).write_text(
-                        assessment.html(f"Accuracy of {class_map.layer.name()} against {reference.name()}.{field}"),
-                        encoding="utf-8")
-                staging.commit()
+            job = prepare(AssessmentRequest(
+                classification=self.parameterAsLayer(parameters, "CLASSIFICATION", context),
+                reference=self.parameterAsVectorLayer(parameters, "REFERENCE", context),
+                field=(self.parameterAsStrings(parameters, "REFERENCE_FIELD", context) or [""])[0],
+                csv=csv_path, html=Path(html_path) if html_path else None,
+                map_field=self.parameterAsString(parameters, "MAP_FIELD", context)))
+            assessment = job.execute(feedback.setProgress, feedback.isCanceled)
+        except Canceled as exc:
+            raise QgsProcessingException("canceled; nothing was written") from exc
         except CspError as exc:
             raise QgsProcessingException(str(exc)) from exc
+        rows = assessment.class_rows()
         for key, value in assessment.summary().items():
             feedback.pushInfo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
         for note in assessment.notes:
@@ -130,14 +127,12 @@ class ClassAreaReportAlgorithm(QgsProcessingAlgorithm):
                                                             Qgis.ProcessingSourceType.Vector, optional=True))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        log_command(self, parameters, context, feedback)
+        csv_path = self.parameterAsFileOutput(parameters, "OUTPUT_CSV", context)
         try:
-            class_map = RasterClassMap(self.parameterAsRasterLayer(parameters, "INPUT", context))
-            rows = area_table(class_map.class_names, class_map.class_pixels, class_map.class_hectares)
-            csv_path = self.parameterAsFileOutput(parameters, "OUTPUT_CSV", context)
-            if csv_path:
-                with StagedOutputs() as staging:
-                    write_csv(staging.path(csv_path), rows)
-                    staging.commit()
+            job = prepare_area_report(AreaReportRequest(self.parameterAsRasterLayer(parameters, "INPUT", context),
+                                                        Path(csv_path) if csv_path else None))
+            rows = job.execute(feedback.setProgress, feedback.isCanceled)
         except CspError as exc:
             raise QgsProcessingException(str(exc)) from exc
         for row in rows:

@@ -21,6 +21,7 @@ from qgis.core import (
 from ..contract.errors import CspError
 from ..contract.schema import Kind
 from ..core.default_models import find_default_model
+from ..core.kinds import OutputKind
 from ..core.progress import Canceled
 from ..core.tiling import MAX_TILES
 from ..jobs.classify import ClassifyRequest, output_layer_name, prepare
@@ -29,12 +30,14 @@ from ..qgis_io.settings import apply_runtime
 from ..qgis_io.styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 from .band_parameters import HELP as BAND_HELP
 from .band_parameters import add_band_parameters, band_parameter_values
+from .command_line import log_command
 from .prior_exponent_parameter import add_prior_exponent_parameter, prior_exponent_value
 
 SENTINEL2_MIN_BANDS = 13
 OUTPUT_SUFFIXES = {"OUTPUT_VECTOR": (".gpkg",), "OUTPUT_CLASSES": (".tif", ".tiff"),
                    "OUTPUT_PROBABILITY": (".tif", ".tiff")}
-OUTPUT_PARAMETERS = {"vector": "OUTPUT_VECTOR", "classes": "OUTPUT_CLASSES", "probability": "OUTPUT_PROBABILITY"}
+OUTPUT_PARAMETERS = {OutputKind.VECTOR: "OUTPUT_VECTOR", OutputKind.CLASSES: "OUTPUT_CLASSES",
+                     OutputKind.PROBABILITY: "OUTPUT_PROBABILITY"}
 
 
 class ClassifyAlgorithm(QgsProcessingAlgorithm):
@@ -98,6 +101,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                                                                   optional=True))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        log_command(self, parameters, context, feedback)
         apply_runtime()  # the device and threads of Settings > Options > CSP
         layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
         if layer is None:
@@ -166,7 +170,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         value = self.parameterAsDouble(parameters, "OVERLAP", context)
         return None if value < 0 else value
 
-    def _style_outputs(self, context, layer_name: str, meta, written: dict[str, Path]) -> None:
+    def _style_outputs(self, context, layer_name: str, meta, written: dict[OutputKind, Path]) -> None:
         """Name and style the outputs that Processing loads into the project when the run ends."""
         for kind, path in written.items():
             if context.willLoadLayerOnCompletion(str(path)):
@@ -184,16 +188,16 @@ class OutputStyler(QgsProcessingLayerPostProcessorInterface):
 
     alive: list[OutputStyler] = []
 
-    def __init__(self, kind: str, class_names: list[str], colors: list[str]) -> None:
+    def __init__(self, kind: OutputKind, class_names: list[str], colors: list[str]) -> None:
         super().__init__()
         self.kind, self.class_names, self.colors = kind, class_names, class_colors(class_names, colors)
         OutputStyler.alive.append(self)
 
     def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802
-        if self.kind == "vector":
+        if self.kind == OutputKind.VECTOR:
             set_probability_aliases(layer, self.class_names)
             apply_categorized(layer, "class", [(c, c, col) for c, col in zip(self.class_names, self.colors)])
-        elif self.kind == "classes":
+        elif self.kind == OutputKind.CLASSES:
             apply_paletted(layer, [(i, c, col) for i, (c, col) in enumerate(zip(self.class_names, self.colors))])
         else:
             apply_pseudocolor(layer, 0.0, 1.0)

@@ -21,20 +21,13 @@ from qgis.core import (
 )
 
 from ..contract.errors import CspError
-from ..core.heatmap import (
-    CLASS_PRIOR,
-    EMBEDDING,
-    ENTROPY,
-    MAX_PROBABILITY,
-    MOST_LIKELY,
-    PREDICTION,
-    HeatmapResult,
-)
+from ..core.heatmap import ENTROPY, MAX_PROBABILITY, MOST_LIKELY, HeatmapResult
+from ..core.kinds import HeatmapKind
 from ..core.progress import Canceled
-from ..jobs.heatmap import DEFAULT_WIDTH, HeatmapRequest, prepare
+from ..jobs.heatmap import DEFAULT_WIDTH, HEATMAP_TYPES, HeatmapRequest, prepare, style_heatmap
 from ..qgis_io.crs import to_extent
-from ..qgis_io.heatmap_layers import style_heatmap
 from ..qgis_io.settings import apply_runtime
+from .command_line import log_command
 from .prior_exponent_parameter import add_prior_exponent_parameter, prior_exponent_value
 
 GRID_HELP = (f"EXTENT (default: the world, or the CRS's area of use) in CRS (default EPSG:4326); cells of "
@@ -46,15 +39,14 @@ GRID_HELP = (f"EXTENT (default: the world, or the CRS's area of use) in CRS (def
 class _HeatmapAlgorithm(QgsProcessingAlgorithm):
     """Shared parameters and run/styling of the three heatmap algorithms."""
 
-    kind = ""
-    title = ""
+    kind: HeatmapKind
     help_text = ""
 
     def name(self) -> str:
         return f"{self.kind}_heatmap"
 
     def displayName(self) -> str:  # noqa: N802 (QGIS API names)
-        return self.title
+        return HEATMAP_TYPES[self.kind].title
 
     def group(self) -> str:
         return "Heatmaps"
@@ -97,6 +89,7 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
                     if self.parameterDefinition("CLASS") is not None else ""))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        log_command(self, parameters, context, feedback)
         apply_runtime()  # the device and threads of Settings > Options > CSP
         try:
             job = prepare(self.request(parameters, context))
@@ -122,8 +115,7 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
 
 
 class LocationEmbeddingHeatmap(_HeatmapAlgorithm):
-    kind = EMBEDDING
-    title = "Location-embedding heatmap"
+    kind = HeatmapKind.LOCATION_EMBEDDING
     help_text = ("Runs a location encoder on every cell centre and shows its embedding as RGB: the 3 principal "
                  "components of the PCA basis stored in the model (or, without one, fitted on the grid, so "
                  "colours then depend on the extent). MODEL defaults to the installed location encoder. "
@@ -136,8 +128,7 @@ class LocationEmbeddingHeatmap(_HeatmapAlgorithm):
 
 
 class ClassPriorHeatmap(_HeatmapAlgorithm):
-    kind = CLASS_PRIOR
-    title = "Class-prior heatmap P(y|location)"
+    kind = HeatmapKind.CLASS_PRIOR
     help_text = ("P(y = class | location) of a location-prior model per cell. CLASS: a class name, "
                  f"'{MOST_LIKELY}' (class ids with a paletted legend) or '{ENTROPY}' (nats). MODEL defaults "
                  "to the installed world-region prior. " + GRID_HELP)
@@ -151,8 +142,7 @@ class ClassPriorHeatmap(_HeatmapAlgorithm):
 
 
 class PredictionHeatmap(_HeatmapAlgorithm):
-    kind = PREDICTION
-    title = "Prediction-probability heatmap"
+    kind = HeatmapKind.PREDICTION
     help_text = ("Rasterises a Classify layer result (tile polygons with p_<class> fields) onto one cell per "
                  f"tile: CLASS is a class name, '{MAX_PROBABILITY}', '{ENTROPY}' or '{MOST_LIKELY}'. With "
                  "FUSE_PRIOR the tile probabilities are multiplied by the location prior MODEL at the tile "

@@ -30,6 +30,7 @@ from ..qgis_io.layer_facts import file_name
 from ..qgis_io.provider_reader import band_labels
 from .band_parameters import HELP as BAND_HELP
 from .band_parameters import add_band_parameters, band_parameter_values
+from .command_line import log_command
 
 FEATURE_CHOICES = (AUTO, *FEATURE_SETS)
 
@@ -73,8 +74,8 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                                                       parentLayerParameterName="LABELS"))
         add_band_parameters(self)
         self.addParameter(QgsProcessingParameterNumber(
-            "RESOLUTION", "Resolution in metres/pixel (0 = encoder GSD)", Qgis.ProcessingNumberParameterType.Double,
-            0.0, minValue=0.0))
+            "RESOLUTION", "Resolution in metres/pixel (0 = the layer's own within 2x of the encoder's, else the "
+                          "encoder's)", Qgis.ProcessingNumberParameterType.Double, 0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in px (0 = encoder default)",
                                                        Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterEnum(
@@ -99,6 +100,7 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputString("FEATURES", "The features the classifier uses"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        log_command(self, parameters, context, feedback)
         try:
             layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
             bands, sensor, acquired = band_parameter_values(self, parameters, context)

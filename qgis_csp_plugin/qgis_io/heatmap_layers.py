@@ -52,21 +52,23 @@ def _legend_colors(layer: QgsVectorLayer, class_names: list[str]) -> list[str]:
     return [colors[name] for name in class_names] if all(name in colors for name in class_names) else []
 
 
-def load_heatmap(result: HeatmapResult) -> QgsRasterLayer:
-    """The heatmap as a layer named after its content, styled by kind (RGB, pseudocolor, paletted)."""
+def open_heatmap(result: HeatmapResult) -> QgsRasterLayer:
+    """The heatmap file as a layer named after its content (not yet styled)."""
     layer = QgsRasterLayer(str(result.path), result.title, "gdal")
     if not layer.isValid():
         raise CspError(f"the heatmap {result.path} could not be opened as a layer")
-    style_heatmap(layer, result)
     return layer
 
 
-def style_heatmap(layer: QgsRasterLayer, result: HeatmapResult) -> None:
-    """RGB for embeddings, class palette for "most likely class", viridis/magma stretched to the data."""
-    if result.style == "rgb":
-        apply_rgb_stretch(layer, (1, 2, 3), 1, 255)
-        layer.triggerRepaint()
-    elif result.style == "paletted":
+def style_embedding(layer: QgsRasterLayer, result: HeatmapResult) -> None:
+    """An embedding's three principal components as RGB."""
+    apply_rgb_stretch(layer, (1, 2, 3), 1, 255)
+    layer.triggerRepaint()
+
+
+def style_probabilities(layer: QgsRasterLayer, result: HeatmapResult) -> None:
+    """The class palette for "most likely class", else viridis (magma for the entropy) stretched to the data."""
+    if result.style == "paletted":
         colors = class_colors(result.class_names, result.class_colors)
         apply_paletted(layer, [(i, name, color) for i, (name, color) in enumerate(zip(result.class_names, colors))])
     else:

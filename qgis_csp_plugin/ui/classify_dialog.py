@@ -31,8 +31,10 @@ from ..contract.onnx_model import OnnxModel, import_onnxruntime, read_metadata
 from ..contract.schema import Kind
 from ..core.acquisition_date import DEFAULT_MONTH
 from ..core.default_models import default_model_paths, find_default_model
+from ..core.kinds import OutputKind
 from ..core.tiling import TooManyTilesError
-from ..jobs.classify import ClassifyJob, ClassifyRequest, default_resolution_m, prepare
+from ..jobs.classify import ClassifyJob, ClassifyRequest, prepare
+from ..jobs.raster_input import default_resolution_m
 from .band_picker import BandPicker, automatic_mapping, preferred_layer
 from .classify_task import ClassifyTask
 from .dialog import CspDialog
@@ -43,10 +45,11 @@ from .prior_exponent_box import prior_exponent_box, prior_exponent_value
 
 EXTENT_CHOICES = ("Layer extent", "Map canvas extent", "Polygons of a vector layer",
                   "Selected polygons of a vector layer")
-OUTPUT_CHOICES = {"Tile polygons + class raster + probability raster": ("vector", "classes", "probability"),
-                  "Tile polygons (GeoPackage)": ("vector",),
-                  "Class and probability rasters (GeoTIFF)": ("classes", "probability")}
-SUFFIXES = {"vector": "_tiles.gpkg", "classes": "_classes.tif", "probability": "_probability.tif"}
+OUTPUT_CHOICES = {"Tile polygons + class raster + probability raster": tuple(OutputKind),
+                  "Tile polygons (GeoPackage)": (OutputKind.VECTOR,),
+                  "Class and probability rasters (GeoTIFF)": (OutputKind.CLASSES, OutputKind.PROBABILITY)}
+SUFFIXES = {OutputKind.VECTOR: "_tiles.gpkg", OutputKind.CLASSES: "_classes.tif",
+            OutputKind.PROBABILITY: "_probability.tif"}
 SETTINGS = "csp/classify/"  # QgsSettings group of the choices remembered between runs
 
 

@@ -29,8 +29,9 @@ from qgis.PyQt.QtWidgets import (
 from ..contract.errors import CspError, ModelLoadError
 from ..contract.onnx_model import OnnxModel, read_metadata
 from ..core.grid import CellGrid
-from ..core.heatmap import CLASS_PRIOR, EMBEDDING, ENTROPY, MAX_PROBABILITY, MOST_LIKELY, PREDICTION
-from ..jobs.heatmap import DEFAULT_WIDTH, HeatmapRequest, default_model, prepare
+from ..core.heatmap import ENTROPY, MAX_PROBABILITY, MOST_LIKELY
+from ..core.kinds import HeatmapKind
+from ..jobs.heatmap import DEFAULT_WIDTH, HEATMAP_TYPES, HeatmapRequest, default_model, prepare
 from ..qgis_io.crs import WGS84, to_extent, world_extent
 from ..qgis_io.heatmap_layers import read_tile_probabilities
 from .dialog import CspDialog
@@ -40,18 +41,16 @@ from .messages import show_error
 from .ownership import Running
 from .prior_exponent_box import prior_exponent_box, prior_exponent_value
 
-TITLES = {EMBEDDING: "Location-embedding heatmap", CLASS_PRIOR: "Class-prior heatmap P(y|location)",
-          PREDICTION: "Prediction-probability heatmap"}
-SUMMARIES = {CLASS_PRIOR: (MOST_LIKELY, ENTROPY), PREDICTION: (MAX_PROBABILITY, ENTROPY, MOST_LIKELY)}
+SUMMARIES = {HeatmapKind.CLASS_PRIOR: (MOST_LIKELY, ENTROPY),
+             HeatmapKind.PREDICTION: (MAX_PROBABILITY, ENTROPY, MOST_LIKELY)}
 
 
 class HeatmapDialog(CspDialog):
-    """One dialog per heatmap ``kind`` ("location_embedding", "class_prior", "prediction")."""
+    """One dialog per heatmap ``kind``."""
 
-    def __init__(self, iface, kind: str, parent=None, running: Running | None = None) -> None:
-        if kind not in TITLES:
-            raise CspError(f"unknown heatmap kind {kind!r}")
-        super().__init__(iface, f"CSP – {TITLES[kind]}", parent, running)
+    def __init__(self, iface, kind: HeatmapKind | str, parent=None, running: Running | None = None) -> None:
+        kind = HeatmapKind.of(kind)
+        super().__init__(iface, f"CSP – {HEATMAP_TYPES[kind].title}", parent, running)
         self.kind = kind
         self.task: HeatmapTask | None = None
         self.last_layer = None
@@ -59,13 +58,14 @@ class HeatmapDialog(CspDialog):
         self.model = QgsFileWidget()
         self.model.setFilter("ONNX models (*.onnx)")
         # A prediction heatmap fuses with the prior over the tiles' classes: chosen when left empty.
-        self.model.setFilePath("" if kind == PREDICTION else str(default_model(kind) or ""))
+        self.model.setFilePath("" if kind == HeatmapKind.PREDICTION else str(default_model(kind) or ""))
         self.classes = QComboBox()
-        if kind == PREDICTION:
+        if kind == HeatmapKind.PREDICTION:
             self._build_prediction(form)
         else:
-            form.addRow("Location encoder" if kind == EMBEDDING else "Location prior", self.model)
-            if kind == CLASS_PRIOR:
+            form.addRow("Location encoder" if kind == HeatmapKind.LOCATION_EMBEDDING else "Location prior",
+                        self.model)
+            if kind == HeatmapKind.CLASS_PRIOR:
                 form.addRow("Show", self.classes)
             self._build_grid(form)
         self.output = QgsFileWidget()
@@ -149,13 +149,13 @@ class HeatmapDialog(CspDialog):
                                   if self.model.filePath() else "")
         except CspError as exc:
             self.model.setToolTip(str(exc))
-        if self.kind == EMBEDDING:
+        if self.kind == HeatmapKind.LOCATION_EMBEDDING:
             return
         names: list[str] = []
         try:
-            if self.kind == CLASS_PRIOR and self.model.filePath():
+            if self.kind == HeatmapKind.CLASS_PRIOR and self.model.filePath():
                 names = read_metadata(self.model.filePath()).class_names
-            elif self.kind == PREDICTION and isinstance(self.layer.currentLayer(), QgsVectorLayer):
+            elif self.kind == HeatmapKind.PREDICTION and isinstance(self.layer.currentLayer(), QgsVectorLayer):
                 names = read_tile_probabilities(self.layer.currentLayer()).class_names
         except (ModelLoadError, CspError):
             names = []
@@ -169,7 +169,7 @@ class HeatmapDialog(CspDialog):
         """The request the widgets describe (output: a temporary file when left empty)."""
         output = self.output.filePath() or QgsProcessingUtils.generateTempFilename(f"{self.kind}_heatmap.tif")
         model = Path(self.model.filePath()) if self.model.filePath() else None
-        if self.kind == PREDICTION:
+        if self.kind == HeatmapKind.PREDICTION:
             return HeatmapRequest(self.kind, Path(output), model, choice=self.classes.currentText(),
                                   tiles_layer=self.layer.currentLayer(), fuse_prior=self.fuse.isChecked(),
                                   prior_exponent=prior_exponent_value(self.prior_exponent))

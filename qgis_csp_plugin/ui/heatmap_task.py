@@ -7,8 +7,7 @@ from collections.abc import Callable
 from qgis.core import Qgis, QgsProject, QgsRasterLayer
 
 from ..core.heatmap import HeatmapResult
-from ..jobs.heatmap import HeatmapJob
-from ..qgis_io.heatmap_layers import load_heatmap
+from ..jobs.heatmap import HeatmapJob, load_heatmap
 from .background_task import BackgroundTask
 from .messages import log_notes, show_info
 

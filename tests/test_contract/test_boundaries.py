@@ -63,8 +63,39 @@ def test_model_format_doc_lists_exactly_the_schema_fields():
     assert set(re.findall(r"`([a-z_]+)`", kinds_row.split("|")[4])) == set(KINDS)
 
 
-def test_processing_jobs_and_qgis_io_do_not_import_the_dialogs():
-    for folder in ("processing", "jobs", "qgis_io", "core"):
-        for path in (REPO / "qgis_csp_plugin" / folder).glob("*.py"):
-            ui = {name for name in imported_modules(path) if name.startswith("qgis_csp_plugin.ui")}
-            assert not ui, f"{path.relative_to(REPO)} imports {sorted(ui)}"
+#: The plugin's layers, bottom up: each imports only from its own layer and those below (ui/ and processing/
+#: are both on top and import neither each other); core/ computes with numpy, onnxruntime and osgeo, no PyQGIS.
+PLUGIN_LAYERS = {"contract": 0, "core": 1, "qgis_io": 2, "jobs": 3, "processing": 4, "ui": 4}
+
+
+def test_the_plugin_imports_only_downward():
+    upward = []
+    for package, rank in PLUGIN_LAYERS.items():
+        for path in (REPO / "qgis_csp_plugin" / package).glob("*.py"):
+            for name in imported_modules(path):
+                parts = name.split(".")
+                target = parts[1] if parts[0] == "qgis_csp_plugin" and len(parts) > 1 else None
+                if target in PLUGIN_LAYERS and target != package and PLUGIN_LAYERS[target] >= rank:
+                    upward.append(f"{path.relative_to(REPO)}: {name}")
+                if package in ("contract", "core") and parts[0] == "qgis":
+                    upward.append(f"{path.relative_to(REPO)}: {name} (PyQGIS below qgis_io/)")
+    assert not upward, f"imports against the layering ui/processing -> jobs -> qgis_io -> core -> contract: {upward}"
+
+
+def test_the_plugin_compares_and_passes_kinds_as_enums_not_bare_strings():
+    """Model kinds (``Kind``), heatmap kinds (``HeatmapKind``) and Classify output kinds (``OutputKind``) are
+    compared and passed as enum members: a bare ``"location_prior"`` in a comparison or a call is a name the
+    enums do not see (a typo there would fail silently)."""
+    from qgis_csp_plugin.core.kinds import HeatmapKind, OutputKind
+
+    kinds = set(KINDS) | {k.value for k in HeatmapKind} | {k.value for k in OutputKind}
+    bare = []
+    for path in (REPO / "qgis_csp_plugin").rglob("*.py"):
+        if path.name in ("schema.py", "kinds.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            operands = (node.comparators + [node.left] if isinstance(node, ast.Compare)
+                        else node.args + [k.value for k in node.keywords] if isinstance(node, ast.Call) else [])
+            bare += [f"{path.relative_to(REPO)}:{node.lineno} {o.value!r}" for o in operands
+                     if isinstance(o, ast.Constant) and o.value in kinds]
+    assert not bare, f"kinds written as bare strings: {bare}"

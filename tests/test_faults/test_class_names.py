@@ -26,14 +26,18 @@ from qgis.core import (
 )
 
 from qgis_csp_plugin.contract.errors import CspError
-from qgis_csp_plugin.core.class_areas import area_table
 from qgis_csp_plugin.core.geotiff import GeoTiffWriter
-from qgis_csp_plugin.jobs.assessment import assess, csv_cell, write_csv
+from qgis_csp_plugin.jobs.assessment import (
+    AreaReportRequest,
+    AssessmentRequest,
+    csv_cell,
+    prepare_area_report,
+)
+from qgis_csp_plugin.jobs.assessment import prepare as prepare_assessment
 from qgis_csp_plugin.jobs.classify import ClassifyRequest, load_outputs
 from qgis_csp_plugin.jobs.classify import prepare as prepare_classify
 from qgis_csp_plugin.jobs.train_classifier import TrainRequest
 from qgis_csp_plugin.jobs.train_classifier import prepare as prepare_training
-from qgis_csp_plugin.qgis_io.class_map import RasterClassMap
 from qgis_csp_plugin.qgis_io.heatmap_layers import read_tile_probabilities
 from qgis_csp_plugin.qgis_io.layers import check_geopackage
 from trainer.data.eurosat_mosaic import build_mosaic
@@ -97,10 +101,10 @@ def test_formulas_in_class_names_are_text_in_both_csvs(qgis_app, tmp_path):
     with GeoTiffWriter(raster, 100, 7, 1, gdal.GDT_Byte, (500_000.0, 30.0, 0.0, 5_000_000.0, 0.0, -30.0),
                        crs.toWkt(), 255, categories=FORMULAS) as out:
         out.write(0, np.repeat(np.arange(100, dtype=np.uint8)[None, :] // 10, 7, axis=0))
-    class_map = RasterClassMap(QgsRasterLayer(str(raster), "classes"))
-    assert class_map.class_names == FORMULAS
-    write_csv(tmp_path / "areas.csv", area_table(class_map.class_names, class_map.class_pixels,
-                                                 class_map.class_hectares))
+    layer = QgsRasterLayer(str(raster), "classes")
+    areas = prepare_area_report(AreaReportRequest(layer, tmp_path / "areas.csv"))
+    assert areas.class_map.class_names == FORMULAS
+    areas.execute()
     reference = QgsVectorLayer("Point?crs=EPSG:32632&field=ref:string", "reference", "memory")
     for k, name in enumerate(FORMULAS * 2):
         feature = QgsFeature(reference.fields())
@@ -108,7 +112,7 @@ def test_formulas_in_class_names_are_text_in_both_csvs(qgis_app, tmp_path):
         feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(x, 5_000_000 - 105)))
         feature.setAttributes([name])
         reference.dataProvider().addFeature(feature)
-    write_csv(tmp_path / "accuracy.csv", assess(class_map, reference, "ref").class_rows())
+    prepare_assessment(AssessmentRequest(layer, reference, "ref", tmp_path / "accuracy.csv")).execute()
     escaped = ["'" + n if n[0] in "=@+-" else n for n in FORMULAS]
     for name in ("areas.csv", "accuracy.csv"):
         rows = read_csv(tmp_path / name)

@@ -192,8 +192,7 @@ def test_prediction_heatmap_fuses_with_the_stored_or_the_given_alpha(run, models
 
 
 def test_styles_by_kind(models, tmp_path, run):
-    from qgis_csp_plugin.jobs.heatmap import HeatmapRequest, prepare
-    from qgis_csp_plugin.qgis_io.heatmap_layers import load_heatmap
+    from qgis_csp_plugin.jobs.heatmap import HeatmapRequest, load_heatmap, prepare
 
     expected = {("location_embedding", ""): QgsMultiBandColorRenderer,
                 ("class_prior", "most likely class"): QgsPalettedRasterRenderer,
@@ -206,6 +205,21 @@ def test_styles_by_kind(models, tmp_path, run):
         assert isinstance(layer.renderer(), renderer) and isinstance(layer, QgsRasterLayer)
         if renderer is QgsPalettedRasterRenderer:
             assert [c.label for c in layer.renderer().classes()] == CLASSES
+
+
+def test_one_table_row_per_heatmap_kind_and_unknown_kinds_are_refused(tmp_path, qgis_app):
+    from qgis_csp_plugin.contract.errors import CspError
+    from qgis_csp_plugin.contract.schema import Kind
+    from qgis_csp_plugin.core.kinds import HeatmapKind
+    from qgis_csp_plugin.jobs.heatmap import HEATMAP_TYPES, HeatmapRequest, prepare
+
+    assert list(HEATMAP_TYPES) == list(HeatmapKind)
+    assert [t.model_kind for t in HEATMAP_TYPES.values()] == [Kind.LOCATION_ENCODER, Kind.LOCATION_PRIOR,
+                                                               Kind.LOCATION_PRIOR]
+    with pytest.raises(CspError, match="unknown heatmap kind 'relief': choose one of location_embedding, "
+                                       "class_prior, prediction"):
+        prepare(HeatmapRequest("relief", tmp_path / "map.tif"))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_provider_registers_the_three_heatmap_algorithms(run):

@@ -77,6 +77,7 @@ def test_proxy_failure_shows_pips_message_and_the_manual_command(tmp_path, monke
     assert message.startswith("pip could not install onnxruntime (offline, proxy or no wheel for this platform?)")
     assert "proxy" in message.lower() and f"To install it by hand: {sys.executable} -m pip install --target" in message
     assert lines[0].startswith(f"$ {sys.executable} -m pip install") and "onnxruntime==" in lines[0]
+    assert f"--target {target.parent}/.py311.{os.getpid()}-" in lines[0]  # the one temporary naming (temp_files)
     assert not target.exists() and list((tmp_path / "deps").iterdir()) == []
 
 

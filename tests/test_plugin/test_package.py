@@ -125,7 +125,8 @@ def test_installed_zip_loads_in_headless_qgis(installed_plugin, profile_plugins,
     assert default_models.default_model_dirs() == [plugin_dir / "models"]  # not <profile>/python/plugins/models
     assert default_models.default_model_paths() == [plugin_dir / "models" / "tiny_rgb.onnx"]
     onnx_model = sys.modules[f"{PACKAGE}.contract.onnx_model"]
-    model = onnx_model.OnnxModel.load(default_models.find_default_model("image_classifier"))
+    kind = sys.modules[f"{PACKAGE}.contract.schema"].Kind
+    model = onnx_model.OnnxModel.load(default_models.find_default_model(kind.IMAGE_CLASSIFIER))
     assert model.metadata.name == "tiny_rgb" and "self check ok" in model.self_check()
     assert qgis.utils.unloadPlugin(PACKAGE)  # plugin.unload(): toolbar and provider gone
     assert QgsApplication.processingRegistry().providerById("csp") is None

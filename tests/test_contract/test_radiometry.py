@@ -5,7 +5,7 @@ import pytest
 from osgeo import gdal
 
 from qgis_csp_plugin.contract.errors import CspError
-from qgis_csp_plugin.core.radiometry import band_percentiles, match_percentiles, match_statistics
+from qgis_csp_plugin.contract.radiometry import band_percentiles, match_percentiles, match_statistics
 
 
 def test_matched_bands_get_training_mean_and_std(data_dir):
@@ -59,8 +59,8 @@ def test_percentile_matching_rejects_flat_bands_and_empty_extents():
 def test_reflectance_rules_for_real_landsat_8bit_and_unit_layers(data_dir):
     """The declared rules of ``reflectance`` models, on real pixels: Landsat 8 Level-1 DN, an 8-bit
     layer (matched to the training statistics, with a warning), Sentinel-2 DN (as they are), 0..1 floats."""
+    from qgis_csp_plugin.contract.radiometry import reflectance_rule
     from qgis_csp_plugin.contract.schema import Normalization
-    from qgis_csp_plugin.core.radiometry import reflectance_rule
 
     norm = Normalization([1395.0, 1338.0, 1343.0, 1544.0], [918.0, 913.0, 1093.0, 1047.0], radiometry="reflectance",
                          reflectance_scale=10000.0)
@@ -83,3 +83,33 @@ def test_reflectance_rules_for_real_landsat_8bit_and_unit_layers(data_dir):
     assert s2.transform is None and "Sentinel-2 digital numbers" in s2.note and s2.warning is None
     unit = reflectance_rule(eurosat.reshape(4, -1).astype(np.float32) / 10000, used, norm, "float", "f.tif", [])
     assert unit.transform.scale.tolist() == [10000, 10000, 10000, 0] and "0..1" in unit.note
+
+
+def test_layer_radiometry_dispatches_on_the_model_radiometry(data_dir):
+    """One entry point for every radiometry: percentiles and statistics are matched, absolute values are fed
+    as they are (with a warning when far from the training scale), reflectance follows the declared rules."""
+    from qgis_csp_plugin.contract.radiometry import layer_radiometry
+    from qgis_csp_plugin.contract.schema import Normalization
+
+    values = gdal.Open(str(data_dir / "scenes" / "RGB.byte.tif")).ReadAsArray().reshape(3, -1).astype(np.float32)
+    values = values[:, (values > 0).all(axis=0)]
+    mean, std = [900.0] * 3, [300.0] * 3
+    percentiles = Normalization(mean, std, radiometry="layer_percentiles",
+                                percentiles={"q": [2, 98], "low": [100.0] * 3, "high": [2000.0] * 3})
+    mapped = layer_radiometry(values, percentiles).transform.apply(values.reshape(3, -1, 1).copy())[:, :, 0]
+    assert np.percentile(mapped, [2, 98], axis=1) == pytest.approx(np.array([[100.0] * 3, [2000.0] * 3]), rel=1e-4)
+    statistics = layer_radiometry(values, Normalization(mean, std, radiometry="layer_statistics"))
+    assert statistics.transform.apply(values.reshape(3, -1, 1).copy()).mean() == pytest.approx(900.0, rel=1e-4)
+    absolute = layer_radiometry(values, Normalization(mean, std, radiometry="absolute"))
+    assert absolute.transform is None and absolute.note is None and "far from the model's training data" in \
+        absolute.warning
+    reflectance = layer_radiometry(values, Normalization(mean, std, radiometry="reflectance", reflectance_scale=1e4),
+                                   data_kind="byte")
+    assert "8-bit values have no reflectance scale" in reflectance.warning and reflectance.note
+
+
+def test_the_statistics_sample_keeps_the_extent_aspect():
+    from qgis_csp_plugin.contract.radiometry import STATISTICS_SAMPLE, sample_shape
+
+    assert sample_shape(1000.0, 1000.0) == (500, 500) and STATISTICS_SAMPLE == 500 * 500
+    assert sample_shape(2000.0, 500.0) == (500, 125) and sample_shape(1.0, 1e9) == (1, 500)

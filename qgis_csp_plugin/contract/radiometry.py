@@ -1,9 +1,15 @@
-"""Radiometric matching of a layer to a model's training statistics.
+"""Radiometric matching of a layer to a model's training statistics (pure numpy; the plugin and the
+trainer's evaluations apply the same code).
 
 Each band is mapped affinely: ``layer_statistics`` so that the layer's own mean/std equal the
 training mean/std, ``(x - layer_mean) / layer_std * train_std + train_mean``; ``layer_percentiles``
 so that the layer's low/high percentiles (e.g. 2nd and 98th) equal the training ones, which nodata
-fill values and outliers barely move. ``absolute`` models get raw values.
+fill values and outliers barely move; ``reflectance`` by the declared rules of :func:`reflectance_rule`.
+``absolute`` models get raw values.
+
+:func:`layer_radiometry` is the entry point: the transform Classify applies to a layer, from the valid
+pixel values it samples from the layer (one block of about :data:`STATISTICS_SAMPLE` pixels, resampled over
+the processing extent to :func:`sample_shape`).
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.errors import CspError
+from .errors import CspError
+
+#: pixels Classify samples from a layer (one resampled block over the processing extent) for its statistics
+STATISTICS_SAMPLE = 250_000
 
 
 @dataclass(frozen=True)
@@ -106,16 +115,44 @@ UNIT_REFLECTANCE_MAX = 1.5
 
 
 @dataclass(frozen=True)
-class ReflectanceRule:
-    """How a layer's values become reflectance × ``reflectance_scale`` (models with ``reflectance`` radiometry)."""
+class Radiometry:
+    """How a layer's values are mapped before they enter a model."""
 
     transform: BandTransform | None  # None: the values are fed as they are
-    note: str
+    note: str | None = None  # which rule was chosen (``reflectance`` models)
     warning: str | None = None
 
 
+def sample_shape(width: float, height: float, pixels: int = STATISTICS_SAMPLE) -> tuple[int, int]:
+    """(columns, rows) of the block of about ``pixels`` pixels that samples an extent ``width`` x ``height``
+    (its longer side gets sqrt(pixels) columns or rows)."""
+    side = int(pixels ** 0.5)
+    return (max(1, round(side * min(1.0, width / height))), max(1, round(side * min(1.0, height / width))))
+
+
+def layer_radiometry(values: np.ndarray, norm, used: np.ndarray | None = None, data_kind: str = "float",
+                     name: str = "", labels: list[str] | tuple[str, ...] = ()) -> Radiometry:
+    """The mapping of a layer onto the training radiometry of a model with normalization ``norm``
+    (:class:`~.schema.Normalization`), from ``values``: ``(C, N)`` valid pixel values sampled from the layer,
+    in model band order. ``absolute`` models get no mapping, but a warning when the values are on another
+    scale than in training. ``used``, ``data_kind`` (``byte``, ``int`` or ``float``), ``name`` (the file
+    name) and ``labels`` (band labels) matter only for ``reflectance`` models (:func:`reflectance_rule`);
+    ``used`` defaults to every band."""
+    if norm.radiometry == "reflectance":
+        used = np.ones(len(values), bool) if used is None else used
+        return reflectance_rule(values, used, norm, data_kind, name, list(labels))
+    mean, std = values.mean(axis=1), values.std(axis=1)
+    if norm.radiometry == "layer_statistics":
+        return Radiometry(match_statistics(mean, std, norm.mean, norm.std))
+    if norm.radiometry == "layer_percentiles":
+        percentiles = norm.percentiles
+        low, high = band_percentiles(values, tuple(percentiles["q"]))
+        return Radiometry(match_percentiles(low, high, percentiles["low"], percentiles["high"]))
+    return Radiometry(None, warning=statistics_warning(mean, std, norm.mean, norm.std))
+
+
 def reflectance_rule(values: np.ndarray, used: np.ndarray, norm, data_kind: str, name: str,
-                     labels: list[str]) -> ReflectanceRule:
+                     labels: list[str]) -> Radiometry:
     """The declared rule for a layer, in this order:
 
     1. Landsat Collection 2 Level-2 (``_L2SP_`` in the name, ``SR_B…`` bands): ρ = 0.0000275·DN − 0.2 (USGS);
@@ -138,15 +175,15 @@ def reflectance_rule(values: np.ndarray, used: np.ndarray, norm, data_kind: str,
                              np.where(used, offset * scale, 0).astype(np.float32))
 
     if LANDSAT_C2_L2.search(text):
-        return ReflectanceRule(affine(2.75e-5, -0.2), "Landsat Collection 2 Level-2 surface reflectance: "
+        return Radiometry(affine(2.75e-5, -0.2), "Landsat Collection 2 Level-2 surface reflectance: "
                                "reflectance = 0.0000275 x DN - 0.2 (USGS scale factors)")
     if LANDSAT_OLI_L1.search(name):
-        return ReflectanceRule(affine(2e-5, -0.1), "Landsat 8/9 OLI Level-1 digital numbers: reflectance = "
+        return Radiometry(affine(2e-5, -0.1), "Landsat 8/9 OLI Level-1 digital numbers: reflectance = "
                                "0.00002 x DN - 0.1 (USGS default REFLECTANCE_MULT/ADD), not corrected for the sun "
                                "elevation (reflectance is underestimated by sin(sun elevation))")
     sample = values[used]
     if data_kind == "float" and sample.size and np.percentile(sample, 99) <= UNIT_REFLECTANCE_MAX:
-        return ReflectanceRule(affine(1.0, 0.0), f"float values in 0..1 read as reflectance (x {scale:g})")
+        return Radiometry(affine(1.0, 0.0), f"float values in 0..1 read as reflectance (x {scale:g})")
     mean, std = values.mean(axis=1), values.std(axis=1)
     train_mean, train_std = np.asarray(norm.mean, np.float64), np.asarray(norm.std, np.float64)
     far = statistics_warning(mean[used], std[used], train_mean[used], train_std[used])
@@ -156,8 +193,8 @@ def reflectance_rule(values: np.ndarray, used: np.ndarray, norm, data_kind: str,
         transform.scale[used], transform.offset[used] = matched.scale, matched.offset
         why = "8-bit values have no reflectance scale" if data_kind == "byte" else "the values are far from " \
               "reflectance x 10000"
-        return ReflectanceRule(transform, "each band's mean/std matched to the encoder's training statistics",
+        return Radiometry(transform, "each band's mean/std matched to the encoder's training statistics",
                                f"{why}: each band's mean and std were matched to the encoder's training statistics "
                                "(Sentinel-2 L1C worldwide), which removes the layer's own brightness and contrast; "
                                "if the layer is reflectance, scale it to reflectance x 10000")
-    return ReflectanceRule(None, f"values read as reflectance x {scale:g} (Sentinel-2 digital numbers)")
+    return Radiometry(None, f"values read as reflectance x {scale:g} (Sentinel-2 digital numbers)")
