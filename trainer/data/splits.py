@@ -78,3 +78,14 @@ def label_subset(records: pd.DataFrame, ratio: float, seed: int = 0) -> pd.DataF
     parts = [group.sample(n=max(1, round(len(group) * ratio)), random_state=seed)
              for _, group in records.groupby("label", sort=True)]
     return pd.concat(parts)
+
+
+def carve_validation(records: pd.DataFrame, fraction: float = 0.2, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """``{"train", "val"}`` from labelled ``records`` (e.g. a few-label subset): ``round(n_c · fraction)`` of
+    every class ``c`` to ``val``, seeded, always leaving at least one record of the class in ``train``."""
+    if not 0 < fraction < 1:
+        raise TrainerError(f"validation fraction {fraction} must be in (0, 1)")
+    val = [group.sample(n=min(round(len(group) * fraction), len(group) - 1), random_state=seed)
+           for _, group in records.groupby("label", sort=True)]
+    val_frame = pd.concat(val)
+    return {"train": records.drop(index=val_frame.index), "val": val_frame}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -15,7 +16,9 @@ class ExportSpec:
 
     ``example_inputs`` are in the order of ``input_names`` (``image`` and/or ``latlon``);
     the single output is ``probabilities`` or ``embedding``. ``atol`` is the torch↔ORT parity
-    bound (1e-4 for location models, 1e-3 for image backbones).
+    bound (1e-4 for location models, 1e-3 for image backbones). ``graph``, when given, returns the ONNX model
+    written by hand (e.g. a kNN prior carrying its training points, :mod:`qgis_csp_plugin.contract.knn_prior`)
+    instead of one traced from ``module``, which is then only the parity check's reference.
     """
 
     module: torch.nn.Module
@@ -24,3 +27,4 @@ class ExportSpec:
     output_name: str
     metadata: ModelMetadata
     atol: float = 1e-4
+    graph: Callable[[], bytes] | None = None
