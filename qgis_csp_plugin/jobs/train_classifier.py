@@ -1,7 +1,9 @@
 """The runner behind ``csp:train_classifier``: labelled points/polygons → embeddings → logistic head →
 one ONNX ``image_classifier`` (encoder + head) that *Classify layer* runs like any other model.
-Optionally also a ``location_prior`` over the same classes: the (lat, lon) of the same samples →
-a location encoder (e.g. CSP) → a logistic head, for *Classify layer*'s fusion P(y|image)·P(y|location).
+Optionally also a ``location_prior`` over the same classes from the (lat, lon) of the same samples, for
+*Classify layer*'s fusion P(y|image)·P(y|location): a location encoder (e.g. CSP) + a logistic head, a
+kNN prior carrying the samples, or a mixture of both, chosen by cross-validated log-loss
+(:mod:`..core.prior_recipe`).
 
 :func:`prepare` (main thread) validates the request and collects the samples; ``job.execute``
 (any thread) embeds the tiles, cross-validates, fits and writes the model(s) all-or-nothing.
@@ -23,8 +25,9 @@ from ..core.band_mapping import default_bands, positional_warning, validate_band
 from ..core.class_labels import check_training_labels
 from ..core.classify import fill_invalid, read_strip
 from ..core.default_models import find_default_model
-from ..core.logistic_regression import cross_validate, fit_logistic
+from ..core.logistic_regression import cross_validate, fit_logistic, group_folds
 from ..core.onnx_head import append_softmax_head
+from ..core.prior_recipe import PriorChoice, choose_prior, prior_encoder_metadata, prior_model_bytes
 from ..core.progress import Canceled, IsCanceled, Progress
 from ..core.radiometry import BandTransform
 from ..core.staging import StagedOutputs
@@ -71,7 +74,7 @@ class TrainClassifierJob:
     samples: SampleSet
     res: tuple[float, float]
     tile_size: int
-    location_encoder: OnnxModel | None = None
+    location_encoder: OnnxModel | None = None  # for the learned and hybrid priors; None: a kNN prior only
     latlon: np.ndarray | None = None  # (N, 2) (lat, lon) degrees of every sample, for the prior
     warnings: list[str] = field(default_factory=list)
 
@@ -95,6 +98,7 @@ class TrainResult:
     path: Path
     prior_path: Path | None = None
     prior_cv_accuracy: float | None = None
+    prior_recipe: str | None = None
 
     def lines(self) -> list[str]:
         per_class = ", ".join(f"{n} {c} (F1 {f:.2f})" for n, c, f in zip(self.class_names, self.counts, self.cv_f1))
@@ -102,8 +106,9 @@ class TrainResult:
                 f"{self.dropped} samples outside the raster or on nodata were dropped",
                 f"{self.folds}-fold cross-validated accuracy {self.cv_accuracy:.3f}, macro F1 "
                 f"{float(np.nanmean(self.cv_f1)):.3f}", f"wrote {self.path}"] + (
-                [f"location prior: {self.folds}-fold cross-validated accuracy {self.prior_cv_accuracy:.3f} "
-                 f"(location alone); wrote {self.prior_path}"] if self.prior_path else [])
+                [f"location prior ({self.prior_recipe}, chosen by cross-validated log-loss): {self.folds}-fold "
+                 f"cross-validated accuracy {self.prior_cv_accuracy:.3f} (location alone); wrote {self.prior_path}"]
+                if self.prior_path else [])
 
 
 def prepare(request: TrainRequest) -> TrainClassifierJob:
@@ -141,15 +146,18 @@ def prepare(request: TrainRequest) -> TrainClassifierJob:
 
 
 def _prepare_prior(job: TrainClassifierJob) -> None:
-    """Load the location encoder and place every sample at its (lat, lon)."""
+    """Load the location encoder (if any: without one the prior is a kNN prior) and place every sample at
+    its (lat, lon)."""
     request = job.request
     if request.prior_output.suffix.lower() != ".onnx" or request.prior_output == request.output:
         raise CspError(f"the location-prior output must be another .onnx file, got {request.prior_output.name}")
     path = request.location_encoder_path or find_default_model("location_encoder")
     if path is None:
-        raise CspError("a location prior needs a location encoder: none given and none installed in models/")
-    job.location_encoder = OnnxModel.load(path)
-    if job.location_encoder.metadata.kind != "location_encoder":
+        job.warnings.append("no location encoder given or installed in models/: the location prior will be a "
+                            "kNN prior of the samples")
+    else:
+        job.location_encoder = OnnxModel.load(path)
+    if job.location_encoder is not None and job.location_encoder.metadata.kind != "location_encoder":
         raise CspError(f"{job.location_encoder.path.name} is a {job.location_encoder.metadata.kind} model; "
                        "the location prior needs a location_encoder")
     to_latlon = cell_to_latlon(request.layer.crs(), job.res[0])
@@ -212,29 +220,31 @@ def train(job: TrainClassifierJob, progress: Progress | None = None, canceled: I
                                samples.weights, request.seed)
     cv = sample_accuracy(confusion_matrix(predicted, y, len(class_names)))
     metadata = _classifier_metadata(job, class_names, counts, int((~kept).sum()), cv.overall, cv.f1, folds)
-    heads = [(job.encoder, embeddings, metadata, request.output)]
-    prior_accuracy = None
-    if job.location_encoder is not None:
+    weight, bias = fit_logistic(embeddings, y, len(class_names), request.c, samples.weights).folded()
+    outputs = [(metadata, request.output, lambda meta: append_softmax_head(
+        job.encoder.path.read_bytes(), weight, bias, meta.to_props(), meta.describe()))]
+    choice = None
+    if job.latlon is not None:
         latlon = job.latlon[kept]
-        location_embeddings = job.location_encoder.run(latlon=latlon.astype(np.float32))
-        predicted = cross_validate(location_embeddings, y, len(class_names), samples.groups, folds, request.c,
-                                   samples.weights, request.seed)
-        prior_accuracy = float(np.mean(predicted == y))
-        heads.append((job.location_encoder, location_embeddings,
-                      _prior_metadata(job, metadata, latlon, prior_accuracy, folds), request.prior_output))
+        encoder = job.location_encoder
+        location_embeddings = encoder.run(latlon=latlon.astype(np.float32)) if encoder is not None else None
+        choice = choose_prior(latlon, y, len(class_names), group_folds(y, samples.groups, folds, request.seed),
+                              location_embeddings, request.c, samples.weights)
+        encoder_bytes = encoder.path.read_bytes() if encoder is not None else None
+        outputs.append((_prior_metadata(job, metadata, latlon, choice, folds), request.prior_output,
+                        lambda meta: prior_model_bytes(choice, encoder_bytes, meta.to_props(), meta.describe())))
     with StagedOutputs() as staging:
-        for encoder, features, meta, final in heads:
-            weight, bias = fit_logistic(features, y, len(class_names), request.c, samples.weights).folded()
+        for meta, final, model_bytes in outputs:
             staged = staging.path(final)
-            staged.write_bytes(append_softmax_head(encoder.path.read_bytes(), weight, bias, meta.to_props(),
-                                                   meta.describe()))
+            staged.write_bytes(model_bytes(meta))
             OnnxModel.load(staged).self_check()
         staging.commit()
     if progress is not None:
         progress(100.0)
     return TrainResult(class_names, counts.tolist(), int((~kept).sum()), cv.overall,
                        np.nan_to_num(cv.f1).tolist(), folds, request.output,
-                       request.prior_output if job.location_encoder is not None else None, prior_accuracy)
+                       request.prior_output if choice is not None else None,
+                       choice.cv_accuracy if choice is not None else None, choice.recipe if choice else None)
 
 
 def _classifier_metadata(job: TrainClassifierJob, class_names: list[str], counts: np.ndarray, dropped: int,
@@ -257,21 +267,26 @@ def _classifier_metadata(job: TrainClassifierJob, class_names: list[str], counts
     })
 
 
-def _prior_metadata(job: TrainClassifierJob, classifier: ModelMetadata, latlon: np.ndarray, accuracy: float,
+def _prior_metadata(job: TrainClassifierJob, classifier: ModelMetadata, latlon: np.ndarray, choice: PriorChoice,
                     folds: int) -> ModelMetadata:
-    encoder = job.location_encoder.metadata
+    encoder = job.location_encoder.metadata if job.location_encoder is not None else None
     lat, lon = latlon[:, 0], latlon[:, 1]
+    source = f"the labelled samples of {job.request.labels.name()}.{job.request.class_field}"
+    what = {"learned": f"{encoder.name if encoder else ''} embeddings of {source}",
+            "knn": f"a kernel vote of {source} on great-circle distance (flat far from them)",
+            "hybrid": f"{encoder.name if encoder else ''} embeddings and a kernel vote of {source}"}[choice.recipe]
     return ModelMetadata.from_dict({
-        **encoder.to_dict(), "kind": "location_prior", "name": f"{classifier.name} location prior",
-        "schema_version": SCHEMA_VERSION,
-        "description": f"P(class | lat, lon) from {encoder.name} embeddings of the labelled samples of "
-                       f"{job.request.labels.name()}.{job.request.class_field}",
+        **(encoder.to_dict() if encoder else {}), "kind": "location_prior", "name": f"{classifier.name} location prior",
+        "schema_version": SCHEMA_VERSION, "description": f"P(class | lat, lon) from {what}",
         "class_names": classifier.class_names, "class_colors": classifier.class_colors, "pca_basis": None,
-        "embedding_dim": None,
-        "training": {"encoder": encoder.name, "samples_per_class": classifier.training["samples_per_class"],
+        "embedding_dim": None, "location_encoder": prior_encoder_metadata(
+            choice, encoder.location_encoder if encoder else None),
+        "training": {"encoder": encoder.name if encoder else None,
+                     "samples_per_class": classifier.training["samples_per_class"],
                      "latlon_bounds": {"lat": [float(lat.min()), float(lat.max())],
-                                       "lon": [float(lon.min()), float(lon.max())]}},
-        "metrics": {"cv_accuracy": round(accuracy, 4), "cv_folds": folds},
+                                       "lon": [float(lon.min()), float(lon.max())]},
+                     "prior_recipe": choice.selection},
+        "metrics": {"cv_accuracy": round(choice.cv_accuracy, 4), "cv_folds": folds},
     })
 
 
