@@ -2,7 +2,8 @@
 
 For every label ratio and seed, a stratified subset of the training split trains (1) a linear head
 on frozen image features, P(y | I); (2) location classifiers from random init and from a CSP
-checkpoint, with each loss of ``FewLabelSetup.losses`` (``softmax`` or CSP's ``presence_only``).
+checkpoint, with each loss of ``FewLabelSetup.losses`` (``softmax`` or CSP's ``presence_only``), next to
+the location-only baselines 1-NN and k-NN (haversine, k chosen on validation).
 Fusion is P(y | I, x) ∝ P(y | I) · P(y | x) (:func:`qgis_csp_plugin.contract.probabilities.fuse`; with a
 presence-only prior this is CSP's P(y | I) · σ(w_y · e(x)), renormalised). Optionally, a tempered
 fusion P(y | I) · P(y | x)^α with α chosen among ``FewLabelSetup.prior_exponents`` by the fused
@@ -30,6 +31,7 @@ from qgis_csp_plugin.contract.probabilities import fuse
 from trainer.data.points import point_tensors
 from trainer.data.splits import label_subset
 from trainer.errors import TrainerError
+from trainer.evaluation.nearest_neighbour import choose_k, knn_probabilities
 from trainer.tasks.early_stopping import BestWeights, early_stopping
 from trainer.tasks.location_classifier import LocationClassifierTask
 
@@ -153,6 +155,7 @@ def evaluate_ratio(train: pd.DataFrame, evaluated: dict[str, pd.DataFrame], feat
                                   seed).astype(np.float32)
     labels, val = points["label"].to_numpy(), split == "val"
     results, exponents = {"image only": p_image}, {}
+    results.update(nearest_neighbour_rows(subset, points[val], points, len(class_names)))
     inits = {"random init": None, **({"CSP": csp_checkpoint} if csp_checkpoint else {})}
     for loss in setup.losses:
         for init, checkpoint in inits.items():
@@ -169,6 +172,17 @@ def evaluate_ratio(train: pd.DataFrame, evaluated: dict[str, pd.DataFrame], feat
              "model": model, "prior_exponent": exponents.get(model, np.nan),
              "top1": topk_accuracy(p[rows], labels[rows], 1), "top3": topk_accuracy(p[rows], labels[rows], 3)}
             for part in evaluated if (rows := split == part).any() for model, p in results.items()]
+
+
+def nearest_neighbour_rows(train: pd.DataFrame, val: pd.DataFrame, points: pd.DataFrame,
+                           n_classes: int) -> dict[str, np.ndarray]:
+    """The location-only baselines at ``points``: 1-NN and distance-weighted k-NN on haversine distance (k chosen
+    by top-1 on ``val``; k = 1 without validation points)."""
+    latlon = lambda frame: frame[["lat", "lon"]].to_numpy(np.float64)  # noqa: E731
+    labels = train["label"].to_numpy()
+    k = choose_k(latlon(train), labels, latlon(val), val["label"].to_numpy(), n_classes)[0] if len(val) else 1
+    return {"location only (1-NN)": knn_probabilities(latlon(train), labels, latlon(points), n_classes, 1),
+            "location only (k-NN, k on val)": knn_probabilities(latlon(train), labels, latlon(points), n_classes, k)}
 
 
 def torch_quiet() -> None:
