@@ -1,13 +1,19 @@
-"""A location prior that carries its training points: a kernel vote on great-circle distance.
+"""A location prior that carries its training points: a soft vote of the k nearest on great-circle distance.
 
-P(y | x) = (Σ_i w_i [y_i = y] + c / K) / (Σ_i w_i + c),  w_i = exp(κ (cos d_i − 1)),  κ = 1 / h²,
+With N_k(x) the k training points nearest to x and d_i ≤ … their distances (chord of the unit sphere,
+= the great-circle distance in radians to within 0.5 % up to 10°; unit vectors on the sphere: no seam at
+the dateline, one point at each pole),
 
-with d_i the great-circle distance from x to training point i (unit vectors on the sphere: no seam at
-the dateline, one point at each pole), h the bandwidth (radians; for small d the kernel is a Gaussian
-of standard deviation h in distance), K the number of classes and c a "flat" pseudo-count: far from
-every training point all w_i vanish and the prior is flat (1/K), never a confident guess; near many
-points the vote dominates. h and c are chosen by the log-loss on validation points, or without
-them by leave-one-group-out on the training points (:func:`select_knn_prior`).
+    P(y | x) = (g Σ_{i ∈ N_k} r_i [y_i = y] + c / K) / (g Σ_{i ∈ N_k} r_i + c),
+    r_i = exp(−γ (d_i − d_1) / (d_1 + ε))   (the vote: relative to the nearest; γ = 0: all k equal,
+                                              large γ: the nearest alone, a 1-NN),
+    g = exp(−d_1² / (2 h²))                 (the support: how near the nearest point is),
+
+K the number of classes, h the bandwidth, c a "flat" pseudo-count and ε = 0.001° (ties at distance 0).
+Far from every training point g vanishes and the prior is flat (1/K), never a confident guess; near the
+points the vote dominates, and its argmax is that of a (distance-weighted) k-NN. Ties at the k-th
+distance go to the lower point index. k, γ, h and c are chosen by the log-loss on validation points, or
+without them by leave-one-group-out on the training points (:func:`select_knn_prior`).
 
 The same prior is written as a self-contained ONNX ``location_prior`` (:func:`knn_prior_model`, the
 points and labels are initializers; distances in float64) or mixed with a learned prior,
@@ -29,10 +35,16 @@ from .errors import CspError
 from .latlon import validate_latlon as _validate
 from .schema import LATLON_INPUT, PROBABILITIES_OUTPUT
 
-#: Candidate bandwidths h (degrees of great-circle distance; 1° ≈ 111 km).
-BANDWIDTHS_DEG = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+#: Candidate numbers of voting neighbours k.
+KS = (1, 3, 5, 10, 20, 50)
+#: Candidate sharpness γ of the vote (0: the k nearest vote equally).
+SHARPNESS = (0.0, 1.0, 3.0, 10.0, 30.0)
+#: Candidate bandwidths h of the support (degrees of great-circle distance; 1° ≈ 111 km).
+BANDWIDTHS_DEG = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+#: ε of the relative distances (degrees).
+TIE_DEG = 0.001
 #: Candidate flat pseudo-counts c (in units of one training point's full weight).
-FLAT_COUNTS = (0.01, 0.1, 1.0, 10.0)
+FLAT_COUNTS = (0.001, 0.01, 0.1, 1.0)
 #: Candidate weights m of the kNN prior in a hybrid (0: learned only, 1: kNN only).
 MIX_WEIGHTS = tuple(i / 10 for i in range(11))
 #: Points kept in a graph at most (subsampled per class beyond): size and speed stay bounded.
@@ -64,11 +76,14 @@ def kappa(bandwidth_deg: float) -> float:
 
 @dataclass(frozen=True)
 class KnnPrior:
-    """Training points ``latlon`` ``(M, 2)`` with ``labels`` in ``0..n_classes-1``, bandwidth and flat count."""
+    """Training points ``latlon`` ``(M, 2)`` with ``labels`` in ``0..n_classes-1``; ``k`` voting neighbours (at
+    most M are used), bandwidth and flat count."""
 
     latlon: np.ndarray
     labels: np.ndarray
     n_classes: int
+    k: int
+    sharpness: float
     bandwidth_deg: float
     flat_count: float
 
@@ -80,51 +95,84 @@ class KnnPrior:
                            f"{len(self.latlon)} points")
         if self.n_classes < 2 or labels.min() < 0 or labels.max() >= self.n_classes:
             raise CspError(f"kNN prior labels must lie in 0..{self.n_classes - 1} (at least 2 classes)")
-        if not (0 < self.bandwidth_deg < 180 and 0 < self.flat_count < math.inf):
-            raise CspError(f"kNN prior bandwidth {self.bandwidth_deg!r}° and flat count {self.flat_count!r} "
-                           "must be positive (bandwidth below 180°)")
+        if not (0 < self.bandwidth_deg < 180 and 0 < self.flat_count < math.inf and int(self.k) == self.k >= 1
+                and 0 <= self.sharpness < math.inf):
+            raise CspError(f"kNN prior k {self.k!r}, sharpness {self.sharpness!r}, bandwidth {self.bandwidth_deg!r}° "
+                           f"and flat count {self.flat_count!r} must be positive (k a whole number, sharpness may "
+                           "be 0, bandwidth below 180°)")
 
-    def votes(self, latlon: np.ndarray) -> np.ndarray:
-        """``(N, K)`` kernel-weighted class votes Σ_i w_i [y_i = y] at ``latlon``."""
-        return kernel_votes(unit_vectors(latlon), unit_vectors(self.latlon), self.labels, self.n_classes,
-                            (self.bandwidth_deg,))[0]
+    @property
+    def voters(self) -> int:
+        """The number of neighbours that vote: k, at most the number of points."""
+        return int(min(self.k, len(self.labels)))
 
     def probabilities(self, latlon: np.ndarray) -> np.ndarray:
         """``(N, K)`` float64 P(y | x) at ``latlon`` (the reference of the ONNX graph)."""
         validate_latlon(latlon, "kNN prior query points")
-        return vote_probabilities(self.votes(latlon), self.flat_count)
+        near = nearest(unit_vectors(latlon), unit_vectors(self.latlon), self.voters)
+        votes = neighbour_votes(near, self.labels, self.n_classes, [(self.voters, self.sharpness)])[0]
+        return vote_probabilities(votes, support(near, self.bandwidth_deg), self.flat_count)
 
     def params(self) -> dict:
         """What the metadata says of this prior (``location_encoder.params``)."""
-        return {"bandwidth_deg": float(self.bandwidth_deg), "flat_count": float(self.flat_count),
-                "points": int(len(self.labels)), "kernel": "exp((cos d - 1) / h^2), d great-circle distance"}
+        return {"k": self.voters, "sharpness": float(self.sharpness), "bandwidth_deg": float(self.bandwidth_deg),
+                "flat_count": float(self.flat_count), "points": int(len(self.labels)),
+                "vote": "(g * sum_k r_i [y_i = y] + c/K) / (g * sum_k r_i + c), r_i = exp(-sharpness (d_i - d_1) / "
+                        f"(d_1 + {TIE_DEG:g} deg)), g = exp(-d_1^2 / (2 h^2)), d great-circle distance"}
 
 
-def vote_probabilities(votes: np.ndarray, flat_count: float) -> np.ndarray:
-    """``(votes + c / K) / (Σ votes + c)`` per row."""
-    return (votes + flat_count / votes.shape[1]) / (votes.sum(axis=1, keepdims=True) + flat_count)
+def vote_probabilities(votes: np.ndarray, support_: np.ndarray, flat_count: float) -> np.ndarray:
+    """``(g · votes + c / K) / (g · Σ votes + c)`` per row (``support_``: g of each row)."""
+    weighted = votes * support_[:, None]
+    return (weighted + flat_count / votes.shape[1]) / (weighted.sum(axis=1, keepdims=True) + flat_count)
 
 
-def kernel_votes(query: np.ndarray, points: np.ndarray, labels: np.ndarray, n_classes: int,
-                 bandwidths_deg: Sequence[float], query_groups: np.ndarray | None = None,
-                 point_groups: np.ndarray | None = None, chunk: int = 1024) -> np.ndarray:
-    """``(B, N, K)`` class votes of ``query`` unit vectors ``(N, 3)`` for each of ``B`` bandwidths (one
-    pass over the distances). With groups, a point never votes for a query of its own group (leave
-    one group out)."""
-    onehot = np.eye(n_classes)[np.asarray(labels)]
-    kappas = np.array([kappa(h) for h in bandwidths_deg])
-    out = np.empty((len(kappas), len(query), n_classes))
+Neighbours = tuple[np.ndarray, np.ndarray]  # chord distances (N, k) ascending, point indices (N, k)
+
+
+def nearest(query: np.ndarray, points: np.ndarray, k: int, query_groups: np.ndarray | None = None,
+            point_groups: np.ndarray | None = None, chunk: int = 256) -> Neighbours:
+    """Chord distances (ascending) and indices of the ``k`` points nearest to each ``query`` unit vector
+    (equal distances: the lower point index first, as onnxruntime's TopK). With groups, a point is never a
+    neighbour of a query of its own group (leave one group out; such slots get distance inf)."""
+    k = min(k, len(points))
+    distances, indices = np.empty((len(query), k)), np.empty((len(query), k), dtype=np.int64)
     for start in range(0, len(query), chunk):
         block = slice(start, start + chunk)
-        cos_minus_one = query[block] @ points.T - 1.0  # ≤ 0 up to rounding
-        np.minimum(cos_minus_one, 0.0, out=cos_minus_one)
-        excluded = (query_groups[block, None] == point_groups[None, :]) if query_groups is not None else None
-        for b, k in enumerate(kappas):
-            weights = np.exp(k * cos_minus_one)
-            if excluded is not None:
-                weights[excluded] = 0.0
-            out[b, block] = weights @ onehot
+        cos = query[block] @ points.T
+        if query_groups is not None:
+            cos[query_groups[block, None] == point_groups[None, :]] = -np.inf
+        order = np.argsort(-cos, axis=1, kind="stable")[:, :k]
+        indices[block] = order
+        distances[block] = chord(np.take_along_axis(cos, order, axis=1))
+    return distances, indices
+
+
+def chord(cos: np.ndarray) -> np.ndarray:
+    """Chord length sqrt(2 (1 − cos d)) of unit vectors at cosine ``cos`` (inf for -inf)."""
+    return np.sqrt(2.0 * np.maximum(1.0 - cos, 0.0))
+
+
+def neighbour_votes(near: Neighbours, labels: np.ndarray, n_classes: int,
+                    settings: Sequence[tuple[int, float]]) -> list[np.ndarray]:
+    """``(N, K)`` class votes Σ r_i [y_i = y] of the ``k`` nearest with sharpness γ, per ``(k, γ)``."""
+    distances, indices = near
+    first = distances[:, :1]
+    with np.errstate(invalid="ignore"):  # inf - inf of left-out neighbours: weight 0 below
+        relative = np.nan_to_num((distances - first) / (first + math.radians(TIE_DEG)), nan=np.inf)
+    cells = np.arange(len(indices))[:, None] * n_classes + np.asarray(labels)[indices]  # row × class
+    out = []
+    for k, sharpness in settings:
+        with np.errstate(over="ignore", invalid="ignore"):  # left-out neighbours (inf): weight 0
+            weights = np.where(np.isfinite(distances[:, :k]), np.exp(-sharpness * relative[:, :k]), 0.0)
+        votes = np.bincount(cells[:, :k].ravel(), weights.ravel(), minlength=len(indices) * n_classes)
+        out.append(votes.reshape(len(indices), n_classes))
     return out
+
+
+def support(near: Neighbours, bandwidth_deg: float) -> np.ndarray:
+    """g = exp(−d_1² / (2 h²)) of each row: 1 on a training point, 0 far from all of them."""
+    return np.exp(-0.5 * kappa(bandwidth_deg) * near[0][:, 0] ** 2)
 
 
 def per_class_subsample(labels: np.ndarray, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray:
@@ -149,39 +197,57 @@ def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 def select_knn_prior(latlon: np.ndarray, labels: np.ndarray, n_classes: int,
                      val_latlon: np.ndarray | None = None, val_labels: np.ndarray | None = None,
-                     groups: np.ndarray | None = None, bandwidths_deg: Sequence[float] = BANDWIDTHS_DEG,
-                     flat_counts: Sequence[float] = FLAT_COUNTS, max_points: int = MAX_POINTS,
-                     seed: int = 0) -> tuple[KnnPrior, dict]:
-    """The kNN prior on ``latlon``/``labels`` (subsampled per class to ``max_points``) whose bandwidth and
-    flat count have the lowest log-loss on the validation points, or without them by leave-one-group-out
-    on the training points (``groups``: e.g. the polygon of each sample; default one group per point).
-    Returns the prior and the selection (candidates and their log-loss) for the metadata."""
+                     groups: np.ndarray | None = None, ks: Sequence[int] = KS, sharpness: Sequence[float] = SHARPNESS,
+                     bandwidths_deg: Sequence[float] = BANDWIDTHS_DEG, flat_counts: Sequence[float] = FLAT_COUNTS,
+                     max_points: int = MAX_POINTS, seed: int = 0) -> tuple[KnnPrior, dict]:
+    """The kNN prior on ``latlon``/``labels`` (subsampled per class to ``max_points``) whose k, sharpness,
+    bandwidth and flat count have the lowest log-loss (:func:`most_local`) on the validation points, or without them by
+    leave-one-group-out on the training points (``groups``: e.g. the polygon or fold of each sample; default
+    one group per point). Returns the prior and the selection (the chosen values, their log-loss and the best
+    log-loss per candidate value) for the metadata."""
     validate_latlon(latlon, "kNN prior training points")
     labels = np.asarray(labels, dtype=np.int64)
-    if not bandwidths_deg or not flat_counts:
-        raise CspError("choosing a kNN prior needs candidate bandwidths and flat counts")
+    if not ks or not sharpness or not bandwidths_deg or not flat_counts:
+        raise CspError("choosing a kNN prior needs candidate k, sharpness, bandwidths and flat counts")
     keep = per_class_subsample(labels, max_points, seed)
     points, point_labels = np.asarray(latlon, dtype=np.float64)[keep], labels[keep]
+    units = unit_vectors(points)
     if val_latlon is not None and len(val_latlon):
         validate_latlon(val_latlon, "kNN prior validation points")
-        query, query_labels, data = unit_vectors(val_latlon), np.asarray(val_labels, dtype=np.int64), "validation"
-        query_groups = point_groups = None
+        query_labels, data = np.asarray(val_labels, dtype=np.int64), "validation"
+        near = nearest(unit_vectors(val_latlon), units, max(ks))
     else:
-        query, query_labels, data = unit_vectors(points), point_labels, "leave-one-group-out on the training points"
-        point_groups = (np.asarray(groups)[keep] if groups is not None else np.arange(len(points)))
-        query_groups = point_groups
-    votes = kernel_votes(query, unit_vectors(points), point_labels, n_classes, bandwidths_deg, query_groups,
-                         point_groups)
-    losses = {(h, c): log_loss(vote_probabilities(votes[b], c), query_labels)
-              for b, h in enumerate(bandwidths_deg) for c in flat_counts}
-    bandwidth, flat = min(losses, key=losses.get)
-    prior = KnnPrior(points, point_labels, n_classes, float(bandwidth), float(flat))
+        point_groups = np.asarray(groups)[keep] if groups is not None else np.arange(len(points))
+        query_labels, data = point_labels, "leave-one-group-out on the training points"
+        near = nearest(units, units, max(ks), point_groups, point_groups)
+    votes = [(k, g) for k in sorted({min(k, len(points)) for k in ks}) for g in sharpness]
+    supports = {h: support(near, h) for h in bandwidths_deg}
+    counts = neighbour_votes(near, point_labels, n_classes, votes)
+    losses = {(*votes[i], h, c): log_loss(vote_probabilities(counts[i], supports[h], c), query_labels)
+              for i in range(len(votes)) for h in bandwidths_deg for c in flat_counts}
+    best = most_local(losses)
+    prior = KnnPrior(points, point_labels, n_classes, int(best[0]), float(best[1]), float(best[2]), float(best[3]))
+    names = ("k", "sharpness", "bandwidth_deg", "flat_count")
     selection = {"data": data, "n": int(len(query_labels)), "points": int(len(points)),
-                 "subsampled_from": int(len(labels)), "bandwidth_deg": float(bandwidth), "flat_count": float(flat),
-                 "log_loss": round(losses[bandwidth, flat], 5),
-                 "log_loss_by_bandwidth": {f"{h:g}": round(min(losses[h, c] for c in flat_counts), 5)
-                                           for h in bandwidths_deg}}
+                 "subsampled_from": int(len(labels)), **prior.params(), "log_loss": round(losses[best], 5),
+                 **{f"log_loss_by_{name}": best_by(losses, i) for i, name in enumerate(names)}}
+    selection.pop("vote")
     return prior, selection
+
+
+def most_local(losses: dict[tuple, float], tolerance: float = 0.002) -> tuple:
+    """The key ``(k, sharpness, bandwidth, flat count)`` of the smallest bandwidth among those whose log-loss is
+    within ``tolerance`` (relative, at least 0.001 nats) of the lowest: validation points near the training
+    points cannot tell how far the prior should reach, so it reaches no farther than the evidence asks."""
+    lowest = min(losses.values())
+    near_best = [key for key, loss in losses.items() if loss <= lowest + max(1e-3, tolerance * lowest)]
+    return min(near_best, key=lambda key: (key[2], losses[key]))
+
+
+def best_by(losses: dict[tuple, float], position: int) -> dict[str, float]:
+    """The lowest loss for each value of the candidate at ``position`` of the keys."""
+    values = sorted({key[position] for key in losses})
+    return {f"{value:g}": round(min(v for key, v in losses.items() if key[position] == value), 5) for value in values}
 
 
 def select_mix(p_knn: np.ndarray, p_learned: np.ndarray, labels: np.ndarray,
@@ -274,7 +340,11 @@ def _knn_graph(prior: KnnPrior, output: str) -> tuple[bytes, bytes]:
         f"{p}_pick_lat": np.array([[1.0], [0.0]], "<f8"), f"{p}_pick_lon": np.array([[0.0], [1.0]], "<f8"),
         f"{p}_points": unit_vectors(prior.latlon).T.copy(),  # (3, M): the training points on the sphere
         f"{p}_labels": np.asarray(prior.labels, "<i8"),  # (M,): their classes
-        f"{p}_one": np.array(1.0, "<f8"), f"{p}_kappa": np.array(kappa(prior.bandwidth_deg), "<f8"),
+        f"{p}_one": np.array(1.0, "<f8"), f"{p}_zero": np.array(0.0, "<f8"), f"{p}_two": np.array(2.0, "<f8"),
+        f"{p}_k": np.array([prior.voters], "<i8"), f"{p}_first": np.array(0, "<i8"),
+        f"{p}_tie": np.array(math.radians(TIE_DEG), "<f8"),
+        f"{p}_minus_sharpness": np.array(-prior.sharpness, "<f8"),
+        f"{p}_minus_half_kappa": np.array(-0.5 * kappa(prior.bandwidth_deg), "<f8"),
         f"{p}_depth": np.array([k], "<i8"), f"{p}_onehot_values": np.array([0.0, 1.0], "<f4"),
         f"{p}_ones": np.ones((k, 1), "<f4"),
         f"{p}_flat_per_class": np.array(prior.flat_count / k, "<f4"), f"{p}_flat": np.array(prior.flat_count, "<f4"),
@@ -290,15 +360,32 @@ def _knn_graph(prior: KnnPrior, output: str) -> tuple[bytes, bytes]:
         ("Mul", [f"{p}_cos_lat", f"{p}_cos_lon"], f"{p}_x"), ("Mul", [f"{p}_cos_lat", f"{p}_sin_lon"], f"{p}_y")])
     nodes += pb.message(pb.GRAPH_NODE, pb.node("Concat", [f"{p}_x", f"{p}_y", f"{p}_sin_lat"], [f"{p}_unit"],
                                                f"{p}_concat", axis=1))
-    # One query point per Scan step: (M,) distances at a time, not (N, M) (memory stays O(M)).
-    body = _nodes([
-        ("MatMul", [f"{p}_row", f"{p}_points"], f"{p}_row_cos_d"),  # (M,) cosine of the great-circle distance
-        ("Sub", [f"{p}_row_cos_d", f"{p}_one"], f"{p}_row_cos_d_minus_one"),
-        ("Mul", [f"{p}_row_cos_d_minus_one", f"{p}_kappa"], f"{p}_row_log_weight64")])
-    body += pb.message(pb.GRAPH_NODE, pb.node("Cast", [f"{p}_row_log_weight64"], [f"{p}_row_log_weight"],
+    # One query point per Scan step: (M,) cosines at a time, not (N, M) (memory stays O(M)).
+    body = _nodes([("MatMul", [f"{p}_row", f"{p}_points"], f"{p}_row_cos")])  # (M,) cosine of the distance
+    body += pb.message(pb.GRAPH_NODE, pb.node("TopK", [f"{p}_row_cos", f"{p}_k"], [f"{p}_row_near_cos",
+                                              f"{p}_row_near"], f"{p}_row_topk", axis=0))  # the k nearest
+    body += _nodes([  # chord distances d (k,) ascending, d_1 the nearest's
+        ("Sub", [f"{p}_one", f"{p}_row_near_cos"], f"{p}_row_one_minus_cos"),
+        ("Max", [f"{p}_row_one_minus_cos", f"{p}_zero"], f"{p}_row_half_d2"),
+        ("Mul", [f"{p}_row_half_d2", f"{p}_two"], f"{p}_row_d2"),
+        ("Sqrt", [f"{p}_row_d2"], f"{p}_row_d")])
+    body += pb.message(pb.GRAPH_NODE, pb.node("Gather", [f"{p}_row_d", f"{p}_first"], [f"{p}_row_d1"],
+                                              f"{p}_row_gather_d1", axis=0))
+    body += _nodes([  # r = exp(−γ (d − d_1) / (d_1 + ε)), g = exp(−d_1² / (2 h²))
+        ("Sub", [f"{p}_row_d", f"{p}_row_d1"], f"{p}_row_beyond"),
+        ("Add", [f"{p}_row_d1", f"{p}_tie"], f"{p}_row_scale"),
+        ("Div", [f"{p}_row_beyond", f"{p}_row_scale"], f"{p}_row_relative"),
+        ("Mul", [f"{p}_row_relative", f"{p}_minus_sharpness"], f"{p}_row_log_r"),
+        ("Exp", [f"{p}_row_log_r"], f"{p}_row_r64"),
+        ("Mul", [f"{p}_row_d1", f"{p}_row_d1"], f"{p}_row_d1_squared"),
+        ("Mul", [f"{p}_row_d1_squared", f"{p}_minus_half_kappa"], f"{p}_row_log_g"),
+        ("Exp", [f"{p}_row_log_g"], f"{p}_row_g64"),
+        ("Mul", [f"{p}_row_r64", f"{p}_row_g64"], f"{p}_row_weight64")])
+    body += pb.message(pb.GRAPH_NODE, pb.node("Cast", [f"{p}_row_weight64"], [f"{p}_row_weight"],
                                               f"{p}_row_cast32", to=pb.FLOAT))
-    body += _nodes([("Exp", [f"{p}_row_log_weight"], f"{p}_row_weight"),
-                    ("MatMul", [f"{p}_row_weight", f"{p}_onehot"], f"{p}_row_votes")])
+    body += pb.message(pb.GRAPH_NODE, pb.node("Gather", [f"{p}_onehot", f"{p}_row_near"], [f"{p}_row_near_onehot"],
+                                              f"{p}_row_gather", axis=0))  # (k, K)
+    body += _nodes([("MatMul", [f"{p}_row_weight", f"{p}_row_near_onehot"], f"{p}_row_votes")])
     body += (pb.message(pb.GRAPH_NAME, f"{p}_row_votes".encode())
              + pb.message(pb.GRAPH_INPUT, pb.value_info(f"{p}_row", [3], pb.DOUBLE))
              + pb.message(pb.GRAPH_OUTPUT, pb.value_info(f"{p}_row_votes", [k])))

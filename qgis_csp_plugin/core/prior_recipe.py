@@ -1,7 +1,7 @@
 """The location prior of ``csp:train_classifier`` (OUTPUT_PRIOR) chosen by evidence: learned, kNN or hybrid.
 
 Candidates, all over the same samples' (lat, lon): *learned* = a location encoder's embeddings + a logistic
-head (:mod:`.logistic_regression`), *kNN* = the kernel vote that carries the samples
+head (:mod:`.logistic_regression`), *kNN* = the soft vote of the k nearest samples, carried in the graph
 (:mod:`..contract.knn_prior`), and their mixture m · P_knn + (1 − m) · P_learned. The cross-validation folds
 of the classifier (whole points/polygons held out together) give every sample out-of-fold probabilities of
 both; the kNN bandwidth and flat count, then m in 0 … 1 (0 = learned, 1 = kNN) are chosen by the
@@ -20,12 +20,14 @@ from ..contract.knn_prior import (
     MIX_WEIGHTS,
     KnnPrior,
     hybrid_prior_model,
-    kernel_votes,
     knn_prior_model,
     log_loss,
+    nearest,
+    neighbour_votes,
     recipe_of_mix,
     select_knn_prior,
     select_mix,
+    support,
     unit_vectors,
     vote_probabilities,
 )
@@ -65,8 +67,9 @@ def out_of_fold_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, folds: np
 def out_of_fold_knn(prior: KnnPrior, folds: np.ndarray) -> np.ndarray:
     """``(N, K)`` kNN probabilities of each training point of ``prior`` from the points of the other folds."""
     units = unit_vectors(prior.latlon)
-    votes = kernel_votes(units, units, prior.labels, prior.n_classes, (prior.bandwidth_deg,), folds, folds)[0]
-    return vote_probabilities(votes, prior.flat_count)
+    near = nearest(units, units, prior.voters, folds, folds)
+    votes = neighbour_votes(near, prior.labels, prior.n_classes, [(prior.voters, prior.sharpness)])[0]
+    return vote_probabilities(votes, support(near, prior.bandwidth_deg), prior.flat_count)
 
 
 def choose_prior(latlon: np.ndarray, y: np.ndarray, n_classes: int, folds: np.ndarray,

@@ -272,9 +272,9 @@ def _prior_metadata(job: TrainClassifierJob, classifier: ModelMetadata, latlon: 
     encoder = job.location_encoder.metadata if job.location_encoder is not None else None
     lat, lon = latlon[:, 0], latlon[:, 1]
     source = f"the labelled samples of {job.request.labels.name()}.{job.request.class_field}"
-    what = {"learned": f"{encoder.name if encoder else ''} embeddings of {source}",
-            "knn": f"a kernel vote of {source} on great-circle distance (flat far from them)",
-            "hybrid": f"{encoder.name if encoder else ''} embeddings and a kernel vote of {source}"}[choice.recipe]
+    vote = f"a vote of the nearest of {source} on great-circle distance (flat far from them)"
+    what = {"learned": f"{encoder.name if encoder else ''} embeddings of {source}", "knn": vote,
+            "hybrid": f"{encoder.name if encoder else ''} embeddings and {vote}"}[choice.recipe]
     return ModelMetadata.from_dict({
         **(encoder.to_dict() if encoder else {}), "kind": "location_prior", "name": f"{classifier.name} location prior",
         "schema_version": SCHEMA_VERSION, "description": f"P(class | lat, lon) from {what}",

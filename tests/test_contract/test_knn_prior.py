@@ -48,7 +48,7 @@ def globe(n: int, seed: int = 0) -> np.ndarray:
 def test_the_graph_computes_the_numpy_reference(tmp_path):
     points = globe(500)
     labels = (points[:, 1] > 0).astype(int) + 2 * (points[:, 0] > 0)
-    prior = KnnPrior(points, labels, 4, bandwidth_deg=5.0, flat_count=0.1)
+    prior = KnnPrior(points, labels, 4, k=10, sharpness=3.0, bandwidth_deg=5.0, flat_count=0.1)
     model = write(prior, tmp_path / "knn.onnx")
     query = globe(300, seed=1).astype(np.float32)
     got = model.run(latlon=query)
@@ -60,7 +60,7 @@ def test_the_graph_computes_the_numpy_reference(tmp_path):
 
 def test_across_the_dateline_neighbours_are_near(tmp_path):
     points = np.array([[10.0, 179.9], [10.0, 0.0]])
-    model = write(KnnPrior(points, np.array([0, 1]), 2, bandwidth_deg=1.0, flat_count=0.01), tmp_path / "d.onnx")
+    model = write(KnnPrior(points, np.array([0, 1]), 2, k=2, sharpness=3.0, bandwidth_deg=1.0, flat_count=0.01), tmp_path / "d.onnx")
     east, west = model.run(latlon=np.array([[10.0, 179.95], [10.0, -179.95]], np.float32))
     assert west[0] > 0.99  # 0.15° from the point at 179.9°E, across the seam
     np.testing.assert_allclose(model.run(latlon=np.array([[10.0, 180.0], [10.0, -180.0]], np.float32))[0],
@@ -70,7 +70,8 @@ def test_across_the_dateline_neighbours_are_near(tmp_path):
 
 def test_every_longitude_at_a_pole_is_the_same_place(tmp_path):
     points = np.array([[89.99, 0.0], [-89.99, 0.0], [0.0, 90.0]])
-    model = write(KnnPrior(points, np.array([0, 1, 2]), 3, bandwidth_deg=0.5, flat_count=0.01), tmp_path / "p.onnx")
+    prior = KnnPrior(points, np.array([0, 1, 2]), 3, k=1, sharpness=3.0, bandwidth_deg=0.5, flat_count=0.01)
+    model = write(prior, tmp_path / "p.onnx")
     lons = np.linspace(-180, 180, 13)
     north = model.run(latlon=np.stack([np.full(13, 90.0), lons], 1).astype(np.float32))
     south = model.run(latlon=np.stack([np.full(13, -90.0), lons], 1).astype(np.float32))
@@ -80,18 +81,24 @@ def test_every_longitude_at_a_pole_is_the_same_place(tmp_path):
     assert model.run(latlon=np.array([[89.99, 180.0]], np.float32))[0, 0] > 0.99
 
 
-def test_ties_give_equal_probabilities(tmp_path):
+def test_ties_give_equal_probabilities_or_go_to_the_first_point(tmp_path):
     points = np.array([[0.0, -1.0], [0.0, 1.0], [30.0, 30.0], [30.0, 30.0]])
-    model = write(KnnPrior(points, np.array([0, 1, 0, 2]), 3, bandwidth_deg=1.0, flat_count=0.1), tmp_path / "t.onnx")
-    between, same_place = model.run(latlon=np.array([[0.0, 0.0], [30.0, 30.0]], np.float32))
+    labels = np.array([0, 1, 0, 2])
+    query = np.array([[0.0, 0.0], [30.0, 30.0]], np.float32)
+    both = write(KnnPrior(points, labels, 3, k=2, sharpness=3.0, bandwidth_deg=1.0, flat_count=0.1), tmp_path / "t2.onnx")
+    between, same_place = both.run(latlon=query)
     assert between[0] == pytest.approx(between[1], abs=1e-7) and between[0] > between[2]
     assert same_place[0] == pytest.approx(same_place[2], abs=1e-7) and same_place[0] > 0.45  # one point of each
+    prior = KnnPrior(points, labels, 3, k=1, sharpness=3.0, bandwidth_deg=1.0, flat_count=0.1)
+    first = write(prior, tmp_path / "t1.onnx").run(latlon=query)
+    assert first.argmax(axis=1).tolist() == [0, 0]  # one voter: the tie goes to the lower point index
+    np.testing.assert_allclose(first, prior.probabilities(query), atol=1e-6)  # in numpy as in onnxruntime
 
 
 def test_far_from_every_point_the_prior_is_flat(tmp_path):
     points = globe(200) * np.array([0.1, 0.1]) + np.array([45.0, 10.0])  # a patch around (45N, 10E)
-    labels = np.arange(200) % 5
-    prior = KnnPrior(points, labels, 5, bandwidth_deg=0.2, flat_count=1.0)
+    labels = np.arange(200) // 40
+    prior = KnnPrior(points, labels, 5, k=20, sharpness=3.0, bandwidth_deg=0.2, flat_count=1.0)
     model = write(prior, tmp_path / "f.onnx")
     far = model.run(latlon=np.array([[-45.0, -170.0], [0.0, 100.0], [-90.0, 0.0]], np.float32))
     np.testing.assert_allclose(far, 0.2, atol=1e-7)
@@ -99,7 +106,7 @@ def test_far_from_every_point_the_prior_is_flat(tmp_path):
     assert near.max() > 0.3  # next to the points the vote dominates
 
 
-def test_bandwidth_and_flat_count_are_chosen_on_validation():
+def test_k_sharpness_bandwidth_and_flat_count_are_chosen_on_validation():
     rng = np.random.default_rng(0)
     centres = globe(40, seed=3)
     labels = np.arange(40) % 4
@@ -108,8 +115,15 @@ def test_bandwidth_and_flat_count_are_chosen_on_validation():
     train[:, 0], val[:, 0] = train[:, 0].clip(-90, 90), val[:, 0].clip(-90, 90)
     train[:, 1], val[:, 1] = (train[:, 1] + 180) % 360 - 180, (val[:, 1] + 180) % 360 - 180
     prior, selection = select_knn_prior(train, np.repeat(labels, 20), 4, val, np.repeat(labels, 5))
-    assert 0.1 <= prior.bandwidth_deg <= 10 and selection["data"] == "validation"
-    assert selection["log_loss"] == min(selection["log_loss_by_bandwidth"].values())
+    assert selection["data"] == "validation" and (prior.k, prior.bandwidth_deg) == (selection["k"],
+                                                                                 selection["bandwidth_deg"])
+    by_bandwidth = selection["log_loss_by_bandwidth_deg"]
+    lowest = min(by_bandwidth.values())
+    assert lowest == min(selection["log_loss_by_k"].values()) == min(selection["log_loss_by_sharpness"].values())
+    # the most local of the settings as good as the best: the smallest bandwidth within the tolerance
+    assert selection["log_loss"] <= lowest + 1e-3
+    assert all(loss > lowest + 1e-3 for h, loss in by_bandwidth.items() if float(h) < prior.bandwidth_deg)
+    assert (prior.probabilities(val).argmax(axis=1) == np.repeat(labels, 5)).mean() > 0.95
     _, by_point = select_knn_prior(train, np.repeat(labels, 20), 4)
     _, by_cluster = select_knn_prior(train, np.repeat(labels, 20), 4, groups=np.repeat(np.arange(40), 20))
     assert by_point["data"].startswith("leave-one-group-out") and by_point["log_loss"] < 0.1
@@ -134,12 +148,14 @@ def test_mixture_weight_and_recipe():
 
 def test_bad_inputs_are_refused():
     with pytest.raises(CspError, match="latitude"):
-        KnnPrior(np.array([[95.0, 0.0]]), np.array([0]), 2, 1.0, 1.0)
+        KnnPrior(np.array([[95.0, 0.0]]), np.array([0]), 2, 1, 0.0, 1.0, 1.0)
     with pytest.raises(CspError, match="labels"):
-        KnnPrior(np.array([[0.0, 0.0]]), np.array([3]), 2, 1.0, 1.0)
+        KnnPrior(np.array([[0.0, 0.0]]), np.array([3]), 2, 1, 0.0, 1.0, 1.0)
     with pytest.raises(CspError, match="positive"):
-        KnnPrior(np.array([[0.0, 0.0]]), np.array([1]), 2, 0.0, 1.0)
-    prior = KnnPrior(np.array([[0.0, 0.0]]), np.array([1]), 2, 1.0, 1.0)
+        KnnPrior(np.array([[0.0, 0.0]]), np.array([1]), 2, 1, 0.0, 0.0, 1.0)
+    with pytest.raises(CspError, match="positive"):
+        KnnPrior(np.array([[0.0, 0.0]]), np.array([1]), 2, 0, 0.0, 1.0, 1.0)
+    prior = KnnPrior(np.array([[0.0, 0.0]]), np.array([1]), 2, 1, 0.0, 1.0, 1.0)
     with pytest.raises(CspError, match="not finite"):
         prior.probabilities(np.array([[np.nan, 0.0]]))
 
@@ -155,7 +171,7 @@ def test_a_hybrid_mixes_an_encoder_and_head_with_the_knn_vote(tmp_path):
     encoder = OnnxModel.load(ENCODER)
     points = globe(300)
     labels = (points[:, 0] > 0).astype(int)
-    prior = KnnPrior(points, labels, 2, bandwidth_deg=3.0, flat_count=0.5)
+    prior = KnnPrior(points, labels, 2, k=5, sharpness=3.0, bandwidth_deg=3.0, flat_count=0.5)
     rng = np.random.default_rng(0)
     weight, bias = rng.normal(0, 0.1, (encoder.metadata.embedding_dim, 2)), np.array([0.2, -0.2])
     meta = ModelMetadata.from_dict({"kind": "location_prior", "name": "hybrid", "class_names": ["s", "n"],

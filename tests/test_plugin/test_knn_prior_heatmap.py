@@ -34,11 +34,11 @@ def run(qgis_processing):
 
 @pytest.fixture(scope="module")
 def prior(tmp_path_factory) -> Path:
-    """A kNN continent prior of 3,000 GeoNames cities (bandwidth 1°, flat count 0.5)."""
+    """A kNN continent prior of 3,000 GeoNames cities (10 neighbours, bandwidth 1°, flat count 0.5)."""
     cities = pd.read_csv(REPO / "data" / "points" / "cities15000.csv.gz", keep_default_na=False, na_values=[""])
     cities = cities[cities["continent"].isin(CONTINENTS)].sample(3000, random_state=0)
     knn = KnnPrior(cities[["lat", "lon"]].to_numpy(), cities["continent"].map(CONTINENTS.index).to_numpy(),
-                   len(CONTINENTS), bandwidth_deg=1.0, flat_count=0.5)
+                   len(CONTINENTS), k=10, sharpness=3.0, bandwidth_deg=1.0, flat_count=0.5)
     meta = ModelMetadata.from_dict({"kind": "location_prior", "name": "kNN continent prior",
                                     "class_names": CONTINENTS,
                                     "location_encoder": {"name": ENCODER_NAME, "params": knn.params()}})
@@ -61,11 +61,11 @@ def test_most_likely_continent_and_a_flat_prior_over_the_ocean(run, prior, tmp_p
     assert CONTINENTS[int(cell(likely, 48.5, 2.5))] == "EU" and CONTINENTS[int(cell(likely, -23.5, -46.5))] == "SA"
     assert CONTINENTS[int(cell(likely, 35.5, 139.5))] == "AS" and CONTINENTS[int(cell(likely, 40.5, -74.5))] == "NA"
     europe = run("class_prior_heatmap", {**world, "CLASS": "EU", "OUTPUT": str(tmp_path / "eu.tif")})["OUTPUT"]
-    assert cell(europe, 48.5, 2.5) > 0.9
+    assert cell(europe, 48.5, 2.5) > 0.8
     assert cell(europe, -30.5, -130.5) == pytest.approx(1 / len(CONTINENTS), abs=1e-6)  # South Pacific: flat
     entropy = run("class_prior_heatmap", {**world, "CLASS": "entropy", "OUTPUT": str(tmp_path / "h.tif")})["OUTPUT"]
     assert cell(entropy, -30.5, -130.5) == pytest.approx(math.log(len(CONTINENTS)), abs=1e-4)
-    assert cell(entropy, 48.5, 2.5) < 0.5
+    assert cell(entropy, 48.5, 2.5) < 1.0
 
 
 def test_continuous_across_the_dateline_and_single_valued_at_the_pole(run, prior, tmp_path):

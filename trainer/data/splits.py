@@ -81,11 +81,13 @@ def label_subset(records: pd.DataFrame, ratio: float, seed: int = 0) -> pd.DataF
 
 
 def carve_validation(records: pd.DataFrame, fraction: float = 0.2, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """``{"train", "val"}`` from labelled ``records`` (e.g. a few-label subset): ``round(n_c · fraction)`` of
-    every class ``c`` to ``val``, seeded, always leaving at least one record of the class in ``train``."""
+    """``{"train", "val"}`` from labelled ``records`` (e.g. a few-label subset): ``round(N · fraction)`` records
+    drawn at random (seeded) among all but one record of every class, so every class keeps at least one
+    training record and a class with a few records is as likely to be validated as any other (with
+    per-class rounding, classes of one or two records would never be)."""
     if not 0 < fraction < 1:
         raise TrainerError(f"validation fraction {fraction} must be in (0, 1)")
-    val = [group.sample(n=min(round(len(group) * fraction), len(group) - 1), random_state=seed)
-           for _, group in records.groupby("label", sort=True)]
-    val_frame = pd.concat(val)
-    return {"train": records.drop(index=val_frame.index), "val": val_frame}
+    shuffled = records.sample(frac=1.0, random_state=seed)
+    spare = shuffled[shuffled.groupby("label").cumcount() > 0]  # the first record of each class stays
+    val = spare.sample(n=min(round(len(records) * fraction), len(spare)), random_state=seed)
+    return {"train": records.drop(index=val.index), "val": val}

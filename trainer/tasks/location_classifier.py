@@ -16,8 +16,8 @@ the training points (the frozen phase), then the whole model trains. Early stopp
 best validated weights: :mod:`trainer.tasks.early_stopping` (the prior configs use it).
 
 Recipe (``prior_recipe``): after training, :meth:`LocationClassifierTask.choose_recipe` fits a kNN prior on the
-labelled points (:mod:`qgis_csp_plugin.contract.knn_prior`: kernel vote on great-circle distance, bandwidth
-and flat pseudo-count chosen on validation) and the weight m of P = m · P_knn + (1 − m) · P_learned by the
+labelled points (:mod:`qgis_csp_plugin.contract.knn_prior`: soft vote of the k nearest on great-circle distance;
+k, bandwidth and flat pseudo-count chosen on validation) and the weight m of P = m · P_knn + (1 − m) · P_learned by the
 validation log-loss: m = 0 is the learned prior, m = 1 the kNN prior, between a hybrid (``auto``, the
 default); ``learned``, ``knn`` or ``hybrid`` force one. The kNN part (points, labels, bandwidth, m) is saved in
 the checkpoint and exported inside the ONNX graph.
@@ -327,7 +327,7 @@ class LocationClassifierTask(ClassifierTask):
         both = pd.concat([train, val])
         keep = per_class_subsample(both["label"].to_numpy(), hp.max_prior_points)
         self.knn = None if mix == 0 else KnnPrior(latlon(both)[keep], both["label"].to_numpy()[keep], n_classes,
-                                                  knn.bandwidth_deg, knn.flat_count)
+                                                  knn.k, knn.sharpness, knn.bandwidth_deg, knn.flat_count)
         self.knn_mix = mix
         self.recipe_selection = {
             "chosen": recipe_of_mix(mix), "rule": f"prior_recipe {hp.prior_recipe}: lowest validation log-loss of "
@@ -349,7 +349,8 @@ class LocationClassifierTask(ClassifierTask):
             checkpoint["knn_prior"] = {
                 "latlon": torch.from_numpy(np.asarray(self.knn.latlon, np.float64)),
                 "labels": torch.from_numpy(np.asarray(self.knn.labels, np.int64)),
-                "bandwidth_deg": self.knn.bandwidth_deg, "flat_count": self.knn.flat_count, "mix": self.knn_mix}
+                "k": self.knn.k, "sharpness": self.knn.sharpness, "bandwidth_deg": self.knn.bandwidth_deg,
+                "flat_count": self.knn.flat_count, "mix": self.knn_mix}
         if self.recipe_selection:
             checkpoint["prior_recipe_selection"] = self.recipe_selection
 
@@ -357,7 +358,7 @@ class LocationClassifierTask(ClassifierTask):
         saved = checkpoint.get("knn_prior")
         if saved is not None:
             self.knn = KnnPrior(saved["latlon"].numpy(), saved["labels"].numpy(), len(self.hparams.class_names),
-                                saved["bandwidth_deg"], saved["flat_count"])
+                                saved["k"], saved["sharpness"], saved["bandwidth_deg"], saved["flat_count"])
             self.knn_mix = float(saved["mix"])
         self.recipe_selection = checkpoint.get("prior_recipe_selection", {})
 
@@ -380,8 +381,8 @@ class LocationClassifierTask(ClassifierTask):
             description = f"{what} from a {self.encoder.name} location encoder"
         else:
             knn = self.knn
-            vote = (f"kernel vote of {len(knn.labels)} labelled points on great-circle distance "
-                    f"(bandwidth {knn.bandwidth_deg:g}°, flat beyond)")
+            vote = (f"vote of the {knn.voters} nearest of {len(knn.labels)} labelled points on great-circle distance "
+                    f"(bandwidth {knn.bandwidth_deg:g}°, flat far from them)")
             description = (f"{what}: {vote}" if recipe == "knn" else
                            f"{what}: {self.knn_mix:g} × {vote} + {1 - self.knn_mix:g} × a {self.encoder.name} "
                            "location encoder + linear head")
