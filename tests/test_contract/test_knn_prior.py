@@ -60,7 +60,8 @@ def test_the_graph_computes_the_numpy_reference(tmp_path):
 
 def test_across_the_dateline_neighbours_are_near(tmp_path):
     points = np.array([[10.0, 179.9], [10.0, 0.0]])
-    model = write(KnnPrior(points, np.array([0, 1]), 2, k=2, sharpness=3.0, bandwidth_deg=1.0, flat_count=0.01), tmp_path / "d.onnx")
+    prior = KnnPrior(points, np.array([0, 1]), 2, k=2, sharpness=3.0, bandwidth_deg=1.0, flat_count=0.01)
+    model = write(prior, tmp_path / "d.onnx")
     east, west = model.run(latlon=np.array([[10.0, 179.95], [10.0, -179.95]], np.float32))
     assert west[0] > 0.99  # 0.15° from the point at 179.9°E, across the seam
     np.testing.assert_allclose(model.run(latlon=np.array([[10.0, 180.0], [10.0, -180.0]], np.float32))[0],
@@ -85,7 +86,8 @@ def test_ties_give_equal_probabilities_or_go_to_the_first_point(tmp_path):
     points = np.array([[0.0, -1.0], [0.0, 1.0], [30.0, 30.0], [30.0, 30.0]])
     labels = np.array([0, 1, 0, 2])
     query = np.array([[0.0, 0.0], [30.0, 30.0]], np.float32)
-    both = write(KnnPrior(points, labels, 3, k=2, sharpness=3.0, bandwidth_deg=1.0, flat_count=0.1), tmp_path / "t2.onnx")
+    both = write(KnnPrior(points, labels, 3, k=2, sharpness=3.0, bandwidth_deg=1.0, flat_count=0.1),
+                 tmp_path / "t2.onnx")
     between, same_place = both.run(latlon=query)
     assert between[0] == pytest.approx(between[1], abs=1e-7) and between[0] > between[2]
     assert same_place[0] == pytest.approx(same_place[2], abs=1e-7) and same_place[0] > 0.45  # one point of each

@@ -39,7 +39,7 @@ def finetune(tmp_path: Path, recipe: str, *extra: str) -> Path:
 def test_knn_and_hybrid_priors_export_and_match_the_task(tmp_path, capsys, recipe):
     checkpoint = finetune(tmp_path, recipe)
     out = capsys.readouterr().out
-    assert f"prior recipe: {recipe}" in out and "baselines: held-out top-1 1-NN" in out
+    assert f"prior recipe: {recipe}" in out and "baselines on the held-out split: 1-NN top-1" in out
     top1 = float(out.split(f"location prior ({recipe}): held-out top-1 ")[1].split(",")[0])
     assert top1 > 0.9
     onnx_path = tmp_path / "prior.onnx"

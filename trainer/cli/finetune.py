@@ -71,4 +71,5 @@ def baselines(splits: dict, n_classes: int) -> str:
     k, _ = choose_k(*points["train"], *points["val"], n_classes)
     top1 = {n: float((knn_probabilities(*points["labelled"], points["test"][0], n_classes, n).argmax(axis=1)
                       == points["test"][1]).mean()) for n in (1, k)}
-    return f"baselines: held-out top-1 1-NN {top1[1]:.4f}, k-NN (k = {k} on validation) {top1[k]:.4f}"
+    return (f"baselines on the held-out split: 1-NN top-1 {top1[1]:.4f}, k-NN (k = {k} on validation) top-1 "
+            f"{top1[k]:.4f}")
