@@ -238,8 +238,9 @@ def ci95(values: pd.Series) -> float:
 def markdown_table(frame: pd.DataFrame) -> str:
     lines = ["| task | labels | row | n labelled | classes | top-1 % (95 % CI) | top-3 % / AUC (95 % CI) | seeds |",
              "|---|---|---|---|---|---|---|---|"]
-    order = {row: i for i, row in enumerate(ROW_ORDER)}
-    frame = frame.assign(order=frame["row"].map(order))
+    frame = frame.assign(task_order=frame["task"].map(TASKS.index),
+                         order=frame["row"].map({row: i for i, row in enumerate(ROW_ORDER)}))
+    frame = frame.sort_values(["task_order", "ratio", "order", "seed"], kind="stable")
     for (task, ratio, row), part in frame.groupby(["task", "ratio", "row"], sort=False):
         second = "auc" if task == "ariolimax" else "top3"
         lines.append(f"| {task} | {ratio:.0%} | {row} | {part['n_train'].mean():,.0f} | {part['classes'].iloc[0]} | "
@@ -260,8 +261,33 @@ def embeddings_of(args, encoder, source: str, points: np.ndarray) -> dict[str, n
     return out
 
 
+def paired_table(frame: pd.DataFrame, row: str = "default rule (finetune)", baseline: str = "1-NN") -> str:
+    """Per task and ratio: ``row`` − ``baseline`` top-1 (points), mean and 95 % CI over the same seeds."""
+    lines = [f"| task | labels | {row} − {baseline}, top-1 points (95 % CI) | seeds ≥ / < {baseline} "
+             "| recipes chosen |", "|---|---|---|---|---|"]
+    for (task, ratio), part in frame.groupby(["task", "ratio"], sort=False):
+        wide = part.pivot(index="seed", columns="row", values="top1")
+        diff = 100 * (wide[row] - wide[baseline])
+        notes = part[part["row"] == row]["notes"].map(json.loads)
+        recipes = ", ".join(f"{n['default_recipe']} (m {n['default_mix']:g})" for n in notes)
+        lines.append(f"| {task} | {ratio:.0%} | {diff.mean():+.1f} ± {ci95(diff):.1f} | {(diff >= 0).sum()} / "
+                     f"{(diff < 0).sum()} | {recipes} |")
+    return "\n".join(lines)
+
+
+def merge(paths: list[Path], out: Path) -> None:
+    """One CSV and the Markdown tables of several runs' CSVs (e.g. one process per task)."""
+    frame = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    frame.to_csv(out.with_suffix(".csv"), index=False)
+    print(markdown_table(frame))
+    print()
+    print(paired_table(frame))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--merge", nargs="+", type=Path, help="only merge these runs' CSVs into --out (.csv) and "
+                        "print the tables")
     parser.add_argument("--csp_checkpoint", help="CSP checkpoint (python -m trainer csp fit)")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--ratios", nargs="+", type=float, default=[0.01, 0.05, 1.0])
@@ -273,6 +299,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("runs/location_prior_table"))
     parser.add_argument("--out", type=Path, default=Path("docs/results/location_priors"))
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge, args.out)
     args.curve = (args.curve[0], float(args.curve[1]), int(args.curve[2]))
     torch_quiet()
     started = time.perf_counter()
