@@ -50,6 +50,8 @@ MIX_WEIGHTS = tuple(i / 10 for i in range(11))
 #: Points kept in a graph at most (subsampled per class beyond): size and speed stay bounded.
 MAX_POINTS = 50_000
 ENCODER_NAME = "knn_haversine"
+#: Query points per step of the graph's Scan: (CHUNK, M) cosines in memory at a time.
+CHUNK = 64
 PREFIX = "geossl_knn"
 EPS = 1e-12
 
@@ -132,25 +134,24 @@ Neighbours = tuple[np.ndarray, np.ndarray]  # chord distances (N, k) ascending, 
 
 def nearest(query: np.ndarray, points: np.ndarray, k: int, query_groups: np.ndarray | None = None,
             point_groups: np.ndarray | None = None, chunk: int = 256) -> Neighbours:
-    """Chord distances (ascending) and indices of the ``k`` points nearest to each ``query`` unit vector
-    (equal distances: the lower point index first, as onnxruntime's TopK). With groups, a point is never a
+    """Chord distances (ascending) and indices of the ``k`` points nearest to each ``query`` unit vector, as
+    the graph finds them: ranked by the float32 cosine (equal cosines: the lower point index first, as
+    onnxruntime's TopK), the distances then exact from the float64 vectors. With groups, a point is never a
     neighbour of a query of its own group (leave one group out; such slots get distance inf)."""
     k = min(k, len(points))
+    points32 = points.astype(np.float32).T
     distances, indices = np.empty((len(query), k)), np.empty((len(query), k), dtype=np.int64)
     for start in range(0, len(query), chunk):
         block = slice(start, start + chunk)
-        cos = query[block] @ points.T
+        cos = query[block].astype(np.float32) @ points32
         if query_groups is not None:
             cos[query_groups[block, None] == point_groups[None, :]] = -np.inf
         order = np.argsort(-cos, axis=1, kind="stable")[:, :k]
         indices[block] = order
-        distances[block] = chord(np.take_along_axis(cos, order, axis=1))
+        distances[block] = np.linalg.norm(points[order] - query[block, None, :], axis=2)
+        if query_groups is not None:
+            distances[block][np.take_along_axis(cos, order, axis=1) == -np.inf] = np.inf
     return distances, indices
-
-
-def chord(cos: np.ndarray) -> np.ndarray:
-    """Chord length sqrt(2 (1 − cos d)) of unit vectors at cosine ``cos`` (inf for -inf)."""
-    return np.sqrt(2.0 * np.maximum(1.0 - cos, 0.0))
 
 
 def neighbour_votes(near: Neighbours, labels: np.ndarray, n_classes: int,
@@ -338,16 +339,20 @@ def _knn_graph(prior: KnnPrior, output: str) -> tuple[bytes, bytes]:
     constants = {
         f"{p}_deg2rad": np.array(math.pi / 180, "<f8"),
         f"{p}_pick_lat": np.array([[1.0], [0.0]], "<f8"), f"{p}_pick_lon": np.array([[0.0], [1.0]], "<f8"),
-        f"{p}_points": unit_vectors(prior.latlon).T.copy(),  # (3, M): the training points on the sphere
+        f"{p}_points": unit_vectors(prior.latlon),  # (M, 3): the training points on the sphere
         f"{p}_labels": np.asarray(prior.labels, "<i8"),  # (M,): their classes
-        f"{p}_one": np.array(1.0, "<f8"), f"{p}_zero": np.array(0.0, "<f8"), f"{p}_two": np.array(2.0, "<f8"),
-        f"{p}_k": np.array([prior.voters], "<i8"), f"{p}_first": np.array(0, "<i8"),
-        f"{p}_tie": np.array(math.radians(TIE_DEG), "<f8"),
+        f"{p}_k": np.array([prior.voters], "<i8"), f"{p}_first": np.array([0], "<i8"),
+        f"{p}_tie": np.array(math.radians(TIE_DEG), "<f8"), f"{p}_ones3": np.ones((3, 1), "<f8"),
         f"{p}_minus_sharpness": np.array(-prior.sharpness, "<f8"),
         f"{p}_minus_half_kappa": np.array(-0.5 * kappa(prior.bandwidth_deg), "<f8"),
         f"{p}_depth": np.array([k], "<i8"), f"{p}_onehot_values": np.array([0.0, 1.0], "<f4"),
         f"{p}_ones": np.ones((k, 1), "<f4"),
         f"{p}_flat_per_class": np.array(prior.flat_count / k, "<f4"), f"{p}_flat": np.array(prior.flat_count, "<f4"),
+        f"{p}_chunk": np.array([CHUNK], "<i8"), f"{p}_zeros2": np.zeros(2, "<i8"), f"{p}_zero1": np.zeros(1, "<i8"),
+        f"{p}_shape_chunks": np.array([-1, CHUNK, 3], "<i8"), f"{p}_shape_rows": np.array([-1, 1, 3], "<i8"),
+        f"{p}_shape_k": np.array([-1, prior.voters], "<i8"), f"{p}_shape_weights": np.array([-1, 1, prior.voters],
+                                                                                          "<i8"),
+        f"{p}_shape_votes": np.array([-1, k], "<i8"),
     }
     initializers = b"".join(pb.message(pb.GRAPH_INITIALIZER, pb.tensor(name, value))
                             for name, value in constants.items())
@@ -360,39 +365,62 @@ def _knn_graph(prior: KnnPrior, output: str) -> tuple[bytes, bytes]:
         ("Mul", [f"{p}_cos_lat", f"{p}_cos_lon"], f"{p}_x"), ("Mul", [f"{p}_cos_lat", f"{p}_sin_lon"], f"{p}_y")])
     nodes += pb.message(pb.GRAPH_NODE, pb.node("Concat", [f"{p}_x", f"{p}_y", f"{p}_sin_lat"], [f"{p}_unit"],
                                                f"{p}_concat", axis=1))
-    # One query point per Scan step: (M,) cosines at a time, not (N, M) (memory stays O(M)).
-    body = _nodes([("MatMul", [f"{p}_row", f"{p}_points"], f"{p}_row_cos")])  # (M,) cosine of the distance
-    body += pb.message(pb.GRAPH_NODE, pb.node("TopK", [f"{p}_row_cos", f"{p}_k"], [f"{p}_row_near_cos",
-                                              f"{p}_row_near"], f"{p}_row_topk", axis=0))  # the k nearest
-    body += _nodes([  # chord distances d (k,) ascending, d_1 the nearest's
-        ("Sub", [f"{p}_one", f"{p}_row_near_cos"], f"{p}_row_one_minus_cos"),
-        ("Max", [f"{p}_row_one_minus_cos", f"{p}_zero"], f"{p}_row_half_d2"),
-        ("Mul", [f"{p}_row_half_d2", f"{p}_two"], f"{p}_row_d2"),
-        ("Sqrt", [f"{p}_row_d2"], f"{p}_row_d")])
-    body += pb.message(pb.GRAPH_NODE, pb.node("Gather", [f"{p}_row_d", f"{p}_first"], [f"{p}_row_d1"],
-                                              f"{p}_row_gather_d1", axis=0))
+    # The query points in chunks of CHUNK rows, one Scan step each: (CHUNK, M) cosines at a time, never (N, M).
+    body = pb.message(pb.GRAPH_NODE, pb.node("Cast", [f"{p}_rows"], [f"{p}_rows32"], f"{p}_rows_cast", to=pb.FLOAT))
+    body += _nodes([("MatMul", [f"{p}_rows32", f"{p}_points32"], f"{p}_rows_cos")])  # (C, M) float32 cosines
+    body += pb.message(pb.GRAPH_NODE, pb.node("TopK", [f"{p}_rows_cos", f"{p}_k"], [f"{p}_rows_near_cos",
+                                              f"{p}_rows_near"], f"{p}_rows_topk", axis=1))  # the k nearest
+    body += pb.message(pb.GRAPH_NODE, pb.node("Gather", [f"{p}_points", f"{p}_rows_near"], [f"{p}_rows_near_xyz"],
+                                              f"{p}_rows_gather_xyz", axis=0))  # (C, k, 3) float64
+    body += _nodes([  # exact chord distances d (C, k), ascending
+        ("Reshape", [f"{p}_rows", f"{p}_shape_rows"], f"{p}_rows_3d"),
+        ("Sub", [f"{p}_rows_near_xyz", f"{p}_rows_3d"], f"{p}_rows_diff"),
+        ("Mul", [f"{p}_rows_diff", f"{p}_rows_diff"], f"{p}_rows_diff2"),
+        ("MatMul", [f"{p}_rows_diff2", f"{p}_ones3"], f"{p}_rows_d2_3d"),
+        ("Reshape", [f"{p}_rows_d2_3d", f"{p}_shape_k"], f"{p}_rows_d2"),
+        ("Sqrt", [f"{p}_rows_d2"], f"{p}_rows_d")])
+    body += pb.message(pb.GRAPH_NODE, pb.node("Gather", [f"{p}_rows_d", f"{p}_first"], [f"{p}_rows_d1"],
+                                              f"{p}_rows_gather_d1", axis=1))  # (C, 1)
     body += _nodes([  # r = exp(−γ (d − d_1) / (d_1 + ε)), g = exp(−d_1² / (2 h²))
-        ("Sub", [f"{p}_row_d", f"{p}_row_d1"], f"{p}_row_beyond"),
-        ("Add", [f"{p}_row_d1", f"{p}_tie"], f"{p}_row_scale"),
-        ("Div", [f"{p}_row_beyond", f"{p}_row_scale"], f"{p}_row_relative"),
-        ("Mul", [f"{p}_row_relative", f"{p}_minus_sharpness"], f"{p}_row_log_r"),
-        ("Exp", [f"{p}_row_log_r"], f"{p}_row_r64"),
-        ("Mul", [f"{p}_row_d1", f"{p}_row_d1"], f"{p}_row_d1_squared"),
-        ("Mul", [f"{p}_row_d1_squared", f"{p}_minus_half_kappa"], f"{p}_row_log_g"),
-        ("Exp", [f"{p}_row_log_g"], f"{p}_row_g64"),
-        ("Mul", [f"{p}_row_r64", f"{p}_row_g64"], f"{p}_row_weight64")])
-    body += pb.message(pb.GRAPH_NODE, pb.node("Cast", [f"{p}_row_weight64"], [f"{p}_row_weight"],
-                                              f"{p}_row_cast32", to=pb.FLOAT))
-    body += pb.message(pb.GRAPH_NODE, pb.node("Gather", [f"{p}_onehot", f"{p}_row_near"], [f"{p}_row_near_onehot"],
-                                              f"{p}_row_gather", axis=0))  # (k, K)
-    body += _nodes([("MatMul", [f"{p}_row_weight", f"{p}_row_near_onehot"], f"{p}_row_votes")])
-    body += (pb.message(pb.GRAPH_NAME, f"{p}_row_votes".encode())
-             + pb.message(pb.GRAPH_INPUT, pb.value_info(f"{p}_row", [3], pb.DOUBLE))
-             + pb.message(pb.GRAPH_OUTPUT, pb.value_info(f"{p}_row_votes", [k])))
+        ("Sub", [f"{p}_rows_d", f"{p}_rows_d1"], f"{p}_rows_beyond"),
+        ("Add", [f"{p}_rows_d1", f"{p}_tie"], f"{p}_rows_scale"),
+        ("Div", [f"{p}_rows_beyond", f"{p}_rows_scale"], f"{p}_rows_relative"),
+        ("Mul", [f"{p}_rows_relative", f"{p}_minus_sharpness"], f"{p}_rows_log_r"),
+        ("Exp", [f"{p}_rows_log_r"], f"{p}_rows_r"),
+        ("Mul", [f"{p}_rows_d1", f"{p}_rows_d1"], f"{p}_rows_d1_squared"),
+        ("Mul", [f"{p}_rows_d1_squared", f"{p}_minus_half_kappa"], f"{p}_rows_log_g"),
+        ("Exp", [f"{p}_rows_log_g"], f"{p}_rows_g"),
+        ("Mul", [f"{p}_rows_r", f"{p}_rows_g"], f"{p}_rows_weight64")])
+    body += pb.message(pb.GRAPH_NODE, pb.node("Cast", [f"{p}_rows_weight64"], [f"{p}_rows_weight"],
+                                              f"{p}_rows_cast32", to=pb.FLOAT))
+    body += pb.message(pb.GRAPH_NODE, pb.node("Gather", [f"{p}_onehot", f"{p}_rows_near"], [f"{p}_rows_near_onehot"],
+                                              f"{p}_rows_gather_onehot", axis=0))  # (C, k, K)
+    body += _nodes([
+        ("Reshape", [f"{p}_rows_weight", f"{p}_shape_weights"], f"{p}_rows_weight_3d"),  # (C, 1, k)
+        ("MatMul", [f"{p}_rows_weight_3d", f"{p}_rows_near_onehot"], f"{p}_rows_votes_3d"),  # (C, 1, K)
+        ("Reshape", [f"{p}_rows_votes_3d", f"{p}_shape_votes"], f"{p}_rows_votes")])
+    body += (pb.message(pb.GRAPH_NAME, f"{p}_rows_votes".encode())
+             + pb.message(pb.GRAPH_INPUT, pb.value_info(f"{p}_rows", [CHUNK, 3], pb.DOUBLE))
+             + pb.message(pb.GRAPH_OUTPUT, pb.value_info(f"{p}_rows_votes", [CHUNK, k])))
+    nodes += _nodes([  # pad the N queries to a whole number of chunks, (N / C, C, 3)
+        ("Shape", [f"{p}_unit"], f"{p}_unit_shape"),
+        ("Gather", [f"{p}_unit_shape", f"{p}_first"], f"{p}_n"),
+        ("Mod", [f"{p}_n", f"{p}_chunk"], f"{p}_n_mod"),
+        ("Sub", [f"{p}_chunk", f"{p}_n_mod"], f"{p}_chunk_minus"),
+        ("Mod", [f"{p}_chunk_minus", f"{p}_chunk"], f"{p}_pad_rows")])
+    nodes += pb.message(pb.GRAPH_NODE, pb.node("Concat", [f"{p}_zeros2", f"{p}_pad_rows", f"{p}_zero1"],
+                                               [f"{p}_pads"], f"{p}_pads_concat", axis=0))
+    nodes += _nodes([("Pad", [f"{p}_unit", f"{p}_pads"], f"{p}_unit_padded"),
+                     ("Reshape", [f"{p}_unit_padded", f"{p}_shape_chunks"], f"{p}_unit_chunks"),
+                     ("Transpose", [f"{p}_points"], f"{p}_points_t")])  # (3, M) for the cosines
+    nodes += pb.message(pb.GRAPH_NODE, pb.node("Cast", [f"{p}_points_t"], [f"{p}_points32"], f"{p}_points_cast",
+                                               to=pb.FLOAT))
     nodes += _nodes([("OneHot", [f"{p}_labels", f"{p}_depth", f"{p}_onehot_values"], f"{p}_onehot")])
-    nodes += pb.message(pb.GRAPH_NODE, pb.node("Scan", [f"{p}_unit"], [f"{p}_votes"], f"{p}_scan",
-                                               graphs={"body": body}, num_scan_inputs=1))
+    nodes += pb.message(pb.GRAPH_NODE, pb.node("Scan", [f"{p}_unit_chunks"], [f"{p}_chunk_votes"], f"{p}_scan",
+                                               graphs={"body": body}, num_scan_inputs=1))  # (N / C, C, K)
     nodes += _nodes([
+        ("Reshape", [f"{p}_chunk_votes", f"{p}_shape_votes"], f"{p}_padded_votes"),
+        ("Slice", [f"{p}_padded_votes", f"{p}_zero1", f"{p}_n", f"{p}_zero1"], f"{p}_votes"),  # (N, K)
         ("MatMul", [f"{p}_votes", f"{p}_ones"], f"{p}_total"),
         ("Add", [f"{p}_votes", f"{p}_flat_per_class"], f"{p}_numerator"),
         ("Add", [f"{p}_total", f"{p}_flat"], f"{p}_denominator"),
