@@ -16,7 +16,8 @@ distance go to the lower point index. k, γ, h and c are chosen by the log-loss 
 without them by leave-one-group-out on the training points (:func:`select_knn_prior`).
 
 The same prior is written as a self-contained ONNX ``location_prior`` (:func:`knn_prior_model`, the
-points and labels are initializers; distances in float64) or mixed with a learned prior,
+points and labels are initializers; neighbours ranked by float32 cosines, their distances exact in
+float64, the queries in chunks of :data:`CHUNK`) or mixed with a learned prior,
 P = m · P_knn + (1 − m) · P_learned (:func:`hybrid_prior_model`), by hand-written protobuf
 (:mod:`.onnx_protobuf`), so the plugin builds it inside QGIS with numpy alone and the trainer
 exports the same graph. :meth:`KnnPrior.probabilities` is the float64 numpy reference.
