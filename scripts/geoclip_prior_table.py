@@ -1,5 +1,8 @@
 """Location priors on real labelled points from three initialisations: random, our CSP, GeoCLIP.
 
+Superseded by ``scripts/location_prior_table.py`` (docs/results/location_priors.md): kept to reproduce the
+first table, docs/results/geoclip_priors.md (fixed 300 steps, no nearest-neighbour rows).
+
 GeoNames cities >= 15,000 inhabitants (``data/points/cities15000.csv.gz``), labels ``country_code``,
 ``continent_name`` and ``timezone`` (classes with fewer than ``--min_per_class`` cities dropped). One
 seeded stratified split (80 % train / 20 % test); for every label ratio and seed, a stratified subset of

@@ -72,10 +72,13 @@ step "4/6 CSP-MC-BLD location encoder on EuroSAT + SSL4EO image-location pairs"
 # smooth embedding map; the few-label table in docs/results uses the paper's 0.1-360 deg.
 trainer csp fit --config trainer/configs/csp_eurosat.yaml --data.sources "[$EUROSAT, ssl4eo]" \
   --model.encoder_params.min_radius 10.0 --model.encoder_params.frequency_num 16
-step "5/6 EuroSAT location prior (from the CSP encoder)"
+# The priors train until their validation log-loss stops improving, then keep the learned prior, a kNN prior
+# (the labelled points in the graph) or a hybrid, whichever has the lowest validation log-loss (the choice is
+# stored in the model: training.prior_recipe; docs/results/location_priors.md).
+step "5/6 EuroSAT location prior (from the CSP encoder; learned, kNN or hybrid chosen on validation)"
 trainer finetune --config trainer/configs/prior_eurosat.yaml --data.source "$EUROSAT" \
   --model.csp_checkpoint runs/csp_eurosat/checkpoints/last.ckpt
-step "6/6 world continent prior (GeoNames cities)"
+step "6/6 world continent prior (GeoNames cities; learned, kNN or hybrid chosen on validation)"
 trainer finetune --config trainer/configs/prior_continents.yaml
 
 step "exporting to $MODELS_DIR/"

@@ -1,8 +1,10 @@
 """The runner behind ``csp:train_classifier``: labelled points/polygons → embeddings and tile statistics →
 the feature set and C chosen by cross-validation → logistic head → one ONNX ``image_classifier``
 (encoder + statistics + head, :mod:`..core.onnx_head`) that *Classify layer* runs like any other model.
-Optionally also a ``location_prior`` over the same classes: the (lat, lon) of the same samples →
-a location encoder (e.g. CSP) → a logistic head, for *Classify layer*'s fusion P(y|image)·P(y|location).
+Optionally also a ``location_prior`` over the same classes from the (lat, lon) of the same samples, for
+*Classify layer*'s fusion P(y|image)·P(y|location): a location encoder (e.g. CSP) + a logistic head, a
+kNN prior carrying the samples, or a mixture of both, chosen by cross-validated log-loss
+(:mod:`..core.prior_recipe`).
 
 :func:`prepare` (main thread) validates the request and collects the samples; ``job.execute``
 (any thread) embeds the tiles, chooses the features and C (:mod:`..core.head_selection`), fits and writes
@@ -11,6 +13,7 @@ the model(s) all-or-nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -28,8 +31,9 @@ from ..core.class_labels import check_training_labels
 from ..core.classify import PixelReader, fill_invalid, read_strip
 from ..core.default_models import find_default_model
 from ..core.head_selection import C_GRID, Candidate, Selection, fit_head, select_head
-from ..core.logistic_regression import LogisticModel
+from ..core.logistic_regression import group_folds
 from ..core.onnx_head import append_head
+from ..core.prior_recipe import PriorChoice, choose_prior, prior_encoder_metadata, prior_model_bytes
 from ..core.progress import Canceled, IsCanceled, Progress, part
 from ..core.staging import StagedOutputs
 from ..core.tile_features import (
@@ -86,7 +90,7 @@ class TrainClassifierJob:
     res: tuple[float, float]  # layer units per pixel: the ground resolution as Classify reads this layer
     tile_size: int
     resolution_m: float  # ground metres per pixel
-    location_encoder: OnnxModel | None = None
+    location_encoder: OnnxModel | None = None  # for the learned and hybrid priors; None: a kNN prior only
     latlon: np.ndarray | None = None  # (N, 2) (lat, lon) degrees of every sample (prior, encoders taking latlon)
     warnings: list[str] = field(default_factory=list)
     mapping: BandMapping | None = None  # which layer band feeds which encoder band; masked bands
@@ -115,6 +119,7 @@ class TrainResult:
     prior_path: Path | None = None
     prior_cv_accuracy: float | None = None
     notes: list[str] = field(default_factory=list)
+    prior_recipe: str | None = None
 
     def lines(self) -> list[str]:
         per_class = ", ".join(f"{n} {c} (F1 {f:.2f})" for n, c, f in zip(self.class_names, self.counts, self.cv_f1))
@@ -128,8 +133,9 @@ class TrainResult:
                 f"{float(np.nanmean(self.cv_f1)):.3f}" + (" (nested: the choice repeated on the training part of "
                                                            "each fold, an honest estimate)" if nested else ""),
                 *self.notes, f"wrote {self.path}"] + (
-                [f"location prior: {self.folds}-fold cross-validated accuracy {self.prior_cv_accuracy:.3f} "
-                 f"(location alone); wrote {self.prior_path}"] if self.prior_path else [])
+                [f"location prior ({self.prior_recipe}, chosen by cross-validated log-loss): {self.folds}-fold "
+                 f"cross-validated accuracy {self.prior_cv_accuracy:.3f} (location alone); wrote {self.prior_path}"]
+                if self.prior_path else [])
 
 
 def prepare(request: TrainRequest) -> TrainClassifierJob:
@@ -178,15 +184,18 @@ def _sample_latlon(job: TrainClassifierJob) -> np.ndarray:
 
 
 def _prepare_prior(job: TrainClassifierJob) -> None:
-    """Load the location encoder (the samples' (lat, lon) are in ``job.latlon``)."""
+    """Load the location encoder, if any (without one the prior is a kNN prior; the samples' (lat, lon) are
+    in ``job.latlon``)."""
     request = job.request
     if request.prior_output.suffix.lower() != ".onnx" or request.prior_output == request.output:
         raise CspError(f"the location-prior output must be another .onnx file, got {request.prior_output.name}")
     path = request.location_encoder_path or find_default_model(Kind.LOCATION_ENCODER)
     if path is None:
-        raise CspError("a location prior needs a location encoder: none given and none installed in models/")
-    job.location_encoder = OnnxModel.load(path)
-    if job.location_encoder.metadata.kind != Kind.LOCATION_ENCODER:
+        job.warnings.append("no location encoder given or installed in models/: the location prior will be a "
+                            "kNN prior of the samples")
+    else:
+        job.location_encoder = OnnxModel.load(path)
+    if job.location_encoder is not None and job.location_encoder.metadata.kind != Kind.LOCATION_ENCODER:
         raise CspError(f"{job.location_encoder.path.name} is a {job.location_encoder.metadata.kind} model; "
                        "the location prior needs a location_encoder")
 
@@ -287,24 +296,38 @@ def train(job: TrainClassifierJob, progress: Progress | None = None, canceled: I
     head = fit_head(blocks, names, y, len(class_names), selection.chosen.c, samples.weights)
     metadata = _classifier_metadata(job, class_names, counts, int((~kept).sum()), cv.overall, cv.f1, folds,
                                     selection, names)
-    heads = [(job.encoder, names, head, metadata, request.output)]
-    prior_accuracy = None
-    if job.location_encoder is not None:
-        latlon = job.latlon[kept]
-        location = {EMBEDDING: job.location_encoder.run(latlon=latlon.astype(np.float32))}
-        prior = select_head(location, (), y, len(class_names), samples.groups, folds, samples.weights, request.seed,
-                            (EMBEDDING,), c_grid, part(progress, 95, 99), canceled)
-        prior_accuracy = float(np.mean(prior.predicted == y))
-        prior_head = fit_head(location, (EMBEDDING,), y, len(class_names), prior.chosen.c, samples.weights)
-        heads.append((job.location_encoder, (EMBEDDING,), prior_head,
-                      _prior_metadata(job, metadata, latlon, prior_accuracy, folds, prior.chosen.c),
-                      request.prior_output))
-    _write(heads)
+    outputs = [(metadata, request.output, lambda meta: append_head(
+        job.encoder.path.read_bytes(), names, head, meta.to_props(), meta.describe()))]
+    choice = None
+    if request.prior_output is not None:
+        choice = _choose_prior(job, samples, kept, y, len(class_names), folds, c_grid, part(progress, 95, 99),
+                               canceled)
+        encoder_bytes = job.location_encoder.path.read_bytes() if job.location_encoder is not None else None
+        outputs.append((_prior_metadata(job, metadata, job.latlon[kept], choice, folds), request.prior_output,
+                        lambda meta: prior_model_bytes(choice, encoder_bytes, meta.to_props(), meta.describe())))
+    _write(outputs)
     if progress is not None:
         progress(100.0)
     return TrainResult(class_names, counts.tolist(), int((~kept).sum()), cv.overall,
                        np.nan_to_num(cv.f1).tolist(), folds, request.output, selection,
-                       request.prior_output if job.location_encoder is not None else None, prior_accuracy, notes)
+                       request.prior_output if choice is not None else None,
+                       choice.cv_accuracy if choice is not None else None, notes,
+                       choice.recipe if choice is not None else None)
+
+
+def _choose_prior(job: TrainClassifierJob, samples: SampleSet, kept: np.ndarray, y: np.ndarray, n_classes: int,
+                  folds: int, c_grid: tuple[float, ...], progress: Progress | None,
+                  canceled: IsCanceled | None) -> PriorChoice:
+    """The location prior by evidence (learned, kNN or hybrid) on the classifier's folds; the learned head's C
+    chosen by the same cross-validation as the image head's."""
+    request, encoder = job.request, job.location_encoder
+    embeddings, c = None, 1.0
+    if encoder is not None:
+        embeddings = encoder.run(latlon=job.latlon[kept].astype(np.float32))
+        c = select_head({EMBEDDING: embeddings}, (), y, n_classes, samples.groups, folds, samples.weights,
+                        request.seed, (EMBEDDING,), c_grid, progress, canceled).chosen.c
+    return choose_prior(job.latlon[kept], y, n_classes, group_folds(y, samples.groups, folds, request.seed),
+                        embeddings, c, samples.weights)
 
 
 def fewer_folds_note(asked: int, used: int, class_names: list[str], groups: list[int], geometry: str) -> str:
@@ -314,12 +337,12 @@ def fewer_folds_note(asked: int, used: int, class_names: list[str], groups: list
             f"has only {groups[smallest]} labelled {geometry}(s), and each fold must hold one out")
 
 
-def _write(heads: list[tuple[OnnxModel, tuple[str, ...], LogisticModel, ModelMetadata, Path]]) -> None:
-    """Each encoder + its head as one ONNX file, all or nothing."""
+def _write(outputs: list[tuple[ModelMetadata, Path, Callable[[ModelMetadata], bytes]]]) -> None:
+    """Each model's bytes (from its metadata) to its final path, all or nothing."""
     with StagedOutputs() as staging:
-        for encoder, names, head, meta, final in heads:
+        for meta, final, model_bytes in outputs:
             staged = staging.path(final)
-            staged.write_bytes(append_head(encoder.path.read_bytes(), names, head, meta.to_props(), meta.describe()))
+            staged.write_bytes(model_bytes(meta))
             OnnxModel.load(staged).self_check()
         staging.commit()
 
@@ -374,22 +397,27 @@ def band_fields(job: TrainClassifierJob) -> dict:
     return fields
 
 
-def _prior_metadata(job: TrainClassifierJob, classifier: ModelMetadata, latlon: np.ndarray, accuracy: float,
-                    folds: int, c: float) -> ModelMetadata:
-    encoder = job.location_encoder.metadata
+def _prior_metadata(job: TrainClassifierJob, classifier: ModelMetadata, latlon: np.ndarray, choice: PriorChoice,
+                    folds: int) -> ModelMetadata:
+    encoder = job.location_encoder.metadata if job.location_encoder is not None else None
     lat, lon = latlon[:, 0], latlon[:, 1]
+    source = f"the labelled samples of {job.request.labels.name()}.{job.request.class_field}"
+    vote = f"a vote of the nearest of {source} on great-circle distance (flat far from them)"
+    what = {"learned": f"{encoder.name if encoder else ''} embeddings of {source}", "knn": vote,
+            "hybrid": f"{encoder.name if encoder else ''} embeddings and {vote}"}[choice.recipe]
     return ModelMetadata.from_dict({
-        **encoder.to_dict(), "kind": Kind.LOCATION_PRIOR.value, "name": f"{classifier.name} location prior",
-        "schema_version": SCHEMA_VERSION,
-        "description": f"P(class | lat, lon) from {encoder.name} embeddings of the labelled samples of "
-                       f"{job.request.labels.name()}.{job.request.class_field}",
+        **(encoder.to_dict() if encoder else {}), "kind": Kind.LOCATION_PRIOR.value,
+        "name": f"{classifier.name} location prior",
+        "schema_version": SCHEMA_VERSION, "description": f"P(class | lat, lon) from {what}",
         "class_names": classifier.class_names, "class_colors": classifier.class_colors, "pca_basis": None,
-        "embedding_dim": None,
-        "training": {"encoder": encoder.name, "samples_per_class": classifier.training["samples_per_class"],
-                     "l2_c": c,
+        "embedding_dim": None, "location_encoder": prior_encoder_metadata(
+            choice, encoder.location_encoder if encoder else None),
+        "training": {"encoder": encoder.name if encoder else None,
+                     "samples_per_class": classifier.training["samples_per_class"],
                      "latlon_bounds": {"lat": [float(lat.min()), float(lat.max())],
-                                       "lon": [float(lon.min()), float(lon.max())]}},
-        "metrics": {"cv_accuracy": round(accuracy, 4), "cv_folds": folds},
+                                       "lon": [float(lon.min()), float(lon.max())]},
+                     "prior_recipe": choice.selection},
+        "metrics": {"cv_accuracy": round(choice.cv_accuracy, 4), "cv_folds": folds},
     })
 
 

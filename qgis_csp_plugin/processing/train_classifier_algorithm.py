@@ -56,8 +56,11 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                 "statistics computed inside the graph + head, class names, colours of the layer's categorized "
                 "style) that 'Classify raster layer' runs. Points outside the raster or on nodata are dropped and "
                 "counted; a layer in another CRS is reprojected. OUTPUT_PRIOR optionally also writes a location "
-                "prior over the same classes (the samples' (lat, lon) through a location encoder + the same kind "
-                "of head), for 'Fuse with a location prior' in Classify. ENCODER defaults to the first installed "
+                "prior over the same classes from the samples' (lat, lon), for 'Fuse with a location prior' in "
+                "Classify: a location encoder + the same kind of head, a kNN prior that carries the samples (a "
+                "kernel vote on great-circle distance, flat far from them), or a mixture of both, whichever has the "
+                "lowest cross-validated log-loss (the choice is logged and stored in the model). ENCODER defaults "
+                "to the first installed "
                 f"default encoder that can read the layer's bands ({', '.join(DEFAULT_ENCODERS)}). {BAND_HELP}")
 
     def createInstance(self) -> TrainClassifierAlgorithm:  # noqa: N802
@@ -90,7 +93,8 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterString("NAME", "Model name (empty = file name)", optional=True))
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "Classifier model", "ONNX (*.onnx)"))
         self.addParameter(QgsProcessingParameterFile(
-            "LOCATION_ENCODER", "Location encoder for the optional prior (ONNX; empty = default)", extension="onnx",
+            "LOCATION_ENCODER", "Location encoder for the optional prior (ONNX; empty = default; none: a kNN prior)",
+            extension="onnx",
             optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             "OUTPUT_PRIOR", "Optional location prior P(class | lat, lon) over the same classes", "ONNX (*.onnx)",

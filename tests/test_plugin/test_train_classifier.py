@@ -377,11 +377,38 @@ def test_optional_location_prior_over_the_same_classes_fuses_in_classify(provide
     bounds = meta.training["latlon_bounds"]
     assert 44 < bounds["lat"][0] <= bounds["lat"][1] < 46 and 8 < bounds["lon"][0] <= bounds["lon"][1] < 10
     assert 0 <= meta.metrics["cv_accuracy"] <= 1
+    recipe = meta.training["prior_recipe"]  # chosen by cross-validated log-loss among learned, kNN, hybrid
+    assert recipe["chosen"] in ("learned", "knn", "hybrid") and recipe["knn"]["bandwidth_deg"] > 0
+    assert min(recipe["cv_log_loss_by_knn_weight"].values()) == recipe["cv_log_loss_by_knn_weight"][
+        f"{recipe['knn_weight']:g}"]
     fused = processing.run("csp:classify", {
         "INPUT": str(scene / "scene.tif"), "MODEL": result["OUTPUT"], "USE_LOCATION_PRIOR": True,
         "PRIOR_MODEL": result["OUTPUT_PRIOR"], "OUTPUT_VECTOR": str(tmp_path / "fused.gpkg")})
     tiles = QgsVectorLayer(fused["OUTPUT_VECTOR"], "tiles", "ogr")
     assert tiles.featureCount() == 18 and {f["class"] for f in tiles.getFeatures()} <= set(CLASSES)
+
+
+def test_without_a_location_encoder_the_prior_is_a_knn_prior_that_classify_fuses(provider, scene, tmp_path,
+                                                                                  monkeypatch):
+    import processing
+
+    from qgis_csp_plugin.jobs import train_classifier
+
+    monkeypatch.setattr(train_classifier, "find_default_model", lambda *args, **kwargs: None)  # none installed
+    result = train(scene, labels(scene), tmp_path / "img.onnx", OUTPUT_PRIOR=str(tmp_path / "knn.onnx"))
+    prior = OnnxModel.load(result["OUTPUT_PRIOR"])
+    meta = prior.metadata
+    assert meta.location_encoder["name"] == "knn_haversine" and meta.training["prior_recipe"]["chosen"] == "knn"
+    assert meta.location_encoder["params"]["points"] == 18 and meta.class_names == list(CLASSES)
+    far = prior.run(latlon=np.array([[-40.0, -100.0]], np.float32))[0]  # the South Pacific: flat
+    np.testing.assert_allclose(far, 1 / len(CLASSES), atol=1e-6)
+    fused = processing.run("csp:classify", {
+        "INPUT": str(scene / "scene.tif"), "MODEL": result["OUTPUT"], "USE_LOCATION_PRIOR": True,
+        "PRIOR_MODEL": result["OUTPUT_PRIOR"], "OUTPUT_VECTOR": str(tmp_path / "fused.gpkg")})
+    tiles = QgsVectorLayer(fused["OUTPUT_VECTOR"], "tiles", "ogr")
+    predicted = [f["class"] for f in tiles.getFeatures()]
+    truth = [f["class"] for f in labels(scene).getFeatures()]
+    assert len(predicted) == 18 and np.mean(np.array(predicted) == np.array(truth)) > 0.8
 
 
 def test_a_prior_needs_a_location_encoder(provider, scene, tmp_path):

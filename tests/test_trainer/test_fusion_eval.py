@@ -49,12 +49,14 @@ def test_few_label_protocol_on_real_eurosat():
                           losses=("softmax", "presence_only"))
     evaluated = {"val": parts["val"], "test": parts["test"]}
     rows = evaluate_ratio(parts["train"], evaluated, dict(enumerate(features)), names, 0.05, 0, setup, None)
-    models = ["image only", "location only (random init, softmax)", "fused (random init, softmax)",
+    models = ["image only", "location only (1-NN)", "location only (k-NN, k on val)",
+              "location only (random init, softmax)", "fused (random init, softmax)",
               "location only (random init, presence-only)", "fused (random init, presence-only)"]
     assert [(r["split"], r["model"]) for r in rows] == [(s, m) for s in ("val", "test") for m in models]
     assert all(r["n_train"] == 10 and r["n_eval"] == 40 for r in rows)  # 5 % of 12 per class rounds to 1
     assert all(0 <= r["top1"] <= r["top3"] <= 1 for r in rows)
-    assert rows[5]["top3"] > 0.3  # test split: frozen random features beat chance (10 classes: top-3 0.3)
+    assert rows[7]["top3"] > 0.3  # test split: frozen random features beat chance (10 classes: top-3 0.3)
+    assert rows[8]["model"] == "location only (1-NN)" and 0 <= rows[8]["top1"] <= 1
     table = markdown_table(summarise(rows))
     assert "| 5 % | 10 | image only |" in table and "| fused (random init, presence-only) |" in table
 
@@ -93,7 +95,8 @@ def test_evaluate_cross_validation_pretrains_csp_per_fold(tmp_path):
     rows = pd.read_csv(out.with_suffix(".csv"))
     test = rows[(rows["split"] == "test") & (rows["model"] == "image only")]
     assert sorted(test["fold"]) == [0, 1] and test["n_eval"].sum() == 200  # every patch tested once
-    assert set(rows["model"]) == {"image only", *(f"{what} ({init}, presence-only{tempered})"
+    assert set(rows["model"]) == {"image only", "location only (1-NN)", "location only (k-NN, k on val)",
+                                  *(f"{what} ({init}, presence-only{tempered})"
                                                   for init in ("random init", "CSP")
                                                   for what, tempered in (("location only", ""), ("fused", ""),
                                                                          ("fused", ", α on val")))}

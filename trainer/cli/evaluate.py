@@ -2,7 +2,8 @@
 any labelled ``--source`` of the registry (a table, ``inat:``, ``fmow:``, ``shards:`` with its split…).
 
 For label ratios (default 5/10/20/100 %) and seeds, trains image-only, location-only (random init
-and CSP) and fused classifiers on a training split, prints top-1/top-3 on the held-out test split
+and CSP) and fused classifiers on a training split, next to the location-only baselines 1-NN and
+distance-weighted k-NN (haversine; k chosen on the validation split), prints top-1/top-3 on the held-out test split
 (mean ± std over seeds, and paired differences: fused − image only, CSP − random init) and writes
 ``<out>.csv`` (every fold, seed, split and model, validation split included) and ``<out>.md``.
 The location priors are trained with each loss of ``--prior_losses`` (``softmax`` cross-entropy,

@@ -3,9 +3,13 @@
 Trains a location-only classifier (location encoder + linear head,
 :class:`trainer.tasks.location_classifier.LocationClassifierTask`) on labelled points
 (:class:`trainer.data.points.PointsDataModule`; ``--data.label_ratio 0.05`` for few-label runs),
-from random init or ``--model.csp_checkpoint runs/csp_eurosat/checkpoints/last.ckpt``, tests it on
-the held-out split, prints top-1/top-3 and saves ``<default_root_dir>/final.ckpt`` for
-``python -m trainer export --kind location_prior``. Resume with ``--ckpt_path``.
+from random init or ``--model.csp_checkpoint runs/csp_eurosat/checkpoints/last.ckpt``, until the validation
+log-loss stops improving (``--early_stopping.patience``, epochs; the best validated weights are kept), then
+chooses the prior's recipe on the validation split (``--model.prior_recipe auto``: the learned prior, a kNN
+prior that carries the labelled points, or a mixture of both, by validation log-loss), tests it on the
+held-out split next to the 1-NN and k-NN baselines, prints top-1/top-3 and saves
+``<default_root_dir>/final.ckpt`` for ``python -m trainer export --kind location_prior``. Resume with
+``--ckpt_path``.
 """
 
 from __future__ import annotations
@@ -19,21 +23,53 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
+    from lightning.pytorch.callbacks import EarlyStopping
+
     from trainer.cli.lightning_cli import TrainerCLI, build_cli
     from trainer.data.points import PointsDataModule
+    from trainer.tasks.early_stopping import MONITOR, BestWeights
     from trainer.tasks.location_classifier import LocationClassifierTask
 
     class FinetuneCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
             parser.add_argument("--ckpt_path", type=str | None, default=None, help="resume from this checkpoint")
+            parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+            parser.set_defaults({"early_stopping.monitor": MONITOR, "early_stopping.mode": "min",
+                                 "early_stopping.patience": 10})
+            parser.add_lightning_class_args(BestWeights, "best_weights")
 
     cli = build_cli(FinetuneCLI, LocationClassifierTask, PointsDataModule, argv, run=False)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
-    results = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
+    model, data = cli.model, cli.datamodule
+    cli.trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
+    best = next(c for c in cli.trainer.callbacks if isinstance(c, BestWeights))
+    print(f"location classifier: best validation log-loss {best.best:.4f} at epoch {best.best_epoch} "
+          f"({len(best.history)} validations)")
+    selection = model.choose_recipe(data.splits["train"], data.splits["val"])
+    results = cli.trainer.test(model, datamodule=data, verbose=False)[0]
     final = Path(cli.trainer.default_root_dir) / "final.ckpt"
     cli.trainer.save_checkpoint(final)
-    print(f"location classifier: held-out top-1 {results['test/top1']:.4f}, top-3 {results['test/top3']:.4f} "
-          f"(label ratio {cli.datamodule.hparams.label_ratio:g}); saved {final}")
+    print(f"prior recipe: {selection['chosen']} (kNN weight {model.knn_mix:g}, chosen on {len(data.splits['val'])} "
+          f"validation points)")
+    print(baselines(data.splits, len(model.hparams.class_names)))
+    print(f"location prior ({selection['chosen']}): held-out top-1 {results['test/top1']:.4f}, top-3 "
+          f"{results['test/top3']:.4f} (label ratio {data.hparams.label_ratio:g}); saved {final}")
     return 0
 
+
+def baselines(splits: dict, n_classes: int) -> str:
+    """One line: held-out top-1 of the 1-NN and the k-NN (k chosen on validation), voting with the training and
+    validation points (as the kNN part of the prior does)."""
+    import pandas as pd
+
+    from trainer.evaluation.nearest_neighbour import choose_k, knn_probabilities
+
+    splits = {**splits, "labelled": pd.concat([splits["train"], splits["val"]])}
+    points = {name: (frame[["lat", "lon"]].to_numpy(), frame["label"].to_numpy()) for name, frame in splits.items()}
+    if not len(points["val"][1]):
+        return "baselines: no validation split to choose k"
+    k, _ = choose_k(*points["train"], *points["val"], n_classes)
+    top1 = {n: float((knn_probabilities(*points["labelled"], points["test"][0], n_classes, n).argmax(axis=1)
+                      == points["test"][1]).mean()) for n in (1, k)}
+    return (f"baselines on the held-out split: 1-NN top-1 {top1[1]:.4f}, k-NN (k = {k} on validation) top-1 "
+            f"{top1[k]:.4f}")

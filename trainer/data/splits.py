@@ -78,3 +78,16 @@ def label_subset(records: pd.DataFrame, ratio: float, seed: int = 0) -> pd.DataF
     parts = [group.sample(n=max(1, round(len(group) * ratio)), random_state=seed)
              for _, group in records.groupby("label", sort=True)]
     return pd.concat(parts)
+
+
+def carve_validation(records: pd.DataFrame, fraction: float = 0.2, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """``{"train", "val"}`` from labelled ``records`` (e.g. a few-label subset): ``round(N · fraction)`` records
+    drawn at random (seeded) among all but one record of every class, so every class keeps at least one
+    training record and a class with a few records is as likely to be validated as any other (with
+    per-class rounding, classes of one or two records would never be)."""
+    if not 0 < fraction < 1:
+        raise TrainerError(f"validation fraction {fraction} must be in (0, 1)")
+    shuffled = records.sample(frac=1.0, random_state=seed)
+    spare = shuffled[shuffled.groupby("label").cumcount() > 0]  # the first record of each class stays
+    val = spare.sample(n=min(round(len(records) * fraction), len(spare)), random_state=seed)
+    return {"train": records.drop(index=val.index), "val": val}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,15 +51,10 @@ def export_onnx(spec: ExportSpec, out_path: str | os.PathLike) -> ParityReport:
     A file already at ``out_path`` is replaced only after the new one passed the parity check.
     """
     spec.metadata.validate()
-    module = spec.module.eval()
     with atomic_output(out_path) as tmp:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module, spec.example_inputs, str(tmp), input_names=list(spec.input_names),
-                output_names=[spec.output_name], opset_version=OPSET, dynamo=False,
-                dynamic_axes=spec.axes(),
-            )
+        tmp.write_bytes(spec.graph() if spec.graph is not None else
+                        traced_onnx(spec.module, spec.example_inputs, spec.input_names, spec.output_name,
+                                    spec.dynamic_axes))
         proto = onnx.load(str(tmp))
         props = spec.metadata.to_props()
         if not spec.metadata.trainer_version:
@@ -71,6 +68,20 @@ def export_onnx(spec: ExportSpec, out_path: str | os.PathLike) -> ParityReport:
         write_props(proto, {**props, **report.as_props()})
         onnx.save(proto, str(tmp))
     return report
+
+
+def traced_onnx(module: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], input_names: Sequence[str],
+                output_name: str, dynamic_axes: dict[str, dict[int, str]] | None = None) -> bytes:
+    """``torch.onnx.export`` of ``module`` (eval mode) as ONNX bytes; ``dynamic_axes`` by default the batch axis."""
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module.eval(), example_inputs, buffer, input_names=list(input_names), output_names=[output_name],
+            opset_version=OPSET, dynamo=False,
+            dynamic_axes=dynamic_axes or {name: {0: "batch"} for name in (*input_names, output_name)},
+        )
+    return buffer.getvalue()
 
 
 def write_props(proto: onnx.ModelProto, props: dict[str, str], doc: str | None = None) -> None:

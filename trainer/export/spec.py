@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +17,10 @@ class ExportSpec:
     ``example_inputs`` are in the order of ``input_names`` (``image`` and/or ``latlon``);
     the single output is ``probabilities`` or ``embedding``. ``atol`` is the torch↔ORT parity
     bound (1e-4 for location models, 1e-3 for image backbones). ``dynamic_axes``: the dynamic axes of
-    each input/output (name → {axis: name}); by default axis 0 ("batch") of every one.
+    each input/output (name → {axis: name}); by default axis 0 ("batch") of every one. ``graph``, when given,
+    returns the ONNX model written by hand (e.g. a kNN prior carrying its training points,
+    :mod:`qgis_csp_plugin.contract.knn_prior`) instead of one traced from ``module``, which is then only the
+    parity check's reference.
     """
 
     module: torch.nn.Module
@@ -26,8 +30,4 @@ class ExportSpec:
     metadata: ModelMetadata
     atol: float = 1e-4
     dynamic_axes: dict[str, dict[int, str]] | None = None
-
-    def axes(self) -> dict[str, dict[int, str]]:
-        if self.dynamic_axes is not None:
-            return self.dynamic_axes
-        return {name: {0: "batch"} for name in (*self.input_names, self.output_name)}
+    graph: Callable[[], bytes] | None = None

@@ -1,0 +1,139 @@
+"""Write (and walk) ONNX protobuf messages without the ``onnx`` package: pure Python + numpy.
+
+Inside QGIS only onnxruntime and numpy can be assumed, and onnxruntime cannot build graphs. An ONNX
+file is a protobuf ``ModelProto``; protobuf messages are sequences of ``(tag, value)`` fields, repeated
+fields in any number and order, so a model is written field by field and a graph is extended by
+*appending* fields to its ``GraphProto``. Field numbers are those of ``onnx/onnx.proto``. Used by
+:mod:`.knn_prior` (graphs that carry their training points), in the trainer and in the plugin alike;
+the trainer's tests check the results with ``onnx.checker``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from .errors import CspError
+
+# ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto, ValueInfoProto field numbers
+MODEL_IR_VERSION, MODEL_PRODUCER, MODEL_DOC, MODEL_GRAPH, MODEL_OPSET, MODEL_METADATA = 1, 2, 6, 7, 8, 14
+GRAPH_NODE, GRAPH_NAME, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_OUTPUT = 1, 2, 5, 11, 12
+ATTRIBUTE_INT, ATTRIBUTE_GRAPH = 2, 5  # AttributeProto.AttributeType
+#: TensorProto.DataType of the numpy dtypes written here
+DATA_TYPES = {np.dtype("<f4"): 1, np.dtype("<i8"): 7, np.dtype("<f8"): 11}
+FLOAT, INT64, DOUBLE = 1, 7, 11
+VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
+WIRE_SIZES = {FIXED64: 8, FIXED32: 4}
+IR_VERSION, OPSET = 8, 17  # onnxruntime >= 1.17 (the plugin's minimum) runs both
+
+
+def varint(value: int) -> bytes:
+    """Base-128 varint of a non-negative integer."""
+    if value < 0:
+        raise ValueError(f"varint of a negative number {value}")
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def varint_field(number: int, value: int) -> bytes:
+    return varint(number << 3 | VARINT) + varint(int(value))
+
+
+def message(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (sub-message, string or bytes)."""
+    return varint(number << 3 | LENGTH_DELIMITED) + varint(len(payload)) + payload
+
+
+def tensor(name: str, array: np.ndarray) -> bytes:
+    """``TensorProto`` ``name`` holding ``array`` (float32, float64 or int64) as raw little-endian data."""
+    array = np.asarray(array)
+    dtype = array.dtype.newbyteorder("<")
+    if dtype not in DATA_TYPES:
+        raise CspError(f"cannot store a {array.dtype} tensor in an ONNX graph")
+    dims = b"".join(varint_field(1, d) for d in array.shape)
+    raw = np.ascontiguousarray(array, dtype=dtype).tobytes()
+    return dims + varint_field(2, DATA_TYPES[dtype]) + message(8, name.encode()) + message(9, raw)
+
+
+def node(op_type: str, inputs: Sequence[str], outputs: Sequence[str], name: str,
+         graphs: dict[str, bytes] | None = None, **ints: int) -> bytes:
+    """``NodeProto`` of the default domain; ``ints`` are integer attributes (e.g. ``to=FLOAT``, ``axis=1``),
+    ``graphs`` graph attributes (``GraphProto`` payloads, e.g. the ``body`` of a ``Scan``)."""
+    attributes = b"".join(message(5, message(1, key.encode()) + varint_field(3, value)
+                                  + varint_field(20, ATTRIBUTE_INT)) for key, value in ints.items())
+    attributes += b"".join(message(5, message(1, key.encode()) + message(6, graph)
+                                   + varint_field(20, ATTRIBUTE_GRAPH)) for key, graph in (graphs or {}).items())
+    return (b"".join(message(1, i.encode()) for i in inputs) + b"".join(message(2, o.encode()) for o in outputs)
+            + message(3, name.encode()) + message(4, op_type.encode()) + attributes)
+
+
+def value_info(name: str, shape: Sequence[int | str], elem_type: int = FLOAT) -> bytes:
+    """``ValueInfoProto`` of a tensor; string dimensions are symbolic (e.g. ``"batch"``)."""
+    dims = b"".join(message(1, message(2, d.encode()) if isinstance(d, str) else varint_field(1, d))
+                    for d in shape)
+    tensor_type = varint_field(1, elem_type) + message(2, dims)
+    return message(1, name.encode()) + message(2, message(1, tensor_type))
+
+
+def model(graph: bytes, props: dict[str, str], doc: str = "", opset: int = OPSET) -> bytes:
+    """``ModelProto`` around the ``GraphProto`` payload ``graph`` with ``metadata_props`` ``props``."""
+    opset_import = message(1, b"") + varint_field(2, opset)
+    out = (varint_field(MODEL_IR_VERSION, IR_VERSION) + message(MODEL_PRODUCER, b"geossl")
+           + message(MODEL_DOC, doc.encode()) + message(MODEL_GRAPH, graph) + message(MODEL_OPSET, opset_import))
+    return out + metadata(props)
+
+
+def metadata(props: dict[str, str]) -> bytes:
+    """The ``metadata_props`` fields of a ``ModelProto``."""
+    return b"".join(message(MODEL_METADATA, message(1, key.encode()) + message(2, value.encode()))
+                    for key, value in props.items())
+
+
+def fields(buf: bytes) -> Iterator[tuple[int, int, bytes, bytes]]:
+    """``(field number, wire type, raw field bytes, payload)`` of each top-level field of a message."""
+    pos = 0
+    try:
+        while pos < len(buf):
+            start = pos
+            tag, pos = read_varint(buf, pos)
+            number, wire = tag >> 3, tag & 7
+            if wire == VARINT:
+                _, end = read_varint(buf, pos)
+                payload_start = pos
+            elif wire == LENGTH_DELIMITED:
+                length, payload_start = read_varint(buf, pos)
+                end = payload_start + length
+            elif wire in WIRE_SIZES:
+                payload_start, end = pos, pos + WIRE_SIZES[wire]
+            else:
+                raise ValueError(f"wire type {wire}")
+            if end > len(buf):
+                raise ValueError("truncated field")
+            yield number, wire, buf[start:end], buf[payload_start:end]
+            pos = end
+    except (IndexError, ValueError) as exc:
+        raise CspError(f"not a readable ONNX model ({exc})") from exc
+
+
+def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = buf[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def name_of(payload: bytes) -> str:
+    """Field 1 (the name) of a ``ValueInfoProto`` payload."""
+    return next((p.decode() for n, w, _, p in fields(payload) if n == 1 and w == LENGTH_DELIMITED), "")
