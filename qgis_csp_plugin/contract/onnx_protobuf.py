@@ -4,8 +4,9 @@ Inside QGIS only onnxruntime and numpy can be assumed, and onnxruntime cannot bu
 file is a protobuf ``ModelProto``; protobuf messages are sequences of ``(tag, value)`` fields, repeated
 fields in any number and order, so a model is written field by field and a graph is extended by
 *appending* fields to its ``GraphProto``. Field numbers are those of ``onnx/onnx.proto``. Used by
-:mod:`.knn_prior` (graphs that carry their training points), in the trainer and in the plugin alike;
-the trainer's tests check the results with ``onnx.checker``.
+:mod:`.knn_prior` (graphs that carry their training points), in the trainer and in the plugin alike, and by
+the plugin's classifier heads (:mod:`qgis_csp_plugin.core.onnx_head`); the trainer's tests check the
+results with ``onnx.checker``.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from .errors import CspError
 # ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto, ValueInfoProto field numbers
 MODEL_IR_VERSION, MODEL_PRODUCER, MODEL_DOC, MODEL_GRAPH, MODEL_OPSET, MODEL_METADATA = 1, 2, 6, 7, 8, 14
 GRAPH_NODE, GRAPH_NAME, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_OUTPUT = 1, 2, 5, 11, 12
-ATTRIBUTE_INT, ATTRIBUTE_GRAPH = 2, 5  # AttributeProto.AttributeType
+GRAPH_VALUE_INFO, GRAPH_QUANTIZATION, GRAPH_SPARSE_INITIALIZER = 13, 14, 15
+ATTRIBUTE_INT, ATTRIBUTE_GRAPH, ATTRIBUTE_INTS = 2, 5, 7  # AttributeProto.AttributeType
 #: TensorProto.DataType of the numpy dtypes written here
 DATA_TYPES = {np.dtype("<f4"): 1, np.dtype("<i8"): 7, np.dtype("<f8"): 11}
 FLOAT, INT64, DOUBLE = 1, 7, 11
 VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
 WIRE_SIZES = {FIXED64: 8, FIXED32: 4}
 IR_VERSION, OPSET = 8, 17  # onnxruntime >= 1.17 (the plugin's minimum) runs both
+DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
 def varint(value: int) -> bytes:
@@ -64,15 +67,22 @@ def tensor(name: str, array: np.ndarray) -> bytes:
 
 
 def node(op_type: str, inputs: Sequence[str], outputs: Sequence[str], name: str,
-         graphs: dict[str, bytes] | None = None, **ints: int) -> bytes:
-    """``NodeProto`` of the default domain; ``ints`` are integer attributes (e.g. ``to=FLOAT``, ``axis=1``),
-    ``graphs`` graph attributes (``GraphProto`` payloads, e.g. the ``body`` of a ``Scan``)."""
-    attributes = b"".join(message(5, message(1, key.encode()) + varint_field(3, value)
-                                  + varint_field(20, ATTRIBUTE_INT)) for key, value in ints.items())
+         graphs: dict[str, bytes] | None = None, **ints: int | Sequence[int]) -> bytes:
+    """``NodeProto`` of the default domain; ``ints`` are integer or integer-list attributes (e.g. ``to=FLOAT``,
+    ``axis=1``, ``axes=[2, 3]``), ``graphs`` graph attributes (``GraphProto`` payloads, e.g. the ``body`` of a
+    ``Scan``)."""
+    attributes = b"".join(message(5, message(1, key.encode()) + _int_value(value)) for key, value in ints.items())
     attributes += b"".join(message(5, message(1, key.encode()) + message(6, graph)
                                    + varint_field(20, ATTRIBUTE_GRAPH)) for key, graph in (graphs or {}).items())
     return (b"".join(message(1, i.encode()) for i in inputs) + b"".join(message(2, o.encode()) for o in outputs)
             + message(3, name.encode()) + message(4, op_type.encode()) + attributes)
+
+
+def _int_value(value: int | Sequence[int]) -> bytes:
+    """The value and type fields of an integer (``INT``) or integer-list (``INTS``) ``AttributeProto``."""
+    if isinstance(value, int):
+        return varint_field(3, value) + varint_field(20, ATTRIBUTE_INT)
+    return b"".join(varint_field(8, v) for v in value) + varint_field(20, ATTRIBUTE_INTS)
 
 
 def value_info(name: str, shape: Sequence[int | str], elem_type: int = FLOAT) -> bytes:
@@ -137,3 +147,23 @@ def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
 def name_of(payload: bytes) -> str:
     """Field 1 (the name) of a ``ValueInfoProto`` payload."""
     return next((p.decode() for n, w, _, p in fields(payload) if n == 1 and w == LENGTH_DELIMITED), "")
+
+
+def tensor_name(payload: bytes) -> str:
+    """The ``name`` (field 8) of a ``TensorProto`` payload."""
+    return next((p.decode() for n, w, _, p in fields(payload) if n == 8 and w == LENGTH_DELIMITED), "")
+
+
+def default_opset(model: bytes) -> int:
+    """The version of the default (``ai.onnx``) operator set that the ``ModelProto`` ``model`` imports."""
+    for number, wire, _, payload in fields(model):
+        if number == MODEL_OPSET and wire == LENGTH_DELIMITED:
+            domain, version = "", 0
+            for n, w, _, p in fields(payload):
+                if n == 1 and w == LENGTH_DELIMITED:
+                    domain = p.decode()
+                elif n == 2 and w == VARINT:
+                    version = read_varint(p, 0)[0]
+            if domain in DEFAULT_DOMAINS:
+                return version
+    raise CspError("the model imports no ONNX operator set")

@@ -6,7 +6,7 @@ The head computes the chosen feature blocks (:mod:`.tile_features`) inside the g
 them with the training mean and scale (``Sub``, ``Div``) and applies the logistic regression
 (``Gemm`` → ``Softmax`` → ``probabilities``). Without an ``embedding`` block the encoder's nodes and
 weights are dropped (its inputs stay, so every classifier of an encoder is fed alike). Nodes,
-initializers and the new output are appended as protobuf fields (:mod:`.onnx_wire`); every other byte
+initializers and the new output are appended as protobuf fields (:mod:`..contract.onnx_protobuf`); every other byte
 of the encoder is copied unchanged. ``ReduceMean`` takes its axes as an attribute before opset 18 and
 as an input from 18: the encoder's opset decides. The trainer's tests check the result with
 ``onnx.checker`` and against the features and probabilities computed in numpy.
@@ -17,9 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..contract.errors import CspError
-from ..contract.schema import EMBEDDING_OUTPUT, IMAGE_INPUT, PROBABILITIES_OUTPUT
-from .logistic_regression import LogisticModel
-from .onnx_wire import (
+from ..contract.onnx_protobuf import (
     GRAPH_INITIALIZER,
     GRAPH_INPUT,
     GRAPH_NODE,
@@ -33,15 +31,16 @@ from .onnx_wire import (
     MODEL_METADATA,
     default_opset,
     fields,
-    int_attribute,
-    ints_attribute,
     message,
+    metadata,
     name_of,
     node,
     tensor,
     tensor_name,
     value_info,
 )
+from ..contract.schema import EMBEDDING_OUTPUT, IMAGE_INPUT, PROBABILITIES_OUTPUT
+from .logistic_regression import LogisticModel
 from .tile_features import EMBEDDING, STATISTIC_BLOCKS
 
 HEAD_PREFIX = "geossl_head"
@@ -78,9 +77,7 @@ def append_head(model: bytes, blocks: tuple[str, ...], head: LogisticModel, prop
             out += raw
     if graphs != 1:
         raise CspError("the encoder file is not an ONNX model (no graph found)")
-    out += message(MODEL_DOC, doc.encode())
-    for key, value in props.items():
-        out += message(MODEL_METADATA, message(1, key.encode()) + message(2, value.encode()))
+    out += message(MODEL_DOC, doc.encode()) + metadata(props)
     return bytes(out)
 
 
@@ -98,9 +95,10 @@ class _Nodes:
             self.parts.append(message(GRAPH_INITIALIZER, tensor(name, array)))
         return name
 
-    def op(self, op_type: str, inputs: list[str], suffix: str, *attributes: bytes, output: str | None = None) -> str:
+    def op(self, op_type: str, inputs: list[str], suffix: str, output: str | None = None, **attributes) -> str:
         output = output or f"{HEAD_PREFIX}_{suffix}"
-        self.parts.append(message(GRAPH_NODE, node(op_type, inputs, [output], f"{HEAD_PREFIX}_{suffix}", attributes)))
+        self.parts.append(message(GRAPH_NODE, node(op_type, inputs, [output], f"{HEAD_PREFIX}_{suffix}",
+                                                   **attributes)))
         return output
 
 
@@ -124,7 +122,7 @@ def _graph_with_head(graph: bytes, blocks: tuple[str, ...], head: LogisticModel,
     nodes = _Nodes()
     columns = _statistics(nodes, blocks, opset, inputs)
     columns[EMBEDDING] = EMBEDDING_OUTPUT
-    features = nodes.op("Concat", [columns[b] for b in blocks], "features", int_attribute("axis", 1))
+    features = nodes.op("Concat", [columns[b] for b in blocks], "features", axis=1)
     centred = nodes.op("Sub", [features, nodes.constant("feature_mean", head.mean.astype(np.float32))], "centred")
     scaled = nodes.op("Div", [centred, nodes.constant("feature_scale", head.scale.astype(np.float32))], "standardised")
     logits = nodes.op("Gemm", [scaled, nodes.constant("weight", head.coef.T.astype(np.float32)),
@@ -145,11 +143,10 @@ def _statistics(nodes: _Nodes, blocks: tuple[str, ...], opset: int, inputs: list
     if opset < MIN_STATISTICS_OPSET:
         raise CspError(f"tile statistics need ONNX opset >= {MIN_STATISTICS_OPSET}; the encoder uses opset {opset}")
     columns = {}
-    flatten = int_attribute("axis", 1)
     if "mean" in wanted or "std" in wanted:
         mean = _reduce_mean(nodes, IMAGE_INPUT, "band_mean_hw", True, opset)
         if "mean" in wanted:
-            columns["mean"] = nodes.op("Flatten", [mean], "band_mean", flatten)
+            columns["mean"] = nodes.op("Flatten", [mean], "band_mean", axis=1)
     if "std" in wanted:
         deviation = nodes.op("Sub", [IMAGE_INPUT, mean], "deviation")
         squared = nodes.op("Mul", [deviation, deviation], "squared_deviation")
@@ -165,13 +162,13 @@ def _statistics(nodes: _Nodes, blocks: tuple[str, ...], opset: int, inputs: list
         end = nodes.op("Add", [start, nodes.constant("one", np.array([1], int64))], "centre_end")
         pixel = nodes.op("Slice", [IMAGE_INPUT, start, end, nodes.constant("axes_hw", np.array([2, 3], int64))],
                          "centre_pixel")
-        columns["centre"] = nodes.op("Flatten", [pixel], "centre", flatten)
+        columns["centre"] = nodes.op("Flatten", [pixel], "centre", axis=1)
     return columns
 
 
 def _reduce_mean(nodes: _Nodes, x: str, suffix: str, keepdims: bool, opset: int) -> str:
     """Mean over the two spatial axes of ``(N, C, H, W)``."""
-    keep = int_attribute("keepdims", int(keepdims))
     if opset >= REDUCE_AXES_AS_INPUT:
-        return nodes.op("ReduceMean", [x, nodes.constant("axes_hw", np.array([2, 3], np.int64))], suffix, keep)
-    return nodes.op("ReduceMean", [x], suffix, ints_attribute("axes", [2, 3]), keep)
+        return nodes.op("ReduceMean", [x, nodes.constant("axes_hw", np.array([2, 3], np.int64))], suffix,
+                        keepdims=int(keepdims))
+    return nodes.op("ReduceMean", [x], suffix, axes=[2, 3], keepdims=int(keepdims))

@@ -33,7 +33,8 @@ from ..contract.knn_prior import (
 )
 from ..contract.schema import EMBEDDING_OUTPUT
 from .logistic_regression import LogisticModel, fit_logistic
-from .onnx_head import append_softmax_head
+from .onnx_head import append_head
+from .tile_features import EMBEDDING
 
 
 @dataclass
@@ -103,10 +104,10 @@ def prior_model_bytes(choice: PriorChoice, encoder: bytes | None, props: dict[st
     learned and hybrid recipes)."""
     if choice.recipe == "knn":
         return knn_prior_model(choice.knn, props, doc)
-    weight, bias = choice.head.folded()
     if choice.recipe == "learned":
-        return append_softmax_head(encoder, weight, bias, props, doc)
-    return hybrid_prior_model(encoder, EMBEDDING_OUTPUT, choice.knn, choice.mix, props, doc, head=(weight, bias))
+        return append_head(encoder, (EMBEDDING,), choice.head, props, doc)
+    return hybrid_prior_model(encoder, EMBEDDING_OUTPUT, choice.knn, choice.mix, props, doc,
+                              head=choice.head.folded())
 
 
 def prior_encoder_metadata(choice: PriorChoice, encoder: dict | None) -> dict:
