@@ -9,8 +9,8 @@ per class) is split again into fit (80 %) and validation (20 %, :func:`trainer.d
 
 * 1-NN and k-NN — haversine, k-NN weighted by 1/distance with k chosen on validation
   (:mod:`trainer.evaluation.nearest_neighbour`); both vote with all labelled points of the subset;
-* kNN prior — the shippable soft vote of the k nearest (:mod:`qgis_csp_plugin.contract.knn_prior`; k, bandwidth
-  and flat pseudo-count chosen on validation, then the points of the whole subset);
+* kNN prior — the shippable soft vote of the k nearest (:mod:`qgis_csp_plugin.contract.knn_prior`; k,
+  sharpness, bandwidth and flat pseudo-count chosen on validation, then the points of the whole subset);
 * random init — sphereC+ (32 scales, λmin 0.1°) → MLP → softmax (``finetune``'s architecture), trained to
   convergence: epochs until ``--patience`` epochs without a lower validation log-loss, best weights kept;
   learning rate and schedule chosen on the validation part of seed 0 of each task and ratio (:data:`SCHEDULES`);
@@ -18,14 +18,19 @@ per class) is split again into fit (80 %) and validation (20 %, :func:`trainer.d
 * CSP fine-tuned — frozen phase (a logistic-regression head on the frozen CSP embeddings) then the whole
   model with a 10× smaller head and 100× smaller encoder learning rate;
 * GeoCLIP probe — the frozen phase alone on GeoCLIP's embeddings (computed once per point);
-* GeoCLIP fine-tuned — the probe, then unfrozen like CSP, capped at ``--geoclip_epochs`` epochs per ratio;
-* hybrid — m · kNN prior + (1 − m) · random init, m in 0.1 … 0.9 chosen by validation log-loss;
+* GeoCLIP fine-tuned — the probe, then unfrozen like CSP, capped at :data:`GEOCLIP_EPOCHS` epochs per ratio;
+* hybrid — m · kNN prior + (1 − m) · learned (random init, or GeoCLIP fine-tuned), m in 0.1 … 0.9 chosen by
+  validation log-loss;
 * default rule — what ``python -m trainer finetune`` ships: m in 0 … 1 (0 = learned, 1 = kNN prior).
 
 Top-1/top-3 (AUC for ariolimax) on the test split, mean and 95 % CI (t) over seeds; CSV + Markdown, the
-training curve of one run, and the distances that set the finest label structure (λmin check).
+training curve of one run, and the distances that set the finest label structure (λmin check). One
+process per task may run in parallel; ``--merge`` joins their CSVs:
 
-    nice -n 10 .venv/bin/python scripts/location_prior_table.py --csp_checkpoint runs/csp_eurosat/checkpoints/last.ckpt
+    nice -n 10 .venv/bin/python scripts/location_prior_table.py \
+        --csp_checkpoint runs/csp_eurosat/checkpoints/last.ckpt --tasks country --out runs/lpt/country
+    .venv/bin/python scripts/location_prior_table.py --merge runs/lpt/{country,timezone,continent,ariolimax}.csv \
+        --out docs/results/location_priors
 """
 
 from __future__ import annotations
