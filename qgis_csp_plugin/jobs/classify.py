@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+from osgeo import gdal, ogr
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
@@ -33,6 +35,7 @@ from ..core.band_mapping import BandChoice
 from ..core.classify import Classifier, PixelReader, TileResults, check_pixel_memory
 from ..core.default_models import find_default_model
 from ..core.dense import average_overlaps
+from ..core.pixel_map import PixelMapper, PixelMapResult
 from ..core.progress import IsCanceled, Progress
 from ..core.staging import StagedOutputs, check_output_paths
 from ..core.tiling import (
@@ -52,6 +55,8 @@ from ..qgis_io.layers import (
     load_class_raster,
     load_probability_raster,
     load_tile_vector,
+    open_pixel_raster,
+    pixel_rows,
     write_class_raster,
     write_probability_raster,
     write_tile_vector,
@@ -73,7 +78,7 @@ class ClassifyRequest:
     resolution_m: float | None = None
     tile_size: int | None = None
     overlap: float | None = None
-    stride: int | None = None
+    stride: int | None = None  # 1 with a classifier that says dense_pixels: every pixel (core.pixel_map)
     bands: BandChoice | None = None  # None: by name, as at training, by sensor or position (band_mapping)
     sensor: str | None = None  # a key of contract.bands.SENSORS; None: from the file name
     acquired: date | None = None  # acquisition date (month input); None: from the file name/metadata, else July
@@ -99,10 +104,20 @@ class ClassifyJob:
     warnings: list[str] = field(default_factory=list)
     prior_exponent: float | None = None  # the α fused with; None without a prior
     remarks: list[str] = field(default_factory=list)  # facts for the log: resampling, bands used/masked, month…
+    pixel_mapper: PixelMapper | None = None  # maps every pixel; ``grid`` is then the pixel grid (1 px cells)
 
     @property
     def description(self) -> str:
         return f"CSP: classify {self.request.layer.name()}"
+
+    @property
+    def plan(self) -> str:
+        """What the run will classify, for the log."""
+        grid, name = self.grid, self.model.metadata.name
+        if self.pixel_mapper is not None:
+            return (f"every pixel: {grid.n_tiles:,} pixels ({grid.n_cols} x {grid.n_rows}), each from the "
+                    f"{self.pixel_mapper.tile_size} px tile centred on it, with {name} (per-pixel embeddings)")
+        return f"{grid.n_tiles:,} tiles ({grid.n_cols} x {grid.n_rows}) of {grid.tile_size} px with {name}"
 
     @property
     def notes(self) -> list[str]:
@@ -110,11 +125,14 @@ class ClassifyJob:
         return [m.runtime_note for m in (self.model, self.classifier.prior) if m is not None] + self.remarks
 
     def execute(self, progress: Progress | None = None,
-                canceled: IsCanceled | None = None) -> tuple[TileResults, dict[str, Path]]:
+                canceled: IsCanceled | None = None) -> tuple[TileResults | PixelMapResult, dict[str, Path]]:
         """Classify and write the requested outputs; nothing is left behind on error or cancel.
 
         With a stride below half the tile size, each cell's probabilities are averaged over the tiles
-        that contain it (:func:`~..core.dense.average_overlaps`)."""
+        that contain it (:func:`~..core.dense.average_overlaps`); maps of every pixel are written strip
+        by strip (:mod:`~..core.pixel_map`)."""
+        if self.pixel_mapper is not None:
+            return self._map_every_pixel(progress, canceled)
         results = average_overlaps(self.classifier.run(self.grid, self.reader, self.keep, progress, canceled))
         writers = {"vector": write_tile_vector, "classes": write_class_raster,
                    "probability": write_probability_raster}
@@ -126,6 +144,24 @@ class ClassifyJob:
                     written[kind] = Path(final)
             staging.commit()
         return results, written
+
+    def _map_every_pixel(self, progress: Progress | None,
+                         canceled: IsCanceled | None) -> tuple[PixelMapResult, dict[str, Path]]:
+        outputs = {kind: Path(final) for kind, final in self.request.outputs.items()
+                   if final is not None and kind != "vector"}  # tile polygons: one per pixel, not written
+        names = list(self.model.metadata.class_names)
+        with StagedOutputs() as staging:
+            with ExitStack() as files:
+                rasters = {kind: files.enter_context(open_pixel_raster(kind, staging.path(final), self.grid, names,
+                                                                       self.crs)) for kind, final in outputs.items()}
+
+                def write(row0: int, ids: np.ndarray, probabilities: np.ndarray) -> None:
+                    for kind, raster in rasters.items():
+                        raster.write(row0, pixel_rows(kind, ids, probabilities))
+
+                results = self.pixel_mapper.run(self.grid, self.reader, write, self.keep, progress, canceled)
+            staging.commit()
+        return results, outputs
 
 
 def prepare(request: ClassifyRequest) -> ClassifyJob:
@@ -143,10 +179,16 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     if meta.kind != Kind.IMAGE_CLASSIFIER:
         raise CspError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier model")
     extent = _processing_extent(request)
-    grid, warnings, notes = _tile_grid(request, model, extent)
+    every_pixel = _every_pixel(request, model)
+    grid, warnings, notes = _tile_grid(request, model, extent, every_pixel)
     warnings += [model.provider_warning] if model.provider_warning else []
-    check_pixel_memory(grid, len(meta.bands), request.batch_size)
-    keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
+    if every_pixel:
+        warnings += _every_pixel_outputs(request)
+    else:
+        check_pixel_memory(grid, len(meta.bands), request.batch_size)
+    keep = None
+    if request.polygons is not None:
+        keep = (_pixel_polygon_mask if every_pixel else _polygon_mask)(grid, request.polygons)
     inputs = layer_inputs(layer, meta, extent, request.bands, request.sensor, request.acquired)
     warnings += inputs.warnings
     prior, to_latlon, exponent = None, None, None
@@ -168,8 +210,36 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
         exponent = chosen.value
     classifier = Classifier(model, prior, to_latlon, inputs.transform, request.batch_size,
                             1.0 if exponent is None else exponent, inputs.mapping.band_mask, inputs.month)
+    mapper = PixelMapper(classifier, request.tile_size or meta.tile_size) if every_pixel else None
     return ClassifyJob(request, model, classifier, grid, keep, inputs.reader, crs, warnings, exponent,
-                       notes + inputs.notes)
+                       notes + inputs.notes, mapper)
+
+
+def _every_pixel(request: ClassifyRequest, model: OnnxModel) -> bool:
+    """Stride 1 with a classifier that says ``dense_pixels`` maps every pixel; stride 1 with another classifier
+    on a pixel encoder is refused (one tile per pixel would embed each pixel tile size² times)."""
+    if request.stride != 1:
+        return False
+    meta = model.metadata
+    if meta.dense_pixels:
+        return True
+    if meta.spectral is not None and meta.spectral.consumes == "pixels":
+        raise CspError(f"{model.path.name} does not say it can map every pixel (metadata dense_pixels), and one tile "
+                       "per pixel would embed every pixel once per tile: retrain it with csp:train_classifier, which "
+                       "builds classifiers that map every pixel at stride 1, or choose a stride of 2 px or more")
+    return False
+
+
+def _every_pixel_outputs(request: ClassifyRequest) -> list[str]:
+    """Maps of every pixel are rasters: the tile polygons (one per pixel) are not written."""
+    rasters = [kind for kind, path in request.outputs.items() if path is not None and kind != "vector"]
+    if not rasters:
+        raise CspError("a map of every pixel (stride 1) is written as class and probability rasters, not as tile "
+                       "polygons (one per pixel): choose a class or probability raster output")
+    if request.outputs.get("vector") is not None:
+        return ["stride 1 maps every pixel: the class and probability rasters are written, the tile polygons "
+                "(one per pixel) are not"]
+    return []
 
 
 def _units_per_ground_metre(crs: QgsCoordinateReferenceSystem, extent: QgsRectangle) -> float:
@@ -198,10 +268,11 @@ def default_resolution_m(layer: QgsRasterLayer | None, model_m: float) -> float:
     return default_resolution(layer_resolution(layer) if layer is not None else None, model_m)
 
 
-def _tile_grid(request: ClassifyRequest, model: OnnxModel,
-               extent: QgsRectangle) -> tuple[TileGrid, list[str], list[str]]:
+def _tile_grid(request: ClassifyRequest, model: OnnxModel, extent: QgsRectangle,
+               every_pixel: bool = False) -> tuple[TileGrid, list[str], list[str]]:
     """The grid at the requested resolution (ground metres converted to layer units), the warnings
-    about a resolution the user chose and notes about the default one."""
+    about a resolution the user chose and notes about the default one. ``every_pixel``: the pixel grid
+    (1 px cells; no tile limit, as a map of every pixel holds one strip at a time)."""
     layer, meta = request.layer, model.metadata
     crs = layer.crs()
     geographic = crs.isGeographic()
@@ -216,12 +287,13 @@ def _tile_grid(request: ClassifyRequest, model: OnnxModel,
         if not 1 <= request.stride <= tile_size:
             raise CspError(f"the stride must lie between 1 px and the tile size ({tile_size} px), got {request.stride}")
         overlap = 1 - request.stride / tile_size
-    grid = TileGrid.cover(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
-                          res_x, res_y, tile_size, overlap)
+    area = Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())
+    grid = TileGrid.cover(area, res_x, res_y, 1, 0.0) if every_pixel else TileGrid.cover(area, res_x, res_y,
+                                                                                        tile_size, overlap)
     if request.tile_size and request.tile_size != meta.tile_size:
         _check_fixed_tile_size(model, request.tile_size)
         check_patch_multiple(meta, request.tile_size)
-    if request.max_tiles is not None:
+    if request.max_tiles is not None and not every_pixel:
         grid.check_tile_count(request.max_tiles)
     warnings, notes = [], []
     if own_m is not None and request.resolution_m:
@@ -276,6 +348,22 @@ def _polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:
         keep[index] = engine.intersects(tile.constGet())
     if not keep.any():
         raise ExtentError("no tile intersects the chosen polygons")
+    return keep
+
+
+def _pixel_polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:
+    """True for the pixels of a pixel grid that touch ``polygons`` (GDAL rasterisation, all touched)."""
+    raster = gdal.GetDriverByName("MEM").Create("", grid.n_cols, grid.n_rows, 1, gdal.GDT_Byte)
+    raster.SetGeoTransform(grid.cell_geotransform())
+    source = (ogr.GetDriverByName("MEM") or ogr.GetDriverByName("Memory")).CreateDataSource("")  # GDAL >= 3.11, older
+    layer = source.CreateLayer("polygons")
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkb(bytes(polygons.asWkb())))
+    layer.CreateFeature(feature)
+    gdal.RasterizeLayer(raster, [1], layer, burn_values=[1], options=["ALL_TOUCHED=TRUE"])
+    keep = raster.GetRasterBand(1).ReadAsArray().astype(bool).ravel()
+    if not keep.any():
+        raise ExtentError("no pixel intersects the chosen polygons")
     return keep
 
 
