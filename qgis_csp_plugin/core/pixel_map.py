@@ -108,6 +108,8 @@ class PixelMapper:
         carry: _Rows | None = None
         classified = 0
         for done, r0 in enumerate(strips):
+            if canceled is not None and canceled():
+                raise Canceled("classification canceled")
             r1 = min(grid.n_rows, r0 + rows_per_strip)
             first = r0 - half if carry is None else r0 - half + size - 1
             tick = _ticker(progress, done, len(strips))
