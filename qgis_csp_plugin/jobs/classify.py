@@ -233,7 +233,7 @@ def _every_pixel(request: ClassifyRequest, model: OnnxModel) -> bool:
 def _every_pixel_outputs(request: ClassifyRequest) -> list[str]:
     """Maps of every pixel are rasters: the tile polygons (one per pixel) are not written."""
     rasters = [kind for kind, path in request.outputs.items() if path is not None and kind != "vector"]
-    if not rasters:
+    if request.outputs.get("vector") is not None and not rasters:
         raise CspError("a map of every pixel (stride 1) is written as class and probability rasters, not as tile "
                        "polygons (one per pixel): choose a class or probability raster output")
     if request.outputs.get("vector") is not None:
