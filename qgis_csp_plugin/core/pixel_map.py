@@ -265,9 +265,10 @@ class _Rows:
                      projected, self.offset)
 
     def last(self, n: int) -> _Rows:
+        """The last ``n`` rows, copied (so that the strip they come from can be freed)."""
         start = len(self.valid) - n
-        return _Rows(self.pixels[:, start:], self.valid[start:],
-                     None if self.projected is None else self.projected[start:], self.offset)
+        return _Rows(self.pixels[:, start:].copy(), self.valid[start:].copy(),
+                     None if self.projected is None else self.projected[start:].copy(), self.offset)
 
 
 def _box_sums(values: np.ndarray, size: int) -> np.ndarray:
