@@ -63,7 +63,8 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 f"49 tiles per cell). STRIDE 1 with a classifier built by csp:train_classifier on a pixel encoder "
                 f"(Presto) maps every pixel: each pixel gets the class of the tile centred on it, computed from "
                 f"per-pixel embeddings at about the encoder's own speed; only the class and probability rasters "
-                f"are written (temporary files when not set), not the tile polygons.")
+                f"are written (temporary files when not set), not the tile polygons, and MAX_TILES does not "
+                f"apply (one strip of rows is held at a time).")
 
     def createInstance(self) -> ClassifyAlgorithm:  # noqa: N802
         return ClassifyAlgorithm()
