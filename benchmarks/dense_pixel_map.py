@@ -12,12 +12,15 @@ raster (points at the centres of the first 40 patches, 4 per class; 64 px tiles;
   whole raster: pixels read through the QGIS raster provider in strips, every pixel embedded once, window sums,
   the head, the class and probability GeoTIFFs (``prepare``, i.e. model load and layer statistics, is timed apart).
 * **bare encoder**: ``models/presto_encoder.onnx`` in a bare ``onnxruntime.InferenceSession`` (same intra-op
-  threads as the plugin's sessions, created and warmed up outside the timing) on the same pixels as 1 x 1 tiles
-  (their 10 Presto bands pre-cut in memory, each with its own (lat, lon), the same month), 8192 per run.
+  threads as the plugin's sessions, created and warmed up outside the timing) on the raster's pixels as 1 x 1
+  tiles (their 10 Presto bands pre-cut in memory, each with its own (lat, lon), the same month), 8192 per run.
 
-pixels/s = the raster's pixels / seconds. The two alternate (A B, B A, …) so that both see the same machine
-load; the ratio is computed per pair and the median, minimum and maximum are reported. The peak RSS of the
-process during the dense maps is reported too (the map holds one strip at a time).
+The machine is shared and its load swings within minutes, so the two are interleaved finely: beside each of the
+dense map's encoder runs (8192 pixels), the bare session runs on the raster's next 8192 pixels (cycling), before
+or after it in turn. The dense map's time is its wall time minus the bare runs'; pixels/s = the raster's pixels
+/ that time, the bare encoder's = its pixels / its time; their ratio is measured in each run, and the median,
+minimum and maximum over ``--runs`` runs are reported. Memory: the growth of the process's RSS during a dense
+map (peak sampled every 20 ms, minus the RSS before it; the bare session is warmed up on 8192 pixels first).
 """
 
 from __future__ import annotations
@@ -82,49 +85,72 @@ def bare_pixels(job) -> dict[str, np.ndarray]:
             "month": np.full(len(rows), job.classifier.month, np.int64), "band_mask": job.classifier.band_mask}
 
 
-def bare_encoder(inputs: dict[str, np.ndarray], threads: int) -> float:
-    """Pixels/s of the bare encoder session on ``inputs``, 8192 pixels per run."""
-    import onnxruntime as ort
+class Interleaved:
+    """The dense map's encoder session, with a run of the bare encoder session beside each of its runs (on the
+    raster's next 8192 pixels, cycling; the order alternates), so that both see the same machine load."""
 
-    from qgis_csp_plugin.contract.onnx_model import PIXELS_PER_RUN
+    def __init__(self, inner, bare, inputs: dict[str, np.ndarray]) -> None:
+        self.inner, self.bare, self.inputs = inner, bare, inputs
+        self.runs = self.pixels = self.bare_pixels = self.next = 0
+        self.bare_s = 0.0
+
+    def run(self, names, feeds):
+        self.runs += 1
+        self.pixels += len(feeds["image"])
+        if self.runs % 2:
+            out = self.inner.run(names, feeds)
+            self._bare()
+            return out
+        self._bare()
+        return self.inner.run(names, feeds)
+
+    def _bare(self) -> None:
+        from qgis_csp_plugin.contract.onnx_model import PIXELS_PER_RUN
+
+        part = slice(self.next, self.next + PIXELS_PER_RUN)
+        feeds = {k: (v if k == "band_mask" else v[part]) for k, v in self.inputs.items()}
+        start = time.perf_counter()
+        self.bare.run(None, feeds)
+        self.bare_s += time.perf_counter() - start
+        self.bare_pixels += len(feeds["image"])
+        self.next = 0 if self.next + PIXELS_PER_RUN >= len(self.inputs["image"]) else self.next + PIXELS_PER_RUN
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def bare_session(threads: int):
+    """``models/presto_encoder.onnx`` in a bare onnxruntime session (the plugin's intra-op threads)."""
+    import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(PRESTO), options, providers=["CPUExecutionProvider"])
-    n = len(inputs["image"])
-
-    def feeds(start: int) -> dict[str, np.ndarray]:
-        part = slice(start, start + PIXELS_PER_RUN)
-        return {k: (v if k == "band_mask" else v[part]) for k, v in inputs.items()}
-
-    session.run(None, feeds(0))  # warm-up
-    start = time.perf_counter()
-    for first in range(0, n, PIXELS_PER_RUN):
-        session.run(None, feeds(first))
-    return n / (time.perf_counter() - start)
+    return ort.InferenceSession(str(PRESTO), options, providers=["CPUExecutionProvider"])
 
 
-def dense_map(layer, model: Path, folder: Path) -> tuple[float, float, object, dict[str, int]]:
-    """(pixels/s of execute, seconds of prepare, the result, encoder pixels: own and filled tiles)."""
+def dense_map(layer, model: Path, folder: Path, bare, inputs: dict[str, np.ndarray]) -> dict[str, object]:
+    """One dense map with the bare encoder interleaved: pixels/s of each, seconds of prepare, encoder pixels, and
+    the growth of the RSS during the map."""
+    from qgis_csp_plugin.contract.onnx_model import PIXELS_PER_RUN
     from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 
     outputs = {"classes": folder / "classes.tif", "probability": folder / "probability.tif"}
     start = time.perf_counter()
     job = prepare(ClassifyRequest(layer, model, outputs, stride=1))
     prepared = time.perf_counter()
-    encoder, counts = job.pixel_mapper.encoder, {"runs": 0, "pixels": 0}
-    run = encoder.run
-
-    def counted(**feeds):
-        counts["runs"] += 1
-        counts["pixels"] += len(feeds["image"])
-        return run(**feeds)
-
-    encoder.run = counted
-    results, _ = job.execute()
-    seconds = time.perf_counter() - prepared
-    return job.grid.n_tiles / seconds, prepared - start, results, counts
+    encoder = job.pixel_mapper.encoder
+    encoder.session = Interleaved(encoder.session, bare, inputs)
+    bare.run(None, {k: (v if k == "band_mask" else v[:PIXELS_PER_RUN]) for k, v in inputs.items()})  # warm-up
+    before = psutil.Process().memory_info().rss
+    executing = time.perf_counter()
+    with PeakRss() as rss:
+        results, _ = job.execute()
+    dense_s = time.perf_counter() - executing - encoder.session.bare_s
+    session = encoder.session
+    return {"dense": job.grid.n_tiles / dense_s, "bare": session.bare_pixels / session.bare_s,
+            "prepare": prepared - start, "results": results, "encoder_pixels": session.pixels,
+            "encoder_runs": session.runs, "peak": rss.peak - before, "seconds": dense_s}
 
 
 def main() -> None:
@@ -157,36 +183,30 @@ def main() -> None:
         job = prepare(ClassifyRequest(layer, model, {}, stride=1))
         inputs = bare_pixels(job)
         threads = current_runtime().threads
-        dense, bare, prepare_s, ratios, peaks = [], [], [], [], []
+        bare = bare_session(threads)
+        runs = []
         for run in range(args.runs):
-            order = ("dense", "bare") if run % 2 == 0 else ("bare", "dense")
-            pair = {}
-            for what in order:
-                if what == "dense":
-                    with PeakRss() as rss:
-                        pair["dense"], seconds, results, counts = dense_map(layer, model, folder)
-                    peaks.append(rss.peak)
-                    prepare_s.append(seconds)
-                else:
-                    pair["bare"] = bare_encoder(inputs, threads)
-            dense.append(pair["dense"])
-            bare.append(pair["bare"])
-            ratios.append(pair["dense"] / pair["bare"])
-            print(f"pair {run + 1} ({' then '.join(order)}): dense {pair['dense']:,.0f} px/s, bare {pair['bare']:,.0f} "
-                  f"px/s, ratio {ratios[-1]:.3f}, load avg {psutil.getloadavg()[0]:.1f}", flush=True)
-        grid = job.grid
-        print(f"\nraster: {grid.n_cols} x {grid.n_rows} px ({grid.n_tiles:,} pixels, {results.classified:,} "
+            runs.append(dense_map(layer, model, folder, bare, inputs))
+            r = runs[-1]
+            print(f"run {run + 1}: dense map {r['dense']:,.0f} px/s ({r['seconds']:.0f} s), bare encoder "
+                  f"{r['bare']:,.0f} px/s, ratio {r['dense'] / r['bare']:.3f}, load avg {psutil.getloadavg()[0]:.1f}",
+                  flush=True)
+        grid, last = job.grid, runs[-1]
+        ratios = [r["dense"] / r["bare"] for r in runs]
+        print(f"\nraster: {grid.n_cols} x {grid.n_rows} px ({grid.n_tiles:,} pixels, {last['results'].classified:,} "
               f"classified) of real EuroSAT patches; classifier: {job.model.metadata.training['features']} on Presto, "
               f"{job.pixel_mapper.tile_size} px tiles")
-        print(f"encoder pixels in the dense map: {counts['pixels']:,} in {counts['runs']} runs = {grid.n_tiles:,} "
-              f"pixels + {counts['pixels'] - grid.n_tiles:,} filled tiles at the layer's edges "
-              f"({counts['pixels'] / grid.n_tiles - 1:.1%} more than the bare encoder)")
+        print(f"encoder pixels in the dense map: {last['encoder_pixels']:,} in {last['encoder_runs']} runs = "
+              f"{grid.n_tiles:,} pixels + {last['encoder_pixels'] - grid.n_tiles:,} filled tiles at the layer's edges "
+              f"({last['encoder_pixels'] / grid.n_tiles - 1:.1%} more than the bare encoder)")
+        prepare_s = np.median([r["prepare"] for r in runs])
+        peak = max(r["peak"] for r in runs) / 1024 ** 3
         print(f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} CPU(s), onnxruntime "
-              f"intra-op threads {threads or 'default (all cores)'}; prepare {np.median(prepare_s):.2f} s "
-              f"(not in the dense time); peak RSS during the dense maps {max(peaks) / 1024 ** 3:.2f} GiB")
-        print(f"dense map   : {', '.join(f'{r:,.0f}' for r in dense)} px/s")
-        print(f"bare encoder: {', '.join(f'{r:,.0f}' for r in bare)} px/s")
-        print(f"ratio dense/bare per pair: {', '.join(f'{r:.3f}' for r in ratios)}; median {np.median(ratios):.3f} "
+              f"intra-op threads {threads or 'default (all cores)'}; prepare {prepare_s:.2f} s (not in the dense "
+              f"time); the RSS grew by at most {peak:.2f} GiB during a dense map")
+        print("dense map   : " + ", ".join(f"{r['dense']:,.0f}" for r in runs) + " px/s")
+        print("bare encoder: " + ", ".join(f"{r['bare']:,.0f}" for r in runs) + " px/s")
+        print(f"ratio dense/bare per run: {', '.join(f'{r:.3f}' for r in ratios)}; median {np.median(ratios):.3f} "
               f"(min {min(ratios):.3f}, max {max(ratios):.3f}; goal >= 0.8)")
         del layer, job
     app.exitQgis()

@@ -59,7 +59,6 @@ class PixelMapResult:
     """What a map of every pixel covered: the pixel grid (one cell per pixel) and the counts."""
 
     grid: TileGrid
-    class_names: list[str]
     classified: int
     nodata: int
     tile_size: int
@@ -122,8 +121,7 @@ class PixelMapper:
             carry = rows.last(size - 1)
             if progress is not None:
                 progress(100.0 * (done + 1) / len(strips))
-        return PixelMapResult(grid, list(self.classifier.model.metadata.class_names), classified,
-                              grid.n_tiles - classified, size)
+        return PixelMapResult(grid, classified, grid.n_tiles - classified, size)
 
     def _input_rows(self, grid: TileGrid, reader: PixelReader, i0: int, i1: int, width: int,
                     tick: Callable[[float], None], canceled: IsCanceled | None) -> _Rows:
