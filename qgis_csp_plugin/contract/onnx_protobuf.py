@@ -6,12 +6,14 @@ fields in any number and order, so a model is written field by field and a graph
 *appending* fields to its ``GraphProto``. Field numbers are those of ``onnx/onnx.proto``. Used by
 :mod:`.knn_prior` (graphs that carry their training points), in the trainer and in the plugin alike, and by
 the plugin's classifier heads (:mod:`qgis_csp_plugin.core.onnx_head`); the trainer's tests check the
-results with ``onnx.checker``.
+results with ``onnx.checker``. The readers (:func:`read_tensor`, :func:`read_node`) let the plugin read a head
+back from a file it wrote (:mod:`qgis_csp_plugin.core.pixel_head`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -167,3 +169,59 @@ def default_opset(model: bytes) -> int:
             if domain in DEFAULT_DOMAINS:
                 return version
     raise CspError("the model imports no ONNX operator set")
+
+
+def read_tensor(payload: bytes) -> tuple[str, np.ndarray]:
+    """Name and values of a float32 or int64 ``TensorProto`` payload (``raw_data`` or packed ``float_data``)."""
+    dims: list[int] = []
+    data_type, name, raw, floats = 0, "", None, None
+    for number, wire, _, value in fields(payload):
+        if number == 1:
+            dims += packed_varints(value) if wire == LENGTH_DELIMITED else [read_varint(value, 0)[0]]
+        elif number == 2 and wire == VARINT:
+            data_type = read_varint(value, 0)[0]
+        elif number == 8 and wire == LENGTH_DELIMITED:
+            name = value.decode()
+        elif number == 9 and wire == LENGTH_DELIMITED:
+            raw = value
+        elif number == 4 and wire == LENGTH_DELIMITED:
+            floats = value
+    kinds = {FLOAT: "<f4", INT64: "<i8"}
+    data = raw if raw is not None else floats if data_type == FLOAT else None
+    if data_type not in kinds or data is None:
+        raise CspError(f"the tensor {name!r} is not stored as float32 or int64 raw data")
+    values = np.frombuffer(data, dtype=kinds[data_type])
+    if values.size != int(np.prod(dims, dtype=np.int64)):
+        raise CspError(f"the tensor {name!r} holds {values.size} values for the shape {dims}")
+    return name, values.reshape(dims).astype(values.dtype.newbyteorder("="))
+
+
+def packed_varints(buf: bytes) -> list[int]:
+    """The integers of a packed repeated varint field."""
+    values, pos = [], 0
+    while pos < len(buf):
+        value, pos = read_varint(buf, pos)
+        values.append(value)
+    return values
+
+
+@dataclass(frozen=True)
+class Node:
+    """A ``NodeProto``: operator, input and output tensor names, node name and attribute names."""
+
+    op_type: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    name: str
+    attributes: tuple[str, ...]
+
+
+def read_node(payload: bytes) -> Node:
+    """The :class:`Node` of a ``NodeProto`` payload."""
+    parts: dict[int, list[bytes]] = {1: [], 2: [], 3: [], 4: [], 5: []}
+    for number, wire, _, value in fields(payload):
+        if number in parts and wire == LENGTH_DELIMITED:
+            parts[number].append(value)
+    text = {n: tuple(v.decode() for v in parts[n]) for n in (1, 2, 3, 4)}
+    return Node(text[4][0] if text[4] else "", text[1], text[2], text[3][0] if text[3] else "",
+                tuple(name_of(a) for a in parts[5]))

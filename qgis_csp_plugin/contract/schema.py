@@ -14,6 +14,9 @@ version-3 fields, still load):
   missing, fed as zeros and masked), ``latlon`` float32 ``(N, 2)`` (the tile centres) and ``month``
   int64 ``(N,)`` (calendar month 1-12 of the acquisition); ``spectral`` then says which bands are
   maskable, in which groups, at which wavelengths, and whether the model embeds pixels or tiles.
+* an ``image_classifier`` with ``dense_pixels`` (version 3, optional) is a pixel encoder + the plugin's
+  feature head (:mod:`qgis_csp_plugin.core.onnx_head`): Classify can map every pixel from per-pixel
+  embeddings (:mod:`qgis_csp_plugin.core.pixel_map`) instead of one tile per pixel.
 * classifiers output ``probabilities`` ``(N, n_classes)``; image and location encoders output
   ``embedding`` ``(N, embedding_dim)``.
 
@@ -149,6 +152,7 @@ class ModelMetadata:
     spectral: Spectral | None = None
     extra_inputs: list[str] = field(default_factory=list)
     source_band_labels: list[str | None] | None = None
+    dense_pixels: bool = False
     coordinate_order: str = COORDINATE_ORDER
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -222,6 +226,12 @@ class ModelMetadata:
         else:
             _check(not self.extra_inputs and self.spectral is None and self.source_band_labels is None,
                    "extra_inputs, spectral and source_band_labels are only meaningful for image models")
+        _check(isinstance(self.dense_pixels, bool), "dense_pixels must be true or false")
+        if self.dense_pixels:
+            _check(self.kind == Kind.IMAGE_CLASSIFIER and self.spectral is not None
+                   and self.spectral.consumes == "pixels",
+                   "dense_pixels (maps of every pixel) needs an image_classifier on a pixel encoder "
+                   "(spectral.consumes = pixels)")
         if self.has_location_input:
             _check(isinstance(self.location_encoder, dict) and "name" in self.location_encoder,
                    "location_encoder must be a dict with at least 'name' and 'params'")
@@ -366,6 +376,8 @@ class ModelMetadata:
             lines.append(_describe_spectral(self.spectral))
         if self.extra_inputs:
             lines.append(f"extra inputs: {', '.join(self.extra_inputs)}")
+        if self.dense_pixels:
+            lines.append("maps every pixel at stride 1 (each from the tile centred on it, from per-pixel embeddings)")
         if self.location_encoder:
             params = self.location_encoder.get("params", {})
             shown = ", ".join(f"{k}={v}" for k, v in params.items() if not isinstance(v, (list, dict)))

@@ -74,6 +74,14 @@ class TileResults:
         ids[self.skipped] = -1
         return ids
 
+    @property
+    def what(self) -> str:
+        return f"{len(self.indices):,} tiles of {self.grid.tile_size} px"
+
+    @property
+    def summary(self) -> str:
+        return f"classified {len(self.indices):,} tiles, {int(self.skipped.sum()):,} all-nodata tiles skipped"
+
 
 def read_strip(reader: PixelReader, strip: Strip, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixels of a strip; the part outside the layer is invalid and never requested."""

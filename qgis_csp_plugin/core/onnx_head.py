@@ -45,6 +45,9 @@ from .tile_features import EMBEDDING, STATISTIC_BLOCKS
 
 HEAD_PREFIX = "geossl_head"
 FEATURES_TENSOR = f"{HEAD_PREFIX}_features"  # the concatenated, unstandardised features (for tests)
+#: The tensor each feature block is read from (:mod:`.pixel_head` reads a head back by these names).
+BLOCK_TENSORS = {EMBEDDING: EMBEDDING_OUTPUT, "mean": f"{HEAD_PREFIX}_band_mean", "std": f"{HEAD_PREFIX}_band_std",
+                 "centre": f"{HEAD_PREFIX}_centre"}
 MIN_STATISTICS_OPSET = 10  # Slice with starts/ends as inputs
 REDUCE_AXES_AS_INPUT = 18  # ReduceMean's axes: an attribute before opset 18, an input from 18
 ENCODER_FIELDS = (GRAPH_NODE, GRAPH_INITIALIZER, GRAPH_VALUE_INFO, GRAPH_QUANTIZATION, GRAPH_SPARSE_INITIALIZER)
@@ -121,7 +124,7 @@ def _graph_with_head(graph: bytes, blocks: tuple[str, ...], head: LogisticModel,
         raise CspError(f"the encoder graph must have the single output {EMBEDDING_OUTPUT!r}, found {outputs}")
     nodes = _Nodes()
     columns = _statistics(nodes, blocks, opset, inputs)
-    columns[EMBEDDING] = EMBEDDING_OUTPUT
+    columns[EMBEDDING] = BLOCK_TENSORS[EMBEDDING]
     features = nodes.op("Concat", [columns[b] for b in blocks], "features", axis=1)
     centred = nodes.op("Sub", [features, nodes.constant("feature_mean", head.mean.astype(np.float32))], "centred")
     scaled = nodes.op("Div", [centred, nodes.constant("feature_scale", head.scale.astype(np.float32))], "standardised")
@@ -146,12 +149,12 @@ def _statistics(nodes: _Nodes, blocks: tuple[str, ...], opset: int, inputs: list
     if "mean" in wanted or "std" in wanted:
         mean = _reduce_mean(nodes, IMAGE_INPUT, "band_mean_hw", True, opset)
         if "mean" in wanted:
-            columns["mean"] = nodes.op("Flatten", [mean], "band_mean", axis=1)
+            columns["mean"] = nodes.op("Flatten", [mean], "band_mean", output=BLOCK_TENSORS["mean"], axis=1)
     if "std" in wanted:
         deviation = nodes.op("Sub", [IMAGE_INPUT, mean], "deviation")
         squared = nodes.op("Mul", [deviation, deviation], "squared_deviation")
         variance = _reduce_mean(nodes, squared, "band_variance", False, opset)
-        columns["std"] = nodes.op("Sqrt", [variance], "band_std")
+        columns["std"] = nodes.op("Sqrt", [variance], "band_std", output=BLOCK_TENSORS["std"])
     if "centre" in wanted:
         int64 = np.int64
         shape = nodes.op("Shape", [IMAGE_INPUT], "image_shape")
@@ -162,7 +165,7 @@ def _statistics(nodes: _Nodes, blocks: tuple[str, ...], opset: int, inputs: list
         end = nodes.op("Add", [start, nodes.constant("one", np.array([1], int64))], "centre_end")
         pixel = nodes.op("Slice", [IMAGE_INPUT, start, end, nodes.constant("axes_hw", np.array([2, 3], int64))],
                          "centre_pixel")
-        columns["centre"] = nodes.op("Flatten", [pixel], "centre", axis=1)
+        columns["centre"] = nodes.op("Flatten", [pixel], "centre", output=BLOCK_TENSORS["centre"], axis=1)
     return columns
 
 

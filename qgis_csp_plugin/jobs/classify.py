@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+from osgeo import gdal, ogr
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsGeometry,
@@ -32,6 +34,7 @@ from ..core.classify import Classifier, PixelReader, TileResults, check_pixel_me
 from ..core.default_models import find_default_model
 from ..core.dense import average_overlaps
 from ..core.kinds import OutputKind
+from ..core.pixel_map import PixelMapper, PixelMapResult
 from ..core.progress import IsCanceled, Progress
 from ..core.staging import StagedOutputs, check_output_paths
 from ..core.tiling import MAX_TILES, Extent, ExtentError, TileGrid
@@ -40,6 +43,8 @@ from ..qgis_io.layers import (
     load_class_raster,
     load_probability_raster,
     load_tile_vector,
+    open_pixel_raster,
+    pixel_rows,
     write_class_raster,
     write_probability_raster,
     write_tile_vector,
@@ -59,7 +64,7 @@ class ClassifyRequest:
     resolution_m: float | None = None
     tile_size: int | None = None
     overlap: float | None = None
-    stride: int | None = None
+    stride: int | None = None  # 1 with a classifier that says dense_pixels: every pixel (core.pixel_map)
     bands: BandChoice | None = None  # None: by name, as at training, by sensor or position (band_mapping)
     sensor: str | None = None  # a key of contract.bands.SENSORS; None: from the file name
     acquired: date | None = None  # acquisition date (month input); None: from the file name/metadata, else July
@@ -85,10 +90,20 @@ class ClassifyJob:
     warnings: list[str] = field(default_factory=list)
     prior_exponent: float | None = None  # the α fused with; None without a prior
     remarks: list[str] = field(default_factory=list)  # facts for the log: resampling, bands used/masked, month…
+    pixel_mapper: PixelMapper | None = None  # maps every pixel; ``grid`` is then the pixel grid (1 px cells)
 
     @property
     def description(self) -> str:
         return f"CSP: classify {self.request.layer.name()}"
+
+    @property
+    def plan(self) -> str:
+        """What the run will classify, for the log."""
+        grid, name = self.grid, self.model.metadata.name
+        if self.pixel_mapper is not None:
+            return (f"every pixel: {grid.n_tiles:,} pixels ({grid.n_cols} x {grid.n_rows}), each from the "
+                    f"{self.pixel_mapper.tile_size} px tile centred on it, with {name} (per-pixel embeddings)")
+        return f"{grid.n_tiles:,} tiles ({grid.n_cols} x {grid.n_rows}) of {grid.tile_size} px with {name}"
 
     @property
     def notes(self) -> list[str]:
@@ -96,14 +111,17 @@ class ClassifyJob:
         return [m.runtime_note for m in (self.model, self.classifier.prior) if m is not None] + self.remarks
 
     def execute(self, progress: Progress | None = None,
-                canceled: IsCanceled | None = None) -> tuple[TileResults, dict[str, Path]]:
+                canceled: IsCanceled | None = None) -> tuple[TileResults | PixelMapResult, dict[OutputKind, Path]]:
         """Classify and write the requested outputs; nothing is left behind on error or cancel.
 
         With a stride below half the tile size, each cell's probabilities are averaged over the tiles
-        that contain it (:func:`~..core.dense.average_overlaps`)."""
+        that contain it (:func:`~..core.dense.average_overlaps`); maps of every pixel are written strip
+        by strip (:mod:`~..core.pixel_map`)."""
+        if self.pixel_mapper is not None:
+            return self._map_every_pixel(progress, canceled)
         results = average_overlaps(self.classifier.run(self.grid, self.reader, self.keep, progress, canceled))
-        writers = {"vector": write_tile_vector, "classes": write_class_raster,
-                   "probability": write_probability_raster}
+        writers = {OutputKind.VECTOR: write_tile_vector, OutputKind.CLASSES: write_class_raster,
+                   OutputKind.PROBABILITY: write_probability_raster}
         written = {}
         with StagedOutputs() as staging:
             for kind, final in self.request.outputs.items():
@@ -112,6 +130,24 @@ class ClassifyJob:
                     written[kind] = Path(final)
             staging.commit()
         return results, written
+
+    def _map_every_pixel(self, progress: Progress | None,
+                         canceled: IsCanceled | None) -> tuple[PixelMapResult, dict[OutputKind, Path]]:
+        outputs = {kind: Path(final) for kind, final in self.request.outputs.items()
+                   if final is not None and kind != OutputKind.VECTOR}  # tile polygons: one per pixel, not written
+        names = list(self.model.metadata.class_names)
+        with StagedOutputs() as staging:
+            with ExitStack() as files:
+                rasters = {kind: files.enter_context(open_pixel_raster(kind, staging.path(final), self.grid, names,
+                                                                       self.crs)) for kind, final in outputs.items()}
+
+                def write(row0: int, ids: np.ndarray, probabilities: np.ndarray) -> None:
+                    for kind, raster in rasters.items():
+                        raster.write(row0, pixel_rows(kind, ids, probabilities))
+
+                results = self.pixel_mapper.run(self.grid, self.reader, write, self.keep, progress, canceled)
+            staging.commit()
+        return results, outputs
 
 
 def prepare(request: ClassifyRequest) -> ClassifyJob:
@@ -131,10 +167,16 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     extent = _processing_extent(request)
     plan = read_plan(layer, model, extent, request.resolution_m, request.tile_size, request.bands, request.sensor,
                      request.acquired)
-    grid = _tile_grid(request, plan)
+    every_pixel = _every_pixel(request, model)
+    grid = _tile_grid(request, plan, every_pixel)
     warnings = plan.warnings + ([model.provider_warning] if model.provider_warning else [])
-    check_pixel_memory(grid, len(meta.bands), request.batch_size)
-    keep = _polygon_mask(grid, request.polygons) if request.polygons is not None else None
+    if every_pixel:
+        warnings += _every_pixel_outputs(request)
+    else:
+        check_pixel_memory(grid, len(meta.bands), request.batch_size)
+    keep = None
+    if request.polygons is not None:
+        keep = (_pixel_polygon_mask if every_pixel else _polygon_mask)(grid, request.polygons)
     inputs = plan.layer_inputs()
     warnings += inputs.warnings
     prior, to_latlon, exponent = None, None, None
@@ -156,12 +198,42 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
         exponent = chosen.value
     classifier = Classifier(model, prior, to_latlon, inputs.transform, request.batch_size,
                             1.0 if exponent is None else exponent, inputs.mapping.band_mask, inputs.month)
+    mapper = PixelMapper(classifier, plan.tile_size) if every_pixel else None
     return ClassifyJob(request, model, classifier, grid, keep, inputs.reader, crs, warnings, exponent,
-                       plan.notes + inputs.notes)
+                       plan.notes + inputs.notes, mapper)
 
 
-def _tile_grid(request: ClassifyRequest, plan: ReadPlan) -> TileGrid:
-    """The grid of the plan's tiles over its extent, ``request.stride`` (or the overlap) apart."""
+def _every_pixel(request: ClassifyRequest, model: OnnxModel) -> bool:
+    """Stride 1 with a classifier that says ``dense_pixels`` maps every pixel; stride 1 with another classifier
+    on a pixel encoder is refused (one tile per pixel would embed each pixel tile size² times)."""
+    if request.stride != 1:
+        return False
+    meta = model.metadata
+    if meta.dense_pixels:
+        return True
+    if meta.spectral is not None and meta.spectral.consumes == "pixels":
+        raise CspError(f"{model.path.name} does not say it can map every pixel (metadata dense_pixels), and one tile "
+                       "per pixel would embed every pixel once per tile: retrain it with csp:train_classifier, which "
+                       "builds classifiers that map every pixel at stride 1, or choose a stride of 2 px or more")
+    return False
+
+
+def _every_pixel_outputs(request: ClassifyRequest) -> list[str]:
+    """Maps of every pixel are rasters: the tile polygons (one per pixel) are not written."""
+    vector = request.outputs.get(OutputKind.VECTOR) is not None
+    rasters = [kind for kind, path in request.outputs.items() if path is not None and kind != OutputKind.VECTOR]
+    if vector and not rasters:
+        raise CspError("a map of every pixel (stride 1) is written as class and probability rasters, not as tile "
+                       "polygons (one per pixel): choose a class or probability raster output")
+    if vector:
+        return ["stride 1 maps every pixel: the class and probability rasters are written, the tile polygons "
+                "(one per pixel) are not"]
+    return []
+
+
+def _tile_grid(request: ClassifyRequest, plan: ReadPlan, every_pixel: bool = False) -> TileGrid:
+    """The grid of the plan's tiles over its extent, ``request.stride`` (or the overlap) apart; ``every_pixel``:
+    the pixel grid (1 px cells; no tile limit, as a map of every pixel holds one strip at a time)."""
     overlap = plan.model.metadata.overlap if request.overlap is None else request.overlap
     if request.stride is not None:
         if not 1 <= request.stride <= plan.tile_size:
@@ -169,8 +241,10 @@ def _tile_grid(request: ClassifyRequest, plan: ReadPlan) -> TileGrid:
                            f"{request.stride}")
         overlap = 1 - request.stride / plan.tile_size
     extent = plan.extent
-    grid = TileGrid.cover(Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
-                          plan.res_x, plan.res_y, plan.tile_size, overlap)
+    area = Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())
+    if every_pixel:
+        return TileGrid.cover(area, plan.res_x, plan.res_y, 1, 0.0)
+    grid = TileGrid.cover(area, plan.res_x, plan.res_y, plan.tile_size, overlap)
     if request.max_tiles is not None:
         grid.check_tile_count(request.max_tiles)
     return grid
@@ -203,6 +277,22 @@ def _polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:
         keep[index] = engine.intersects(tile.constGet())
     if not keep.any():
         raise ExtentError("no tile intersects the chosen polygons")
+    return keep
+
+
+def _pixel_polygon_mask(grid: TileGrid, polygons: QgsGeometry) -> np.ndarray:
+    """True for the pixels of a pixel grid that touch ``polygons`` (GDAL rasterisation, all touched)."""
+    raster = gdal.GetDriverByName("MEM").Create("", grid.n_cols, grid.n_rows, 1, gdal.GDT_Byte)
+    raster.SetGeoTransform(grid.cell_geotransform())
+    source = (ogr.GetDriverByName("MEM") or ogr.GetDriverByName("Memory")).CreateDataSource("")  # GDAL >= 3.11, older
+    layer = source.CreateLayer("polygons")
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkb(bytes(polygons.asWkb())))
+    layer.CreateFeature(feature)
+    gdal.RasterizeLayer(raster, [1], layer, burn_values=[1], options=["ALL_TOUCHED=TRUE"])
+    keep = raster.GetRasterBand(1).ReadAsArray().astype(bool).ravel()
+    if not keep.any():
+        raise ExtentError("no pixel intersects the chosen polygons")
     return keep
 
 

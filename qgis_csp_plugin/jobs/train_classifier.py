@@ -359,6 +359,8 @@ def _classifier_metadata(job: TrainClassifierJob, class_names: list[str], counts
         "description": f"logistic regression on {_feature_description(names, encoder.name)}, trained in QGIS on "
                        f"{request.labels.name()}.{request.class_field}",
         "class_names": class_names, "class_colors": colors, "tile_size": job.tile_size,
+        # a pixel encoder + this head: Classify can map every pixel from per-pixel embeddings (core.pixel_map)
+        "dense_pixels": encoder.spectral is not None and encoder.spectral.consumes == "pixels",
         "training": {"encoder": encoder.name, "encoder_training": encoder.training, "labels": request.labels.name(),
                      "class_field": request.class_field, "geometry": job.samples.geometry,
                      "samples_per_class": dict(zip(class_names, counts.tolist())), "dropped_samples": dropped,

@@ -7,6 +7,7 @@ from pathlib import Path
 from qgis.core import (
     Qgis,
     QgsProcessingAlgorithm,
+    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterBoolean,
@@ -16,6 +17,7 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
+    QgsProcessingUtils,
 )
 
 from ..contract.errors import CspError
@@ -61,7 +63,11 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 f"Tiles without any valid pixel are skipped: class 'nodata', class_id -1. STRIDE (px) below the "
                 f"tile size gives dense maps: the class raster has one cell per stride, and each cell's "
                 f"probabilities are the mean over all tiles that contain it (e.g. 64 px tiles, 8 px stride: "
-                f"49 tiles per cell).")
+                f"49 tiles per cell). STRIDE 1 with a classifier built by csp:train_classifier on a pixel encoder "
+                f"(Presto) maps every pixel: each pixel gets the class of the tile centred on it, computed from "
+                f"per-pixel embeddings at about the encoder's own speed; only the class and probability rasters "
+                f"are written (temporary files when not set), not the tile polygons, and MAX_TILES does not "
+                f"apply (one strip of rows is held at a time).")
 
     def createInstance(self) -> ClassifyAlgorithm:  # noqa: N802
         return ClassifyAlgorithm()
@@ -80,7 +86,8 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                                                        Qgis.ProcessingNumberParameterType.Double, -1.0,
                                                        minValue=-1.0, maxValue=0.95))
         self.addParameter(QgsProcessingParameterNumber(
-            "STRIDE", "Stride in px for dense maps (0 = from the overlap; <= tile size)",
+            "STRIDE", "Stride in px for dense maps (0 = from the overlap; 1 = every pixel with pixel-encoder "
+            "classifiers; <= tile size)",
             Qgis.ProcessingNumberParameterType.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber("BATCH_SIZE", "Batch size",
                                                        Qgis.ProcessingNumberParameterType.Integer, 16, minValue=1))
@@ -109,6 +116,9 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         try:
             outputs = {kind: self._output_path(parameters, name, context) for kind, name in OUTPUT_PARAMETERS.items()}
             outputs = {kind: path for kind, path in outputs.items() if path is not None}
+            stride = self.parameterAsInt(parameters, "STRIDE", context) or None
+            if stride == 1 and not {OutputKind.CLASSES, OutputKind.PROBABILITY} & set(outputs):
+                outputs.update(self._temporary_rasters(context))
             bands, sensor, acquired = band_parameter_values(self, parameters, context)
             request = ClassifyRequest(
                 layer=layer,
@@ -119,7 +129,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 resolution_m=self.parameterAsDouble(parameters, "RESOLUTION", context) or None,
                 tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context) or None,
                 overlap=self._overlap(parameters, context),
-                stride=self.parameterAsInt(parameters, "STRIDE", context) or None,
+                stride=stride,
                 bands=bands, sensor=sensor, acquired=acquired,
                 batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
                 use_prior=self.parameterAsBool(parameters, "USE_LOCATION_PRIOR", context),
@@ -133,15 +143,13 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
                 feedback.pushInfo(note)
             for warning in job.warnings:
                 feedback.pushWarning(warning)
-            feedback.pushInfo(f"{job.grid.n_tiles:,} tiles ({job.grid.n_cols} x {job.grid.n_rows}) of "
-                              f"{job.grid.tile_size} px with {job.model.metadata.name}")
+            feedback.pushInfo(job.plan)
             results, written = job.execute(feedback.setProgress, feedback.isCanceled)
         except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
         except CspError as exc:
             raise QgsProcessingException(str(exc)) from exc
-        feedback.pushInfo(f"classified {len(results.indices):,} tiles, {int(results.skipped.sum()):,} all-nodata "
-                          "tiles skipped")
+        feedback.pushInfo(results.summary)
         self._style_outputs(context, layer.name(), job.model.metadata, written)
         return {OUTPUT_PARAMETERS[kind]: str(path) for kind, path in written.items()}
 
@@ -155,6 +163,18 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         if path.suffix.lower() not in OUTPUT_SUFFIXES[name]:
             raise CspError(f"{name} must be a {' or '.join(OUTPUT_SUFFIXES[name])} file, got {path.name}")
         return path
+
+    def _temporary_rasters(self, context) -> dict[OutputKind, Path]:
+        """Stride 1 without raster outputs: temporary class and probability rasters, loaded when the run ends
+        (a map of every pixel is written as rasters, not as one polygon per pixel)."""
+        paths = {}
+        for kind in (OutputKind.CLASSES, OutputKind.PROBABILITY):
+            name = OUTPUT_PARAMETERS[kind]
+            path = QgsProcessingUtils.generateTempFilename(f"{kind}.tif", context)
+            details = QgsProcessingContext.LayerDetails(str(kind), context.project(), name)
+            context.addLayerToLoadOnCompletion(path, details)
+            paths[kind] = Path(path)
+        return paths
 
     def _model_path(self, parameters, context, band_count: int) -> Path:
         given = self.parameterAsFile(parameters, "MODEL", context)

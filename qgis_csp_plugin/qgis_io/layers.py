@@ -29,7 +29,9 @@ from ..contract.errors import CspError
 from ..core.classify import TileResults
 from ..core.gdal_calls import closing_errors, gdal_call
 from ..core.geotiff import CLASS_NAMES_KEY, GeoTiffWriter
+from ..core.kinds import OutputKind
 from ..core.tile_table import field_aliases, field_specs, rows
+from ..core.tiling import TileGrid
 from .styling import apply_categorized, apply_paletted, apply_pseudocolor, class_colors
 
 CLASS_NODATA = 255
@@ -149,17 +151,43 @@ def write_cell_raster(path: Path, results: TileResults, values: np.ndarray, noda
 
 
 def write_class_raster(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
-    ids = results.class_ids
-    values = np.where(ids < 0, CLASS_NODATA, ids).astype(np.uint8)
-    write_cell_raster(path, results, values, CLASS_NODATA, gdal.GDT_Byte, crs, categories=results.class_names)
+    write_cell_raster(path, results, class_values(results.class_ids), CLASS_NODATA, gdal.GDT_Byte, crs,
+                      categories=results.class_names)
 
 
 def write_probability_raster(path: Path, results: TileResults, crs: QgsCoordinateReferenceSystem) -> None:
     """Float32 probability of the predicted class per tile."""
-    values = np.nan_to_num(np.nanmax(np.where(results.skipped[:, None], 0, results.probabilities), axis=1),
-                           nan=0.0).astype(np.float32)
-    values[results.skipped] = PROBABILITY_NODATA
+    values = probability_values(results.probabilities, results.skipped)
     write_cell_raster(path, results, values, PROBABILITY_NODATA, gdal.GDT_Float32, crs)
+
+
+def class_values(ids: np.ndarray) -> np.ndarray:
+    """Class ids as bytes, :data:`CLASS_NODATA` for -1."""
+    return np.where(ids < 0, CLASS_NODATA, ids).astype(np.uint8)
+
+
+def probability_values(probabilities: np.ndarray, nodata: np.ndarray) -> np.ndarray:
+    """Float32 probability of the predicted class (the last axis holds the classes), :data:`PROBABILITY_NODATA`
+    where ``nodata``."""
+    values = np.nan_to_num(np.nanmax(np.where(nodata[..., None], 0, probabilities), axis=-1),
+                           nan=0.0).astype(np.float32)
+    values[nodata] = PROBABILITY_NODATA
+    return values
+
+
+def open_pixel_raster(kind: OutputKind, path: Path, grid: TileGrid, class_names: list[str],
+                      crs: QgsCoordinateReferenceSystem) -> GeoTiffWriter:
+    """The class (``kind`` CLASSES) or probability raster of a map of every pixel (one cell per pixel of
+    ``grid``), written strip by strip with :func:`pixel_rows`; open it with ``with``."""
+    classes = kind == OutputKind.CLASSES
+    return GeoTiffWriter(path, grid.n_cols, grid.n_rows, 1, gdal.GDT_Byte if classes else gdal.GDT_Float32,
+                         grid.cell_geotransform(), crs.toWkt(Qgis.CrsWktVariant.PreferredGdal),
+                         CLASS_NODATA if classes else PROBABILITY_NODATA, categories=class_names if classes else None)
+
+
+def pixel_rows(kind: OutputKind, ids: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """The values of :func:`open_pixel_raster`'s raster for a strip's class ids (-1: nodata) and probabilities."""
+    return class_values(ids) if kind == OutputKind.CLASSES else probability_values(probabilities, ids < 0)
 
 
 def load_tile_vector(path: Path, name: str, class_names: list[str], colors: list[str] | None) -> QgsVectorLayer:

@@ -85,7 +85,10 @@ class ClassifyDialog(CspDialog):
         self.stride = _int(0, 4096)
         self.stride.setSpecialValueText("from overlap")
         self.stride.setToolTip("Dense maps: a stride below the tile size gives one class cell per stride, with "
-                               "probabilities averaged over the tiles that contain it (e.g. 64 px tiles, 8 px stride)")
+                               "probabilities averaged over the tiles that contain it (e.g. 64 px tiles, 8 px stride). "
+                               "1 = every pixel, for classifiers trained on a pixel encoder (Presto): each pixel gets "
+                               "the class of the tile centred on it, computed from per-pixel embeddings; only the "
+                               "class and probability rasters are written")
         self.bands = BandPicker()
         self.acquired = QgsDateEdit()
         self.acquired.setObjectName("csp_acquisition_date")

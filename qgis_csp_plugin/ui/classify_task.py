@@ -32,8 +32,8 @@ class ClassifyTask(BackgroundTask):
         QgsProject.instance().addMapLayers(self.layers)
         paths = list(self.written.values())
         files = ", ".join(path.name for path in paths)
-        return (f"Classified {self.job.request.layer.name()}: {len(self.results.indices):,} "
-                f"tiles of {self.job.grid.tile_size} px; wrote {files} in {paths[0].parent}")
+        return (f"Classified {self.job.request.layer.name()}: {self.results.what}; wrote {files} in "
+                f"{paths[0].parent}")
 
     def done(self) -> None:
         if self.on_done is not None:

@@ -3,36 +3,14 @@
 import numpy as np
 import pytest
 from model_factory import CLASSES, export_image_classifier, export_location_model
-from osgeo import gdal
+from raster_factory import GdalArrayReader
 
 from qgis_csp_plugin.contract.errors import CspError
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.probabilities import fuse
 from qgis_csp_plugin.core.classify import Classifier
 from qgis_csp_plugin.core.progress import Canceled
-from qgis_csp_plugin.core.tiling import Extent, TileGrid
-
-
-class GdalArrayReader:
-    """A real raster in memory, resampled nearest-neighbour like a raster provider would."""
-
-    def __init__(self, path):
-        dataset = gdal.Open(str(path))
-        self.pixels = dataset.ReadAsArray().astype(np.float32)
-        self.nodata = dataset.GetRasterBand(1).GetNoDataValue()
-        x0, self.res_x, _, y1, _, res_y = dataset.GetGeoTransform()
-        self.res_y = -res_y
-        height, width = self.pixels.shape[1:]
-        self.extent = Extent(x0, y1 - height * self.res_y, x0 + width * self.res_x, y1)
-
-    def read(self, extent, width, height):
-        xs = extent.xmin + (np.arange(width) + 0.5) * extent.width / width
-        ys = extent.ymax - (np.arange(height) + 0.5) * extent.height / height
-        cols = ((xs - self.extent.xmin) / self.res_x).astype(int)
-        rows = ((self.extent.ymax - ys) / self.res_y).astype(int)
-        block = self.pixels[:, rows][:, :, cols]
-        valid = np.ones(block.shape[1:], bool) if self.nodata is None else (block != self.nodata).all(axis=0)
-        return block, valid
+from qgis_csp_plugin.core.tiling import TileGrid
 
 
 @pytest.fixture(scope="session")

@@ -111,9 +111,13 @@ class Recorder(QgsProcessingFeedback):
     def __init__(self) -> None:
         super().__init__()
         self.infos: list[str] = []
+        self.warnings: list[str] = []
 
     def pushInfo(self, info: str) -> None:  # noqa: N802 (QGIS API name)
         self.infos.append(info)
+
+    def pushWarning(self, warning: str) -> None:  # noqa: N802 (QGIS API name)
+        self.warnings.append(warning)
 
 
 def test_points_train_a_classifier_that_classify_runs(provider, scene, tmp_path):
