@@ -7,8 +7,8 @@
 (B04, B03, B02; the other 7 masked) are written by ``csp:train_classifier`` (``processing.run``) from the
 labelled EuroSAT patches of ``eurosat_all`` (469: the 200 in data/ + 269 of ``../shared/data/eurosat_ms_extra``;
 without ``../shared`` the 200, said so) laid side by side in one GeoTIFF (``trainer.data.eurosat_mosaic``)
-with one labelled point per patch centre, styled with the EuroSAT class colours: encoder
-``models/galileo_nano_encoder.onnx``, FEATURES auto and C chosen by the algorithm's own k-fold CV. So
+with one labelled point per patch centre, styled with the EuroSAT class colours: encoder ``--encoder``
+(default ``models/galileo_nano_encoder.onnx``), FEATURES auto and C chosen by the algorithm's own k-fold CV. So
 what ships is exactly what the plugin computes (encoder, in-graph statistics and head in one ONNX file;
 the radiometric rule, band mask and month as Classify feeds them).
 
@@ -37,7 +37,6 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), "/usr/share/qgis/python/plugins"]
-ENCODER = REPO / "models" / "galileo_nano_encoder.onnx"
 MODELS = {
     "eurosat_s2": ("EuroSAT Sentinel-2 classifier (Galileo nano + logistic head)", ""),
     "eurosat_rgb": ("EuroSAT RGB classifier (Galileo nano + logistic head)", "B04=4,B03=3,B02=2"),
@@ -82,14 +81,14 @@ def coarse_copy(scene: Path, pixel_m: float) -> Path:
     return out
 
 
-def train(scene: Path, labels, bands: str, features: str, output: Path, name: str) -> dict:
-    """csp:train_classifier with the Galileo encoder; the algorithm's outputs and its log."""
+def train(scene: Path, labels, encoder: Path, bands: str, features: str, output: Path, name: str) -> dict:
+    """csp:train_classifier with ``encoder``; the algorithm's outputs and its log."""
     import processing
 
     from qgis_csp_plugin.processing.train_classifier_algorithm import FEATURE_CHOICES
 
     feedback = _logged_feedback()
-    params = {"INPUT": str(scene), "ENCODER": str(ENCODER), "LABELS": labels, "CLASS_FIELD": "class",
+    params = {"INPUT": str(scene), "ENCODER": str(encoder), "LABELS": labels, "CLASS_FIELD": "class",
               "FEATURES": FEATURE_CHOICES.index(features), "C": 0, "NAME": name, "OUTPUT": str(output)}
     if bands:
         params["BANDS"] = bands
@@ -126,7 +125,8 @@ def classes_at(scene: Path, model: str, centres: np.ndarray, folder: Path) -> np
         return np.array([v[0] for v in src.sample([tuple(p) for p in centres])], dtype=np.int64)
 
 
-def cross_validate(stem: str, records: pd.DataFrame, folds: int, work: Path) -> tuple[pd.DataFrame, list[dict]]:
+def cross_validate(stem: str, records: pd.DataFrame, encoder: Path, folds: int,
+                   work: Path) -> tuple[pd.DataFrame, list[dict]]:
     """One row per patch: its label and the class each recipe gives it, as it is and degraded; per fold what
     csp:train_classifier chose."""
     from trainer.data.splits import fold_split
@@ -142,7 +142,8 @@ def cross_validate(stem: str, records: pd.DataFrame, folds: int, work: Path) -> 
         part = split["test"].reset_index(drop=True).assign(fold=fold)
         for prefix, features in FEATURES.items():
             start = time.perf_counter()
-            trained = train(train_scene, labels, bands, features, train_dir / f"{prefix or 'auto_'}model.onnx", name)
+            trained = train(train_scene, labels, encoder, bands, features, train_dir / f"{prefix or 'auto_'}model.onnx",
+                            name)
             for condition, scene in scenes.items():
                 part[prefix + condition] = classes_at(scene, trained["OUTPUT"], centres,
                                                       test_dir / f"{prefix}{condition}")
@@ -195,6 +196,7 @@ def write_report(stem: str, frame: pd.DataFrame, chosen: list[dict], records: pd
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
+    parser.add_argument("--encoder", type=Path, default=REPO / "models" / "galileo_nano_encoder.onnx")
     parser.add_argument("--results", type=Path, default=REPO / "docs" / "results")
     parser.add_argument("--folds", type=int, default=0, help="cross-validate first with this many folds (0: no)")
     parser.add_argument("--only", nargs="+", choices=list(MODELS), default=list(MODELS))
@@ -216,13 +218,13 @@ def main() -> None:
         a if not a.startswith(str(REPO)) else str(Path(a).relative_to(REPO)) for a in sys.argv[1:])
     for stem in args.only:
         if args.folds:
-            frame, chosen = cross_validate(stem, records, args.folds, args.work / "cv")
+            frame, chosen = cross_validate(stem, records, args.encoder, args.folds, args.work / "cv")
             args.results.mkdir(parents=True, exist_ok=True)
             write_report(stem, frame, chosen, records, args.folds, args.results / f"{stem}_galileo_cv", command)
         name, bands = MODELS[stem]
         scene, labels, _ = mosaic(records, args.work / "all", f"EuroSAT {len(records)} patch centres")
         args.models_dir.mkdir(parents=True, exist_ok=True)
-        trained = train(scene, labels, bands, "auto", args.models_dir / f"{stem}.onnx", name)
+        trained = train(scene, labels, args.encoder, bands, "auto", args.models_dir / f"{stem}.onnx", name)
         print("\n".join(trained["log"]))
         print(f"wrote {trained['OUTPUT']}: {trained['FEATURES']}, nested CV accuracy {trained['CV_ACCURACY']:.3f}")
     app.exitQgis()
