@@ -262,6 +262,9 @@ def run(args: argparse.Namespace) -> tuple[list[dict], list[dict], dict]:
 
     layer_bands = sorted(set(bands.values())) if bands else list(range(1, len(EUROSAT_BANDS) + 1))
     spectra, windows = raw_pixels(patches, layer_bands)
+    width = {name: blocks["mean"].shape[1] for name, blocks in features.items()}
+    other_statistics = [(f"statistics ({bands} bands) + LR", name, "statistics") for bands, name in
+                        {width[name]: name for name in reversed(encoders)}.items() if bands != width[default]]
     results, checks = [], []
     for index, scene in enumerate(scenes(patches, list(encoders), dict(args.seen))):
         classes = patches["class_name"].to_numpy()[scene.rows]
@@ -272,7 +275,7 @@ def run(args: argparse.Namespace) -> tuple[list[dict], list[dict], dict]:
         smallest = min(counts)
         print(f"scene {scene.name}: {len(scene.rows)} patches ({smallest}-{max(counts)} per class), encoders "
               f"{', '.join(scene.encoders)}", flush=True)
-        rows = [(BASELINE, default, "statistics")] + [
+        rows = [(BASELINE, default, "statistics"), *other_statistics] + [
             (row.format(name), name, chosen) for name in scene.encoders for row, chosen in FEATURE_ROWS.items()]
         for n in args.labels:
             if n >= smallest:
@@ -355,7 +358,6 @@ def check_plugin(args: argparse.Namespace, scene: Scene, patches: pd.DataFrame, 
 def summarise(results: list[dict]) -> str:
     """Markdown per scene: per row mean ± std over seeds (and what the plugin chose), then paired differences
     vs the baseline."""
-    from scipy import stats
 
     frame = pd.DataFrame(results)
     if "scene" not in frame:
@@ -383,14 +385,30 @@ def summarise(results: list[dict]) -> str:
             for method in group["method"].drop_duplicates():
                 if method == BASELINE:
                     continue
-                diff = (table[method] - table[BASELINE]).to_numpy()
-                half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
-                p = f"{stats.ttest_rel(table[method], table[BASELINE]).pvalue:.3g}" if diff.std() > 0 else "— (equal)"
-                low, high = diff.mean() - half, diff.mean() + half
-                lines.append(f"| {n} | {method} | {diff.mean():+.3f} | [{low:+.3f}, {high:+.3f}] "
-                             f"| {(diff > 0).sum()} / {(diff == 0).sum()} / {(diff < 0).sum()} | {p} |")
+                lines.append(paired_line(n, method, table[method], table[BASELINE]))
+        others = [m for m in part["method"].drop_duplicates() if m.startswith("statistics (")]
+        picks = next((m for m in part["method"].drop_duplicates() if m.startswith("picks by itself")), None)
+        if others and picks:
+            lines += ["", f"{picks} against the other band statistics (same seeds, same test patches):", "",
+                      "| labels/class | comparison | mean | 95 % CI | seeds won / tied / lost | paired t p |",
+                      "|---|---|---|---|---|---|"]
+            for n, group in part.groupby("labels_per_class"):
+                table = group.pivot(index="seed", columns="method", values="overall")
+                lines += [paired_line(n, f"{picks} − {other}", table[picks], table[other]) for other in others]
         lines.append("")
     return "\n".join(lines)
+
+
+def paired_line(n: int, label: str, row: pd.Series, baseline: pd.Series) -> str:
+    """One markdown row: mean difference of ``row`` − ``baseline`` over the seeds, its 95 % t interval, the
+    seeds won / tied / lost and the paired t-test p-value."""
+    from scipy import stats
+
+    diff = (row - baseline).to_numpy()
+    half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+    p = f"{stats.ttest_rel(row, baseline).pvalue:.3g}" if diff.std() > 0 else "— (equal)"
+    return (f"| {n} | {label} | {diff.mean():+.3f} | [{diff.mean() - half:+.3f}, {diff.mean() + half:+.3f}] "
+            f"| {(diff > 0).sum()} / {(diff == 0).sum()} / {(diff < 0).sum()} | {p} |")
 
 
 def main() -> None:

@@ -15,10 +15,13 @@ inside their block, so that no training tile reaches a test point. Test points: 
 ``k`` training points per class are drawn from the training blocks (all of them where a class has fewer).
 
 ``para``: ``../shared/data/labelled_scenes/para_landsat5_polygons`` (GPL: read from ``../shared``, never
-copied into the repository), Landsat 5 TM (1988-08-14) bands 1-5 and 7 stacked in a VRT (``B1``..``B5``,
-``B7``; named ``LT05_…`` for the sensor). Reference: 36 polygons of 4 classes. Split by place: per seed
-the polygons of each class are dealt into 3 folds (seeded); each fold's polygons are the test samples of a
-model trained on the other folds' polygons (every 30 m map cell inside a test polygon is one sample).
+copied into the repository; its polygons are copied to ``--out``), Landsat 5 TM (1988-08-14) bands 1-5 and 7,
+8-bit, stacked in a VRT (``B1``..``B5``, ``B7``; named ``LT05_…`` for the sensor). Reference: 36 polygons of 4
+classes. Split by place: per seed the polygons of each class are dealt into 3 folds (seeded); each fold is
+tested by models trained on the other folds' polygons (csp:train_classifier samples tiles inside them; the
+forests take their pixels); the test points are the 30 m pixel centres inside the fold's polygons (pixels of
+one polygon are not independent samples), scored per seed over the 3 folds; csp:accuracy_assessment runs on
+every fold.
 
 Rows, on the same training and test samples:
 
@@ -194,13 +197,10 @@ def plugin_run(scene: Path, train_source: str, tests: dict[str, str], features: 
 
 def forest_scores(features: np.ndarray, labels: np.ndarray, train: np.ndarray, tests: dict[str, np.ndarray],
                   class_names: list[str], seed: int) -> dict[str, dict]:
-    from sklearn.ensemble import RandomForestClassifier
+    from scripts.few_label_experiment import forest, scores
 
-    from scripts.few_label_experiment import scores
-
-    model = RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1).fit(features[train], labels[train])
-    return {name: {**scores(model.predict(features[rows]), labels[rows], len(class_names)), "samples": int(len(rows))}
-            for name, rows in tests.items()}
+    return {name: {**scores(forest(features, labels, train, rows, seed), labels[rows], len(class_names)),
+                   "samples": int(len(rows))} for name, rows in tests.items()}
 
 
 def run_zion(args: argparse.Namespace) -> list[dict]:
@@ -245,9 +245,100 @@ def run_zion(args: argparse.Namespace) -> list[dict]:
     return results
 
 
+def para_scene(out: Path) -> tuple[Path, Path, pd.DataFrame, np.ndarray]:
+    """The Landsat 5 VRT, the polygons (a copy outside the repository: GPL data stays in ``runs/``), one row per
+    polygon (``fid, class``) and the polygon id (fid, 0 = none) of every 30 m pixel."""
+    import rasterio
+    from osgeo import ogr
+    from rasterio.features import rasterize
+    from shapely import wkt
+
+    scene = stack({f"B{b}": PARA / f"LT52240631988227CUB02_B{b}.TIF" for b in (1, 2, 3, 4, 5, 7)},
+                  out / "LT05_L1TP_224063_19880814_para_B1-B7.vrt")
+    polygons = out / "polygons.gpkg"
+    if not polygons.is_file():
+        ogr.GetDriverByName("GPKG").CopyDataSource(ogr.Open(str(PARA / "trainPolygons.shp")), str(polygons))
+    source = ogr.Open(str(polygons))
+    layer = source.GetLayer(0)
+    rows, shapes = [], []
+    for feature in layer:
+        rows.append({"fid": feature.GetFID(), "class": feature.GetField("class")})
+        shapes.append((wkt.loads(feature.GetGeometryRef().ExportToWkt()), feature.GetFID()))
+    with rasterio.open(scene) as src:
+        ids = rasterize(shapes, out_shape=(src.height, src.width), transform=src.transform, fill=0, dtype="int32")
+    return scene, polygons, pd.DataFrame(rows), ids
+
+
+def run_para(args: argparse.Namespace) -> list[dict]:
+    """Per seed, the polygons of each class dealt into PARA_FOLDS folds; every fold tested once by a model
+    trained on the others' polygons; scores pooled over the folds of a seed."""
+    import processing
+    import rasterio
+    from qgis.core import QgsVectorLayer
+
+    from qgis_csp_plugin.processing.train_classifier_algorithm import FEATURE_CHOICES
+    from scripts.few_label_experiment import forest, scores
+
+    out = args.out / "para"
+    out.mkdir(parents=True, exist_ok=True)
+    scene, polygons, table, ids = para_scene(out)
+    class_names = sorted(table["class"].unique())
+    with rasterio.open(scene) as src:
+        crs_wkt, transform = src.crs.to_wkt(), src.transform
+    rows_, cols_ = np.nonzero(ids)
+    xs, ys = rasterio.transform.xy(transform, rows_, cols_)
+    pixels = pd.DataFrame({"x": xs, "y": ys, "fid": ids[rows_, cols_]}).merge(table, on="fid")
+    truth = np.array([class_names.index(c) for c in pixels["class"]])
+    spectra, windows = raster_values(scene, pixels.x.to_numpy(), pixels.y.to_numpy())
+    print(f"para: {len(table)} polygons ({', '.join(f'{c} {n}' for c, n in table['class'].value_counts().items())}), "
+          f"{len(pixels)} pixels inside them", flush=True)
+    results = []
+    for seed in args.seeds:
+        rng = np.random.default_rng(seed)
+        fold = pd.Series(0, index=table["fid"])
+        for _, group in table.groupby("class"):
+            order = rng.permutation(group["fid"].to_numpy())
+            fold[order] = np.arange(len(order)) % PARA_FOLDS
+        predicted = {m: np.full(len(pixels), -1) for m in ("picks by itself", "statistics + LR", "pixel RF",
+                                                           "window RF")}
+        facts: dict[str, list] = {"picks by itself": [], "statistics + LR": []}
+        for k in range(PARA_FOLDS):
+            test = pixels["fid"].map(fold).to_numpy() == k
+            folder = out / f"seed{seed}_fold{k}"
+            folder.mkdir(exist_ok=True)
+            train_fids = ",".join(str(f) for f in fold.index[fold != k])
+            points = write_points(pixels[test], crs_wkt, folder / "test.gpkg", "test")
+            for method, features in (("picks by itself", "auto"), ("statistics + LR", "statistics")):
+                labels = QgsVectorLayer(str(polygons), "training polygons", "ogr")
+                labels.setSubsetString(f"fid IN ({train_fids})")
+                trained = processing.run("csp:train_classifier", {
+                    "INPUT": str(scene), "LABELS": labels, "CLASS_FIELD": "class",
+                    "FEATURES": FEATURE_CHOICES.index(features), "OUTPUT": str(folder / f"{features}.onnx")})
+                classified = processing.run("csp:classify", {
+                    "INPUT": str(scene), "MODEL": trained["OUTPUT"], "OUTPUT_VECTOR": str(folder / f"{features}.gpkg"),
+                    "OUTPUT_CLASSES": str(folder / f"{features}.tif")})
+                assessed = processing.run("csp:accuracy_assessment", {
+                    "CLASSIFICATION": classified["OUTPUT_CLASSES"], "REFERENCE": QgsVectorLayer(points, "t", "ogr"),
+                    "REFERENCE_FIELD": "class", "OUTPUT_CSV": str(folder / f"{features}_accuracy.csv")})
+                with rasterio.open(classified["OUTPUT_CLASSES"]) as src:
+                    mapped = np.array([v[0] for v in src.sample(list(zip(pixels.x[test], pixels.y[test],
+                                                                          strict=True)))])
+                predicted[method][test] = mapped
+                facts[method].append({"fold": k, "chosen": trained["FEATURES"], "assessment_overall":
+                                      assessed["OVERALL_ACCURACY"], "samples": assessed["SAMPLES"]})
+            for method, values in (("pixel RF", spectra), ("window RF", windows)):
+                predicted[method][test] = forest(values, truth, np.flatnonzero(~test), np.flatnonzero(test), seed)
+        for method, values in predicted.items():
+            results.append({"scene": "para (pixels of held-out polygons)", "labels_per_class": "2/3 of the polygons",
+                            "seed": seed, "method": method, **scores(values, truth, len(class_names)),
+                            "samples": len(truth), "folds": facts.get(method)})
+            print(json.dumps(results[-1]), flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scene", choices=("zion",))
+    parser.add_argument("scene", choices=("zion", "para"))
     parser.add_argument("--labels", type=int, nargs="+", default=[5, 20])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "labelled_scenes")
@@ -264,7 +355,7 @@ def main() -> None:
     Processing.initialize()
     provider = CspProvider()  # referenced: QGIS keeps only the C++ object
     QgsApplication.processingRegistry().addProvider(provider)
-    results = run_zion(args)
+    results = run_zion(args) if args.scene == "zion" else run_para(args)
     path = args.out / args.scene / "results.json"
     path.write_text(json.dumps(results, indent=1))
     summary = summarise(results)
