@@ -77,9 +77,9 @@ def embed(model: OnnxModel, images: np.ndarray, latlon: np.ndarray, mask: np.nda
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", type=Path, default=[
-        REPO / "models" / "galileo_nano_encoder.onnx", REPO / "models" / "presto_encoder.onnx",
-        REPO / "models" / "moco_eurosat_encoder.onnx"])
+    encoders = [REPO / "models" / f"{stem}_encoder.onnx" for stem in ("galileo_nano", "presto", "moco_eurosat")]
+    parser.add_argument("--models", nargs="+", type=Path,  # MoCo's encoder only when trained (not in git)
+                        default=[path for path in encoders if path.is_file()])
     args = parser.parse_args()
     images, y, latlon = load()
     print(f"{len(y)} EuroSAT patches, {len(np.unique(y))} classes; logistic regression (C = 1, balanced) on k labels "

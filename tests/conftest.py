@@ -25,6 +25,15 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture(scope="session")
+def encoder_13(tmp_path_factory) -> Path:
+    """A small 13-band ``image_encoder`` (EuroSAT band order, 64 px tiles at 10 m, random weights), exported by
+    our exporter: a fast encoder for tests of the training plumbing (``model_factory.export_image_encoder``)."""
+    from model_factory import export_image_encoder
+
+    return export_image_encoder(tmp_path_factory.mktemp("encoder") / "encoder_13.onnx")
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip ``gpu`` tests when no CUDA device is present."""
     try:

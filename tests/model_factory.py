@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from qgis_csp_plugin.contract.schema import ModelMetadata
+from trainer.data.bands import EUROSAT_BANDS
 from trainer.export.onnx_writer import export_onnx
 from trainer.export.spec import ExportSpec
 
@@ -30,6 +31,20 @@ class TinyImageNet(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.net((image - self.mean) / self.std), dim=1)
+
+
+class TinyEncoderNet(nn.Module):
+    """Standardised bands → two convolutions → global average pool: an ``embedding`` of ``dim`` numbers."""
+
+    def __init__(self, bands: int, dim: int, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+        self.net = nn.Sequential(nn.Conv2d(bands, 16, 3, stride=2), nn.ReLU(), nn.Conv2d(16, dim, 3, stride=2),
+                                 nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net((image - self.mean) / self.std)
 
 
 class TinyLocationNet(nn.Module):
@@ -59,6 +74,20 @@ def export_image_classifier(path: Path, bands=("red", "green", "blue"), tile_siz
                          normalization={"mean": mean, "std": std, "radiometry": radiometry})
     export_onnx(ExportSpec(module, (torch.full((2, len(bands), tile_size, tile_size), mean[0]),),
                            ("image",), "probabilities", meta, atol=1e-3), path)
+    return path
+
+
+def export_image_encoder(path: Path, bands=EUROSAT_BANDS, tile_size=64, gsd_m=10.0, dim=32) -> Path:
+    """A small 13-band ``image_encoder`` (random weights, raw digital numbers standardised in the graph,
+    opset of our exporter): a fast stand-in for an encoder where the tests check graphs and plumbing."""
+    torch.manual_seed(2)
+    mean, std = [1500.0] * len(bands), [1000.0] * len(bands)
+    module = TinyEncoderNet(len(bands), dim, mean, std)
+    meta = ModelMetadata(kind="image_encoder", name=path.stem, bands=list(bands), tile_size=tile_size, gsd_m=gsd_m,
+                         overlap=0.0, embedding_dim=dim,
+                         normalization={"mean": mean, "std": std, "radiometry": "absolute"})
+    export_onnx(ExportSpec(module, (torch.full((2, len(bands), tile_size, tile_size), 1500.0),), ("image",),
+                           "embedding", meta, atol=1e-3), path)
     return path
 
 

@@ -112,6 +112,12 @@ LANDSAT_C2_L2 = re.compile(r"_L2S[PR]_|(^|[^a-z])SR_B\d", re.IGNORECASE)
 LANDSAT_OLI_L1 = re.compile(r"^L[CO]0[89]_L1", re.IGNORECASE)
 #: Float layers whose 99th percentile is at most this are read as reflectance in 0..1.
 UNIT_REFLECTANCE_MAX = 1.5
+#: A layer FAR_SCALE times darker than the training data whose brightest band still reaches this fraction of
+#: its training mean at its 99th percentile is dark land cover (water, shadow) on the training scale, not values
+#: on another scale: on the 469 EuroSAT Sentinel-2 patches (Galileo's training means) the fraction is >= 0.52,
+#: also for the 22 all-water patches the summed test alone calls far; the same patches divided by 10 (reflectance
+#: x 1000) stay below 0.4 but for 2.
+DARK_SCENE_BRIGHTEST = 0.4
 
 
 @dataclass(frozen=True)
@@ -159,8 +165,10 @@ def reflectance_rule(values: np.ndarray, used: np.ndarray, norm, data_kind: str,
     2. Landsat 8/9 OLI Level-1 (``LC08_L1…``): ρ = 0.00002·DN − 0.1 (USGS default REFLECTANCE_MULT/ADD),
        not corrected for the sun elevation;
     3. float values whose 99th percentile is <= 1.5: reflectance in 0..1;
-    4. 8-bit values, or values far from the training scale (:func:`statistics_warning`): each band's
-       mean/std matched to the encoder's training statistics (``normalization.mean/std``), with a warning;
+    4. 8-bit values, or values far from the training scale (:func:`statistics_warning`; not a dark scene
+       such as open water, whose brightest band still reaches :data:`DARK_SCENE_BRIGHTEST` of its training
+       mean): each band's mean/std matched to the encoder's training statistics (``normalization.mean/std``),
+       with a warning;
     5. else the values are reflectance × ``reflectance_scale`` already (Sentinel-2 digital numbers).
 
     ``values``: ``(C, N)`` sampled pixels in model band order; ``used``: ``(C,)`` bands the model reads
@@ -187,6 +195,9 @@ def reflectance_rule(values: np.ndarray, used: np.ndarray, norm, data_kind: str,
     mean, std = values.mean(axis=1), values.std(axis=1)
     train_mean, train_std = np.asarray(norm.mean, np.float64), np.asarray(norm.std, np.float64)
     far = statistics_warning(mean[used], std[used], train_mean[used], train_std[used])
+    if far and mean[used].sum() < train_mean[used].sum() and sample.size and \
+            (np.percentile(sample, 99, axis=1) / train_mean[used]).max() >= DARK_SCENE_BRIGHTEST:
+        far = None  # a dark scene on the training scale
     if data_kind == "byte" or far:
         matched = match_statistics(mean[used], std[used], train_mean[used], train_std[used])
         transform = BandTransform(np.zeros(len(used), np.float32), np.zeros(len(used), np.float32))

@@ -113,3 +113,23 @@ def test_the_statistics_sample_keeps_the_extent_aspect():
 
     assert sample_shape(1000.0, 1000.0) == (500, 500) and STATISTICS_SAMPLE == 500 * 500
     assert sample_shape(2000.0, 500.0) == (500, 125) and sample_shape(1.0, 1e9) == (1, 500)
+
+
+def test_a_dark_water_layer_is_read_as_reflectance_but_a_tenfold_smaller_scale_is_not(data_dir):
+    """An all-water EuroSAT patch is ~10x darker than Galileo's training data (summed mean + std), yet its
+    visible bands are on the training scale: read as Sentinel-2 digital numbers. The same values / 10
+    (reflectance x 1000) are matched to the training statistics, with a warning."""
+    from qgis_csp_plugin.contract.radiometry import reflectance_rule, statistics_warning
+    from qgis_csp_plugin.contract.schema import Normalization
+
+    bands = [1, 2, 3, 4, 5, 6, 7, 12, 10, 11]  # B02..B08, B8A, B11, B12 in EuroSAT's file order (0-based)
+    norm = Normalization([1395.0, 1338.0, 1343.0, 1544.0, 2186.0, 2525.0, 2410.0, 2750.0, 2235.0, 1475.0],
+                         [918.0, 913.0, 1093.0, 1047.0, 1048.0, 1144.0, 1099.0, 1204.0, 1146.0, 980.0],
+                         radiometry="reflectance", reflectance_scale=10000.0)
+    water = gdal.Open(str(data_dir / "eurosat_ms" / "SeaLake" / "SeaLake_1.tif")).ReadAsArray()[bands]
+    values, used = water.reshape(10, -1).astype(np.float32), np.ones(10, bool)
+    assert statistics_warning(values.mean(1), values.std(1), norm.mean, norm.std) is not None  # the summed test
+    rule = reflectance_rule(values, used, norm, "int", "SeaLake_1.tif", [])
+    assert rule.transform is None and "Sentinel-2 digital numbers" in rule.note and rule.warning is None
+    scaled = reflectance_rule(np.round(values / 10), used, norm, "int", "SeaLake_1.tif", [])
+    assert scaled.transform is not None and "far from reflectance x 10000" in scaled.warning

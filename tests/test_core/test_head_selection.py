@@ -1,5 +1,5 @@
 """The choice of a few-label head's features and C (``core/head_selection.py``) on real EuroSAT tiles: the
-statistics and embeddings (shipped MoCo encoder, onnxruntime) of 100 real patches. Uninformative
+statistics and embeddings (the shipped Galileo nano encoder, onnxruntime) of 100 real patches. Uninformative
 features are made from the real ones by shuffling their rows across patches: the values stay real,
 their link to the class is gone. (A randomly initialised encoder is no such control: its pooled
 features still carry each band's level, docs/results/few_label_mapping.md.)"""
@@ -23,6 +23,7 @@ from qgis_csp_plugin.core.tile_features import (
     feature_weights,
     tile_statistics,
 )
+from trainer.data.bands import EUROSAT_BANDS
 
 REPO = Path(__file__).resolve().parents[2]
 PER_CLASS = 10
@@ -40,8 +41,11 @@ def real() -> tuple[dict[str, np.ndarray], np.ndarray]:
                 images.append(src.read().astype(np.float32))
             labels.append(label)
     tiles = np.stack(images)
-    encoder = OnnxModel.load(REPO / "models" / "moco_eurosat_encoder.onnx")
-    return {"embedding": encoder.run(image=tiles), **tile_statistics(tiles)}, np.array(labels)
+    encoder = OnnxModel.load(REPO / "models" / "galileo_nano_encoder.onnx")
+    bands = encoder.metadata.bands
+    embedding = encoder.run(image=tiles[:, [EUROSAT_BANDS.index(b) for b in bands]],
+                            band_mask=np.zeros(len(bands)), month=np.full(len(tiles), 7))
+    return {"embedding": embedding, **tile_statistics(tiles)}, np.array(labels)
 
 
 def shuffled(blocks: dict[str, np.ndarray], names: tuple[str, ...], seed: int = 0) -> dict[str, np.ndarray]:
@@ -101,8 +105,8 @@ def test_embedding_and_statistics_carry_the_same_total_variance(real):
     blocks, _ = real
     names = feature_blocks("embedding+statistics", STATISTIC_BLOCKS)
     weight = feature_weights(blocks, names)
-    assert weight.shape == (256 + 39,)
-    assert (weight[:256] ** 2).sum() == pytest.approx((weight[256:] ** 2).sum()) == pytest.approx(295 / 2)
+    assert weight.shape == (128 + 39,)  # Galileo's 128 numbers, then mean, std and centre of 13 bands
+    assert (weight[:128] ** 2).sum() == pytest.approx((weight[128:] ** 2).sum()) == pytest.approx(167 / 2)
     assert (feature_weights(blocks, STATISTIC_BLOCKS) == 1).all()
     assert (feature_weights(blocks, ("embedding",)) == 1).all()
 

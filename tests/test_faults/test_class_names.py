@@ -46,7 +46,6 @@ from trainer.errors import TrainerError
 
 pytestmark = pytest.mark.qgis
 LANDSAT = DATA / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
-ENCODER = DATA.parent / "models" / "moco_eurosat_encoder.onnx"
 #: ten names for the ten outputs of the small RGB model: case-only twins, emoji, formulas
 NAMES = ["Water", "water", "🌲", "🌊", "crop", '=HYPERLINK("http://x.example","click")', "@SUM(A1)", "+1", "-1",
          "Forest"]
@@ -130,8 +129,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_case_only_duplicates_are_refused_at_training(qgis_app, mosaic, tmp_path):
-    request = TrainRequest(QgsRasterLayer(str(mosaic / "scene.tif"), "scene"), ENCODER,
+def test_case_only_duplicates_are_refused_at_training(qgis_app, mosaic, encoder_13, tmp_path):
+    request = TrainRequest(QgsRasterLayer(str(mosaic / "scene.tif"), "scene"), encoder_13,
                            QgsVectorLayer(f"{mosaic / 'labels.gpkg'}|layername=centres", "centres", "ogr"), "class",
                            tmp_path / "model.onnx")
     with pytest.raises(CspError, match="class field 'class': the classes 'Water' / 'water' differ only in "
@@ -145,7 +144,7 @@ def test_case_only_duplicates_are_refused_at_training(qgis_app, mosaic, tmp_path
     assert list(tmp_path.iterdir()) == [table]
 
 
-def test_labels_that_all_miss_the_raster_say_so(qgis_app, mosaic, tmp_path):
+def test_labels_that_all_miss_the_raster_say_so(qgis_app, mosaic, encoder_13, tmp_path):
     """Used to say 'the class field has no value at any usable sample'."""
     points = QgsVectorLayer("Point?crs=EPSG:32632&field=class:string", "far", "memory")
     for k, name in enumerate(["Forest", "Forest", "SeaLake", "SeaLake"]):
@@ -153,7 +152,7 @@ def test_labels_that_all_miss_the_raster_say_so(qgis_app, mosaic, tmp_path):
         feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(100_000 + 100 * k, 1_000_000)))
         feature.setAttributes([name])
         points.dataProvider().addFeature(feature)
-    request = TrainRequest(QgsRasterLayer(str(mosaic / "scene.tif"), "scene"), ENCODER, points, "class",
+    request = TrainRequest(QgsRasterLayer(str(mosaic / "scene.tif"), "scene"), encoder_13, points, "class",
                            tmp_path / "model.onnx")
     with pytest.raises(CspError, match="4 of 4 points lie outside the raster 'scene'"):
         prepare_training(request)

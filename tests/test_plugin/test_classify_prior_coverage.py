@@ -13,7 +13,9 @@ from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 
 REPO = Path(__file__).resolve().parents[2]
 SOUTH_AMERICA = REPO / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
-EUROPE = REPO / "data" / "eurosat_ms" / "Forest" / "Forest_1.tif"  # 13 bands: B04, B03, B02 are bands 4, 3, 2
+EUROPE = REPO / "data" / "eurosat_ms" / "Forest" / "Forest_1.tif"  # 13 unnamed bands in EuroSAT's order
+RGB_BANDS = {"B04": 4, "B03": 3, "B02": 2}
+S2_BANDS = [2, 3, 4, 5, 6, 7, 8, 13, 11, 12]  # B02..B08, B8A, B11, B12
 MODELS = REPO / "models"
 
 pytestmark = pytest.mark.qgis
@@ -42,13 +44,13 @@ def test_outside_the_training_area_the_prior_is_not_used_unless_forced(qgis_app,
 
 def test_inside_the_training_area_the_stored_alpha_fuses(qgis_app, tmp_path):
     """Europe: the stored α, no area warning; the tile's fused probabilities are P(y|I)·P(y|x)^α."""
-    job = prepare(prior_request(EUROPE, tmp_path, bands=[4, 3, 2]))
+    job = prepare(prior_request(EUROPE, tmp_path, bands=RGB_BANDS))
     prior = OnnxModel.load(MODELS / "eurosat_prior.onnx")
     assert job.prior_exponent == prior.metadata.prior_exponent
     assert not any("trained on places within" in w for w in job.warnings)
     fused, _ = job.execute()
     plain, _ = prepare(ClassifyRequest(layer=job.request.layer, model_path=MODELS / "eurosat_rgb.onnx",
-                                       bands=[4, 3, 2], outputs={"vector": tmp_path / "plain.gpkg"})).execute()
+                                       bands=RGB_BANDS, outputs={"vector": tmp_path / "plain.gpkg"})).execute()
     xs, ys = fused.grid.centres(fused.indices)
     p_location = prior.run(latlon=job.classifier.to_latlon(xs, ys))
     np.testing.assert_allclose(fused.probabilities, fuse(plain.probabilities, p_location, job.prior_exponent),
@@ -66,7 +68,8 @@ def test_prediction_heatmap_fuses_with_the_prior_over_the_tile_classes(qgis_proc
     provider = CspProvider()
     QgsApplication.processingRegistry().addProvider(provider)
     try:
-        tiles = processing.run("csp:classify", {"INPUT": str(EUROPE),  # default: the 13-band model
+        tiles = processing.run("csp:classify", {"INPUT": str(EUROPE),  # default: the S2 model (13 bands)
+                                                "BANDS": ",".join(map(str, S2_BANDS)),
                                                 "OUTPUT_VECTOR": str(tmp_path / "t.gpkg")})["OUTPUT_VECTOR"]
         out = processing.run("csp:prediction_heatmap", {"INPUT": tiles, "CLASS": "Forest", "FUSE_PRIOR": True,
                                                        "OUTPUT": str(tmp_path / "forest.tif")})["OUTPUT"]
@@ -87,7 +90,7 @@ def test_prediction_class_map_keeps_the_classify_legend_colours(qgis_app, tmp_pa
     from qgis_csp_plugin.jobs.heatmap import prepare as prepare_heatmap
 
     layer = QgsRasterLayer(str(EUROPE), "patch", "gdal")
-    job = prepare(ClassifyRequest(layer=layer, model_path=MODELS / "eurosat_s2.onnx",
+    job = prepare(ClassifyRequest(layer=layer, model_path=MODELS / "eurosat_s2.onnx", bands=S2_BANDS,
                                   outputs={"vector": tmp_path / "tiles.gpkg"}))
     _, written = job.execute()
     tiles = load_outputs(job, written)[0]

@@ -1,6 +1,8 @@
 """csp:train_classifier on a real labelled scene (EuroSAT patches laid side by side), then csp:classify
 with the written model; the feature set and C chosen by cross-validation are logged and recorded, and a
-statistics head computes its statistics inside the graph; every bad input gives a message and writes nothing."""
+statistics head computes its statistics inside the graph; every bad input gives a message and writes nothing.
+The encoder is a small 13-band one exported by the tests' model factory (what is tested is the algorithm;
+the shipped encoders and the classifiers made with them: test_default_heads.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from model_factory import export_image_encoder
 from osgeo import gdal
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
@@ -42,7 +45,6 @@ from .test_classify_processing import QGIS_PROCESS, plugin_environment
 
 pytestmark = pytest.mark.qgis
 REPO = Path(__file__).resolve().parents[2]
-ENCODER = REPO / "models" / "moco_eurosat_encoder.onnx"
 CLASSES = ("Forest", "Industrial", "SeaLake")
 
 
@@ -51,7 +53,13 @@ def scene(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scene")
     patches = [REPO / "data" / "eurosat_ms" / c / f"{c}_{i}.tif" for c in CLASSES for i in range(1, 7)]
     build_mosaic(patches, [p.parent.name for p in patches], folder / "scene.tif", folder / "labels.gpkg", columns=6)
+    export_image_encoder(folder / "encoder.onnx")
     return folder
+
+
+def encoder(scene: Path) -> Path:
+    """The 13-band image encoder beside the scene."""
+    return scene / "encoder.onnx"
 
 
 def labels(scene: Path, layer: str = "centres") -> QgsVectorLayer:
@@ -103,7 +111,7 @@ def train(scene: Path, layer, out: Path, field: str = "class", feedback: QgsProc
     import processing
 
     return processing.run("csp:train_classifier", {
-        "INPUT": str(scene / "scene.tif"), "ENCODER": str(ENCODER), "LABELS": layer, "CLASS_FIELD": field,
+        "INPUT": str(scene / "scene.tif"), "ENCODER": str(encoder(scene)), "LABELS": layer, "CLASS_FIELD": field,
         "FOLDS": 3, "OUTPUT": str(out), **extra}, feedback=feedback)
 
 
@@ -127,7 +135,7 @@ def test_points_train_a_classifier_that_classify_runs(provider, scene, tmp_path)
     model = OnnxModel.load(result["OUTPUT"])
     meta = model.metadata
     assert meta.kind == "image_classifier" and meta.class_names == list(CLASSES)
-    assert meta.bands == OnnxModel.load(ENCODER).metadata.bands and meta.tile_size == 64
+    assert meta.bands == OnnxModel.load(encoder(scene)).metadata.bands and meta.tile_size == 64
     assert meta.training["samples_per_class"] == dict.fromkeys(CLASSES, 6)
     assert meta.metrics["cv_folds"] == 3 and meta.training["features"] == result["FEATURES"]
     assert result["CV_ACCURACY"] == pytest.approx(meta.metrics["cv_accuracy"], abs=1e-4)
@@ -153,8 +161,8 @@ def test_points_train_classify_assess_on_held_out_patches(provider, scene, tmp_p
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         processing.run("csp:train_classifier", {  # 5 folds asked, 3 points per class
-            "INPUT": str(scene / "scene.tif"), "ENCODER": str(ENCODER), "LABELS": training, "CLASS_FIELD": "class",
-            "FOLDS": 5, "OUTPUT": str(tmp_path / "few.onnx")}, feedback=feedback)
+            "INPUT": str(scene / "scene.tif"), "ENCODER": str(encoder(scene)), "LABELS": training,
+            "CLASS_FIELD": "class", "FOLDS": 5, "OUTPUT": str(tmp_path / "few.onnx")}, feedback=feedback)
         model = str(tmp_path / "few.onnx")
         classes = processing.run("csp:classify", {
             "INPUT": str(scene / "scene.tif"), "MODEL": model, "OUTPUT_VECTOR": str(tmp_path / "tiles.gpkg"),
@@ -231,7 +239,7 @@ def test_a_statistics_head_computes_its_statistics_in_the_graph(provider, scene,
     assert result["FEATURES"] == "statistics" and meta.training["l2_c"] == 0.5
     assert meta.training["feature_blocks"] == ["mean", "std", "centre"]
     assert not meta.training["selection"]["nested_cv"] and len(meta.training["selection"]["candidates"]) == 1
-    assert Path(result["OUTPUT"]).stat().st_size < 20_000 < ENCODER.stat().st_size  # the encoder was dropped
+    assert Path(result["OUTPUT"]).stat().st_size < 20_000 < encoder(scene).stat().st_size  # the encoder was dropped
     classified = processing.run("csp:classify", {
         "INPUT": str(scene / "scene.tif"), "MODEL": result["OUTPUT"], "OUTPUT_VECTOR": str(tmp_path / "t.gpkg"),
         "OUTPUT_CLASSES": str(tmp_path / "c.tif"), "OUTPUT_PROBABILITY": str(tmp_path / "p.tif")})
@@ -257,11 +265,11 @@ def test_the_statistics_see_the_same_radiometric_mapping_in_training_and_classif
 
     from qgis_csp_plugin.jobs.train_classifier import TrainRequest, prepare
 
-    encoder = onnx.load(ENCODER)
-    props = {p.key: p for p in encoder.metadata_props}
+    graph = onnx.load(encoder(scene))
+    props = {p.key: p for p in graph.metadata_props}
     normalization = json.loads(props["normalization"].value)
     props["normalization"].value = json.dumps({**normalization, "radiometry": "layer_statistics"})
-    onnx.save(encoder, tmp_path / "encoder.onnx")
+    onnx.save(graph, tmp_path / "encoder.onnx")
     layer = QgsRasterLayer(str(scene / "scene.tif"), "scene")
     job = prepare(TrainRequest(layer, tmp_path / "encoder.onnx", labels(scene), "class", tmp_path / "unused.onnx"))
     assert job.transform is not None and not np.allclose(job.transform.scale, 1)
@@ -336,7 +344,7 @@ def test_qgis_process_points_train_classify_dense_assess(scene, tmp_path):
     QgsVectorFileWriter.writeAsVectorFormatV3(source, str(held), QgsProject.instance().transformContext(),
                                               QgsVectorFileWriter.SaveVectorOptions())
     steps = [
-        ["csp:train_classifier", f"INPUT={scene / 'scene.tif'}", f"ENCODER={ENCODER}",
+        ["csp:train_classifier", f"INPUT={scene / 'scene.tif'}", f"ENCODER={encoder(scene)}",
          f"LABELS={scene / 'labels.gpkg'}|layername=centres",
          "CLASS_FIELD=class", "FOLDS=3", f"OUTPUT={tmp_path / 'few.onnx'}"],
         ["csp:classify", f"INPUT={scene / 'scene.tif'}", f"MODEL={tmp_path / 'few.onnx'}", "STRIDE=32",
@@ -363,7 +371,7 @@ def test_points_on_nodata_are_dropped_and_counted(provider, scene, tmp_path):
     with rasterio.open(tmp_path / "holes.tif", "w", **profile) as dst:
         dst.write(pixels)
     result = processing.run("csp:train_classifier", {
-        "INPUT": str(tmp_path / "holes.tif"), "ENCODER": str(ENCODER), "LABELS": labels(scene),
+        "INPUT": str(tmp_path / "holes.tif"), "ENCODER": str(encoder(scene)), "LABELS": labels(scene),
         "CLASS_FIELD": "class", "FOLDS": 3, "OUTPUT": str(tmp_path / "holes.onnx")})
     meta = OnnxModel.load(result["OUTPUT"]).metadata
     assert meta.training["dropped_samples"] == 1
@@ -418,5 +426,5 @@ def test_without_a_location_encoder_the_prior_is_a_knn_prior_that_classify_fuses
 def test_a_prior_needs_a_location_encoder(provider, scene, tmp_path):
     with pytest.raises(QgsProcessingException, match="needs a location_encoder"):
         train(scene, CENTRES(scene), tmp_path / "x.onnx", OUTPUT_PRIOR=str(tmp_path / "y.onnx"),
-              LOCATION_ENCODER=str(ENCODER))
+              LOCATION_ENCODER=str(encoder(scene)))
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "y.onnx").exists()

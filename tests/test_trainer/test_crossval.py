@@ -34,15 +34,19 @@ def test_wilson_interval_matches_the_textbook_value():
 
 
 @pytest.mark.skipif(not EXTRA.is_file(), reason=f"the shipped models' held-out split needs the shared data ({EXTRA})")
-def test_heldout_table_of_the_shipped_rgb_model_matches_its_recorded_accuracy(tmp_path):
+def test_heldout_table_of_the_shipped_rgb_head(tmp_path):
+    """The shipped RGB classifier (a head on Galileo: band mask and month inputs) on the 94 held-out patches,
+    fed as the plugin feeds it (test_default_heads.py checks that against csp:classify): the table's pooled
+    accuracy is the CSV's. The shipped heads were trained on all 469 patches, so this is no accuracy estimate
+    (that is the 5-fold CV of docs/results/eurosat_rgb_galileo_cv.md)."""
     model = REPO / "models" / "eurosat_rgb.onnx"
     out = tmp_path / "rgb"
     assert main(["crossval", "--heldout_model", str(model), "--source", "eurosat_all", "--out", str(out)]) == 0
     rows = pd.read_csv(out.with_suffix(".csv"))
     assert len(rows) == 94 and set(rows.columns) >= {"image_path", "label", "native", "30m"}
-    assert (rows["native"] == rows["label"]).mean() == pytest.approx(read_metadata(model).metrics["heldout_top1"])
     text = out.with_suffix(".md").read_text()
-    assert "held-out test split (94 of the 469 labelled patches" in text and "| **all (accuracy)** | 94 |" in text
+    assert "held-out test split (94 of the 469 labelled patches" in text
+    assert f"| **all (accuracy)** | 94 | {(rows['native'] == rows['label']).mean():.3f} [" in text
 
 
 @pytest.mark.slow

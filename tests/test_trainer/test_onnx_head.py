@@ -1,8 +1,8 @@
 """The few-label head appended without the onnx package (``core/onnx_head.py``): on real EuroSAT tiles and
-the shipped MoCo encoder, the in-graph tile statistics and probabilities equal numpy's (onnxruntime),
-for every feature set, at the encoder's opset 17 (``ReduceMean`` axes attribute) and converted to 18
-(axes input); the result passes ``onnx.checker`` (full check), extra encoder inputs pass through, and a
-statistics-only head drops the encoder."""
+a small 13-band encoder exported by our exporter (the tests' model factory), the in-graph tile statistics and
+probabilities equal numpy's (onnxruntime), for every feature set, at the encoder's opset 17 (``ReduceMean``
+axes attribute) and converted to 18 (axes input); the result passes ``onnx.checker`` (full check), extra
+encoder inputs pass through, and a statistics-only head drops the encoder."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import rasterio
 from onnx import TensorProto, helper, numpy_helper, version_converter
 
 from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.core.head_selection import fit_head
 from qgis_csp_plugin.core.logistic_regression import LogisticModel
 from qgis_csp_plugin.core.onnx_head import FEATURES_TENSOR, append_head
@@ -28,7 +29,6 @@ from qgis_csp_plugin.core.tile_features import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-ENCODER = REPO / "models" / "moco_eurosat_encoder.onnx"
 CLASSES = ("AnnualCrop", "Forest", "Highway", "Industrial", "SeaLake")
 
 
@@ -43,8 +43,8 @@ def tiles() -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images), np.repeat(np.arange(len(CLASSES)), 4)
 
 
-def encoder_bytes(opset: int) -> bytes:
-    model = onnx.load(ENCODER)
+def encoder_bytes(encoder: Path, opset: int) -> bytes:
+    model = onnx.load(encoder)
     if opset != model.opset_import[0].version:
         model = version_converter.convert_version(model, opset)
     return model.SerializeToString()
@@ -63,9 +63,9 @@ def fitted(blocks: dict[str, np.ndarray], names: tuple[str, ...], y: np.ndarray)
 @pytest.mark.parametrize("opset", [17, 18])
 @pytest.mark.parametrize("geometry", ["point", "polygon"])
 @pytest.mark.parametrize("feature_set", FEATURE_SETS)
-def test_in_graph_features_and_probabilities_equal_numpy(tiles, opset, geometry, feature_set):
+def test_in_graph_features_and_probabilities_equal_numpy(tiles, encoder_13, opset, geometry, feature_set):
     images, y = tiles
-    source = encoder_bytes(opset)
+    source = encoder_bytes(encoder_13, opset)
     blocks = {"embedding": session(source).run(None, {"image": images})[0], **tile_statistics(images)}
     names = feature_blocks(feature_set, statistic_blocks(geometry))
     head = fitted(blocks, names, y)
@@ -85,18 +85,18 @@ def test_in_graph_features_and_probabilities_equal_numpy(tiles, opset, geometry,
     assert (probabilities.argmax(axis=1) == head.predict_proba(expected).argmax(axis=1)).all()
 
 
-def test_statistics_of_any_tile_size_and_the_centre_pixel(tiles):
+def test_statistics_of_any_tile_size_and_the_centre_pixel(tiles, encoder_13):
     """A statistics-only head has no encoder weights, and with a free tile size in the encoder's input
     it accepts other (odd) sizes: the centre pixel is [H // 2, W // 2] as in numpy."""
     images, y = tiles
     crop = np.ascontiguousarray(images[:, :, 3:48, 10:61])  # 45 x 51 px
     names = statistic_blocks("point")
     head = fitted(tile_statistics(images), names, y)
-    encoder = onnx.load(ENCODER)
+    encoder = onnx.load(encoder_13)
     for axis, name in ((2, "height"), (3, "width")):
         encoder.graph.input[0].type.tensor_type.shape.dim[axis].dim_param = name
     merged = append_head(encoder.SerializeToString(), names, head, {})
-    assert len(merged) < 20_000 < ENCODER.stat().st_size
+    assert len(merged) < 20_000 < encoder_13.stat().st_size
     probabilities, features = session(merged, FEATURES_TENSOR).run(None, {"image": crop})
     expected = feature_matrix(tile_statistics(crop), names)
     assert np.allclose(features[:, -13:], crop[:, :, 22, 25]) and np.allclose(features, expected, rtol=1e-5)
@@ -107,20 +107,21 @@ def with_month_input(model: onnx.ModelProto, weight: np.ndarray) -> onnx.ModelPr
     """The encoder with a second input ``month`` (N, 1) added to its embedding: embedding + month @ weight."""
     graph = model.graph
     for node in graph.node:
-        node.output[:] = ["moco_embedding" if o == "embedding" else o for o in node.output]
+        node.output[:] = ["inner_embedding" if o == "embedding" else o for o in node.output]
     graph.input.append(helper.make_tensor_value_info("month", TensorProto.FLOAT, ["batch", 1]))
     graph.initializer.append(numpy_helper.from_array(weight, "month_weight"))
     graph.node.extend([helper.make_node("MatMul", ["month", "month_weight"], ["month_term"]),
-                       helper.make_node("Add", ["moco_embedding", "month_term"], ["embedding"])])
+                       helper.make_node("Add", ["inner_embedding", "month_term"], ["embedding"])])
     return model
 
 
 @pytest.mark.parametrize("feature_set", FEATURE_SETS)
-def test_extra_encoder_inputs_pass_through(tiles, feature_set):
+def test_extra_encoder_inputs_pass_through(tiles, encoder_13, feature_set):
     """Encoders with inputs besides ``image`` (Presto/Galileo: masks, lat/lon, month) keep them, used or not."""
     images, y = tiles
-    weight = np.random.default_rng(0).normal(size=(1, 256)).astype(np.float32)
-    encoder = with_month_input(onnx.load(ENCODER), weight)
+    dim = OnnxModel.load(encoder_13).metadata.embedding_dim
+    weight = np.random.default_rng(0).normal(size=(1, dim)).astype(np.float32)
+    encoder = with_month_input(onnx.load(encoder_13), weight)
     month = np.arange(len(y), dtype=np.float32)[:, None] % 12
     blocks = {"embedding": session(encoder.SerializeToString()).run(None, {"image": images, "month": month})[0],
               **tile_statistics(images)}
@@ -134,21 +135,21 @@ def test_extra_encoder_inputs_pass_through(tiles, feature_set):
     assert np.abs(probabilities - head.predict_proba(feature_matrix(blocks, names))).max() < 1e-4
 
 
-def test_bad_heads_and_encoders_are_refused(tiles):
+def test_bad_heads_and_encoders_are_refused(tiles, encoder_13):
     images, y = tiles
     names = statistic_blocks("polygon")
     head = fitted(tile_statistics(images), names, y)
-    source = onnx.load(ENCODER)
+    source = onnx.load(encoder_13)
     with pytest.raises(CspError, match="feature blocks"):
         append_head(source.SerializeToString(), ("mean", "texture"), head, {})
     with pytest.raises(CspError, match="do not fit"):
         append_head(source.SerializeToString(), ("mean",), LogisticModel(np.zeros(3), np.ones(2), np.zeros((2, 3)),
                                                                          np.zeros(2)), {})
-    old = onnx.load(ENCODER)
+    old = onnx.load(encoder_13)
     old.opset_import[0].version = 9
     with pytest.raises(CspError, match="opset >= 10; the encoder uses opset 9"):
         append_head(old.SerializeToString(), names, head, {})
-    renamed = onnx.load(ENCODER)
+    renamed = onnx.load(encoder_13)
     renamed.graph.input[0].name = "pixels"
     with pytest.raises(CspError, match="need the graph input 'image'"):
         append_head(renamed.SerializeToString(), names, head, {})

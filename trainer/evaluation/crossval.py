@@ -18,6 +18,7 @@ from scipy.stats import binomtest
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from trainer.data.features import crop_pixels
+from trainer.evaluation.image_runs import run_image_model
 
 
 def degrade(pixels: np.ndarray, factor: float) -> np.ndarray:
@@ -36,9 +37,9 @@ def fold_predictions(model: OnnxModel, test: pd.DataFrame, degrade_factors: dict
     pixels = crop_pixels(test, list(meta.bands), int(meta.tile_size)).numpy()
     rows = test[["image_path", "label", "class_name"]].reset_index(drop=True).copy()
     conditions = {"native": pixels, **{name: degrade(pixels, f) for name, f in degrade_factors.items()}}
+    latlon = test[["lat", "lon"]].to_numpy(np.float32) if {"lat", "lon"} <= set(test.columns) else None
     for name, images in conditions.items():
-        probabilities = np.concatenate([model.run(image=images[i:i + batch]) for i in range(0, len(images), batch)])
-        rows[name] = probabilities.argmax(axis=1)
+        rows[name] = run_image_model(model, images, latlon, batch).argmax(axis=1)
     return rows
 
 

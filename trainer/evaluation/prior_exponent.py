@@ -23,6 +23,7 @@ from qgis_csp_plugin.contract.schema import SCHEMA_VERSION, ModelMetadata
 from trainer.data.features import crop_pixels
 from trainer.errors import TrainerError
 from trainer.evaluation.few_label import best_exponent, topk_accuracy
+from trainer.evaluation.image_runs import run_image_model
 from trainer.export.atomic import atomic_output
 from trainer.export.onnx_writer import write_props
 
@@ -30,10 +31,11 @@ DEFAULT_CANDIDATES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 
 
 def image_probabilities(image_model: OnnxModel, records: pd.DataFrame, batch: int = 64) -> np.ndarray:
-    """P(y | image) of ``image_model`` on one tile of each record (bands by name, raw values)."""
+    """P(y | image) of ``image_model`` on one tile of each record (bands by name, raw values, the plugin's extra
+    inputs: :func:`~trainer.evaluation.image_runs.run_image_model`)."""
     meta = image_model.metadata
     pixels = crop_pixels(records, list(meta.bands), int(meta.tile_size)).numpy()
-    return np.concatenate([image_model.run(image=pixels[i:i + batch]) for i in range(0, len(pixels), batch)])
+    return run_image_model(image_model, pixels, records[["lat", "lon"]].to_numpy(np.float32), batch)
 
 
 def select_exponent(prior: OnnxModel, image_model: OnnxModel, records: pd.DataFrame,
