@@ -15,7 +15,7 @@ from qgis_csp_plugin.jobs.classify import prepare as prepare_classify
 from qgis_csp_plugin.jobs.train_classifier import TrainRequest
 from qgis_csp_plugin.jobs.train_classifier import prepare as prepare_training
 
-from .test_train_classifier import ENCODER, labels, scene  # noqa: F401 (scene: the module's fixture)
+from .test_train_classifier import labels, scene  # noqa: F401 (scene: the module's fixture)
 
 pytestmark = pytest.mark.qgis
 
@@ -31,12 +31,12 @@ def ground_width_m(layer: QgsRasterLayer, width: float) -> float:
 
 
 def test_training_and_classify_read_web_mercator_tiles_of_one_ground_size(scene, tmp_path: Path,  # noqa: F811
-                                                                         qgis_app):
+                                                                         qgis_app, encoder_13):
     mercator = tmp_path / "mercator.tif"
     gdal.Warp(str(mercator), str(scene / "scene.tif"), dstSRS="EPSG:3857")
     layer = QgsRasterLayer(str(mercator), "mercator")
     assert layer.crs().authid() == "EPSG:3857"
-    training = prepare_training(TrainRequest(layer, ENCODER, labels(scene), "class", tmp_path / "few.onnx",
+    training = prepare_training(TrainRequest(layer, encoder_13, labels(scene), "class", tmp_path / "few.onnx",
                                              features="statistics", c=1.0, folds=3))
     result = training.execute()
     classify = prepare_classify(ClassifyRequest(layer, result.path, {}))
