@@ -6,10 +6,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from model_factory import export_image_classifier
 
-from qgis_csp_plugin.contract.onnx_model import read_metadata
+from qgis_csp_plugin.contract.onnx_model import OnnxModel, read_metadata
 from trainer.cli import main
-from trainer.data.sources import SHARED_DATA_ROOT
+from trainer.data.bands import EUROSAT_BANDS
+from trainer.data.sources import SHARED_DATA_ROOT, image_records
+from trainer.evaluation.as_classify import nearest_sample, read_patches, run_as_classify
 from trainer.evaluation.crossval import degrade, wilson
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,6 +30,51 @@ def test_degrade_averages_coarse_pixels_and_reads_them_back_by_nearest_neighbour
     np.testing.assert_array_equal(degrade(pixels, 1.0), pixels)
 
 
+def test_the_statistics_sample_is_read_as_gdal_reads_it(data_dir):
+    """The block Classify samples for its radiometry, by nearest neighbour: the same pixels as GDAL's read."""
+    from osgeo import gdal
+
+    dataset = gdal.Open(str(data_dir / "eurosat_ms" / "Forest" / "Forest_1.tif"))
+    pixels = dataset.ReadAsArray()
+    np.testing.assert_array_equal(nearest_sample(pixels), dataset.ReadAsArray(
+        buf_xsize=500, buf_ysize=500, resample_alg=gdal.GRIORA_NearestNeighbour))
+    memory = gdal.GetDriverByName("MEM").Create("", 64, 40, 2, gdal.GDT_UInt16)
+    memory.WriteArray(pixels[:2, :40])
+    np.testing.assert_array_equal(nearest_sample(pixels[:2, :40]), memory.ReadAsArray(
+        buf_xsize=500, buf_ysize=312, resample_alg=gdal.GRIORA_NearestNeighbour))
+
+
+@pytest.mark.qgis
+@pytest.mark.parametrize("model", ["shipped", "layer_statistics"])
+def test_evaluations_give_the_probabilities_classify_gives_on_the_same_patches(model, qgis_app, tmp_path):
+    """crossval, prior-exponent and the linear probe run a model as Classify runs it (its radiometry through
+    the contract's code): on one real EuroSAT patch per class, the probabilities of Classify on the patch as
+    a layer, to 1e-5; raw pixels (the old pipeline) would give others. (EuroSAT pixels are 10.006 x 9.994 m,
+    which Classify would resample to square ones: the layer is the patch's pixels on an exact 10 m grid.)"""
+    from osgeo import gdal
+    from qgis.core import QgsRasterLayer
+
+    from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
+
+    path = REPO / "models" / "eurosat_rgb.onnx" if model == "shipped" else export_image_classifier(
+        tmp_path / "stats.onnx", tile_size=64, gsd_m=10.0, mean=[900.0, 800.0, 600.0], std=[300.0, 250.0, 200.0],
+        radiometry="layer_statistics")
+    onnx = OnnxModel.load(path)
+    assert onnx.metadata.normalization.radiometry in ("layer_percentiles", "layer_statistics")
+    records = image_records("eurosat").groupby("label").head(1)
+    patches = read_patches(onnx, records)
+    ours = run_as_classify(onnx, patches.pixels, patches.layers)
+    bands = [EUROSAT_BANDS.index(band) + 1 for band in ("B04", "B03", "B02")]  # the patches name no band
+    for image_path, expected in zip(records["image_path"], ours, strict=True):
+        x0, _, _, y0, _, _ = gdal.Open(image_path).GetGeoTransform()
+        square = str(tmp_path / Path(image_path).name)
+        gdal.Translate(square, image_path, outputBounds=[x0, y0, x0 + 640, y0 - 640])
+        job = prepare(ClassifyRequest(QgsRasterLayer(square, "patch"), path, {}, bands=bands))
+        assert job.grid.n_tiles == 1
+        np.testing.assert_allclose(job.classifier.run(job.grid, job.reader).probabilities[0], expected, atol=1e-5)
+    assert np.abs(onnx.run(image=patches.pixels) - ours).max() > 0.01  # the raw pipeline measured another model
+
+
 def test_wilson_interval_matches_the_textbook_value():
     low, high = wilson(10, 40)  # p = 0.25, n = 40: Wilson 95 % interval 0.1419 .. 0.4019 (closed form)
     assert low == pytest.approx(0.1419, abs=1e-3) and high == pytest.approx(0.4019, abs=1e-3)
@@ -34,9 +82,10 @@ def test_wilson_interval_matches_the_textbook_value():
 
 
 @pytest.mark.skipif(not EXTRA.is_file(), reason=f"the shipped models' held-out split needs the shared data ({EXTRA})")
-def test_heldout_table_of_the_shipped_rgb_model_matches_its_recorded_accuracy(tmp_path):
-    model = REPO / "models" / "eurosat_rgb.onnx"
-    out = tmp_path / "rgb"
+def test_heldout_table_of_a_shipped_model_matches_its_recorded_accuracy(tmp_path):
+    """The S2 model's radiometry is ``absolute``: Classify feeds its raw pixels, as its torch test did."""
+    model = REPO / "models" / "eurosat_s2.onnx"
+    out = tmp_path / "s2"
     assert main(["crossval", "--heldout_model", str(model), "--source", "eurosat_all", "--out", str(out)]) == 0
     rows = pd.read_csv(out.with_suffix(".csv"))
     assert len(rows) == 94 and set(rows.columns) >= {"image_path", "label", "native", "30m"}

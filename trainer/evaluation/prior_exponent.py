@@ -20,8 +20,8 @@ import pandas as pd
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.probabilities import fuse
 from qgis_csp_plugin.contract.schema import SCHEMA_VERSION, ModelMetadata
-from trainer.data.features import crop_pixels
 from trainer.errors import TrainerError
+from trainer.evaluation.as_classify import read_patches, run_as_classify
 from trainer.evaluation.few_label import best_exponent, topk_accuracy
 from trainer.export.atomic import atomic_output
 from trainer.export.onnx_writer import write_props
@@ -30,10 +30,10 @@ DEFAULT_CANDIDATES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 
 
 def image_probabilities(image_model: OnnxModel, records: pd.DataFrame, batch: int = 64) -> np.ndarray:
-    """P(y | image) of ``image_model`` on one tile of each record (bands by name, raw values)."""
-    meta = image_model.metadata
-    pixels = crop_pixels(records, list(meta.bands), int(meta.tile_size)).numpy()
-    return np.concatenate([image_model.run(image=pixels[i:i + batch]) for i in range(0, len(pixels), batch)])
+    """P(y | image) of ``image_model`` on one tile of each record (bands by name), as Classify runs it on
+    the tile as a layer (the model's radiometry applied)."""
+    patches = read_patches(image_model, records)
+    return run_as_classify(image_model, patches.pixels, patches.layers, batch)
 
 
 def select_exponent(prior: OnnxModel, image_model: OnnxModel, records: pd.DataFrame,
