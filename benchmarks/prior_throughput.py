@@ -29,9 +29,9 @@ from qgis_csp_plugin.core.cell_latlon import latlon_transform  # noqa: E402
 from qgis_csp_plugin.core.grid import CellGrid  # noqa: E402
 from qgis_csp_plugin.core.heatmap import LocationHeatmap  # noqa: E402
 from qgis_csp_plugin.core.tiling import Extent  # noqa: E402
-from trainer.checkpoints import load_task  # noqa: E402
 from trainer.errors import TrainerError  # noqa: E402
 from trainer.export.onnx_writer import export_onnx  # noqa: E402
+from trainer.tasks.base import load_task  # noqa: E402
 
 WORLD = Extent(-180, -90, 180, 90)
 

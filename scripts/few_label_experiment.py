@@ -61,7 +61,7 @@ WINDOW = 64
 
 def scene_patches(unseen_by: str) -> pd.DataFrame:
     """``image_path, class_name`` of the labelled patches outside ``unseen_by``'s training split, in a fixed order."""
-    from trainer.data.sources import eurosat_source_records
+    from trainer.data.catalog import eurosat_source_records
     from trainer.data.splits import split_records
 
     every = eurosat_source_records("eurosat_all")

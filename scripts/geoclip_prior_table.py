@@ -37,8 +37,8 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from trainer.data.catalog import cities_records  # noqa: E402
 from trainer.data.geotagged import encode_labels  # noqa: E402
-from trainer.data.sources import cities_records  # noqa: E402
 from trainer.data.splits import label_subset, split_records  # noqa: E402
 from trainer.evaluation.few_label import (  # noqa: E402
     FewLabelSetup,

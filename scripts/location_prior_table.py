@@ -55,9 +55,9 @@ from qgis_csp_plugin.contract.knn_prior import (  # noqa: E402
     select_knn_prior,
     select_mix,
 )
+from trainer.data.catalog import cities_records  # noqa: E402
 from trainer.data.geotagged import encode_labels  # noqa: E402
 from trainer.data.points import point_records, point_tensors  # noqa: E402
-from trainer.data.sources import cities_records  # noqa: E402
 from trainer.data.splits import carve_validation, label_subset, split_records  # noqa: E402
 from trainer.encoders import build_location_encoder  # noqa: E402
 from trainer.evaluation.few_label import FewLabelSetup, fit_location_classifier, topk_accuracy, torch_quiet  # noqa: E402

@@ -1,5 +1,5 @@
 """The contract is visible and kept: what the trainer may import from the plugin, what the contract
-itself may import, and the documented model format against the schema."""
+itself may import, the layering of both packages, and the documented model format against the schema."""
 
 from __future__ import annotations
 
@@ -37,6 +37,38 @@ def test_the_trainer_imports_only_the_contract_from_the_plugin():
         if name.startswith("qgis_csp_plugin") and not name.startswith(CONTRACT)
     }
     assert not offending, f"the trainer may import only {CONTRACT} from the plugin: {sorted(offending)}"
+
+
+#: What parts of the trainer may import from the rest of it: data/ is its floor (it reads data and builds no
+#: network), the checkpoint reader sits below the tasks that checkpoints rebuild.
+TRAINER_FLOORS = {"trainer/data": ("trainer.data", "trainer.errors"),
+                  "trainer/checkpoints.py": ("trainer.errors",)}
+#: Imports trainer/data may make inside a function: optional heavy dependencies, only when used.
+OPTIONAL_IMPORTS = {"boto3", "osgeo"}
+
+
+def test_the_trainer_imports_only_downward():
+    upward = []
+    for part, allowed in TRAINER_FLOORS.items():
+        paths = [REPO / part] if part.endswith(".py") else sorted((REPO / part).glob("*.py"))
+        upward += [f"{path.relative_to(REPO)}: {name}" for path in paths for name in imported_modules(path)
+                   if name.startswith("trainer") and not name.startswith(allowed)]
+    assert not upward, f"imports against the trainer's layering (data/ and checkpoints.py below tasks/, models/): " \
+                       f"{upward}"
+
+
+def test_trainer_data_imports_at_module_level():
+    """A function-level import hides a dependency (and an import cycle): only optional heavy dependencies may
+    wait until they are used."""
+    hidden = []
+    for path in sorted((REPO / "trainer" / "data").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            for node in ast.walk(function):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                hidden += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] not in OPTIONAL_IMPORTS]
+    assert not hidden, f"function-level imports in trainer/data: {hidden}"
 
 
 def test_the_contract_is_pure_python_and_numpy():

@@ -11,7 +11,8 @@ from model_factory import export_image_classifier
 from qgis_csp_plugin.contract.onnx_model import OnnxModel, read_metadata
 from trainer.cli import main
 from trainer.data.bands import EUROSAT_BANDS
-from trainer.data.sources import SHARED_DATA_ROOT, image_records
+from trainer.data.catalog import SHARED_DATA_ROOT
+from trainer.data.registry import image_records
 from trainer.evaluation.as_classify import nearest_sample, read_patches, run_as_classify
 from trainer.evaluation.crossval import degrade, wilson
 

@@ -63,7 +63,7 @@ def test_csp_fit_resume_and_export(csp_checkpoint, tmp_path):
 
 
 def test_evaluate_reuses_the_features_csp_fit_cached(csp_checkpoint, tmp_path, capsys, monkeypatch):
-    import trainer.data.csp_datamodule as csp_data
+    import trainer.tasks.csp_data as csp_data
 
     computed = []
     monkeypatch.setattr(csp_data, "stream_features", lambda *a, **k: computed.append(1))  # any pass would show
@@ -86,7 +86,7 @@ def test_evaluate_reuses_the_features_csp_fit_cached(csp_checkpoint, tmp_path, c
 
 def test_csp_trains_the_image_encoder_end_to_end(tmp_path):
     from trainer.data.feature_cache import file_hash
-    from trainer.data.features import frozen_backbone
+    from trainer.models.frozen import frozen_backbone
 
     args = [*_csp_args(tmp_path, 1), "--data.image_encoder_trainable", "true", "--trainer.max_steps", "2",
             "--model.image_lr", "0.0005"]

@@ -10,9 +10,10 @@ import rasterio
 import torch
 from moco_fixtures import eurosat_csv
 
-from trainer.data.csp_datamodule import CspDataModule
-from trainer.data.features import crop_pixels, frozen_features
-from trainer.data.sources import image_records
+from trainer.data.registry import image_records
+from trainer.data.tiles import crop_pixels
+from trainer.models.frozen import frozen_features
+from trainer.tasks.csp_data import CspDataModule
 
 BANDS = ["B02", "B03", "B04", "B08"]
 

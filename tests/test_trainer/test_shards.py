@@ -12,10 +12,11 @@ from moco_fixtures import StopAt, two_date_csv
 
 from trainer.cli import main as trainer_main
 from trainer.data.bands import EUROSAT_BANDS
-from trainer.data.csp_datamodule import CspDataModule
 from trainer.data.image_datamodule import ImageDataModule
-from trainer.data.shards import ShardDataset, build_shards, shard_meta
+from trainer.data.shard_build import build_shards
+from trainer.data.shards import ShardDataset, shard_meta
 from trainer.errors import TrainerError
+from trainer.tasks.csp_data import CspDataModule
 from trainer.tasks.moco import MocoTask
 
 BANDS = ["B02", "B03", "B04", "B08"]
@@ -183,7 +184,7 @@ def test_a_killed_build_leaves_no_shard_set(tmp_path):
 @pytest.fixture(scope="module")
 def labelled_set(tmp_path_factory):
     """Shards of 30 real EuroSAT patches (3 per class) in 32 px tiles, split 1/3 each per patch: 120 items."""
-    from trainer.data.sources import eurosat_records
+    from trainer.data.catalog import eurosat_records
 
     folder = tmp_path_factory.mktemp("labelled")
     records = eurosat_records().groupby("label").head(3)
@@ -299,22 +300,12 @@ def test_evaluate_takes_a_shard_set_with_its_split(labelled_set, tmp_path, capsy
     assert "image features of 120" in capsys.readouterr().err
 
 
-def test_the_dates_of_one_place_share_a_split():
-    import pandas as pd
-
-    from trainer.data.shards import split_of_records
-
-    n = 60  # 30 places (3 classes x 10), 2 dates each, and 6 unlabelled images
-    records = pd.DataFrame({"image_path": [f"{i}.tif" for i in range(n + 6)],
-                            "location_id": [f"loc{i // 2}" for i in range(n)] + [""] * 6,
-                            "label": [(i // 2) % 3 for i in range(n)] + [-1] * 6})
-    parts = split_of_records(records, 0.2, 0.2, seed=0)
-    assert {name: len(part) for name, part in parts.items()} == {"train": 36 + 6, "val": 12, "test": 12}
-    located = pd.concat([part.assign(split=name) for name, part in parts.items()])
-    assert (located[located["label"] >= 0].groupby("location_id")["split"].nunique() == 1).all()
-    assert set(parts["train"].index) >= set(range(n, n + 6))  # unlabelled images: pre-training data
+def test_a_split_the_places_cannot_give_is_refused_with_the_way_out(labelled_set, tmp_path):
+    table = labelled_set[0].parent / "labelled.csv"
     with pytest.raises(TrainerError, match="cannot split 30 records.*or 0 and 0 for no split"):
-        split_of_records(records, 0.05, 0.05, seed=0)  # 1 test place for 3 classes
+        build_shards(str(table), tmp_path / "set", BANDS, 32, list(EUROSAT_BANDS), val_fraction=0.05,
+                     test_fraction=0.05)  # 2 test places for 10 classes
+    assert not (tmp_path / "set").exists()
 
 
 @pytest.mark.slow

@@ -85,9 +85,9 @@ def run_fold(args: argparse.Namespace, fold: int) -> list[Path]:
     """Train (one MoCo, then each recipe's classifier) on fold ``fold``'s training split and export; the
     ONNX path per recipe (``<runs_dir>/fold<k>/<out name>.onnx``). A fold finished by an earlier run of
     the same settings (``recipe.json``) is reused, so an interrupted cross-validation resumes."""
-    from trainer.checkpoints import load_task
     from trainer.cli import moco
     from trainer.export.onnx_writer import export_onnx
+    from trainer.tasks.base import load_task
 
     folder = Path(args.runs_dir) / f"fold{fold}"
     paths = [folder / f"{Path(out).name}.onnx" for out in args.out]
@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
     import pandas as pd
 
     from qgis_csp_plugin.contract.onnx_model import OnnxModel
-    from trainer.data.sources import image_records
+    from trainer.data.registry import image_records
     from trainer.data.splits import fold_split, split_records
     from trainer.evaluation.crossval import fold_predictions
 
@@ -156,7 +156,7 @@ def main(argv: list[str]) -> int:
 def write_report(args: argparse.Namespace, argv: list[str], records: pd.DataFrame, frame: pd.DataFrame,
                  meta: ModelMetadata, protocol: str, out: str) -> None:
     """``<out>.csv`` (one row per patch) and ``<out>.md`` (pooled accuracy and per-class recall)."""
-    from trainer.data.sources import REPO_ROOT
+    from trainer.data.catalog import REPO_ROOT
     from trainer.evaluation.crossval import accuracy_table, markdown_accuracy
 
     conditions = ["native", *args.degrade]

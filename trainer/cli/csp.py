@@ -1,6 +1,6 @@
 """``python -m trainer csp {fit,validate} --config trainer/configs/csp_eurosat.yaml [overrides]``.
 
-LightningCLI over :class:`trainer.tasks.csp.CspTask` and :class:`trainer.data.csp_datamodule.CspDataModule`
+LightningCLI over :class:`trainer.tasks.csp.CspTask` and :class:`trainer.tasks.csp_data.CspDataModule`
 (the model's ``feature_dim`` follows the data's frozen image features). ``--data.image_encoder_trainable
 true`` trains the image encoder end to end instead (pixels streamed from the files or shards at every
 step; no feature cache). Resume with
@@ -22,8 +22,8 @@ SUBCOMMANDS = ("fit", "validate")
 def csp_cli(argv: list[str], run: bool = True):
     """The LightningCLI over CSP task and data (``run=False``: instantiated only, no subcommand in ``argv``)."""
     from trainer.cli.lightning_cli import TrainerCLI, build_cli
-    from trainer.data.csp_datamodule import CspDataModule
     from trainer.tasks.csp import CspTask
+    from trainer.tasks.csp_data import CspDataModule
 
     class CspCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:

@@ -33,8 +33,8 @@ from rasterio.warp import Resampling, reproject
 from rasterio.windows import Window, from_bounds
 
 from trainer.data.bands import S2_L1C_PERCENTILES
+from trainer.data.catalog import REPO_ROOT, SHARED_DATA_ROOT
 from trainer.data.rasters import centre_latlon
-from trainer.data.sources import REPO_ROOT, SHARED_DATA_ROOT
 from trainer.errors import TrainerError
 
 SCENES_ROOT = SHARED_DATA_ROOT / "multitemporal"

@@ -20,7 +20,7 @@ import rasterio
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.radiometry import Radiometry, layer_radiometry, sample_shape
-from trainer.data.features import crop_dataset
+from trainer.data.tiles import crop_dataset
 
 
 @dataclass(frozen=True)

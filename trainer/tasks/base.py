@@ -1,12 +1,16 @@
-"""What every trainer LightningModule shares: it records its class in checkpoints and exports."""
+"""What every trainer LightningModule shares: it records its class in checkpoints (:func:`load_task` rebuilds
+it) and exports."""
 
 from __future__ import annotations
 
+import importlib
 import math
+import os
 
 import lightning as L
 import torch
 
+from trainer.checkpoints import allowed_globals, read_checkpoint
 from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
 
@@ -54,3 +58,37 @@ class ClassifierTask(ExportableTask):
         """``{"heldout_top1": …}`` once tested, else ``{}``."""
         top1 = float(self.heldout_top1)
         return {} if math.isnan(top1) else {"heldout_top1": top1}
+
+
+def task_class(path: str | os.PathLike) -> type[ExportableTask]:
+    """The :class:`ExportableTask` subclass recorded in checkpoint ``path``; raises :class:`TrainerError`."""
+    checkpoint = read_checkpoint(path)
+    if "state_dict" not in checkpoint:
+        raise TrainerError(f"{path} is not a Lightning checkpoint (no 'state_dict' entry)")
+    reference = checkpoint.get(TASK_KEY)
+    if not isinstance(reference, str) or ":" not in reference:
+        raise TrainerError(f"{path} was not written by a geo-SSL trainer task (no '{TASK_KEY}' entry); "
+                           "export checkpoints saved by `python -m trainer csp|moco|finetune`")
+    module_name, _, qualname = reference.partition(":")
+    try:
+        found = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise TrainerError(f"{path} was written by task {reference!r}, which this trainer does not have "
+                           f"({exc}); use the trainer version that trained it") from exc
+    if not (isinstance(found, type) and issubclass(found, ExportableTask)):
+        raise TrainerError(f"{path}: {reference!r} is not a geo-SSL trainer task")
+    return found
+
+
+def load_task(path: str | os.PathLike) -> ExportableTask:
+    """Rebuild the task with its saved hyper-parameters and weights, on CPU, in eval mode."""
+    cls = task_class(path)
+    try:
+        with allowed_globals():
+            task = cls.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise TrainerError(f"{path}: cannot rebuild {cls.__name__} from this checkpoint: "
+                           f"{str(exc).splitlines()[0][:200]}") from exc
+    return task.eval()

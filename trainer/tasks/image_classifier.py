@@ -10,9 +10,9 @@ from torch import nn
 
 from qgis_csp_plugin.contract.schema import IMAGE_INPUT, PROBABILITIES_OUTPUT, RADIOMETRY, Kind, ModelMetadata
 from trainer.data.augment import classifier_augment, standardise
+from trainer.data.band_statistics import PERCENTILES
 from trainer.data.bands import EUROSAT_BANDS, band_indices
-from trainer.data.image_datamodule import PERCENTILES
-from trainer.data.sources import EUROSAT_CLASSES, known_class_colors
+from trainer.data.catalog import EUROSAT_CLASSES, known_class_colors
 from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
 from trainer.models.backbones import build_backbone

@@ -51,7 +51,7 @@ from qgis_csp_plugin.contract.knn_prior import (
 )
 from qgis_csp_plugin.contract.schema import LATLON_INPUT, PROBABILITIES_OUTPUT, Kind, ModelMetadata
 from trainer.checkpoints import read_checkpoint, strip_prefix
-from trainer.data.sources import known_class_colors
+from trainer.data.catalog import known_class_colors
 from trainer.encoders import build_location_encoder
 from trainer.errors import TrainerError
 from trainer.export.onnx_writer import traced_onnx
