@@ -54,7 +54,7 @@ def test_second_run_reuses_the_cache_and_a_new_key_never_does(tmp_path):
         other = _data(tmp_path, **change)
         assert other.cache_hit is None and other.features.shape[0] == 12 and other.cache_hit is False
     assert len(list((tmp_path / "cache").iterdir())) == 4
-    assert not list((tmp_path / "cache").glob("*.partial*"))
+    assert not list((tmp_path / "cache").glob(".*.part"))
 
 
 def test_a_rewritten_image_file_misses_the_cache(tmp_path):

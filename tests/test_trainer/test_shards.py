@@ -36,7 +36,7 @@ def test_shards_hold_the_disk_tiles_in_order_with_their_fields(shard_set):
     location, table = shard_set
     meta, items = shard_meta(str(location))
     assert meta["items"] == len(items) == 64 and meta["bands"] == BANDS and meta["tile_size"] == 32
-    assert not location.with_name("set.partial").exists()
+    assert [p.name for p in location.parent.iterdir() if p.name.startswith(".")] == []  # no temporary left
     disk = ImageDataModule(sources=[str(table)], bands=BANDS, tile_size=32, val_fraction=0, test_fraction=0)
     disk.setup("fit")
     tiles = disk.datasets["train"]
@@ -157,6 +157,8 @@ def test_ddp_ranks_stream_disjoint_halves_of_the_shards(shard_set, tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_build_leaves_no_shard_set(tmp_path):
+    """SIGKILL mid-build (the build and its litdata workers): chunks in a hidden temporary, no shard set; the next
+    build sweeps it. SIGTERM: the build removes its temporary before it dies."""
     import os
     import signal
     import subprocess
@@ -165,20 +167,27 @@ def test_a_killed_build_leaves_no_shard_set(tmp_path):
 
     table = two_date_csv(tmp_path)
     out = tmp_path / "set"
-    build = subprocess.Popen([sys.executable, "-m", "trainer", "shards", "build", "--source", str(table), "--out",
-                              str(out), "--tile-size", "16", "--bands", *BANDS, "--chunk-bytes", "64KB"],
-                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    partial = tmp_path / "set.partial"
-    deadline = time.monotonic() + 300
-    while not any(partial.glob("train/*.bin")) and time.monotonic() < deadline and build.poll() is None:
-        time.sleep(0.05)
-    os.killpg(build.pid, signal.SIGKILL)
-    build.wait()
-    assert any(partial.glob("train/*.bin")) and not out.exists()  # killed mid-build: chunks, no shard set
+
+    def build_until_chunks(signum: int) -> list:
+        build = subprocess.Popen([sys.executable, "-m", "trainer", "shards", "build", "--source", str(table), "--out",
+                                  str(out), "--tile-size", "16", "--bands", *BANDS, "--chunk-bytes", "64KB"],
+                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        own_chunks = f".set.{build.pid}-*.part/train/*.bin"  # not a dead run's leftovers
+        deadline = time.monotonic() + 300
+        while not any(tmp_path.glob(own_chunks)) and time.monotonic() < deadline and build.poll() is None:
+            time.sleep(0.05)
+        assert any(tmp_path.glob(own_chunks))
+        os.killpg(build.pid, signum)
+        build.wait()
+        return list(tmp_path.glob(".set.*.part"))
+
+    (partial,) = build_until_chunks(signal.SIGKILL)
+    assert not out.exists()  # killed mid-build: chunks, no shard set
     with pytest.raises(TrainerError, match="not a complete shard set"):
         ImageDataModule(sources=[f"shards:{partial}"], bands=BANDS, tile_size=16).setup("fit")
-    build_shards(str(table), out, BANDS, 16, list(EUROSAT_BANDS))  # a rebuild replaces the leftovers
-    assert shard_meta(str(out))[0]["items"] == 16 * 16 and not partial.exists()
+    assert build_until_chunks(signal.SIGTERM) == [] and not out.exists()  # the dead run's temporary swept too
+    build_shards(str(table), out, BANDS, 16, list(EUROSAT_BANDS))
+    assert shard_meta(str(out))[0]["items"] == 16 * 16 and not list(tmp_path.glob(".set.*"))
 
 
 @pytest.fixture(scope="module")

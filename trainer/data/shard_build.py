@@ -3,19 +3,22 @@
 The split is drawn once, at build time, by the trainer's split policy
 (:func:`trainer.data.splits.split_by_place`: all tiles of an image and all images of one place stay
 together, stratified by label; unlabelled images all go to ``train``), and each split's tiles are written in
-record order. Band statistics and percentiles come from a sample of the training tiles.
+record order. Band statistics and percentiles come from a sample of the training tiles. The set is written
+into a temporary folder beside ``out`` (:func:`qgis_csp_plugin.contract.temp_files.atomic_folder`: removed on
+error or SIGTERM, swept by the next build after a SIGKILL) and renamed when complete, so a killed build
+never leaves anything a later run would read as a shard set.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from functools import partial
 from pathlib import Path
 
 import pandas as pd
 from litdata import optimize
 
+from qgis_csp_plugin.contract.temp_files import atomic_folder
 from trainer.data.band_statistics import PERCENTILES, band_percentiles, band_statistics, tile_sample
 from trainer.data.preflight import preflight
 from trainer.data.registry import image_records
@@ -46,9 +49,7 @@ def build_shards(source: str, out: str | Path, bands: list[str], tile_size: int,
     sample = tile_sample(TileDataset(parts["train"], tile_size))
     (mean, std), (low, high) = band_statistics(sample), band_percentiles(sample, PERCENTILES)
     labelled = records[records["label"] >= 0].drop_duplicates("label").sort_values("label")
-    partial_dir = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial_dir, ignore_errors=True)
-    try:
+    with atomic_folder(out) as partial_dir:
         for name, tiles in parts.items():
             if len(tiles):
                 _write_split(tiles, partial_dir / name, tile_size, workers, chunk_bytes)
@@ -59,10 +60,6 @@ def build_shards(source: str, out: str | Path, bands: list[str], tile_size: int,
                 "class_names": labelled["class_name"].astype(str).tolist(),
                 "band_mean": mean.tolist(), "band_std": std.tolist(), "band_low": low, "band_high": high}
         (partial_dir / META).write_text(json.dumps(meta, indent=1))
-        partial_dir.rename(out)
-    except BaseException:
-        shutil.rmtree(partial_dir, ignore_errors=True)
-        raise
     return out
 
 

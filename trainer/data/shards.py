@@ -9,9 +9,9 @@ split's fractions and seed, per-band mean/std and percentiles of a sample of the
 source). The split is drawn once, at build time (:mod:`trainer.data.shard_build`), by the trainer's split
 policy (:func:`trainer.data.splits.split_by_place`: all tiles of an image and all images of one place stay
 together); unlabelled images all go to ``train`` (pre-training data). Each item holds one tile's pixels in
-the file's own dtype. A build writes into
-``<out>.partial`` and renames it when complete, so a killed build never leaves anything a later run
-would read as a shard set. Training streams from a local folder or any URL litdata reads
+the file's own dtype. A build writes into a temporary folder and renames it when complete, so a killed
+build never leaves anything a later run would read as a shard set. Training streams from a local folder or
+any URL litdata reads
 (``s3://bucket/prefix``: credentials from the usual AWS variables; the sidecars are read with boto3,
 which litdata installs). Since such data comes from elsewhere, each split's ``index.json`` is checked
 before litdata reads an item: only the fields and formats the builder writes (:data:`ITEM_FORMATS`) are
