@@ -1,6 +1,6 @@
 """Class-prior heatmap throughput of a kNN prior (its points inside the graph) against the learned prior.
 
-From one ``python -m trainer finetune`` checkpoint that carries a kNN part, three ``location_prior`` files are
+From one ``python -m trainer prior`` checkpoint that carries a kNN part, three ``location_prior`` files are
 exported: the learned prior alone, the kNN prior alone and the hybrid (the checkpoint's own weight m, or 0.5).
 Each runs through the plugin core's class-prior heatmap (cell centres → (lat, lon) → ONNX in parallel batches
 → one class's probability → GeoTIFF) over the same world grid; the three alternate in every repeat, so they
@@ -54,7 +54,7 @@ def variants(checkpoint: Path, folder: Path) -> dict[str, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, required=True, help="finetune's final.ckpt with a kNN part")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="prior's final.ckpt with a kNN part")
     parser.add_argument("--width", type=int, default=720, help="grid columns (rows: half), EPSG:4326 world")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()

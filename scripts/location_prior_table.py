@@ -11,7 +11,7 @@ per class) is split again into fit (80 %) and validation (20 %, :func:`trainer.d
   (:mod:`trainer.evaluation.nearest_neighbour`); both vote with all labelled points of the subset;
 * kNN prior — the shippable soft vote of the k nearest (:mod:`qgis_csp_plugin.contract.knn_prior`; k, bandwidth
   and flat pseudo-count chosen on validation, then the points of the whole subset);
-* random init — sphereC+ (32 scales, λmin 0.1°) → MLP → softmax (``finetune``'s architecture), trained to
+* random init — sphereC+ (32 scales, λmin 0.1°) → MLP → softmax (``prior``'s architecture), trained to
   convergence: epochs until ``--patience`` epochs without a lower validation log-loss, best weights kept;
   learning rate and schedule chosen on the validation part of seed 0 of each task and ratio (:data:`SCHEDULES`);
 * CSP init — the same from ``--csp_checkpoint``'s encoder weights, one phase;
@@ -20,7 +20,7 @@ per class) is split again into fit (80 %) and validation (20 %, :func:`trainer.d
 * GeoCLIP probe — the frozen phase alone on GeoCLIP's embeddings (computed once per point);
 * GeoCLIP fine-tuned — the probe, then unfrozen like CSP, capped at ``--geoclip_epochs`` epochs per ratio;
 * hybrid — m · kNN prior + (1 − m) · random init, m in 0.1 … 0.9 chosen by validation log-loss;
-* default rule — what ``python -m trainer finetune`` ships: m in 0 … 1 (0 = learned, 1 = kNN prior).
+* default rule — what ``python -m trainer prior`` ships: m in 0 … 1 (0 = learned, 1 = kNN prior).
 
 Top-1/top-3 (AUC for ariolimax) on the test split, mean and 95 % CI (t) over seeds; CSV + Markdown, the
 training curve of one run, and the distances that set the finest label structure (λmin check).
@@ -79,7 +79,7 @@ GEOCLIP_EPOCHS = {0.01: 30, 0.05: 10, 1.0: 1}
 MAX_EPOCHS_ALL_LABELS = 60
 ROW_ORDER = ("1-NN", "k-NN (k on val)", "kNN prior (k, h on val)", "random init", "CSP init", "CSP fine-tuned",
              "GeoCLIP probe", "GeoCLIP fine-tuned", "hybrid (random init + kNN prior)",
-             "hybrid (GeoCLIP fine-tuned + kNN prior)", "default rule (finetune)")
+             "hybrid (GeoCLIP fine-tuned + kNN prior)", "default rule (prior)")
 
 
 def task_records(task: str, cities: pd.DataFrame, min_per_class: int) -> pd.DataFrame:
@@ -221,7 +221,7 @@ def evaluate(args, task: str, ratio: float, seed: int, names, parts, embeddings:
         test[f"hybrid ({name} + kNN prior)"] = m * test["kNN prior (k, h on val)"] + (1 - m) * test[name]
         run.notes[f"mix {name}"] = m
     m, _ = select_mix(val_knn, val_random, val_labels, MIX_WEIGHTS)
-    test["default rule (finetune)"] = m * test["kNN prior (k, h on val)"] + (1 - m) * test["random init"]
+    test["default rule (prior)"] = m * test["kNN prior (k, h on val)"] + (1 - m) * test["random init"]
     run.notes.update(default_recipe=recipe_of_mix(m), default_mix=m)
     binary = task == "ariolimax"
     return [{"task": task, "ratio": ratio, "seed": seed, "row": row, "n_train": len(subset), "n_test": len(test_labels),
@@ -261,7 +261,7 @@ def embeddings_of(args, encoder, source: str, points: np.ndarray) -> dict[str, n
     return out
 
 
-def paired_table(frame: pd.DataFrame, row: str = "default rule (finetune)", baseline: str = "1-NN") -> str:
+def paired_table(frame: pd.DataFrame, row: str = "default rule (prior)", baseline: str = "1-NN") -> str:
     """Per task and ratio: ``row`` − ``baseline`` top-1 (points), mean and 95 % CI over the same seeds."""
     lines = [f"| task | labels | {row} − {baseline}, top-1 points (95 % CI) | seeds ≥ / < {baseline} "
              "| recipes chosen |", "|---|---|---|---|---|"]

@@ -76,10 +76,10 @@ trainer csp fit --config trainer/configs/csp_eurosat.yaml --data.sources "[$EURO
 # (the labelled points in the graph) or a hybrid, whichever has the lowest validation log-loss (the choice is
 # stored in the model: training.prior_recipe; docs/results/location_priors.md).
 step "5/6 EuroSAT location prior (from the CSP encoder; learned, kNN or hybrid chosen on validation)"
-trainer finetune --config trainer/configs/prior_eurosat.yaml --data.source "$EUROSAT" \
+trainer prior --config trainer/configs/prior_eurosat.yaml --data.source "$EUROSAT" \
   --model.csp_checkpoint runs/csp_eurosat/checkpoints/last.ckpt
 step "6/6 world continent prior (GeoNames cities; learned, kNN or hybrid chosen on validation)"
-trainer finetune --config trainer/configs/prior_continents.yaml
+trainer prior --config trainer/configs/prior_continents.yaml
 
 step "exporting to $MODELS_DIR/"
 trainer export --checkpoint runs/classifier_eurosat_s2/final.ckpt --kind image_classifier \

@@ -114,6 +114,26 @@ def test_the_plugin_imports_only_downward():
     assert not upward, f"imports against the layering ui/processing -> jobs -> qgis_io -> core -> contract: {upward}"
 
 
+def bare_kinds(package: str, kinds: set[str], skip: tuple[str, ...] = ()) -> list[str]:
+    """``file:line 'value'`` of every kind in ``kinds`` written as a bare string in a comparison or a call under
+    ``package`` (a constant tested for membership, ``"location_encoder" in hparams``, is a key, not a kind)."""
+    bare = []
+    for path in (REPO / package).rglob("*.py"):
+        if path.name in skip:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                membership = all(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops)
+                operands = node.comparators + ([] if membership else [node.left])
+            elif isinstance(node, ast.Call):
+                operands = node.args + [k.value for k in node.keywords]
+            else:
+                operands = []
+            bare += [f"{path.relative_to(REPO)}:{node.lineno} {o.value!r}" for o in operands
+                     if isinstance(o, ast.Constant) and o.value in kinds]
+    return bare
+
+
 def test_the_plugin_compares_and_passes_kinds_as_enums_not_bare_strings():
     """Model kinds (``Kind``), heatmap kinds (``HeatmapKind``) and Classify output kinds (``OutputKind``) are
     compared and passed as enum members: a bare ``"location_prior"`` in a comparison or a call is a name the
@@ -121,13 +141,11 @@ def test_the_plugin_compares_and_passes_kinds_as_enums_not_bare_strings():
     from qgis_csp_plugin.core.kinds import HeatmapKind, OutputKind
 
     kinds = set(KINDS) | {k.value for k in HeatmapKind} | {k.value for k in OutputKind}
-    bare = []
-    for path in (REPO / "qgis_csp_plugin").rglob("*.py"):
-        if path.name in ("schema.py", "kinds.py"):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            operands = (node.comparators + [node.left] if isinstance(node, ast.Compare)
-                        else node.args + [k.value for k in node.keywords] if isinstance(node, ast.Call) else [])
-            bare += [f"{path.relative_to(REPO)}:{node.lineno} {o.value!r}" for o in operands
-                     if isinstance(o, ast.Constant) and o.value in kinds]
+    bare = bare_kinds("qgis_csp_plugin", kinds, skip=("schema.py", "kinds.py"))
     assert not bare, f"kinds written as bare strings: {bare}"
+
+
+def test_the_trainer_compares_and_passes_model_kinds_as_enums_not_bare_strings():
+    """The trainer names a model kind by the contract's ``Kind`` too (exports, imports, evaluations)."""
+    bare = bare_kinds("trainer", set(KINDS))
+    assert not bare, f"model kinds written as bare strings: {bare}"

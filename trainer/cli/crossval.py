@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qgis_csp_plugin.contract.schema import Kind
 from trainer.errors import TrainerError
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def run_fold(args: argparse.Namespace, fold: int) -> list[Path]:
         moco.main(["finetune", *(item for config in configs for item in ("--config", config)), *split, *init,
                    *_quiet(folder / path.stem, False), "--final_checkpoint", str(final),
                    *shlex.split(args.classifier_args)])
-        export_onnx(load_task(final).export_spec("image_classifier"), path)
+        export_onnx(load_task(final).export_spec(Kind.IMAGE_CLASSIFIER), path)
     recipe.write_text(settings)
     return paths
 

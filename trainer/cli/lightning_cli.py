@@ -1,4 +1,4 @@
-"""The one place that builds the trainer's LightningCLIs (csp, moco, finetune).
+"""The one place that builds the trainer's LightningCLIs (csp, moco, prior).
 
 Every config starts from ``trainer/configs/base.yaml`` (accelerator, loggers, checkpoint callback).
 Folders of loggers and callbacks may start with ``<default_root_dir>``, replaced by the run's

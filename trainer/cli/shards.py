@@ -5,7 +5,7 @@ The train/val/test split is drawn once, by place (the trainer's split policy), w
 folders
 ``train/ val/ test/``. Train from it with ``--data.sources '[shards:<dir-or-URL>]'`` (``moco fit`` and
 classifier training stream ``train/`` and validate/test on ``val/``/``test/``; ``csp fit`` holds
-``test/`` out; ``finetune --data.source shards:<dir>`` takes the items' coordinates and labels with
+``test/`` out; ``prior --data.source shards:<dir>`` takes the items' coordinates and labels with
 the same split). See :mod:`trainer.data.shards`.
 """
 

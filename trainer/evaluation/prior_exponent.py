@@ -19,7 +19,7 @@ import pandas as pd
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.probabilities import fuse
-from qgis_csp_plugin.contract.schema import SCHEMA_VERSION, ModelMetadata
+from qgis_csp_plugin.contract.schema import SCHEMA_VERSION, Kind, ModelMetadata
 from trainer.errors import TrainerError
 from trainer.evaluation.as_classify import read_patches, run_as_classify
 from trainer.evaluation.few_label import best_exponent, topk_accuracy
@@ -40,9 +40,10 @@ def select_exponent(prior: OnnxModel, image_model: OnnxModel, records: pd.DataFr
                     candidates: tuple[float, ...] = DEFAULT_CANDIDATES) -> dict:
     """α chosen on ``records`` (validation data with ``label`` in the models' class order) and the
     per-candidate validation NLL and top-1 that justify it."""
-    if prior.metadata.kind != "location_prior" or image_model.metadata.kind != "image_classifier":
-        raise TrainerError(f"need a location_prior and an image_classifier, got {prior.metadata.kind} "
-                           f"({prior.path.name}) and {image_model.metadata.kind} ({image_model.path.name})")
+    if prior.metadata.kind != Kind.LOCATION_PRIOR or image_model.metadata.kind != Kind.IMAGE_CLASSIFIER:
+        raise TrainerError(f"need a {Kind.LOCATION_PRIOR} and an {Kind.IMAGE_CLASSIFIER}, got "
+                           f"{prior.metadata.kind} ({prior.path.name}) and {image_model.metadata.kind} "
+                           f"({image_model.path.name})")
     if prior.metadata.class_names != image_model.metadata.class_names:
         raise TrainerError(f"{prior.path.name} and {image_model.path.name} predict different classes")
     if not len(records):

@@ -1,6 +1,6 @@
-"""``python -m trainer finetune --config trainer/configs/prior_eurosat.yaml [overrides]``.
+"""``python -m trainer prior --config trainer/configs/prior_eurosat.yaml [overrides]``.
 
-Trains a location-only classifier (location encoder + linear head,
+Trains a location prior: a location-only classifier (location encoder + linear head,
 :class:`trainer.tasks.location_classifier.LocationClassifierTask`) on labelled points
 (:class:`trainer.data.points.PointsDataModule`; ``--data.label_ratio 0.05`` for few-label runs),
 from random init or ``--model.csp_checkpoint runs/csp_eurosat/checkpoints/last.ckpt``, until the validation
@@ -9,7 +9,7 @@ chooses the prior's recipe on the validation split (``--model.prior_recipe auto`
 prior that carries the labelled points, or a mixture of both, by validation log-loss), tests it on the
 held-out split next to the 1-NN and k-NN baselines, prints top-1/top-3 and saves
 ``<default_root_dir>/final.ckpt`` for ``python -m trainer export --kind location_prior``. Resume with
-``--ckpt_path``.
+``--ckpt_path``. (``python -m trainer finetune`` is the old name of this command and still runs it.)
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     from trainer.tasks.early_stopping import MONITOR, BestWeights
     from trainer.tasks.location_classifier import LocationClassifierTask
 
-    class FinetuneCLI(TrainerCLI):
+    class PriorCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
             parser.add_argument("--ckpt_path", type=str | None, default=None, help="resume from this checkpoint")
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
                                  "early_stopping.patience": 10})
             parser.add_lightning_class_args(BestWeights, "best_weights")
 
-    cli = build_cli(FinetuneCLI, LocationClassifierTask, PointsDataModule, argv, run=False)
+    cli = build_cli(PriorCLI, LocationClassifierTask, PointsDataModule, argv, run=False)
     model, data = cli.model, cli.datamodule
     cli.trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
     best = next(c for c in cli.trainer.callbacks if isinstance(c, BestWeights))
