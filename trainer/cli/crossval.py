@@ -74,19 +74,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _quiet(folder: Path, checkpoint: bool) -> list[str]:
-    """Overrides: no loggers or progress bar, runs in ``folder`` (a last.ckpt there when ``checkpoint``)."""
-    callbacks = ([{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                   "init_args": {"dirpath": str(folder), "save_last": True, "save_top_k": 0}}] if checkpoint else None)
-    return ["--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
-            "--trainer.default_root_dir", str(folder), "--trainer.callbacks", json.dumps(callbacks)]
-
-
 def run_fold(args: argparse.Namespace, fold: int) -> list[Path]:
     """Train (one MoCo, then each recipe's classifier) on fold ``fold``'s training split and export; the
     ONNX path per recipe (``<runs_dir>/fold<k>/<out name>.onnx``). A fold finished by an earlier run of
     the same settings (``recipe.json``) is reused, so an interrupted cross-validation resumes."""
-    from trainer.cli import moco
+    from trainer.cli.moco import classifier_for_evaluation, pretrain_for_evaluation
     from trainer.export.onnx_writer import export_onnx
     from trainer.tasks.base import load_task
 
@@ -98,18 +90,12 @@ def run_fold(args: argparse.Namespace, fold: int) -> list[Path]:
         print(f"fold {fold}: reusing the finished fold in {folder}", file=sys.stderr)
         return paths
     recipe.unlink(missing_ok=True)
-    split = ["--data.sources", f"[{args.source}]", "--data.folds", str(args.folds), "--data.fold", str(fold),
-             "--data.split_seed", str(args.split_seed)]
-    init = []
-    if args.moco_config:
-        moco.main(["fit", "--config", args.moco_config, *split, *_quiet(folder / "moco", True),
-                   *shlex.split(args.moco_args)])
-        init = ["--model.moco_checkpoint", str(folder / "moco" / "last.ckpt")]
+    split = {"source": args.source, "folds": args.folds, "fold": fold, "split_seed": args.split_seed}
+    moco = (pretrain_for_evaluation(args.moco_config, shlex.split(args.moco_args), folder / "moco", **split)
+            if args.moco_config else None)
     for configs, path in zip(args.classifier_config, paths, strict=True):
-        final = folder / path.stem / "final.ckpt"
-        moco.main(["finetune", *(item for config in configs for item in ("--config", config)), *split, *init,
-                   *_quiet(folder / path.stem, False), "--final_checkpoint", str(final),
-                   *shlex.split(args.classifier_args)])
+        final = classifier_for_evaluation(configs, shlex.split(args.classifier_args), folder / path.stem, **split,
+                                          moco_checkpoint=moco)
         export_onnx(load_task(final).export_spec(Kind.IMAGE_CLASSIFIER), path)
     recipe.write_text(settings)
     return paths

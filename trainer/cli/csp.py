@@ -37,11 +37,10 @@ def pretrain_for_evaluation(config: str, overrides: list[str], out_dir: Path, sp
                             fold: int = 0) -> Path:
     """``csp fit`` with ``config`` (+ ``overrides``) without the evaluation's test split (or test fold
     ``fold`` of ``folds``), quietly, no logger; returns the checkpoint written to ``out_dir/last.ckpt``."""
-    quiet = ["--trainer.logger", "false", "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
-             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    from trainer.cli.lightning_cli import quiet_overrides
+
     split = ["--data.split_seed", str(split_seed), "--data.eval_folds", str(folds), "--data.eval_fold", str(fold)]
-    cli = csp_cli(["--config", config, *overrides, *quiet, *split, "--trainer.default_root_dir", str(out_dir)],
-                  run=False)
+    cli = csp_cli(["--config", config, *overrides, *quiet_overrides(out_dir), *split], run=False)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     checkpoint = out_dir / "last.ckpt"
     cli.trainer.save_checkpoint(checkpoint)
