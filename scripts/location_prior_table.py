@@ -79,7 +79,7 @@ GEOCLIP_EPOCHS = {0.01: 30, 0.05: 10, 1.0: 1}
 MAX_EPOCHS_ALL_LABELS = 60
 ROW_ORDER = ("1-NN", "k-NN (k on val)", "kNN prior (k, h on val)", "random init", "CSP init", "CSP fine-tuned",
              "GeoCLIP probe", "GeoCLIP fine-tuned", "hybrid (random init + kNN prior)",
-             "hybrid (GeoCLIP fine-tuned + kNN prior)", "default rule (prior)")
+             "hybrid (GeoCLIP fine-tuned + kNN prior)", "default rule (finetune)")
 
 
 def task_records(task: str, cities: pd.DataFrame, min_per_class: int) -> pd.DataFrame:
@@ -221,7 +221,7 @@ def evaluate(args, task: str, ratio: float, seed: int, names, parts, embeddings:
         test[f"hybrid ({name} + kNN prior)"] = m * test["kNN prior (k, h on val)"] + (1 - m) * test[name]
         run.notes[f"mix {name}"] = m
     m, _ = select_mix(val_knn, val_random, val_labels, MIX_WEIGHTS)
-    test["default rule (prior)"] = m * test["kNN prior (k, h on val)"] + (1 - m) * test["random init"]
+    test["default rule (finetune)"] = m * test["kNN prior (k, h on val)"] + (1 - m) * test["random init"]
     run.notes.update(default_recipe=recipe_of_mix(m), default_mix=m)
     binary = task == "ariolimax"
     return [{"task": task, "ratio": ratio, "seed": seed, "row": row, "n_train": len(subset), "n_test": len(test_labels),
@@ -261,7 +261,7 @@ def embeddings_of(args, encoder, source: str, points: np.ndarray) -> dict[str, n
     return out
 
 
-def paired_table(frame: pd.DataFrame, row: str = "default rule (prior)", baseline: str = "1-NN") -> str:
+def paired_table(frame: pd.DataFrame, row: str = "default rule (finetune)", baseline: str = "1-NN") -> str:
     """Per task and ratio: ``row`` − ``baseline`` top-1 (points), mean and 95 % CI over the same seeds."""
     lines = [f"| task | labels | {row} − {baseline}, top-1 points (95 % CI) | seeds ≥ / < {baseline} "
              "| recipes chosen |", "|---|---|---|---|---|"]
