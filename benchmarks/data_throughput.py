@@ -47,8 +47,8 @@ TORCH_THREADS = 1
 
 def write_tiles(folder: Path) -> pd.DataFrame:
     """Real 64 px RGB tiles (uint16) as GeoTIFFs; one row per file with its centre (lat, lon)."""
+    from trainer.data.catalog import eurosat_records
     from trainer.data.rasters import centre_latlon
-    from trainer.data.sources import eurosat_records
 
     sources = [(REPO / "data/scenes/LC08_L1TP_224078_20200518_RGB.tif", [1, 2, 3]),
                (REPO / "data/scenes/RGB.byte.tif", [1, 2, 3])]
@@ -87,7 +87,7 @@ def table(tiles: pd.DataFrame, n: int, folder: Path, distinct: bool = False) -> 
 
 def preflight_seconds(source: Path) -> float:
     from trainer.data.preflight import preflight
-    from trainer.data.sources import image_records
+    from trainer.data.registry import image_records
 
     records = image_records(str(source), RGB)
     start = time.perf_counter()
@@ -142,7 +142,7 @@ def rates(source: Path, workers: int, items: int, repeats: int) -> list[tuple[fl
 
 
 def build(source: Path, folder: Path, workers: int) -> Path:
-    from trainer.data.shards import build_shards
+    from trainer.data.shard_build import build_shards
 
     return build_shards(str(source), folder / f"shards_{source.stem}", RGB, 64, RGB, workers=workers)
 

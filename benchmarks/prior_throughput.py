@@ -1,6 +1,6 @@
 """Class-prior heatmap throughput of a kNN prior (its points inside the graph) against the learned prior.
 
-From one ``python -m trainer finetune`` checkpoint that carries a kNN part, three ``location_prior`` files are
+From one ``python -m trainer prior`` checkpoint that carries a kNN part, three ``location_prior`` files are
 exported: the learned prior alone, the kNN prior alone and the hybrid (the checkpoint's own weight m, or 0.5).
 Each runs through the plugin core's class-prior heatmap (cell centres → (lat, lon) → ONNX in parallel batches
 → one class's probability → GeoTIFF) over the same world grid; the three alternate in every repeat, so they
@@ -29,9 +29,9 @@ from qgis_csp_plugin.core.cell_latlon import latlon_transform  # noqa: E402
 from qgis_csp_plugin.core.grid import CellGrid  # noqa: E402
 from qgis_csp_plugin.core.heatmap import LocationHeatmap  # noqa: E402
 from qgis_csp_plugin.core.tiling import Extent  # noqa: E402
-from trainer.checkpoints import load_task  # noqa: E402
 from trainer.errors import TrainerError  # noqa: E402
 from trainer.export.onnx_writer import export_onnx  # noqa: E402
+from trainer.tasks.base import load_task  # noqa: E402
 
 WORLD = Extent(-180, -90, 180, 90)
 
@@ -54,7 +54,7 @@ def variants(checkpoint: Path, folder: Path) -> dict[str, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, required=True, help="finetune's final.ckpt with a kNN part")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="prior's final.ckpt with a kNN part")
     parser.add_argument("--width", type=int, default=720, help="grid columns (rows: half), EPSG:4326 world")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()

@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
-from trainer.data.sources import image_records
+from trainer.data.registry import image_records
 from trainer.data.splits import split_records
 from trainer.evaluation.crossval import fold_predictions, wilson
 from trainer.evaluation.linear_probe import embed

@@ -28,7 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), "/usr/share/qgis/python/plugins"]
 
 from qgis.core import (  # noqa: E402
-    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsFillSymbol,
     QgsProcessingContext,
@@ -41,6 +40,8 @@ from qgis.core import (  # noqa: E402
     QgsReferencedRectangle,
     QgsVectorLayer,
 )
+
+from scripts.headless_qgis import start_qgis  # noqa: E402
 
 SCENE = REPO / "data" / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"
 WORLD_MAP = Path("/usr/share/qgis/resources/data/world_map.gpkg")
@@ -57,20 +58,6 @@ class PrintedFeedback(QgsProcessingFeedback):
 
 class DemoError(Exception):
     """A step of the demo could not run; the message says what to do."""
-
-
-def start_qgis() -> QgsApplication:
-    app = QgsApplication([], False)
-    app.initQgis()
-    from processing.core.Processing import Processing
-
-    from qgis_csp_plugin.processing.provider import CspProvider
-
-    Processing.initialize()
-    provider = CspProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
-    app._csp_provider = provider  # keep the Python object alive as long as the application
-    return app
 
 
 def default_models() -> dict[str, Path]:

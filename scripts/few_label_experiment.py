@@ -80,7 +80,7 @@ class Scene:
 
 def records() -> pd.DataFrame:
     """``image_path, class_name`` of the 469 labelled patches, in a fixed order (the mosaic's order)."""
-    from trainer.data.sources import eurosat_source_records
+    from trainer.data.catalog import eurosat_source_records
 
     every = eurosat_source_records("eurosat_all")
     return every[["image_path", "class_name"]].sort_values(["class_name", "image_path"]).reset_index(drop=True)
@@ -88,7 +88,7 @@ def records() -> pd.DataFrame:
 
 def seen_paths(source: str) -> set[str]:
     """The patches of ``source``'s training split (split_seed 0): what an encoder pre-trained on it saw."""
-    from trainer.data.sources import eurosat_source_records
+    from trainer.data.catalog import eurosat_source_records
     from trainer.data.splits import split_records
 
     return set(split_records(eurosat_source_records(source), 0.2, 0.2, seed=0)["train"]["image_path"])
@@ -442,17 +442,9 @@ def main() -> None:
     args.bands = parse_bands(args.bands_text) if args.bands_text else None
     if args.bands is not None and not isinstance(args.bands, dict):
         parser.error("--bands takes model band = EuroSAT file band pairs, e.g. B04=4,B03=3,B02=2")
-    from qgis.core import QgsApplication
+    from scripts.headless_qgis import start_qgis, stop_qgis
 
-    app = QgsApplication([], False)
-    app.initQgis()
-    from processing.core.Processing import Processing
-
-    from qgis_csp_plugin.processing.provider import CspProvider
-
-    Processing.initialize()
-    provider = CspProvider()  # referenced: QGIS keeps only the C++ object
-    QgsApplication.processingRegistry().addProvider(provider)
+    app = start_qgis()
     args.out.mkdir(parents=True, exist_ok=True)
     results, checks, facts = run(args)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
@@ -464,6 +456,7 @@ def main() -> None:
         print(f"plugin check, {check['labels_per_class']} labels, seed {check['seed']}, {check['method']}: "
               f"{check['same_class']}/{check['test_patches']} test patches get the same class "
               f"(plugin chose {check['plugin_features']}, {check['seconds']} s)")
+    stop_qgis(app)
 
 
 def _named_path(text: str) -> tuple[str, Path]:

@@ -7,14 +7,14 @@ GeoNames cities >= 15,000 inhabitants (``data/points/cities15000.csv.gz``), labe
 ``continent_name`` and ``timezone`` (classes with fewer than ``--min_per_class`` cities dropped). One
 seeded stratified split (80 % train / 20 % test); for every label ratio and seed, a stratified subset of
 the training split (``round(n_c · ratio)``, at least one per class) trains a location classifier with
-:func:`trainer.evaluation.few_label.location_probabilities` (the ``finetune`` task, fixed steps, batch and
+:func:`trainer.evaluation.few_label.location_probabilities` (the ``prior`` task, fixed steps, batch and
 learning rate: nothing is chosen on the test split) from
 
 * random init — sphereC+ → MLP, the CSP config's architecture;
 * CSP init — ``--csp_checkpoint`` (``python -m trainer csp fit --config trainer/configs/csp_eurosat.yaml``);
 * GeoCLIP frozen — a linear probe on the frozen GeoCLIP embeddings: the project's frozen-feature head
   (:func:`trainer.evaluation.few_label.image_probabilities`, standardised multinomial logistic regression,
-  as for frozen image features), the embeddings computed once per city. (``finetune
+  as for frozen image features), the embeddings computed once per city. (``prior
   --model.pretrained_encoder geoclip --model.freeze_encoder true`` trains the same kind of head by SGD,
   re-encoding every batch: ~20× the cost on this 2-core machine.)
 
@@ -37,8 +37,8 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from trainer.data.catalog import cities_records  # noqa: E402
 from trainer.data.geotagged import encode_labels  # noqa: E402
-from trainer.data.sources import cities_records  # noqa: E402
 from trainer.data.splits import label_subset, split_records  # noqa: E402
 from trainer.evaluation.few_label import (  # noqa: E402
     FewLabelSetup,
@@ -64,7 +64,7 @@ def labelled(cities: pd.DataFrame, column: str, min_per_class: int) -> pd.DataFr
 
 
 def trained_priors(csp_checkpoint: str | None) -> dict[str, str | None]:
-    """Row name → ``csp_checkpoint`` of :func:`location_probabilities` (the finetune task)."""
+    """Row name → ``csp_checkpoint`` of :func:`location_probabilities` (the prior task)."""
     return {"random init": None, **({"CSP init": csp_checkpoint} if csp_checkpoint else {})}
 
 

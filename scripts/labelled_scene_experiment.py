@@ -343,24 +343,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "labelled_scenes")
     args = parser.parse_args()
-    from qgis.core import QgsApplication
-
-    app = QgsApplication([], False)
-    app.initQgis()
-    from processing.core.Processing import Processing
-
-    from qgis_csp_plugin.processing.provider import CspProvider
     from scripts.few_label_experiment import summarise
+    from scripts.headless_qgis import start_qgis, stop_qgis
 
-    Processing.initialize()
-    provider = CspProvider()  # referenced: QGIS keeps only the C++ object
-    QgsApplication.processingRegistry().addProvider(provider)
+    app = start_qgis()
     results = run_zion(args) if args.scene == "zion" else run_para(args)
     path = args.out / args.scene / "results.json"
     path.write_text(json.dumps(results, indent=1))
     summary = summarise(results)
     (path.parent / "summary.md").write_text(summary)
     print(summary)
+    stop_qgis(app)
 
 
 if __name__ == "__main__":

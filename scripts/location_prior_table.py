@@ -11,7 +11,7 @@ per class) is split again into fit (80 %) and validation (20 %, :func:`trainer.d
   (:mod:`trainer.evaluation.nearest_neighbour`); both vote with all labelled points of the subset;
 * kNN prior — the shippable soft vote of the k nearest (:mod:`qgis_csp_plugin.contract.knn_prior`; k,
   sharpness, bandwidth and flat pseudo-count chosen on validation, then the points of the whole subset);
-* random init — sphereC+ (32 scales, λmin 0.1°) → MLP → softmax (``finetune``'s architecture), trained to
+* random init — sphereC+ (32 scales, λmin 0.1°) → MLP → softmax (``prior``'s architecture), trained to
   convergence: epochs until ``--patience`` epochs without a lower validation log-loss, best weights kept;
   learning rate and schedule chosen on the validation part of seed 0 of each task and ratio (:data:`SCHEDULES`);
 * CSP init — the same from ``--csp_checkpoint``'s encoder weights, one phase;
@@ -21,7 +21,7 @@ per class) is split again into fit (80 %) and validation (20 %, :func:`trainer.d
 * GeoCLIP fine-tuned — the probe, then unfrozen like CSP, capped at :data:`GEOCLIP_EPOCHS` epochs per ratio;
 * hybrid — m · kNN prior + (1 − m) · learned (random init, or GeoCLIP fine-tuned), m in 0.1 … 0.9 chosen by
   validation log-loss;
-* default rule — what ``python -m trainer finetune`` ships: m in 0 … 1 (0 = learned, 1 = kNN prior).
+* default rule — what ``python -m trainer prior`` ships: m in 0 … 1 (0 = learned, 1 = kNN prior).
 
 Top-1/top-3 (AUC for ariolimax) on the test split, mean and 95 % CI (t) over seeds; CSV + Markdown, the
 training curve of one run, and the distances that set the finest label structure (λmin check). One
@@ -60,9 +60,9 @@ from qgis_csp_plugin.contract.knn_prior import (  # noqa: E402
     select_knn_prior,
     select_mix,
 )
+from trainer.data.catalog import cities_records  # noqa: E402
 from trainer.data.geotagged import encode_labels  # noqa: E402
 from trainer.data.points import point_records, point_tensors  # noqa: E402
-from trainer.data.sources import cities_records  # noqa: E402
 from trainer.data.splits import carve_validation, label_subset, split_records  # noqa: E402
 from trainer.encoders import build_location_encoder  # noqa: E402
 from trainer.evaluation.few_label import FewLabelSetup, fit_location_classifier, topk_accuracy, torch_quiet  # noqa: E402

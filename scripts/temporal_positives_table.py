@@ -25,8 +25,8 @@ def encoder_file(path: Path) -> Path:
     """``path`` itself (ONNX) or the image-encoder ONNX exported from a checkpoint."""
     if path.suffix == ".onnx":
         return path
-    from trainer.checkpoints import load_task
     from trainer.export.onnx_writer import export_onnx
+    from trainer.tasks.base import load_task
 
     out = path.with_name(path.stem + "_encoder.onnx")
     export_onnx(load_task(path).export_spec("image_encoder"), out)

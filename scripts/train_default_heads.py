@@ -47,7 +47,7 @@ FEATURES = {"": "auto", "statistics_": "statistics"}  # column prefix -> FEATURE
 
 def labelled_records() -> pd.DataFrame:
     """The labelled EuroSAT patches in ``python -m trainer crossval``'s order (``image_path, label, class_name``)."""
-    from trainer.data.sources import image_records
+    from trainer.data.registry import image_records
 
     records = image_records("eurosat_all")
     return records[records["label"] >= 0].reset_index(drop=True)[["image_path", "label", "class_name"]]
@@ -59,8 +59,8 @@ def mosaic(patches: pd.DataFrame, folder: Path, name: str):
     from qgis.core import QgsVectorLayer
 
     from qgis_csp_plugin.qgis_io.styling import apply_categorized
+    from trainer.data.catalog import EUROSAT_CLASSES, EUROSAT_COLORS
     from trainer.data.eurosat_mosaic import build_mosaic
-    from trainer.data.sources import EUROSAT_CLASSES, EUROSAT_COLORS
 
     folder.mkdir(parents=True, exist_ok=True)
     scene, labels = folder / "scene.tif", folder / "labels.gpkg"
@@ -202,17 +202,17 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "default_heads")
     args = parser.parse_args()
-    from qgis.core import QgsApplication
+    from scripts.headless_qgis import start_qgis, stop_qgis
 
-    app = QgsApplication([], False)
-    app.initQgis()
-    from processing.core.Processing import Processing
+    app = start_qgis()
+    try:
+        make_heads(args)
+    finally:
+        stop_qgis(app)  # after make_heads' layers are gone
 
-    from qgis_csp_plugin.processing.provider import CspProvider
 
-    Processing.initialize()
-    provider = CspProvider()  # referenced: QGIS keeps only the C++ object
-    QgsApplication.processingRegistry().addProvider(provider)
+def make_heads(args: argparse.Namespace) -> None:
+    """Cross-validate (``--folds``) and write each head of ``--only``."""
     records = labelled_records()
     command = "python scripts/train_default_heads.py " + shlex.join(
         a if not a.startswith(str(REPO)) else str(Path(a).relative_to(REPO)) for a in sys.argv[1:])
@@ -227,7 +227,6 @@ def main() -> None:
         trained = train(scene, labels, args.encoder, bands, "auto", args.models_dir / f"{stem}.onnx", name)
         print("\n".join(trained["log"]))
         print(f"wrote {trained['OUTPUT']}: {trained['FEATURES']}, nested CV accuracy {trained['CV_ACCURACY']:.3f}")
-    app.exitQgis()
 
 
 if __name__ == "__main__":

@@ -57,10 +57,10 @@ trainer csp fit --config trainer/configs/csp_eurosat.yaml --data.sources "[$EURO
 # (the labelled points in the graph) or a hybrid, whichever has the lowest validation log-loss (the choice is
 # stored in the model: training.prior_recipe; docs/results/location_priors.md).
 step "3/5 EuroSAT location prior (from the CSP encoder; learned, kNN or hybrid chosen on validation)"
-trainer finetune --config trainer/configs/prior_eurosat.yaml --data.source "$EUROSAT" \
+trainer prior --config trainer/configs/prior_eurosat.yaml --data.source "$EUROSAT" \
   --model.csp_checkpoint runs/csp_eurosat/checkpoints/last.ckpt
 step "4/5 world continent prior (GeoNames cities; learned, kNN or hybrid chosen on validation)"
-trainer finetune --config trainer/configs/prior_continents.yaml
+trainer prior --config trainer/configs/prior_continents.yaml
 
 step "exporting to $MODELS_DIR/"
 trainer export --checkpoint "$MOCO" --kind image_encoder \

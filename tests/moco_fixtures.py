@@ -12,7 +12,7 @@ import lightning as L
 import torch
 import torch.distributed as dist
 
-from trainer.data.sources import eurosat_records
+from trainer.data.catalog import eurosat_records
 from trainer.models.shuffle_bn import batch_shuffle, batch_unshuffle, gather_batches
 from trainer.tasks.moco import MocoTask
 

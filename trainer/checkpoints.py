@@ -1,4 +1,5 @@
-"""The trainer's one checkpoint loader: read a checkpoint, pick prefixed weights, rebuild its task.
+"""The trainer's one checkpoint reader: read a checkpoint safely and pick prefixed weights
+(:func:`trainer.tasks.base.load_task` rebuilds the task a checkpoint records).
 
 Checkpoints are loaded without running code: ``torch.load(weights_only=True)`` with a small
 allow-list. A pickle can call any function while it loads, so a crafted ``.ckpt`` would run code
@@ -8,7 +9,6 @@ is refused with a message naming what it needs.
 
 from __future__ import annotations
 
-import importlib
 import os
 import pathlib
 import pickle
@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 
 from trainer.errors import TrainerError
-from trainer.tasks.base import TASK_KEY, ExportableTask
 
 SAFE_GLOBALS = [pathlib.PosixPath, pathlib.PurePosixPath, pathlib.WindowsPath, pathlib.PureWindowsPath]
 
@@ -63,37 +62,3 @@ def refusal(path: Path, needs: str) -> str:
 def strip_prefix(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """The entries of ``state`` whose keys start with ``prefix``, with the prefix removed."""
     return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
-
-
-def task_class(path: str | os.PathLike) -> type[ExportableTask]:
-    """The :class:`ExportableTask` subclass recorded in checkpoint ``path``; raises :class:`TrainerError`."""
-    checkpoint = read_checkpoint(path)
-    if "state_dict" not in checkpoint:
-        raise TrainerError(f"{path} is not a Lightning checkpoint (no 'state_dict' entry)")
-    reference = checkpoint.get(TASK_KEY)
-    if not isinstance(reference, str) or ":" not in reference:
-        raise TrainerError(f"{path} was not written by a geo-SSL trainer task (no '{TASK_KEY}' entry); "
-                           "export checkpoints saved by `python -m trainer csp|moco|finetune`")
-    module_name, _, qualname = reference.partition(":")
-    try:
-        found = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as exc:
-        raise TrainerError(f"{path} was written by task {reference!r}, which this trainer does not have "
-                           f"({exc}); use the trainer version that trained it") from exc
-    if not (isinstance(found, type) and issubclass(found, ExportableTask)):
-        raise TrainerError(f"{path}: {reference!r} is not a geo-SSL trainer task")
-    return found
-
-
-def load_task(path: str | os.PathLike) -> ExportableTask:
-    """Rebuild the task with its saved hyper-parameters and weights, on CPU, in eval mode."""
-    cls = task_class(path)
-    try:
-        with allowed_globals():
-            task = cls.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise TrainerError(f"{path}: cannot rebuild {cls.__name__} from this checkpoint: "
-                           f"{str(exc).splitlines()[0][:200]}") from exc
-    return task.eval()

@@ -47,6 +47,9 @@ IMAGE_INPUT = "image"
 LATLON_INPUT = "latlon"
 BAND_MASK_INPUT = "band_mask"
 MONTH_INPUT = "month"
+#: The month fed to a model with a ``month`` input when a layer carries no acquisition date: mid-year (July),
+#: the month the authors' Galileo evaluation assumes.
+DEFAULT_MONTH = 7
 #: Inputs an image model may take besides ``image`` (version 3), in this order.
 EXTRA_INPUTS = (BAND_MASK_INPUT, LATLON_INPUT, MONTH_INPUT)
 #: What an image model embeds: each pixel's spectrum (a tile's embedding is the mean over its pixels),

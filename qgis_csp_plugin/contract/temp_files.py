@@ -7,7 +7,8 @@ whole round; :func:`temp_file` and :func:`temp_folder` hand out the temporary fo
 themselves. Two runs to one output never share a temporary name. A SIGTERM removes the temporaries of the
 process before it dies (:func:`install_sigterm_cleanup`); a SIGKILL cannot be caught, so the next write to
 the same output removes temporaries whose process is gone (:func:`sweep_stale`), and a program can sweep
-a whole folder at start-up (:func:`sweep_folder`).
+a whole folder at start-up (:func:`sweep_folder`). A forked child inherits the SIGTERM cleanup but none of
+its parent's temporaries.
 
 Temporary files are created with the mode the umask gives (0644 typically), like any other output,
 so a renamed output keeps it. Temporary names keep at most :data:`KEPT_NAME_BYTES` of the final name
@@ -38,6 +39,18 @@ _RANDOM_HEX = 8
 
 _live: set[Path] = set()
 _lock = threading.Lock()
+
+
+def _forget_parents_temporaries() -> None:
+    """In a forked child (e.g. a DataLoader worker): the parent's temporaries are the parent's to remove (a
+    SIGTERM that stops the child must not delete what the parent is still writing)."""
+    global _lock
+    _lock = threading.Lock()  # (another thread may have held it at the fork)
+    _live.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_parents_temporaries)
 
 
 def temp_file(final: Path) -> Path:

@@ -8,8 +8,8 @@ import calendar
 import re
 from datetime import date
 
-#: Month used when no date is known: mid-year (July), the month the authors' Galileo evaluation assumes.
-DEFAULT_MONTH = 7
+from ..contract.schema import DEFAULT_MONTH
+
 _DATE = re.compile(r"(?<!\d)(19[7-9]\d|20\d\d)[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 

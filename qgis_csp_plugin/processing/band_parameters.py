@@ -15,7 +15,7 @@ from qgis.core import (
 
 from ..contract.bands import SENSORS
 from ..contract.errors import CspError
-from ..core.acquisition_date import DEFAULT_MONTH
+from ..contract.schema import DEFAULT_MONTH
 from ..core.band_mapping import BandChoice, parse_bands
 
 AUTO = "auto (bands by name, else the sensor from the file name)"

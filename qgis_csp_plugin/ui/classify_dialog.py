@@ -28,8 +28,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..contract.errors import CspError
 from ..contract.onnx_model import OnnxModel, import_onnxruntime, read_metadata
-from ..contract.schema import Kind
-from ..core.acquisition_date import DEFAULT_MONTH
+from ..contract.schema import DEFAULT_MONTH, Kind
 from ..core.default_models import default_model_paths, find_default_model
 from ..core.kinds import OutputKind
 from ..core.tiling import TooManyTilesError

@@ -1,5 +1,5 @@
 """The contract is visible and kept: what the trainer may import from the plugin, what the contract
-itself may import, and the documented model format against the schema."""
+itself may import, the layering of both packages, and the documented model format against the schema."""
 
 from __future__ import annotations
 
@@ -37,6 +37,38 @@ def test_the_trainer_imports_only_the_contract_from_the_plugin():
         if name.startswith("qgis_csp_plugin") and not name.startswith(CONTRACT)
     }
     assert not offending, f"the trainer may import only {CONTRACT} from the plugin: {sorted(offending)}"
+
+
+#: What parts of the trainer may import from the rest of it: data/ is its floor (it reads data and builds no
+#: network), the checkpoint reader sits below the tasks that checkpoints rebuild.
+TRAINER_FLOORS = {"trainer/data": ("trainer.data", "trainer.errors"),
+                  "trainer/checkpoints.py": ("trainer.errors",)}
+#: Imports trainer/data may make inside a function: optional heavy dependencies, only when used.
+OPTIONAL_IMPORTS = {"boto3", "osgeo"}
+
+
+def test_the_trainer_imports_only_downward():
+    upward = []
+    for part, allowed in TRAINER_FLOORS.items():
+        paths = [REPO / part] if part.endswith(".py") else sorted((REPO / part).glob("*.py"))
+        upward += [f"{path.relative_to(REPO)}: {name}" for path in paths for name in imported_modules(path)
+                   if name.startswith("trainer") and not name.startswith(allowed)]
+    assert not upward, f"imports against the trainer's layering (data/ and checkpoints.py below tasks/, models/): " \
+                       f"{upward}"
+
+
+def test_trainer_data_imports_at_module_level():
+    """A function-level import hides a dependency (and an import cycle): only optional heavy dependencies may
+    wait until they are used."""
+    hidden = []
+    for path in sorted((REPO / "trainer" / "data").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            for node in ast.walk(function):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                hidden += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] not in OPTIONAL_IMPORTS]
+    assert not hidden, f"function-level imports in trainer/data: {hidden}"
 
 
 def test_the_contract_is_pure_python_and_numpy():
@@ -82,6 +114,26 @@ def test_the_plugin_imports_only_downward():
     assert not upward, f"imports against the layering ui/processing -> jobs -> qgis_io -> core -> contract: {upward}"
 
 
+def bare_kinds(package: str, kinds: set[str], skip: tuple[str, ...] = ()) -> list[str]:
+    """``file:line 'value'`` of every kind in ``kinds`` written as a bare string in a comparison or a call under
+    ``package`` (a constant tested for membership, ``"location_encoder" in hparams``, is a key, not a kind)."""
+    bare = []
+    for path in (REPO / package).rglob("*.py"):
+        if path.name in skip:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                membership = all(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops)
+                operands = node.comparators + ([] if membership else [node.left])
+            elif isinstance(node, ast.Call):
+                operands = node.args + [k.value for k in node.keywords]
+            else:
+                operands = []
+            bare += [f"{path.relative_to(REPO)}:{node.lineno} {o.value!r}" for o in operands
+                     if isinstance(o, ast.Constant) and o.value in kinds]
+    return bare
+
+
 def test_the_plugin_compares_and_passes_kinds_as_enums_not_bare_strings():
     """Model kinds (``Kind``), heatmap kinds (``HeatmapKind``) and Classify output kinds (``OutputKind``) are
     compared and passed as enum members: a bare ``"location_prior"`` in a comparison or a call is a name the
@@ -89,13 +141,11 @@ def test_the_plugin_compares_and_passes_kinds_as_enums_not_bare_strings():
     from qgis_csp_plugin.core.kinds import HeatmapKind, OutputKind
 
     kinds = set(KINDS) | {k.value for k in HeatmapKind} | {k.value for k in OutputKind}
-    bare = []
-    for path in (REPO / "qgis_csp_plugin").rglob("*.py"):
-        if path.name in ("schema.py", "kinds.py"):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            operands = (node.comparators + [node.left] if isinstance(node, ast.Compare)
-                        else node.args + [k.value for k in node.keywords] if isinstance(node, ast.Call) else [])
-            bare += [f"{path.relative_to(REPO)}:{node.lineno} {o.value!r}" for o in operands
-                     if isinstance(o, ast.Constant) and o.value in kinds]
+    bare = bare_kinds("qgis_csp_plugin", kinds, skip=("schema.py", "kinds.py"))
     assert not bare, f"kinds written as bare strings: {bare}"
+
+
+def test_the_trainer_compares_and_passes_model_kinds_as_enums_not_bare_strings():
+    """The trainer names a model kind by the contract's ``Kind`` too (exports, imports, evaluations)."""
+    bare = bare_kinds("trainer", set(KINDS))
+    assert not bare, f"model kinds written as bare strings: {bare}"

@@ -97,3 +97,24 @@ def test_sigterm_during_an_atomic_folder_leaves_the_previous_folder_alone(tmp_pa
     run.wait(timeout=60)
     assert run.returncode == -signal.SIGTERM
     assert os.listdir(tmp_path) == ["out"] and os.listdir(tmp_path / "out") == ["old"]
+
+
+def test_a_forked_child_stopped_by_sigterm_leaves_its_parents_temporaries(tmp_path):
+    """A forked child (a DataLoader worker, which its loader may stop with SIGTERM) inherits the SIGTERM cleanup
+    but not the temporaries: they belong to the parent, which is still writing them."""
+    code = ("import multiprocessing, sys, time\n"
+            "from pathlib import Path\n"
+            "from qgis_csp_plugin.contract.temp_files import install_sigterm_cleanup, remove, temp_folder\n"
+            "assert install_sigterm_cleanup()\n"
+            "temp = temp_folder(Path(sys.argv[1]))\n"
+            "child = multiprocessing.get_context('fork').Process(target=time.sleep, args=(120,))\n"
+            "child.start()\n"
+            "time.sleep(0.5)\n"
+            "child.terminate()\n"
+            "child.join(60)\n"
+            "print(child.exitcode, temp.is_dir())\n"
+            "remove(temp)\n")
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], cwd=REPO, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [str(-signal.SIGTERM), "True"] and os.listdir(tmp_path) == []

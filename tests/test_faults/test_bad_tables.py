@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from fault_helpers import DATA, REPO
 
+from trainer.data.catalog import cities_records
 from trainer.data.geotagged import geotagged_records, read_table
 from trainer.data.points import point_records
-from trainer.data.sources import cities_records
 from trainer.errors import TrainerError
 from trainer.export.atomic import atomic_output
 

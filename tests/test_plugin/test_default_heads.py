@@ -13,11 +13,11 @@ import pytest
 import rasterio
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel, read_metadata
+from trainer.data.catalog import EUROSAT_CLASSES, EUROSAT_COLORS, SHARED_DATA_ROOT
 from trainer.data.eurosat_mosaic import build_mosaic
-from trainer.data.features import crop_pixels
-from trainer.data.sources import EUROSAT_CLASSES, EUROSAT_COLORS, SHARED_DATA_ROOT, image_records
+from trainer.data.registry import image_records
+from trainer.evaluation.as_classify import read_patches, run_as_classify
 from trainer.evaluation.crossval import fold_predictions
-from trainer.evaluation.image_runs import run_image_model
 
 pytestmark = pytest.mark.qgis
 REPO = Path(__file__).resolve().parents[2]
@@ -69,9 +69,10 @@ def test_the_script_reproduces_the_shipped_heads(tmp_path):
                             text=True, timeout=3000)
     assert result.returncode == 0, result.stderr[-2000:]
     records = image_records("eurosat").groupby("class_name").head(3)
-    pixels = crop_pixels(records, list(GALILEO.bands), 64).numpy()
     for stem in HEADS:
         shipped, again = OnnxModel.load(MODELS / f"{stem}.onnx"), OnnxModel.load(tmp_path / f"{stem}.onnx")
         assert again.metadata.training["features"] == shipped.metadata.training["features"]
         assert again.metadata.training["l2_c"] == shipped.metadata.training["l2_c"]
-        np.testing.assert_allclose(run_image_model(again, pixels), run_image_model(shipped, pixels), atol=1e-4)
+        patches = read_patches(shipped, records)
+        np.testing.assert_allclose(run_as_classify(again, patches.pixels, patches.layers),
+                                   run_as_classify(shipped, patches.pixels, patches.layers), atol=1e-4)

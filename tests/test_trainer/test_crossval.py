@@ -6,10 +6,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from model_factory import export_image_classifier
 
-from qgis_csp_plugin.contract.onnx_model import read_metadata
+from qgis_csp_plugin.contract.onnx_model import OnnxModel, read_metadata
 from trainer.cli import main
-from trainer.data.sources import SHARED_DATA_ROOT
+from trainer.data.bands import EUROSAT_BANDS
+from trainer.data.catalog import SHARED_DATA_ROOT
+from trainer.data.registry import image_records
+from trainer.evaluation.as_classify import nearest_sample, read_patches, run_as_classify
 from trainer.evaluation.crossval import degrade, wilson
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,6 +29,54 @@ def test_degrade_averages_coarse_pixels_and_reads_them_back_by_nearest_neighbour
     np.testing.assert_allclose(out[:, :, ::3, ::3], expected, rtol=1e-5)
     np.testing.assert_array_equal(out[:, :, 1::3, 2::3], out[:, :, ::3, ::3])  # 3x3 blocks
     np.testing.assert_array_equal(degrade(pixels, 1.0), pixels)
+
+
+def test_the_statistics_sample_is_read_as_gdal_reads_it(data_dir):
+    """The block Classify samples for its radiometry, by nearest neighbour: the same pixels as GDAL's read."""
+    from osgeo import gdal
+
+    dataset = gdal.Open(str(data_dir / "eurosat_ms" / "Forest" / "Forest_1.tif"))
+    pixels = dataset.ReadAsArray()
+    np.testing.assert_array_equal(nearest_sample(pixels), dataset.ReadAsArray(
+        buf_xsize=500, buf_ysize=500, resample_alg=gdal.GRIORA_NearestNeighbour))
+    memory = gdal.GetDriverByName("MEM").Create("", 64, 40, 2, gdal.GDT_UInt16)
+    memory.WriteArray(pixels[:2, :40])
+    np.testing.assert_array_equal(nearest_sample(pixels[:2, :40]), memory.ReadAsArray(
+        buf_xsize=500, buf_ysize=312, resample_alg=gdal.GRIORA_NearestNeighbour))
+
+
+@pytest.mark.qgis
+@pytest.mark.parametrize("model", ["shipped RGB head", "layer_statistics"])
+def test_evaluations_give_the_probabilities_classify_gives_on_the_same_patches(model, qgis_app, tmp_path):
+    """crossval, prior-exponent and the linear probe run a model as Classify runs it (its radiometry through
+    the contract's code; a head's masked bands, band mask and month): on one real EuroSAT patch per class, the
+    probabilities of Classify on the patch as a layer, to 1e-5; for a ``layer_statistics`` model raw pixels (the
+    old pipeline) would give others. (EuroSAT pixels are 10.006 x 9.994 m, which Classify would resample to
+    square ones: the layer is the patch's pixels on an exact 10 m grid.)"""
+    from osgeo import gdal
+    from qgis.core import QgsRasterLayer
+
+    from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
+
+    path = REPO / "models" / "eurosat_rgb.onnx" if model == "shipped RGB head" else export_image_classifier(
+        tmp_path / "stats.onnx", tile_size=64, gsd_m=10.0, mean=[900.0, 800.0, 600.0], std=[300.0, 250.0, 200.0],
+        radiometry="layer_statistics")
+    onnx = OnnxModel.load(path)
+    records = image_records("eurosat").groupby("label").head(1)
+    patches = read_patches(onnx, records)
+    ours = run_as_classify(onnx, patches.pixels, patches.layers)
+    layer_band = {band: EUROSAT_BANDS.index(band) + 1 for band in ("B04", "B03", "B02")}  # the patches name no band
+    layer_band.update(red=layer_band["B04"], green=layer_band["B03"], blue=layer_band["B02"])
+    bands = {band: layer_band[band] for band in onnx.metadata.bands if band in layer_band}
+    for image_path, expected in zip(records["image_path"], ours, strict=True):
+        x0, _, _, y0, _, _ = gdal.Open(image_path).GetGeoTransform()
+        square = str(tmp_path / Path(image_path).name)
+        gdal.Translate(square, image_path, outputBounds=[x0, y0, x0 + 640, y0 - 640])
+        job = prepare(ClassifyRequest(QgsRasterLayer(square, "patch"), path, {}, bands=bands))
+        assert job.grid.n_tiles == 1
+        np.testing.assert_allclose(job.classifier.run(job.grid, job.reader).probabilities[0], expected, atol=1e-5)
+    if model == "layer_statistics":
+        assert np.abs(onnx.run(image=patches.pixels) - ours).max() > 0.01  # the raw pipeline measured another model
 
 
 def test_wilson_interval_matches_the_textbook_value():

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.data.features import band_statistics, crop_pixels, frozen_features
-from trainer.data.sources import image_records
+from trainer.data.band_statistics import band_statistics
+from trainer.data.registry import image_records
+from trainer.data.tiles import crop_pixels
 from trainer.encoders import build_location_encoder
 from trainer.errors import TrainerError
 from trainer.losses.csp import CspLoss, uniform_sphere_latlon
+from trainer.models.frozen import frozen_features
 
 
 @pytest.fixture(scope="module")

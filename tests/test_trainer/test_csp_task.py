@@ -63,7 +63,7 @@ def test_csp_fit_resume_and_export(csp_checkpoint, tmp_path):
 
 
 def test_evaluate_reuses_the_features_csp_fit_cached(csp_checkpoint, tmp_path, capsys, monkeypatch):
-    import trainer.data.csp_datamodule as csp_data
+    import trainer.tasks.csp_data as csp_data
 
     computed = []
     monkeypatch.setattr(csp_data, "stream_features", lambda *a, **k: computed.append(1))  # any pass would show
@@ -86,7 +86,7 @@ def test_evaluate_reuses_the_features_csp_fit_cached(csp_checkpoint, tmp_path, c
 
 def test_csp_trains_the_image_encoder_end_to_end(tmp_path):
     from trainer.data.feature_cache import file_hash
-    from trainer.data.features import frozen_backbone
+    from trainer.models.frozen import frozen_backbone
 
     args = [*_csp_args(tmp_path, 1), "--data.image_encoder_trainable", "true", "--trainer.max_steps", "2",
             "--model.image_lr", "0.0005"]
@@ -128,8 +128,8 @@ def test_location_prior_from_csp_checkpoint(csp_checkpoint, tmp_path):
         task.export_spec("location_encoder")
 
 
-def test_finetune_cli_trains_continent_prior(tmp_path, capsys):
-    code = cli_main(["finetune", "--config", str(REPO / "trainer/configs/prior_continents.yaml"),
+def test_prior_cli_trains_continent_prior(tmp_path, capsys):
+    code = cli_main(["prior", "--config", str(REPO / "trainer/configs/prior_continents.yaml"),
                      "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",
                      "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false",
                      "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
@@ -143,11 +143,22 @@ def test_finetune_cli_trains_continent_prior(tmp_path, capsys):
     assert task.export_spec("location_prior").metadata.metrics["heldout_top1"] == pytest.approx(top1, abs=1e-4)
 
 
-def test_cli_reports_bad_values_in_one_line():
-    proc = subprocess.run([sys.executable, "-m", "trainer", "finetune", "--config",
+@pytest.mark.parametrize("command", ["prior", "finetune"])
+def test_cli_reports_bad_values_in_one_line(command):
+    """``prior`` and its old name ``finetune`` run the same command; the old name says, in one line, what it is
+    now."""
+    proc = subprocess.run([sys.executable, "-m", "trainer", command, "--config",
                            str(REPO / "trainer/configs/prior_eurosat.yaml"), "--data.label_ratio", "1.5",
                            "--trainer.logger", "false"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "label_ratio 1.5" in proc.stderr and "Traceback" not in proc.stderr
+    note = "note: `python -m trainer finetune` is now `python -m trainer prior`"
+    assert (proc.stderr.splitlines()[0] == note) == (command == "finetune") and proc.stderr.count(note) <= 1
+
+
+def test_the_command_list_names_prior_and_its_old_name(capsys):
+    assert cli_main(["--help"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert "location prior" in rows["prior"] and "old name of `prior`" in rows["finetune"]
 
 
 @pytest.mark.slow

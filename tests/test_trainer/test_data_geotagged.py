@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trainer.data.features import crop_pixels
 from trainer.data.fmow import fmow_records, polygon_centre
 from trainer.data.geotagged import geotagged_records
 from trainer.data.inat import inat_records
 from trainer.data.points import PointsDataModule, point_records
 from trainer.data.rasters import centre_latlon
-from trainer.data.sources import image_records
+from trainer.data.registry import image_records
+from trainer.data.tiles import crop_pixels
 from trainer.errors import TrainerError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

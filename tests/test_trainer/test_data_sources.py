@@ -11,10 +11,11 @@ from moco_fixtures import eurosat_csv
 
 from trainer.data import preflight as preflight_module
 from trainer.data.bands import EUROSAT_BANDS
+from trainer.data.catalog import SHARED_DATA_ROOT
 from trainer.data.image_datamodule import ImageDataModule
 from trainer.data.preflight import preflight
 from trainer.data.rasters import centre_latlon, read_image
-from trainer.data.sources import SHARED_DATA_ROOT, image_records, source_names
+from trainer.data.registry import image_records, source_names
 from trainer.data.tiles import TileDataset
 from trainer.errors import TrainerError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from qgis_csp_plugin.contract.onnx_model import read_metadata
-from trainer.data.sources import SHARED_DATA_ROOT
+from trainer.data.catalog import SHARED_DATA_ROOT
 
 REPO = Path(__file__).resolve().parents[2]
 EXTRA = SHARED_DATA_ROOT / "eurosat_ms_extra" / "index.csv"

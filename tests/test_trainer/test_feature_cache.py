@@ -10,9 +10,10 @@ import rasterio
 import torch
 from moco_fixtures import eurosat_csv
 
-from trainer.data.csp_datamodule import CspDataModule
-from trainer.data.features import crop_pixels, frozen_features
-from trainer.data.sources import image_records
+from trainer.data.registry import image_records
+from trainer.data.tiles import crop_pixels
+from trainer.models.frozen import frozen_features
+from trainer.tasks.csp_data import CspDataModule
 
 BANDS = ["B02", "B03", "B04", "B08"]
 
@@ -53,7 +54,7 @@ def test_second_run_reuses_the_cache_and_a_new_key_never_does(tmp_path):
         other = _data(tmp_path, **change)
         assert other.cache_hit is None and other.features.shape[0] == 12 and other.cache_hit is False
     assert len(list((tmp_path / "cache").iterdir())) == 4
-    assert not list((tmp_path / "cache").glob("*.partial*"))
+    assert not list((tmp_path / "cache").glob(".*.part"))
 
 
 def test_a_rewritten_image_file_misses_the_cache(tmp_path):

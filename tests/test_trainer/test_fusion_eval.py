@@ -9,9 +9,10 @@ import pytest
 
 from qgis_csp_plugin.contract.probabilities import fuse
 from trainer.cli import main
-from trainer.data.features import band_statistics, crop_pixels, frozen_features
-from trainer.data.sources import image_records
+from trainer.data.band_statistics import band_statistics
+from trainer.data.registry import image_records
 from trainer.data.splits import split_records
+from trainer.data.tiles import crop_pixels
 from trainer.evaluation.few_label import FewLabelSetup, evaluate_ratio, topk_accuracy
 from trainer.evaluation.report import (
     markdown_differences,
@@ -20,6 +21,7 @@ from trainer.evaluation.report import (
     pooled_per_seed,
     summarise,
 )
+from trainer.models.frozen import frozen_features
 
 REPO = Path(__file__).resolve().parents[2]
 

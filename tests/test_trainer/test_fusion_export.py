@@ -10,8 +10,8 @@ import torch
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.probabilities import fuse
 from trainer.cli import main
+from trainer.data.catalog import EUROSAT_CLASSES
 from trainer.data.image_datamodule import ImageDataModule
-from trainer.data.sources import EUROSAT_CLASSES
 from trainer.errors import TrainerError
 from trainer.export.fused import fused_export_spec
 from trainer.export.onnx_writer import export_onnx

@@ -10,9 +10,9 @@ from moco_fixtures import eurosat_csv
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from trainer.data.bands import EUROSAT_BANDS
+from trainer.data.catalog import EUROSAT_CLASSES, eurosat_records
 from trainer.data.image_datamodule import ImageDataModule
 from trainer.data.rasters import read_image
-from trainer.data.sources import EUROSAT_CLASSES, eurosat_records
 from trainer.errors import TrainerError
 from trainer.export.onnx_writer import export_onnx
 from trainer.tasks.image_classifier import ImageClassifierTask

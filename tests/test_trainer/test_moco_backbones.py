@@ -8,10 +8,10 @@ import torch
 from moco_fixtures import eurosat_csv
 
 from trainer.data.bands import EUROSAT_BANDS
-from trainer.data.csp_datamodule import CspDataModule
-from trainer.data.features import frozen_features
 from trainer.errors import TrainerError
 from trainer.models.backbones import build_backbone
+from trainer.models.frozen import frozen_features
+from trainer.tasks.csp_data import CspDataModule
 from trainer.tasks.moco import MocoTask
 
 BANDS = list(EUROSAT_BANDS)

@@ -140,3 +140,25 @@ def test_full_config_trains_on_a_gpu(tmp_path):
                    "--data.num_workers", "2"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert torch.load(next(tmp_path.rglob("*.ckpt")), weights_only=False)["global_step"] == 3
+
+
+def test_a_classifier_run_resumes_from_ckpt_path_and_saves_where_told(tmp_path, capsys):
+    """``moco finetune`` goes through the one fit-test-save helper of ``prior``: it resumes from ``--ckpt_path``
+    (it did not accept it) and saves the tested model at ``--final_checkpoint``."""
+    from trainer.cli import main
+
+    saver = {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+             "init_args": {"dirpath": str(tmp_path / "checkpoints"), "every_n_train_steps": 1, "save_last": True}}
+
+    def finetune(steps: int, *extra: str) -> int:
+        return main(["moco", "finetune", "--config", "trainer/configs/classifier_eurosat_rgb.yaml", *SMALL[:4],
+                     "--trainer.callbacks", json.dumps([saver]), "--trainer.max_steps", str(steps),
+                     "--trainer.default_root_dir", str(tmp_path), "--data.batch_size", "8", *extra])
+
+    assert finetune(2) == 0 and torch.load(tmp_path / "final.ckpt", weights_only=False)["global_step"] == 2
+    named = tmp_path / "named.ckpt"
+    assert finetune(4, "--ckpt_path", str(tmp_path / "checkpoints" / "last.ckpt"), "--final_checkpoint",
+                    str(named)) == 0
+    resumed = torch.load(named, weights_only=False)
+    assert resumed["global_step"] == 4 and 0 <= float(resumed["state_dict"]["heldout_top1"]) <= 1
+    assert f"fine-tune: held-out top-1 {float(resumed['state_dict']['heldout_top1']):.4f}" in capsys.readouterr().out

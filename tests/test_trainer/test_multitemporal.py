@@ -117,3 +117,39 @@ def test_moco_tp_pairs_real_dates_of_one_scene_for_a_13_band_model(cache, monkey
     fill = torch.tensor(data.band_mean)[missing, None, None].expand(-1, 64, 64)
     assert item["key"].shape == (13, 64, 64) and torch.equal(item["key"][missing], fill)  # filled with the mean
     assert not torch.equal(item["key"], item["image"])
+
+
+def _coregister_together(barrier, scene: Path, cache: Path) -> None:
+    barrier.wait()  # every run reaches the writes at once
+    multitemporal.coregister(scene, cache)
+
+
+def test_parallel_runs_filling_one_cache_do_not_collide(tmp_path, data_dir):
+    """Three processes co-register the same scene into the same cache at once: each writes its own temporary
+    (a fixed ``.tif.part`` name would be shared: one run renames the others' half-written file, or finds it
+    gone), every run succeeds, the cache holds exactly what one run alone writes and no temporary is left."""
+    import multiprocessing
+
+    scene = tmp_path / "landsat_scene"
+    scene.mkdir()
+    with rasterio.open(data_dir / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif") as source:
+        pixels, profile = source.read(window=rasterio.windows.Window(0, 0, 512, 512)), source.profile
+    profile.update(width=512, height=512)
+    for date, shift in (("20190518", 0.0), ("20200518", 0.4), ("20210518", 0.7)):  # sub-pixel shifts: resampled
+        moved = profile["transform"] * rasterio.Affine.translation(shift, -shift)
+        with rasterio.open(scene / f"scene_{date}.tif", "w", **{**profile, "transform": moved}) as out:
+            out.write(pixels)
+    cache = tmp_path / "cache"
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(3)
+    runs = [context.Process(target=_coregister_together, args=(barrier, scene, cache)) for _ in range(3)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(120)
+    assert [run.exitcode for run in runs] == [0, 0, 0]
+    alone = multitemporal.coregister(scene, tmp_path / "alone")
+    assert sorted(p.name for p in (cache / scene.name).iterdir()) == [p.name for p in alone]  # no temporary left
+    for path in alone:
+        with rasterio.open(path) as expected, rasterio.open(cache / scene.name / path.name) as written:
+            np.testing.assert_array_equal(written.read(), expected.read())

@@ -74,7 +74,7 @@ def test_unknown_loss_is_refused():
 
 def test_finetune_cli_trains_and_exports_a_sigmoid_prior(eurosat_points, tmp_path, capsys):
     latlon, _ = eurosat_points
-    assert main(["finetune", "--config", str(REPO / "trainer/configs/prior_eurosat.yaml"), "--model.loss",
+    assert main(["prior", "--config", str(REPO / "trainer/configs/prior_eurosat.yaml"), "--model.loss",
                  "presence_only", "--model.encoder_params", "{frequency_num: 8, hidden_dim: 32, out_dim: 16}",
                  "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false", "--trainer.logger", "false",
                  "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",

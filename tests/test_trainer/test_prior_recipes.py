@@ -1,4 +1,4 @@
-"""Location priors by evidence: ``finetune`` trains to the best validation log-loss, chooses learned, kNN or
+"""Location priors by evidence: ``prior`` trains to the best validation log-loss, chooses learned, kNN or
 hybrid on validation, stores the choice, and ``export`` writes each recipe as a valid location_prior whose
 onnxruntime outputs are the trained task's."""
 
@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 SMALL = "{frequency_num: 8, hidden_dim: 32, out_dim: 16}"
 
 
-def finetune(tmp_path: Path, recipe: str, *extra: str) -> Path:
+def train_prior(tmp_path: Path, recipe: str, *extra: str) -> Path:
     """A small continent prior on 5 % of the cities (one epoch), recipe ``recipe``; its final checkpoint."""
-    assert main(["finetune", "--config", str(REPO / "trainer/configs/prior_continents.yaml"),
+    assert main(["prior", "--config", str(REPO / "trainer/configs/prior_continents.yaml"),
                  "--model.encoder_params", SMALL, "--model.prior_recipe", recipe, "--data.label_ratio", "0.05",
                  "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false", "--trainer.logger", "false",
                  "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
@@ -37,7 +37,7 @@ def finetune(tmp_path: Path, recipe: str, *extra: str) -> Path:
 
 @pytest.mark.parametrize("recipe", ["knn", "hybrid"])
 def test_knn_and_hybrid_priors_export_and_match_the_task(tmp_path, capsys, recipe):
-    checkpoint = finetune(tmp_path, recipe)
+    checkpoint = train_prior(tmp_path, recipe)
     out = capsys.readouterr().out
     assert f"prior recipe: {recipe}" in out and "baselines on the held-out split: 1-NN top-1" in out
     top1 = float(out.split(f"location prior ({recipe}): held-out top-1 ")[1].split(",")[0])
@@ -62,7 +62,7 @@ def test_knn_and_hybrid_priors_export_and_match_the_task(tmp_path, capsys, recip
 
 
 def test_auto_recipe_records_its_validation_evidence(tmp_path, capsys):
-    checkpoint = finetune(tmp_path, "auto")
+    checkpoint = train_prior(tmp_path, "auto")
     task = LocationClassifierTask.load_from_checkpoint(checkpoint, map_location="cpu")
     selection = task.export_spec("location_prior").metadata.training["prior_recipe"]
     assert selection["chosen"] in ("learned", "knn", "hybrid")

@@ -15,7 +15,8 @@ from qgis.core import QgsRasterLayer, QgsRectangle
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 from trainer.data.augment import GsdRescale, classifier_augment
-from trainer.data.image_datamodule import PERCENTILES, ImageDataModule
+from trainer.data.band_statistics import PERCENTILES
+from trainer.data.image_datamodule import ImageDataModule
 from trainer.errors import TrainerError
 from trainer.export.onnx_writer import export_onnx
 from trainer.tasks.image_classifier import ImageClassifierTask

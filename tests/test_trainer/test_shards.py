@@ -12,10 +12,11 @@ from moco_fixtures import StopAt, two_date_csv
 
 from trainer.cli import main as trainer_main
 from trainer.data.bands import EUROSAT_BANDS
-from trainer.data.csp_datamodule import CspDataModule
 from trainer.data.image_datamodule import ImageDataModule
-from trainer.data.shards import ShardDataset, build_shards, shard_meta
+from trainer.data.shard_build import build_shards
+from trainer.data.shards import ShardDataset, shard_meta
 from trainer.errors import TrainerError
+from trainer.tasks.csp_data import CspDataModule
 from trainer.tasks.moco import MocoTask
 
 BANDS = ["B02", "B03", "B04", "B08"]
@@ -35,7 +36,7 @@ def test_shards_hold_the_disk_tiles_in_order_with_their_fields(shard_set):
     location, table = shard_set
     meta, items = shard_meta(str(location))
     assert meta["items"] == len(items) == 64 and meta["bands"] == BANDS and meta["tile_size"] == 32
-    assert not location.with_name("set.partial").exists()
+    assert [p.name for p in location.parent.iterdir() if p.name.startswith(".")] == []  # no temporary left
     disk = ImageDataModule(sources=[str(table)], bands=BANDS, tile_size=32, val_fraction=0, test_fraction=0)
     disk.setup("fit")
     tiles = disk.datasets["train"]
@@ -156,6 +157,8 @@ def test_ddp_ranks_stream_disjoint_halves_of_the_shards(shard_set, tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_build_leaves_no_shard_set(tmp_path):
+    """SIGKILL mid-build (the build and its litdata workers): chunks in a hidden temporary, no shard set; the next
+    build sweeps it. SIGTERM: the build removes its temporary before it dies."""
     import os
     import signal
     import subprocess
@@ -164,26 +167,33 @@ def test_a_killed_build_leaves_no_shard_set(tmp_path):
 
     table = two_date_csv(tmp_path)
     out = tmp_path / "set"
-    build = subprocess.Popen([sys.executable, "-m", "trainer", "shards", "build", "--source", str(table), "--out",
-                              str(out), "--tile-size", "16", "--bands", *BANDS, "--chunk-bytes", "64KB"],
-                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    partial = tmp_path / "set.partial"
-    deadline = time.monotonic() + 300
-    while not any(partial.glob("train/*.bin")) and time.monotonic() < deadline and build.poll() is None:
-        time.sleep(0.05)
-    os.killpg(build.pid, signal.SIGKILL)
-    build.wait()
-    assert any(partial.glob("train/*.bin")) and not out.exists()  # killed mid-build: chunks, no shard set
+
+    def build_until_chunks(signum: int) -> list:
+        build = subprocess.Popen([sys.executable, "-m", "trainer", "shards", "build", "--source", str(table), "--out",
+                                  str(out), "--tile-size", "16", "--bands", *BANDS, "--chunk-bytes", "64KB"],
+                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        own_chunks = f".set.{build.pid}-*.part/train/*.bin"  # not a dead run's leftovers
+        deadline = time.monotonic() + 300
+        while not any(tmp_path.glob(own_chunks)) and time.monotonic() < deadline and build.poll() is None:
+            time.sleep(0.05)
+        assert any(tmp_path.glob(own_chunks))
+        os.killpg(build.pid, signum)
+        build.wait()
+        return list(tmp_path.glob(".set.*.part"))
+
+    (partial,) = build_until_chunks(signal.SIGKILL)
+    assert not out.exists()  # killed mid-build: chunks, no shard set
     with pytest.raises(TrainerError, match="not a complete shard set"):
         ImageDataModule(sources=[f"shards:{partial}"], bands=BANDS, tile_size=16).setup("fit")
-    build_shards(str(table), out, BANDS, 16, list(EUROSAT_BANDS))  # a rebuild replaces the leftovers
-    assert shard_meta(str(out))[0]["items"] == 16 * 16 and not partial.exists()
+    assert build_until_chunks(signal.SIGTERM) == [] and not out.exists()  # the dead run's temporary swept too
+    build_shards(str(table), out, BANDS, 16, list(EUROSAT_BANDS))
+    assert shard_meta(str(out))[0]["items"] == 16 * 16 and not list(tmp_path.glob(".set.*"))
 
 
 @pytest.fixture(scope="module")
 def labelled_set(tmp_path_factory):
     """Shards of 30 real EuroSAT patches (3 per class) in 32 px tiles, split 1/3 each per patch: 120 items."""
-    from trainer.data.sources import eurosat_records
+    from trainer.data.catalog import eurosat_records
 
     folder = tmp_path_factory.mktemp("labelled")
     records = eurosat_records().groupby("label").head(3)
@@ -299,22 +309,12 @@ def test_evaluate_takes_a_shard_set_with_its_split(labelled_set, tmp_path, capsy
     assert "image features of 120" in capsys.readouterr().err
 
 
-def test_the_dates_of_one_place_share_a_split():
-    import pandas as pd
-
-    from trainer.data.shards import split_of_records
-
-    n = 60  # 30 places (3 classes x 10), 2 dates each, and 6 unlabelled images
-    records = pd.DataFrame({"image_path": [f"{i}.tif" for i in range(n + 6)],
-                            "location_id": [f"loc{i // 2}" for i in range(n)] + [""] * 6,
-                            "label": [(i // 2) % 3 for i in range(n)] + [-1] * 6})
-    parts = split_of_records(records, 0.2, 0.2, seed=0)
-    assert {name: len(part) for name, part in parts.items()} == {"train": 36 + 6, "val": 12, "test": 12}
-    located = pd.concat([part.assign(split=name) for name, part in parts.items()])
-    assert (located[located["label"] >= 0].groupby("location_id")["split"].nunique() == 1).all()
-    assert set(parts["train"].index) >= set(range(n, n + 6))  # unlabelled images: pre-training data
+def test_a_split_the_places_cannot_give_is_refused_with_the_way_out(labelled_set, tmp_path):
+    table = labelled_set[0].parent / "labelled.csv"
     with pytest.raises(TrainerError, match="cannot split 30 records.*or 0 and 0 for no split"):
-        split_of_records(records, 0.05, 0.05, seed=0)  # 1 test place for 3 classes
+        build_shards(str(table), tmp_path / "set", BANDS, 32, list(EUROSAT_BANDS), val_fraction=0.05,
+                     test_fraction=0.05)  # 2 test places for 10 classes
+    assert not (tmp_path / "set").exists()
 
 
 @pytest.mark.slow

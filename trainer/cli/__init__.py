@@ -15,7 +15,7 @@ from qgis_csp_plugin.contract.temp_files import install_sigterm_cleanup
 
 COMMANDS = {
     "csp": ("trainer.cli.csp", "CSP contrastive spatial pre-training (fit/validate, Lightning CLI)"),
-    "finetune": ("trainer.cli.finetune", "few-label fine-tuning of location/image classifiers (5/10/20/100 %)"),
+    "prior": ("trainer.cli.prior", "train a location prior (location-only classifier) on labelled points"),
     "evaluate": ("trainer.cli.evaluate", "image-only / location-only / fused top-1/top-3 table"),
     "crossval": ("trainer.cli.crossval", "k-fold cross-validated accuracy (95 % CIs) of an image-classifier recipe"),
     "moco": ("trainer.cli.moco", "geography-aware MoCo-v2 (fit, linear-probe, finetune)"),
@@ -25,6 +25,9 @@ COMMANDS = {
     "export": ("trainer.cli.export", "export a checkpoint to a self-describing ONNX model"),
     "inspect": ("trainer.cli.inspect", "print an ONNX model's metadata, inputs/outputs and a parity check"),
 }
+
+#: old command names -> their command (still run, with a one-line note)
+ALIASES = {"finetune": "prior"}
 
 CKPT_KEYWORDS = ("last", "best", "hpc", "null", "None")
 
@@ -48,7 +51,8 @@ def check_ckpt_path(argv: list[str]) -> None:
 
 
 def usage() -> str:
-    rows = "\n".join(f"  {name:<14} {help_}" for name, (_, help_) in COMMANDS.items())
+    rows = "\n".join([f"  {name:<14} {help_}" for name, (_, help_) in COMMANDS.items()]
+                     + [f"  {old:<14} old name of `{new}`" for old, new in ALIASES.items()])
     return f"usage: python -m trainer <command> [options]\n\ncommands:\n{rows}\n\n" \
            "Run `python -m trainer <command> --help` for a command's options."
 
@@ -59,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
+    if name in ALIASES:
+        print(f"note: `python -m trainer {name}` is now `python -m trainer {ALIASES[name]}`", file=sys.stderr)
+        name = ALIASES[name]
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2

@@ -9,9 +9,10 @@ For each fold k of a stratified ``--folds``-fold partition of the labelled ``--s
 pre-training on that fold's training split (``--moco_config``; never on its validation or test patches;
 unlabelled sources added with ``--moco_args`` join its training split), shared by every recipe; per recipe,
 fine-tuning (``--data.folds K --data.fold k``; the last epoch is kept, nothing
-is selected on the test fold), ONNX export, and onnxruntime predictions on the fold's test patches, as
-they are and degraded to coarser pixels (``--degrade 30m=3``: area-averaged to 3x larger pixels, read
-back at the model's resolution by nearest neighbour). Writes ``<out>.csv`` (one row per patch) and
+is selected on the test fold), ONNX export, and onnxruntime predictions on the fold's test patches, each
+run as Classify runs a layer (the model's radiometry applied), as they are and degraded to coarser
+pixels (``--degrade 30m=3``: area-averaged to 3x larger pixels, read back at the model's resolution by
+nearest neighbour). Writes ``<out>.csv`` (one row per patch) and
 ``<out>.md`` (accuracy and per-class recall pooled over folds, Wilson 95 % intervals).
 Example (CPU, ~5 min per fold):
   python -m trainer crossval --moco_config trainer/configs/moco_eurosat_small.yaml --source eurosat_all \\
@@ -30,10 +31,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qgis_csp_plugin.contract.schema import Kind
 from trainer.errors import TrainerError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from qgis_csp_plugin.contract.schema import ModelMetadata
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -70,21 +74,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _quiet(folder: Path, checkpoint: bool) -> list[str]:
-    """Overrides: no loggers or progress bar, runs in ``folder`` (a last.ckpt there when ``checkpoint``)."""
-    callbacks = ([{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                   "init_args": {"dirpath": str(folder), "save_last": True, "save_top_k": 0}}] if checkpoint else None)
-    return ["--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
-            "--trainer.default_root_dir", str(folder), "--trainer.callbacks", json.dumps(callbacks)]
-
-
 def run_fold(args: argparse.Namespace, fold: int) -> list[Path]:
     """Train (one MoCo, then each recipe's classifier) on fold ``fold``'s training split and export; the
     ONNX path per recipe (``<runs_dir>/fold<k>/<out name>.onnx``). A fold finished by an earlier run of
     the same settings (``recipe.json``) is reused, so an interrupted cross-validation resumes."""
-    from trainer.checkpoints import load_task
-    from trainer.cli import moco
+    from trainer.cli.moco import classifier_for_evaluation, pretrain_for_evaluation
     from trainer.export.onnx_writer import export_onnx
+    from trainer.tasks.base import load_task
 
     folder = Path(args.runs_dir) / f"fold{fold}"
     paths = [folder / f"{Path(out).name}.onnx" for out in args.out]
@@ -94,19 +90,13 @@ def run_fold(args: argparse.Namespace, fold: int) -> list[Path]:
         print(f"fold {fold}: reusing the finished fold in {folder}", file=sys.stderr)
         return paths
     recipe.unlink(missing_ok=True)
-    split = ["--data.sources", f"[{args.source}]", "--data.folds", str(args.folds), "--data.fold", str(fold),
-             "--data.split_seed", str(args.split_seed)]
-    init = []
-    if args.moco_config:
-        moco.main(["fit", "--config", args.moco_config, *split, *_quiet(folder / "moco", True),
-                   *shlex.split(args.moco_args)])
-        init = ["--model.moco_checkpoint", str(folder / "moco" / "last.ckpt")]
+    split = {"source": args.source, "folds": args.folds, "fold": fold, "split_seed": args.split_seed}
+    moco = (pretrain_for_evaluation(args.moco_config, shlex.split(args.moco_args), folder / "moco", **split)
+            if args.moco_config else None)
     for configs, path in zip(args.classifier_config, paths, strict=True):
-        final = folder / path.stem / "final.ckpt"
-        moco.main(["finetune", *(item for config in configs for item in ("--config", config)), *split, *init,
-                   *_quiet(folder / path.stem, False), "--final_checkpoint", str(final),
-                   *shlex.split(args.classifier_args)])
-        export_onnx(load_task(final).export_spec("image_classifier"), path)
+        final = classifier_for_evaluation(configs, shlex.split(args.classifier_args), folder / path.stem, **split,
+                                          moco_checkpoint=moco)
+        export_onnx(load_task(final).export_spec(Kind.IMAGE_CLASSIFIER), path)
     recipe.write_text(settings)
     return paths
 
@@ -116,7 +106,7 @@ def main(argv: list[str]) -> int:
     import pandas as pd
 
     from qgis_csp_plugin.contract.onnx_model import OnnxModel
-    from trainer.data.sources import image_records
+    from trainer.data.registry import image_records
     from trainer.data.splits import fold_split, split_records
     from trainer.evaluation.crossval import fold_predictions
 
@@ -128,17 +118,17 @@ def main(argv: list[str]) -> int:
         protocol = (f"the held-out test split ({len(frame)} of the {len(records)} labelled patches of "
                     f"`{args.source}`, `split_records` 0.2/0.2, split_seed {args.split_seed}; never used in training "
                     "or model choice)")
-        write_report(args, argv, records, frame, model.metadata.name, protocol, args.out[0])
+        write_report(args, argv, records, frame, model.metadata, protocol, args.out[0])
         return 0
     predictions: list[list[pd.DataFrame]] = [[] for _ in args.out]
-    names = [""] * len(args.out)
+    metadata = [None] * len(args.out)
     for fold in range(args.folds):
         test = fold_split(records, args.folds, fold, 0.2, args.split_seed)["test"]
         for recipe, path in enumerate(run_fold(args, fold)):
             model = OnnxModel.load(path)
             rows = fold_predictions(model, test, args.degrade).assign(fold=fold)
             predictions[recipe].append(rows)
-            names[recipe] = model.metadata.name
+            metadata[recipe] = model.metadata
             print(f"fold {fold} {Path(args.out[recipe]).name}: top-1 " + ", ".join(
                 f"{c} {(rows[c] == rows['label']).mean():.3f}" for c in ["native", *args.degrade]), file=sys.stderr)
     for recipe, out in enumerate(args.out):
@@ -146,14 +136,14 @@ def main(argv: list[str]) -> int:
         protocol = (f"{args.folds}-fold stratified cross-validation over the {len(frame)} labelled patches of "
                     f"`{args.source}` (every patch tested once, by the fold model that never saw it; "
                     f"recipe: {', '.join(f'`{c}`' for c in args.classifier_config[recipe])})")
-        write_report(args, argv, records, frame, names[recipe], protocol, out)
+        write_report(args, argv, records, frame, metadata[recipe], protocol, out)
     return 0
 
 
 def write_report(args: argparse.Namespace, argv: list[str], records: pd.DataFrame, frame: pd.DataFrame,
-                 model_name: str, protocol: str, out: str) -> None:
+                 meta: ModelMetadata, protocol: str, out: str) -> None:
     """``<out>.csv`` (one row per patch) and ``<out>.md`` (pooled accuracy and per-class recall)."""
-    from trainer.data.sources import REPO_ROOT
+    from trainer.data.catalog import REPO_ROOT
     from trainer.evaluation.crossval import accuracy_table, markdown_accuracy
 
     conditions = ["native", *args.degrade]
@@ -166,8 +156,9 @@ def write_report(args: argparse.Namespace, argv: list[str], records: pd.DataFram
     command = "python -m trainer crossval " + shlex.join(argv)
     degraded = ", ".join(f"`{n}`: {f:g}x larger pixels" for n, f in args.degrade.items())
     out.with_suffix(".md").write_text(
-        f"# Accuracy with 95 % intervals: {model_name}\n\n"
-        f"Produced by `{command}`.\n\nTested on {protocol}, run as ONNX by onnxruntime; conditions: `native` "
+        f"# Accuracy with 95 % intervals: {meta.name}\n\n"
+        f"Produced by `{command}`.\n\nTested on {protocol}, run as ONNX by onnxruntime as Classify runs it "
+        f"(each patch a layer, the model's `{meta.normalization.radiometry}` radiometry applied); conditions: `native` "
         f"(the patches as they are), {degraded} (area-averaged, then read back at the model's resolution by "
         "nearest neighbour, as Classify reads a coarser layer). Per class: recall; `all`: accuracy. Brackets: "
         "95 % Wilson score intervals over the pooled patches.\n\n"

@@ -1,6 +1,6 @@
 """``python -m trainer csp {fit,validate} --config trainer/configs/csp_eurosat.yaml [overrides]``.
 
-LightningCLI over :class:`trainer.tasks.csp.CspTask` and :class:`trainer.data.csp_datamodule.CspDataModule`
+LightningCLI over :class:`trainer.tasks.csp.CspTask` and :class:`trainer.tasks.csp_data.CspDataModule`
 (the model's ``feature_dim`` follows the data's frozen image features). ``--data.image_encoder_trainable
 true`` trains the image encoder end to end instead (pixels streamed from the files or shards at every
 step; no feature cache). Resume with
@@ -22,8 +22,8 @@ SUBCOMMANDS = ("fit", "validate")
 def csp_cli(argv: list[str], run: bool = True):
     """The LightningCLI over CSP task and data (``run=False``: instantiated only, no subcommand in ``argv``)."""
     from trainer.cli.lightning_cli import TrainerCLI, build_cli
-    from trainer.data.csp_datamodule import CspDataModule
     from trainer.tasks.csp import CspTask
+    from trainer.tasks.csp_data import CspDataModule
 
     class CspCLI(TrainerCLI):
         def add_arguments_to_parser(self, parser) -> None:
@@ -37,11 +37,10 @@ def pretrain_for_evaluation(config: str, overrides: list[str], out_dir: Path, sp
                             fold: int = 0) -> Path:
     """``csp fit`` with ``config`` (+ ``overrides``) without the evaluation's test split (or test fold
     ``fold`` of ``folds``), quietly, no logger; returns the checkpoint written to ``out_dir/last.ckpt``."""
-    quiet = ["--trainer.logger", "false", "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
-             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    from trainer.cli.lightning_cli import quiet_overrides
+
     split = ["--data.split_seed", str(split_seed), "--data.eval_folds", str(folds), "--data.eval_fold", str(fold)]
-    cli = csp_cli(["--config", config, *overrides, *quiet, *split, "--trainer.default_root_dir", str(out_dir)],
-                  run=False)
+    cli = csp_cli(["--config", config, *overrides, *quiet_overrides(out_dir), *split], run=False)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     checkpoint = out_dir / "last.ckpt"
     cli.trainer.save_checkpoint(checkpoint)

@@ -10,7 +10,7 @@ The location priors are trained with each loss of ``--prior_losses`` (``softmax`
 ``presence_only``: CSP's sigmoid presence-only loss); "α on val" rows fuse P(y | I) · P(y | x)^α with
 α among ``--prior_exponents`` chosen by the fused log-likelihood on the validation split (α = 0 is
 image-only; pass no value to skip). The image side is a linear head on frozen ``--image_backbone``
-features: the CSP data's own (:class:`trainer.data.csp_datamodule.CspDataModule` with the data settings
+features: the CSP data's own (:class:`trainer.tasks.csp_data.CspDataModule` with the data settings
 saved in the CSP checkpoint; its bands, backbone, normalisation; a CSP image encoder trained end to
 end is taken from the checkpoint), memory-mapped from the feature cache
 that ``csp fit`` filled (``--feature_cache_dir``; nothing is recomputed when the key matches), or, without
@@ -100,7 +100,7 @@ def csp_data_settings(checkpoint: str | Path | None) -> dict:
     import inspect
 
     from trainer.checkpoints import read_checkpoint
-    from trainer.data.csp_datamodule import CspDataModule
+    from trainer.tasks.csp_data import CspDataModule
 
     saved = read_checkpoint(Path(checkpoint), "CSP checkpoint").get("datamodule_hyper_parameters") or {}
     return {k: v for k, v in saved.items() if k in inspect.signature(CspDataModule).parameters}
@@ -110,7 +110,7 @@ def evaluation_data(args: argparse.Namespace, checkpoint: str | None, fold: int)
     """The CSP data (the settings saved in ``checkpoint``, overridden by the evaluate options) whose
     frozen features are the image side of fold ``fold``; a CSP model trained end to end brings its
     image encoder."""
-    from trainer.data.csp_datamodule import CspDataModule
+    from trainer.tasks.csp_data import CspDataModule
 
     settings = csp_data_settings(checkpoint)
     if settings and (settings.get("eval_folds", 0), settings.get("eval_fold", 0)) != (args.folds, fold):

@@ -41,10 +41,10 @@ def main(argv: list[str]) -> int:
     if args.location_checkpoint is not None and args.kind != Kind.FUSED:
         raise TrainerError("--location_checkpoint is only used with --kind fused")
     # Imported here: they pull in torch/Lightning, which `--help` does not need.
-    from trainer.checkpoints import load_task
     from trainer.export.fused import fused_export_spec
     from trainer.export.onnx_writer import export_onnx
     from trainer.export.quantize import write_variant
+    from trainer.tasks.base import load_task
 
     task = load_task(args.checkpoint)
     try:

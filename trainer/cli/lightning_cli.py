@@ -1,4 +1,6 @@
-"""The one place that builds the trainer's LightningCLIs (csp, moco, finetune).
+"""The one place that builds the trainer's LightningCLIs (csp, moco, prior) and runs them: :func:`fit_test_save`
+(train, test on the held-out split, save the tested model) for the commands that train a classifier, and
+:func:`quiet_overrides` for runs inside an evaluation (crossval, evaluate).
 
 Every config starts from ``trainer/configs/base.yaml`` (accelerator, loggers, checkpoint callback).
 Folders of loggers and callbacks may start with ``<default_root_dir>``, replaced by the run's
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from jsonargparse import Namespace
@@ -44,6 +47,37 @@ class TrainerCLI(LightningCLI):
                 config.trainer.callbacks = [c for c in callbacks if c not in dropped]
                 print(f"note: trainer.{setting} is off: {', '.join(c.class_path for c in dropped)} left out",
                       file=sys.stderr)
+
+
+class FitTestCLI(TrainerCLI):
+    """A command that trains, tests on the held-out split and saves the tested model (:func:`fit_test_save`):
+    ``--ckpt_path`` resumes the training, ``--final_checkpoint`` names the saved model."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--ckpt_path", type=str | None, default=None, help="resume from this checkpoint")
+        parser.add_argument("--final_checkpoint", type=str | None, default=None,
+                            help="where to save the tested model (default <default_root_dir>/final.ckpt)")
+
+
+def fit_test_save(cli: FitTestCLI, before_test: Callable[[], object] | None = None) -> tuple[dict[str, float], Path]:
+    """Fit ``cli.model`` on ``cli.datamodule`` (resuming from ``--ckpt_path``), call ``before_test()``, test on the
+    held-out split and save the tested model to ``--final_checkpoint`` (default
+    ``<default_root_dir>/final.ckpt``); returns the test metrics and that path."""
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
+    if before_test is not None:
+        before_test()
+    results = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
+    final = Path(cli.config.get("final_checkpoint") or Path(cli.trainer.default_root_dir) / "final.ckpt")
+    cli.trainer.save_checkpoint(final)
+    return results, final
+
+
+def quiet_overrides(out_dir: Path) -> list[str]:
+    """Overrides of a run inside an evaluation: in ``out_dir``, without loggers, callbacks, checkpoints, progress
+    bar or model summary (the caller saves what it keeps)."""
+    return ["--trainer.logger", "false", "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+            "--trainer.default_root_dir", str(out_dir)]
 
 
 def _class_specs(value) -> list[Namespace]:

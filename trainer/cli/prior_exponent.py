@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from qgis_csp_plugin.contract.onnx_model import OnnxModel
-    from trainer.data.sources import image_records
+    from trainer.data.registry import image_records
     from trainer.data.splits import split_records
     from trainer.evaluation.prior_exponent import select_exponent, store_exponent
 

@@ -1,10 +1,11 @@
 """``python -m trainer shards build --source <any source> --out <dir>``: a litdata shard set for streaming.
 
-The train/val/test split is drawn once, per image, when the set is built (``--val-fraction``,
-``--test-fraction``, ``--split-seed``; unlabelled images all go to train) and written as the folders
+The train/val/test split is drawn once, by place (the trainer's split policy), when the set is built
+(``--val-fraction``, ``--test-fraction``, ``--split-seed``; unlabelled images all go to train) and written as the
+folders
 ``train/ val/ test/``. Train from it with ``--data.sources '[shards:<dir-or-URL>]'`` (``moco fit`` and
 classifier training stream ``train/`` and validate/test on ``val/``/``test/``; ``csp fit`` holds
-``test/`` out; ``finetune --data.source shards:<dir>`` takes the items' coordinates and labels with
+``test/`` out; ``prior --data.source shards:<dir>`` takes the items' coordinates and labels with
 the same split). See :mod:`trainer.data.shards`.
 """
 
@@ -46,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from trainer.data.shards import build_shards, shard_meta
+    from trainer.data.shard_build import build_shards
+    from trainer.data.shards import shard_meta
 
     out = build_shards(args.source, args.out, args.bands, args.tile_size, args.table_bands, args.workers,
                        args.chunk_bytes, args.skip_bad, args.val_fraction, args.test_fraction, args.split_seed)

@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from trainer.data.catalog import cities_records
 from trainer.data.rasters import centre_latlon
 from trainer.errors import TrainerError
 
@@ -28,8 +29,6 @@ GEOREFERENCE_TOLERANCE_DEG = 0.5
 @lru_cache(maxsize=1)
 def inhabited_cells() -> np.ndarray:
     """Boolean (lat, lon) grid of 0.5° cells within one cell of a town of 15,000+ people."""
-    from trainer.data.sources import cities_records
-
     cities = cities_records()
     grid = np.zeros((int(180 / CELL_DEG), int(360 / CELL_DEG)), dtype=bool)
     rows, cols = _cells(cities[["lat", "lon"]].to_numpy(np.float64))

@@ -2,20 +2,23 @@
 
 Default data: EuroSAT MS patches and SSL4EO-S12 patches (one seeded random 64 px crop each), read
 with the 12 Sentinel-2 bands both products have (B10 is missing in SSL4EO L2A); any image source of
-:func:`trainer.data.sources.image_records` works, and ``shards:<dir-or-URL>`` (its ``test`` split is
-held out). By default the image encoder is frozen, so its features are computed once here, in one
-streaming pass over the files (random init, or ``image_encoder_checkpoint``: e.g. a ``python -m
-trainer moco fit`` checkpoint whose band count matches ``bands``), and, with ``feature_cache_dir``,
-cached on disk and memory-mapped by later runs and by ``python -m trainer evaluate``
+:func:`trainer.data.registry.image_records` works, and ``shards:<dir-or-URL>`` (its ``test`` split is
+held out). :class:`CspPairs` holds everything but the network: the items, the held-out records, the
+train/val split and the loaders. By default the image encoder is frozen and its features are computed
+once, in one streaming pass over the files, by :class:`trainer.tasks.csp_data.CspDataModule` (which
+builds the encoder: network building lives above ``data/``) and, with ``feature_cache_dir``, cached on
+disk and memory-mapped by later runs and by ``python -m trainer evaluate``
 (:mod:`trainer.data.feature_cache`). With ``image_encoder_trainable`` the batches hold pixels instead,
 streamed from the files or shards at every step, and the task trains the image encoder end to end
 (no features are computed or cached).
 
-Labelled records of the evaluation's test split (:func:`trainer.data.splits.evaluation_split` with
-``eval_val_fraction``/``eval_test_fraction`` and ``split_seed``, or fold ``eval_fold`` of
-``eval_folds`` folds) are held out: never a training pair, so that the few-label evaluation never
-trains on test images, not even unlabelled. Their frozen features are computed and cached with the
-others (the frozen encoder learns nothing from them), for ``evaluate``.
+Labelled records of the evaluation's test split (the trainer's split policy, by place:
+:func:`trainer.data.splits.split_by_place` with ``eval_val_fraction``/``eval_test_fraction`` and
+``split_seed``, or fold ``eval_fold`` of ``eval_folds`` folds) are held out: never a training pair, so
+that the few-label evaluation never trains on test images, not even unlabelled. Their frozen features
+are computed and cached with the others (the frozen encoder learns nothing from them), for
+``evaluate``. The validation pairs are a seeded random ``val_fraction`` of the places of the other items
+(:func:`trainer.data.splits.random_places`).
 """
 
 from __future__ import annotations
@@ -24,20 +27,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, partial
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 
+from trainer.data.band_statistics import tile_statistics
 from trainer.data.bands import EUROSAT_BANDS, SSL4EO_L2A_BANDS
-from trainer.data.feature_cache import cached_features, data_fingerprint, file_hash
-from trainer.data.features import checked_crops, frozen_backbone, stream_features, tile_statistics
+from trainer.data.datamodule import GeoDataModule
+from trainer.data.feature_cache import data_fingerprint
 from trainer.data.geotagged import checked_latlon
-from trainer.data.shard_state import ShardLoaderState
-from trainer.data.sources import image_records, is_shards
-from trainer.data.splits import evaluation_split
-from trainer.data.tiles import TileDataset, loader
+from trainer.data.registry import image_records
+from trainer.data.shards import ShardDataset, checked_meta, shard_fingerprint
+from trainer.data.splits import random_places, split_by_place
+from trainer.data.tiles import TileDataset, checked_crops
 from trainer.errors import TrainerError
 
 #: Sentinel-2 bands in both EuroSAT (L1C) and SSL4EO-S12 (L2A), in SSL4EO order.
@@ -52,11 +55,8 @@ def source_records(sources: list[str], table_bands: list[str], split_seed: int, 
     for source in sources:
         frame = image_records(source, table_bands).reset_index(drop=True)
         heldout = np.zeros(len(frame), dtype=bool)
-        labelled = frame[frame["label"] >= 0]
-        if len(labelled):
-            test = evaluation_split(labelled, eval_val_fraction, eval_test_fraction, split_seed, eval_folds,
-                                    eval_fold)["test"]
-            heldout[test.index.to_numpy()] = True
+        test = split_by_place(frame, eval_val_fraction, eval_test_fraction, split_seed, eval_folds, eval_fold)["test"]
+        heldout[test.index.to_numpy()] = True
         frames.append(frame.assign(source=source, heldout=heldout))
     records = pd.concat(frames, ignore_index=True)
     checked_latlon(records, "image coordinates")
@@ -65,13 +65,14 @@ def source_records(sources: list[str], table_bands: list[str], split_seed: int, 
 
 #: Record columns kept per item, compact (numbers and categories: no Python object per item, so
 #: DataLoader workers share them without copy-on-write growth).
-ITEM_COLUMNS = ("lat", "lon", "label", "class_name", "source", "heldout", "split")
+ITEM_COLUMNS = ("lat", "lon", "label", "class_name", "location_id", "source", "heldout", "split")
 
 
 def compact_records(records: pd.DataFrame) -> pd.DataFrame:
     """The :data:`ITEM_COLUMNS` of ``records``, text columns as categories."""
     kept = records[[column for column in ITEM_COLUMNS if column in records]]
-    return kept.astype({column: "category" for column in ("class_name", "source", "split") if column in kept})
+    return kept.astype({column: "category" for column in ("class_name", "location_id", "source", "split")
+                        if column in kept})
 
 
 @dataclass
@@ -102,11 +103,13 @@ class FeaturePairs(Dataset):
         return torch.from_numpy(np.array(self.latlon[row])), torch.from_numpy(np.array(self.features[row]))
 
 
-class CspDataModule(ShardLoaderState, L.LightningDataModule):
-    """Seeded random train/val split (``val_fraction``) of the image-location pairs that are not held
-    out; ``eval_folds`` > 0 holds out test fold ``eval_fold`` of the k-fold evaluation (``python -m
+class CspPairs(GeoDataModule):
+    """Seeded random train/val split (``val_fraction`` of the places) of the image-location pairs that are
+    not held out; ``eval_folds`` > 0 holds out test fold ``eval_fold`` of the k-fold evaluation (``python -m
     trainer evaluate --folds``). ``image_encoder_trainable``: batches of pixels for end-to-end
-    training (shards: the ``train`` split streamed, validation on the ``val`` split)."""
+    training (shards: the ``train`` split streamed, validation on the ``val`` split). Frozen features
+    (:attr:`features`) come from the subclass that builds the encoder,
+    :class:`trainer.tasks.csp_data.CspDataModule`."""
 
     def __init__(self, sources: list[str] = ("eurosat", "ssl4eo"), bands: list[str] = COMMON_S2_BANDS,
                  table_bands: list[str] = EUROSAT_BANDS, tile_size: int = 64,
@@ -119,14 +122,14 @@ class CspDataModule(ShardLoaderState, L.LightningDataModule):
         if not 0 < val_fraction < 1:
             raise TrainerError(f"val_fraction {val_fraction} must be in (0, 1)")
         self.save_hyperparameters()
-        self.cache_hit: bool | None = None  # set when features come from (True) or go to the cache
 
     @cached_property
     def items(self) -> ImageItems:
         """The image items (files: one seeded random crop per record, after a header pre-flight)."""
         hp = self.hparams
-        if any(is_shards(source) for source in hp.sources):
-            return self._shard_items()
+        location = self.shard_set(hp.sources, hp.eval_folds)
+        if location is not None:
+            return self._shard_items(location)
         records = source_records(list(hp.sources), list(hp.table_bands), hp.split_seed, hp.eval_val_fraction,
                                  hp.eval_test_fraction, hp.eval_folds, hp.eval_fold)
         crops = checked_crops(records, list(hp.bands), hp.tile_size, hp.split_seed, hp.skip_bad, "CSP records")
@@ -134,14 +137,9 @@ class CspDataModule(ShardLoaderState, L.LightningDataModule):
         mean, std = tile_statistics(dataset, hp.split_seed, np.flatnonzero(~crops["heldout"].to_numpy()))
         return ImageItems(compact_records(crops), [(dataset, 0)], mean, std, partial(data_fingerprint, dataset))
 
-    def _shard_items(self) -> ImageItems:
+    def _shard_items(self, location: str) -> ImageItems:
         """Every split of a shard set (``test`` held out), in split then stream order."""
-        from trainer.data.shards import ShardDataset, checked_meta, shard_fingerprint, shard_location
-
         hp = self.hparams
-        if len(hp.sources) != 1:
-            raise TrainerError("a shards: source streams on its own: build one shard set from all sources")
-        location = shard_location(hp.sources[0])
         meta, items = checked_meta(location, list(hp.bands), hp.tile_size)
         splits = tuple(items["split"].unique())
         parts, first = [], 0
@@ -152,30 +150,11 @@ class CspDataModule(ShardLoaderState, L.LightningDataModule):
         return ImageItems(records, parts, torch.tensor(meta["band_mean"]), torch.tensor(meta["band_std"]),
                           partial(shard_fingerprint, location, splits), location)
 
-    @cached_property
+    @property
     def features(self) -> np.ndarray:
-        """``(N, F)`` frozen features of every item, held-out ones included (computed once in one
-        streaming pass, or memory-mapped from the feature cache)."""
-        hp, items = self.hparams, self.items
-        if hp.image_encoder_trainable:
-            raise TrainerError("image_encoder_trainable: the image encoder trains end to end, there are no "
-                               "frozen features")
-        model = frozen_backbone(hp.image_backbone, len(hp.bands), hp.image_encoder_checkpoint)
-        shape = (len(items.records), int(model.num_features))
-
-        def compute(out: np.ndarray) -> None:
-            for dataset, first in items.parts:
-                stream_features(dataset, model, items.mean, items.std, out[first:], num_workers=hp.num_workers)
-
-        if hp.feature_cache_dir is None:
-            features = np.empty(shape, np.float32)
-            compute(features)
-            return features
-        key = {"backbone": hp.image_backbone, "checkpoint_sha256": file_hash(hp.image_encoder_checkpoint),
-               "bands": list(hp.bands), "tile_size": hp.tile_size, "band_mean": items.mean.tolist(),
-               "band_std": items.std.tolist(), "data": items.fingerprint()}
-        features, self.cache_hit = cached_features(hp.feature_cache_dir, key, shape, compute)
-        return features
+        """``(N, F)`` frozen features of every item, held-out ones included."""
+        raise TrainerError(f"{type(self).__name__} builds no image encoder: frozen features come from "
+                           "trainer.tasks.csp_data.CspDataModule")
 
     def source_features(self, source: str) -> tuple[pd.DataFrame, np.ndarray]:
         """Records of one of the ``sources`` (index: their rows in :attr:`features`) and their features."""
@@ -184,14 +163,6 @@ class CspDataModule(ShardLoaderState, L.LightningDataModule):
         if not len(rows):
             raise TrainerError(f"{source!r} is not one of the CSP data's sources {list(self.hparams.sources)}")
         return rows, np.asarray(self.features[rows.index.to_numpy()])
-
-    @property
-    def feature_dim(self) -> int:
-        """Width of the image features (linked to the model at instantiation)."""
-        hp = self.hparams
-        if hp.image_encoder_trainable:
-            return int(frozen_backbone(hp.image_backbone, len(hp.bands), hp.image_encoder_checkpoint).num_features)
-        return int(self.features.shape[1])
 
     @property
     def image_encoder(self) -> dict | None:
@@ -209,11 +180,11 @@ class CspDataModule(ShardLoaderState, L.LightningDataModule):
 
     @cached_property
     def split_rows(self) -> dict[str, np.ndarray]:
-        """Seeded random train/val rows among the items that are not held out."""
+        """Seeded random train/val rows among the items that are not held out, ``val_fraction`` of their
+        places in val (:func:`~trainer.data.splits.random_places`)."""
         rows = np.flatnonzero(~self.items.records["heldout"].to_numpy())
-        order = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(self.hparams.split_seed))]
-        n_val = max(1, round(len(order) * self.hparams.val_fraction))
-        return {"val": order[:n_val], "train": order[n_val:]}
+        train, val = random_places(self.items.records.iloc[rows], self.hparams.val_fraction, self.hparams.split_seed)
+        return {"val": rows[val], "train": rows[train]}
 
     @cached_property
     def datasets(self) -> dict[str, Dataset]:
@@ -225,8 +196,6 @@ class CspDataModule(ShardLoaderState, L.LightningDataModule):
         if items.shards is None:
             dataset = items.parts[0][0]
             return {name: Subset(dataset, rows) for name, rows in self.split_rows.items()}
-        from trainer.data.shards import ShardDataset
-
         streamed = {"train": ShardDataset(items.shards, "train", seed=self.hparams.split_seed)}
         if (items.records["split"] == "val").any():
             streamed["val"] = ShardDataset(items.shards, "val", shuffle=False)
@@ -235,15 +204,12 @@ class CspDataModule(ShardLoaderState, L.LightningDataModule):
     def _loader(self, split: str, train: bool) -> DataLoader:
         hp = self.hparams
         dataset = self.datasets[split]
-        if isinstance(dataset, IterableDataset):
-            from trainer.data.shards import shard_loader
-
-            return shard_loader(dataset, hp.batch_size, hp.num_workers)
-        if train and len(dataset) < hp.batch_size:
+        if train and not isinstance(dataset, IterableDataset) and len(dataset) < hp.batch_size:
             raise TrainerError(f"batch_size {hp.batch_size} is larger than the training split "
                                f"({len(dataset)} pairs)")
-        workers = hp.num_workers if hp.image_encoder_trainable else 0  # features: read from memory
-        return loader(dataset, hp.batch_size, shuffle=train, drop_last=train, num_workers=workers)
+        frozen = not hp.image_encoder_trainable and not isinstance(dataset, IterableDataset)
+        return self.make_loader(dataset, hp.batch_size, shuffle=train, drop_last=train,
+                                num_workers=0 if frozen else hp.num_workers)  # features: read from memory
 
     def train_dataloader(self) -> DataLoader:
         train = self.datasets["train"]

@@ -5,7 +5,8 @@ band statistics, data fingerprint); its hash names the cache folder, so a later 
 key memory-maps the stored features and computes nothing, and a different key never meets stale
 features. A folder counts as complete only once ``key.json`` is written, after the features, and is
 renamed into place whole; processes that compute the same key at once (DDP ranks) each write their
-own ``.partial-<pid>`` folder and the first rename wins.
+own temporary folder (:func:`qgis_csp_plugin.contract.temp_files.temp_folder`: removed on SIGTERM, and the
+cache is swept of dead runs' temporaries first) and the first rename wins.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from qgis_csp_plugin.contract import temp_files
 from trainer.data.tiles import TileDataset
 from trainer.errors import TrainerError
 
@@ -63,9 +64,9 @@ def cached_features(cache_dir: str | Path, key: dict, shape: tuple[int, int],
         if stored == key and features.shape == shape:
             return features, True
         raise TrainerError(f"feature cache {folder} holds other features than its key says: delete it")
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")  # one per process (DDP ranks)
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temp_files.sweep_folder(folder.parent)
+    partial = temp_files.temp_folder(folder)  # one per process (DDP ranks)
     try:
         out = np.lib.format.open_memmap(partial / "features.npy", mode="w+", dtype=np.float32, shape=shape)
         compute(out)
@@ -77,8 +78,6 @@ def cached_features(cache_dir: str | Path, key: dict, shape: tuple[int, int],
         except OSError:  # another process wrote the same key first: keep its (identical) features
             if not (folder / "key.json").is_file():
                 raise
-            shutil.rmtree(partial)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    finally:
+        temp_files.remove(partial)
     return np.load(folder / "features.npy", mmap_mode="r"), False

@@ -1,48 +1,48 @@
 """Geotagged image patches for MoCo pre-training and image classifiers (Lightning DataModule).
 
-Sources are any image source of :func:`trainer.data.sources.image_records` (``eurosat``,
+Sources are any image source of :func:`trainer.data.registry.image_records` (``eurosat``,
 ``eurosat_all``, ``ssl4eo``, ``multitemporal``, a CSV/Parquet table with bands in ``table_bands``
 order, ``inat:<root>``, ``fmow:<root>``, ``shards:<dir-or-URL>``); each image is cut into
 ``tile_size`` tiles. Bands are picked by name. Only image headers are read up front (a pre-flight
 pass); each item is read from disk by the DataLoader's workers as raw float32 and the task
 normalises and augments it on its device. Per-band mean/std and low/high percentiles
-(:data:`PERCENTILES`, for the ``layer_percentiles`` radiometry) come from a sample of the training
-split.
+(:data:`~trainer.data.band_statistics.PERCENTILES`, for the ``layer_percentiles`` radiometry) come from a
+sample of the training split. Splits follow the trainer's one policy, by place
+(:meth:`~trainer.data.datamodule.GeoDataModule.split`: the dates of one ``location_id`` never straddle
+train and test).
 """
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import pandas as pd
 from lightning.pytorch.utilities import rank_zero_warn
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader, IterableDataset, Subset
 
 from qgis_csp_plugin.contract.bands import S2_BANDS
 from qgis_csp_plugin.contract.latlon import validate_latlon
+from trainer.data.band_statistics import PERCENTILES, band_percentiles, band_statistics, tile_sample
 from trainer.data.bands import EUROSAT_BANDS, MISSING
-from trainer.data.features import band_percentiles, band_statistics, tile_sample
+from trainer.data.datamodule import GeoDataModule
 from trainer.data.preflight import preflight
-from trainer.data.shard_state import ShardLoaderState
-from trainer.data.sources import image_records, is_shards
-from trainer.data.splits import evaluation_split, label_subset
+from trainer.data.registry import image_records
+from trainer.data.shards import ShardDataset, checked_meta
+from trainer.data.splits import label_subset
 from trainer.data.temporal import TemporalPairs
-from trainer.data.tiles import TileDataset, grid_tiles, loader
+from trainer.data.tiles import TileDataset, grid_tiles
 from trainer.errors import TrainerError
 
 KEY_VIEWS = ("none", "augment", "temporal")
 #: What a source lacking some of ``bands`` does: ``error``, or ``fill`` the missing bands with the
 #: training mean (0 once standardised).
 MISSING_BANDS = ("error", "fill")
-#: Band percentiles stored for ``layer_percentiles`` radiometry (robust low/high of the training pixels).
-PERCENTILES = (2.0, 98.0)
 
 
-class ImageDataModule(ShardLoaderState, L.LightningDataModule):
-    """Train/val/test splits (seeded, stratified when labelled) of geotagged patches.
+class ImageDataModule(GeoDataModule):
+    """Train/val/test splits (seeded, by place, stratified when labelled) of geotagged patches.
 
     Args:
-        sources: image sources (:func:`trainer.data.sources.image_records`; ``multitemporal`` = the
+        sources: image sources (:func:`trainer.data.registry.image_records`; ``multitemporal`` = the
             shared multi-date scenes, co-registered per scene: :mod:`trainer.data.multitemporal`);
             unlabelled sources only join the training split (for self-supervised pre-training).
         bands: band names to read (``red``/``green``/``blue`` resolve to B04/B03/B02).
@@ -58,8 +58,8 @@ class ImageDataModule(ShardLoaderState, L.LightningDataModule):
             ``location_id``, so images of one location must share a pixel grid; records without
             one fall back to ``augment``, or raise when ``temporal_fallback`` is false).
         label_ratio: fraction of each class kept in the training split (few-label evaluation).
-        folds, fold: with ``folds`` >= 2, fold ``fold`` of a stratified k-fold partition is the test
-            split (:func:`trainer.data.splits.fold_split`; cross-validation), else one seeded split.
+        folds, fold: with ``folds`` >= 2, fold ``fold`` of a stratified k-fold partition of the places is the
+            test split (:func:`trainer.data.splits.fold_split`; cross-validation), else one seeded split.
 
     A ``shards:`` source brings its own split, drawn when it was built (:mod:`trainer.data.shards`):
     ``val_fraction``, ``test_fraction`` and ``split_seed`` do not apply to it and ``folds`` is refused.
@@ -86,8 +86,9 @@ class ImageDataModule(ShardLoaderState, L.LightningDataModule):
         if self.datasets:
             return
         hp = self.hparams
-        if any(is_shards(s) for s in hp.sources):
-            self._setup_shards()
+        location = self.shard_set(hp.sources, hp.folds)
+        if location is not None:
+            self._setup_shards(location)
             return
         records = pd.concat([self._records(s) for s in hp.sources], ignore_index=True)
         try:
@@ -95,11 +96,11 @@ class ImageDataModule(ShardLoaderState, L.LightningDataModule):
         except ValueError as exc:
             raise TrainerError(f"{exc} (records: {records['image_path'].iloc[0]}, ...)") from exc
         labelled = records[records["label"] >= 0]
-        parts = evaluation_split(labelled, hp.val_fraction, hp.test_fraction, hp.split_seed, hp.folds, hp.fold) \
-            if len(labelled) \
-            else {"train": labelled, "val": labelled, "test": labelled}
-        train = label_subset(parts["train"], hp.label_ratio, hp.split_seed) if len(labelled) else parts["train"]
-        parts["train"] = pd.concat([train, records[records["label"] < 0]], ignore_index=True)
+        parts = self.split(records, hp.val_fraction, hp.test_fraction, hp.split_seed, hp.folds, hp.fold)
+        train, unlabelled = parts["train"][parts["train"]["label"] >= 0], parts["train"][parts["train"]["label"] < 0]
+        if len(train):
+            train = label_subset(train, hp.label_ratio, hp.split_seed)
+        parts["train"] = pd.concat([train, unlabelled], ignore_index=True)
         if len(labelled):
             names = labelled.drop_duplicates("label").sort_values("label")["class_name"]
             self.class_names = [str(n) for n in names]
@@ -113,20 +114,10 @@ class ImageDataModule(ShardLoaderState, L.LightningDataModule):
             dataset.fill = mean.numpy()
         self.train_latlon = self.datasets["train"].latlon.numpy()
 
-    def _setup_shards(self) -> None:
+    def _setup_shards(self, location: str) -> None:
         """One shard set: its ``train`` split streamed (a seeded ``label_ratio`` subset of it read by
         index), its ``val``/``test`` splits (written at build time) for validation and test."""
-        from torch.utils.data import Subset
-
-        from trainer.data.shards import ShardDataset, checked_meta, shard_location
-
         hp = self.hparams
-        if len(hp.sources) != 1:
-            raise TrainerError("a shards: source streams on its own: build one shard set from all sources")
-        if hp.folds:
-            raise TrainerError("a shard set holds the one train/val/test split drawn when it was built: folds "
-                               "need a source that is not sharded")
-        location = shard_location(hp.sources[0])
         meta, items = checked_meta(location, self.bands, hp.tile_size)
         train = items[items["split"] == "train"].reset_index(drop=True)
         pairs = None
@@ -174,14 +165,8 @@ class ImageDataModule(ShardLoaderState, L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         hp = self.hparams
-        dataset = self.datasets[split]
-        if isinstance(dataset, IterableDataset):  # a streamed shard split
-            from trainer.data.shards import shard_loader
-
-            return shard_loader(dataset, batch_size or hp.batch_size, hp.num_workers, hp.pin_memory,
-                                hp.persistent_workers)
-        return loader(dataset, batch_size or hp.batch_size, shuffle, shuffle, hp.num_workers,
-                      hp.pin_memory, hp.persistent_workers)
+        return self.make_loader(self.datasets[split], batch_size or hp.batch_size, shuffle, shuffle, hp.num_workers,
+                                hp.pin_memory, hp.persistent_workers)
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams

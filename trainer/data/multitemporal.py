@@ -4,7 +4,9 @@ A scene folder holds one GeoTIFF per date of the same place (``<shared>/multitem
 date is the ``YYYYMMDD`` or ``YYYY`` in the file name). Dates of a scene have slightly different
 grids (sub-pixel shifts, one row more or less), so pairing tiles by pixel offset would pair slightly
 different ground. :func:`coregister` resamples every date (bilinear, by geotransform) onto the first
-date's pixel grid cut to the area all dates cover, and writes float32 copies to a cache folder; the
+date's pixel grid cut to the area all dates cover, and writes float32 copies to a cache folder (each
+atomically through :mod:`qgis_csp_plugin.contract.temp_files`: runs that fill one cache at once never share
+a temporary; the folder is swept of dead runs' temporaries first); the
 records then share one grid, so the tile at offset ``(y, x)`` is the same ground at every date (the
 few nodata pixels, all bands at the nodata value, get the band median), and
 :class:`~trainer.data.temporal.TemporalPairs` pairs tiles of one scene (``location_id``) only.
@@ -32,9 +34,10 @@ from rasterio.transform import Affine
 from rasterio.warp import Resampling, reproject
 from rasterio.windows import Window, from_bounds
 
+from qgis_csp_plugin.contract.temp_files import atomic_file, sweep_folder
 from trainer.data.bands import S2_L1C_PERCENTILES
+from trainer.data.catalog import REPO_ROOT, SHARED_DATA_ROOT
 from trainer.data.rasters import centre_latlon
-from trainer.data.sources import REPO_ROOT, SHARED_DATA_ROOT
 from trainer.errors import TrainerError
 
 SCENES_ROOT = SHARED_DATA_ROOT / "multitemporal"
@@ -122,6 +125,7 @@ def coregister(scene: Path, cache: Path, to_s2: bool = False) -> list[Path]:
     resampling = Resampling.average if to_s2 else Resampling.bilinear
     out_dir = cache / (f"{scene.name}_s2" if to_s2 else scene.name)
     out_dir.mkdir(parents=True, exist_ok=True)
+    sweep_folder(out_dir)
     written = []
     for path in paths:
         target = out_dir / path.name
@@ -144,10 +148,8 @@ def coregister(scene: Path, cache: Path, to_s2: bool = False) -> list[Path]:
             to_s2_scale(pixels, SCENE_BANDS[scene.name])
         profile = {"driver": "GTiff", "width": width, "height": height, "count": len(pixels), "dtype": "float32",
                    "crs": crs, "transform": transform, "compress": "deflate"}
-        partial = target.with_suffix(".tif.part")
-        with rasterio.open(partial, "w", **profile) as dst:
+        with atomic_file(target) as partial, rasterio.open(partial, "w", **profile) as dst:
             dst.write(pixels)
-        partial.replace(target)
     return written
 
 

@@ -1,10 +1,11 @@
 """Labelled points ``(lat, lon) -> class`` for location-only classifiers (location priors).
 
-Sources: any of :func:`trainer.data.sources.location_records` — ``cities`` (GeoNames cities, any
+Sources: any of :func:`trainer.data.registry.location_records` — ``cities`` (GeoNames cities, any
 column, e.g. ``continent``), ``ariolimax`` (presence/background), a CSV/Parquet table or point file
 (.gpkg/.geojson/.shp) with the label column, or any image source (``eurosat`` patch centres with their
-land-cover class, ``inat:<root>``, ``fmow:<root>``, an image table, ``shards:<dir>``…). Splits are the
-seeded stratified ones of :mod:`trainer.data.splits`, except for records that carry their own
+land-cover class, ``inat:<root>``, ``fmow:<root>``, an image table, ``shards:<dir>``…). Splits follow the trainer's
+one policy (:func:`trainer.data.splits.split_by_place`: seeded, stratified, by place: the points of one
+``location_id`` or of identical coordinates share a split), except for records that carry their own
 ``split`` column (shard sets: the split written at build time); ``label_ratio`` keeps a stratified
 subset of the training split (5/10/20/100 % few-label runs).
 """
@@ -20,20 +21,21 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from trainer.data.geotagged import checked_latlon, encode_labels
-from trainer.data.sources import location_records
-from trainer.data.splits import evaluation_split, label_subset, stored_split
+from trainer.data.registry import location_records
+from trainer.data.splits import label_subset, split_by_place, stored_split
 from trainer.errors import TrainerError
 
 
 def point_records(source: str, label_column: str = "label") -> pd.DataFrame:
-    """``lat, lon, label, class_name`` (and ``split`` when the source fixes one) of any points source."""
+    """``lat, lon, label, class_name`` (and ``location_id``, ``split`` when the source has them) of any points
+    source."""
     frame = location_records(source)
     for column in ("lat", "lon"):
         if column not in frame:
             raise TrainerError(f"points source {source!r} has no {column!r} column")
     frame = encode_labels(frame, label_column)
     checked_latlon(frame, f"coordinates of {source}")
-    columns = ["lat", "lon", "label", "class_name"] + (["split"] if "split" in frame else [])
+    columns = ["lat", "lon", "label", "class_name"] + [c for c in ("location_id", "split") if c in frame]
     return frame[columns].reset_index(drop=True)
 
 
@@ -67,8 +69,8 @@ class PointsDataModule(L.LightningDataModule):
         if "split" in self.records:
             parts = stored_split(self.records, hp.folds)
         else:
-            parts = evaluation_split(self.records, hp.val_fraction, hp.test_fraction, hp.split_seed, hp.folds,
-                                     hp.fold)
+            parts = split_by_place(self.records, hp.val_fraction, hp.test_fraction, hp.split_seed, hp.folds,
+                                   hp.fold)
         parts["train"] = label_subset(parts["train"], hp.label_ratio, hp.split_seed)
         return parts
 

@@ -6,12 +6,12 @@ per item in stream order: ``lat, lon, label, class_name, timestamp, location_id,
 image_path``: the location_id → items index for temporal positives and the coordinates, read without
 loading any pixel) — and ``shards.json`` (bands, tile size, item counts per split, class names, the
 split's fractions and seed, per-band mean/std and percentiles of a sample of the training split,
-source). The split is drawn once, at build time, per place (all tiles of an image and all dates
-of a ``location_id`` stay together), stratified by label as
-:func:`trainer.data.splits.evaluation_split`; unlabelled images all go to ``train`` (pre-training
-data). Each item holds one tile's pixels in the file's own dtype. A build writes into
-``<out>.partial`` and renames it when complete, so a killed build never leaves anything a later run
-would read as a shard set. Training streams from a local folder or any URL litdata reads
+source). The split is drawn once, at build time (:mod:`trainer.data.shard_build`), by the trainer's split
+policy (:func:`trainer.data.splits.split_by_place`: all tiles of an image and all images of one place stay
+together); unlabelled images all go to ``train`` (pre-training data). Each item holds one tile's pixels in
+the file's own dtype. A build writes into a temporary folder and renames it when complete, so a killed
+build never leaves anything a later run would read as a shard set. Training streams from a local folder or
+any URL litdata reads
 (``s3://bucket/prefix``: credentials from the usual AWS variables; the sidecars are read with boto3,
 which litdata installs). Since such data comes from elsewhere, each split's ``index.json`` is checked
 before litdata reads an item: only the fields and formats the builder writes (:data:`ITEM_FORMATS`) are
@@ -23,25 +23,18 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from litdata import StreamingDataLoader, StreamingDataset, optimize
+from litdata import StreamingDataLoader, StreamingDataset
 
-from trainer.data.features import band_percentiles, band_statistics, tile_sample
-from trainer.data.image_datamodule import PERCENTILES
-from trainer.data.preflight import preflight
-from trainer.data.shard_item import tile_item
-from trainer.data.sources import SHARDS_PREFIX, image_records
-from trainer.data.splits import evaluation_split
 from trainer.data.temporal import TemporalPairs
-from trainer.data.tiles import TileDataset, grid_tiles
 from trainer.errors import TrainerError
+
+SHARDS_PREFIX = "shards:"
 
 META = "shards.json"
 ITEMS = "items.parquet"
@@ -54,71 +47,8 @@ ITEM_FORMATS = {"item": "int", "image": "numpy", "lat": "float", "lon": "float",
 LEAF_SPEC = {"type": None, "context": None, "children_spec": []}
 
 
-def split_of_records(records: pd.DataFrame, val_fraction: float, test_fraction: float,
-                     seed: int) -> dict[str, pd.DataFrame]:
-    """Train/val/test records: labelled ones by :func:`evaluation_split` over places (the images of one
-    ``location_id``, e.g. its dates, share a split; an image without one is its own place), unlabelled
-    ones all train (fractions 0 and 0: everything is train)."""
-    labelled = records[records["label"] >= 0]
-    if val_fraction == test_fraction == 0 or not len(labelled):
-        parts = {"train": records, "val": records.iloc[:0], "test": records.iloc[:0]}
-    else:
-        place = labelled["location_id"].where(labelled["location_id"] != "", "row " + labelled.index.astype(str))
-        try:
-            places = evaluation_split(labelled.assign(place=place).drop_duplicates("place"), val_fraction,
-                                      test_fraction, seed)
-        except TrainerError as exc:
-            raise TrainerError(f"{exc} (places: images of one location_id count once); choose other "
-                               "--val-fraction/--test-fraction, or 0 and 0 for no split") from exc
-        parts = {name: labelled[place.isin(part["place"])] for name, part in places.items()}
-        parts["train"] = pd.concat([parts["train"], records[records["label"] < 0]])
-    return {name: part.sort_index() for name, part in parts.items()}
-
-
-def build_shards(source: str, out: str | Path, bands: list[str], tile_size: int, table_bands: list[str],
-                 workers: int = 1, chunk_bytes: str = "64MB", skip_bad: bool = False, val_fraction: float = 0.2,
-                 test_fraction: float = 0.2, split_seed: int = 0) -> Path:
-    """Write the shard set of every ``tile_size`` tile of ``source``, split into ``train/ val/ test/``
-    folders at build time, to ``out`` (atomically)."""
-    out = Path(out).resolve()
-    if out.exists():
-        raise TrainerError(f"{out} already exists: remove it or choose another --out")
-    records = preflight(image_records(source, table_bands), bands, tile_size, skip_bad, source)
-    records = records.assign(**{column: records[column].fillna("").astype(str) if column in records else ""
-                                for column in ("timestamp", "location_id")})
-    parts = {name: grid_tiles(part, tile_size)
-             for name, part in split_of_records(records, val_fraction, test_fraction, split_seed).items()}
-    sample = tile_sample(TileDataset(parts["train"], tile_size))
-    (mean, std), (low, high) = band_statistics(sample), band_percentiles(sample, PERCENTILES)
-    labelled = records[records["label"] >= 0].drop_duplicates("label").sort_values("label")
-    partial_dir = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial_dir, ignore_errors=True)
-    try:
-        for name, tiles in parts.items():
-            if len(tiles):
-                _write_split(tiles, partial_dir / name, tile_size, workers, chunk_bytes)
-        meta = {"source": source, "bands": list(bands), "tile_size": tile_size,
-                "items": sum(len(tiles) for tiles in parts.values()),
-                "splits": {name: len(tiles) for name, tiles in parts.items()},
-                "split": {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": split_seed},
-                "class_names": labelled["class_name"].astype(str).tolist(),
-                "band_mean": mean.tolist(), "band_std": std.tolist(), "band_low": low, "band_high": high}
-        (partial_dir / META).write_text(json.dumps(meta, indent=1))
-        partial_dir.rename(out)
-    except BaseException:
-        shutil.rmtree(partial_dir, ignore_errors=True)
-        raise
-    return out
-
-
-def _write_split(tiles: pd.DataFrame, folder: Path, tile_size: int, workers: int, chunk_bytes: str) -> None:
-    """One split's litdata chunks and ``items.parquet`` (stream index = row)."""
-    rows = list(zip(range(len(tiles)), tiles["image_path"], tiles["band_indices"], tiles["tile_y"].tolist(),
-                    tiles["tile_x"].tolist(), tiles["lat"].tolist(), tiles["lon"].tolist(),
-                    tiles["label"].astype(int).tolist(), tiles["timestamp"], tiles["location_id"], strict=True))
-    optimize(fn=partial(tile_item, size=tile_size), inputs=rows, output_dir=str(folder), chunk_bytes=chunk_bytes,
-             num_workers=max(1, workers), mode="overwrite", reorder_files=False, keep_data_ordered=True)
-    tiles.assign(class_name=tiles["class_name"].astype(str))[ITEM_COLUMNS].to_parquet(folder / ITEMS, index=False)
+def is_shards(source: str) -> bool:
+    return source.startswith(SHARDS_PREFIX)
 
 
 def shard_location(source: str) -> str:

@@ -15,12 +15,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from trainer.data.preflight import preflight
 from trainer.data.rasters import read_window_filled
 from trainer.data.temporal import TemporalPairs
 from trainer.errors import TrainerError
-
-#: Tiles read to estimate per-band mean/std (all of them when there are fewer).
-STATISTICS_SAMPLE = 512
 
 
 def grid_tiles(records: pd.DataFrame, size: int) -> pd.DataFrame:
@@ -42,6 +40,16 @@ def random_crops(records: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     offsets = [(rng.integers(0, h - size + 1), rng.integers(0, w - size + 1))
                for h, w in zip(records["height"], records["width"], strict=True)]
     return records.assign(tile_y=[o[0] for o in offsets], tile_x=[o[1] for o in offsets])
+
+
+def checked_crops(frame: pd.DataFrame, bands: list[str], tile_size: int, seed: int = 0, skip_bad: bool = False,
+                  what: str = "records") -> pd.DataFrame:
+    """``frame`` after a pre-flight pass over the image headers, with one seeded random ``tile_size``
+    crop offset per record (bands by name)."""
+    checked = preflight(frame, list(bands), tile_size, skip_bad, what)
+    if not len(checked):
+        raise TrainerError("no images to read")
+    return random_crops(checked, tile_size, seed)
 
 
 class TileDataset(Dataset):
@@ -94,6 +102,18 @@ class TileDataset(Dataset):
         elif self.key_view == "temporal":
             item["key"] = self.read(self.pairs.sample(index))
         return item
+
+
+def crop_dataset(frame: pd.DataFrame, bands: list[str], tile_size: int, seed: int = 0,
+                 skip_bad: bool = False, what: str = "records") -> TileDataset:
+    """Disk-backed dataset of :func:`checked_crops`."""
+    return TileDataset(checked_crops(frame, bands, tile_size, seed, skip_bad, what), tile_size)
+
+
+def crop_pixels(frame: pd.DataFrame, bands: list[str], tile_size: int, seed: int = 0) -> torch.Tensor:
+    """``(N, C, tile, tile)`` raw float32 pixels of :func:`crop_dataset` in memory (small data only)."""
+    dataset = crop_dataset(frame, bands, tile_size, seed)
+    return torch.stack([dataset.read(i) for i in range(len(dataset))])
 
 
 def seed_worker(worker_id: int) -> None:

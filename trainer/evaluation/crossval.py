@@ -1,11 +1,13 @@
 """Cross-validated accuracy of an image classifier recipe, with 95 % confidence intervals.
 
 Every labelled patch is tested exactly once (stratified k-fold, :func:`trainer.data.splits.fold_split`);
-each fold's model is exported to ONNX and run by onnxruntime, as the plugin runs it. Besides the
-patches as they are, each test patch is also classified *degraded to a coarser ground sample
-distance* (:func:`degrade`: area-averaged to e.g. 30 m pixels, then read back at the model's 10 m by
-nearest neighbour, as QGIS's data provider resamples a 30 m layer for Classify). Accuracy and
-per-class recall are pooled over all folds with Wilson score intervals (:func:`wilson`).
+each fold's model is exported to ONNX and run by onnxruntime as the plugin's Classify runs it, each patch
+a layer of its own (:func:`trainer.evaluation.as_classify.run_as_classify`: the model's radiometry, e.g.
+``layer_percentiles``, applied through the plugin's contract code). Besides the patches as they are,
+each test patch is also classified *degraded to a coarser ground sample distance* (:func:`degrade`:
+area-averaged to e.g. 30 m pixels, then read back at the model's 10 m by nearest neighbour, as QGIS's
+data provider resamples a 30 m layer for Classify; its radiometry is that of the coarser layer).
+Accuracy and per-class recall are pooled over all folds with Wilson score intervals (:func:`wilson`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ import torch.nn.functional as F
 from scipy.stats import binomtest
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
-from trainer.data.features import crop_pixels
-from trainer.evaluation.image_runs import run_image_model
+from trainer.evaluation.as_classify import read_patches, run_as_classify
 
 
 def degrade(pixels: np.ndarray, factor: float) -> np.ndarray:
@@ -33,13 +34,12 @@ def fold_predictions(model: OnnxModel, test: pd.DataFrame, degrade_factors: dict
                      batch: int = 64) -> pd.DataFrame:
     """One row per test record: ``image_path, label`` and the predicted class per condition
     (``native`` and each name of ``degrade_factors``)."""
-    meta = model.metadata
-    pixels = crop_pixels(test, list(meta.bands), int(meta.tile_size)).numpy()
+    patches = read_patches(model, test)
     rows = test[["image_path", "label", "class_name"]].reset_index(drop=True).copy()
-    conditions = {"native": pixels, **{name: degrade(pixels, f) for name, f in degrade_factors.items()}}
+    conditions = {"native": patches.pixels, **{name: degrade(patches.pixels, f) for name, f in degrade_factors.items()}}
     latlon = test[["lat", "lon"]].to_numpy(np.float32) if {"lat", "lon"} <= set(test.columns) else None
     for name, images in conditions.items():
-        rows[name] = run_image_model(model, images, latlon, batch).argmax(axis=1)
+        rows[name] = run_as_classify(model, images, patches.layers, batch, latlon).argmax(axis=1)
     return rows
 
 

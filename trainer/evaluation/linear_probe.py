@@ -11,14 +11,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
-from trainer.data.features import crop_pixels
+from trainer.evaluation.as_classify import read_patches, run_as_classify
 
 
 def embed(encoder: OnnxModel, records: pd.DataFrame, batch: int = 64) -> np.ndarray:
-    """The image encoder's embeddings of the records' patches (one seeded crop each; whole 64 px EuroSAT patches)."""
-    bands, size = list(encoder.metadata.bands), int(encoder.metadata.tile_size)
-    pixels = crop_pixels(records, bands, size).numpy()
-    return np.concatenate([encoder.run(image=pixels[i:i + batch]) for i in range(0, len(pixels), batch)])
+    """The image encoder's embeddings of the records' patches (one seeded crop each; whole 64 px EuroSAT
+    patches), each patch a layer as the plugin reads it (the encoder's radiometry applied)."""
+    patches = read_patches(encoder, records)
+    return run_as_classify(encoder, patches.pixels, patches.layers, batch)
 
 
 def fit_probe(features: np.ndarray, labels: np.ndarray) -> Pipeline:

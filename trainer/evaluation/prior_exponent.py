@@ -19,11 +19,10 @@ import pandas as pd
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.probabilities import fuse
-from qgis_csp_plugin.contract.schema import SCHEMA_VERSION, ModelMetadata
-from trainer.data.features import crop_pixels
+from qgis_csp_plugin.contract.schema import SCHEMA_VERSION, Kind, ModelMetadata
 from trainer.errors import TrainerError
+from trainer.evaluation.as_classify import read_patches, run_as_classify
 from trainer.evaluation.few_label import best_exponent, topk_accuracy
-from trainer.evaluation.image_runs import run_image_model
 from trainer.export.atomic import atomic_output
 from trainer.export.onnx_writer import write_props
 
@@ -31,20 +30,21 @@ DEFAULT_CANDIDATES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 
 
 def image_probabilities(image_model: OnnxModel, records: pd.DataFrame, batch: int = 64) -> np.ndarray:
-    """P(y | image) of ``image_model`` on one tile of each record (bands by name, raw values, the plugin's extra
-    inputs: :func:`~trainer.evaluation.image_runs.run_image_model`)."""
-    meta = image_model.metadata
-    pixels = crop_pixels(records, list(meta.bands), int(meta.tile_size)).numpy()
-    return run_image_model(image_model, pixels, records[["lat", "lon"]].to_numpy(np.float32), batch)
+    """P(y | image) of ``image_model`` on one tile of each record (bands by name), as Classify runs it on
+    the tile as a layer (the model's radiometry applied, its band mask, month and the records' (lat, lon))."""
+    patches = read_patches(image_model, records)
+    return run_as_classify(image_model, patches.pixels, patches.layers, batch,
+                           records[["lat", "lon"]].to_numpy(np.float32))
 
 
 def select_exponent(prior: OnnxModel, image_model: OnnxModel, records: pd.DataFrame,
                     candidates: tuple[float, ...] = DEFAULT_CANDIDATES) -> dict:
     """α chosen on ``records`` (validation data with ``label`` in the models' class order) and the
     per-candidate validation NLL and top-1 that justify it."""
-    if prior.metadata.kind != "location_prior" or image_model.metadata.kind != "image_classifier":
-        raise TrainerError(f"need a location_prior and an image_classifier, got {prior.metadata.kind} "
-                           f"({prior.path.name}) and {image_model.metadata.kind} ({image_model.path.name})")
+    if prior.metadata.kind != Kind.LOCATION_PRIOR or image_model.metadata.kind != Kind.IMAGE_CLASSIFIER:
+        raise TrainerError(f"need a {Kind.LOCATION_PRIOR} and an {Kind.IMAGE_CLASSIFIER}, got "
+                           f"{prior.metadata.kind} ({prior.path.name}) and {image_model.metadata.kind} "
+                           f"({image_model.path.name})")
     if prior.metadata.class_names != image_model.metadata.class_names:
         raise TrainerError(f"{prior.path.name} and {image_model.path.name} predict different classes")
     if not len(records):

@@ -38,7 +38,7 @@ def summarise(rows: list[dict], split: str = "test") -> pd.DataFrame:
 
 def comparisons(models: list[str]) -> list[tuple[str, str]]:
     """(better?, baseline) pairs: every fused model vs image only, every CSP model vs its random-init twin."""
-    pairs = [(m, "image only") for m in models if m.startswith("fused") and "image only" in models]
+    pairs = [(m, "image only") for m in models if m.startswith("fused (") and "image only" in models]
     return pairs + [(m, m.replace("(CSP,", "(random init,")) for m in models
                     if "(CSP," in m and m.replace("(CSP,", "(random init,") in models]
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
-from qgis_csp_plugin.contract.schema import EMBEDDING_OUTPUT, LATLON_INPUT, ModelMetadata
+from qgis_csp_plugin.contract.schema import EMBEDDING_OUTPUT, LATLON_INPUT, Kind, ModelMetadata
 from trainer.errors import TrainerError
 from trainer.export.atomic import atomic_output
 from trainer.export.onnx_writer import export_onnx, write_props
@@ -88,7 +88,7 @@ class ImportReport:
 
 def _metadata(encoder: nn.Module, release: Release, torch_diff: float, name: str) -> ModelMetadata:
     return ModelMetadata(
-        kind="location_encoder", name=name,
+        kind=Kind.LOCATION_ENCODER, name=name,
         description=("GeoCLIP location encoder (trained on ~4.7 M geotagged Flickr photos, MP-16); "
                      "input (lat, lon) degrees; Equal Earth projection inside; not periodic at the dateline"),
         location_encoder=encoder.config(), embedding_dim=encoder.out_dim, pca_basis=global_pca_basis(encoder),

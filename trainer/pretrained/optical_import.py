@@ -22,6 +22,7 @@ from qgis_csp_plugin.contract.schema import (
     IMAGE_INPUT,
     LATLON_INPUT,
     MONTH_INPUT,
+    Kind,
     ModelMetadata,
     Normalization,
     Spectral,
@@ -114,7 +115,7 @@ def import_presto(source: str | os.PathLike = DEFAULT_SOURCES["presto"],
     release = open_release(source, "default_model.pt", "default_config.json")
     encoder = PrestoEncoder.from_release(release)
     metadata = ModelMetadata(
-        kind="image_encoder", name=name, bands=list(BANDS), tile_size=TILE_SIZE, gsd_m=BASE_GSD_M,
+        kind=Kind.IMAGE_ENCODER, name=name, bands=list(BANDS), tile_size=TILE_SIZE, gsd_m=BASE_GSD_M,
         description=("Presto (NASA Harvest), pre-trained on 21.5 M pixel timeseries worldwide; embeds each pixel's "
                      "spectrum (one timestep, optical Sentinel-2 L1C reflectance, any band groups) with its "
                      "(lat, lon) and month; a tile's embedding is the mean of its pixels'"),
@@ -138,7 +139,7 @@ def import_galileo(source: str | os.PathLike = DEFAULT_SOURCES["galileo"],
     extras = [BAND_MASK_INPUT] + [LATLON_INPUT] * use_location + [MONTH_INPUT]
     resized = "" if patch_size == 8 else f" (8 px kernels resized to {patch_size} px at import)"
     metadata = ModelMetadata(
-        kind="image_encoder", name=name, bands=list(BANDS), tile_size=TILE_SIZE, gsd_m=BASE_GSD_M,
+        kind=Kind.IMAGE_ENCODER, name=name, bands=list(BANDS), tile_size=TILE_SIZE, gsd_m=BASE_GSD_M,
         description=(f"Galileo nano (NASA Harvest / Ai2), pre-trained on global multi-modal data; embeds tiles in "
                      f"{patch_size} px patches{resized}, one timestep of optical Sentinel-2 L1C reflectance, any band "
                      "groups; the mean of the kept tokens"),

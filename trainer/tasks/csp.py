@@ -1,6 +1,6 @@
 """CSP contrastive spatial pre-training (Mai et al. 2023) as a Lightning task.
 
-Dual encoder: frozen image features (computed once by :class:`trainer.data.csp_datamodule.CspDataModule`)
+Dual encoder: frozen image features (computed once by :class:`trainer.tasks.csp_data.CspDataModule`)
 pass through a linear projection — or, with the data's ``image_encoder_trainable``, pixels pass through
 the image encoder (``image_encoder``: backbone and band count, linked from the data; weights from the
 data's ``image_encoder_checkpoint`` or random; band mean/std from the data) trained end to end with
@@ -19,13 +19,13 @@ import torch
 from torch import nn
 
 from qgis_csp_plugin.contract.schema import EMBEDDING_OUTPUT, LATLON_INPUT, Kind, ModelMetadata
-from trainer.data.features import frozen_backbone
 from trainer.encoders import build_location_encoder
 from trainer.encoders.registry import whole_encoder_class
 from trainer.export.pca_basis import global_pca_basis
 from trainer.export.spec import ExportSpec
 from trainer.losses.csp import CspLoss, uniform_sphere_latlon
 from trainer.models.backbones import load_backbone_weights
+from trainer.models.frozen import frozen_backbone
 from trainer.tasks.base import ExportableTask
 
 #: CSP code defaults (iNat2018) except a smaller MLP, for minutes on a CPU.

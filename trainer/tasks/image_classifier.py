@@ -10,9 +10,9 @@ from torch import nn
 
 from qgis_csp_plugin.contract.schema import IMAGE_INPUT, PROBABILITIES_OUTPUT, RADIOMETRY, Kind, ModelMetadata
 from trainer.data.augment import classifier_augment, standardise
+from trainer.data.band_statistics import PERCENTILES
 from trainer.data.bands import EUROSAT_BANDS, band_indices
-from trainer.data.image_datamodule import PERCENTILES
-from trainer.data.sources import EUROSAT_CLASSES, known_class_colors
+from trainer.data.catalog import EUROSAT_CLASSES, known_class_colors
 from trainer.errors import TrainerError
 from trainer.export.spec import ExportSpec
 from trainer.models.backbones import build_backbone
@@ -71,6 +71,7 @@ class ImageClassifierTask(ClassifierTask):
         self.save_hyperparameters()
         self.backbone = build_backbone(backbone, len(bands))
         self.head = nn.Linear(self.backbone.num_features, len(class_names))
+        self.init_accuracies(len(class_names), {"train": (1,), "val": (1,), "test": (1,)})
         gsd_factor = (gsd_augment_m or gsd_m) / gsd_m
         self.augment = (classifier_augment(tile_size, augment == "radiometric", gsd_factor) if augment != "none"
                         else None)
@@ -134,13 +135,13 @@ class ImageClassifierTask(ClassifierTask):
         logits = self.head(self.backbone(x))
         loss = F.cross_entropy(logits, batch["label"], label_smoothing=self.hparams.label_smoothing)
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/top1", (logits.argmax(1) == batch["label"]).float().mean())
+        self.log_accuracies("train", logits, batch["label"])
         return loss
 
     def _evaluate(self, batch: dict[str, torch.Tensor], split: str) -> None:
         logits = self(batch["image"])
         self.log(f"{split}/loss", F.cross_entropy(logits, batch["label"]), prog_bar=split == "val")
-        self.log(f"{split}/top1", (logits.argmax(1) == batch["label"]).float().mean(), prog_bar=True)
+        self.log_accuracies(split, logits, batch["label"], prog_bar=True)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

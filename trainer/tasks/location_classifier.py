@@ -51,7 +51,7 @@ from qgis_csp_plugin.contract.knn_prior import (
 )
 from qgis_csp_plugin.contract.schema import LATLON_INPUT, PROBABILITIES_OUTPUT, Kind, ModelMetadata
 from trainer.checkpoints import read_checkpoint, strip_prefix
-from trainer.data.sources import known_class_colors
+from trainer.data.catalog import known_class_colors
 from trainer.encoders import build_location_encoder
 from trainer.errors import TrainerError
 from trainer.export.onnx_writer import traced_onnx
@@ -192,6 +192,7 @@ class LocationClassifierTask(ClassifierTask):
         self.encoder.requires_grad_(not freeze_encoder)
         self.activation = ACTIVATIONS[loss]
         self.head = nn.Linear(self.encoder.out_dim, len(class_names), bias=loss == "softmax")
+        self.init_accuracies(len(class_names), {"val": (1, 3), "test": (1, 3)})
         self.standardise = (Standardise.over_the_globe(self.encoder) if standardise_embedding
                             else Standardise.placeholder(self.encoder.out_dim) if probe_init else nn.Identity())
         self.register_buffer("probe_done", torch.tensor(False))
@@ -234,11 +235,8 @@ class LocationClassifierTask(ClassifierTask):
         if split == "test" and self.knn is not None:
             logits = torch.from_numpy(self.prior_probabilities(latlon)).to(logits).clamp_min(1e-12).log()
             loss = F.nll_loss(logits, label)
-        top3 = logits.topk(min(3, logits.shape[1]), dim=1).indices
-        metrics = {"loss": loss, "top1": (top3[:, 0] == label).float().mean(),
-                   "top3": (top3 == label[:, None]).any(dim=1).float().mean()}
-        self.log_dict({f"{split}/{k}": v for k, v in metrics.items()}, prog_bar=split == "val",
-                      batch_size=len(label), sync_dist=True)
+        self.log(f"{split}/loss", loss, prog_bar=split == "val", batch_size=len(label), sync_dist=True)
+        self.log_accuracies(split, logits, label, prog_bar=split == "val")
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")

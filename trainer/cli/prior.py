@@ -1,6 +1,6 @@
-"""``python -m trainer finetune --config trainer/configs/prior_eurosat.yaml [overrides]``.
+"""``python -m trainer prior --config trainer/configs/prior_eurosat.yaml [overrides]``.
 
-Trains a location-only classifier (location encoder + linear head,
+Trains a location prior: a location-only classifier (location encoder + linear head,
 :class:`trainer.tasks.location_classifier.LocationClassifierTask`) on labelled points
 (:class:`trainer.data.points.PointsDataModule`; ``--data.label_ratio 0.05`` for few-label runs),
 from random init or ``--model.csp_checkpoint runs/csp_eurosat/checkpoints/last.ckpt``, until the validation
@@ -8,13 +8,12 @@ log-loss stops improving (``--early_stopping.patience``, epochs; the best valida
 chooses the prior's recipe on the validation split (``--model.prior_recipe auto``: the learned prior, a kNN
 prior that carries the labelled points, or a mixture of both, by validation log-loss), tests it on the
 held-out split next to the 1-NN and k-NN baselines, prints top-1/top-3 and saves
-``<default_root_dir>/final.ckpt`` for ``python -m trainer export --kind location_prior``. Resume with
-``--ckpt_path``.
+``<default_root_dir>/final.ckpt`` (or ``--final_checkpoint``) for ``python -m trainer export --kind
+location_prior``. Resume with ``--ckpt_path``. (``python -m trainer finetune`` is the old name of this command
+and still runs it.)
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 USAGE = __doc__
 
@@ -25,34 +24,35 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     from lightning.pytorch.callbacks import EarlyStopping
 
-    from trainer.cli.lightning_cli import TrainerCLI, build_cli
+    from trainer.cli.lightning_cli import FitTestCLI, build_cli, fit_test_save
     from trainer.data.points import PointsDataModule
     from trainer.tasks.early_stopping import MONITOR, BestWeights
     from trainer.tasks.location_classifier import LocationClassifierTask
 
-    class FinetuneCLI(TrainerCLI):
+    class PriorCLI(FitTestCLI):
         def add_arguments_to_parser(self, parser) -> None:
+            super().add_arguments_to_parser(parser)
             parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
-            parser.add_argument("--ckpt_path", type=str | None, default=None, help="resume from this checkpoint")
             parser.add_lightning_class_args(EarlyStopping, "early_stopping")
             parser.set_defaults({"early_stopping.monitor": MONITOR, "early_stopping.mode": "min",
                                  "early_stopping.patience": 10})
             parser.add_lightning_class_args(BestWeights, "best_weights")
 
-    cli = build_cli(FinetuneCLI, LocationClassifierTask, PointsDataModule, argv, run=False)
+    cli = build_cli(PriorCLI, LocationClassifierTask, PointsDataModule, argv, run=False)
     model, data = cli.model, cli.datamodule
-    cli.trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
-    best = next(c for c in cli.trainer.callbacks if isinstance(c, BestWeights))
-    print(f"location classifier: best validation log-loss {best.best:.4f} at epoch {best.best_epoch} "
-          f"({len(best.history)} validations)")
-    selection = model.choose_recipe(data.splits["train"], data.splits["val"])
-    results = cli.trainer.test(model, datamodule=data, verbose=False)[0]
-    final = Path(cli.trainer.default_root_dir) / "final.ckpt"
-    cli.trainer.save_checkpoint(final)
-    print(f"prior recipe: {selection['chosen']} (kNN weight {model.knn_mix:g}, chosen on {len(data.splits['val'])} "
+
+    def choose_recipe() -> None:
+        best = next(c for c in cli.trainer.callbacks if isinstance(c, BestWeights))
+        print(f"location classifier: best validation log-loss {best.best:.4f} at epoch {best.best_epoch} "
+              f"({len(best.history)} validations)")
+        model.choose_recipe(data.splits["train"], data.splits["val"])
+
+    results, final = fit_test_save(cli, before_test=choose_recipe)
+    chosen = model.recipe_selection["chosen"]
+    print(f"prior recipe: {chosen} (kNN weight {model.knn_mix:g}, chosen on {len(data.splits['val'])} "
           f"validation points)")
     print(baselines(data.splits, len(model.hparams.class_names)))
-    print(f"location prior ({selection['chosen']}): held-out top-1 {results['test/top1']:.4f}, top-3 "
+    print(f"location prior ({chosen}): held-out top-1 {results['test/top1']:.4f}, top-3 "
           f"{results['test/top3']:.4f} (label ratio {data.hparams.label_ratio:g}); saved {final}")
     return 0
 

@@ -1,30 +1,19 @@
-"""Data sources: the real data in ``data/`` and ``../shared/data`` and the registry of image sources.
+"""The data the trainer knows by name: where it lives (``data/`` and ``../shared/data``), the EuroSAT and
+continent class names and colours, and the readers of the named datasets (EuroSAT, SSL4EO-S12, GeoNames
+cities, point files, the Ariolimax points). :mod:`trainer.data.registry` names them as sources.
 
 A record table is a pandas DataFrame with at least ``image_path, lat, lon`` (degrees) and, when
 labelled, ``label`` (int) and ``class_name``; the same columns as the generic geotagged CSV.
-Image sources are registered with :func:`image_source` and resolved by :func:`image_records`, which
-every command uses: ``eurosat``, ``eurosat_all``, ``eurosat_extra``, ``ssl4eo``, ``multitemporal[:<root>]``, a
-``.csv``/``.csv.gz``/``.parquet`` table (band order ``table_bands``), ``inat:<root>``, ``fmow:<root>``
-and ``shards:<dir-or-URL>`` (streamed, see :mod:`trainer.data.shards`).
-Location-only sources (``cities``, ``ariolimax``, registered with :func:`location_source`) and vector
-files join them in :func:`location_records`, the (lat, lon, label) records of location priors
-(:mod:`trainer.data.points`), which also accepts every image source (no pixel is read).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from qgis_csp_plugin.contract.bands import RGB_BANDS
-from trainer.data.bands import EUROSAT_BANDS, SSL4EO_L2A_BANDS
-from trainer.data.fmow import fmow_records
-from trainer.data.geotagged import geotagged_records, read_table
-from trainer.data.inat import inat_records
 from trainer.data.rasters import centre_latlon
 from trainer.errors import TrainerError
 
@@ -35,9 +24,6 @@ SHARED_DATA_ROOT = Path(os.environ.get("GEOSSL_SHARED_DATA", REPO_ROOT.parent / 
 #: Labelled EuroSAT sources: ``eurosat`` = the 200 patches shipped in data/; ``eurosat_all`` = those plus
 #: the 269 distinct patches of ``<shared>/eurosat_ms_extra`` when that folder exists.
 EUROSAT_SOURCES = ("eurosat", "eurosat_all")
-TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
-VECTOR_SUFFIXES = (".gpkg", ".geojson", ".shp")
-SHARDS_PREFIX = "shards:"
 
 EUROSAT_CLASSES = (
     "AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",
@@ -138,138 +124,6 @@ def cities_records(path: str | Path | None = None) -> pd.DataFrame:
     return frame
 
 
-ImageSource = Callable[[str, tuple[str, ...]], pd.DataFrame]
-_IMAGE_SOURCES: dict[str, ImageSource] = {}
-
-
-def image_source(name: str) -> Callable[[ImageSource], ImageSource]:
-    """Register ``function(argument, table_bands) -> records`` as the image source ``name``
-    (used as ``name`` or ``name:<argument>``); records carry their file band names in ``available``."""
-    def register(function: ImageSource) -> ImageSource:
-        _IMAGE_SOURCES[name] = function
-        return function
-    return register
-
-
-def source_names() -> list[str]:
-    """Registered image-source names (tables and ``shards:`` are recognised by form)."""
-    return sorted(_IMAGE_SOURCES)
-
-
-def is_table(source: str) -> bool:
-    return source.lower().endswith(TABLE_SUFFIXES)
-
-
-def is_shards(source: str) -> bool:
-    return source.startswith(SHARDS_PREFIX)
-
-
-def image_records(source: str, table_bands: list[str] | tuple[str, ...] = EUROSAT_BANDS) -> pd.DataFrame:
-    """Records of one image source with their file band names in ``available``."""
-    if is_shards(source):
-        raise TrainerError(f"{source}: shards are streamed, they have no record table (use them as a "
-                           "training source of csp fit / moco fit)")
-    if is_table(source):
-        frame, available = geotagged_records(source), tuple(table_bands)
-        return frame.assign(available=[available] * len(frame))
-    name, _, argument = source.partition(":")
-    if name not in _IMAGE_SOURCES:
-        raise TrainerError(f"unknown image source {source!r}: use {', '.join(source_names())}, a "
-                           f"{'/'.join(TABLE_SUFFIXES)} table or shards:<dir-or-URL>")
-    return _IMAGE_SOURCES[name](argument, tuple(table_bands))
-
-
-def _with_bands(frame: pd.DataFrame, available: tuple[str, ...]) -> pd.DataFrame:
-    if "label" not in frame:
-        frame = frame.assign(label=-1, class_name="")
-    return frame.assign(available=[available] * len(frame))
-
-
-@image_source("eurosat")
-def _eurosat(root: str, _: tuple[str, ...]) -> pd.DataFrame:
-    return _with_bands(eurosat_records(root or None), EUROSAT_BANDS)
-
-
-@image_source("eurosat_all")
-def _eurosat_all(_: str, __: tuple[str, ...]) -> pd.DataFrame:
-    return _with_bands(eurosat_source_records("eurosat_all"), EUROSAT_BANDS)
-
-
-@image_source("eurosat_extra")
-def _eurosat_extra(root: str, _: tuple[str, ...]) -> pd.DataFrame:
-    """The extra EuroSAT MS patches of the shared data (same classes and band order as ``eurosat``)."""
-    return _with_bands(eurosat_extra_records(root or None), EUROSAT_BANDS)
-
-
-@image_source("ssl4eo")
-def _ssl4eo(root: str, _: tuple[str, ...]) -> pd.DataFrame:
-    return _with_bands(ssl4eo_records(root or None), SSL4EO_L2A_BANDS)
-
-
-@image_source("inat")
-def _inat(root: str, _: tuple[str, ...]) -> pd.DataFrame:
-    return _with_bands(inat_records(_argument(root, "inat"), "train"), RGB_BANDS)
-
-
-@image_source("fmow")
-def _fmow(root: str, _: tuple[str, ...]) -> pd.DataFrame:
-    return _with_bands(fmow_records(_argument(root, "fmow"), "train"), RGB_BANDS)
-
-
-def _argument(value: str, name: str) -> str:
-    if not value:
-        raise TrainerError(f"the {name} source needs its root folder: {name}:<root>")
-    return value
-
-
-@image_source("multitemporal")
-def _multitemporal(root: str, _: tuple[str, ...]) -> pd.DataFrame:
-    """The multi-date scenes (``multitemporal:<root>`` for another folder of scene folders), every date
-    co-registered per scene (:mod:`trainer.data.multitemporal`); band names per scene."""
-    from trainer.data.multitemporal import multitemporal_records
-
-    frame = multitemporal_records(root or None)
-    return frame.assign(label=-1, class_name="")
-
-
-LocationSource = Callable[[str], pd.DataFrame]
-_LOCATION_SOURCES: dict[str, LocationSource] = {}
-
-
-def location_source(name: str) -> Callable[[LocationSource], LocationSource]:
-    """Register ``function(argument) -> lat, lon, ... records`` as the location-only source ``name``
-    (used as ``name`` or ``name:<path>``)."""
-    def register(function: LocationSource) -> LocationSource:
-        _LOCATION_SOURCES[name] = function
-        return function
-    return register
-
-
-def location_records(source: str) -> pd.DataFrame:
-    """Records with ``lat, lon`` (degrees) and the source's other columns of any source: a location-only
-    one (:func:`location_source`), a table, a vector file (.gpkg/.geojson/.shp, any CRS) or any image
-    source (its records; a ``shards:`` set's items with their ``split``), without reading a pixel."""
-    name, _, argument = source.partition(":")
-    if name in _LOCATION_SOURCES:
-        return _LOCATION_SOURCES[name](argument)
-    if is_table(source):
-        return read_table(source)
-    if source.lower().endswith(VECTOR_SUFFIXES):
-        return vector_points(source)
-    if is_shards(source):
-        from trainer.data.shards import shard_items
-
-        return shard_items(source)
-    if name not in _IMAGE_SOURCES:
-        raise TrainerError(f"unknown points source {source!r}: use {', '.join(sorted(_LOCATION_SOURCES))}, an "
-                           f"image source ({', '.join(source_names())}, shards:<dir-or-URL>), a "
-                           f"{'/'.join(TABLE_SUFFIXES)} table or a {'/'.join(VECTOR_SUFFIXES)} point file")
-    frame = image_records(source)
-    if (frame["label"] < 0).all():
-        raise TrainerError(f"image source {source!r} has no labels: a location prior needs labelled points")
-    return frame[frame["label"] >= 0]
-
-
 def vector_points(path: str | Path) -> pd.DataFrame:
     """Attribute table of a point layer (first layer of the file) with ``lat, lon`` of each point in
     WGS84 degrees, whatever the layer's CRS."""
@@ -301,16 +155,9 @@ def vector_points(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@location_source("cities")
-def _cities(path: str) -> pd.DataFrame:
-    """GeoNames cities (:func:`cities_records`): label columns continent, country_code, timezone…"""
-    return cities_records(path or None)
-
-
-@location_source("ariolimax")
-def _ariolimax(path: str) -> pd.DataFrame:
+def ariolimax_records(path: str | Path | None = None) -> pd.DataFrame:
     """Presence (1) and background (0) points of the slug *Ariolimax buttoni* (California; the team's
-    shared data, or ``ariolimax:<gpkg>``): ``label`` = presence, class names background/presence."""
+    shared data, or a GeoPackage ``path``): ``label`` = presence, class names background/presence."""
     path = Path(path) if path else SHARED_DATA_ROOT / "points" / "ariolimax.gpkg"
     if not path.is_file():
         raise TrainerError(f"Ariolimax points not found: {path}")
