@@ -168,9 +168,9 @@ def main() -> None:
     from processing.core.Processing import Processing
 
     Processing.initialize()
-    from qgis_csp_plugin.processing.provider import CspProvider
+    from qgis_csp_plugin.processing.provider import GeoSslProvider
 
-    provider = CspProvider()  # kept referenced while it is registered
+    provider = GeoSslProvider()  # kept referenced while it is registered
     QgsApplication.processingRegistry().addProvider(provider)
     from qgis_csp_plugin.contract.execution import current_runtime
     from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare

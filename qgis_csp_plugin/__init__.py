@@ -3,6 +3,6 @@
 
 def classFactory(iface):  # noqa: N802 (QGIS API name)
     """QGIS entry point: build the plugin for ``iface`` (imports Qt code only now)."""
-    from .plugin import CspPlugin
+    from .plugin import GeoSslPlugin
 
-    return CspPlugin(iface)
+    return GeoSslPlugin(iface)

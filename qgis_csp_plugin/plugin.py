@@ -11,7 +11,7 @@ from qgis.PyQt.QtGui import (  # QAction: its Qt 6 home, which QGIS 3.40 also ma
     QIcon,
 )
 
-from .contract.errors import CspError, MissingDependencyError
+from .contract.errors import GeoSslError, MissingDependencyError
 from .contract.onnx_model import needs_install, onnxruntime_install_hint, onnxruntime_version
 from .core.kinds import HeatmapKind
 from .qgis_io.settings import activate_dependencies, apply_runtime
@@ -32,7 +32,7 @@ ACTIONS = (
 )
 
 
-class CspPlugin:
+class GeoSslPlugin:
     """Adds the toolbar, menu entries and options page; every action opens a dialog that runs a QgsTask.
 
     ``running`` holds the open dialogs and their tasks until they are done (see :mod:`.ui.ownership`).
@@ -49,9 +49,9 @@ class CspPlugin:
         apply_runtime()
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS API name)
-        from .processing.provider import CspProvider
+        from .processing.provider import GeoSslProvider
 
-        self.provider = CspProvider()
+        self.provider = GeoSslProvider()
         QgsApplication.processingRegistry().addProvider(self.provider)
 
     def initGui(self) -> None:  # noqa: N802
@@ -65,9 +65,9 @@ class CspPlugin:
             self.toolbar.addAction(action)
             self.iface.addPluginToRasterMenu("&CSP", action)
             self.actions.append(action)
-        from .ui.options_page import CspOptionsFactory
+        from .ui.options_page import GeoSslOptionsFactory
 
-        self.options_factory = CspOptionsFactory()
+        self.options_factory = GeoSslOptionsFactory()
         self.iface.registerOptionsWidgetFactory(self.options_factory)
         # after start-up (importing onnxruntime takes time), unless the plugin was unloaded meanwhile
         QTimer.singleShot(3000, lambda: self.toolbar is not None and self.check_onnxruntime())
@@ -105,7 +105,7 @@ class CspPlugin:
         except MissingDependencyError:
             self.check_onnxruntime()
             return
-        except CspError as exc:
+        except GeoSslError as exc:
             show_error(self.iface, str(exc))
             return
         self.running.show(dialog)

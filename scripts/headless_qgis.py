@@ -13,10 +13,10 @@ def start_qgis() -> QgsApplication:
     app.initQgis()
     from processing.core.Processing import Processing
 
-    from qgis_csp_plugin.processing.provider import CspProvider
+    from qgis_csp_plugin.processing.provider import GeoSslProvider
 
     Processing.initialize()
-    provider = CspProvider()
+    provider = GeoSslProvider()
     QgsApplication.processingRegistry().addProvider(provider)
     # QGIS holds only the C++ object: the Python one must live as long as the application, or exitQgis()
     # and the provider's destructor free it twice (a segmentation fault at exit)

@@ -39,17 +39,17 @@ def install(out: Path) -> dict:
     from qgis_csp_plugin.contract.schema import Kind
     from qgis_csp_plugin.core.default_models import find_default_model
     from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
-    from qgis_csp_plugin.plugin import CspPlugin
+    from qgis_csp_plugin.plugin import GeoSslPlugin
     from qgis_csp_plugin.ui.classify_task import ClassifyTask
-    from qgis_csp_plugin.ui.options_page import CspOptionsPage
+    from qgis_csp_plugin.ui.options_page import GeoSslOptionsPage
 
     found: dict = {"python": sys.executable}
-    CspPlugin(None)  # what QGIS does at start-up: activates the (absent) dependency folder
+    GeoSslPlugin(None)  # what QGIS does at start-up: activates the (absent) dependency folder
     try:
         import_onnxruntime()
     except MissingDependencyError as exc:
         found["missing"] = str(exc)
-    page = CspOptionsPage()
+    page = GeoSslOptionsPage()
     found["status_before"] = page.status.text()
     page.install_button.click()  # the options page's "Install onnxruntime"
     from qgis_csp_plugin.ui.ort_installer import _running
@@ -76,9 +76,9 @@ def install(out: Path) -> dict:
 
 
 def restart() -> dict:
-    from qgis_csp_plugin.plugin import CspPlugin
+    from qgis_csp_plugin.plugin import GeoSslPlugin
 
-    CspPlugin(None)
+    GeoSslPlugin(None)
     import onnxruntime
 
     return {"ort_file": onnxruntime.__file__}

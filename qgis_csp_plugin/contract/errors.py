@@ -1,13 +1,13 @@
 """The one exception family the plugin shows to users (message bar, Processing log, CLI)."""
 
 
-class CspError(Exception):
+class GeoSslError(Exception):
     """A problem the user can act on; its message is shown as is, never as a traceback."""
 
 
-class ModelLoadError(CspError):
+class ModelLoadError(GeoSslError):
     """An ONNX model file is missing, unreadable, corrupt or not one of ours."""
 
 
-class MissingDependencyError(CspError):
+class MissingDependencyError(GeoSslError):
     """A runtime dependency (onnxruntime) is not importable inside QGIS's Python."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import onnx_protobuf as pb
-from .errors import CspError
+from .errors import GeoSslError
 from .latlon import validate_latlon as _validate
 from .schema import LATLON_INPUT, PROBABILITIES_OUTPUT
 
@@ -58,11 +58,11 @@ EPS = 1e-12
 
 
 def validate_latlon(latlon: np.ndarray, name: str) -> np.ndarray:
-    """:func:`.latlon.validate_latlon` raising :class:`CspError` (a message for the user)."""
+    """:func:`.latlon.validate_latlon` raising :class:`GeoSslError` (a message for the user)."""
     try:
         return _validate(latlon, name)
     except ValueError as exc:
-        raise CspError(str(exc)) from exc
+        raise GeoSslError(str(exc)) from exc
 
 
 def unit_vectors(latlon: np.ndarray) -> np.ndarray:
@@ -94,15 +94,15 @@ class KnnPrior:
         validate_latlon(self.latlon, "kNN prior training points")
         labels = np.asarray(self.labels)
         if labels.shape != (len(self.latlon),) or not len(labels):
-            raise CspError(f"a kNN prior needs one label per training point, got {labels.shape} for "
-                           f"{len(self.latlon)} points")
+            raise GeoSslError(f"a kNN prior needs one label per training point, got {labels.shape} for "
+                              f"{len(self.latlon)} points")
         if self.n_classes < 2 or labels.min() < 0 or labels.max() >= self.n_classes:
-            raise CspError(f"kNN prior labels must lie in 0..{self.n_classes - 1} (at least 2 classes)")
+            raise GeoSslError(f"kNN prior labels must lie in 0..{self.n_classes - 1} (at least 2 classes)")
         if not (0 < self.bandwidth_deg < 180 and 0 < self.flat_count < math.inf and int(self.k) == self.k >= 1
                 and 0 <= self.sharpness < math.inf):
-            raise CspError(f"kNN prior k {self.k!r}, sharpness {self.sharpness!r}, bandwidth {self.bandwidth_deg!r}° "
-                           f"and flat count {self.flat_count!r} must be positive (k a whole number, sharpness may "
-                           "be 0, bandwidth below 180°)")
+            raise GeoSslError(f"kNN prior k {self.k!r}, sharpness {self.sharpness!r}, bandwidth "
+                              f"{self.bandwidth_deg!r}° and flat count {self.flat_count!r} must be positive (k a whole "
+                              "number, sharpness may be 0, bandwidth below 180°)")
 
     @property
     def voters(self) -> int:
@@ -210,7 +210,7 @@ def select_knn_prior(latlon: np.ndarray, labels: np.ndarray, n_classes: int,
     validate_latlon(latlon, "kNN prior training points")
     labels = np.asarray(labels, dtype=np.int64)
     if not ks or not sharpness or not bandwidths_deg or not flat_counts:
-        raise CspError("choosing a kNN prior needs candidate k, sharpness, bandwidths and flat counts")
+        raise GeoSslError("choosing a kNN prior needs candidate k, sharpness, bandwidths and flat counts")
     keep = per_class_subsample(labels, max_points, seed)
     points, point_labels = np.asarray(latlon, dtype=np.float64)[keep], labels[keep]
     units = unit_vectors(points)
@@ -282,9 +282,9 @@ def hybrid_prior_model(base: bytes, base_output: str, prior: KnnPrior, mix: floa
     ``(weight (D, K), bias (K,))``, ``softmax(base_output @ weight + bias)`` (a location encoder + a
     logistic head). ``base``'s metadata and doc string are replaced by ``props`` and ``doc``."""
     if base_output == PROBABILITIES_OUTPUT:
-        raise CspError(f"the learned part's output must not be named {PROBABILITIES_OUTPUT!r} in a hybrid")
+        raise GeoSslError(f"the learned part's output must not be named {PROBABILITIES_OUTPUT!r} in a hybrid")
     if not 0 < mix < 1:
-        raise CspError(f"a hybrid prior's kNN weight must lie strictly between 0 and 1, got {mix!r}")
+        raise GeoSslError(f"a hybrid prior's kNN weight must lie strictly between 0 and 1, got {mix!r}")
     out = bytearray()
     graphs = 0
     for number, wire, raw, payload in pb.fields(base):
@@ -294,7 +294,7 @@ def hybrid_prior_model(base: bytes, base_output: str, prior: KnnPrior, mix: floa
         elif number not in (pb.MODEL_METADATA, pb.MODEL_DOC):
             out += raw
     if graphs != 1:
-        raise CspError("the learned prior is not an ONNX model (no graph found)")
+        raise GeoSslError("the learned prior is not an ONNX model (no graph found)")
     return bytes(out + pb.message(pb.MODEL_DOC, doc.encode()) + pb.metadata(props))
 
 
@@ -310,13 +310,13 @@ def _hybrid_graph(graph: bytes, base_output: str, prior: KnnPrior, mix: float,
             inputs.append(pb.name_of(payload))
         out += raw
     if outputs != [base_output] or LATLON_INPUT not in inputs:
-        raise CspError(f"the learned part must take {LATLON_INPUT!r} and have the single output {base_output!r}, "
-                       f"found inputs {inputs} and outputs {outputs}")
+        raise GeoSslError(f"the learned part must take {LATLON_INPUT!r} and have the single output {base_output!r}, "
+                          f"found inputs {inputs} and outputs {outputs}")
     learned = base_output
     if head is not None:
         weight, bias = (np.ascontiguousarray(a, dtype="<f4") for a in head)
         if weight.shape != (weight.shape[0], prior.n_classes) or bias.shape != (prior.n_classes,):
-            raise CspError(f"head weight {weight.shape} and bias {bias.shape} do not fit (D, {prior.n_classes})")
+            raise GeoSslError(f"head weight {weight.shape} and bias {bias.shape} do not fit (D, {prior.n_classes})")
         learned = f"{PREFIX}_learned"
         out += pb.message(pb.GRAPH_INITIALIZER, pb.tensor(f"{PREFIX}_head_weight", weight))
         out += pb.message(pb.GRAPH_INITIALIZER, pb.tensor(f"{PREFIX}_head_bias", bias))

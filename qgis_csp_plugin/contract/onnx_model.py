@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CspError, MissingDependencyError, ModelLoadError
+from .errors import GeoSslError, MissingDependencyError, ModelLoadError
 from .execution import CPU, DEVICES, current_runtime, fallback_warning, requested_provider
 from .schema import (
     BAND_MASK_INPUT,
@@ -198,7 +198,7 @@ class OnnxModel:
             feeds[name] = np.ascontiguousarray(value, dtype=dtype)
         if MONTH_INPUT in feeds and feeds[MONTH_INPUT].size and not (
                 (feeds[MONTH_INPUT] >= 1) & (feeds[MONTH_INPUT] <= 12)).all():
-            raise CspError(f"{meta.name}: months must lie in 1..12, got {np.unique(feeds[MONTH_INPUT]).tolist()}")
+            raise GeoSslError(f"{meta.name}: months must lie in 1..12, got {np.unique(feeds[MONTH_INPUT]).tolist()}")
         parts = [self._run_feeds(chunk) for chunk in self._slices(feeds)]
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
@@ -219,10 +219,10 @@ class OnnxModel:
             result = self.session.run([self.metadata.output_name], feeds)[0]
         except Exception as exc:  # onnxruntime's private error types (INVALID_ARGUMENT, allocation, ...)
             shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in feeds.items())
-            raise CspError(f"{self.path.name} could not run on {shapes}: {str(exc).splitlines()[0][:300]}") from exc
+            raise GeoSslError(f"{self.path.name} could not run on {shapes}: {str(exc).splitlines()[0][:300]}") from exc
         if not np.isfinite(result).all():
-            raise CspError(f"{self.path.name} produced NaN or infinite outputs for {self.output_width}-column "
-                           "results: the model is broken (check it with `python -m trainer inspect`)")
+            raise GeoSslError(f"{self.path.name} produced NaN or infinite outputs for {self.output_width}-column "
+                              "results: the model is broken (check it with `python -m trainer inspect`)")
         return result
 
     @property
@@ -284,7 +284,7 @@ class OnnxModel:
         name = self.path.name
         try:
             output = self.run(**self.random_batch(batch, size=check_tile_size(self.metadata)))
-        except CspError as exc:
+        except GeoSslError as exc:
             raise ModelLoadError(f"{name}: self check failed, the model does not run as its metadata describes "
                                  f"({exc})") from exc
         expected = (batch, self.output_width)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CspError
+from .errors import GeoSslError
 
 # ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto, ValueInfoProto field numbers
 MODEL_IR_VERSION, MODEL_PRODUCER, MODEL_DOC, MODEL_GRAPH, MODEL_OPSET, MODEL_METADATA = 1, 2, 6, 7, 8, 14
@@ -62,7 +62,7 @@ def tensor(name: str, array: np.ndarray) -> bytes:
     array = np.asarray(array)
     dtype = array.dtype.newbyteorder("<")
     if dtype not in DATA_TYPES:
-        raise CspError(f"cannot store a {array.dtype} tensor in an ONNX graph")
+        raise GeoSslError(f"cannot store a {array.dtype} tensor in an ONNX graph")
     dims = b"".join(varint_field(1, d) for d in array.shape)
     raw = np.ascontiguousarray(array, dtype=dtype).tobytes()
     return dims + varint_field(2, DATA_TYPES[dtype]) + message(8, name.encode()) + message(9, raw)
@@ -132,7 +132,7 @@ def fields(buf: bytes) -> Iterator[tuple[int, int, bytes, bytes]]:
             yield number, wire, buf[start:end], buf[payload_start:end]
             pos = end
     except (IndexError, ValueError) as exc:
-        raise CspError(f"not a readable ONNX model ({exc})") from exc
+        raise GeoSslError(f"not a readable ONNX model ({exc})") from exc
 
 
 def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -168,7 +168,7 @@ def default_opset(model: bytes) -> int:
                     version = read_varint(p, 0)[0]
             if domain in DEFAULT_DOMAINS:
                 return version
-    raise CspError("the model imports no ONNX operator set")
+    raise GeoSslError("the model imports no ONNX operator set")
 
 
 def read_tensor(payload: bytes) -> tuple[str, np.ndarray]:
@@ -189,10 +189,10 @@ def read_tensor(payload: bytes) -> tuple[str, np.ndarray]:
     kinds = {FLOAT: "<f4", INT64: "<i8"}
     data = raw if raw is not None else floats if data_type == FLOAT else None
     if data_type not in kinds or data is None:
-        raise CspError(f"the tensor {name!r} is not stored as float32 or int64 raw data")
+        raise GeoSslError(f"the tensor {name!r} is not stored as float32 or int64 raw data")
     values = np.frombuffer(data, dtype=kinds[data_type])
     if values.size != int(np.prod(dims, dtype=np.int64)):
-        raise CspError(f"the tensor {name!r} holds {values.size} values for the shape {dims}")
+        raise GeoSslError(f"the tensor {name!r} holds {values.size} values for the shape {dims}")
     return name, values.reshape(dims).astype(values.dtype.newbyteorder("="))
 
 

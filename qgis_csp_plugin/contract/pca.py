@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import CspError
+from .errors import GeoSslError
 from .schema import PcaBasis
 
 N_COMPONENTS = 3
@@ -24,7 +24,7 @@ def fit_pca(embeddings: np.ndarray) -> PcaBasis:
     """Mean, the 3 leading components (sign fixed: largest loading positive) and 1-99 % ranges."""
     data = np.asarray(embeddings, dtype=np.float64)
     if data.ndim != 2 or data.shape[0] < 2:
-        raise CspError(f"PCA needs at least 2 embeddings of shape (N, D), got {data.shape}")
+        raise GeoSslError(f"PCA needs at least 2 embeddings of shape (N, D), got {data.shape}")
     mean = data.mean(axis=0)
     _, _, vt = np.linalg.svd(data - mean, full_matrices=False)
     components = np.zeros((N_COMPONENTS, data.shape[1]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .errors import CspError
+from .errors import GeoSslError
 from .schema import ModelMetadata
 
 #: α of priors that store none (the plain product of the CSP paper).
@@ -38,9 +38,9 @@ def stored_exponent(prior: ModelMetadata) -> PriorExponent:
 
 
 def check_override(value: float | None) -> float | None:
-    """``value`` if it is a valid α (finite, >= 0) or None; :class:`CspError` otherwise."""
+    """``value`` if it is a valid α (finite, >= 0) or None; :class:`GeoSslError` otherwise."""
     if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise CspError(f"the prior exponent α must be a finite number >= 0, got {value!r}")
+        raise GeoSslError(f"the prior exponent α must be a finite number >= 0, got {value!r}")
     return value
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CspError
+from .errors import GeoSslError
 
 #: pixels Classify samples from a layer (one resampled block over the processing extent) for its statistics
 STATISTICS_SAMPLE = 250_000
@@ -44,13 +44,13 @@ def match_statistics(layer_mean, layer_std, train_mean, train_std) -> BandTransf
     layer_mean, layer_std, train_mean, train_std = (
         np.asarray(v, dtype=np.float64) for v in (layer_mean, layer_std, train_mean, train_std))
     if not (layer_mean.shape == layer_std.shape == train_mean.shape == train_std.shape):
-        raise CspError("layer and training statistics must have one value per model band")
+        raise GeoSslError("layer and training statistics must have one value per model band")
     if not np.all(np.isfinite(layer_mean)) or not np.all(np.isfinite(layer_std)):
-        raise CspError("the layer's band statistics are not finite (is the extent all nodata?)")
+        raise GeoSslError("the layer's band statistics are not finite (is the extent all nodata?)")
     flat = layer_std <= 0
     if flat.any():
-        raise CspError(f"layer band(s) {', '.join(str(i + 1) for i in np.flatnonzero(flat))} are constant "
-                       "(std 0): cannot match them to the training statistics")
+        raise GeoSslError(f"layer band(s) {', '.join(str(i + 1) for i in np.flatnonzero(flat))} are constant "
+                          "(std 0): cannot match them to the training statistics")
     scale = train_std / layer_std
     return BandTransform((scale).astype(np.float32), (train_mean - layer_mean * scale).astype(np.float32))
 
@@ -60,13 +60,13 @@ def match_percentiles(layer_low, layer_high, train_low, train_high) -> BandTrans
     layer_low, layer_high, train_low, train_high = (
         np.asarray(v, dtype=np.float64) for v in (layer_low, layer_high, train_low, train_high))
     if not (layer_low.shape == layer_high.shape == train_low.shape == train_high.shape):
-        raise CspError("layer and training percentiles must have one value per model band")
+        raise GeoSslError("layer and training percentiles must have one value per model band")
     if not np.all(np.isfinite(layer_low)) or not np.all(np.isfinite(layer_high)):
-        raise CspError("the layer's band percentiles are not finite (is the extent all nodata?)")
+        raise GeoSslError("the layer's band percentiles are not finite (is the extent all nodata?)")
     flat = layer_high <= layer_low
     if flat.any():
-        raise CspError(f"layer band(s) {', '.join(str(i + 1) for i in np.flatnonzero(flat))} have equal low and "
-                       "high percentiles: cannot match them to the training percentiles")
+        raise GeoSslError(f"layer band(s) {', '.join(str(i + 1) for i in np.flatnonzero(flat))} have equal low and "
+                          "high percentiles: cannot match them to the training percentiles")
     scale = (train_high - train_low) / (layer_high - layer_low)
     return BandTransform(scale.astype(np.float32), (train_low - layer_low * scale).astype(np.float32))
 
@@ -74,7 +74,7 @@ def match_percentiles(layer_low, layer_high, train_low, train_high) -> BandTrans
 def band_percentiles(pixels: np.ndarray, q: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Low and high percentiles ``q`` per band of ``(C, N)`` valid pixel values."""
     if pixels.shape[1] == 0:
-        raise CspError("the extent holds no valid pixel to compute band percentiles from")
+        raise GeoSslError("the extent holds no valid pixel to compute band percentiles from")
     low, high = np.percentile(pixels.astype(np.float64), list(q), axis=1)
     return low, high
 

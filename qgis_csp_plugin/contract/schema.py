@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
-from .errors import CspError
+from .errors import GeoSslError
 
 SCHEMA_VERSION = 3
 #: Versions this plugin reads: version 1 lacks ``prior_exponent`` (read as α = 1, see :mod:`.prior_exponent`),
@@ -75,7 +75,7 @@ class Kind(str, Enum):
 KINDS = tuple(kind.value for kind in Kind)
 
 
-class MetadataError(CspError, ValueError):
+class MetadataError(GeoSslError, ValueError):
     """Model metadata is missing, malformed or from an unknown schema version."""
 
 

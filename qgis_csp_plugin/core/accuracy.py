@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 
 Z_95 = 1.96
 
@@ -55,10 +55,10 @@ def confusion_matrix(map_ids: np.ndarray, reference_ids: np.ndarray, n_classes: 
     """``(K, K)`` counts, rows = map class, columns = reference class (ids in ``[0, K)``)."""
     map_ids, reference_ids = np.asarray(map_ids, np.int64), np.asarray(reference_ids, np.int64)
     if map_ids.shape != reference_ids.shape:
-        raise CspError("map and reference labels differ in length")
+        raise GeoSslError("map and reference labels differ in length")
     for name, ids in (("map", map_ids), ("reference", reference_ids)):
         if ids.size and (ids.min() < 0 or ids.max() >= n_classes):
-            raise CspError(f"{name} class ids must lie in [0, {n_classes})")
+            raise GeoSslError(f"{name} class ids must lie in [0, {n_classes})")
     return np.bincount(map_ids * n_classes + reference_ids, minlength=n_classes * n_classes).reshape(
         n_classes, n_classes)
 
@@ -68,7 +68,7 @@ def sample_accuracy(matrix: np.ndarray) -> SampleAccuracy:
     n = np.asarray(matrix, np.float64)
     total = n.sum()
     if total == 0:
-        raise CspError("no reference sample falls on a classified cell: nothing to assess")
+        raise GeoSslError("no reference sample falls on a classified cell: nothing to assess")
     diagonal, rows, cols = np.diag(n), n.sum(axis=1), n.sum(axis=0)
     overall = float(diagonal.sum() / total)
     chance = float((rows * cols).sum() / total ** 2)
@@ -88,16 +88,16 @@ def olofsson_estimate(matrix: np.ndarray, map_area: np.ndarray) -> AreaEstimate:
     n = np.asarray(matrix, np.float64)
     mapped = np.asarray(map_area, np.float64)
     if n.ndim != 2 or n.shape[0] != n.shape[1] or mapped.shape != (n.shape[0],):
-        raise CspError(f"need a square matrix and one mapped area per class, got {n.shape} and {mapped.shape}")
+        raise GeoSslError(f"need a square matrix and one mapped area per class, got {n.shape} and {mapped.shape}")
     total_area = mapped.sum()
     if total_area <= 0:
-        raise CspError("the classification maps no area")
+        raise GeoSslError("the classification maps no area")
     rows = n.sum(axis=1)
     sampled = rows > 0
     if mapped[~sampled].sum() > 0:
         missing = np.flatnonzero(~sampled & (mapped > 0))
-        raise CspError(f"map classes {missing.tolist()} cover area but have no reference sample: their area "
-                       "cannot be estimated (add samples in every mapped class)")
+        raise GeoSslError(f"map classes {missing.tolist()} cover area but have no reference sample: their area "
+                          "cannot be estimated (add samples in every mapped class)")
     weights = mapped / total_area
     share = np.divide(n, rows[:, None], out=np.zeros_like(n), where=sampled[:, None])  # n_ij / n_i.
     p = weights[:, None] * share

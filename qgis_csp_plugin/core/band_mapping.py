@@ -16,7 +16,7 @@ from typing import Union
 import numpy as np
 
 from ..contract.bands import SENSORS, Sensor, detect_sensor, group_masked, s2_band_of_label, s2_name, sensor_order
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.schema import ModelMetadata
 
 MISSING = 0  # layer band "number" of a model band the layer lacks
@@ -24,7 +24,7 @@ MISSING = 0  # layer band "number" of a model band the layer lacks
 BandChoice = Union[list, dict]
 
 
-class BandMappingError(CspError):
+class BandMappingError(GeoSslError):
     """The band mapping does not fit the layer or the model."""
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from osgeo import gdal, gdal_array, osr
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from .grid import CellGrid
 from .row_interpolation import interpolated_rows
 
@@ -102,7 +102,7 @@ def _srs(definition: str) -> osr.SpatialReference:
     except RuntimeError:  # osr with exceptions on (QGIS's Processing turns them on)
         failed = True
     if failed:
-        raise CspError(f"not a coordinate reference system: {definition[:80]!r}")
+        raise GeoSslError(f"not a coordinate reference system: {definition[:80]!r}")
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return srs
 
@@ -114,8 +114,8 @@ def _transformer(source: str, target: str) -> gdal.Transformer:
     except RuntimeError:  # GDAL with exceptions on
         transformer = None
     if transformer is None:
-        raise CspError(f"cannot transform coordinates from {source[:60]!r} to {target[:60]!r}: "
-                       f"{gdal.GetLastErrorMsg()}")
+        raise GeoSslError(f"cannot transform coordinates from {source[:60]!r} to {target[:60]!r}: "
+                          f"{gdal.GetLastErrorMsg()}")
     return transformer
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..contract.class_names import case_conflict
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 
 MIN_SAMPLES_PER_CLASS = 2
 
@@ -33,7 +33,7 @@ def ordered_classes(names: Iterable[str]) -> list[str]:
 
 
 def check_training_labels(labels: list[str], field: str, labelled: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """The ordered class names; raises :class:`CspError` unless there are ≥ 2 classes of ≥ 2 samples whose
+    """The ordered class names; raises :class:`GeoSslError` unless there are ≥ 2 classes of ≥ 2 samples whose
     names differ by more than case.
 
     ``labelled``: the label of every sample given in the layer, so that a class whose samples were all
@@ -41,19 +41,19 @@ def check_training_labels(labels: list[str], field: str, labelled: list[str] | t
     """
     if not labels:
         if labelled:
-            raise CspError(f"{len(labelled)} of {len(labelled)} samples of the class field {field!r} lie outside "
-                           "the raster or on nodata: nothing to train on (do the layers overlap?)")
-        raise CspError(f"the class field {field!r} has no value at any usable sample: nothing to train on")
+            raise GeoSslError(f"{len(labelled)} of {len(labelled)} samples of the class field {field!r} lie outside "
+                              "the raster or on nodata: nothing to train on (do the layers overlap?)")
+        raise GeoSslError(f"the class field {field!r} has no value at any usable sample: nothing to train on")
     counts = Counter(labels)
     classes = ordered_classes([*counts, *labelled])
     conflict = case_conflict(classes)
     if conflict:
-        raise CspError(f"class field {field!r}: {conflict}")
+        raise GeoSslError(f"class field {field!r}: {conflict}")
     if len(classes) < 2:
-        raise CspError(f"the class field {field!r} holds a single class ({classes[0]!r}): a classifier needs "
-                       "at least two classes")
+        raise GeoSslError(f"the class field {field!r} holds a single class ({classes[0]!r}): a classifier needs "
+                          "at least two classes")
     few = [f"{name!r} ({counts[name]})" for name in classes if counts[name] < MIN_SAMPLES_PER_CLASS]
     if few:
-        raise CspError(f"every class needs at least {MIN_SAMPLES_PER_CLASS} usable samples; too few for "
-                       f"{', '.join(few)}: add labels or merge classes")
+        raise GeoSslError(f"every class needs at least {MIN_SAMPLES_PER_CLASS} usable samples; too few for "
+                          f"{', '.join(few)}: add labels or merge classes")
     return classes

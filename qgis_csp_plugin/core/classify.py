@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.latlon import validate_latlon
 from ..contract.onnx_model import OnnxModel
 from ..contract.prior_exponent import check_override
@@ -37,10 +37,10 @@ def check_pixel_memory(grid: TileGrid, n_bands: int, batch_size: int, limit: int
     strip = n_bands * grid.tile_size * grid.strip_width * 4 * 2
     batch = batch_size * n_bands * grid.tile_size ** 2 * 4
     if strip + batch > limit:
-        raise CspError(f"tile size {grid.tile_size} px with batch size {batch_size} needs "
-                       f"{(strip + batch) / 1024 ** 3:,.1f} GiB for pixels (one strip of {grid.strip_width:,} px "
-                       f"and one batch), more than the {limit / 1024 ** 3:.0f} GiB allowed: use a smaller tile "
-                       "size, batch size or extent")
+        raise GeoSslError(f"tile size {grid.tile_size} px with batch size {batch_size} needs "
+                          f"{(strip + batch) / 1024 ** 3:,.1f} GiB for pixels (one strip of {grid.strip_width:,} px "
+                          f"and one batch), more than the {limit / 1024 ** 3:.0f} GiB allowed: use a smaller tile "
+                          "size, batch size or extent")
 
 
 class PixelReader(Protocol):
@@ -132,22 +132,22 @@ class Classifier:
         ``band_mask`` (1 = masked band), the tile centres' (lat, lon) through ``to_latlon`` and ``month``."""
         meta = model.metadata
         if not meta.has_image_input or meta.kind != Kind.IMAGE_CLASSIFIER:
-            raise CspError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier")
+            raise GeoSslError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier")
         if prior is not None:
             if prior.metadata.kind != Kind.LOCATION_PRIOR:
-                raise CspError(f"{prior.path.name} is a model of kind {prior.metadata.kind}, not a location_prior")
+                raise GeoSslError(f"{prior.path.name} is a model of kind {prior.metadata.kind}, not a location_prior")
             if prior.metadata.class_names != meta.class_names:
-                raise CspError(f"the location prior {prior.metadata.name} predicts other classes than "
-                               f"{meta.name}: they cannot be fused")
+                raise GeoSslError(f"the location prior {prior.metadata.name} predicts other classes than "
+                                  f"{meta.name}: they cannot be fused")
             if to_latlon is None:
-                raise CspError("a location prior needs the transformation of tile centres to (lat, lon)")
+                raise GeoSslError("a location prior needs the transformation of tile centres to (lat, lon)")
         if LATLON_INPUT in meta.input_names and to_latlon is None:
-            raise CspError(f"{model.path.name} takes the (lat, lon) of each tile: give the transformation of tile "
-                           "centres to (lat, lon)")
+            raise GeoSslError(f"{model.path.name} takes the (lat, lon) of each tile: give the transformation of tile "
+                              "centres to (lat, lon)")
         if MONTH_INPUT in meta.input_names and month is None:
-            raise CspError(f"{model.path.name} takes the acquisition month")
+            raise GeoSslError(f"{model.path.name} takes the acquisition month")
         if batch_size < 1:
-            raise CspError(f"batch size must be at least 1, got {batch_size}")
+            raise GeoSslError(f"batch size must be at least 1, got {batch_size}")
         self.band_mask = np.zeros(len(meta.bands), np.float32) if band_mask is None else band_mask
         self.month = month
         self.model, self.prior, self.to_latlon = model, prior, to_latlon

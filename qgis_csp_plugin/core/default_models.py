@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..contract.errors import CspError, ModelLoadError
+from ..contract.errors import GeoSslError, ModelLoadError
 from ..contract.onnx_model import read_metadata
 from ..contract.schema import Kind
 from .band_mapping import band_mapping
@@ -61,7 +61,7 @@ DEFAULT_ENCODERS = ("galileo_nano_encoder", "presto_encoder", "moco_eurosat_enco
 
 def default_image_encoder(layer_labels: list[str], layer_name: str = "", bands=None, sensor: str | None = None) -> Path:
     """The first of :data:`DEFAULT_ENCODERS` (then any other installed image encoder) whose band mapping
-    fits the layer; :class:`CspError` naming what was tried when none does."""
+    fits the layer; :class:`GeoSslError` naming what was tried when none does."""
     installed = {}
     for path in default_model_paths():
         try:
@@ -76,10 +76,10 @@ def default_image_encoder(layer_labels: list[str], layer_name: str = "", bands=N
         path, meta = installed[stem]
         try:
             band_mapping(meta, layer_labels, bands, layer_name, sensor)
-        except CspError as exc:
+        except GeoSslError as exc:
             problems.append(f"{path.name}: {exc}")
             continue
         return path
     if not problems:
-        raise CspError("no ENCODER given and no default image encoder is installed in models/")
-    raise CspError("no installed image encoder can read this layer's bands: " + " | ".join(problems))
+        raise GeoSslError("no ENCODER given and no default image encoder is installed in models/")
+    raise GeoSslError("no installed image encoder can read this layer's bands: " + " | ".join(problems))

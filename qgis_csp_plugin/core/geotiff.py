@@ -20,7 +20,7 @@ import numpy as np
 from osgeo import gdal
 
 from ..contract import temp_files
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from .gdal_calls import UNKNOWN, closing_errors, gdal_call
 from .staging import check_output_paths, replace_companions
 
@@ -59,14 +59,14 @@ class GeoTiffWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.temp = temp_files.temp_file(self.path)
         except OSError as exc:
-            raise CspError(f"cannot write in {self.path.parent}: {exc.strerror or exc}") from exc
+            raise GeoSslError(f"cannot write in {self.path.parent}: {exc.strerror or exc}") from exc
         options = CREATE_OPTIONS + (FLOAT_OPTIONS if data_type == gdal.GDT_Float32 else [])
         driver = gdal.GetDriverByName("GTiff")
         self._dataset, failure = gdal_call(driver.Create, str(self.temp), width, height, bands, data_type, options)
         if self._dataset is None or failure:
             self._close()
             temp_files.remove(self.temp)
-            raise CspError(f"could not write {self.path.name} ({failure or 'GDAL created no dataset'})")
+            raise GeoSslError(f"could not write {self.path.name} ({failure or 'GDAL created no dataset'})")
         calls = [(self._dataset.SetGeoTransform, geotransform), (self._dataset.SetProjection, wkt),
                  (self._dataset.SetMetadataItem, OUTPUT_KEY, "geo-SSL for QGIS")]
         for index in range(bands):
@@ -81,7 +81,7 @@ class GeoTiffWriter:
             if failure:
                 self._close()
                 temp_files.remove(self.temp)
-                raise CspError(f"could not write {self.path.name} ({failure})")
+                raise GeoSslError(f"could not write {self.path.name} ({failure})")
         return self
 
     def write(self, row0: int, block: np.ndarray) -> None:
@@ -90,7 +90,7 @@ class GeoTiffWriter:
         for index, rows in enumerate(block):
             status, failure = gdal_call(self._dataset.GetRasterBand(index + 1).WriteArray, rows, 0, row0)
             if failure or status != 0:
-                raise CspError(f"could not write {self.path.name} (rows {row0}+: {failure or UNKNOWN})")
+                raise GeoSslError(f"could not write {self.path.name} (rows {row0}+: {failure or UNKNOWN})")
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
@@ -100,12 +100,12 @@ class GeoTiffWriter:
             return
         if failure:
             temp_files.remove(self.temp)
-            raise CspError(f"could not write {self.path.name} ({failure}); the previous file, if any, is unchanged")
+            raise GeoSslError(f"could not write {self.path.name} ({failure}); the previous file, if any, is unchanged")
         try:
             os.replace(self.temp, self.path)
         except OSError as exc:
             temp_files.remove(self.temp)
-            raise CspError(f"cannot replace {self.path} (open in another program?): {exc}") from exc
+            raise GeoSslError(f"cannot replace {self.path} (open in another program?): {exc}") from exc
         temp_files.release(self.temp)
         replace_companions(self.temp, self.path)
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from .tiling import Extent, ExtentError
 
 MAX_CELLS = 100_000_000
 
 
-class GridError(CspError):
+class GridError(GeoSslError):
     """The requested cell size or raster size is unusable."""
 
 

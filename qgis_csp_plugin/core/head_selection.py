@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from .logistic_regression import LogisticModel, cross_validate_path, fit_logistic, group_folds
 from .progress import Canceled, IsCanceled, Progress
 from .tile_features import FEATURE_SETS, feature_blocks, feature_matrix, feature_weights
@@ -63,7 +63,7 @@ def select_head(blocks: dict[str, np.ndarray], statistics: tuple[str, ...], y: n
     the point or polygon of each sample (held out together).
     """
     if not feature_sets or not c_grid:
-        raise CspError("the head selection needs at least one feature set and one C")
+        raise GeoSslError("the head selection needs at least one feature set and one C")
     y = np.asarray(y, np.int64)
     groups = np.asarray(groups)
     weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)

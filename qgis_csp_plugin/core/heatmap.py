@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.onnx_model import OnnxModel
 from ..contract.pca import PcaColours, fit_pca
 from ..contract.probabilities import entropy, row_max
@@ -67,7 +67,7 @@ class Quantity:
 
 
 def choose_quantity(choice: str, class_names: list[str], summaries: tuple[str, ...]) -> Quantity:
-    """A class name (case-insensitive) or one of ``summaries``; :class:`CspError` listing both."""
+    """A class name (case-insensitive) or one of ``summaries``; :class:`GeoSslError` listing both."""
     wanted = choice.strip().lower()
     for summary in summaries:
         if wanted == summary:
@@ -75,8 +75,8 @@ def choose_quantity(choice: str, class_names: list[str], summaries: tuple[str, .
     for index, name in enumerate(class_names):
         if wanted == name.lower():
             return Quantity(name, index)
-    raise CspError(f"unknown class {choice!r}: choose one of {', '.join(summaries)} or a class of the model "
-                   f"({', '.join(class_names)})")
+    raise GeoSslError(f"unknown class {choice!r}: choose one of {', '.join(summaries)} or a class of the model "
+                      f"({', '.join(class_names)})")
 
 
 @dataclass
@@ -108,9 +108,9 @@ class LocationHeatmap:
                  block_cells: int = BLOCK_CELLS, workers: int | None = None) -> None:
         """``workers``: threads running the model (default: one per core)."""
         if not model.metadata.has_location_input or model.metadata.has_image_input:
-            raise CspError(f"{model.path.name} is a model of kind {model.metadata.kind}, not a location model")
+            raise GeoSslError(f"{model.path.name} is a model of kind {model.metadata.kind}, not a location model")
         if batch_size < 1 or block_cells < 1:
-            raise CspError(f"batch size and block size must be at least 1, got {batch_size} and {block_cells}")
+            raise GeoSslError(f"batch size and block size must be at least 1, got {batch_size} and {block_cells}")
         self.model, self.to_latlon = model, to_latlon
         self.batch_size, self.block_cells, self.workers = batch_size, block_cells, workers
 
@@ -122,8 +122,8 @@ class LocationHeatmap:
         """3-band Byte GeoTIFF of the embedding's principal components (1..255, 0 = nodata)."""
         meta = self.model.metadata
         if meta.kind != Kind.LOCATION_ENCODER:
-            raise CspError(f"{self.model.path.name} is a model of kind {meta.kind}; the embedding heatmap needs a "
-                           f"{Kind.LOCATION_ENCODER}")
+            raise GeoSslError(f"{self.model.path.name} is a model of kind {meta.kind}; the embedding heatmap needs a "
+                              f"{Kind.LOCATION_ENCODER}")
         basis, notes = meta.pca_basis, ["PCA basis stored in the model"]
         if basis is None:
             basis, notes = self.fit_basis(grid), ["no PCA basis in the model: fitted on this grid's cells, "
@@ -141,8 +141,8 @@ class LocationHeatmap:
         """P(y | location) of one class, the most likely class (Byte ids) or the entropy (nats)."""
         meta = self.model.metadata
         if meta.kind != Kind.LOCATION_PRIOR:
-            raise CspError(f"{self.model.path.name} is a model of kind {meta.kind}; the class-prior heatmap needs "
-                           f"a {Kind.LOCATION_PRIOR}")
+            raise GeoSslError(f"{self.model.path.name} is a model of kind {meta.kind}; the class-prior heatmap needs "
+                              f"a {Kind.LOCATION_PRIOR}")
         quantity = choose_quantity(choice, meta.class_names, (MOST_LIKELY, ENTROPY))
         title = prior_title(quantity, meta.name, presence=meta.output_activation == "sigmoid")
         result = HeatmapResult(Path(path), HeatmapKind.CLASS_PRIOR, title,
@@ -156,7 +156,7 @@ class LocationHeatmap:
         """PCA of the embeddings of a regular sample of the grid's valid cells."""
         latlon, valid = self.to_latlon(*grid.sample_centres(PCA_SAMPLE))
         if valid.sum() < 2:
-            raise CspError("the heatmap extent has (almost) no cell on Earth in this CRS")
+            raise GeoSslError("the heatmap extent has (almost) no cell on Earth in this CRS")
         with self.runner() as runner:
             return fit_pca(runner.run(latlon[valid]))
 
@@ -215,7 +215,7 @@ class LocationHeatmap:
                 in_model = started
             complete(*in_model)
             if result.valid_cells == 0:
-                raise CspError("no cell of the heatmap extent lies on Earth in this CRS: nothing to draw")
+                raise GeoSslError("no cell of the heatmap extent lies on Earth in this CRS: nothing to draw")
         result.total_cells = grid.n_cells
 
 

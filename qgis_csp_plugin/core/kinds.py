@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 
 
 class HeatmapKind(str, Enum):
@@ -21,11 +21,12 @@ class HeatmapKind(str, Enum):
 
     @classmethod
     def of(cls, value: str) -> HeatmapKind:
-        """``value`` as a heatmap kind; :class:`CspError` for an unknown one."""
+        """``value`` as a heatmap kind; :class:`GeoSslError` for an unknown one."""
         try:
             return cls(value)
         except ValueError:
-            raise CspError(f"unknown heatmap kind {value!r}: choose one of {', '.join(k.value for k in cls)}") from None
+            choices = ", ".join(k.value for k in cls)
+            raise GeoSslError(f"unknown heatmap kind {value!r}: choose one of {choices}") from None
 
 
 class OutputKind(str, Enum):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 
 CV_TOL = 1e-4  # gradient tolerance of the cross-validation fits: the same predictions as 1e-6, 2-3x fewer steps
 
@@ -52,7 +52,7 @@ def balanced_weights(y: np.ndarray, n_classes: int, sample_weight: np.ndarray | 
     weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
     totals = np.bincount(y, weights=weight, minlength=n_classes)
     if (totals <= 0).any():
-        raise CspError("every class needs at least one training sample")
+        raise GeoSslError("every class needs at least one training sample")
     return weight * weight.sum() / (n_classes * totals[y])
 
 
@@ -65,8 +65,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, c: float = 1.0,
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.int64)
     if x.ndim != 2 or len(x) != len(y) or n_classes < 2 or c <= 0:
-        raise CspError(f"logistic regression needs (N, D) features, N labels, >= 2 classes and C > 0; got "
-                       f"{x.shape}, {y.shape}, {n_classes}, {c}")
+        raise GeoSslError(f"logistic regression needs (N, D) features, N labels, >= 2 classes and C > 0; got "
+                          f"{x.shape}, {y.shape}, {n_classes}, {c}")
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-12] = 1.0

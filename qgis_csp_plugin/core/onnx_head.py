@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.onnx_protobuf import (
     GRAPH_INITIALIZER,
     GRAPH_INPUT,
@@ -63,12 +63,12 @@ def append_head(model: bytes, blocks: tuple[str, ...], head: LogisticModel, prop
     """
     unknown = [b for b in blocks if b != EMBEDDING and b not in STATISTIC_BLOCKS]
     if not blocks or unknown:
-        raise CspError(f"a head needs feature blocks among {EMBEDDING}, {', '.join(STATISTIC_BLOCKS)}; got {blocks}")
+        raise GeoSslError(f"a head needs feature blocks among {EMBEDDING}, {', '.join(STATISTIC_BLOCKS)}; got {blocks}")
     width = len(head.mean)
     if head.coef.ndim != 2 or head.coef.shape[1] != width or head.scale.shape != (width,) \
             or head.intercept.shape != (head.coef.shape[0],):
-        raise CspError(f"head standardisation {head.mean.shape}/{head.scale.shape}, coefficients "
-                       f"{head.coef.shape} and intercept {head.intercept.shape} do not fit (D,), (K, D), (K,)")
+        raise GeoSslError(f"head standardisation {head.mean.shape}/{head.scale.shape}, coefficients "
+                          f"{head.coef.shape} and intercept {head.intercept.shape} do not fit (D,), (K, D), (K,)")
     opset = default_opset(model)
     out = bytearray()
     graphs = 0
@@ -79,7 +79,7 @@ def append_head(model: bytes, blocks: tuple[str, ...], head: LogisticModel, prop
         elif number not in (MODEL_METADATA, MODEL_DOC):
             out += raw
     if graphs != 1:
-        raise CspError("the encoder file is not an ONNX model (no graph found)")
+        raise GeoSslError("the encoder file is not an ONNX model (no graph found)")
     out += message(MODEL_DOC, doc.encode()) + metadata(props)
     return bytes(out)
 
@@ -121,7 +121,7 @@ def _graph_with_head(graph: bytes, blocks: tuple[str, ...], head: LogisticModel,
         if keep_encoder or number not in ENCODER_FIELDS:
             out += raw
     if outputs != [EMBEDDING_OUTPUT]:
-        raise CspError(f"the encoder graph must have the single output {EMBEDDING_OUTPUT!r}, found {outputs}")
+        raise GeoSslError(f"the encoder graph must have the single output {EMBEDDING_OUTPUT!r}, found {outputs}")
     nodes = _Nodes()
     columns = _statistics(nodes, blocks, opset, inputs)
     columns[EMBEDDING] = BLOCK_TENSORS[EMBEDDING]
@@ -142,9 +142,9 @@ def _statistics(nodes: _Nodes, blocks: tuple[str, ...], opset: int, inputs: list
     if not wanted:
         return {}
     if IMAGE_INPUT not in inputs:
-        raise CspError(f"tile statistics need the graph input {IMAGE_INPUT!r}; the encoder has {inputs}")
+        raise GeoSslError(f"tile statistics need the graph input {IMAGE_INPUT!r}; the encoder has {inputs}")
     if opset < MIN_STATISTICS_OPSET:
-        raise CspError(f"tile statistics need ONNX opset >= {MIN_STATISTICS_OPSET}; the encoder uses opset {opset}")
+        raise GeoSslError(f"tile statistics need ONNX opset >= {MIN_STATISTICS_OPSET}; the encoder uses opset {opset}")
     columns = {}
     if "mean" in wanted or "std" in wanted:
         mean = _reduce_mean(nodes, IMAGE_INPUT, "band_mean_hw", True, opset)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..contract import temp_files
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.onnx_model import MIN_VERSION, needs_install
 
 # Newest onnxruntime with wheels for each Python (Windows x64, macOS x86_64/arm64, Linux x86_64/aarch64).
@@ -32,7 +32,7 @@ FOLDER = Path("python") / "csp_dependencies"
 _NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # no console flashing up on Windows
 
 
-class InstallError(CspError):
+class InstallError(GeoSslError):
     """pip or the verification failed; the message carries pip's last lines and the manual command."""
 
 
@@ -41,7 +41,7 @@ def pinned_version(python: Sequence[int] = sys.version_info[:2]) -> str:
     for minimum, version in PINNED:
         if tuple(python) >= minimum:
             return version
-    raise CspError(f"Python {python[0]}.{python[1]} is too old for onnxruntime >= {'.'.join(map(str, MIN_VERSION))}")
+    raise GeoSslError(f"Python {python[0]}.{python[1]} is too old for onnxruntime >= {'.'.join(map(str, MIN_VERSION))}")
 
 
 def numpy_requirement() -> str:

@@ -8,7 +8,7 @@ pixel embedding's projection ``e · A_embedding`` (K numbers per pixel, not D): 
 :mod:`.pixel_map` averages over windows.
 
 Only the structure :mod:`.onnx_head` writes is accepted (node kinds and tensor names are checked);
-anything else raises :class:`CspError`. Reading needs no ``onnx`` package: the protobuf fields are
+anything else raises :class:`GeoSslError`. Reading needs no ``onnx`` package: the protobuf fields are
 walked with :mod:`~..contract.onnx_protobuf`, as when the head was written.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.onnx_protobuf import (
     GRAPH_INITIALIZER,
     GRAPH_NODE,
@@ -74,23 +74,23 @@ def read_pixel_head(model: bytes, n_bands: int) -> PixelHead:
     softmax = _producer(nodes, PROBABILITIES_OUTPUT, "Softmax")
     gemm = _producer(nodes, softmax.inputs[0], "Gemm")
     if gemm.attributes or len(gemm.inputs) != 3:
-        raise CspError(_unknown(f"its Gemm has attributes {list(gemm.attributes)}"))
+        raise GeoSslError(_unknown(f"its Gemm has attributes {list(gemm.attributes)}"))
     divide = _producer(nodes, gemm.inputs[0], "Div")
     subtract = _producer(nodes, divide.inputs[0], "Sub")
     concat = _producer(nodes, subtract.inputs[0], "Concat")
     if concat.outputs != (FEATURES_TENSOR,):
-        raise CspError(_unknown(f"its features come from {concat.outputs}"))
+        raise GeoSslError(_unknown(f"its features come from {concat.outputs}"))
     weight, bias, scale, mean = (_constant(constants, name) for name in
                                  (gemm.inputs[1], gemm.inputs[2], divide.inputs[1], subtract.inputs[1]))
     blocks = tuple(_block(nodes, name) for name in concat.inputs)
     width = len(mean)
     if weight.ndim != 2 or weight.shape[0] != width or scale.shape != (width,) or bias.shape != (weight.shape[1],):
-        raise CspError(_unknown(f"its standardisation {mean.shape}/{scale.shape} and Gemm {weight.shape}/{bias.shape} "
-                                "do not fit"))
+        raise GeoSslError(_unknown(f"its standardisation {mean.shape}/{scale.shape} and Gemm "
+                                   f"{weight.shape}/{bias.shape} do not fit"))
     statistics = sum(b != EMBEDDING for b in blocks)
     widths = [n_bands if b != EMBEDDING else width - statistics * n_bands for b in blocks]
     if min(widths) < 1:
-        raise CspError(_unknown(f"{width} features cannot hold the blocks {blocks} of {n_bands} bands"))
+        raise GeoSslError(_unknown(f"{width} features cannot hold the blocks {blocks} of {n_bands} bands"))
     folded = weight.astype(np.float64) / scale.astype(np.float64)[:, None]
     bias = bias.astype(np.float64) - (mean.astype(np.float64) / scale.astype(np.float64)) @ weight.astype(np.float64)
     edges = np.cumsum([0, *widths])
@@ -121,7 +121,7 @@ def _without_head(graph: bytes, embedding_dim: int) -> bytes:
 def _graph(model: bytes) -> bytes:
     graphs = [p for n, w, _, p in fields(model) if n == MODEL_GRAPH and w == LENGTH_DELIMITED]
     if len(graphs) != 1:
-        raise CspError("the classifier file is not an ONNX model (no graph found)")
+        raise GeoSslError("the classifier file is not an ONNX model (no graph found)")
     return graphs[0]
 
 
@@ -129,20 +129,20 @@ def _producer(nodes: dict[str, Node], tensor: str, op_type: str) -> Node:
     node = nodes.get(tensor)
     if node is None or node.op_type != op_type or not node.inputs:
         found = "nothing" if node is None else f"{node.op_type} {node.name!r}"
-        raise CspError(_unknown(f"{tensor!r} comes from {found}, not from a {op_type} node"))
+        raise GeoSslError(_unknown(f"{tensor!r} comes from {found}, not from a {op_type} node"))
     return node
 
 
 def _constant(constants: dict[str, np.ndarray], name: str) -> np.ndarray:
     if name not in constants or constants[name].dtype != np.float32:
-        raise CspError(_unknown(f"{name!r} is not one of its float32 weights"))
+        raise GeoSslError(_unknown(f"{name!r} is not one of its float32 weights"))
     return constants[name]
 
 
 def _block(nodes: dict[str, Node], tensor: str) -> str:
     block = next((b for b, name in BLOCK_TENSORS.items() if name == tensor), None)
     if block is None:
-        raise CspError(_unknown(f"it concatenates the unknown feature {tensor!r}"))
+        raise GeoSslError(_unknown(f"it concatenates the unknown feature {tensor!r}"))
     if block in STATISTIC_BLOCKS:
         _producer(nodes, tensor, BLOCK_OPS[block])
     return block

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.latlon import validate_latlon
 from ..contract.onnx_model import PIXELS_PER_RUN, OnnxModel, import_onnxruntime
 from ..contract.probabilities import fuse
@@ -80,16 +80,16 @@ class PixelMapper:
         model = classifier.model
         meta = model.metadata
         if not meta.dense_pixels:
-            raise CspError(f"{model.path.name} does not say it can map every pixel (metadata dense_pixels): only "
-                           "classifiers csp:train_classifier builds on a pixel encoder (Presto) can")
+            raise GeoSslError(f"{model.path.name} does not say it can map every pixel (metadata dense_pixels): only "
+                              "classifiers csp:train_classifier builds on a pixel encoder (Presto) can")
         if tile_size < 1:
-            raise CspError(f"tile size must be at least 1 px, got {tile_size}")
+            raise GeoSslError(f"tile size must be at least 1 px, got {tile_size}")
         self.classifier, self.tile_size, self.n_bands = classifier, tile_size, len(meta.bands)
         model_bytes = model.path.read_bytes()
         self.head: PixelHead = read_pixel_head(model_bytes, self.n_bands)
         if self.head.n_classes != meta.n_classes:
-            raise CspError(f"{model.path.name}: its head has {self.head.n_classes} outputs for {meta.n_classes} "
-                           "classes")
+            raise GeoSslError(f"{model.path.name}: its head has {self.head.n_classes} outputs for {meta.n_classes} "
+                              "classes")
         dim = self.head.embedding_dim
         self.encoder = None if dim is None else _encoder(model, model_bytes, dim)
 
@@ -98,7 +98,7 @@ class PixelMapper:
         """Classify every pixel of ``grid`` (a grid of 1 px tiles, stride 1), or those where ``keep`` (row-major)
         is true, strip by strip; ``write`` gets each strip's class ids and probabilities, top to bottom."""
         if grid.tile_size != 1 or grid.stride != 1:
-            raise CspError("a map of every pixel needs a grid of 1 px cells")
+            raise GeoSslError("a map of every pixel needs a grid of 1 px cells")
         wanted = None if keep is None else np.asarray(keep, bool).reshape(grid.n_rows, grid.n_cols)
         size, half = self.tile_size, self.tile_size // 2
         width = grid.n_cols + size - 1  # input columns: -half .. n_cols - half + size - 1
@@ -288,7 +288,7 @@ def _encoder(model: OnnxModel, model_bytes: bytes, embedding_dim: int) -> OnnxMo
                                        sess_options=model.session.get_session_options(),
                                        providers=model.session.get_providers())
     except Exception as exc:  # onnxruntime's private error types
-        raise CspError(f"{model.path.name}: its encoder cannot run on its own: {str(exc).splitlines()[0][:200]}") \
+        raise GeoSslError(f"{model.path.name}: its encoder cannot run on its own: {str(exc).splitlines()[0][:200]}") \
             from exc
     meta = model.metadata
     encoder_meta = type(meta).from_dict({**meta.to_dict(), "kind": Kind.IMAGE_ENCODER.value, "class_names": [],

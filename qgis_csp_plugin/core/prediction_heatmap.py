@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.onnx_model import OnnxModel
 from ..contract.prior_exponent import check_override
 from ..contract.probabilities import fuse, row_sums
@@ -59,16 +59,16 @@ class TileProbabilities:
 
 
 def tile_cells(tiles: TileProbabilities) -> tuple[CellGrid, np.ndarray, np.ndarray]:
-    """The cell grid of the tile lattice and each tile's (row, col); :class:`CspError` if irregular."""
+    """The cell grid of the tile lattice and each tile's (row, col); :class:`GeoSslError` if irregular."""
     if len(tiles.xmin) == 0:
-        raise CspError("the classified layer has no tiles")
+        raise GeoSslError("the classified layer has no tiles")
     cx, cy = tiles.centres
     step_x = lattice_step(cx, float(np.median(tiles.xmax - tiles.xmin)))
     step_y = lattice_step(cy, float(np.median(tiles.ymax - tiles.ymin)))
     col_f, row_f = (cx - cx.min()) / step_x, (cy.max() - cy) / step_y
     cols, rows = np.rint(col_f).astype(np.int64), np.rint(row_f).astype(np.int64)
     if max(np.abs(col_f - cols).max(), np.abs(row_f - rows).max()) > LATTICE_TOLERANCE:
-        raise CspError("the tiles of this layer do not lie on a regular grid: is it a Classify layer result?")
+        raise GeoSslError("the tiles of this layer do not lie on a regular grid: is it a Classify layer result?")
     extent = Extent(cx.min() - step_x / 2, cy.min() - step_y / 2, cx.max() + step_x / 2, cy.max() + step_y / 2)
     grid = CellGrid.from_shape(extent, int(cols.max()) + 1, int(rows.max()) + 1)
     return grid, rows, cols
@@ -115,10 +115,10 @@ def _prior_heatmap(prior: OnnxModel, to_latlon: LatLonTransform | None, class_na
     """The location heatmap engine for a prior over exactly the layer's classes."""
     same = probability_fields(prior.metadata.class_names) == probability_fields(class_names)
     if prior.metadata.kind != Kind.LOCATION_PRIOR or not same:
-        raise CspError(f"{prior.path.name} is not a location prior over the layer's classes "
-                       f"({', '.join(class_names)}): cannot fuse")
+        raise GeoSslError(f"{prior.path.name} is not a location prior over the layer's classes "
+                          f"({', '.join(class_names)}): cannot fuse")
     if to_latlon is None:
-        raise CspError("fusing with a location prior needs the transformation of tile centres to (lat, lon)")
+        raise GeoSslError("fusing with a location prior needs the transformation of tile centres to (lat, lon)")
     return LocationHeatmap(prior, to_latlon)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 
 Progress = Callable[[float], None]
 """Receives the percentage done (0-100)."""
@@ -12,7 +12,7 @@ IsCanceled = Callable[[], bool]
 """Polled between batches: ``True`` stops the run with :class:`Canceled`."""
 
 
-class Canceled(CspError):
+class Canceled(GeoSslError):
     """The user canceled a run; nothing was written."""
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..contract import temp_files
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 
 #: Files GDAL and QGIS keep beside a raster: statistics and category names, overviews, masks.
 COMPANIONS = (".aux.xml", ".ovr", ".msk")
@@ -21,10 +21,10 @@ def check_output_paths(paths: Iterable[str | os.PathLike]) -> None:
     seen: set[Path] = set()
     for path in map(Path, paths):
         if path.is_dir():
-            raise CspError(f"the output {path} is an existing folder: give a file name; nothing was written")
+            raise GeoSslError(f"the output {path} is an existing folder: give a file name; nothing was written")
         resolved = path.resolve()
         if resolved in seen:
-            raise CspError(f"{path} is given for two outputs: give each output its own file")
+            raise GeoSslError(f"{path} is given for two outputs: give each output its own file")
         seen.add(resolved)
 
 
@@ -43,19 +43,19 @@ class StagedOutputs:
             check_output_paths([final, *(f for _, f, _ in self._staged)])
             final.parent.mkdir(parents=True, exist_ok=True)
             folder = temp_files.temp_folder(final)
-        except CspError:
+        except GeoSslError:
             self.discard()
             raise
         except OSError as exc:
             self.discard()
-            raise CspError(f"cannot write in the folder {final.parent}: {exc.strerror or exc}") from exc
+            raise GeoSslError(f"cannot write in the folder {final.parent}: {exc.strerror or exc}") from exc
         staged = folder / temp_files.inner_name(final)
         self._staged.append((staged, final, folder))
         return staged
 
     def commit(self) -> None:
         """Rename every staged file to its final name; if one rename fails, put the previous files back
-        (or remove the new ones where there was none) and raise :class:`CspError` (e.g. an output open
+        (or remove the new ones where there was none) and raise :class:`GeoSslError` (e.g. an output open
         in another program on Windows). Companions are replaced once every file is in place."""
         done: list[tuple[Path, Path | None]] = []
         try:
@@ -69,9 +69,9 @@ class StagedOutputs:
                 else:
                     final.unlink(missing_ok=True)
             self.discard()
-            raise CspError(f"could not write {exc.filename or 'an output'}: {exc.strerror or exc}; "
-                           "nothing was written, earlier files are unchanged (is one open in another "
-                           "program?)") from exc
+            raise GeoSslError(f"could not write {exc.filename or 'an output'}: {exc.strerror or exc}; "
+                              "nothing was written, earlier files are unchanged (is one open in another "
+                              "program?)") from exc
         try:
             for staged, final, _ in self._staged:
                 replace_companions(staged, final)
@@ -106,8 +106,8 @@ def replace_companions(written: Path, final: Path) -> None:
             pass
         except OSError as exc:
             if exc.errno != errno.ENAMETOOLONG:  # a name too long for a companion has none
-                raise CspError(f"wrote {final} but could not remove its stale {companion.name}: "
-                               f"{exc.strerror or exc}; delete it by hand") from exc
+                raise GeoSslError(f"wrote {final} but could not remove its stale {companion.name}: "
+                                  f"{exc.strerror or exc}; delete it by hand") from exc
 
 
 def _keep_previous(final: Path, backup: Path) -> Path | None:

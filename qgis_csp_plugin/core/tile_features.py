@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 
 EMBEDDING = "embedding"
 STATISTIC_BLOCKS = ("mean", "std", "centre")
@@ -37,7 +37,7 @@ def statistic_blocks(geometry: str) -> tuple[str, ...]:
 def feature_blocks(feature_set: str, statistics: tuple[str, ...]) -> tuple[str, ...]:
     """The blocks of ``feature_set`` (one of :data:`FEATURE_SETS`), ``statistics`` standing for the statistic blocks."""
     if feature_set not in FEATURE_SETS:
-        raise CspError(f"unknown feature set {feature_set!r}: choose one of {', '.join(FEATURE_SETS)}")
+        raise GeoSslError(f"unknown feature set {feature_set!r}: choose one of {', '.join(FEATURE_SETS)}")
     return tuple(b for part in feature_set.split("+") for b in (statistics if part == STATISTICS else (part,)))
 
 
@@ -45,7 +45,7 @@ def tile_statistics(tiles: np.ndarray) -> dict[str, np.ndarray]:
     """``{"mean", "std", "centre"}``, each ``(N, C)`` float64, of ``(N, C, H, W)`` tiles."""
     tiles = np.asarray(tiles)
     if tiles.ndim != 4:
-        raise CspError(f"tile statistics need (N, C, H, W) tiles, got shape {tiles.shape}")
+        raise GeoSslError(f"tile statistics need (N, C, H, W) tiles, got shape {tiles.shape}")
     height, width = tiles.shape[2:]
     values = tiles.astype(np.float64)
     return {"mean": values.mean(axis=(2, 3)), "std": values.std(axis=(2, 3)),
@@ -66,5 +66,5 @@ def feature_matrix(blocks: dict[str, np.ndarray], names: tuple[str, ...]) -> np.
     """The columns of the blocks ``names`` side by side: ``(N, Σ widths)``."""
     missing = [n for n in names if n not in blocks]
     if missing:
-        raise CspError(f"feature block(s) {', '.join(missing)} were not computed")
+        raise GeoSslError(f"feature block(s) {', '.join(missing)} were not computed")
     return np.concatenate([np.asarray(blocks[n], np.float64) for n in names], axis=1)

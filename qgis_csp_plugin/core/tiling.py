@@ -12,17 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 
 METRES_PER_DEGREE = 111_320.0
 MAX_TILES = 250_000
 
 
-class ExtentError(CspError):
+class ExtentError(GeoSslError):
     """The processing extent is empty or does not overlap the layer."""
 
 
-class TooManyTilesError(CspError):
+class TooManyTilesError(GeoSslError):
     """The grid would hold more tiles than the configured limit (``n_tiles`` says how many)."""
 
     def __init__(self, message: str, n_tiles: int) -> None:
@@ -82,11 +82,11 @@ class TileGrid:
         if extent.is_empty:
             raise ExtentError("the processing extent is empty")
         if not (res_x > 0 and res_y > 0):
-            raise CspError(f"resolution must be positive, got {res_x:g} x {res_y:g}")
+            raise GeoSslError(f"resolution must be positive, got {res_x:g} x {res_y:g}")
         if tile_size < 1:
-            raise CspError(f"tile size must be at least 1 px, got {tile_size}")
+            raise GeoSslError(f"tile size must be at least 1 px, got {tile_size}")
         if not 0 <= overlap < 1:
-            raise CspError(f"overlap must be a fraction in [0, 1), got {overlap:g}")
+            raise GeoSslError(f"overlap must be a fraction in [0, 1), got {overlap:g}")
         stride = max(1, round(tile_size * (1 - overlap)))
         n_cols = _count(extent.width / res_x, tile_size, stride)
         n_rows = _count(extent.height / res_y, tile_size, stride)

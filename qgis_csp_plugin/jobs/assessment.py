@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from qgis.core import QgsMapLayer, QgsProject, QgsRasterLayer, QgsVectorLayer
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..core.accuracy import confusion_matrix, olofsson_estimate, sample_accuracy
 from ..core.accuracy_report import Assessment
 from ..core.class_areas import area_table
@@ -68,7 +68,7 @@ class AssessmentJob:
 
 
 def prepare(request: AssessmentRequest) -> AssessmentJob:
-    """Open the classification and read the reference samples; :class:`CspError` for bad input."""
+    """Open the classification and read the reference samples; :class:`GeoSslError` for bad input."""
     check_output_paths(path for path in (request.csv, request.html) if path)
     class_map = open_class_map(request.classification, request.map_field)
     samples = collect_samples(request.reference, request.field, class_map.crs,
@@ -104,7 +104,7 @@ class AreaReportJob:
 
 
 def prepare_area_report(request: AreaReportRequest) -> AreaReportJob:
-    """Open the class raster (and count its classes); :class:`CspError` for bad input."""
+    """Open the class raster (and count its classes); :class:`GeoSslError` for bad input."""
     check_output_paths([request.csv] if request.csv else [])
     return AreaReportJob(request, RasterClassMap(request.layer))
 
@@ -114,7 +114,7 @@ def open_class_map(layer: QgsMapLayer, field: str = "class") -> RasterClassMap |
         return RasterClassMap(layer)
     if isinstance(layer, QgsVectorLayer):
         return VectorClassMap(layer, field)
-    raise CspError("the classification must be a class raster or a polygon layer with a class field")
+    raise GeoSslError("the classification must be a class raster or a polygon layer with a class field")
 
 
 def assess(class_map: RasterClassMap | VectorClassMap, samples: SampleSet) -> Assessment:
@@ -130,7 +130,7 @@ def assess(class_map: RasterClassMap | VectorClassMap, samples: SampleSet) -> As
         notes.append(f"{int((~on_map).sum())} reference samples fall outside the classification or on nodata "
                      "and were not used")
     if not on_map.any():
-        raise CspError("no reference sample falls on a classified cell: check that the layers overlap")
+        raise GeoSslError("no reference sample falls on a classified cell: check that the layers overlap")
     names = list(class_map.class_names)
     lookup = {name.casefold(): i for i, name in enumerate(names)}
     reference_names = [label for label, keep in zip(samples.labels, on_map) if keep]
@@ -156,7 +156,7 @@ def assess(class_map: RasterClassMap | VectorClassMap, samples: SampleSet) -> As
     else:
         try:
             estimate = olofsson_estimate(matrix, map_hectares)
-        except CspError as exc:
+        except GeoSslError as exc:
             notes.append(f"area-adjusted accuracies and class areas were not estimated: {exc}")
     return Assessment(names, sample_accuracy(matrix), estimate, map_hectares, notes)
 

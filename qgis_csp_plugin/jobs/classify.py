@@ -24,7 +24,7 @@ from qgis.core import (
     QgsRectangle,
 )
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.latlon import fraction_outside
 from ..contract.onnx_model import OnnxModel
 from ..contract.prior_exponent import fusion_exponent
@@ -151,19 +151,19 @@ class ClassifyJob:
 
 
 def prepare(request: ClassifyRequest) -> ClassifyJob:
-    """Validate ``request`` and build the job; raises :class:`CspError` with a clear message."""
+    """Validate ``request`` and build the job; raises :class:`GeoSslError` with a clear message."""
     layer = request.layer
     if layer is None or not layer.isValid():
-        raise CspError("the input layer is missing or cannot be read")
+        raise GeoSslError("the input layer is missing or cannot be read")
     check_output_paths(path for path in request.outputs.values() if path is not None)
     crs = layer.crs()
     if not crs.isValid():
-        raise CspError(f"the layer {layer.name()!r} has no coordinate reference system: set one "
-                       "(Layer Properties > Source) before classifying")
+        raise GeoSslError(f"the layer {layer.name()!r} has no coordinate reference system: set one "
+                          "(Layer Properties > Source) before classifying")
     model = OnnxModel.load(request.model_path)
     meta = model.metadata
     if meta.kind != Kind.IMAGE_CLASSIFIER:
-        raise CspError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier model")
+        raise GeoSslError(f"{model.path.name} is a model of kind {meta.kind}; Classify needs an image_classifier model")
     extent = _processing_extent(request)
     plan = read_plan(layer, model, extent, request.resolution_m, request.tile_size, request.bands, request.sensor,
                      request.acquired)
@@ -185,7 +185,7 @@ def prepare(request: ClassifyRequest) -> ClassifyJob:
     if request.use_prior:
         prior_path = request.prior_path or find_default_model(Kind.LOCATION_PRIOR, class_names=meta.class_names)
         if prior_path is None:
-            raise CspError("no location-prior model is available: choose one or untick 'use location prior'")
+            raise GeoSslError("no location-prior model is available: choose one or untick 'use location prior'")
         prior = OnnxModel.load(prior_path)
         warnings += [prior.provider_warning] if prior.provider_warning else []
         to_latlon = _latlon_function(crs, tile_width=plan.tile_width)
@@ -212,9 +212,10 @@ def _every_pixel(request: ClassifyRequest, model: OnnxModel) -> bool:
     if meta.dense_pixels:
         return True
     if meta.spectral is not None and meta.spectral.consumes == "pixels":
-        raise CspError(f"{model.path.name} does not say it can map every pixel (metadata dense_pixels), and one tile "
-                       "per pixel would embed every pixel once per tile: retrain it with csp:train_classifier, which "
-                       "builds classifiers that map every pixel at stride 1, or choose a stride of 2 px or more")
+        raise GeoSslError(f"{model.path.name} does not say it can map every pixel (metadata dense_pixels), and one "
+                          "tile per pixel would embed every pixel once per tile: retrain it with csp:train_classifier, "
+                          "which builds classifiers that map every pixel at stride 1, or choose a stride of 2 px or "
+                          "more")
     return False
 
 
@@ -223,8 +224,8 @@ def _every_pixel_outputs(request: ClassifyRequest) -> list[str]:
     vector = request.outputs.get(OutputKind.VECTOR) is not None
     rasters = [kind for kind, path in request.outputs.items() if path is not None and kind != OutputKind.VECTOR]
     if vector and not rasters:
-        raise CspError("a map of every pixel (stride 1) is written as class and probability rasters, not as tile "
-                       "polygons (one per pixel): choose a class or probability raster output")
+        raise GeoSslError("a map of every pixel (stride 1) is written as class and probability rasters, not as tile "
+                          "polygons (one per pixel): choose a class or probability raster output")
     if vector:
         return ["stride 1 maps every pixel: the class and probability rasters are written, the tile polygons "
                 "(one per pixel) are not"]
@@ -237,8 +238,8 @@ def _tile_grid(request: ClassifyRequest, plan: ReadPlan, every_pixel: bool = Fal
     overlap = plan.model.metadata.overlap if request.overlap is None else request.overlap
     if request.stride is not None:
         if not 1 <= request.stride <= plan.tile_size:
-            raise CspError(f"the stride must lie between 1 px and the tile size ({plan.tile_size} px), got "
-                           f"{request.stride}")
+            raise GeoSslError(f"the stride must lie between 1 px and the tile size ({plan.tile_size} px), got "
+                              f"{request.stride}")
         overlap = 1 - request.stride / plan.tile_size
     extent = plan.extent
     area = Extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())
@@ -320,8 +321,8 @@ def _latlon_function(crs: QgsCoordinateReferenceSystem,
         latlon, valid = cells_to_latlon(np.asarray(xs, np.float64), np.asarray(ys, np.float64))
         if not valid.all():
             row = int(np.argmin(valid))
-            raise CspError(f"the tile centre ({xs[row]:.6g}, {ys[row]:.6g}) in {crs.authid() or 'the layer CRS'} "
-                           "has no place on Earth: the location prior cannot be used for this extent")
+            raise GeoSslError(f"the tile centre ({xs[row]:.6g}, {ys[row]:.6g}) in {crs.authid() or 'the layer CRS'} "
+                              "has no place on Earth: the location prior cannot be used for this extent")
         return latlon
 
     return to_latlon

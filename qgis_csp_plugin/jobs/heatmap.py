@@ -1,7 +1,7 @@
 """One heatmap request → a prepared job (models, grid, cell transform resolved on the main thread).
 
 Shared by the heatmap dialog (run in a :class:`~..ui.heatmap_task.HeatmapTask`) and the Processing
-algorithms, with the same shape as :mod:`.classify`: :func:`prepare` raises :class:`CspError` for
+algorithms, with the same shape as :mod:`.classify`: :func:`prepare` raises :class:`GeoSslError` for
 anything the user must fix; ``job.execute`` only computes and writes, so it is safe to run in a worker
 thread. What differs between the heatmap kinds is one table, :data:`HEATMAP_TYPES`: for each
 :class:`~..core.kinds.HeatmapKind`, the kind of model it runs, its job class and how its layer is styled.
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from qgis.core import QgsCoordinateReferenceSystem, QgsRasterLayer, QgsVectorLayer
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.onnx_model import OnnxModel
 from ..contract.prior_exponent import PriorExponent, fusion_exponent
 from ..contract.schema import Kind
@@ -143,7 +143,7 @@ class PredictionHeatmapJob(HeatmapJob):
     def prepare(cls, kind: HeatmapKind, request: HeatmapRequest, output: Path) -> PredictionHeatmapJob:
         layer = request.tiles_layer
         if layer is None or not layer.isValid():
-            raise CspError("choose the tile layer of a Classify layer result")
+            raise GeoSslError("choose the tile layer of a Classify layer result")
         tiles = read_tile_probabilities(layer)
         prior = to_latlon = None
         exponent = PriorExponent(1.0)
@@ -186,10 +186,10 @@ HEATMAP_TYPES = {
 
 
 def prepare(request: HeatmapRequest) -> HeatmapJob:
-    """Resolve models, grid and transforms; raise :class:`CspError` on bad input."""
+    """Resolve models, grid and transforms; raise :class:`GeoSslError` on bad input."""
     output = Path(request.output)
     if output.suffix.lower() not in (".tif", ".tiff"):
-        raise CspError(f"the heatmap output must be a .tif file, got {output.name}")
+        raise GeoSslError(f"the heatmap output must be a .tif file, got {output.name}")
     check_output_paths([output])
     kind = HeatmapKind.of(request.kind)
     return HEATMAP_TYPES[kind].job.prepare(kind, request, output)
@@ -219,8 +219,8 @@ def load_model(request: HeatmapRequest, kind: HeatmapKind, class_names: list[str
                                   else default_model(kind))
     if path is None:
         over = f" over the classes {', '.join(class_names)}" if class_names else ""
-        raise CspError(f"no model given and no default {HEATMAP_TYPES[kind].model_kind} model{over} is installed "
-                       "in models/")
+        raise GeoSslError(f"no model given and no default {HEATMAP_TYPES[kind].model_kind} model{over} is installed "
+                          "in models/")
     return OnnxModel.load(path)
 
 
@@ -240,7 +240,7 @@ def check_geographic_extent(extent: Extent, crs: QgsCoordinateReferenceSystem) -
     off the globe (wrapping them silently would draw the same place twice)."""
     if extent.xmin >= -180 and extent.xmax <= 180 and extent.ymin >= -90 and extent.ymax <= 90:
         return
-    raise CspError(f"the extent (lon {extent.xmin:g}..{extent.xmax:g}, lat {extent.ymin:g}..{extent.ymax:g}) "
-                   f"leaves the globe: in {crs.authid() or 'a geographic CRS'} longitudes must lie within "
-                   "-180..180 and latitudes within -90..90; for a map across the dateline use a projected CRS "
-                   "centred on the Pacific, e.g. EPSG:3832")
+    raise GeoSslError(f"the extent (lon {extent.xmin:g}..{extent.xmax:g}, lat {extent.ymin:g}..{extent.ymax:g}) "
+                      f"leaves the globe: in {crs.authid() or 'a geographic CRS'} longitudes must lie within "
+                      "-180..180 and latitudes within -90..90; for a map across the dateline use a projected CRS "
+                      "centred on the Pacific, e.g. EPSG:3832")

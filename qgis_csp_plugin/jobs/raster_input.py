@@ -17,7 +17,7 @@ from datetime import date
 import numpy as np
 from qgis.core import Qgis, QgsCoordinateReferenceSystem, QgsRasterLayer, QgsRectangle, QgsUnitTypes
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.onnx_model import OnnxModel
 from ..contract.radiometry import BandTransform, layer_radiometry, sample_shape
 from ..contract.schema import MONTH_INPUT, ModelMetadata
@@ -54,7 +54,7 @@ class LayerInputs:
 def layer_inputs(layer: QgsRasterLayer, meta: ModelMetadata, extent: QgsRectangle, bands: BandChoice | None = None,
                  sensor: str | None = None, acquired: date | None = None) -> LayerInputs:
     """Map the bands, open the reader, sample the layer over ``extent`` for the radiometry, find the month.
-    Raises :class:`~..contract.errors.CspError` (band mapping, unreadable file, constant bands)."""
+    Raises :class:`~..contract.errors.GeoSslError` (band mapping, unreadable file, constant bands)."""
     labels, name = band_labels(layer), file_name(layer)
     mapping = band_mapping(meta, labels, bands, name, sensor)
     read = mapping.read_bands
@@ -114,7 +114,7 @@ def read_plan(layer: QgsRasterLayer, model: OnnxModel, extent: QgsRectangle, res
               acquired: date | None = None) -> ReadPlan:
     """The plan for reading ``layer`` over ``extent`` at ``resolution_m`` ground metres (default: the layer's
     own within 2x of the model's, else the model's) in tiles of ``tile_size`` px (default: the model's);
-    raises :class:`CspError` for a tile size the model cannot take."""
+    raises :class:`GeoSslError` for a tile size the model cannot take."""
     meta = model.metadata
     crs = layer.crs()
     geographic = crs.isGeographic()
@@ -168,12 +168,12 @@ def check_patch_multiple(meta: ModelMetadata, tile_size: int) -> None:
     """Tile encoders cut tiles into patches: the tile size must be a multiple of the patch size."""
     patch = meta.spectral.patch_size if meta.spectral is not None else None
     if patch and tile_size % patch:
-        raise CspError(f"{meta.name} cuts tiles into {patch} px patches: choose a tile size that is a multiple of "
-                       f"{patch} px, not {tile_size}")
+        raise GeoSslError(f"{meta.name} cuts tiles into {patch} px patches: choose a tile size that is a multiple of "
+                          f"{patch} px, not {tile_size}")
 
 
 def _check_fixed_tile_size(model: OnnxModel, tile_size: int) -> None:
     """Models exported with a fixed spatial size accept no other tile size."""
     fixed = model.graph_tile_size
     if fixed is not None and fixed != tile_size:
-        raise CspError(f"{model.path.name} only accepts {fixed} px tiles, not {tile_size}")
+        raise GeoSslError(f"{model.path.name} only accepts {fixed} px tiles, not {tile_size}")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.onnx_model import OnnxModel
 from ..contract.radiometry import BandTransform
 from ..contract.schema import LATLON_INPUT, SCHEMA_VERSION, Kind, ModelMetadata
@@ -139,18 +139,18 @@ class TrainResult:
 
 
 def prepare(request: TrainRequest) -> TrainClassifierJob:
-    """Validate ``request``; raises :class:`CspError` with a clear message (nothing written)."""
+    """Validate ``request``; raises :class:`GeoSslError` with a clear message (nothing written)."""
     layer = request.layer
     if layer is None or not layer.isValid():
-        raise CspError("the input raster layer is missing or cannot be read")
+        raise GeoSslError("the input raster layer is missing or cannot be read")
     if not layer.crs().isValid():
-        raise CspError(f"the layer {layer.name()!r} has no coordinate reference system")
+        raise GeoSslError(f"the layer {layer.name()!r} has no coordinate reference system")
     if request.output.suffix.lower() != ".onnx":
-        raise CspError(f"the output must be a .onnx file, got {request.output.name}")
+        raise GeoSslError(f"the output must be a .onnx file, got {request.output.name}")
     encoder = OnnxModel.load(request.encoder_path)
     meta = encoder.metadata
     if meta.kind != Kind.IMAGE_ENCODER:
-        raise CspError(f"{encoder.path.name} is a {meta.kind} model; training needs an image_encoder")
+        raise GeoSslError(f"{encoder.path.name} is a {meta.kind} model; training needs an image_encoder")
     extent = layer.extent()
     plan = read_plan(layer, encoder, extent, request.resolution_m, request.tile_size, request.bands, request.sensor,
                      request.acquired)  # the pixels Classify will read from this layer
@@ -159,7 +159,7 @@ def prepare(request: TrainRequest) -> TrainClassifierJob:
                               request.seed)
     outside = samples.outside_message(extent, layer.name())
     if outside:
-        raise CspError(outside)
+        raise GeoSslError(outside)
     check_training_labels(samples.labels, request.class_field)  # early message; re-checked after nodata
     inputs = plan.layer_inputs()
     warnings = plan.warnings + inputs.warnings + ([encoder.provider_warning] if encoder.provider_warning else [])
@@ -178,8 +178,8 @@ def _sample_latlon(job: TrainClassifierJob) -> np.ndarray:
     to_latlon = cell_to_latlon(job.request.layer.crs(), job.res[0])
     latlon, valid = to_latlon(job.samples.xs.astype(np.float64), job.samples.ys.astype(np.float64))
     if not valid.all():
-        raise CspError("some samples have no place on Earth in the raster's CRS: their (lat, lon) is needed by the "
-                       "encoder or the location prior")
+        raise GeoSslError("some samples have no place on Earth in the raster's CRS: their (lat, lon) is needed by the "
+                          "encoder or the location prior")
     return latlon
 
 
@@ -188,7 +188,7 @@ def _prepare_prior(job: TrainClassifierJob) -> None:
     in ``job.latlon``)."""
     request = job.request
     if request.prior_output.suffix.lower() != ".onnx" or request.prior_output == request.output:
-        raise CspError(f"the location-prior output must be another .onnx file, got {request.prior_output.name}")
+        raise GeoSslError(f"the location-prior output must be another .onnx file, got {request.prior_output.name}")
     path = request.location_encoder_path or find_default_model(Kind.LOCATION_ENCODER)
     if path is None:
         job.warnings.append("no location encoder given or installed in models/: the location prior will be a "
@@ -196,8 +196,8 @@ def _prepare_prior(job: TrainClassifierJob) -> None:
     else:
         job.location_encoder = OnnxModel.load(path)
     if job.location_encoder is not None and job.location_encoder.metadata.kind != Kind.LOCATION_ENCODER:
-        raise CspError(f"{job.location_encoder.path.name} is a {job.location_encoder.metadata.kind} model; "
-                       "the location prior needs a location_encoder")
+        raise GeoSslError(f"{job.location_encoder.path.name} is a {job.location_encoder.metadata.kind} model; "
+                          "the location prior needs a location_encoder")
 
 
 def candidate_lines(candidates: list[Candidate], folds: int) -> list[str]:
@@ -263,7 +263,8 @@ def _feature_sets(request: TrainRequest) -> tuple[str, ...]:
     if request.features == AUTO:
         return FEATURE_SETS
     if request.features not in FEATURE_SETS:
-        raise CspError(f"unknown feature set {request.features!r}: choose {AUTO} or one of {', '.join(FEATURE_SETS)}")
+        raise GeoSslError(f"unknown feature set {request.features!r}: choose {AUTO} or one of "
+                          f"{', '.join(FEATURE_SETS)}")
     return (request.features,)
 
 
@@ -271,7 +272,7 @@ def _c_grid(request: TrainRequest) -> tuple[float, ...]:
     if request.c is None:
         return C_GRID
     if not request.c > 0:
-        raise CspError(f"the inverse L2 strength C must be > 0, got {request.c}")
+        raise GeoSslError(f"the inverse L2 strength C must be > 0, got {request.c}")
     return (float(request.c),)
 
 

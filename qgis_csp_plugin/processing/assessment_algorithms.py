@@ -23,7 +23,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QMetaType
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..core.progress import Canceled
 from ..jobs.assessment import AreaReportRequest, AssessmentRequest, prepare, prepare_area_report
 from .command_line import log_command
@@ -85,7 +85,7 @@ class AccuracyAssessmentAlgorithm(QgsProcessingAlgorithm):
             assessment = job.execute(feedback.setProgress, feedback.isCanceled)
         except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
-        except CspError as exc:
+        except GeoSslError as exc:
             raise QgsProcessingException(str(exc)) from exc
         rows = assessment.class_rows()
         for key, value in assessment.summary().items():
@@ -133,7 +133,7 @@ class ClassAreaReportAlgorithm(QgsProcessingAlgorithm):
             job = prepare_area_report(AreaReportRequest(self.parameterAsRasterLayer(parameters, "INPUT", context),
                                                         Path(csv_path) if csv_path else None))
             rows = job.execute(feedback.setProgress, feedback.isCanceled)
-        except CspError as exc:
+        except GeoSslError as exc:
             raise QgsProcessingException(str(exc)) from exc
         for row in rows:
             feedback.pushInfo(f"{row['class']}: {row['pixels']:,} px, {row['hectares']:,.2f} ha, "

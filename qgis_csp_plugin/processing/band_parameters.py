@@ -14,7 +14,7 @@ from qgis.core import (
 )
 
 from ..contract.bands import SENSORS
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.schema import DEFAULT_MONTH
 from ..core.band_mapping import BandChoice, parse_bands
 
@@ -46,5 +46,5 @@ def band_parameter_values(algorithm: QgsProcessingAlgorithm, parameters,
     sensor = SENSOR_KEYS[algorithm.parameterAsEnum(parameters, "SENSOR", context)]
     stamp = algorithm.parameterAsDateTime(parameters, "DATE", context) if parameters.get("DATE") else None
     if stamp is not None and not stamp.isValid():
-        raise CspError(f"DATE {parameters.get('DATE')!r} is not a date: give YYYY-MM-DD")
+        raise GeoSslError(f"DATE {parameters.get('DATE')!r} is not a date: give YYYY-MM-DD")
     return bands, sensor, (stamp.date().toPyDate() if stamp is not None else None)

@@ -20,7 +20,7 @@ from qgis.core import (
     QgsProcessingUtils,
 )
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.schema import Kind
 from ..core.default_models import find_default_model
 from ..core.kinds import OutputKind
@@ -147,7 +147,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
             results, written = job.execute(feedback.setProgress, feedback.isCanceled)
         except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
-        except CspError as exc:
+        except GeoSslError as exc:
             raise QgsProcessingException(str(exc)) from exc
         feedback.pushInfo(results.summary)
         self._style_outputs(context, layer.name(), job.model.metadata, written)
@@ -161,7 +161,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
             return None
         path = Path(value)
         if path.suffix.lower() not in OUTPUT_SUFFIXES[name]:
-            raise CspError(f"{name} must be a {' or '.join(OUTPUT_SUFFIXES[name])} file, got {path.name}")
+            raise GeoSslError(f"{name} must be a {' or '.join(OUTPUT_SUFFIXES[name])} file, got {path.name}")
         return path
 
     def _temporary_rasters(self, context) -> dict[OutputKind, Path]:
@@ -183,7 +183,7 @@ class ClassifyAlgorithm(QgsProcessingAlgorithm):
         prefer = "s2" if band_count >= SENTINEL2_MIN_BANDS else "rgb"
         found = find_default_model(Kind.IMAGE_CLASSIFIER, prefer=prefer)
         if found is None:
-            raise CspError("no MODEL given and no default image classifier is installed in models/")
+            raise GeoSslError("no MODEL given and no default image classifier is installed in models/")
         return found
 
     def _overlap(self, parameters, context) -> float | None:

@@ -20,7 +20,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..core.heatmap import ENTROPY, MAX_PROBABILITY, MOST_LIKELY, HeatmapResult
 from ..core.kinds import HeatmapKind
 from ..core.progress import Canceled
@@ -101,7 +101,7 @@ class _HeatmapAlgorithm(QgsProcessingAlgorithm):
             result = job.execute(feedback.setProgress, feedback.isCanceled)
         except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
-        except CspError as exc:
+        except GeoSslError as exc:
             raise QgsProcessingException(str(exc)) from exc
         feedback.pushInfo(result.coverage())
         for note in result.notes:

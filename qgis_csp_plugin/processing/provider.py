@@ -12,7 +12,7 @@ from ..contract.temp_files import install_sigterm_cleanup
 ICON = Path(__file__).resolve().parent.parent / "icons" / "classify.svg"
 
 
-class CspProvider(QgsProcessingProvider):
+class GeoSslProvider(QgsProcessingProvider):
     """Registers csp:classify, csp:train_classifier, csp:accuracy_assessment, csp:class_area_report and
     the three heatmap algorithms."""
 

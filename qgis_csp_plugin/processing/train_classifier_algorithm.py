@@ -20,7 +20,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..core.default_models import DEFAULT_ENCODERS, default_image_encoder
 from ..core.head_selection import C_GRID
 from ..core.progress import Canceled
@@ -136,7 +136,7 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             result = job.execute(feedback.setProgress, feedback.isCanceled)
         except Canceled as exc:
             raise QgsProcessingException("canceled; nothing was written") from exc
-        except CspError as exc:
+        except GeoSslError as exc:
             raise QgsProcessingException(str(exc)) from exc
         for line in result.lines():
             feedback.pushInfo(line)
@@ -151,5 +151,5 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
         if given:
             return Path(given)
         if layer is None:
-            raise CspError("INPUT is not a raster layer")
+            raise GeoSslError("INPUT is not a raster layer")
         return default_image_encoder(band_labels(layer), file_name(layer), bands, sensor)

@@ -26,7 +26,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..core.class_areas import SQUARE_METRES_PER_HECTARE, add_counts, geographic_row_hectares
 from ..core.class_labels import label_text, ordered_classes
 from ..core.dense import tile_cell_boxes
@@ -43,7 +43,7 @@ class RasterClassMap:
 
     def __init__(self, layer: QgsRasterLayer) -> None:
         if layer is None or not layer.isValid():
-            raise CspError("the classification raster is missing or cannot be read")
+            raise GeoSslError("the classification raster is missing or cannot be read")
         self.layer, self.provider, self.crs = layer, layer.dataProvider(), layer.crs()
         self.nodata = self.provider.sourceNoDataValue(1) if self.provider.sourceHasNoDataValue(1) else None
         self.cell_size = layer.rasterUnitsPerPixelX()
@@ -127,9 +127,9 @@ class VectorClassMap:
 
     def __init__(self, layer: QgsVectorLayer, field: str = "class") -> None:
         if layer is None or not layer.isValid():
-            raise CspError("the classification layer is missing or cannot be read")
+            raise GeoSslError("the classification layer is missing or cannot be read")
         if layer.fields().indexOf(field) < 0:
-            raise CspError(f"the classification layer {layer.name()!r} has no field {field!r}")
+            raise GeoSslError(f"the classification layer {layer.name()!r} has no field {field!r}")
         self.layer, self.crs, self.field = layer, layer.crs(), field
         self.labels: dict[int, str] = {}
         geometries: dict[int, QgsGeometry] = {}
@@ -144,7 +144,7 @@ class VectorClassMap:
             box = geometry.boundingBox()
             rectangles &= abs(geometry.area() - box.area()) <= 1e-9 * box.area()
         if not self.labels:
-            raise CspError(f"the classification layer {layer.name()!r} has no classified polygon")
+            raise GeoSslError(f"the classification layer {layer.name()!r} has no classified polygon")
         self.cells = _dense_cells(geometries) if rectangles else None
         shapes = ({fid: QgsGeometry.fromRect(cell) for fid, cell in self.cells.items()} if self.cells is not None
                   else geometries)
@@ -190,8 +190,8 @@ def _dense_cells(geometries: dict[int, QgsGeometry]) -> dict[int, QgsRectangle] 
 def _block_array(block, rows: int, width: int) -> np.ndarray:
     """A raster block as float64 ``(rows, width)`` through its typed buffer."""
     if not block.isValid() or block.width() != width or block.height() != rows:
-        raise CspError("could not read the classification raster")
+        raise GeoSslError("could not read the classification raster")
     dtype = DTYPES.get(block.dataType())
     if dtype is None:
-        raise CspError(f"the classification raster has an unsupported data type ({block.dataType()})")
+        raise GeoSslError(f"the classification raster has an unsupported data type ({block.dataType()})")
     return np.frombuffer(bytes(block.data()), dtype=dtype).reshape(rows, width).astype(np.float64)

@@ -11,7 +11,7 @@ from qgis.core import (
     QgsRectangle,
 )
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..core.cell_latlon import LatLonTransform, latlon_transform
 from ..core.tiling import Extent
 
@@ -27,7 +27,7 @@ def wkt_of(crs: QgsCoordinateReferenceSystem) -> str:
 def cell_to_latlon(crs: QgsCoordinateReferenceSystem, cell_size: float) -> LatLonTransform:
     """(lat, lon) of cell centres through PROJ (GDAL), valid within 1 % of a cell on round trip."""
     if not crs.isValid():
-        raise CspError("the heatmap CRS is not valid")
+        raise GeoSslError("the heatmap CRS is not valid")
     return latlon_transform(wkt_of(crs), ROUND_TRIP_TOLERANCE * cell_size)
 
 
@@ -45,8 +45,8 @@ def world_extent(crs: QgsCoordinateReferenceSystem) -> Extent:
     try:
         rect = QgsCoordinateTransform(WGS84, crs, QgsProject.instance()).transformBoundingBox(bounds)
     except QgsCsException as exc:
-        raise CspError(f"cannot compute the world extent in {crs.authid()}: choose an extent") from exc
+        raise GeoSslError(f"cannot compute the world extent in {crs.authid()}: choose an extent") from exc
     extent = to_extent(rect)
     if extent.is_empty:
-        raise CspError(f"cannot compute the world extent in {crs.authid()}: choose an extent")
+        raise GeoSslError(f"cannot compute the world extent in {crs.authid()}: choose an extent")
     return extent

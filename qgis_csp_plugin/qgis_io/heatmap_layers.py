@@ -9,7 +9,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..core.heatmap import ENTROPY, HeatmapResult
 from ..core.prediction_heatmap import TileProbabilities
 from ..core.tile_table import PROBABILITY_PREFIX, field_aliases, probability_field
@@ -23,7 +23,7 @@ def read_tile_probabilities(layer: QgsVectorLayer) -> TileProbabilities:
     ``class`` values naming each field."""
     fields = [f.name() for f in layer.fields() if f.name().startswith(PROBABILITY_PREFIX)]
     if len(fields) < 2 or layer.fields().indexOf("class") < 0:
-        raise CspError(f"{layer.name()} is not a Classify layer result: it has no 'class' and p_<class> fields")
+        raise GeoSslError(f"{layer.name()} is not a Classify layer result: it has no 'class' and p_<class> fields")
     indices = [layer.fields().indexOf(name) for name in fields]
     boxes, probabilities, names = [], [], {}
     for feature in layer.getFeatures():
@@ -56,7 +56,7 @@ def open_heatmap(result: HeatmapResult) -> QgsRasterLayer:
     """The heatmap file as a layer named after its content (not yet styled)."""
     layer = QgsRasterLayer(str(result.path), result.title, "gdal")
     if not layer.isValid():
-        raise CspError(f"the heatmap {result.path} could not be opened as a layer")
+        raise GeoSslError(f"the heatmap {result.path} could not be opened as a layer")
     return layer
 
 

@@ -25,7 +25,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QMetaType
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..core.classify import TileResults
 from ..core.gdal_calls import closing_errors, gdal_call
 from ..core.geotiff import CLASS_NAMES_KEY, GeoTiffWriter
@@ -54,7 +54,7 @@ def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateRefere
     writer = QgsVectorFileWriter.create(str(path), fields, Qgis.WkbType.Polygon, crs,
                                         QgsCoordinateTransformContext(), options)
     if writer.hasError() != QgsVectorFileWriter.WriterError.NoError:
-        raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
+        raise GeoSslError(f"cannot write {path.name}: {writer.errorMessage()}")
     try:
         for index, attributes in zip(results.indices, rows(results, TOP_K)):
             e = results.grid.tile_extent(int(index))
@@ -62,7 +62,7 @@ def write_tile_vector(path: Path, results: TileResults, crs: QgsCoordinateRefere
             feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(e.xmin, e.ymin, e.xmax, e.ymax)))
             feature.setAttributes(attributes)
             if not writer.addFeature(feature):
-                raise CspError(f"cannot write {path.name}: {writer.errorMessage()}")
+                raise GeoSslError(f"cannot write {path.name}: {writer.errorMessage()}")
     finally:
         del writer
     check_geopackage(path, "tiles", len(results.indices))
@@ -82,7 +82,7 @@ def _store_class_names(path: Path, class_names: list[str]) -> None:
     with closing_errors() as closing:
         del dataset
     if failure or closing:
-        raise CspError(f"could not write {path.name} ({failure or closing[0]}): is the disk full?")
+        raise GeoSslError(f"could not write {path.name} ({failure or closing[0]}): is the disk full?")
 
 
 def stored_class_names(layer: QgsVectorLayer) -> list[str] | None:
@@ -109,7 +109,7 @@ def set_probability_aliases(layer: QgsVectorLayer, class_names: list[str]) -> No
 
 
 def check_geopackage(path: Path, table: str, n_features: int) -> None:
-    """Raise :class:`CspError` unless ``path`` holds ``table`` with ``n_features`` rows and its complete
+    """Raise :class:`GeoSslError` unless ``path`` holds ``table`` with ``n_features`` rows and its complete
     spatial index: the ``rtree_<table>_<geometry>`` table with a row per feature, registered in
     ``gpkg_extensions`` (read with SQLite itself, whatever GDAL's exception state)."""
     try:
@@ -122,7 +122,7 @@ def check_geopackage(path: Path, table: str, n_features: int) -> None:
         reason = (f"{rows:,} of {n_features:,} {table} rows" if rows != n_features else
                   "its spatial index is missing or incomplete" if indexed != n_features else None)
     if reason:
-        raise CspError(f"could not write {path.name} ({reason}): is the disk full?")
+        raise GeoSslError(f"could not write {path.name} ({reason}): is the disk full?")
 
 
 def _spatial_index_rows(db: sqlite3.Connection, table: str) -> int:
@@ -216,4 +216,4 @@ def load_probability_raster(path: Path, name: str) -> QgsRasterLayer:
 
 def _check_valid(layer, path: Path) -> None:
     if not layer.isValid():
-        raise CspError(f"the output {path} could not be opened as a layer")
+        raise GeoSslError(f"the output {path} could not be opened as a layer")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from qgis.core import Qgis, QgsRasterDataProvider, QgsRasterLayer, QgsRectangle
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..core.tiling import Extent
 
 DTYPES = {Qgis.DataType.Byte: np.uint8, Qgis.DataType.UInt16: np.uint16, Qgis.DataType.Int16: np.int16,
@@ -23,7 +23,7 @@ def band_labels(layer: QgsRasterLayer) -> list[str]:
             for b in range(1, layer.bandCount() + 1)]
 
 
-class ReadError(CspError):
+class ReadError(GeoSslError):
     """Pixels of the input layer could not be read (corrupt or truncated file, lost connection)."""
 
 
@@ -46,7 +46,7 @@ class ProviderReader:
         self.dtypes = []
         for band in bands:
             if provider.dataType(band) not in DTYPES:
-                raise CspError(f"band {band} has an unsupported data type ({provider.dataType(band)})")
+                raise GeoSslError(f"band {band} has an unsupported data type ({provider.dataType(band)})")
             self.dtypes.append(DTYPES[provider.dataType(band)])
         self.nodata = [provider.sourceNoDataValue(b)
                        if provider.sourceHasNoDataValue(b) and provider.useSourceNoDataValue(b) else None

@@ -25,7 +25,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..core.class_labels import label_text
 
 
@@ -62,12 +62,12 @@ def collect_samples(layer: QgsVectorLayer, field: str, crs: QgsCoordinateReferen
                     seed: int = 0) -> SampleSet:
     """Samples of every feature of ``layer`` (reprojected to ``crs``); ``spacing`` in ``crs`` units."""
     if layer is None or not layer.isValid():
-        raise CspError("the labelled layer is missing or cannot be read")
+        raise GeoSslError("the labelled layer is missing or cannot be read")
     if layer.fields().indexOf(field) < 0:
-        raise CspError(f"the layer {layer.name()!r} has no field {field!r}")
+        raise GeoSslError(f"the layer {layer.name()!r} has no field {field!r}")
     kind = QgsWkbTypes.geometryType(layer.wkbType())
     if kind not in (Qgis.GeometryType.Point, Qgis.GeometryType.Polygon):
-        raise CspError(f"the labelled layer {layer.name()!r} must hold points or polygons")
+        raise GeoSslError(f"the labelled layer {layer.name()!r} must hold points or polygons")
     transform = QgsCoordinateTransform(layer.crs(), crs, context)
     rng = np.random.default_rng(seed)
     xs: list[float] = []

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from qgis.core import Qgis, QgsTask
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..core.progress import Canceled
 from .messages import show_error, show_info
 
@@ -41,7 +41,7 @@ class BackgroundTask(QgsTask):
             self.compute()
         except Canceled:
             return False
-        except CspError as exc:
+        except GeoSslError as exc:
             self.error = str(exc)
             return False
         except Exception as exc:  # noqa: BLE001 - shown as a message, never as a traceback dialog
@@ -60,7 +60,7 @@ class BackgroundTask(QgsTask):
             else:
                 try:
                     show_info(self.where, self.publish())
-                except CspError as exc:
+                except GeoSslError as exc:
                     show_error(self.where, str(exc))
             self.done()
         finally:

@@ -7,7 +7,7 @@ from qgis.core import QgsMapLayer, QgsProject, QgsRasterLayer
 from qgis.gui import QgsRasterBandComboBox
 from qgis.PyQt.QtWidgets import QFormLayout, QLabel, QWidget
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.schema import ModelMetadata
 from ..core.band_mapping import MISSING, BandMapping, band_mapping, maskable
 from ..qgis_io.layer_defaults import is_plugin_output
@@ -16,7 +16,7 @@ from ..qgis_io.provider_reader import band_labels
 
 
 def automatic_mapping(layer: QgsRasterLayer, meta: ModelMetadata) -> BandMapping:
-    """The mapping Classify uses when the user sets none (raises :class:`CspError` when there is none)."""
+    """The mapping Classify uses when the user sets none (raises :class:`GeoSslError` when there is none)."""
     return band_mapping(meta, band_labels(layer), layer_name=file_name(layer))
 
 
@@ -47,7 +47,7 @@ class BandPicker(QWidget):
         self.boxes, self.names, self.meta, self.layer = [], list(meta.bands), meta, layer
         try:
             preset = automatic_mapping(layer, meta).layer_bands if layer is not None else []
-        except CspError:
+        except GeoSslError:
             preset = []
         for i, name in enumerate(meta.bands):
             box = QgsRasterBandComboBox(self)
@@ -78,12 +78,12 @@ class BandPicker(QWidget):
 
     def mapping(self) -> BandMapping:
         """The mapping the pickers describe: the automatic one while they show it, else the user's (raises
-        :class:`CspError` when it does not fit the model)."""
+        :class:`GeoSslError` when it does not fit the model)."""
         if self.layer is None or self.meta is None:
-            raise CspError("choose an input raster layer")
+            raise GeoSslError("choose an input raster layer")
         try:
             automatic = automatic_mapping(self.layer, self.meta)
-        except CspError:
+        except GeoSslError:
             automatic = None
         if automatic is not None and automatic.layer_bands == self.chosen():
             return automatic
@@ -93,7 +93,7 @@ class BandPicker(QWidget):
         """Show the model band ↔ layer band pairs and the masked bands of the current choice."""
         try:
             text = self.mapping().describe() if self.layer is not None else ""
-        except CspError as exc:
+        except GeoSslError as exc:
             text = str(exc)
         self.summary.setText(text)
         self.summary.setToolTip(text)
@@ -105,7 +105,7 @@ def readable_by(layer: QgsMapLayer | None, meta: ModelMetadata) -> bool:
         return False
     try:
         automatic_mapping(layer, meta)
-    except CspError:
+    except GeoSslError:
         return False
     return True
 

@@ -26,7 +26,7 @@ from qgis.PyQt.QtWidgets import (
     QSpinBox,
 )
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.onnx_model import OnnxModel, import_onnxruntime, read_metadata
 from ..contract.schema import DEFAULT_MONTH, Kind
 from ..core.default_models import default_model_paths, find_default_model
@@ -36,7 +36,7 @@ from ..jobs.classify import ClassifyJob, ClassifyRequest, prepare
 from ..jobs.raster_input import default_resolution_m
 from .band_picker import BandPicker, automatic_mapping, preferred_layer
 from .classify_task import ClassifyTask
-from .dialog import CspDialog
+from .dialog import GeoSslDialog
 from .file_field import on_path_settled
 from .messages import show_error, show_info
 from .ownership import Running
@@ -52,7 +52,7 @@ SUFFIXES = {OutputKind.VECTOR: "_tiles.gpkg", OutputKind.CLASSES: "_classes.tif"
 SETTINGS = "csp/classify/"  # QgsSettings group of the choices remembered between runs
 
 
-class ClassifyDialog(CspDialog):
+class ClassifyDialog(GeoSslDialog):
     """Input layer, model, extent, resolution, tiling, bands, prior, outputs; OK starts the task."""
 
     def __init__(self, iface, parent=None, running: Running | None = None) -> None:
@@ -67,7 +67,7 @@ class ClassifyDialog(CspDialog):
         for path in default_model_paths():
             try:
                 self._add_model(path)
-            except CspError:
+            except GeoSslError:
                 continue  # an unreadable or non-classifier default model is simply not listed
         self.model_file = QgsFileWidget()
         self.model_file.setFilter("ONNX models (*.onnx)")
@@ -164,13 +164,13 @@ class ClassifyDialog(CspDialog):
             settings.setValue(SETTINGS + key, value)
 
     def _add_model(self, path: Path) -> None:
-        """List a model by name with its metadata as tooltip; raises CspError if it is not usable."""
+        """List a model by name with its metadata as tooltip; raises GeoSslError if it is not usable."""
         if self.model_box.findData(str(path)) >= 0:
             return
         model = OnnxModel.load(path, threads=1, device="cpu")
         meta = model.metadata
         if meta.kind != Kind.IMAGE_CLASSIFIER:
-            raise CspError(f"{path.name} is a model of kind {meta.kind}; Classify needs an image_classifier")
+            raise GeoSslError(f"{path.name} is a model of kind {meta.kind}; Classify needs an image_classifier")
         self.model_box.addItem(meta.name, str(path))
         self.model_box.setItemData(self.model_box.count() - 1, model.describe(), Qt.ItemDataRole.ToolTipRole)
 
@@ -179,7 +179,7 @@ class ClassifyDialog(CspDialog):
             return
         try:
             self._add_model(Path(path))
-        except CspError as exc:
+        except GeoSslError as exc:
             show_error(self, str(exc))
             return
         self.model_box.setCurrentIndex(self.model_box.findData(path))
@@ -195,7 +195,7 @@ class ClassifyDialog(CspDialog):
             return
         try:
             meta = read_metadata(path)
-        except CspError as exc:
+        except GeoSslError as exc:
             show_error(self, str(exc))
             return
         layer = self.layer_box.currentLayer()
@@ -211,26 +211,26 @@ class ClassifyDialog(CspDialog):
 
     def _chosen_bands(self, layer: QgsRasterLayer) -> list[int] | None:
         """The pickers' bands; ``None`` when they show the automatic mapping (prepare() then says how it
-        was found); raises :class:`CspError` when only some bands of a model that needs all are set."""
+        was found); raises :class:`GeoSslError` when only some bands of a model that needs all are set."""
         chosen, unset = self.bands.bands(), self.bands.unset()
         if chosen is None:
             if len(unset) < len(self.bands.names):
-                raise CspError(f"choose a layer band for every model band: {', '.join(unset)} not set")
+                raise GeoSslError(f"choose a layer band for every model band: {', '.join(unset)} not set")
             return None
         meta = read_metadata(self.model_path())
         try:
             return None if chosen == automatic_mapping(layer, meta).layer_bands else chosen
-        except CspError:
+        except GeoSslError:
             return chosen
 
     def request(self) -> ClassifyRequest:
-        """The request described by the widgets; raises :class:`CspError` on missing input."""
+        """The request described by the widgets; raises :class:`GeoSslError` on missing input."""
         layer = self.layer_box.currentLayer()
         if not isinstance(layer, QgsRasterLayer):
-            raise CspError("choose an input raster layer")
+            raise GeoSslError("choose an input raster layer")
         model = self.model_path()
         if model is None:
-            raise CspError("choose a model: no default model is installed, pick an .onnx file")
+            raise GeoSslError("choose a model: no default model is installed, pick an .onnx file")
         stem = "".join(c if c.isalnum() else "_" for c in layer.name())
         if self.output_dir.filePath():
             folder = Path(self.output_dir.filePath())
@@ -262,11 +262,11 @@ class ClassifyDialog(CspDialog):
             return to_layer.transformBoundingBox(canvas.extent()), None
         vector = self.polygon_box.currentLayer()
         if vector is None:
-            raise CspError("choose a polygon layer for the extent")
+            raise GeoSslError("choose a polygon layer for the extent")
         features = vector.selectedFeatures() if choice == 3 else vector.getFeatures()
         geometry = QgsGeometry.unaryUnion([f.geometry() for f in features if f.hasGeometry()])
         if geometry.isNull() or geometry.isEmpty():
-            raise CspError(f"the layer {vector.name()!r} has no {'selected ' if choice == 3 else ''}polygons")
+            raise GeoSslError(f"the layer {vector.name()!r} has no {'selected ' if choice == 3 else ''}polygons")
         geometry.transform(QgsCoordinateTransform(vector.crs(), layer.crs(), project))
         return None, geometry
 
@@ -288,7 +288,7 @@ class ClassifyDialog(CspDialog):
         messages go to QGIS's message bar)."""
         try:
             job = self.prepared_job()
-        except CspError as exc:
+        except GeoSslError as exc:
             show_error(self, str(exc))
             return
         except QgsCsException as exc:  # e.g. a world-wide canvas extent over a UTM layer

@@ -20,7 +20,7 @@ SCREEN_SHARE = 0.85  # of the screen's available height, leaving room for the wi
 MIN_WIDTH = 760  # px: an extent in degrees, a CRS name or a file name need about this much
 
 
-class CspDialog(QDialog):
+class GeoSslDialog(QDialog):
     """``form`` (a QFormLayout) sits in a scroll area: the dialog takes the form's height, never more than
     :data:`SCREEN_SHARE` of the screen (call :meth:`fit_to_screen` after rows change: it grows and shrinks).
 

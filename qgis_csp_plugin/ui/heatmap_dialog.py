@@ -26,7 +26,7 @@ from qgis.PyQt.QtWidgets import (
     QProgressBar,
 )
 
-from ..contract.errors import CspError, ModelLoadError
+from ..contract.errors import GeoSslError, ModelLoadError
 from ..contract.onnx_model import OnnxModel, read_metadata
 from ..core.grid import CellGrid
 from ..core.heatmap import ENTROPY, MAX_PROBABILITY, MOST_LIKELY
@@ -34,7 +34,7 @@ from ..core.kinds import HeatmapKind
 from ..jobs.heatmap import DEFAULT_WIDTH, HEATMAP_TYPES, HeatmapRequest, default_model, prepare
 from ..qgis_io.crs import WGS84, to_extent, world_extent
 from ..qgis_io.heatmap_layers import read_tile_probabilities
-from .dialog import CspDialog
+from .dialog import GeoSslDialog
 from .file_field import on_path_settled
 from .heatmap_task import HeatmapTask
 from .messages import show_error
@@ -45,7 +45,7 @@ SUMMARIES = {HeatmapKind.CLASS_PRIOR: (MOST_LIKELY, ENTROPY),
              HeatmapKind.PREDICTION: (MAX_PROBABILITY, ENTROPY, MOST_LIKELY)}
 
 
-class HeatmapDialog(CspDialog):
+class HeatmapDialog(GeoSslDialog):
     """One dialog per heatmap ``kind``."""
 
     def __init__(self, iface, kind: HeatmapKind | str, parent=None, running: Running | None = None) -> None:
@@ -125,7 +125,7 @@ class HeatmapDialog(CspDialog):
         crs = self.crs.crs()
         try:
             world = world_extent(crs)
-        except CspError as exc:
+        except GeoSslError as exc:
             self.size_label.setText(str(exc))
             return
         self.extent.setOriginalExtent(QgsRectangle(world.xmin, world.ymin, world.xmax, world.ymax), crs)
@@ -137,7 +137,7 @@ class HeatmapDialog(CspDialog):
     def update_size(self) -> None:
         try:
             grid = CellGrid.from_cell_size(to_extent(self.extent.outputExtent()), self.cell_size.value())
-        except CspError as exc:
+        except GeoSslError as exc:
             self.size_label.setText(str(exc))
             return
         self.size_label.setText(f"{grid.n_cols:,} x {grid.n_rows:,} cells")
@@ -147,7 +147,7 @@ class HeatmapDialog(CspDialog):
         try:
             self.model.setToolTip(OnnxModel.load(self.model.filePath(), threads=1, device="cpu").describe()
                                   if self.model.filePath() else "")
-        except CspError as exc:
+        except GeoSslError as exc:
             self.model.setToolTip(str(exc))
         if self.kind == HeatmapKind.LOCATION_EMBEDDING:
             return
@@ -157,7 +157,7 @@ class HeatmapDialog(CspDialog):
                 names = read_metadata(self.model.filePath()).class_names
             elif self.kind == HeatmapKind.PREDICTION and isinstance(self.layer.currentLayer(), QgsVectorLayer):
                 names = read_tile_probabilities(self.layer.currentLayer()).class_names
-        except (ModelLoadError, CspError):
+        except (ModelLoadError, GeoSslError):
             names = []
         current = self.classes.currentText()
         self.classes.clear()
@@ -181,7 +181,7 @@ class HeatmapDialog(CspDialog):
         """Prepare and queue the task; user errors go to the message bar. ``self.task`` is None when done."""
         try:
             job = prepare(self.request())
-        except CspError as exc:
+        except GeoSslError as exc:
             show_error(self, str(exc))
             return None
         self.task = HeatmapTask(job, self, on_done=self._finished)

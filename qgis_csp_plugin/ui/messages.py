@@ -2,7 +2,7 @@
 
 ``where`` is anything with a ``messageBar()``: QGIS's interface (the main window's bar) or a plugin
 dialog (its own bar while it is open, since a modeless dialog hides the main window's; see
-:class:`~.dialog.CspDialog`); ``None`` logs only.
+:class:`~.dialog.GeoSslDialog`); ``None`` logs only.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from .ort_installer import start_install, status_text
 ICON = Path(__file__).resolve().parent.parent / "icon.svg"
 
 
-class CspOptionsFactory(QgsOptionsWidgetFactory):
+class GeoSslOptionsFactory(QgsOptionsWidgetFactory):
     """Registers the "CSP" page in QGIS's Options dialog."""
 
     def __init__(self) -> None:
@@ -34,11 +34,11 @@ class CspOptionsFactory(QgsOptionsWidgetFactory):
     def icon(self) -> QIcon:
         return QIcon(str(ICON))
 
-    def createWidget(self, parent=None) -> CspOptionsPage:  # noqa: N802 (QGIS API name)
-        return CspOptionsPage(parent)
+    def createWidget(self, parent=None) -> GeoSslOptionsPage:  # noqa: N802 (QGIS API name)
+        return GeoSslOptionsPage(parent)
 
 
-class CspOptionsPage(QgsOptionsPageWidget):
+class GeoSslOptionsPage(QgsOptionsPageWidget):
     """Settings are saved on OK (:meth:`apply`); the install runs at once, as a background task."""
 
     def __init__(self, parent=None) -> None:

@@ -9,7 +9,7 @@ from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import QPushButton
 
-from ..contract.errors import CspError
+from ..contract.errors import GeoSslError
 from ..contract.onnx_model import MIN_VERSION, needs_install, onnxruntime_version
 from ..core.ort_install import activate, find_qgis_python, install
 from ..qgis_io.settings import dependencies_folder
@@ -48,7 +48,7 @@ class OnnxruntimeInstallTask(QgsTask):
         try:
             python = self.python or find_qgis_python()
             self.message = install(python, self.target, self._log, self.isCanceled)
-        except CspError as exc:
+        except GeoSslError as exc:
             self.message = str(exc)
             return False
         return True

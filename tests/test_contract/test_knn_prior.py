@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.contract.knn_prior import (
     ENCODER_NAME,
     KnnPrior,
@@ -149,16 +149,16 @@ def test_mixture_weight_and_recipe():
 
 
 def test_bad_inputs_are_refused():
-    with pytest.raises(CspError, match="latitude"):
+    with pytest.raises(GeoSslError, match="latitude"):
         KnnPrior(np.array([[95.0, 0.0]]), np.array([0]), 2, 1, 0.0, 1.0, 1.0)
-    with pytest.raises(CspError, match="labels"):
+    with pytest.raises(GeoSslError, match="labels"):
         KnnPrior(np.array([[0.0, 0.0]]), np.array([3]), 2, 1, 0.0, 1.0, 1.0)
-    with pytest.raises(CspError, match="positive"):
+    with pytest.raises(GeoSslError, match="positive"):
         KnnPrior(np.array([[0.0, 0.0]]), np.array([1]), 2, 1, 0.0, 0.0, 1.0)
-    with pytest.raises(CspError, match="positive"):
+    with pytest.raises(GeoSslError, match="positive"):
         KnnPrior(np.array([[0.0, 0.0]]), np.array([1]), 2, 0, 0.0, 1.0, 1.0)
     prior = KnnPrior(np.array([[0.0, 0.0]]), np.array([1]), 2, 1, 0.0, 1.0, 1.0)
-    with pytest.raises(CspError, match="not finite"):
+    with pytest.raises(GeoSslError, match="not finite"):
         prior.probabilities(np.array([[np.nan, 0.0]]))
 
 
@@ -187,7 +187,7 @@ def test_a_hybrid_mixes_an_encoder_and_head_with_the_knn_vote(tmp_path):
     learned = np.exp(logits - logits.max(axis=1, keepdims=True))
     learned /= learned.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(model.run(latlon=query), 0.3 * prior.probabilities(query) + 0.7 * learned, atol=1e-5)
-    with pytest.raises(CspError, match="strictly between"):
+    with pytest.raises(GeoSslError, match="strictly between"):
         hybrid_prior_model(ENCODER.read_bytes(), "embedding", prior, 1.0, {})
-    with pytest.raises(CspError, match="single output"):
+    with pytest.raises(GeoSslError, match="single output"):
         hybrid_prior_model(ENCODER.read_bytes(), "other", prior, 0.5, {})

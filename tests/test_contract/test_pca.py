@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.contract.pca import PcaColours, fit_pca
 
 
@@ -54,5 +54,5 @@ def test_low_rank_and_constant_data_do_not_break():
     basis = fit_pca(np.ones((10, 2)) * [1.0, 2.0])
     assert np.asarray(basis.components).shape == (3, 2)
     assert set(PcaColours(basis)(np.ones((3, 2))).ravel()) <= set(range(1, 256))
-    with pytest.raises(CspError):
+    with pytest.raises(GeoSslError):
         fit_pca(np.ones((1, 4)))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from model_factory import as_schema_v1, export_location_model
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.prior_exponent import fusion_exponent, stored_exponent
 from qgis_csp_plugin.contract.probabilities import fuse
@@ -57,7 +57,7 @@ def test_classify_rule_outside_training_area_override_and_force(priors):
     assert fusion_exponent(meta, override=0.8).value == 0.8
     assert fusion_exponent(meta).value == 0.25 and "stored in 'v2'" in fusion_exponent(meta).notes[0]
     assert fusion_exponent(priors["v1"].metadata).value == 1.0
-    with pytest.raises(CspError, match="finite number >= 0"):
+    with pytest.raises(GeoSslError, match="finite number >= 0"):
         fusion_exponent(meta, override=-1.0)
 
 

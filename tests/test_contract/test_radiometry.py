@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.contract.radiometry import band_percentiles, match_percentiles, match_statistics
 
 
@@ -19,9 +19,9 @@ def test_matched_bands_get_training_mean_and_std(data_dir):
 
 
 def test_constant_band_and_wrong_lengths_are_rejected():
-    with pytest.raises(CspError, match="band\\(s\\) 2 are constant"):
+    with pytest.raises(GeoSslError, match="band\\(s\\) 2 are constant"):
         match_statistics([1, 2], [1, 0], [0, 0], [1, 1])
-    with pytest.raises(CspError, match="one value per model band"):
+    with pytest.raises(GeoSslError, match="one value per model band"):
         match_statistics([1, 2, 3], [1, 1, 1], [0, 0], [1, 1])
 
 
@@ -50,9 +50,9 @@ def test_percentile_matching_ignores_fill_values_that_skew_mean_and_std(data_dir
 
 
 def test_percentile_matching_rejects_flat_bands_and_empty_extents():
-    with pytest.raises(CspError, match="band\\(s\\) 1 have equal low and high percentiles"):
+    with pytest.raises(GeoSslError, match="band\\(s\\) 1 have equal low and high percentiles"):
         match_percentiles([5, 1], [5, 2], [0, 0], [1, 1])
-    with pytest.raises(CspError, match="no valid pixel"):
+    with pytest.raises(GeoSslError, match="no valid pixel"):
         band_percentiles(np.zeros((3, 0), np.float32), (2.0, 98.0))
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.core.accuracy import confusion_matrix, olofsson_estimate, sample_accuracy
 
 PAPER_COUNTS = np.array([[66, 0, 5, 4], [0, 55, 8, 12], [1, 0, 153, 11], [2, 1, 9, 313]])
@@ -65,10 +65,10 @@ def test_class_without_reference_or_map_samples_gives_nan_not_a_crash():
 
 
 def test_mapped_class_without_samples_is_refused_with_a_message():
-    with pytest.raises(CspError, match="no reference sample"):
+    with pytest.raises(GeoSslError, match="no reference sample"):
         olofsson_estimate(np.array([[5, 1], [0, 0]]), np.array([10.0, 5.0]))
 
 
 def test_out_of_range_ids_are_refused():
-    with pytest.raises(CspError, match="class ids"):
+    with pytest.raises(GeoSslError, match="class ids"):
         confusion_matrix(np.array([0, 3]), np.array([0, 1]), 3)

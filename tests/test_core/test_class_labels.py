@@ -2,7 +2,7 @@
 
 import pytest
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.core.class_labels import check_training_labels, label_text, ordered_classes
 
 
@@ -19,15 +19,17 @@ def test_integer_classes_keep_numeric_order_text_classes_alphabetical():
 
 def test_checks_name_the_problem():
     assert check_training_labels(["a", "b", "a", "b"], "class") == ["a", "b"]
-    with pytest.raises(CspError, match="no value"):
+    with pytest.raises(GeoSslError, match="no value"):
         check_training_labels([], "class")
-    with pytest.raises(CspError, match="single class"):
+    with pytest.raises(GeoSslError, match="single class"):
         check_training_labels(["a", "a"], "class")
-    with pytest.raises(CspError, match=r"'b' \(1\)"):
+    with pytest.raises(GeoSslError, match=r"'b' \(1\)"):
         check_training_labels(["a", "a", "b"], "class")
-    with pytest.raises(CspError, match=r"'c' \(0\)"):
+    with pytest.raises(GeoSslError, match=r"'c' \(0\)"):
         check_training_labels(["a", "a", "b", "b"], "class", labelled=["a", "b", "c"])
-    with pytest.raises(CspError, match="3 of 3 samples of the class field 'class' lie outside the raster or on nodata"):
+    with pytest.raises(GeoSslError,
+                       match="3 of 3 samples of the class field 'class' lie outside the raster or on nodata"):
         check_training_labels([], "class", labelled=["a", "b", "b"])  # all dropped after reading the pixels
-    with pytest.raises(CspError, match="class field 'class': the classes 'Water' / 'water' differ only in upper/lower"):
+    with pytest.raises(GeoSslError,
+                       match="class field 'class': the classes 'Water' / 'water' differ only in upper/lower"):
         check_training_labels(["water", "Water", "water", "Water", "crop", "crop"], "class")

@@ -5,7 +5,7 @@ import pytest
 from model_factory import CLASSES, export_image_classifier, export_location_model
 from raster_factory import GdalArrayReader
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.probabilities import fuse
 from qgis_csp_plugin.core.classify import Classifier
@@ -77,8 +77,8 @@ def test_cancel_stops_the_run(rgb_model, landsat):
 
 
 def test_mismatched_models_are_rejected(rgb_model, prior_model, tmp_path):
-    with pytest.raises(CspError, match="model of kind location_prior; Classify needs an image_classifier"):
+    with pytest.raises(GeoSslError, match="model of kind location_prior; Classify needs an image_classifier"):
         Classifier(prior_model)
     other = OnnxModel.load(export_location_model(tmp_path / "p.onnx", classes=["a", "b"]))
-    with pytest.raises(CspError, match="predicts other classes"):
+    with pytest.raises(GeoSslError, match="predicts other classes"):
         Classifier(rgb_model, other, lambda xs, ys: None)

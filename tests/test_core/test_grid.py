@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.core.grid import MAX_CELLS, CellGrid
 from qgis_csp_plugin.core.tiling import Extent
 
@@ -55,5 +55,5 @@ def test_sample_is_bounded_and_on_cell_centres():
     lambda: CellGrid.from_shape(Extent(0, 0, 1, 1), MAX_CELLS, 2),
 ])
 def test_unusable_requests_raise_user_errors(make):
-    with pytest.raises(CspError):
+    with pytest.raises(GeoSslError):
         make()

@@ -11,7 +11,7 @@ from heatmap_models import export_encoder_with_pca
 from model_factory import CLASSES, export_location_model
 from osgeo import gdal, osr
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.pca import PcaColours
 from qgis_csp_plugin.contract.probabilities import entropy, fuse
@@ -77,7 +77,7 @@ def test_projected_cells_round_trip_and_corners_of_equal_earth_are_invalid():
     latlon, valid = utm(np.array([500_000.0]), np.array([5_000_000.0]))
     assert valid.all() and abs(latlon[0, 1] - 15) < 1e-6 and 45 < latlon[0, 0] < 45.2
     assert type(latlon_transform(wkt(4326), 1.0)) is LatLonTransform and isinstance(utm, ProjTransform)
-    with pytest.raises(CspError, match="not a coordinate reference system"):
+    with pytest.raises(GeoSslError, match="not a coordinate reference system"):
         latlon_transform("+proj=nonsense", 1.0)
 
 
@@ -141,7 +141,7 @@ def test_prior_class_probability_entropy_and_most_likely(prior, tmp_path):
     dataset, ids = read(likely.path)
     assert likely.style == "paletted" and dataset.GetRasterBand(1).GetNoDataValue() == CLASS_NODATA
     np.testing.assert_array_equal(ids.ravel(), probabilities.argmax(axis=1))
-    with pytest.raises(CspError, match="AnnualCrop"):
+    with pytest.raises(GeoSslError, match="AnnualCrop"):
         heatmap.prior(grid, tmp_path / "bad.tif", wkt(4326), "Glacier")
 
 
@@ -166,9 +166,9 @@ def test_cancel_and_wrong_model_leave_no_file(prior, encoder, tmp_path):
     with pytest.raises(Canceled):
         LocationHeatmap(prior, WGS84, block_cells=500).prior(
             grid, tmp_path / "c.tif", wkt(4326), "entropy", progress=calls.append, canceled=lambda: len(calls) >= 2)
-    with pytest.raises(CspError, match="location_encoder"):
+    with pytest.raises(GeoSslError, match="location_encoder"):
         LocationHeatmap(prior, WGS84).embedding(grid, tmp_path / "e.tif", wkt(4326))
-    with pytest.raises(CspError, match="no cell"):
+    with pytest.raises(GeoSslError, match="no cell"):
         LocationHeatmap(encoder, WGS84).embedding(
             CellGrid.from_shape(Extent(0, 91, 10, 100), 5, 5), tmp_path / "off.tif", wkt(4326))
     assert calls == [20.0, 40.0] and list(tmp_path.iterdir()) == []
@@ -190,7 +190,7 @@ def test_tile_lattice_gives_one_cell_per_tile_centred_on_it():
     assert rows.tolist()[:5] == [0, 0, 0, 0, 1] and cols.tolist()[:5] == [0, 1, 2, 3, 0]
     tiles.xmin[1] += 1.3
     tiles.xmax[1] += 1.3
-    with pytest.raises(CspError, match="regular grid"):
+    with pytest.raises(GeoSslError, match="regular grid"):
         tile_cells(tiles)
 
 
@@ -208,6 +208,6 @@ def test_prediction_heatmap_values_nodata_and_fusion(prior, tmp_path):
     expected = fuse(tiles.probabilities, prior.run(latlon=latlon)).max(axis=1)
     np.testing.assert_allclose(np.delete(fused_array.ravel(), 5), np.delete(expected, 5), rtol=1e-5)
     assert "fused" in fused.title and fused.value_range[1] <= 1
-    with pytest.raises(CspError, match="classes"):
+    with pytest.raises(GeoSslError, match="classes"):
         prediction_heatmap(replace(tiles, class_names=CLASSES[:3], probabilities=tiles.probabilities[:, :3]),
                            tmp_path / "x.tif", wkt(32633), "entropy", prior, to_latlon)

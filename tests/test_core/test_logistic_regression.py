@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.core.logistic_regression import cross_validate_path, fit_logistic, group_folds
 
 
@@ -56,9 +56,9 @@ def test_constant_feature_is_harmless():
 
 def test_bad_input_is_refused():
     x, y = blobs()
-    with pytest.raises(CspError, match="at least one training sample"):
+    with pytest.raises(GeoSslError, match="at least one training sample"):
         fit_logistic(x, y, 6)
-    with pytest.raises(CspError, match=">= 2 classes"):
+    with pytest.raises(GeoSslError, match=">= 2 classes"):
         fit_logistic(x, y, 1)
 
 

@@ -17,7 +17,7 @@ from model_factory import export_location_model
 from osgeo import gdal
 from raster_factory import GdalArrayReader
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.schema import MetadataError, ModelMetadata
 from qgis_csp_plugin.core import pixel_map
@@ -285,10 +285,10 @@ def test_polygon_mask_cancel_and_refusals(scene, classifiers, encoder):
     with pytest.raises(Canceled):
         PixelMapper(classifier, 8).run(TileGrid.cover(extent, GSD, GSD, 1, 0.0), reader, lambda *a: None,
                                        canceled=lambda: True)
-    with pytest.raises(CspError, match="does not say it can map every pixel"):
+    with pytest.raises(GeoSslError, match="does not say it can map every pixel"):
         PixelMapper(Classifier(OnnxModel.load(REPO / "models" / "eurosat_rgb.onnx"), band_mask=band_mask(),
                                month=MONTH), 64)  # a Galileo (tile encoder) head
-    with pytest.raises(CspError, match="grid of 1 px cells"):
+    with pytest.raises(GeoSslError, match="grid of 1 px cells"):
         PixelMapper(classifier, 8).run(TileGrid.cover(extent, GSD, GSD, 8, 0.0), reader, lambda *a: None)
 
 
@@ -311,7 +311,7 @@ def test_the_head_read_back_is_the_head_written(classifiers, encoder):
     np.testing.assert_allclose(alone.run(**inputs), encoder.run(**inputs), atol=1e-6)
     assert len(encoder_graph(model.path.read_bytes(), 128)) < len(model.path.read_bytes())
     for path in (PRESTO, REPO / "models" / "world_continent_prior.onnx"):  # an encoder, a prior
-        with pytest.raises(CspError, match="not the feature head csp:train_classifier writes"):
+        with pytest.raises(GeoSslError, match="not the feature head csp:train_classifier writes"):
             read_pixel_head(path.read_bytes(), 10)
 
 

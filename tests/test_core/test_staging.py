@@ -2,7 +2,7 @@
 
 import pytest
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.core.staging import StagedOutputs, check_output_paths
 
 
@@ -19,7 +19,7 @@ def test_failed_commit_puts_the_previous_files_back(tmp_path):
     staged = StagedOutputs()
     staged.path(tmp_path / "a.tif").write_text("new a")
     staged.path(tmp_path / "b.gpkg").unlink(missing_ok=True)  # vanished before the commit: its rename fails
-    with pytest.raises(CspError, match="nothing was written, earlier files are unchanged"):
+    with pytest.raises(GeoSslError, match="nothing was written, earlier files are unchanged"):
         staged.commit()
     assert [p.name for p in tmp_path.iterdir()] == ["a.tif"] and (tmp_path / "a.tif").read_text() == "old a"
 
@@ -29,15 +29,15 @@ def test_an_output_that_is_a_folder_is_refused_before_anything_is_touched(tmp_pa
     (tmp_path / "a.tif").write_text("old a")
     (tmp_path / "b.gpkg").mkdir()
     (tmp_path / "b.gpkg" / "keep").write_text("x")
-    with pytest.raises(CspError, match="the output .*b.gpkg is an existing folder: give a file name"):
+    with pytest.raises(GeoSslError, match="the output .*b.gpkg is an existing folder: give a file name"):
         check_output_paths([tmp_path / "a.tif", tmp_path / "b.gpkg"])
     staged = StagedOutputs()
     staged.path(tmp_path / "a.tif").write_text("new a")
-    with pytest.raises(CspError, match="is an existing folder"):
+    with pytest.raises(GeoSslError, match="is an existing folder"):
         staged.path(tmp_path / "b.gpkg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "b.gpkg"]
     assert (tmp_path / "a.tif").read_text() == "old a" and (tmp_path / "b.gpkg" / "keep").read_text() == "x"
-    with pytest.raises(CspError, match="given for two outputs"):
+    with pytest.raises(GeoSslError, match="given for two outputs"):
         check_output_paths([tmp_path / "c.tif", tmp_path / "." / "c.tif"])
 
 

@@ -21,10 +21,10 @@ def main() -> int:
     app.initQgis()
     from processing.core.Processing import Processing
 
-    from qgis_csp_plugin.processing.provider import CspProvider
+    from qgis_csp_plugin.processing.provider import GeoSslProvider
 
     Processing.initialize()
-    provider = CspProvider()  # kept referenced: the registry does not own Python providers
+    provider = GeoSslProvider()  # kept referenced: the registry does not own Python providers
     QgsApplication.processingRegistry().addProvider(provider)
     import processing
 

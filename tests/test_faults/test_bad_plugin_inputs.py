@@ -13,7 +13,7 @@ from osgeo import gdal
 from qgis.core import QgsRasterLayer
 from test_bad_tables import last_error_line, trainer_cli
 
-from qgis_csp_plugin.contract.errors import CspError, ModelLoadError
+from qgis_csp_plugin.contract.errors import GeoSslError, ModelLoadError
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.core.classify import check_pixel_memory
 from qgis_csp_plugin.core.tiling import Extent, TileGrid
@@ -126,16 +126,16 @@ def test_web_mercator_tiles_cover_ground_metres(tmp_path, qgis_app):
 
 
 def test_huge_batch_and_tile_sizes_are_refused_before_allocating(rgb_model, qgis_app):
-    with pytest.raises(CspError, match="batch size 100000000 needs 1,144.4 GiB for pixels"):
+    with pytest.raises(GeoSslError, match="batch size 100000000 needs 1,144.4 GiB for pixels"):
         prepare(ClassifyRequest(landsat(), rgb_model, {}, batch_size=100_000_000))
     grid = TileGrid.cover(Extent(0, 0, 1e6, 1e6), 1.0, 1.0, 100_000, 0.0)
-    with pytest.raises(CspError, match="tile size 100000 px with batch size 16 needs"):
+    with pytest.raises(GeoSslError, match="tile size 100000 px with batch size 16 needs"):
         check_pixel_memory(grid, 13, 16)
 
 
 @pytest.mark.parametrize("extent", [Extent(170, -10, 200, 10), Extent(-200, 0, -170, 10), Extent(0, 80, 10, 95)])
 def test_heatmap_extents_off_the_globe_are_refused(tmp_path, extent, qgis_app):
     encoder = export_location_model(tmp_path / "encoder.onnx", "location_encoder")
-    with pytest.raises(CspError, match="leaves the globe: in EPSG:4326 longitudes must lie within -180..180"):
+    with pytest.raises(GeoSslError, match="leaves the globe: in EPSG:4326 longitudes must lie within -180..180"):
         prepare_heatmap(HeatmapRequest("location_embedding", tmp_path / "map.tif", model_path=encoder, extent=extent))
     assert list(tmp_path.iterdir()) == [tmp_path / "encoder.onnx"]

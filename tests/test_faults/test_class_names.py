@@ -25,7 +25,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.core.geotiff import GeoTiffWriter
 from qgis_csp_plugin.jobs.assessment import (
     AreaReportRequest,
@@ -133,7 +133,7 @@ def test_case_only_duplicates_are_refused_at_training(qgis_app, mosaic, encoder_
     request = TrainRequest(QgsRasterLayer(str(mosaic / "scene.tif"), "scene"), encoder_13,
                            QgsVectorLayer(f"{mosaic / 'labels.gpkg'}|layername=centres", "centres", "ogr"), "class",
                            tmp_path / "model.onnx")
-    with pytest.raises(CspError, match="class field 'class': the classes 'Water' / 'water' differ only in "
+    with pytest.raises(GeoSslError, match="class field 'class': the classes 'Water' / 'water' differ only in "
                                        "upper/lower case"):
         prepare_training(request)
     table = tmp_path / "points.csv"
@@ -154,6 +154,6 @@ def test_labels_that_all_miss_the_raster_say_so(qgis_app, mosaic, encoder_13, tm
         points.dataProvider().addFeature(feature)
     request = TrainRequest(QgsRasterLayer(str(mosaic / "scene.tif"), "scene"), encoder_13, points, "class",
                            tmp_path / "model.onnx")
-    with pytest.raises(CspError, match="4 of 4 points lie outside the raster 'scene'"):
+    with pytest.raises(GeoSslError, match="4 of 4 points lie outside the raster 'scene'"):
         prepare_training(request)
     assert list(tmp_path.iterdir()) == []

@@ -19,7 +19,7 @@ from model_factory import CLASSES
 from osgeo import gdal
 from qgis.core import QgsRasterLayer
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.core.staging import StagedOutputs
 from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 from qgis_csp_plugin.jobs.heatmap import HeatmapRequest
@@ -52,7 +52,7 @@ def test_classify_on_a_full_disk_fails_and_keeps_the_old_files(qgis_app, models,
     outputs = {"vector": small_disk / "tiles.gpkg", "classes": small_disk / "classes.tif"}
     for path in outputs.values():
         path.write_bytes(OLD)
-    with pytest.raises(CspError, match="could not write tiles.gpkg"):
+    with pytest.raises(GeoSslError, match="could not write tiles.gpkg"):
         classify(models["rgb"], outputs)
     assert_old_files_only(small_disk, ["tiles.gpkg", "classes.tif"])
 
@@ -60,7 +60,7 @@ def test_classify_on_a_full_disk_fails_and_keeps_the_old_files(qgis_app, models,
 def test_heatmap_on_a_full_disk_fails_and_keeps_the_old_file(qgis_app, models, small_disk, gdal_exceptions):
     output = small_disk / "embedding.tif"
     output.write_bytes(OLD)
-    with pytest.raises(CspError, match="could not write .*embedding.tif .*No space left on device"):
+    with pytest.raises(GeoSslError, match="could not write .*embedding.tif .*No space left on device"):
         embedding_heatmap(models["encoder"], output, width=2048)
     assert_old_files_only(small_disk, ["embedding.tif"])
 
@@ -70,18 +70,18 @@ def test_small_raster_on_a_completely_full_disk(qgis_app, models, small_disk, gd
     output = small_disk / "tiny.tif"
     output.write_bytes(OLD)
     fill(small_disk)
-    with pytest.raises(CspError, match="could not write .*tiny.tif"):
+    with pytest.raises(GeoSslError, match="could not write .*tiny.tif"):
         embedding_heatmap(models["encoder"], output, width=8)
     (small_disk / "ballast").unlink()
     assert_old_files_only(small_disk, ["tiny.tif"])
 
 
 def test_read_only_targets_are_refused_with_a_message(qgis_app, models, read_only_folder):
-    with pytest.raises(CspError, match="cannot write in the folder .*read_only.*Read-only file system"):
+    with pytest.raises(GeoSslError, match="cannot write in the folder .*read_only.*Read-only file system"):
         classify(models["rgb"], {"vector": read_only_folder / "tiles.gpkg"})
-    with pytest.raises(CspError, match="cannot write in .*read_only.*Read-only file system"):
+    with pytest.raises(GeoSslError, match="cannot write in .*read_only.*Read-only file system"):
         embedding_heatmap(models["encoder"], read_only_folder / "embedding.tif")
-    with pytest.raises(CspError, match="cannot write in the folder .*Read-only file system"):
+    with pytest.raises(GeoSslError, match="cannot write in the folder .*Read-only file system"):
         classify(models["rgb"], {"vector": read_only_folder / "sub" / "tiles.gpkg"})
     assert list(read_only_folder.iterdir()) == []
 
@@ -112,7 +112,7 @@ def test_class_raster_on_a_full_disk_writes_no_output(qgis_app, models, tmp_path
     """The tiles to a roomy folder, the class raster to a full disk: nothing is written (all or
     nothing), the message names the file, no temporary is left anywhere (issue 26, point 2)."""
     fill(small_disk)
-    with pytest.raises(CspError, match="could not write classes.tif"):
+    with pytest.raises(GeoSslError, match="could not write classes.tif"):
         classify(models["rgb"], {"vector": tmp_path / "ok.gpkg", "classes": small_disk / "classes.tif"})
     assert [p.name for p in tmp_path.iterdir()] == ["small_disk"]
     assert [p.name for p in small_disk.iterdir()] == ["ballast"]
@@ -133,9 +133,9 @@ def test_a_geopackage_without_its_spatial_index_is_refused(qgis_app, models, tmp
         with closing(sqlite3.connect(damaged)) as db:
             db.execute(statement)
             db.commit()
-        with pytest.raises(CspError, match=f"could not write {name} .*(spatial index|of {tiles:,} tiles rows)"):
+        with pytest.raises(GeoSslError, match=f"could not write {name} .*(spatial index|of {tiles:,} tiles rows)"):
             check_geopackage(damaged, "tiles", tiles)
-    with pytest.raises(CspError, match="could not write nothing.gpkg .*missing or unreadable"):
+    with pytest.raises(GeoSslError, match="could not write nothing.gpkg .*missing or unreadable"):
         check_geopackage(tmp_path / "nothing.gpkg", "tiles", tiles)
 
 
@@ -153,7 +153,7 @@ def test_geopackages_on_an_almost_full_disk_are_complete_or_refused(qgis_app, mo
                 write_tile_vector(staging.path(folder / "tiles.gpkg"), results, job.crs)
                 staging.commit()
             check_geopackage(folder / "tiles.gpkg", "tiles", len(results.indices))
-        except CspError as exc:
+        except GeoSslError as exc:
             assert "could not write tiles.gpkg" in str(exc)
             assert list(folder.iterdir()) == []
             refused.append(str(exc))
@@ -196,9 +196,9 @@ def test_an_output_path_that_is_a_folder_touches_nothing(qgis_app, models, tmp_p
     (tmp_path / "tiles.gpkg").write_bytes(OLD)
     (tmp_path / "classes.tif").mkdir()
     (tmp_path / "classes.tif" / "keep.txt").write_bytes(OLD)
-    with pytest.raises(CspError, match="the output .*classes.tif is an existing folder: give a file name"):
+    with pytest.raises(GeoSslError, match="the output .*classes.tif is an existing folder: give a file name"):
         classify(models["rgb"], {"vector": tmp_path / "tiles.gpkg", "classes": tmp_path / "classes.tif"})
-    with pytest.raises(CspError, match="embedding.tif is an existing folder"):
+    with pytest.raises(GeoSslError, match="embedding.tif is an existing folder"):
         (tmp_path / "embedding.tif").mkdir()
         embedding_heatmap(models["encoder"], tmp_path / "embedding.tif", width=16)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["classes.tif", "embedding.tif", "tiles.gpkg"]

@@ -8,7 +8,7 @@ import pytest
 from model_factory import export_image_classifier
 from qgis.core import QgsApplication
 
-from qgis_csp_plugin.processing.provider import CspProvider
+from qgis_csp_plugin.processing.provider import GeoSslProvider
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +22,6 @@ def provider(qgis_processing):
     """The CSP Processing provider registered for one test."""
     registry = QgsApplication.processingRegistry()
     if registry.providerById("csp") is None:
-        registry.addProvider(CspProvider())
+        registry.addProvider(GeoSslProvider())
     yield
     registry.removeProvider("csp")

@@ -19,7 +19,7 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.core.tile_table import probability_field
 from qgis_csp_plugin.jobs.classify import ClassifyRequest, load_outputs, prepare
 from qgis_csp_plugin.ui.classify_task import ClassifyTask
@@ -106,7 +106,7 @@ def test_sentinel2_bands_by_position_and_resolution_warning(qgis_app, models, da
     assert job.reader.bands == list(range(1, 14)) and job.grid.n_tiles == 16  # 64 px at 10 m → 128 px at 5 m
     assert vector.featureCount() == 16 and not results.skipped.any()
     landsat = QgsRasterLayer(str(data_dir / "scenes" / "LC08_L1TP_224078_20200518_RGB.tif"), "landsat")
-    with pytest.raises(CspError, match="needs 13 bands"):
+    with pytest.raises(GeoSslError, match="needs 13 bands"):
         prepare(ClassifyRequest(landsat, models["s2"], outputs(tmp_path / "none")))
     coarse = prepare(ClassifyRequest(landsat, models["landsat"], {}, resolution_m=120.0))
     assert "downsampled by 4.0x" in coarse.warnings[0]

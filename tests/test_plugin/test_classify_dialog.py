@@ -10,7 +10,7 @@ from model_factory import export_image_classifier
 from osgeo import osr
 from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer, QgsSettings
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.ui.classify_dialog import SETTINGS, ClassifyDialog
 
 pytestmark = pytest.mark.qgis
@@ -135,7 +135,7 @@ def test_canvas_and_polygon_extents_are_taken_in_the_layer_crs(qgis_app, qgis_if
         QgsProject.instance().addMapLayer(polygon_layer)
         dialog.polygon_box.setLayer(polygon_layer)
         dialog.extent_box.setCurrentIndex(3)
-        with pytest.raises(CspError, match="has no selected polygons"):
+        with pytest.raises(GeoSslError, match="has no selected polygons"):
             dialog._extent(layer)
         dialog.extent_box.setCurrentIndex(2)
         _, polygons = dialog._extent(layer)

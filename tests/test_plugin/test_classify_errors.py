@@ -1,4 +1,4 @@
-"""Every bad input of Classify gives one clear CspError from ``prepare``, before anything runs."""
+"""Every bad input of Classify gives one clear GeoSslError from ``prepare``, before anything runs."""
 
 import sys
 from pathlib import Path
@@ -8,7 +8,7 @@ import torch
 from osgeo import gdal
 from qgis.core import QgsGeometry, QgsRasterLayer, QgsRectangle
 
-from qgis_csp_plugin.contract.errors import CspError, MissingDependencyError
+from qgis_csp_plugin.contract.errors import GeoSslError, MissingDependencyError
 from qgis_csp_plugin.core.tiling import TooManyTilesError
 from qgis_csp_plugin.jobs.classify import ClassifyRequest, prepare
 
@@ -23,7 +23,7 @@ def landsat_layer() -> QgsRasterLayer:
 
 def assert_refused(layer, model, tmp_path, match, **options):
     out = tmp_path / "out"
-    with pytest.raises(CspError, match=match):
+    with pytest.raises(GeoSslError, match=match):
         prepare(ClassifyRequest(layer, model, {"vector": out / "t.gpkg", "classes": out / "c.tif"}, **options))
 
 

@@ -10,7 +10,7 @@ import pytest
 from osgeo import gdal
 from qgis.core import QgsGeometry, QgsRasterLayer, QgsRectangle
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.schema import ModelMetadata
 from qgis_csp_plugin.core.progress import Canceled
@@ -42,12 +42,12 @@ def presto_classifier(scene, tmp_path_factory, qgis_processing) -> Path:
     import processing
     from qgis.core import QgsApplication
 
-    from qgis_csp_plugin.processing.provider import CspProvider
+    from qgis_csp_plugin.processing.provider import GeoSslProvider
 
     registry = QgsApplication.processingRegistry()
     added = registry.providerById("csp") is None
     if added:
-        registry.addProvider(CspProvider())
+        registry.addProvider(GeoSslProvider())
     try:
         out = tmp_path_factory.mktemp("model") / "presto_head.onnx"
         processing.run("csp:train_classifier", {
@@ -128,11 +128,11 @@ def test_refusals_polygons_and_cancel(provider, scene, presto_classifier, tmp_pa
     stride 1; polygons: only the pixels that touch them; cancel: nothing written."""
     layer = QgsRasterLayer(str(scene / "scene.tif"), "scene")
     area = pixel_area(layer, 0, 20, 0, 20)
-    with pytest.raises(CspError, match="written as class and probability rasters, not as tile polygons"):
+    with pytest.raises(GeoSslError, match="written as class and probability rasters, not as tile polygons"):
         prepare(ClassifyRequest(layer, presto_classifier, {"vector": tmp_path / "t.gpkg"}, extent=area, stride=1))
     plain = tmp_path / "plain.onnx"
     plain.write_bytes(with_props(presto_classifier, dense_pixels=False))
-    with pytest.raises(CspError, match="does not say it can map every pixel"):
+    with pytest.raises(GeoSslError, match="does not say it can map every pixel"):
         prepare(ClassifyRequest(layer, plain, {"classes": tmp_path / "c.tif"}, extent=area, stride=1))
     assert prepare(ClassifyRequest(layer, plain, {"classes": tmp_path / "c.tif"}, extent=area, stride=4)) \
         .pixel_mapper is None

@@ -63,9 +63,9 @@ def test_prediction_heatmap_fuses_with_the_prior_over_the_tile_classes(qgis_proc
     from osgeo import gdal
     from qgis.core import QgsApplication
 
-    from qgis_csp_plugin.processing.provider import CspProvider
+    from qgis_csp_plugin.processing.provider import GeoSslProvider
 
-    provider = CspProvider()
+    provider = GeoSslProvider()
     QgsApplication.processingRegistry().addProvider(provider)
     try:
         tiles = processing.run("csp:classify", {"INPUT": str(EUROPE),  # default: the S2 model (13 bands)

@@ -20,7 +20,7 @@ from qgis.core import (
 from qgis.PyQt.QtWidgets import QApplication
 
 import qgis_csp_plugin
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.ui.heatmap_dialog import HeatmapDialog
 
 pytestmark = pytest.mark.qgis
@@ -44,7 +44,7 @@ def wait(dialog: HeatmapDialog, app, timeout: float = 60.0):
 
 
 def test_unknown_kind_is_a_user_error(qgis_iface):
-    with pytest.raises(CspError):
+    with pytest.raises(GeoSslError):
         HeatmapDialog(qgis_iface, "nonsense")
 
 

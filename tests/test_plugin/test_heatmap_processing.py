@@ -23,7 +23,7 @@ from qgis.core import (
 )
 
 from qgis_csp_plugin.core.heatmap import CLASS_NODATA, FLOAT_NODATA
-from qgis_csp_plugin.processing.provider import CspProvider
+from qgis_csp_plugin.processing.provider import GeoSslProvider
 
 pytestmark = pytest.mark.qgis
 
@@ -34,7 +34,7 @@ PDC_MERCATOR_LON180_X = math.radians(30) * 6378137.0  # EPSG:3832 has its centra
 def run(qgis_processing):
     import processing
 
-    provider = CspProvider()
+    provider = GeoSslProvider()
     QgsApplication.processingRegistry().addProvider(provider)
     yield lambda name, params: processing.run(f"csp:{name}", params)
     QgsApplication.processingRegistry().removeProvider(provider)
@@ -208,7 +208,7 @@ def test_styles_by_kind(models, tmp_path, run):
 
 
 def test_one_table_row_per_heatmap_kind_and_unknown_kinds_are_refused(tmp_path, qgis_app):
-    from qgis_csp_plugin.contract.errors import CspError
+    from qgis_csp_plugin.contract.errors import GeoSslError
     from qgis_csp_plugin.contract.schema import Kind
     from qgis_csp_plugin.core.kinds import HeatmapKind
     from qgis_csp_plugin.jobs.heatmap import HEATMAP_TYPES, HeatmapRequest, prepare
@@ -216,7 +216,7 @@ def test_one_table_row_per_heatmap_kind_and_unknown_kinds_are_refused(tmp_path, 
     assert list(HEATMAP_TYPES) == list(HeatmapKind)
     assert [t.model_kind for t in HEATMAP_TYPES.values()] == [Kind.LOCATION_ENCODER, Kind.LOCATION_PRIOR,
                                                                Kind.LOCATION_PRIOR]
-    with pytest.raises(CspError, match="unknown heatmap kind 'relief': choose one of location_embedding, "
+    with pytest.raises(GeoSslError, match="unknown heatmap kind 'relief': choose one of location_embedding, "
                                        "class_prior, prediction"):
         prepare(HeatmapRequest("relief", tmp_path / "map.tif"))
     assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,7 @@ from qgis.core import QgsApplication
 
 from qgis_csp_plugin.contract.knn_prior import ENCODER_NAME, KnnPrior, knn_prior_model
 from qgis_csp_plugin.contract.schema import ModelMetadata
-from qgis_csp_plugin.processing.provider import CspProvider
+from qgis_csp_plugin.processing.provider import GeoSslProvider
 
 pytestmark = pytest.mark.qgis
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ CONTINENTS = ["AF", "AS", "EU", "NA", "OC", "SA"]
 def run(qgis_processing):
     import processing
 
-    provider = CspProvider()
+    provider = GeoSslProvider()
     QgsApplication.processingRegistry().addProvider(provider)
     yield lambda name, params: processing.run(f"csp:{name}", params)
     QgsApplication.processingRegistry().removeProvider(provider)

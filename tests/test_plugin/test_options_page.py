@@ -10,9 +10,9 @@ from qgis.PyQt.QtWidgets import QPushButton
 import qgis_csp_plugin
 import qgis_csp_plugin.plugin as plugin_module
 from qgis_csp_plugin.contract.execution import Runtime, current_runtime, set_runtime
-from qgis_csp_plugin.processing.provider import CspProvider
+from qgis_csp_plugin.processing.provider import GeoSslProvider
 from qgis_csp_plugin.qgis_io.settings import DEVICE_KEY, THREADS_KEY, load_runtime
-from qgis_csp_plugin.ui.options_page import CspOptionsFactory, CspOptionsPage
+from qgis_csp_plugin.ui.options_page import GeoSslOptionsFactory, GeoSslOptionsPage
 
 pytestmark = pytest.mark.qgis
 LANDSAT = "data/scenes/LC08_L1TP_224078_20200518_RGB.tif"
@@ -31,7 +31,7 @@ def clean_settings():
 
 
 def test_page_shows_status_and_saves_device_and_threads(qgis_app, clean_settings):
-    page = CspOptionsPage()
+    page = GeoSslOptionsPage()
     assert page.status.text().startswith("onnxruntime ") and page.status.text().endswith(" is installed.")
     assert page.device.currentData() == "auto" and page.threads.value() == 0
     devices = [page.device.itemData(i) for i in range(page.device.count())]
@@ -41,7 +41,7 @@ def test_page_shows_status_and_saves_device_and_threads(qgis_app, clean_settings
     page.apply()
     assert clean_settings.value(DEVICE_KEY) == "cuda" and int(clean_settings.value(THREADS_KEY)) == 2
     assert load_runtime() == current_runtime() == Runtime("cuda", 2)
-    assert CspOptionsPage().device.currentData() == "cuda"  # remembered by the next page
+    assert GeoSslOptionsPage().device.currentData() == "cuda"  # remembered by the next page
     clean_settings.setValue(DEVICE_KEY, "tpu")  # a broken setting falls back to the defaults
     assert load_runtime() == Runtime()
 
@@ -53,7 +53,7 @@ def test_processing_uses_the_setting_and_logs_the_provider(qgis_processing, clea
     model = export_image_classifier(tmp_path / "rgb.onnx", tile_size=32, gsd_m=30.0)
     clean_settings.setValue(DEVICE_KEY, "cuda")
     registry = QgsApplication.processingRegistry()
-    registry.addProvider(CspProvider())
+    registry.addProvider(GeoSslProvider())
     feedback = _Recorder()
     try:
         processing.run("csp:classify", {"INPUT": LANDSAT, "MODEL": str(model), "MAX_TILES": 100_000,
@@ -65,7 +65,7 @@ def test_processing_uses_the_setting_and_logs_the_provider(qgis_processing, clea
                for line in feedback.infos)
     assert any(w.startswith("device CUDA (NVIDIA GPU) requested but the CPU is used") for w in feedback.warnings)
     clean_settings.setValue(DEVICE_KEY, "cpu")  # the heatmaps read the setting too
-    registry.addProvider(CspProvider())
+    registry.addProvider(GeoSslProvider())
     try:
         processing.run("csp:location_embedding_heatmap", {"WIDTH": 32, "HEIGHT": 16, "OUTPUT": str(tmp_path / "e.tif")},
                        feedback=feedback)
@@ -93,8 +93,8 @@ def test_plugin_registers_the_page_and_offers_the_install(qgis_iface, qgis_app, 
     plugin.initGui()
     try:
         factory = qgis_iface.registerOptionsWidgetFactory.call_args.args[0]
-        assert isinstance(factory, CspOptionsFactory) and factory.title() == "CSP"
-        assert isinstance(factory.createWidget(None), CspOptionsPage)
+        assert isinstance(factory, GeoSslOptionsFactory) and factory.title() == "CSP"
+        assert isinstance(factory.createWidget(None), GeoSslOptionsPage)
         assert plugin.check_onnxruntime()  # installed here: no offer
         monkeypatch.setattr(plugin_module, "onnxruntime_version", lambda: "1.10.0")  # as if QGIS had an old one
         assert not plugin.check_onnxruntime()

@@ -73,9 +73,9 @@ def test_plugin_embedding_heatmap_renders_geoclip(imported, reference, qgis_proc
     import processing
     from qgis.core import QgsApplication
 
-    from qgis_csp_plugin.processing.provider import CspProvider
+    from qgis_csp_plugin.processing.provider import GeoSslProvider
 
-    provider = CspProvider()
+    provider = GeoSslProvider()
     QgsApplication.processingRegistry().addProvider(provider)
     try:
         out = processing.run("csp:location_embedding_heatmap", {

@@ -13,7 +13,7 @@ import pytest
 import torch
 from moco_fixtures import eurosat_csv
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.contract.schema import ModelMetadata
 from qgis_csp_plugin.core.logistic_regression import LogisticModel
@@ -81,9 +81,9 @@ def test_merged_classifier_equals_encoder_plus_numpy_head(encoder_path, tmp_path
 
 def test_head_needs_an_encoder_graph(encoder_path):
     head = LogisticModel(np.zeros(2), np.ones(2), np.zeros((2, 2)), np.zeros(2))
-    with pytest.raises(CspError, match="not a readable ONNX model|no graph"):
+    with pytest.raises(GeoSslError, match="not a readable ONNX model|no graph"):
         append_head(b"\x0a\xff\xff", ("embedding",), head, {})
-    with pytest.raises(CspError, match="do not fit"):
+    with pytest.raises(GeoSslError, match="do not fit"):
         append_head(encoder_path.read_bytes(), ("embedding",), LogisticModel(np.zeros(256), np.ones(256),
                                                                              np.zeros((2, 256)), np.zeros(3)), {})
 

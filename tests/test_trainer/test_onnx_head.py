@@ -15,7 +15,7 @@ import pytest
 import rasterio
 from onnx import TensorProto, helper, numpy_helper, version_converter
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.contract.onnx_model import OnnxModel
 from qgis_csp_plugin.core.head_selection import fit_head
 from qgis_csp_plugin.core.logistic_regression import LogisticModel
@@ -140,16 +140,16 @@ def test_bad_heads_and_encoders_are_refused(tiles, encoder_13):
     names = statistic_blocks("polygon")
     head = fitted(tile_statistics(images), names, y)
     source = onnx.load(encoder_13)
-    with pytest.raises(CspError, match="feature blocks"):
+    with pytest.raises(GeoSslError, match="feature blocks"):
         append_head(source.SerializeToString(), ("mean", "texture"), head, {})
-    with pytest.raises(CspError, match="do not fit"):
+    with pytest.raises(GeoSslError, match="do not fit"):
         append_head(source.SerializeToString(), ("mean",), LogisticModel(np.zeros(3), np.ones(2), np.zeros((2, 3)),
                                                                          np.zeros(2)), {})
     old = onnx.load(encoder_13)
     old.opset_import[0].version = 9
-    with pytest.raises(CspError, match="opset >= 10; the encoder uses opset 9"):
+    with pytest.raises(GeoSslError, match="opset >= 10; the encoder uses opset 9"):
         append_head(old.SerializeToString(), names, head, {})
     renamed = onnx.load(encoder_13)
     renamed.graph.input[0].name = "pixels"
-    with pytest.raises(CspError, match="need the graph input 'image'"):
+    with pytest.raises(GeoSslError, match="need the graph input 'image'"):
         append_head(renamed.SerializeToString(), names, head, {})

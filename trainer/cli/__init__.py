@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-from qgis_csp_plugin.contract.errors import CspError
+from qgis_csp_plugin.contract.errors import GeoSslError
 from qgis_csp_plugin.contract.temp_files import install_sigterm_cleanup
 
 COMMANDS = {
@@ -42,12 +42,12 @@ def check_ckpt_path(argv: list[str]) -> None:
         if not value or value in CKPT_KEYWORDS or value.startswith("registry"):
             continue
         if not os.path.isfile(value):
-            raise CspError(f"--ckpt_path {value}: checkpoint not found (give a .ckpt file, or 'last' to resume "
-                           "the latest run)")
+            raise GeoSslError(f"--ckpt_path {value}: checkpoint not found (give a .ckpt file, or 'last' to resume "
+                              "the latest run)")
         from trainer.checkpoints import read_checkpoint
 
         if "state_dict" not in read_checkpoint(value, "--ckpt_path", mmap=True):
-            raise CspError(f"--ckpt_path {value} is not a Lightning checkpoint (no 'state_dict' entry)")
+            raise GeoSslError(f"--ckpt_path {value} is not a Lightning checkpoint (no 'state_dict' entry)")
 
 
 def usage() -> str:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_ckpt_path(rest)
         return int(module.main(rest) or 0)
-    except CspError as exc:
+    except GeoSslError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file or folder the user named: missing, unreadable, unwritable, disk full
