@@ -266,7 +266,7 @@ def classify_landsat(landsat: QgsRasterLayer) -> Iterator[Until]:
     action("csp_classify_layer").trigger()
     dialog = visible("ClassifyDialog")[0]
     check("Classify dialog defaults", dialog.layer_box.currentLayer() == landsat
-          and dialog.model_box.currentText() == "EuroSAT RGB classifier" and dialog.resolution.value() == 10.0,
+          and dialog.model_box.currentText().startswith("EuroSAT RGB classifier") and dialog.resolution.value() == 10.0,
           {"layer": dialog.layer_box.currentText(), "model": dialog.model_box.currentText(),
            "resolution": dialog.resolution.value()})
     check("Classify dialog fits a 1366x768 screen", fits_screen(dialog)["fits"], fits_screen(dialog))

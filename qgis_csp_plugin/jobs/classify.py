@@ -333,7 +333,8 @@ OUTPUT_NOUNS = {OutputKind.VECTOR: "tiles", OutputKind.CLASSES: "classes", Outpu
 
 def output_layer_name(layer_name: str, model_name: str, kind: OutputKind) -> str:
     """What a result layer shows, from which layer and model: "LC08_… — EuroSAT RGB classes"."""
-    model = re.sub(r"\s+(\(\d+ classes\)|(image\s+)?classifier)$", "", model_name.strip(), flags=re.IGNORECASE)
+    model = re.sub(r"\s*\([^()]*\)$", "", model_name.strip())  # "(10 classes)", "(Galileo nano + logistic head)"
+    model = re.sub(r"\s+(image\s+)?classifier$", "", model, flags=re.IGNORECASE)
     return f"{layer_name} — {model or model_name} {OUTPUT_NOUNS[kind]}"
 
 

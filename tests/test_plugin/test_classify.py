@@ -206,3 +206,5 @@ def test_output_layer_names_say_what_from_which_layer_and_model():
     assert output_layer_name("LC08", "EuroSAT RGB classifier", "classes") == "LC08 — EuroSAT RGB classes"
     assert output_layer_name("scene", "my_classes (10 classes)", "vector") == "scene — my_classes tiles"
     assert output_layer_name("scene", "classifier", "probability") == "scene — classifier probability"
+    assert output_layer_name("LC08", "EuroSAT RGB classifier (Galileo nano + logistic head)",
+                             "classes") == "LC08 — EuroSAT RGB classes"
