@@ -105,7 +105,7 @@ def test_install_in_a_clean_qgis_then_classify_layer_works(tmp_path):
     assert found["status_after"] == "onnxruntime 1.22.1 is installed."
     assert found["ort_version"] == "1.22.1" and found["ort_file"].startswith(str(target))
     assert found["classify_error"] is None
-    assert found["layers"] == ["landsat class ids", "landsat classes (EuroSAT RGB classifier)"]
+    assert found["layers"] == ["landsat — EuroSAT RGB classes", "landsat — EuroSAT RGB tiles"]
     assert found["classes"] and set(found["classes"]) <= set(EUROSAT) | {"nodata"}
     assert found["runtime_note"].startswith("eurosat_rgb.onnx runs on onnxruntime CPUExecutionProvider")
     assert not list(target.parent.glob(".*"))  # no staging folder left
