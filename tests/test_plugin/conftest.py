@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,11 +19,31 @@ def rgb_model(tmp_path_factory) -> Path:
     return export_image_classifier(tmp_path_factory.mktemp("m") / "rgb.onnx", tile_size=32, gsd_m=30.0)
 
 
+@contextmanager
+def registered_provider() -> Iterator[None]:
+    """The CSP Processing provider registered while the block runs (left alone if it was registered already)."""
+    registry = QgsApplication.processingRegistry()
+    added = registry.providerById("csp") is None
+    if added:
+        registry.addProvider(GeoSslProvider())
+    try:
+        yield
+    finally:
+        if added:
+            registry.removeProvider("csp")
+
+
 @pytest.fixture()
 def provider(qgis_processing):
     """The CSP Processing provider registered for one test."""
-    registry = QgsApplication.processingRegistry()
-    if registry.providerById("csp") is None:
-        registry.addProvider(GeoSslProvider())
-    yield
-    registry.removeProvider("csp")
+    with registered_provider():
+        yield
+
+
+@pytest.fixture(scope="module")
+def run(qgis_processing):
+    """``run(name, params)``: ``processing.run("csp:<name>", params)`` with the provider registered for the module."""
+    import processing
+
+    with registered_provider():
+        yield lambda name, params: processing.run(f"csp:{name}", params)

@@ -37,26 +37,13 @@ def scene(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def presto_classifier(scene, tmp_path_factory, qgis_processing) -> Path:
+def presto_classifier(scene, tmp_path_factory, run) -> Path:
     """What a user gets from csp:train_classifier with the Presto encoder (16 px tiles, features chosen by CV)."""
-    import processing
-    from qgis.core import QgsApplication
-
-    from qgis_csp_plugin.processing.provider import GeoSslProvider
-
-    registry = QgsApplication.processingRegistry()
-    added = registry.providerById("csp") is None
-    if added:
-        registry.addProvider(GeoSslProvider())
-    try:
-        out = tmp_path_factory.mktemp("model") / "presto_head.onnx"
-        processing.run("csp:train_classifier", {
-            "INPUT": str(scene / "scene.tif"), "ENCODER": str(PRESTO),
-            "LABELS": f"{scene / 'labels.gpkg'}|layername=centres", "CLASS_FIELD": "class", "FOLDS": 3,
-            "TILE_SIZE": TILE, "FEATURES": 3, "OUTPUT": str(out)})
-    finally:
-        if added:
-            registry.removeProvider("csp")
+    out = tmp_path_factory.mktemp("model") / "presto_head.onnx"
+    run("train_classifier", {
+        "INPUT": str(scene / "scene.tif"), "ENCODER": str(PRESTO),
+        "LABELS": f"{scene / 'labels.gpkg'}|layername=centres", "CLASS_FIELD": "class", "FOLDS": 3,
+        "TILE_SIZE": TILE, "FEATURES": 3, "OUTPUT": str(out)})
     return out
 
 

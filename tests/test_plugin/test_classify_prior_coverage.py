@@ -57,24 +57,14 @@ def test_inside_the_training_area_the_stored_alpha_fuses(qgis_app, tmp_path):
                                atol=1e-5)
 
 
-def test_prediction_heatmap_fuses_with_the_prior_over_the_tile_classes(qgis_processing, tmp_path):
+def test_prediction_heatmap_fuses_with_the_prior_over_the_tile_classes(run, tmp_path):
     """With FUSE_PRIOR and no MODEL, the installed prior over the tiles' classes is used (not the world prior)."""
-    import processing
     from osgeo import gdal
-    from qgis.core import QgsApplication
 
-    from qgis_csp_plugin.processing.provider import GeoSslProvider
-
-    provider = GeoSslProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
-    try:
-        tiles = processing.run("csp:classify", {"INPUT": str(EUROPE),  # default: the S2 model (13 bands)
-                                                "BANDS": ",".join(map(str, S2_BANDS)),
-                                                "OUTPUT_VECTOR": str(tmp_path / "t.gpkg")})["OUTPUT_VECTOR"]
-        out = processing.run("csp:prediction_heatmap", {"INPUT": tiles, "CLASS": "Forest", "FUSE_PRIOR": True,
-                                                       "OUTPUT": str(tmp_path / "forest.tif")})["OUTPUT"]
-    finally:
-        QgsApplication.processingRegistry().removeProvider(provider)
+    tiles = run("classify", {"INPUT": str(EUROPE), "BANDS": ",".join(map(str, S2_BANDS)),  # default: the S2 model
+                             "OUTPUT_VECTOR": str(tmp_path / "t.gpkg")})["OUTPUT_VECTOR"]
+    out = run("prediction_heatmap", {"INPUT": tiles, "CLASS": "Forest", "FUSE_PRIOR": True,
+                                     "OUTPUT": str(tmp_path / "forest.tif")})["OUTPUT"]
     dataset = gdal.Open(out)  # keep the dataset alive while its band is read
     band = dataset.GetRasterBand(1)
     values = band.ReadAsArray()

@@ -23,21 +23,10 @@ from qgis.core import (
 )
 
 from qgis_csp_plugin.core.heatmap import CLASS_NODATA, FLOAT_NODATA
-from qgis_csp_plugin.processing.provider import GeoSslProvider
 
 pytestmark = pytest.mark.qgis
 
 PDC_MERCATOR_LON180_X = math.radians(30) * 6378137.0  # EPSG:3832 has its central meridian at 150 E
-
-
-@pytest.fixture(scope="module")
-def run(qgis_processing):
-    import processing
-
-    provider = GeoSslProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
-    yield lambda name, params: processing.run(f"csp:{name}", params)
-    QgsApplication.processingRegistry().removeProvider(provider)
 
 
 @pytest.fixture(scope="module")

@@ -11,25 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from osgeo import gdal
-from qgis.core import QgsApplication
 
 from qgis_csp_plugin.contract.knn_prior import ENCODER_NAME, KnnPrior, knn_prior_model
 from qgis_csp_plugin.contract.schema import ModelMetadata
-from qgis_csp_plugin.processing.provider import GeoSslProvider
 
 pytestmark = pytest.mark.qgis
 REPO = Path(__file__).resolve().parents[2]
 CONTINENTS = ["AF", "AS", "EU", "NA", "OC", "SA"]
-
-
-@pytest.fixture(scope="module")
-def run(qgis_processing):
-    import processing
-
-    provider = GeoSslProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
-    yield lambda name, params: processing.run(f"csp:{name}", params)
-    QgsApplication.processingRegistry().removeProvider(provider)
 
 
 @pytest.fixture(scope="module")
